@@ -1,0 +1,31 @@
+"""The ``glia`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from glia.simulator import cli as simulator_cli
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="glia", description="Glia: AI for automated systems design")
+    sub = parser.add_subparsers(dest="command", required=True)
+    simulator_cli.add_commands(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

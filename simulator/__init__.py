@@ -1,0 +1,19 @@
+"""A fast, vLLM-faithful simulator of an LLM-serving GPU cluster (no dependency on agents, LangGraph or Textual).
+
+Entry points: ``run_benchmark`` (a policy on a named benchmark over seeds, isolated and aggregated),
+``Simulation`` (one seed in-process), ``BaseGlobalScheduler`` (the routing-policy API), ``PRESETS``.
+"""
+
+from .config import ClusterConfig, SimulationConfig
+from .engine import RunResult, Simulation
+from .global_scheduler import BaseGlobalScheduler
+from .loader import PolicyLoadError, load_policy
+from .policies import POLICIES
+from .presets import PRESETS, get_preset
+from .request import PolicyViolation, Request
+from .runner import BenchmarkResult, run_benchmark
+from .workloads import WorkloadSpec
+
+__all__ = ["BaseGlobalScheduler", "BenchmarkResult", "ClusterConfig", "POLICIES", "PRESETS", "PolicyLoadError",
+           "PolicyViolation", "Request", "RunResult", "Simulation", "SimulationConfig", "WorkloadSpec", "get_preset",
+           "load_policy", "run_benchmark"]

@@ -1,0 +1,106 @@
+"""The simulator's commands: ``glia simulate``, ``glia baselines``, ``glia presets``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .policies import POLICIES
+from .presets import PRESETS
+from .runner import BenchmarkResult, run_benchmark
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("simulate", help="run a routing policy on a benchmark")
+    p.add_argument("--policy", required=True, help=f"built-in ({', '.join(POLICIES)}) or PATH.py[:ClassName]")
+    _common(p)
+    p.set_defaults(func=cmd_simulate)
+    b = sub.add_parser("baselines", help="the built-in policies side by side")
+    _common(b)
+    b.set_defaults(func=cmd_baselines)
+    s = sub.add_parser("presets", help="list the named benchmarks")
+    s.set_defaults(func=cmd_presets)
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--workload", default="paper-routing", choices=sorted(PRESETS), help="benchmark preset")
+    p.add_argument("--seeds", type=_positive_int, default=10, help="number of seeds (0..N-1); default 10")
+    p.add_argument("--jobs", type=_positive_int, default=None, help="parallel processes (default: all cores)")
+    p.add_argument("--timeout", type=float, default=300.0, help="wall-clock limit per seed, seconds")
+    p.add_argument("--memory-mb", type=_positive_int, default=4096, help="memory cap per seed process")
+    p.add_argument("--workspace", default="glia-workspace",
+                   help="where run artifacts (runs/) and the telemetry database (telemetry.duckdb) go")
+    p.add_argument("--no-record", action="store_true", help="write no artifacts or telemetry")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def _positive_int(text: str) -> int:
+    v = int(text)
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {v}")
+    return v
+
+
+def _run(policy: str, args) -> BenchmarkResult:
+    ws = Path(args.workspace)
+    record = not args.no_record
+    return run_benchmark(policy, args.workload, args.seeds, jobs=args.jobs, timeout_s=args.timeout,
+                         memory_mb=args.memory_mb, out_dir=ws / "runs" if record else None,
+                         telemetry=ws / "telemetry.duckdb" if record else None)
+
+
+def _fmt(v, digits: int = 2) -> str:
+    return "-" if v is None or v != v else f"{v:.{digits}f}"
+
+
+def cmd_simulate(args) -> int:
+    res = _run(args.policy, args)
+    if args.json:
+        print(json.dumps(res.to_json()))
+        return 1 if res.error else 0
+    print(f"policy {res.policy} on {res.workload}, {len(res.seeds)} seed(s), {res.wall_s:.1f} s wall")
+    if res.metrics:
+        print(f"{'metric':<26}{'mean':>12}{'90% CI':>24}")
+        for key in ("mean_e2e_s", "p50_e2e_s", "p90_e2e_s", "p99_e2e_s", "mean_ttft_s", "p90_ttft_s", "mean_tpot_s",
+                    "mean_queueing_s", "mean_slowdown", "restart_fraction", "throughput_rps", "gpu_utilisation",
+                    "kv_utilisation", "gpu_hours"):
+            m = res.metrics.get(key)
+            if m:
+                lo, hi = m["ci90"]
+                print(f"{key:<26}{_fmt(m['mean'], 3):>12}{'[' + _fmt(lo, 3) + ', ' + _fmt(hi, 3) + ']':>24}")
+    if res.artifacts:
+        print(f"artifacts: {res.artifacts}")
+    if res.error:
+        print(f"error ({res.error['kind']}, seed {res.error['seed']}): {res.error['message']}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_baselines(args) -> int:
+    results = [_run(p, args) for p in POLICIES]
+    ref = next((r.metric("mean_e2e_s") for r in results if r.policy == "llq"), float("nan"))
+    if args.json:
+        print(json.dumps({"workload": args.workload, "seeds": args.seeds,
+                          "policies": [r.to_json() for r in results]}))
+        return 1 if any(r.error for r in results) else 0
+    print(f"{args.workload}, {args.seeds} seed(s); mean end-to-end with its 90 % bootstrap CI over seeds")
+    print(f"{'policy':<13}{'mean e2e s':>11}{'90% CI':>17}{'p90 e2e':>9}{'p99 e2e':>9}{'TTFT s':>8}"
+          f"{'restarted':>10}{'vs llq':>8}{'wall s':>8}")
+    for r in results:
+        if r.error:
+            print(f"{r.policy:<13} error ({r.error['kind']}): {r.error['message']}")
+            continue
+        lo, hi = r.metrics["mean_e2e_s"]["ci90"]
+        mean = r.metric("mean_e2e_s")
+        print(f"{r.policy:<13}{_fmt(mean):>11}{'[' + _fmt(lo) + ', ' + _fmt(hi) + ']':>17}"
+              f"{_fmt(r.metric('p90_e2e_s')):>9}{_fmt(r.metric('p99_e2e_s')):>9}{_fmt(r.metric('mean_ttft_s')):>8}"
+              f"{r.metric('restart_fraction') * 100:>9.1f}%{(mean / ref - 1) * 100:>+7.0f}%{r.wall_s:>8.1f}")
+    return 1 if any(r.error for r in results) else 0
+
+
+def cmd_presets(args) -> int:
+    for name, (desc, _) in PRESETS.items():
+        print(f"{name:<22}{desc}")
+    return 0

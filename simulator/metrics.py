@@ -1,0 +1,106 @@
+"""Per-request and per-run metrics, and their aggregation over seeds with 90 % bootstrap confidence intervals."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .engine import RunResult
+from .execution import ExecutionModel
+
+BOOTSTRAP_RESAMPLES = 2000
+CI_LEVEL = 0.90
+
+# per-run metrics whose CI over a single seed is bootstrapped over that seed's requests
+_MEAN_OF = {"mean_e2e_s": "e2e_s", "mean_ttft_s": "ttft_s", "mean_tpot_s": "tpot_s",
+            "mean_queueing_s": "queueing_s", "mean_slowdown": "slowdown"}
+
+
+def request_metrics(run: RunResult, model: ExecutionModel, chunk_size: int) -> dict[str, np.ndarray]:
+    """Per-request columns: the run's raw times plus end-to-end, TTFT, TPOT, queueing delay and slowdown."""
+    r = dict(run.requests)
+    arrived = r["arrived_at"]
+    r["e2e_s"] = r["completed_at"] - arrived
+    r["ttft_s"] = r["first_token_at"] - arrived
+    decode = r["num_decode_tokens"]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r["tpot_s"] = np.where(decode > 1, (r["completed_at"] - r["first_token_at"]) / (decode - 1), np.nan)
+    r["queueing_s"] = r["scheduled_at"] - arrived
+    cache: dict[tuple[int, int], float] = {}
+    alone = np.empty(len(arrived))
+    for i, key in enumerate(zip(r["num_prefill_tokens"].tolist(), decode.tolist())):
+        t = cache.get(key)
+        if t is None:
+            t = cache[key] = model.isolated_time(key[0], key[1], chunk_size)
+        alone[i] = t
+    r["isolated_s"] = alone
+    r["slowdown"] = r["e2e_s"] / alone
+    return r
+
+
+def run_summary(run: RunResult, req: dict[str, np.ndarray]) -> dict[str, float]:
+    """One seed's figures."""
+    e2e, ttft, tpot = req["e2e_s"], req["ttft_s"], req["tpot_s"]
+    n = len(e2e)
+    out: dict[str, float] = {"num_requests": float(n)}
+    if n == 0:
+        return out
+    for name, col in (("e2e", e2e), ("ttft", ttft), ("tpot", tpot), ("queueing", req["queueing_s"])):
+        col = col[~np.isnan(col)]
+        if len(col) == 0:
+            continue
+        out[f"mean_{name}_s"] = float(col.mean())
+        for q in (50, 90, 99):
+            out[f"p{q}_{name}_s"] = float(np.percentile(col, q))
+    out["mean_slowdown"] = float(req["slowdown"].mean())
+    out["p90_slowdown"] = float(np.percentile(req["slowdown"], 90))
+    restarts = req["num_restarts"]
+    out["restart_fraction"] = float((restarts > 0).mean())
+    out["mean_restarts"] = float(restarts.mean())
+    out["e2e_restarted_s"] = float(e2e[restarts > 0].mean()) if (restarts > 0).any() else float("nan")
+    out["e2e_not_restarted_s"] = float(e2e[restarts == 0].mean()) if (restarts == 0).any() else float("nan")
+    out["wasted_tokens"] = float(req["wasted_tokens"].sum())
+    out["preemptions"] = float(run.num_preemptions)
+    out["makespan_s"] = run.makespan_s
+    out["throughput_rps"] = n / run.makespan_s if run.makespan_s > 0 else float("nan")
+    out["throughput_tokens_per_s"] = (float(req["num_decode_tokens"].sum()) / run.makespan_s
+                                      if run.makespan_s > 0 else float("nan"))
+    out["gpu_utilisation"] = run.busy_s / run.replica_seconds if run.replica_seconds > 0 else float("nan")
+    if run.samples:
+        s = np.asarray([(a, b) for *_, a, b, _q in run.samples], dtype=float)
+        out["kv_utilisation"] = float((s[:, 0] / s[:, 1]).mean())
+    out["gpu_hours"] = run.gpu_hours
+    return out
+
+
+def bootstrap_ci(values: np.ndarray, rng: np.random.Generator, level: float = CI_LEVEL) -> tuple[float, float]:
+    """Percentile bootstrap CI of the mean."""
+    values = np.asarray(values, dtype=float)
+    values = values[~np.isnan(values)]
+    if len(values) == 0:
+        return (float("nan"), float("nan"))
+    if len(values) == 1:
+        return (float(values[0]), float(values[0]))
+    step = max(1, 2_000_000 // len(values))  # resample in slices to bound memory
+    means = np.concatenate([values[rng.integers(0, len(values), (min(step, BOOTSTRAP_RESAMPLES - i), len(values)))]
+                            .mean(axis=1) for i in range(0, BOOTSTRAP_RESAMPLES, step)])
+    tail = (1.0 - level) / 2.0 * 100.0
+    return (float(np.percentile(means, tail)), float(np.percentile(means, 100.0 - tail)))
+
+
+def aggregate(summaries: list[dict[str, float]], requests: list[dict[str, np.ndarray]]) -> dict[str, dict]:
+    """Mean over seeds of every metric, with a 90 % bootstrap CI: over the seeds' values when there are several,
+    over the requests of the single seed otherwise (for the mean-type metrics)."""
+    rng = np.random.default_rng(0)
+    keys = sorted({k for s in summaries for k in s})
+    out: dict[str, dict] = {}
+    for k in keys:
+        vals = np.array([s.get(k, np.nan) for s in summaries], dtype=float)
+        mean = float(np.nanmean(vals)) if not np.isnan(vals).all() else float("nan")
+        if len(summaries) > 1:
+            ci = bootstrap_ci(vals, rng)
+        elif k in _MEAN_OF and requests:
+            ci = bootstrap_ci(requests[0][_MEAN_OF[k]], rng)
+        else:
+            ci = (mean, mean)
+        out[k] = {"mean": mean, "ci90": ci, "per_seed": vals.tolist()}
+    return out

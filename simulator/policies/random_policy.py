@@ -1,0 +1,18 @@
+"""Uniformly random routing."""
+
+from __future__ import annotations
+
+import random
+
+from ..global_scheduler import BaseGlobalScheduler
+
+
+class RandomGlobalScheduler(BaseGlobalScheduler):
+    """Each waiting request to a replica drawn uniformly (from the run's seeded generator)."""
+
+    def schedule(self):
+        self.sort_requests()
+        ids = sorted(self._replica_schedulers)
+        mapping = [(random.choice(ids), r) for r in self._request_queue]
+        self._request_queue.clear()
+        return mapping

@@ -1,0 +1,444 @@
+"""One replica's scheduler, in the vLLM / Sarathi style, with runs of identical iterations skipped in closed form.
+
+Queues: ``pending`` (routed here, nothing allocated) and ``active`` (KV blocks allocated, ordered by arrival).
+Each iteration: every decoding request adds one token and needs a new 16-token block whenever its processed count
+reaches ``16 k + 1``; if no block is free the youngest active request is preempted (blocks freed, progress lost,
+back to the front of the pending queue, recomputed later with its processed tokens as the new prompt). Requests in
+prefill then take chunks from the token budget in arrival order, and pending requests are admitted (blocks for the
+whole prompt, a 1 % watermark kept free) while the budget, the batch-size cap and memory allow.
+
+A decoding request's processed count is ``base + epoch`` where ``epoch`` counts this replica's iterations, so a
+decode-only stretch with no admission, completion or preemption (a *run*) is applied in O(1): its iteration times
+form an arithmetic series and its block needs repeat every 16 iterations.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from bisect import insort
+from dataclasses import dataclass
+
+from .batch_policies import BatchOrderPolicy
+from .execution import ExecutionModel
+from .request import Request
+
+_AGE = lambda r: (r._r_arr, r._r_id)  # noqa: E731 - sort key: older first
+
+
+@dataclass(frozen=True)
+class ReplicaConfig:
+    """Per-replica scheduler settings (vidur's names where they exist)."""
+
+    num_blocks: int
+    block_size: int = 16
+    chunk_size: int = 8192
+    batch_size_cap: int = 128
+    watermark_fraction: float = 0.01
+
+    @property
+    def watermark_blocks(self) -> int:
+        return int(self.watermark_fraction * self.num_blocks)
+
+
+class Clock:
+    """Simulated time, shared by the engine and its replicas."""
+
+    __slots__ = ("now",)
+
+    def __init__(self):
+        self.now = 0.0
+
+
+class Log:
+    """Scheduling events and counters, appended as plain tuples: (time, kind, request id, replica id, value)."""
+
+    def __init__(self, enabled: bool = True):
+        self.enabled = enabled
+        self.events: list[tuple[float, str, int, int, int]] = []
+
+    def add(self, t: float, kind: str, rid: int, replica: int, value: int = 0) -> None:
+        if self.enabled:
+            self.events.append((t, kind, rid, replica, value))
+
+
+IDLE, ITERATION, RUN = 0, 1, 2
+
+
+class ReplicaScheduler:
+    """Replica-level scheduler; the attributes a global scheduler may read are documented in ``policy_api.md``."""
+
+    def __init__(self, replica_id: int, config: ReplicaConfig, model: ExecutionModel, batch_policy: BatchOrderPolicy,
+                 clock: Clock, log: Log, fast: bool = True):
+        self.replica_id = replica_id
+        self._config = config
+        self._model = model
+        self._policy = batch_policy
+        self._clock = clock
+        self._log = log
+        self._fast = fast
+        self.pending: list[Request] = []
+        self.active: list[Request] = []
+        self._prefilling: list[Request] = []
+        self._buckets: list[dict[int, Request]] = [{} for _ in range(config.block_size)]
+        self._n_dec = 0
+        self._sum_base = 0
+        self._heap: list[tuple[int, float, int, int, Request]] = []
+        self.epoch = 0
+        self.alloc = 0
+        self.busy_time = 0.0
+        self.num_iterations = 0
+        self.num_preemptions = 0
+        self.version = 0
+        self._kind = IDLE
+        self._seg_start = 0.0
+        self._seg_end = math.inf
+        self._plan: list[tuple[Request, int]] = []
+        self._run_len = 0
+        self._run_t0 = 0.0
+        self._run_g = 0.0
+        self._prefix: list[int] = []
+        self._synced_at = -1.0
+        self.accepting = True
+
+    # -- what a global scheduler reads ------------------------------------------------------------------------
+    @property
+    def _request_queue(self) -> list[Request]:
+        return self.pending
+
+    @property
+    def pending_queue(self) -> list[Request]:
+        return self.pending
+
+    @property
+    def active_queue(self) -> list[Request]:
+        return self.active
+
+    _active_queue = active_queue
+
+    @property
+    def num_pending_requests(self) -> int:
+        return len(self.pending)
+
+    @property
+    def num_active_requests(self) -> int:
+        return len(self.active)
+
+    @property
+    def num_blocks(self) -> int:
+        return self._config.num_blocks
+
+    @property
+    def block_size(self) -> int:
+        return self._config.block_size
+
+    @property
+    def num_allocated_blocks(self) -> int:
+        self._sync_now()
+        return self.alloc
+
+    _num_allocated_blocks = num_allocated_blocks
+
+    @property
+    def memory_usage_percent(self) -> float:
+        return 100.0 * self.num_allocated_blocks / self._config.num_blocks
+
+    @property
+    def free_blocks(self) -> int:
+        return self._config.num_blocks - self.num_allocated_blocks
+
+    def current_epoch(self) -> int:
+        if self._kind == RUN and self._clock.now > self._synced_at:
+            self._sync(self._clock.now)
+        return self.epoch
+
+    @property
+    def is_idle(self) -> bool:
+        return self._kind == IDLE
+
+    @property
+    def next_event_time(self) -> float:
+        return self._seg_end
+
+    # -- engine side ------------------------------------------------------------------------------------------
+    def enqueue(self, request: Request, now: float) -> bool:
+        """Add a routed request to the pending queue. Returns True when the replica's next event time changed."""
+        request._r_replica_id = self.replica_id
+        self.pending.append(request)
+        if self._kind == IDLE:
+            self._start_segment(now)
+            return True
+        if self._kind == RUN:
+            self._sync(now)
+            if self._run_len > 1:  # stop the run after the iteration in flight, so the new request is seen
+                self._run_len = 1
+                self._seg_end = self._seg_start + self._run_t0
+                self.version += 1
+                return True
+        return False
+
+    def on_segment_end(self) -> list[Request]:
+        """Apply the iteration (or run) that ends now, plan the next one; return the requests completed."""
+        now = self._seg_end
+        done: list[Request] = []
+        if self._kind == RUN:
+            self._apply_run(self._run_len)
+        elif self._kind == ITERATION:
+            self._finish_iteration(now, done)
+        self._start_segment(now)
+        return done
+
+    # -- runs -----------------------------------------------------------------------------------------------
+    def _sync_now(self) -> None:
+        if self._kind == RUN and self._clock.now > self._synced_at:
+            self._sync(self._clock.now)
+
+    def _sync(self, t: float) -> None:
+        """Apply the iterations of the current run that have completed by time ``t``."""
+        self._synced_at = t
+        span = t - self._seg_start
+        if span <= 0.0:
+            return
+        t0, g, n = self._run_t0, self._run_g, self._run_len
+        if g > 0.0:
+            b = t0 - 0.5 * g
+            k = int((-b + math.sqrt(b * b + 2.0 * g * span)) / g)
+        else:
+            k = int(span / t0)
+        k = min(max(k, 0), n)
+        while k < n and self._run_cum(k + 1) <= span:
+            k += 1
+        while k > 0 and self._run_cum(k) > span:
+            k -= 1
+        if k:
+            self._apply_run(k)
+
+    def _run_cum(self, k: int) -> float:
+        """Duration of the first ``k`` iterations of the run: an arithmetic series."""
+        return k * self._run_t0 + self._run_g * k * (k - 1) * 0.5
+
+    def _run_need(self, k: int) -> int:
+        """Blocks the decoding requests need over the run's first ``k`` iterations."""
+        bs = self._config.block_size
+        return (k // bs) * self._n_dec + self._prefix[k % bs]
+
+    def _apply_run(self, k: int) -> None:
+        """Advance the run by ``k`` completed iterations. ``alloc`` always includes the blocks of the iteration in
+        flight, as it does for single iterations, so a policy sees the same state either way."""
+        dt = self._run_cum(k)
+        self.alloc += self._run_need(min(k + 1, self._run_len)) - self._run_need(1)
+        self.epoch += k
+        self.busy_time += dt
+        self.num_iterations += k
+        self._seg_start += dt
+        self._run_t0 += self._run_g * k
+        self._run_len -= k
+        if self._run_len:
+            self._prefix = self._need_prefix()
+
+    def _need_prefix(self) -> list[int]:
+        """prefix[j] = blocks the decoding requests need over the next j iterations (j < block_size)."""
+        bs = self._config.block_size
+        out = [0]
+        e1 = 1 - self.epoch
+        for j in range(bs - 1):
+            out.append(out[-1] + len(self._buckets[(e1 - j) % bs]))
+        return out
+
+    def _try_run(self, now: float) -> bool:
+        """Start a run of decode-only iterations if the state allows one of at least one iteration."""
+        if self._prefilling or not self._n_dec or self._can_admit():
+            return False
+        bs = self._config.block_size
+        heap = self._heap
+        while heap and not self._valid(heap[0]):
+            heapq.heappop(heap)
+        first_completion = heap[0][0] - self.epoch - 1  # index of the iteration that completes a request
+        # the run stops before the first iteration whose needs would use the last free block (see _preempt_walk)
+        free = self._config.num_blocks - self.alloc - 1
+        if free < 0:
+            return False
+        prefix = self._need_prefix()
+        full, rest = divmod(free, self._n_dec)
+        ext = prefix + [self._n_dec]
+        j = 0
+        while ext[j + 1] <= rest:
+            j += 1
+        exhaustion = full * bs + j  # first iteration whose block needs cannot all be met
+        n = min(first_completion, exhaustion)
+        if n < 1:
+            return False
+        base, per = self._model.decode_time_coefficients(self._n_dec)
+        self._run_t0 = base + per * (self._sum_base + self._n_dec * self.epoch)
+        self._run_g = per * self._n_dec
+        self._run_len = n
+        self._prefix = prefix
+        self.alloc += self._run_need(1)  # blocks of the first iteration, allocated as it starts
+        self._kind = RUN
+        self._seg_start = now
+        self._seg_end = now + self._run_cum(n)
+        return True
+
+    # -- single iterations ----------------------------------------------------------------------------------
+    def _can_admit(self) -> bool:
+        if not self.pending or len(self.active) >= self._config.batch_size_cap:
+            return False
+        r = self.pending[self._policy.next_index(self.pending)]
+        need = -(-r._r_prompt // self._config.block_size)
+        return self._config.num_blocks - self.alloc - need >= self._config.watermark_blocks
+
+    def _start_segment(self, now: float) -> None:
+        self.version += 1
+        self._seg_start = now
+        if self._fast and self._try_run(now):
+            return
+        if not self._plan_iteration(now):
+            self._kind = IDLE
+            self._seg_end = math.inf
+
+    def _plan_iteration(self, now: float) -> bool:
+        cfg = self._config
+        bs = cfg.block_size
+        needers = self._buckets[(1 - self.epoch) % bs]
+        if len(needers) < cfg.num_blocks - self.alloc:
+            self.alloc += len(needers)
+        elif self._n_dec:
+            self._preempt_walk(needers, now)
+        budget = cfg.chunk_size - self._n_dec
+        plan: list[tuple[Request, int]] = []
+        for r in self._prefilling:
+            if budget <= 0:
+                break
+            q = min(r._r_prompt - r._r_n, budget)
+            plan.append((r, q))
+            budget -= q
+        pending = self.pending
+        while pending and budget > 0 and len(self.active) < cfg.batch_size_cap:
+            i = self._policy.next_index(pending)
+            r = pending[i]
+            need = -(-r._r_prompt // bs)
+            if cfg.num_blocks - self.alloc - need < cfg.watermark_blocks:
+                break
+            del pending[i]
+            self.alloc += need
+            insort(self.active, r, key=_AGE)
+            insort(self._prefilling, r, key=_AGE)
+            r._r_rep = self
+            r._r_n = 0
+            if r._r_t_sched != r._r_t_sched:  # NaN: first admission
+                r._r_t_sched = now
+            self._log.add(now, "admit", r._r_id, self.replica_id, r._r_prompt)
+            q = min(r._r_prompt, budget)
+            plan.append((r, q))
+            budget -= q
+        n_dec = self._n_dec
+        if not plan and not n_dec:
+            return False
+        processed = self._sum_base + n_dec * self.epoch
+        tokens, emitting, units, kv = n_dec, n_dec, float(processed), float(processed)
+        for r, q in plan:
+            p = r._r_n
+            tokens += q
+            units += q * (p + (q + 1) * 0.5)
+            kv += p + q
+            if p + q == r._r_prompt:
+                emitting += 1
+        self._plan = plan
+        self._kind = ITERATION
+        self._seg_end = now + self._model.iteration_time(tokens, emitting, n_dec + len(plan), units, kv)
+        return True
+
+    def _preempt_walk(self, needers: dict[int, Request], now: float) -> None:
+        """vLLM's rule when blocks run short: walk the decoding requests oldest first; each needs at least one free
+        block to be scheduled (and takes one if it crosses a block boundary); while none is free, the youngest
+        active request is preempted, possibly the one being considered."""
+        cfg = self._config
+        for r in [a for a in self.active if a._r_decoding]:
+            if r._r_rep is not self:
+                continue  # preempted earlier in this walk
+            while self.alloc >= cfg.num_blocks:
+                victim = self.active[-1]
+                self._preempt(victim, now)
+                if victim is r:
+                    break
+            else:
+                if r._r_id in needers:
+                    self.alloc += 1
+
+    def _finish_iteration(self, now: float, done: list[Request]) -> None:
+        self.busy_time += now - self._seg_start
+        self.num_iterations += 1
+        self.epoch += 1
+        epoch = self.epoch
+        for r, q in self._plan:
+            if r._r_rep is not self:
+                continue
+            r._r_n += q
+            if r._r_n < r._r_prompt:
+                continue
+            self._prefilling.remove(r)
+            r._r_n += 1  # the prefill's last iteration samples the first output token
+            if r._r_t_first != r._r_t_first:
+                r._r_t_first = now
+            if r._r_n >= r._r_total():
+                self.alloc -= -(-r._r_prompt // self._config.block_size)
+                self._complete(r, now, done)
+                continue
+            base = r._r_n - epoch
+            r._r_base = base
+            r._r_decoding = True
+            self._buckets[base % self._config.block_size][r._r_id] = r
+            self._n_dec += 1
+            self._sum_base += base
+            heapq.heappush(self._heap, (r._r_total() - base, r._r_arr, r._r_id, r._r_gen, r))
+        self._plan = []
+        heap = self._heap
+        while heap and heap[0][0] <= epoch:
+            entry = heapq.heappop(heap)
+            if self._valid(entry):
+                r = entry[4]
+                self._drop_decoder(r)
+                r._r_n = r._r_total()
+                self._complete(r, now, done)
+
+    def _valid(self, entry) -> bool:
+        r = entry[4]
+        return r._r_rep is self and r._r_decoding and r._r_gen == entry[3]
+
+    def _drop_decoder(self, r: Request) -> None:
+        """Take a decoding request out of the decode structures, freeing its blocks."""
+        bs = self._config.block_size
+        base = r._r_base
+        del self._buckets[base % bs][r._r_id]
+        self._n_dec -= 1
+        self._sum_base -= base
+        n = base + self.epoch
+        self.alloc -= -(-(n - 1) // bs)
+        r._r_decoding = False
+        r._r_n = n
+
+    def _complete(self, r: Request, now: float, done: list[Request]) -> None:
+        self.active.remove(r)
+        r._r_rep = None
+        r._r_t_done = now
+        self._log.add(now, "complete", r._r_id, self.replica_id, r._r_n)
+        done.append(r)
+
+    def _preempt(self, r: Request, now: float) -> None:
+        """Evict ``r``: free its blocks, lose its progress, put it at the front of the pending queue."""
+        if r._r_decoding:
+            self._drop_decoder(r)
+        else:
+            self._prefilling.remove(r)
+            self.alloc -= -(-r._r_prompt // self._config.block_size)
+        self.active.remove(r)
+        lost = r._r_n
+        r._r_prompt = max(r._r_orig_prompt, lost)
+        r._r_wasted += lost
+        r._r_n = 0
+        r._r_restarts += 1
+        r._r_gen += 1
+        r._r_rep = None
+        self.num_preemptions += 1
+        self.pending.insert(0, r)
+        self._log.add(now, "preempt", r._r_id, self.replica_id, lost)

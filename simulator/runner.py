@@ -1,0 +1,120 @@
+"""Benchmark runs: a policy on a benchmark over seeds, in parallel and isolated, aggregated, recorded."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .artifacts import write_seed_artifacts
+from .config import SimulationConfig
+from .loader import policy_source_hash
+from .metrics import aggregate
+from .presets import PRESETS, get_preset
+from .sandbox import SeedOutcome, run_seeds
+from .telemetry import config_json, write_run
+
+
+@dataclass
+class BenchmarkResult:
+    """The outcome of one benchmark run."""
+
+    run_id: str
+    policy: str
+    workload: str
+    seeds: list[int]
+    metrics: dict = field(default_factory=dict)   # metric -> {"mean", "ci90", "per_seed"}
+    outcomes: list[SeedOutcome] = field(default_factory=list)
+    error: dict | None = None
+    wall_s: float = 0.0
+    artifacts: str | None = None
+
+    def metric(self, name: str) -> float:
+        m = self.metrics.get(name)
+        return m["mean"] if m else float("nan")
+
+    def to_json(self) -> dict:
+        """The compact summary the CLI prints with ``--json``."""
+        m = self.metrics
+        ci = m.get("mean_e2e_s", {}).get("ci90")
+        out = {"run_id": self.run_id, "policy": self.policy, "workload": self.workload, "seeds": len(self.seeds),
+               "mean_e2e_s": _clean(self.metric("mean_e2e_s")),
+               "mean_e2e_ci90": [_clean(ci[0]), _clean(ci[1])] if ci else None,
+               "p90_e2e_s": _clean(self.metric("p90_e2e_s")), "p99_e2e_s": _clean(self.metric("p99_e2e_s")),
+               "mean_ttft_s": _clean(self.metric("mean_ttft_s")), "p90_ttft_s": _clean(self.metric("p90_ttft_s")),
+               "mean_tpot_s": _clean(self.metric("mean_tpot_s")),
+               "restart_fraction": _clean(self.metric("restart_fraction")),
+               "throughput_rps": _clean(self.metric("throughput_rps")),
+               "gpu_utilisation": _clean(self.metric("gpu_utilisation")),
+               "kv_utilisation": _clean(self.metric("kv_utilisation")),
+               "gpu_hours": _clean(self.metric("gpu_hours")),
+               "wall_s": round(self.wall_s, 3), "error": self.error}
+        if self.artifacts:
+            out["artifacts"] = self.artifacts
+        return out
+
+
+def _clean(v):
+    return None if v is None or v != v else round(float(v), 4)
+
+
+def resolve_config(workload: str | SimulationConfig) -> tuple[str, SimulationConfig]:
+    if isinstance(workload, SimulationConfig):
+        return "custom", workload
+    return workload, get_preset(workload)
+
+
+def run_benchmark(policy: str, workload: str | SimulationConfig = "paper-routing", seeds: int | list[int] = 1,
+                  jobs: int | None = None, timeout_s: float = 300.0, memory_mb: int | None = 4096,
+                  out_dir: str | Path | None = None, telemetry: str | Path | None = None, context: str = "",
+                  isolate: bool = True) -> BenchmarkResult:
+    """Run ``policy`` (a built-in name or a policy file) on a benchmark over ``seeds`` (a count: 0..N-1, or a list).
+
+    With ``out_dir``, each seed's artifact files go to ``out_dir/RUN_ID/seed_K/``; with ``telemetry``, everything is
+    added to that DuckDB file. A failing policy gives ``error`` (kind, message, seed); it never raises.
+    """
+    start = time.perf_counter()
+    seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
+    name, config = resolve_config(workload)
+    run_id = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+    outcomes = run_seeds(config, policy, seed_list, jobs=jobs, timeout_s=timeout_s, memory_mb=memory_mb,
+                         isolate=isolate)
+    ok = [o for o in outcomes if o.error is None]
+    failed = [o for o in outcomes if o.error is not None]
+    result = BenchmarkResult(run_id, policy, name, seed_list, outcomes=outcomes)
+    if failed:
+        first = failed[0]
+        result.error = {**first.error, "seed": first.seed, "failed_seeds": [o.seed for o in failed]}
+    if ok:
+        result.metrics = aggregate([o.summary for o in ok], [o.requests for o in ok])
+    result.wall_s = time.perf_counter() - start
+    cfg_dict = config.to_dict()
+    if out_dir is not None:
+        base = Path(out_dir) / run_id
+        for o in outcomes:
+            write_seed_artifacts(base / f"seed_{o.seed}", cfg_dict, o)
+        (base / "summary.json").write_text(json.dumps(result.to_json(), indent=2))
+        result.artifacts = str(base)
+    if telemetry is not None:
+        ci = result.metrics.get("mean_e2e_s", {}).get("ci90", (None, None))
+        row = {"run_id": run_id, "policy": os.path.basename(policy) if policy.endswith(".py") else policy,
+               "policy_hash": policy_source_hash(policy), "workload": name, "seeds": len(seed_list),
+               "context": context, "created_at": datetime.now(timezone.utc).replace(tzinfo=None),
+               "wall_s": result.wall_s, "error_kind": (result.error or {}).get("kind"),
+               "error_message": (result.error or {}).get("message"), "config": config_json(cfg_dict),
+               "mean_e2e_s": _clean(result.metric("mean_e2e_s")), "mean_e2e_ci_low": _clean(ci[0]),
+               "mean_e2e_ci_high": _clean(ci[1]), "p90_e2e_s": _clean(result.metric("p90_e2e_s")),
+               "mean_ttft_s": _clean(result.metric("mean_ttft_s")), "p90_ttft_s": _clean(result.metric("p90_ttft_s")),
+               "restart_fraction": _clean(result.metric("restart_fraction")),
+               "throughput_rps": _clean(result.metric("throughput_rps")),
+               "gpu_hours": _clean(result.metric("gpu_hours"))}
+        write_run(telemetry, row, outcomes)
+    return result
+
+
+def list_presets() -> dict[str, str]:
+    return {k: v[0] for k, v in PRESETS.items()}

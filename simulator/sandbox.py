@@ -1,0 +1,147 @@
+"""Run simulations of untrusted policies in child processes, with a wall-clock timeout and a memory cap.
+
+Whatever a policy does (raise, loop forever, exhaust memory, break the routing rules, crash the interpreter), the
+caller gets a ``SeedOutcome`` whose ``error`` names the problem, and the other seeds go on.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import resource
+import time
+import traceback
+from dataclasses import dataclass, field
+from multiprocessing.connection import wait
+
+import numpy as np
+
+from .config import SimulationConfig
+from .engine import Simulation
+from .loader import PolicyLoadError, load_policy
+from .metrics import request_metrics, run_summary
+from .request import PolicyViolation
+
+
+@dataclass
+class SeedOutcome:
+    """One seed of one benchmark: its figures, its raw telemetry, or what went wrong."""
+
+    seed: int
+    summary: dict | None = None
+    requests: dict[str, np.ndarray] | None = None
+    samples: list = field(default_factory=list)
+    events: list = field(default_factory=list)
+    scaling: list = field(default_factory=list)
+    error: dict | None = None
+    wall_s: float = 0.0
+
+
+def error(kind: str, message: str) -> dict:
+    return {"kind": kind, "message": message}
+
+
+def simulate_seed(config: SimulationConfig, policy: str, seed: int, fast: bool = True) -> SeedOutcome:
+    """Load the policy and run one seed in this process; every failure becomes a structured error."""
+    start = time.perf_counter()
+    out = SeedOutcome(seed)
+    try:
+        cls = load_policy(policy)
+        run = Simulation(config, cls, seed, fast=fast).run()
+        req = request_metrics(run, config.cluster.execution_model(), config.cluster.chunk_size)
+        out.summary = run_summary(run, req)
+        out.requests, out.samples, out.events, out.scaling = req, run.samples, run.events, run.scaling
+    except PolicyLoadError as exc:
+        out.error = error("load_error", str(exc))
+    except PolicyViolation as exc:
+        out.error = error(exc.kind, str(exc))
+    except MemoryError:
+        out.error = error("memory", "the simulation ran out of memory (memory cap reached)")
+    except RecursionError:
+        out.error = error("exception", "the policy recursed without bound (RecursionError)")
+    except ValueError as exc:
+        out.error = error("config", str(exc))
+    except Exception as exc:  # a simulator bug: report it with its origin rather than crash the caller
+        frame = traceback.extract_tb(exc.__traceback__)[-1]
+        out.error = error("internal", f"{type(exc).__name__} at {frame.filename}:{frame.lineno}: {exc}")
+    out.wall_s = time.perf_counter() - start
+    return out
+
+
+def _child(conn, config: SimulationConfig, policy: str, seed: int, memory_mb: int | None, fast: bool) -> None:
+    if memory_mb:
+        cap = memory_mb * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+    try:
+        outcome = simulate_seed(config, policy, seed, fast)
+    except MemoryError:
+        outcome = SeedOutcome(seed, error=error("memory", f"exceeded the {memory_mb} MB memory cap"))
+    try:
+        conn.send(outcome)
+    except MemoryError:
+        conn.send(SeedOutcome(seed, error=error("memory", f"exceeded the {memory_mb} MB memory cap")))
+    conn.close()
+
+
+_CONTEXT = None
+
+
+def _context():
+    """A forkserver context: children fork from a clean, single-threaded server with the simulator imported."""
+    global _CONTEXT
+    if _CONTEXT is None:
+        _CONTEXT = mp.get_context("forkserver")
+        _CONTEXT.set_forkserver_preload(["glia.simulator.sandbox"])
+    return _CONTEXT
+
+
+def run_seeds(config: SimulationConfig, policy: str, seeds: list[int], jobs: int | None = None,
+              timeout_s: float = 300.0, memory_mb: int | None = 4096, isolate: bool = True,
+              fast: bool = True) -> list[SeedOutcome]:
+    """Run every seed, ``jobs`` at a time, each in its own process (``isolate``) under the limits."""
+    if not isolate:
+        return [simulate_seed(config, policy, s, fast) for s in seeds]
+    ctx = _context()
+    jobs = max(1, min(jobs or os.cpu_count() or 1, len(seeds)))
+    todo = list(seeds)
+    running: dict = {}  # connection -> (process, seed, started)
+    results: dict[int, SeedOutcome] = {}
+    while todo or running:
+        while todo and len(running) < jobs:
+            seed = todo.pop(0)
+            parent, child = ctx.Pipe(duplex=False)
+            proc = ctx.Process(target=_child, args=(child, config, policy, seed, memory_mb, fast), daemon=True)
+            proc.start()
+            child.close()
+            running[parent] = (proc, seed, time.monotonic())
+        now = time.monotonic()
+        deadline = min(started + timeout_s for _, _, started in running.values())
+        for conn in wait(list(running), timeout=max(0.0, deadline - now)):
+            proc, seed, started = running.pop(conn)
+            try:
+                results[seed] = conn.recv()
+            except (EOFError, OSError):
+                proc.join(5)
+                results[seed] = SeedOutcome(seed, error=_died(proc.exitcode, memory_mb),
+                                            wall_s=time.monotonic() - started)
+            conn.close()
+            proc.join(5)
+        now = time.monotonic()
+        for conn, (proc, seed, started) in list(running.items()):
+            if now - started >= timeout_s:
+                proc.kill()
+                proc.join(5)
+                conn.close()
+                del running[conn]
+                results[seed] = SeedOutcome(seed, error=error(
+                    "timeout", f"seed {seed} did not finish within {timeout_s:g} s of wall time (killed)"),
+                    wall_s=now - started)
+    return [results[s] for s in seeds]
+
+
+def _died(exitcode: int | None, memory_mb: int | None) -> dict:
+    if exitcode is not None and exitcode < 0:
+        sig = -exitcode
+        hint = f" (likely the {memory_mb} MB memory cap)" if sig in (6, 9) and memory_mb else ""
+        return error("crashed", f"the simulation process was killed by signal {sig}{hint}")
+    return error("crashed", f"the simulation process exited with code {exitcode} without a result")

@@ -1,0 +1,147 @@
+"""The telemetry database: every run's figures and raw data in one DuckDB file per workspace, for SQL analysis.
+
+Tables (one row per ...):
+  runs               benchmark run: run_id, policy, policy_hash, workload, seeds, context, created_at, wall_s,
+                     error_kind, error_message, config (JSON), mean_e2e_s, mean_e2e_ci_low, mean_e2e_ci_high,
+                     p90_e2e_s, mean_ttft_s, p90_ttft_s, restart_fraction, throughput_rps, gpu_hours
+  run_seeds          seed of a run: run_id, seed, wall_s, error_kind, error_message, and every per-run metric
+  requests           request of a seed: times (arrived_at, routed_at, scheduled_at, first_token_at, completed_at),
+                     lengths, replica_id, num_restarts, wasted_tokens, e2e_s, ttft_s, tpot_s, queueing_s,
+                     isolated_s, slowdown
+  replica_samples    replica every sample interval: t, replica_id, num_pending, num_active, allocated_blocks,
+                     num_blocks, global_queue
+  scheduling_events  event: t, kind (route, admit, preempt, complete, start, ready, drain, release), request_id,
+                     replica_id, value (prompt tokens for route/admit, tokens lost for preempt, processed tokens
+                     for complete)
+
+Writers serialise on a lock file, so parallel design contexts can share one database; readers open it read-only.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+import numpy as np
+
+SEED_METRICS = ("num_requests", "mean_e2e_s", "p50_e2e_s", "p90_e2e_s", "p99_e2e_s", "mean_ttft_s", "p50_ttft_s",
+                "p90_ttft_s", "p99_ttft_s", "mean_tpot_s", "p90_tpot_s", "mean_queueing_s", "p90_queueing_s",
+                "mean_slowdown", "p90_slowdown", "restart_fraction", "mean_restarts", "e2e_restarted_s",
+                "e2e_not_restarted_s", "wasted_tokens", "preemptions", "makespan_s", "throughput_rps",
+                "throughput_tokens_per_s", "gpu_utilisation", "kv_utilisation", "gpu_hours")
+
+REQUEST_COLUMNS = ("request_id", "arrived_at", "num_prefill_tokens", "num_decode_tokens", "routed_at", "replica_id",
+                   "scheduled_at", "first_token_at", "completed_at", "num_restarts", "wasted_tokens", "e2e_s",
+                   "ttft_s", "tpot_s", "queueing_s", "isolated_s", "slowdown")
+
+SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS runs (
+    run_id VARCHAR PRIMARY KEY, policy VARCHAR, policy_hash VARCHAR, workload VARCHAR, seeds INTEGER,
+    context VARCHAR, created_at TIMESTAMP, wall_s DOUBLE, error_kind VARCHAR, error_message VARCHAR,
+    config VARCHAR, mean_e2e_s DOUBLE, mean_e2e_ci_low DOUBLE, mean_e2e_ci_high DOUBLE, p90_e2e_s DOUBLE,
+    mean_ttft_s DOUBLE, p90_ttft_s DOUBLE, restart_fraction DOUBLE, throughput_rps DOUBLE, gpu_hours DOUBLE);
+CREATE TABLE IF NOT EXISTS run_seeds (
+    run_id VARCHAR, seed INTEGER, wall_s DOUBLE, error_kind VARCHAR, error_message VARCHAR,
+    {", ".join(f"{m} DOUBLE" for m in SEED_METRICS)});
+CREATE TABLE IF NOT EXISTS requests (
+    run_id VARCHAR, seed INTEGER, request_id BIGINT, arrived_at DOUBLE, num_prefill_tokens BIGINT,
+    num_decode_tokens BIGINT, routed_at DOUBLE, replica_id INTEGER, scheduled_at DOUBLE, first_token_at DOUBLE,
+    completed_at DOUBLE, num_restarts INTEGER, wasted_tokens BIGINT, e2e_s DOUBLE, ttft_s DOUBLE, tpot_s DOUBLE,
+    queueing_s DOUBLE, isolated_s DOUBLE, slowdown DOUBLE);
+CREATE TABLE IF NOT EXISTS replica_samples (
+    run_id VARCHAR, seed INTEGER, t DOUBLE, replica_id INTEGER, num_pending INTEGER, num_active INTEGER,
+    allocated_blocks INTEGER, num_blocks INTEGER, global_queue INTEGER);
+CREATE TABLE IF NOT EXISTS scheduling_events (
+    run_id VARCHAR, seed INTEGER, t DOUBLE, kind VARCHAR, request_id BIGINT, replica_id INTEGER, value BIGINT);
+"""
+
+
+@contextmanager
+def _locked(path: Path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(str(path) + ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _connect_rw(path: Path, attempts: int = 50) -> duckdb.DuckDBPyConnection:
+    """Open for writing; another process (a reader) may hold the file briefly, so retry for a few seconds."""
+    for i in range(attempts):
+        try:
+            return duckdb.connect(str(path))
+        except duckdb.IOException:
+            if i == attempts - 1:
+                raise
+            time.sleep(0.1)
+    raise AssertionError("unreachable")
+
+
+def write_run(path: str | Path, run: dict, seeds: list) -> None:
+    """Store one benchmark run (``run``: the runs row) and its seeds' outcomes (``SeedOutcome``)."""
+    path = Path(path)
+    with _locked(path):
+        con = _connect_rw(path)
+        try:
+            con.execute(SCHEMA)
+            con.execute("BEGIN")
+            cols = list(run)
+            con.execute(f"INSERT INTO runs ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+                        [run[c] for c in cols])
+            rid = run["run_id"]
+            for o in seeds:
+                s = o.summary or {}
+                err = o.error or {}
+                con.execute(f"INSERT INTO run_seeds VALUES ({', '.join('?' * (5 + len(SEED_METRICS)))})",
+                            [rid, o.seed, o.wall_s, err.get("kind"), err.get("message")]
+                            + [_num(s.get(m)) for m in SEED_METRICS])
+                if o.requests is not None and len(o.requests["request_id"]):
+                    n = len(o.requests["request_id"])
+                    frame = {"run_id": np.full(n, rid, dtype=object), "seed": np.full(n, o.seed)}
+                    frame.update({c: o.requests[c] for c in REQUEST_COLUMNS})
+                    _insert(con, "requests", frame)
+                if o.samples:
+                    _insert_rows(con, "replica_samples", rid, o.seed, o.samples,
+                                 ("t", "replica_id", "num_pending", "num_active", "allocated_blocks", "num_blocks",
+                                  "global_queue"))
+                events = list(o.events) + [(t, kind, -1, rep, 0) for t, kind, rep in o.scaling]
+                if events:
+                    _insert_rows(con, "scheduling_events", rid, o.seed, events,
+                                 ("t", "kind", "request_id", "replica_id", "value"))
+            con.execute("COMMIT")
+        finally:
+            con.close()
+
+
+def _num(v):
+    return None if v is None or (isinstance(v, float) and np.isnan(v)) else float(v)
+
+
+def _insert(con: duckdb.DuckDBPyConnection, table: str, frame: dict) -> None:
+    con.register("_frame", frame)
+    con.execute(f"INSERT INTO {table} ({', '.join(frame)}) SELECT * FROM _frame")
+    con.unregister("_frame")
+
+
+def _insert_rows(con, table: str, run_id: str, seed: int, rows: list[tuple], names: tuple[str, ...]) -> None:
+    n = len(rows)
+    frame = {"run_id": np.full(n, run_id, dtype=object), "seed": np.full(n, seed)}
+    for i, name in enumerate(names):
+        col = [r[i] for r in rows]
+        frame[name] = np.array(col, dtype=object if isinstance(col[0], str) else None)
+    _insert(con, table, frame)
+
+
+def connect_read_only(path: str | Path) -> duckdb.DuckDBPyConnection:
+    """A read-only connection (writes raise a clear error)."""
+    return duckdb.connect(str(path), read_only=True)
+
+
+def config_json(config_dict: dict) -> str:
+    return json.dumps(config_dict, sort_keys=True)

@@ -1,0 +1,210 @@
+"""Request workloads, seeded and reproducible: the paper's ShareGPT generator, trace replay, Poisson, sinusoidal
+time-varying load, and a closed loop of concurrent users."""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+DATA = Path(__file__).parent / "data"
+
+# name -> (file, whether the paper's recipe (inflation, system prompt, cap) is already applied to its lengths)
+LENGTH_TABLES: dict[str, tuple[str, bool]] = {
+    # the (prompt, output) pairs of the traces generated with the paper's recipe, pooled (about 11,800)
+    "sharegpt-glia": ("traces/sharegpt_*.csv", True),
+    # raw first-round ShareGPT lengths (vidur fork), for applying the recipe from scratch
+    "sharegpt-val": ("traces/sharegpt_val_10k_llama2.csv", False),
+    "splitwise-conv": ("traces/splitwise_conv.csv", True),
+    "splitwise-code": ("traces/splitwise_code.csv", True),
+}
+
+
+@dataclass(frozen=True)
+class Trace:
+    """Open-loop arrivals: times (s, sorted) and token lengths."""
+
+    arrived_at: np.ndarray
+    prefill: np.ndarray
+    decode: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.arrived_at)
+
+
+@dataclass(frozen=True)
+class ClosedLoop:
+    """K users, each sending a request, waiting for its completion, thinking, and sending the next, until
+    ``duration``. Lengths are drawn in order from ``prefill``/``decode``."""
+
+    users: int
+    think_time_s: float
+    duration_s: float
+    prefill: np.ndarray
+    decode: np.ndarray
+    think: np.ndarray  # pre-drawn exponential think times, used in order
+
+
+def _read_columns(path: Path) -> tuple[np.ndarray, ...]:
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        missing = {"num_prefill_tokens", "num_decode_tokens"} - set(reader.fieldnames or ())
+        if missing:
+            raise ValueError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
+        rows = list(reader)
+    prefill = np.array([int(float(r["num_prefill_tokens"])) for r in rows], dtype=np.int64)
+    decode = np.array([int(float(r["num_decode_tokens"])) for r in rows], dtype=np.int64)
+    arrived = (np.array([float(r["arrived_at"]) for r in rows]) if rows and "arrived_at" in rows[0]
+               else np.zeros(0))
+    return arrived, prefill, decode
+
+
+@lru_cache(maxsize=None)
+def length_table(name: str) -> tuple[np.ndarray, np.ndarray, bool]:
+    """(prefill, decode, recipe_applied) of a named table, or of a CSV path."""
+    if name in LENGTH_TABLES:
+        pattern, applied = LENGTH_TABLES[name]
+        paths = sorted(DATA.glob(pattern))
+    else:
+        paths, applied = [Path(name)], True
+        if not paths[0].is_file():
+            raise ValueError(f"unknown length table {name!r}: not one of {', '.join(LENGTH_TABLES)} nor a CSV file")
+    parts = [_read_columns(p)[1:] for p in paths]
+    prefill = np.concatenate([p for p, _ in parts])
+    decode = np.concatenate([d for _, d in parts])
+    if len(prefill) == 0 or prefill.min() < 1 or decode.min() < 1:
+        raise ValueError(f"length table {name!r} is empty or has lengths below 1")
+    return prefill, decode, applied
+
+
+def sample_lengths(rng: np.random.Generator, n: int, table: str, inflate_prob: float = 0.05,
+                   inflate_factor: float = 10.0, cap: int = 4096, system_prompt: int = 42) -> tuple[np.ndarray, ...]:
+    """Draw ``n`` (prompt, output) pairs; on a raw table apply the paper's recipe: prompts and outputs capped,
+    ``inflate_prob`` of prompts and (independently) of outputs inflated ``inflate_factor`` x within the cap, and
+    a system prompt prepended."""
+    prefill, decode, applied = length_table(table)
+    idx = rng.integers(0, len(prefill), n)
+    p, d = prefill[idx].copy(), decode[idx].copy()
+    if not applied:
+        p = np.minimum(p, cap - system_prompt)
+        d = np.minimum(d, cap)
+        p = np.where(rng.random(n) < inflate_prob, np.minimum(p * inflate_factor, cap - system_prompt), p)
+        d = np.where(rng.random(n) < inflate_prob, np.minimum(d * inflate_factor, cap), d)
+        p = p + system_prompt
+    return p.astype(np.int64), np.maximum(d, 1).astype(np.int64)
+
+
+def _times_from_gaps(gaps: np.ndarray, duration: float) -> np.ndarray:
+    t = np.concatenate([[0.0], np.cumsum(gaps)])
+    return t[t < duration]
+
+
+def sharegpt(seed: int, qps: float = 7.5, duration_s: float = 1000.0, sigma: float = 2.0,
+             lengths: str = "sharegpt-glia", **recipe) -> Trace:
+    """The paper's generator: log-normal gaps with ``sigma`` and mean ``1/qps``; lengths from a ShareGPT table."""
+    _positive(qps=qps, duration_s=duration_s)
+    rng = np.random.default_rng(seed)
+    mu = math.log(1.0 / qps) - sigma * sigma / 2.0
+    n_draw = int(qps * duration_s * 1.5) + 100
+    t = np.empty(0)
+    while True:
+        gaps = rng.lognormal(mu, sigma, n_draw)
+        t = _times_from_gaps(gaps, duration_s)
+        if len(t) <= n_draw:  # the gaps reached past the duration
+            break
+        n_draw *= 2
+    p, d = sample_lengths(rng, len(t), lengths, **recipe)
+    return Trace(t, p, d)
+
+
+def poisson(seed: int, qps: float = 7.5, duration_s: float = 1000.0, lengths: str = "sharegpt-glia",
+            **recipe) -> Trace:
+    """Poisson arrivals at ``qps``."""
+    _positive(qps=qps, duration_s=duration_s)
+    rng = np.random.default_rng(seed)
+    n = rng.poisson(qps * duration_s)
+    t = np.sort(rng.uniform(0.0, duration_s, n))
+    p, d = sample_lengths(rng, n, lengths, **recipe)
+    return Trace(t, p, d)
+
+
+def sinusoidal(seed: int, qps: float = 7.5, amplitude: float = 0.5, period_s: float = 600.0,
+               duration_s: float = 1800.0, lengths: str = "sharegpt-glia", **recipe) -> Trace:
+    """Poisson arrivals whose rate follows ``qps * (1 + amplitude * sin(2 pi t / period))`` (thinning)."""
+    _positive(qps=qps, duration_s=duration_s, period_s=period_s)
+    if not 0.0 <= amplitude <= 1.0:
+        raise ValueError(f"amplitude must be within [0, 1], got {amplitude}")
+    rng = np.random.default_rng(seed)
+    peak = qps * (1.0 + amplitude)
+    cand = np.sort(rng.uniform(0.0, duration_s, rng.poisson(peak * duration_s)))
+    rate = qps * (1.0 + amplitude * np.sin(2.0 * math.pi * cand / period_s))
+    t = cand[rng.random(len(cand)) * peak < rate]
+    p, d = sample_lengths(rng, len(t), lengths, **recipe)
+    return Trace(t, p, d)
+
+
+def replay(seed: int, path: str, time_scale: float = 1.0, max_requests: int | None = None,
+           duration_s: float | None = None) -> Trace:
+    """Replay a trace CSV (``arrived_at,num_prefill_tokens,num_decode_tokens``); ``time_scale`` < 1 compresses
+    time (raises the load). The seed is unused: a replay is the trace itself."""
+    p = Path(path)
+    if not p.is_absolute() and not p.is_file():
+        p = DATA / "traces" / path
+    if not p.is_file():
+        raise ValueError(f"trace file not found: {path}")
+    arrived, prefill, decode = _read_columns(p)
+    if len(arrived) != len(prefill):
+        raise ValueError(f"{path}: needs an arrived_at column to be replayed")
+    order = np.argsort(arrived, kind="stable")
+    arrived, prefill, decode = (arrived[order] - arrived[order][0]) * time_scale, prefill[order], decode[order]
+    keep = np.ones(len(arrived), dtype=bool)
+    if duration_s is not None:
+        keep &= arrived < duration_s
+    if max_requests is not None:
+        keep[max_requests:] = False
+    return Trace(arrived[keep], prefill[keep], np.maximum(decode[keep], 1))
+
+
+def closed_loop(seed: int, users: int = 32, think_time_s: float = 5.0, duration_s: float = 600.0,
+                lengths: str = "sharegpt-glia", **recipe) -> ClosedLoop:
+    """``users`` concurrent users with exponential think times of mean ``think_time_s``."""
+    _positive(users=users, duration_s=duration_s)
+    rng = np.random.default_rng(seed)
+    n = users * 4096
+    p, d = sample_lengths(rng, n, lengths, **recipe)
+    return ClosedLoop(users, think_time_s, duration_s, p, d, rng.exponential(max(think_time_s, 0.0), n))
+
+
+def _positive(**values: float) -> None:
+    for k, v in values.items():
+        if not v > 0:
+            raise ValueError(f"{k} must be > 0, got {v}")
+
+
+GENERATORS = {"sharegpt": sharegpt, "poisson": poisson, "sinusoidal": sinusoidal, "replay": replay,
+              "closed_loop": closed_loop}
+
+
+@dataclass(frozen=True)
+class WorkloadSpec:
+    """A generator name and its parameters; ``generate(seed)`` gives the requests of one seed."""
+
+    kind: str
+    params: dict = field(default_factory=dict)
+
+    def generate(self, seed: int) -> Trace | ClosedLoop:
+        try:
+            gen = GENERATORS[self.kind]
+        except KeyError:
+            raise ValueError(f"unknown workload kind {self.kind!r}; known: {', '.join(GENERATORS)}") from None
+        try:
+            return gen(seed, **self.params)
+        except TypeError as exc:
+            raise ValueError(f"bad parameters for workload {self.kind!r}: {exc}") from None
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, **self.params}
