@@ -75,7 +75,7 @@ class Simulation:
         self.window_tokens = 0
         try:
             self.sched = self.policy(SimpleNamespace(cluster=cluster, seed=self.seed), dict(self.serving))
-        except PolicyViolation:
+        except (PolicyViolation, MemoryError):
             raise
         except Exception as exc:
             raise _policy_exception(exc, "__init__") from None
@@ -171,7 +171,7 @@ class Simulation:
         sched = self.sched
         try:
             pairs = sched.schedule()
-        except PolicyViolation:
+        except (PolicyViolation, MemoryError):
             raise
         except Exception as exc:
             raise _policy_exception(exc, "schedule") from None
@@ -220,10 +220,12 @@ class Simulation:
             self._push(t + self.config.sample_interval_s, _SAMPLE, None)
 
     def _more_to_come(self) -> bool:
-        """Whether any request is still in flight or yet to arrive (control ticks stop after the last one)."""
-        if self.outstanding > 0 or self.clock.now < self._last_arrival:
+        """Whether anything can still happen: a request yet to arrive, a replica working or starting. Control ticks
+        stop otherwise, so that requests a policy holds forever end the run (as never routed) instead of ticking
+        on."""
+        if self.clock.now < self._last_arrival or any(not r.is_idle for r in self.all_replicas.values()):
             return True
-        return any(p == _ARRIVAL for _, p, *_ in self.heap)
+        return any(p in (_ARRIVAL, _READY) for _, p, *_ in self.heap)
 
     # -- autoscaling ----------------------------------------------------------------------------------------
     def _new_replica(self, now: float) -> ReplicaScheduler:

@@ -56,7 +56,7 @@ def simulate_seed(config: SimulationConfig, policy: str, seed: int, fast: bool =
     except PolicyViolation as exc:
         out.error = error(exc.kind, str(exc))
     except MemoryError:
-        out.error = error("memory", "the simulation ran out of memory (memory cap reached)")
+        out.error = error("memory", "the simulation ran out of memory (memory cap reached; MemoryError)")
     except RecursionError:
         out.error = error("exception", "the policy recursed without bound (RecursionError)")
     except ValueError as exc:

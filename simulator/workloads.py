@@ -179,6 +179,15 @@ def closed_loop(seed: int, users: int = 32, think_time_s: float = 5.0, duration_
     return ClosedLoop(users, think_time_s, duration_s, p, d, rng.exponential(max(think_time_s, 0.0), n))
 
 
+def explicit(seed: int, requests: list) -> Trace:
+    """A fixed list of ``[arrived_at, num_prefill_tokens, num_decode_tokens]`` (for experiments and tests)."""
+    rows = sorted((float(t), int(p), int(d)) for t, p, d in requests)
+    if any(p < 1 or d < 1 or t < 0 for t, p, d in rows):
+        raise ValueError("explicit requests need arrived_at >= 0 and token counts >= 1")
+    arr = np.array(rows, dtype=float).reshape(-1, 3)
+    return Trace(arr[:, 0], arr[:, 1].astype(np.int64), arr[:, 2].astype(np.int64))
+
+
 def _positive(**values: float) -> None:
     for k, v in values.items():
         if not v > 0:
@@ -186,7 +195,7 @@ def _positive(**values: float) -> None:
 
 
 GENERATORS = {"sharegpt": sharegpt, "poisson": poisson, "sinusoidal": sinusoidal, "replay": replay,
-              "closed_loop": closed_loop}
+              "closed_loop": closed_loop, "requests": explicit}
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,14 @@
+"""Helpers shared by the tests."""
+
+from __future__ import annotations
+
+from glia.simulator.config import ClusterConfig, SimulationConfig
+from glia.simulator.workloads import WorkloadSpec
+
+
+def small_config(requests, num_blocks=64, chunk_size=8192, batch_size_cap=128, watermark=0.0, **cluster):
+    """A one-replica A10 cluster serving an explicit list of (arrived_at, prompt, decode)."""
+    return SimulationConfig(
+        ClusterConfig(num_replicas=cluster.pop("num_replicas", 1), num_blocks=num_blocks, chunk_size=chunk_size,
+                      batch_size_cap=batch_size_cap, watermark_fraction=watermark, **cluster),
+        WorkloadSpec("requests", {"requests": [list(r) for r in requests]}), sample_interval_s=0.5)

@@ -1,0 +1,74 @@
+"""Candidate policies run in child processes: every way a policy can go wrong gives a structured error that names
+the problem, the caller never crashes or hangs, and the other seeds go on."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from glia.simulator.sandbox import run_seeds
+
+from helpers import small_config
+
+CONFIG = small_config([(i * 0.05, 30 + i, 20) for i in range(40)], num_replicas=2, num_blocks=200)
+
+HEADER = "from glia.simulator import BaseGlobalScheduler\n\nclass P(BaseGlobalScheduler):\n    def schedule(self):\n"
+
+BAD = {
+    "exception": "        return [(0, r) for r in self._request_queue] + [1 / 0]\n",
+    "invalid_replica": "        out = [(7, r) for r in self._request_queue]\n        self._request_queue.clear()\n"
+                       "        return out\n",
+    "routed_twice": "        return [(0, r) for r in self._request_queue for _ in range(2)]\n",
+    "never_routed": "        return []\n",
+    "mutated_request": "        for r in self._request_queue:\n            r.arrived_at = 0.0\n        return []\n",
+    "hidden_field": "        return [(0, r) for r in self._request_queue if r.num_decode_tokens > 0]\n",
+    "bad_return": "        return None\n",
+    "timeout": "        while True:\n            pass\n",
+    "memory": "        self.hoard = bytearray(8 * 1024 ** 3)\n        return []\n",
+    "crashed": "        import os\n        os._exit(3)\n",
+}
+
+MESSAGES = {
+    "exception": "ZeroDivisionError", "invalid_replica": "replica 7", "routed_twice": "routed twice",
+    "never_routed": "never routed", "mutated_request": "request.arrived_at", "hidden_field": "num_decode_tokens",
+    "bad_return": "returned None", "timeout": "did not finish within", "memory": "memory",
+    "crashed": "exited with code 3",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(BAD))
+def test_a_bad_policy_gives_a_structured_error(kind, tmp_path):
+    path = tmp_path / f"{kind}.py"
+    path.write_text(HEADER + BAD[kind])
+    start = time.monotonic()
+    [outcome] = run_seeds(CONFIG, str(path), [0], timeout_s=4.0, memory_mb=2048)
+    assert time.monotonic() - start < 30
+    assert outcome.summary is None
+    assert outcome.error["kind"] == kind, outcome.error
+    assert MESSAGES[kind] in outcome.error["message"]
+
+
+def test_the_error_names_the_policy_line(tmp_path):
+    path = tmp_path / "raises.py"
+    path.write_text(HEADER + BAD["exception"])
+    [outcome] = run_seeds(CONFIG, str(path), [0], timeout_s=10)
+    assert f"{path}:5" in outcome.error["message"]
+
+
+def test_other_seeds_go_on_when_one_fails(tmp_path):
+    path = tmp_path / "flaky.py"
+    path.write_text(HEADER + "        if self._config.seed == 1:\n            raise RuntimeError('seed one')\n"
+                    "        out = [(0, r) for r in self._request_queue]\n        self._request_queue.clear()\n"
+                    "        return out\n")
+    outcomes = run_seeds(CONFIG, str(path), [0, 1, 2], jobs=2, timeout_s=20)
+    assert [o.error is None for o in outcomes] == [True, False, True]
+    assert outcomes[1].error["kind"] == "exception" and "seed one" in outcomes[1].error["message"]
+    assert outcomes[0].summary["num_requests"] == 40
+
+
+def test_a_load_error_is_reported_not_raised(tmp_path):
+    path = tmp_path / "broken.py"
+    path.write_text("import not_a_module_anywhere\n")
+    [outcome] = run_seeds(CONFIG, str(path), [0], timeout_s=10)
+    assert outcome.error["kind"] == "load_error" and "not_a_module_anywhere" in outcome.error["message"]
