@@ -16,7 +16,7 @@ DATA = Path(__file__).parent / "data"
 # name -> (file, whether the paper's recipe (inflation, system prompt, cap) is already applied to its lengths)
 LENGTH_TABLES: dict[str, tuple[str, bool]] = {
     # the (prompt, output) pairs of the traces generated with the paper's recipe, pooled (about 11,800)
-    "sharegpt-glia": ("traces/sharegpt_*.csv", True),
+    "sharegpt-glia": ("traces/sharegpt_[0-9]*.csv", True),
     # raw first-round ShareGPT lengths (vidur fork), for applying the recipe from scratch
     "sharegpt-val": ("traces/sharegpt_val_10k_llama2.csv", False),
     "splitwise-conv": ("traces/splitwise_conv.csv", True),

@@ -164,15 +164,14 @@ class Probe(BaseGlobalScheduler):
         return POLICIES["llq"].schedule(self)
 
 
-@pytest.mark.parametrize("policy,preempts", [("llq", True), ("hra", False)])
-def test_skipped_decode_runs_give_the_same_results_as_every_iteration(policy, preempts):
+@pytest.mark.parametrize("policy,min_preemptions", [("llq", 100), ("hra", 0)])
+def test_skipped_decode_runs_give_the_same_results_as_every_iteration(policy, min_preemptions):
     cfg = get_preset("paper-routing-short")
     fast = Simulation(cfg, POLICIES[policy], seed=3, fast=True).run()
     slow = Simulation(cfg, POLICIES[policy], seed=3, fast=False).run()
     assert np.allclose(fast.requests["completed_at"], slow.requests["completed_at"], rtol=1e-9, atol=1e-9)
     assert np.array_equal(fast.requests["num_restarts"], slow.requests["num_restarts"])
-    assert fast.num_preemptions == slow.num_preemptions
-    assert (fast.num_preemptions > 0) == preempts
+    assert fast.num_preemptions == slow.num_preemptions >= min_preemptions
 
 
 def test_a_policy_reading_state_mid_run_sees_what_step_by_step_shows():
