@@ -14,6 +14,20 @@ from .request import PolicyViolation, Request
 from .runner import BenchmarkResult, run_benchmark
 from .workloads import WorkloadSpec
 
-__all__ = ["BaseGlobalScheduler", "BenchmarkResult", "ClusterConfig", "POLICIES", "PRESETS", "PolicyLoadError",
-           "PolicyViolation", "Request", "RunResult", "Simulation", "SimulationConfig", "WorkloadSpec", "get_preset",
-           "load_policy", "run_benchmark"]
+__all__ = [
+           "POLICIES",
+           "PRESETS",
+           "BaseGlobalScheduler",
+           "BenchmarkResult",
+           "ClusterConfig",
+           "PolicyLoadError",
+           "PolicyViolation",
+           "Request",
+           "RunResult",
+           "Simulation",
+           "SimulationConfig",
+           "WorkloadSpec",
+           "get_preset",
+           "load_policy",
+           "run_benchmark",
+]

@@ -64,7 +64,7 @@ class SimulationConfig:
                 "autoscaler": self.autoscaler, "sample_interval_s": self.sample_interval_s}
 
     @classmethod
-    def from_dict(cls, data: dict) -> "SimulationConfig":
+    def from_dict(cls, data: dict) -> SimulationConfig:
         data = dict(data)
         unknown = set(data) - {"cluster", "workload", "autoscaler", "sample_interval_s", "record_events"}
         if unknown:
@@ -78,5 +78,5 @@ class SimulationConfig:
         return cls(cluster, WorkloadSpec(kind, wl), data.get("autoscaler"),
                    float(data.get("sample_interval_s", 1.0)), bool(data.get("record_events", True)))
 
-    def replace(self, **changes) -> "SimulationConfig":
+    def replace(self, **changes) -> SimulationConfig:
         return dataclasses.replace(self, **changes)

@@ -23,7 +23,7 @@ from .batch_policies import BatchOrderPolicy
 from .execution import ExecutionModel
 from .request import Request
 
-_AGE = lambda r: (r._r_arr, r._r_id)  # noqa: E731 - sort key: older first
+_AGE = lambda r: (r._r_arr, r._r_id)
 
 
 @dataclass(frozen=True)

@@ -38,9 +38,25 @@ class Request:
     (``_r_base + replica.epoch``) so that runs of identical iterations cost nothing per request.
     """
 
-    __slots__ = ("_r_id", "_r_arr", "_r_orig_prompt", "_r_prompt", "__total", "_r_n", "_r_base", "_r_decoding",
-                 "_r_rep", "_r_gen", "_r_restarts", "_r_wasted", "_r_t_sched", "_r_t_first", "_r_t_done",
-                 "_r_replica_id", "_r_routed_at")
+    __slots__ = (
+        "__total",
+        "_r_arr",
+        "_r_base",
+        "_r_decoding",
+        "_r_gen",
+        "_r_id",
+        "_r_n",
+        "_r_orig_prompt",
+        "_r_prompt",
+        "_r_rep",
+        "_r_replica_id",
+        "_r_restarts",
+        "_r_routed_at",
+        "_r_t_done",
+        "_r_t_first",
+        "_r_t_sched",
+        "_r_wasted",
+    )
 
     def __init__(self, rid: int, arrived_at: float, num_prefill_tokens: int, num_decode_tokens: int):
         if num_prefill_tokens < 1 or num_decode_tokens < 1:

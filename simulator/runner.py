@@ -7,7 +7,7 @@ import os
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from .artifacts import write_seed_artifacts
@@ -80,7 +80,7 @@ def run_benchmark(policy: str, workload: str | SimulationConfig = "paper-routing
     start = time.perf_counter()
     seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
     name, config = resolve_config(workload)
-    run_id = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+    run_id = datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
     outcomes = run_seeds(config, policy, seed_list, jobs=jobs, timeout_s=timeout_s, memory_mb=memory_mb,
                          isolate=isolate)
     ok = [o for o in outcomes if o.error is None]
@@ -103,7 +103,7 @@ def run_benchmark(policy: str, workload: str | SimulationConfig = "paper-routing
         ci = result.metrics.get("mean_e2e_s", {}).get("ci90", (None, None))
         row = {"run_id": run_id, "policy": os.path.basename(policy) if policy.endswith(".py") else policy,
                "policy_hash": policy_source_hash(policy), "workload": name, "seeds": len(seed_list),
-               "context": context, "created_at": datetime.now(timezone.utc).replace(tzinfo=None),
+               "context": context, "created_at": datetime.now(UTC).replace(tzinfo=None),
                "wall_s": result.wall_s, "error_kind": (result.error or {}).get("kind"),
                "error_message": (result.error or {}).get("message"), "config": config_json(cfg_dict),
                "mean_e2e_s": _clean(result.metric("mean_e2e_s")), "mean_e2e_ci_low": _clean(ci[0]),

@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import math
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -63,7 +63,7 @@ def _read_columns(path: Path) -> tuple[np.ndarray, ...]:
     return arrived, prefill, decode
 
 
-@lru_cache(maxsize=None)
+@cache
 def length_table(name: str) -> tuple[np.ndarray, np.ndarray, bool]:
     """(prefill, decode, recipe_applied) of a named table, or of a CSV path."""
     if name in LENGTH_TABLES:

@@ -6,8 +6,6 @@ import socket
 
 import pytest
 
-
-
 _connect = socket.socket.connect
 
 

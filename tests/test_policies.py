@@ -6,12 +6,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from glia.simulator import Simulation
 from glia.simulator.loader import PolicyLoadError, load_policy
 from glia.simulator.policies import POLICIES
 from glia.simulator.presets import get_preset
-
 from helpers import small_config
 
 HERE = Path(__file__).parent

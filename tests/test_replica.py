@@ -7,7 +7,6 @@ import math
 
 import numpy as np
 import pytest
-
 from glia.simulator import Simulation
 from glia.simulator.batch_policies import get_batch_policy
 from glia.simulator.execution import ExecutionModel
@@ -16,7 +15,6 @@ from glia.simulator.policies import POLICIES
 from glia.simulator.presets import get_preset
 from glia.simulator.replica import Clock, Log, ReplicaConfig, ReplicaScheduler
 from glia.simulator.request import Request
-
 from helpers import small_config
 
 MODEL = ExecutionModel("A10", "Llama-3-8B")

@@ -6,9 +6,7 @@ from __future__ import annotations
 import time
 
 import pytest
-
 from glia.simulator.sandbox import run_seeds
-
 from helpers import small_config
 
 CONFIG = small_config([(i * 0.05, 30 + i, 20) for i in range(40)], num_replicas=2, num_blocks=200)

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from glia.simulator import Simulation
+from glia.simulator import Simulation, workloads
 from glia.simulator.config import ClusterConfig, SimulationConfig
 from glia.simulator.policies import POLICIES
-from glia.simulator import workloads
-from glia.simulator.workloads import (WorkloadSpec, closed_loop, length_table, poisson, replay, sample_lengths,
-                                      sharegpt, sinusoidal)
+from glia.simulator.workloads import (
+    WorkloadSpec,
+    closed_loop,
+    length_table,
+    poisson,
+    replay,
+    sample_lengths,
+    sharegpt,
+    sinusoidal,
+)
 
 
 def test_sharegpt_is_reproducible_per_seed_and_varies_across_seeds():

@@ -17,4 +17,5 @@ POLICIES: dict[str, type[BaseGlobalScheduler]] = {
     "hra": HeadRoomAdmissionGlobalScheduler,
 }
 
-__all__ = ["POLICIES", *(c.__name__ for c in POLICIES.values())]
+__all__ = ["POLICIES", "HeadRoomAdmissionGlobalScheduler", "LLQGlobalScheduler", "LORGlobalScheduler",
+           "RandomGlobalScheduler", "RoundRobinGlobalScheduler"]

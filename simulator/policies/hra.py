@@ -24,7 +24,7 @@ class HeadRoomAdmissionGlobalScheduler(BaseGlobalScheduler):
         for r in rs.active_queue:
             held = -(-r.num_processed_tokens // bs)
             reserved = -(-int(r.num_prefill_tokens * scale) // bs)
-            used += held if held > reserved else reserved
+            used += max(reserved, held)
         for r in rs.pending_queue:
             used += -(-int(r.num_prefill_tokens * scale) // bs)
         return used

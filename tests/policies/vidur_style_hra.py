@@ -1,13 +1,12 @@
 # A routing policy written against vidur's module paths, as in the Glia paper's Fig. 9.
 from math import ceil
-from typing import List, Tuple
 
 from vidur.entities import Request
 from vidur.scheduler.global_scheduler.base_global_scheduler import BaseGlobalScheduler
 
 
 class HeadRoomScheduler(BaseGlobalScheduler):
-    def schedule(self) -> List[Tuple[int, Request]]:
+    def schedule(self) -> list[tuple[int, Request]]:
         self.sort_requests()
         self._request_queue.sort(key=lambda r: r.num_prefill_tokens)
         usage = {}

@@ -1,0 +1,79 @@
+"""Simulator speed: one seed of paper-routing on one core, ten seeds on all cores, and how the cost grows with
+requests and replicas. Prints figures and ratios; asserts nothing.
+
+    python benchmarks/simulator_speed.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+
+from glia.simulator import Simulation, get_preset
+from glia.simulator.config import ClusterConfig
+from glia.simulator.policies import POLICIES
+from glia.simulator.sandbox import run_seeds
+from glia.simulator.workloads import WorkloadSpec
+
+
+def timed(fn, repeat: int = 3) -> tuple[float, object]:
+    times, out = [], None
+    for _ in range(repeat):
+        start = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true", help="fewer repetitions and sizes")
+    args = ap.parse_args()
+    rep = 1 if args.quick else 3
+    cfg = get_preset("paper-routing")
+    print(f"machine: {os.cpu_count()} cores")
+    print(f"\n1. one seed of paper-routing, one core (median of {rep} runs; simulation only)")
+    print(f"{'policy':<13}{'requests':>9}{'iterations':>12}{'wall s':>8}{'us/request':>11}")
+    for name in POLICIES:
+        sim = Simulation(cfg, POLICIES[name], seed=0)
+        wall, run = timed(sim.run, rep)
+        n = len(run.requests["request_id"])
+        iters = sum(r.num_iterations for r in sim.all_replicas.values())
+        print(f"{name:<13}{n:>9}{iters:>12}{wall:>8.2f}{wall / n * 1e6:>11.1f}")
+
+    print("\n2. skipped decode runs against stepping every iteration (llq, seed 0)")
+    fast, _ = timed(lambda: Simulation(cfg, POLICIES["llq"], seed=0, fast=True).run(), rep)
+    slow, _ = timed(lambda: Simulation(cfg, POLICIES["llq"], seed=0, fast=False).run(), rep)
+    print(f"runs skipped: {fast:.2f} s; every iteration: {slow:.2f} s; ratio {slow / fast:.2f}x")
+
+    print("\n3. ten seeds of paper-routing on all cores, isolated processes, metrics included")
+    for name in ("llq", "hra"):
+        start = time.perf_counter()
+        outs = run_seeds(cfg, name, list(range(10)), jobs=os.cpu_count())
+        wall = time.perf_counter() - start
+        errs = [o.error for o in outs if o.error]
+        print(f"{name:<6} 10 seeds: {wall:.2f} s wall ({sum(o.wall_s for o in outs):.2f} s of seed time)"
+              f"{'  ERRORS: ' + str(errs) if errs else ''}")
+
+    print("\n4. cost against requests (7.5 QPS, longer runs; llq)")
+    print(f"{'duration s':>11}{'requests':>10}{'wall s':>8}{'us/request':>11}")
+    for duration in ((250, 1000, 4000) if args.quick else (250, 500, 1000, 2000, 4000)):
+        c = cfg.replace(workload=WorkloadSpec("sharegpt", {"qps": 7.5, "duration_s": float(duration)}))
+        wall, run = timed(Simulation(c, POLICIES["llq"], seed=0).run, rep)
+        n = len(run.requests["request_id"])
+        print(f"{duration:>11}{n:>10}{wall:>8.2f}{wall / n * 1e6:>11.1f}")
+
+    print("\n5. cost against replicas (load per replica fixed at 1.875 QPS, 500 s; llq)")
+    print(f"{'replicas':>9}{'requests':>10}{'wall s':>8}{'us/request':>11}")
+    for n_rep in ((2, 8, 32) if args.quick else (2, 4, 8, 16, 32)):
+        c = cfg.replace(cluster=ClusterConfig(num_replicas=n_rep, num_blocks=2240),
+                        workload=WorkloadSpec("sharegpt", {"qps": 1.875 * n_rep, "duration_s": 500.0}))
+        wall, run = timed(Simulation(c, POLICIES["llq"], seed=0).run, rep)
+        n = len(run.requests["request_id"])
+        print(f"{n_rep:>9}{n:>10}{wall:>8.2f}{wall / n * 1e6:>11.1f}")
+
+
+if __name__ == "__main__":
+    main()
