@@ -7,10 +7,13 @@ import sys
 
 from glia.simulator import cli as simulator_cli
 
+from . import commands
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="glia", description="Glia: AI for automated systems design")
     sub = parser.add_subparsers(dest="command", required=True)
+    commands.add_commands(sub)
     simulator_cli.add_commands(sub)
     return parser
 

@@ -71,7 +71,7 @@ def resolve_config(workload: str | SimulationConfig) -> tuple[str, SimulationCon
 def run_benchmark(policy: str, workload: str | SimulationConfig = "paper-routing", seeds: int | list[int] = 1,
                   jobs: int | None = None, timeout_s: float = 300.0, memory_mb: int | None = 4096,
                   out_dir: str | Path | None = None, telemetry: str | Path | None = None, context: str = "",
-                  isolate: bool = True) -> BenchmarkResult:
+                  isolate: bool = True, run_id: str | None = None) -> BenchmarkResult:
     """Run ``policy`` (a built-in name or a policy file) on a benchmark over ``seeds`` (a count: 0..N-1, or a list).
 
     With ``out_dir``, each seed's artifact files go to ``out_dir/RUN_ID/seed_K/``; with ``telemetry``, everything is
@@ -80,7 +80,7 @@ def run_benchmark(policy: str, workload: str | SimulationConfig = "paper-routing
     start = time.perf_counter()
     seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
     name, config = resolve_config(workload)
-    run_id = datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+    run_id = run_id or datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
     outcomes = run_seeds(config, policy, seed_list, jobs=jobs, timeout_s=timeout_s, memory_mb=memory_mb,
                          isolate=isolate)
     ok = [o for o in outcomes if o.error is None]

@@ -61,10 +61,10 @@ CREATE TABLE IF NOT EXISTS scheduling_events (
 
 
 @contextmanager
-def _locked(path: Path):
+def _locked(path: Path, shared: bool = False):
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(str(path) + ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+        fcntl.flock(lock, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
         try:
             yield
         finally:
@@ -138,9 +138,16 @@ def _insert_rows(con, table: str, run_id: str, seed: int, rows: list[tuple], nam
     _insert(con, table, frame)
 
 
-def connect_read_only(path: str | Path) -> duckdb.DuckDBPyConnection:
-    """A read-only connection (writes raise a clear error)."""
-    return duckdb.connect(str(path), read_only=True)
+@contextmanager
+def reading(path: str | Path):
+    """A read-only connection (writes raise a clear error), held while no writer is active."""
+    path = Path(path)
+    with _locked(path, shared=True):
+        con = duckdb.connect(str(path), read_only=True)
+        try:
+            yield con
+        finally:
+            con.close()
 
 
 def config_json(config_dict: dict) -> str:

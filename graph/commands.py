@@ -1,0 +1,145 @@
+"""The workflow's commands: ``glia run``, ``glia resume``, ``glia runs``, ``glia report``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from glia.nodes.registry import ROLES
+
+from .runs import DEFAULT_WORKSPACE, configured_model, list_runs, resume_run, run_state, start_run
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    r = sub.add_parser("run", help="design a policy for a task with the agent workflow")
+    r.add_argument("--task", default="routing", help="built-in task name or a task .toml file")
+    r.add_argument("--contexts", type=int, default=1, help="independent design contexts (best-of-N)")
+    r.add_argument("--mode", choices=("parallel", "sequential"), default="parallel")
+    r.add_argument("--budget-sims", type=int, default=None, help="simulations the researchers may run in all")
+    r.add_argument("--model", default=None, help="chat model name (default: $GLIA_MODEL; none means offline)")
+    r.add_argument("--base-url", default=None, help="OpenAI-compatible endpoint (default: $OPENAI_BASE_URL)")
+    r.add_argument("--offline", action="store_true", help="use every node's offline implementation")
+    r.add_argument("--impl", action="append", default=[], metavar="ROLE=NAME",
+                   help=f"choose one role's implementation ({', '.join(ROLES)}), e.g. analyst=offline")
+    r.add_argument("--thread", default=None, help="thread id for the run (default: generated)")
+    _shared(r)
+    r.set_defaults(func=cmd_run)
+    s = sub.add_parser("resume", help="continue a checkpointed run")
+    s.add_argument("thread")
+    s.add_argument("--impl", action="append", default=[], metavar="ROLE=NAME")
+    _shared(s)
+    s.set_defaults(func=cmd_resume)
+    ls = sub.add_parser("runs", help="list the runs in a workspace")
+    ls.add_argument("--workspace", default=DEFAULT_WORKSPACE)
+    ls.add_argument("--json", action="store_true")
+    ls.set_defaults(func=cmd_runs)
+    rp = sub.add_parser("report", help="show a run's report")
+    rp.add_argument("thread")
+    rp.add_argument("--workspace", default=DEFAULT_WORKSPACE)
+    rp.add_argument("--json", action="store_true")
+    rp.set_defaults(func=cmd_report)
+
+
+def _shared(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--workspace", default=DEFAULT_WORKSPACE)
+    p.add_argument("--json", action="store_true", help="print one JSON object at the end")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+
+
+def _impls(pairs: list[str]) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        role, sep, name = pair.partition("=")
+        if not sep:
+            raise ValueError(f"--impl takes ROLE=NAME, got {pair!r}")
+        out[role.strip()] = name.strip()
+    return out
+
+
+def _progress(quiet: bool):
+    def on_event(e: dict) -> None:
+        if quiet or e["mode"] != "custom":
+            return
+        d = e["data"]
+        kind = d.get("event")
+        if kind == "experiment":
+            m = d.get("metrics", {})
+            res = (f"error {d['error']['kind']}" if d.get("error") else
+                   f"mean e2e {m.get('mean_e2e_s', float('nan')):.2f} s, restarts "
+                   f"{m.get('restart_fraction', float('nan')):.3f} ({d['verdict']})")
+            print(f"[{d['context']}] experiment {d['id']}: {d['label'][:90]} -> {res}", file=sys.stderr)
+        elif kind == "baseline":
+            print(f"[run] baseline {d['policy']}: mean e2e {d['metrics'].get('mean_e2e_s', float('nan')):.2f} s",
+                  file=sys.stderr)
+        elif kind == "context_end":
+            print(f"[{d['context']}] done: {d['outcome']['stop_reason']}", file=sys.stderr)
+    return on_event
+
+
+def _finish(outcome, as_json: bool) -> int:
+    data = outcome.to_json()
+    if as_json:
+        print(json.dumps(data, default=str))
+    else:
+        print(f"run {data['thread_id']}: {data['status']} {data['message']}".rstrip())
+        print(f"implementations: {', '.join(f'{k}={v}' for k, v in data['implementations'].items())}")
+        print(f"simulations used: {data['simulations_used']} of {data['simulations_budget']}")
+        for name, b in data["baselines"].items():
+            print(f"baseline {name}: mean e2e {b['mean_e2e_s']:.2f} s")
+        if data["best"]:
+            print(f"best: {data['best']['label']} -> mean e2e {data['best']['mean_e2e_s']:.2f} s "
+                  f"({data['best']['path']})")
+        if data["report"]:
+            print(f"report: {data['report']}")
+    return 0 if outcome.status in ("finished", "paused") else 1
+
+
+def cmd_run(args) -> int:
+    model = None if args.offline else (args.model or configured_model())
+    impls = _impls(args.impl)
+    if args.offline:
+        impls = {r: "offline" for r in ROLES} | impls
+    if not model and any(v == "llm" for v in impls.values()):
+        raise ValueError("an llm implementation needs a model: pass --model or set GLIA_MODEL")
+    if not model and not args.quiet and not args.json:
+        print("no model configured (--model or GLIA_MODEL): running every node's offline implementation",
+              file=sys.stderr)
+    import os
+    outcome = start_run(args.task, args.contexts, args.mode, args.budget_sims, impls or None, model,
+                        args.base_url or os.environ.get("OPENAI_BASE_URL"), workspace=args.workspace,
+                        thread_id=args.thread, on_event=_progress(args.quiet or args.json))
+    return _finish(outcome, args.json)
+
+
+def cmd_resume(args) -> int:
+    outcome = resume_run(args.thread, args.workspace, _impls(args.impl) or None,
+                         on_event=_progress(args.quiet or args.json))
+    return _finish(outcome, args.json)
+
+
+def cmd_runs(args) -> int:
+    runs = list_runs(args.workspace)
+    if args.json:
+        print(json.dumps(runs))
+        return 0
+    for r in runs:
+        impl = ",".join(f"{k}={v}" for k, v in r["implementations"].items())
+        print(f"{r['thread_id']}  {r['task']}  {r['created_at']}  contexts={r['contexts']} ({r['mode']})  "
+              f"budget={r['budget_sims']}  {'finished' if r['finished'] else 'unfinished'}  {impl}")
+    if not runs:
+        print(f"no runs in {args.workspace}")
+    return 0
+
+
+def cmd_report(args) -> int:
+    outcome = run_state(args.thread, args.workspace)
+    if args.json:
+        print(json.dumps(outcome.to_json(), default=str))
+        return 0
+    report = outcome.to_json()["report"]
+    if report:
+        print(open(report).read())
+    else:
+        print(f"run {args.thread} has no report yet ({outcome.status}); `glia resume {args.thread}` continues it")
+    return 0

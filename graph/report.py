@@ -1,0 +1,116 @@
+"""The run's Markdown report: the design, the reasoning that led to it, the experiments, the baselines, the cost."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+KEY_METRICS = ("mean_e2e_s", "p90_e2e_s", "p99_e2e_s", "mean_ttft_s", "mean_queueing_s", "restart_fraction",
+               "kv_utilisation")
+
+
+def _f(v, digits: int = 2) -> str:
+    return "-" if v is None or (isinstance(v, float) and (math.isnan(v) or math.isinf(v))) else f"{v:.{digits}f}"
+
+
+def _ci(ci) -> str:
+    return f"[{_f(ci[0])}, {_f(ci[1])}]" if ci else "-"
+
+
+def write_report(state: dict, path: Path) -> str:
+    task = state["task"]
+    metric = task["objective"]["metric"]
+    best = state.get("best")
+    ledger = sorted(state.get("ledger", []), key=lambda e: (e["context"], e["seq"]))
+    contexts = sorted(state.get("contexts", []), key=lambda c: c["id"])
+    impls = {}
+    for c in contexts:
+        for role, name in c.get("implementations", {}).items():
+            impls.setdefault(role, set()).add(name)
+    lines = [f"# Glia run {state.get('thread_id', '')}: task `{task['name']}`", ""]
+    lines += [f"Objective: {task['objective']['goal']} `{metric}` on `{task['benchmark']['workload']}` over seeds "
+              f"{task['benchmark']['seeds']}.", ""]
+    lines.append("Implementations that ran: " + ", ".join(f"{r}: {'/'.join(sorted(n))}" for r, n in impls.items()))
+    if any("offline" in n for r, n in impls.items() if r == "researcher"):
+        lines.append("")
+        lines.append("> The researcher was the **heuristic (offline, rule-driven) researcher**: no language model "
+                     "was used for it. Its hypotheses come from fixed rules applied to the analyst's findings.")
+    lines.append("")
+    base = {b["policy"]: b for b in state.get("baselines", [])}
+    llq = base.get("llq")
+    lines.append("## The design")
+    if best:
+        change = ""
+        if llq and llq["metrics"].get(metric):
+            change = f" ({100 * (best['value'] / llq['metrics'][metric] - 1):+.1f} % against llq)"
+        lines += ["", f"Best: experiment `{best['id']}` — {best.get('label', '')}", "",
+                  f"`{metric}` = **{_f(best['value'])}** (90 % CI {_ci(best.get('ci90'))}){change}.", "",
+                  f"File: `best_{Path(task['design']['file']).name}` (sha256 {best['hash']}…)", "", "```python",
+                  Path(best["snapshot"]).read_text().rstrip() if Path(best["snapshot"]).is_file() else "(missing)",
+                  "```", ""]
+    else:
+        lines += ["", "No experiment succeeded.", ""]
+    lines.append("## Why it works")
+    if best and ledger:
+        first = next((e for e in ledger if not e.get("error") and e["context"] == best["context"]), None)
+        bm = best["metrics"]
+        if first:
+            lines += ["", "Against the first design measured in its context:", "",
+                      "| metric | first design | best design |", "| --- | ---: | ---: |"]
+            for m in KEY_METRICS:
+                lines.append(f"| {m} | {_f(first['metrics'].get(m), 3)} | {_f(bm.get(m), 3)} |")
+            lines.append("")
+    hyps = state.get("hypotheses", [])
+    if hyps:
+        lines += ["Hypotheses:", ""]
+        for h in sorted(hyps, key=lambda h: h["id"]):
+            ev = ", ".join(f"`{x}`" for x in h.get("evidence", [])) or "none yet"
+            lines.append(f"- **{h['id']}** [{h['status']}]: {h['statement']}. Source: {h.get('source', '')}. "
+                         f"Evidence: {ev}.")
+        lines.append("")
+    findings = [f for f in state.get("findings", []) if f.get("flagged")]
+    if findings:
+        lines += ["Analyst findings (flagged):", ""]
+        seen = set()
+        for f in findings:
+            if (f["experiment"], f["topic"]) in seen:
+                continue
+            seen.add((f["experiment"], f["topic"]))
+            lines.append(f"- `{f['experiment']}` {f['topic']}: {f['text']}")
+        lines.append("")
+    ints = state.get("interventions", [])
+    if ints:
+        lines += ["Supervisor interventions:", ""]
+        for i in ints:
+            lines.append(f"- after `{i.get('after_experiment')}` ({i['reason']}): **{i['decision']}** — {i['text']}")
+        lines.append("")
+    lines += ["## Experiments", "", f"| context | id | design | {metric} | 90 % CI | restarts | verdict |",
+              "| --- | --- | --- | ---: | ---: | ---: | --- |"]
+    for e in ledger:
+        if e.get("error"):
+            lines.append(f"| {e['context']} | `{e['id']}` | {e.get('label', '')} | error | - | - | "
+                         f"{e['error']['kind']}: {e['error']['message'][:120]} |")
+        else:
+            lines.append(f"| {e['context']} | `{e['id']}` | {e.get('label', '')} | {_f(e['metrics'].get(metric))} | "
+                         f"{_ci(e.get('mean_e2e_ci90'))} | {_f(e['metrics'].get('restart_fraction'), 3)} | "
+                         f"{e.get('verdict', '')} |")
+    lines += ["", "## Against the baselines", "", f"| policy | {metric} | 90 % CI | restarts |",
+              "| --- | ---: | ---: | ---: |"]
+    for name, b in base.items():
+        lines.append(f"| {name} (baseline) | {_f(b['metrics'].get(metric))} | {_ci(b.get('mean_e2e_ci90'))} | "
+                     f"{_f(b['metrics'].get('restart_fraction'), 3)} |")
+    if best:
+        lines.append(f"| **best design** | **{_f(best['value'])}** | {_ci(best.get('ci90'))} | "
+                     f"{_f(best['metrics'].get('restart_fraction'), 3)} |")
+    usage = state.get("usage", {})
+    import time as _t
+    wall = _t.time() - state.get("started_at", _t.time())
+    lines += ["", "## Cost", "",
+              f"- simulations: {len(ledger)} (of {task['budget']['simulations']} budgeted), plus "
+              f"{len(base)} baseline run(s) measured by the harness",
+              f"- model tokens: {usage.get('tokens', 0)}, USD {usage.get('usd', 0.0):.4f}, calls "
+              f"{usage.get('calls', 0)}", f"- wall clock: {wall:.0f} s", f"- stop: {state.get('stop_reason', '')}",
+              ""]
+    text = "\n".join(lines)
+    path.write_text(text)
+    return text

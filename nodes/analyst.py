@@ -1,0 +1,163 @@
+"""The Analyst: turns the newest experiments into findings with SQL on the telemetry database.
+
+Two implementations: ``offline`` runs a fixed battery of diagnostic queries and applies thresholds; ``llm`` lets a
+model explore the telemetry with the ``query_telemetry`` tool and write the findings."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from langchain_core.messages import HumanMessage, SystemMessage, ToolMessage
+from langgraph.runtime import Runtime
+from langgraph.types import Command
+
+from glia.tools.telemetry_query import query_telemetry, schema
+from glia.tools.toolkit import ANALYST_TOOLS, execute, langchain_tools
+
+from . import prompts
+from .common import GliaContext, from_agent, own_ledger, tool_context
+from .llm import call_model
+
+# topic -> (SQL over the experiment's rows; a finding's threshold test on the value; how to say it)
+DIAGNOSTICS = {
+    "time_breakdown": """
+        SELECT avg(scheduled_at - arrived_at), avg(first_token_at - scheduled_at), avg(completed_at - first_token_at),
+               sum(wasted_tokens) / sum(num_prefill_tokens + num_decode_tokens)
+        FROM requests WHERE run_id = ?""",
+    "restarts": """
+        SELECT avg(CASE WHEN num_restarts > 0 THEN 1.0 ELSE 0 END), avg(e2e_s) FILTER (num_restarts > 0),
+               avg(e2e_s) FILTER (num_restarts = 0)
+        FROM requests WHERE run_id = ?""",
+    "memory": """
+        SELECT avg(allocated_blocks / num_blocks), avg(CASE WHEN allocated_blocks >= 0.95 * num_blocks THEN 1.0
+               ELSE 0 END)
+        FROM replica_samples WHERE run_id = ?""",
+    "imbalance": """
+        SELECT avg(cv) FROM (SELECT seed, t, stddev_pop(num_active + num_pending) /
+               nullif(avg(num_active + num_pending), 0) AS cv
+               FROM replica_samples WHERE run_id = ? GROUP BY seed, t) WHERE cv IS NOT NULL""",
+    "short_prompts_wait": """
+        WITH m AS (SELECT median(num_prefill_tokens) AS med FROM requests WHERE run_id = ?)
+        SELECT avg(queueing_s) FILTER (num_prefill_tokens <= med), avg(queueing_s) FILTER (num_prefill_tokens > med),
+               avg(slowdown) FILTER (num_prefill_tokens <= med), any_value(med)
+        FROM requests, m WHERE run_id = ?""",
+    "tail": """
+        SELECT quantile_cont(e2e_s, 0.5), quantile_cont(e2e_s, 0.99), avg(num_prefill_tokens) FILTER (e2e_s >=
+               (SELECT quantile_cont(e2e_s, 0.99) FROM requests WHERE run_id = ?))
+        FROM requests WHERE run_id = ?""",
+    "output_length": """
+        SELECT avg(num_decode_tokens), median(num_decode_tokens), avg(num_prefill_tokens) FROM requests WHERE run_id = ?""",
+}
+
+
+def diagnose(db, run_id: str) -> list[dict]:
+    """The offline analyst's findings for one experiment."""
+    from glia.simulator.telemetry import reading
+
+    vals: dict[str, tuple] = {}
+    with reading(db) as con:
+        for topic, sql in DIAGNOSTICS.items():
+            vals[topic] = con.execute(sql, [run_id] * sql.count("?")).fetchone()
+    out = []
+
+    def add(topic: str, flagged: bool, text: str, value: float | None):
+        out.append({"id": f"{run_id}:{topic}", "experiment": run_id, "topic": topic, "flagged": bool(flagged),
+                    "text": text, "value": value, "sql": " ".join(DIAGNOSTICS[topic].split())})
+
+    q, prefill, decode, waste = vals["time_breakdown"]
+    if q is not None:
+        add("time_breakdown", q > decode, f"mean time per request: {q:.2f} s queued before admission, {prefill:.2f} s "
+            f"to first token once admitted, {decode:.2f} s decoding; {100 * waste:.1f} % of processed tokens were "
+            "wasted on recomputation", q)
+    frac, e2e_r, e2e_n = vals["restarts"]
+    if frac is not None:
+        add("restarts", frac > 0.05, f"{100 * frac:.1f} % of requests were preempted and restarted"
+            + (f"; they took {e2e_r:.1f} s end to end against {e2e_n:.1f} s for the others" if e2e_r else ""), frac)
+    kv, full = vals["memory"]
+    if kv is not None:
+        add("memory", full > 0.3, f"KV cache {100 * kv:.0f} % used on average, at least 95 % full in "
+            f"{100 * full:.0f} % of samples", full)
+    (cv,) = vals["imbalance"]
+    if cv is not None:
+        add("imbalance", cv > 0.25, f"load across replicas varies by {100 * cv:.0f} % (coefficient of variation of "
+            "in-flight requests at each sample)", cv)
+    qs, ql, slow_s, med = vals["short_prompts_wait"]
+    if qs is not None:
+        add("short_prompts_wait", slow_s is not None and slow_s > 3.0, f"requests with prompts up to {med:.0f} "
+            f"tokens waited {qs:.2f} s before admission (longer prompts {ql:.2f} s) and ran {slow_s:.1f}x slower than "
+            "alone: short requests are stuck behind long ones", slow_s)
+    p50, p99, long_prompt = vals["tail"]
+    if p50 is not None:
+        add("tail", p99 > 5 * p50, f"p99 end-to-end {p99:.1f} s against a median of {p50:.1f} s; the slowest 1 % "
+            f"had {long_prompt:.0f}-token prompts on average", p99 / p50 if p50 else None)
+    avg_d, med_d, avg_p = vals["output_length"]
+    if avg_d is not None:
+        add("output_length", avg_d > avg_p, f"outputs average {avg_d:.0f} tokens (median {med_d:.0f}) against "
+            f"{avg_p:.0f}-token prompts: growth after admission is {avg_d / avg_p:.1f}x the prompt on average",
+            avg_d)
+    return out
+
+
+def _new_experiments(state: dict) -> list[dict]:
+    done = {f["experiment"] for f in state.get("findings", [])}
+    return [e for e in own_ledger(state) if e["id"] not in done and not e.get("error")]
+
+
+def offline_analyst(state: dict, runtime: Runtime[GliaContext]) -> Command[Literal["researcher", "supervisor"]]:
+    new = _new_experiments(state)
+    findings = []
+    for e in new:
+        findings += diagnose(runtime.context.db, e["id"])
+    flagged = [f for f in findings if f["flagged"]]
+    lines = [f"- {f['text']}" for f in (flagged or findings)[:6]]
+    report = (f"Findings on {', '.join(e['id'] for e in new)} (heuristic analyst, SQL on telemetry):\n" + "\n".join(lines)
+              if new else "No new successful experiment to analyse.")
+    update = {"findings": findings, "researcher_messages": [from_agent("analyst", report)],
+              "analyst_messages": [HumanMessage(content=report, name="analyst")],
+              "implementations": {**state.get("implementations", {}), "analyst": "offline"}}
+    return Command(goto=after_analysis(state), update=update)
+
+
+def after_analysis(state: dict) -> str:
+    """The supervisor at milestones (stagnation, budget marks), the researcher otherwise."""
+    from .supervisor import milestone
+    return "supervisor" if milestone(state) else "researcher"
+
+
+def llm_analyst(state: dict, runtime: Runtime[GliaContext]) -> Command[Literal["researcher", "supervisor"]]:
+    ctx = runtime.context
+    new = _new_experiments(state)
+    if not new:
+        return offline_analyst(state, runtime)
+    model = ctx.model("analyst").bind_tools(langchain_tools(ANALYST_TOOLS))
+    tctx = tool_context(state, ctx)
+    ids = ", ".join(e["id"] for e in new)
+    messages = [SystemMessage(content=prompts.ANALYST_SYSTEM),
+                HumanMessage(content=prompts.analyst_request(state["task"], new, schema(tctx.db)))]
+    usage: dict = {}
+    reply = None
+    for _ in range(6):
+        reply = call_model(model, messages, ctx, usage, "analyst")
+        messages.append(reply)
+        if not reply.tool_calls:
+            break
+        for tc in reply.tool_calls:
+            if tc["name"] != "query_telemetry":
+                messages.append(ToolMessage(content=f"ERROR: the analyst may only use query_telemetry",
+                                            tool_call_id=tc["id"], status="error"))
+                continue
+            res = execute(tctx, "query_telemetry", tc.get("args", {}), tc["id"], 0)
+            messages.append(ToolMessage(content=res.text, tool_call_id=tc["id"],
+                                        status="error" if res.error else "success"))
+    text = str(reply.content).strip() if reply is not None else ""
+    bullets = [b.strip("-* ").strip() for b in text.splitlines() if b.strip().startswith(("-", "*"))] or [text]
+    findings = [{"id": f"{new[-1]['id']}:llm{i}", "experiment": new[-1]["id"], "topic": "llm", "flagged": True,
+                 "text": b, "value": None, "sql": ""} for i, b in enumerate(bullets) if b]
+    report = f"Findings on {ids}:\n" + "\n".join(f"- {f['text']}" for f in findings)
+    update = {"findings": findings, "researcher_messages": [from_agent("analyst", report)],
+              "analyst_messages": messages[1:], "usage": usage,
+              "implementations": {**state.get("implementations", {}), "analyst": "llm"}}
+    return Command(goto=after_analysis(state), update=update)
+
+
+__all__ = ["diagnose", "llm_analyst", "offline_analyst", "query_telemetry"]

@@ -1,0 +1,70 @@
+"""Model plumbing for the LLM implementations: an OpenAI-compatible chat model per role, retries with backoff on
+rate limits and server errors, and token / USD accounting from a price table."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from langchain_core.messages import AIMessage
+
+# USD per million tokens (input, output); unknown models (local endpoints) cost nothing
+PRICES = {
+    "gpt-4.1": (2.00, 8.00), "gpt-4.1-mini": (0.40, 1.60), "gpt-4.1-nano": (0.10, 0.40),
+    "gpt-4o": (2.50, 10.00), "gpt-4o-mini": (0.15, 0.60), "o4-mini": (1.10, 4.40), "o3": (2.00, 8.00),
+    "gpt-5": (1.25, 10.00), "gpt-5-mini": (0.25, 2.00), "gpt-5-nano": (0.05, 0.40),
+}
+
+
+class EndpointDown(RuntimeError):
+    """The model endpoint kept failing after retries; the run stops here, resumable."""
+
+
+def make_chat_model(model: str, base_url: str | None = None, api_key: str | None = None, temperature: float = 0.2):
+    """A ``ChatOpenAI`` against any OpenAI-compatible endpoint (OpenAI, vLLM, Ollama, llama.cpp)."""
+    from langchain_openai import ChatOpenAI
+
+    key = api_key or os.environ.get("OPENAI_API_KEY") or ("not-needed" if base_url else None)
+    return ChatOpenAI(model=model, base_url=base_url, api_key=key, temperature=temperature, max_retries=0,
+                      timeout=300)
+
+
+def _retryable(exc: Exception) -> bool:
+    try:
+        import openai
+    except ImportError:  # pragma: no cover - langchain-openai depends on it
+        return False
+    if isinstance(exc, (openai.RateLimitError, openai.APIConnectionError, openai.APITimeoutError,
+                        openai.InternalServerError)):
+        return True
+    return isinstance(exc, openai.APIStatusError) and exc.status_code >= 500
+
+
+def cost_usd(model_name: str, tokens_in: int, tokens_out: int) -> float:
+    p_in, p_out = PRICES.get(model_name, (0.0, 0.0))
+    return (tokens_in * p_in + tokens_out * p_out) / 1e6
+
+
+def call_model(model, messages, ctx, usage: dict, role: str) -> AIMessage:
+    """Invoke with retries; add the call's tokens and USD to ``usage`` (per role and in total)."""
+    delay = ctx.retry_base_s
+    for attempt in range(ctx.max_retries + 1):
+        try:
+            reply = model.invoke(messages)
+            break
+        except Exception as exc:  # only transient endpoint failures are retried
+            if not _retryable(exc):
+                raise
+            if attempt == ctx.max_retries:
+                raise EndpointDown(f"the {role} model endpoint failed {attempt + 1} times: {exc}") from exc
+            time.sleep(delay)
+            delay *= 2
+    meta = getattr(reply, "usage_metadata", None) or {}
+    t_in, t_out = int(meta.get("input_tokens", 0)), int(meta.get("output_tokens", 0))
+    name = getattr(model, "model_name", None) or getattr(getattr(model, "bound", None), "model_name", "") or ""
+    usd = cost_usd(name, t_in, t_out)
+    for bucket in (usage, usage.setdefault(role, {})):
+        bucket["tokens"] = bucket.get("tokens", 0) + t_in + t_out
+        bucket["usd"] = bucket.get("usd", 0.0) + usd
+        bucket["calls"] = bucket.get("calls", 0) + 1
+    return reply

@@ -1,0 +1,78 @@
+"""The graph state: per-agent messages, the experiment ledger, hypotheses, findings, interventions, the running
+summary, budgets, the best design and the stop reason.
+
+List fields merge by ``id`` (a later record with the same id replaces the earlier one), so parallel contexts and
+re-executed steps merge cleanly; budgets add up; the best design is the better of the two.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, TypedDict
+
+from langchain_core.messages import AnyMessage
+from langgraph.graph.message import add_messages
+
+
+def merge_by_id(left: list[dict] | None, right: list[dict] | None) -> list[dict]:
+    """Union of records keyed by ``id``; a record in ``right`` replaces the one with the same id in ``left``."""
+    out = {r["id"]: r for r in (left or [])}
+    for r in right or []:
+        out[r["id"]] = {**out.get(r["id"], {}), **r}
+    return list(out.values())
+
+
+def add_usage(left: dict | None, right: dict | None) -> dict:
+    """Counters add up (tokens, USD, calls, per role)."""
+    out = dict(left or {})
+    for k, v in (right or {}).items():
+        if isinstance(v, dict):
+            out[k] = add_usage(out.get(k), v)
+        else:
+            out[k] = out.get(k, 0) + v
+    return out
+
+
+def better_design(left: dict | None, right: dict | None) -> dict | None:
+    """Keep the design with the better objective score (lower is better: scores are stored minimised)."""
+    if not left:
+        return right
+    if not right:
+        return left
+    return right if right.get("score", float("inf")) < left.get("score", float("inf")) else left
+
+
+def last_value(left: Any, right: Any) -> Any:
+    return right if right is not None else left
+
+
+class Budget(TypedDict, total=False):
+    simulations: int      # the researcher's simulations allowed in this context
+    usd: float
+    wall_clock_s: float
+    tokens: int
+
+
+class GliaState(TypedDict, total=False):
+    """State of one design context (and, merged, of a multi-context run)."""
+
+    task: dict                                                   # the task, as loaded from its TOML
+    thread_id: str                                               # the run (checkpoint thread) id
+    context_id: str
+    workspace: str                                               # the run's directory
+    researcher_messages: Annotated[list[AnyMessage], add_messages]
+    analyst_messages: Annotated[list[AnyMessage], add_messages]
+    supervisor_messages: Annotated[list[AnyMessage], add_messages]
+    ledger: Annotated[list[dict], merge_by_id]                   # experiments
+    baselines: Annotated[list[dict], merge_by_id]                # the task's baselines, measured by the harness
+    hypotheses: Annotated[list[dict], merge_by_id]
+    findings: Annotated[list[dict], merge_by_id]
+    interventions: Annotated[list[dict], merge_by_id]
+    summary: Annotated[str, last_value]                          # the running summary of compacted history
+    budget: Annotated[Budget, last_value]
+    usage: Annotated[dict, add_usage]                            # tokens, usd, model calls, per role
+    started_at: Annotated[float, last_value]
+    best: Annotated[dict | None, better_design]
+    phase: Annotated[str, last_value]                            # what the researcher asked for last
+    stop_reason: Annotated[str | None, last_value]
+    implementations: Annotated[dict, last_value]                 # role -> implementation that ran
+    contexts: Annotated[list[dict], merge_by_id]                 # multi-context: each context's outcome

@@ -1,0 +1,73 @@
+"""The ``run_simulation`` tool: a candidate policy on the task's benchmark over its seeds, recorded in telemetry.
+
+Experiments are idempotent by id: an experiment already in the telemetry database (finished before a crash or a
+kill) is read back instead of run again, so resuming a run never repeats or loses one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+
+from glia.simulator import run_benchmark
+from glia.simulator.telemetry import reading
+
+SUMMARY_METRICS = ("mean_e2e_s", "p50_e2e_s", "p90_e2e_s", "p99_e2e_s", "mean_ttft_s", "p90_ttft_s", "mean_tpot_s",
+                   "mean_queueing_s", "restart_fraction", "throughput_rps", "gpu_utilisation", "kv_utilisation",
+                   "gpu_hours", "mean_slowdown")
+
+
+def _stored(db: Path, experiment_id: str) -> dict | None:
+    if not db.exists():
+        return None
+    with reading(db) as con:
+        row = con.execute("SELECT error_kind, error_message, wall_s FROM runs WHERE run_id = ?",
+                          [experiment_id]).fetchone()
+        if row is None:
+            return None
+        cols = ", ".join(f"avg({m}), quantile_cont({m}, 0.05), quantile_cont({m}, 0.95)" for m in SUMMARY_METRICS)
+        ci = con.execute("SELECT mean_e2e_ci_low, mean_e2e_ci_high FROM runs WHERE run_id = ?",
+                         [experiment_id]).fetchone()
+        agg = con.execute(f"SELECT {cols} FROM run_seeds WHERE run_id = ? AND error_kind IS NULL",
+                          [experiment_id]).fetchone()
+    metrics = {m: agg[3 * i] for i, m in enumerate(SUMMARY_METRICS) if agg[3 * i] is not None}
+    error = {"kind": row[0], "message": row[1]} if row[0] else None
+    return {"metrics": metrics, "mean_e2e_ci90": [ci[0], ci[1]], "error": error, "wall_s": row[2], "reused": True}
+
+
+def run_simulation(workspace: Path, db: Path, candidate: str, experiment_id: str, workload: str, seeds: list[int],
+                   context: str = "", timeout_s: float = 300.0) -> dict:
+    """Run ``candidate`` (a file in the workspace) and return a compact result with the experiment id.
+
+    The candidate is frozen as ``experiments/<id>.py`` so the ledger always points at the code that ran.
+    """
+    snapshot = workspace / "experiments" / f"{experiment_id}.py"
+    stored = _stored(db, experiment_id)
+    if stored is None:
+        src = workspace / candidate
+        if not src.is_file():
+            raise FileNotFoundError(f"candidate {candidate!r} not found in the workspace")
+        snapshot.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, snapshot)
+        res = run_benchmark(str(snapshot), workload, seeds, timeout_s=timeout_s, telemetry=db, context=context,
+                            run_id=experiment_id)
+        metrics = {m: res.metric(m) for m in SUMMARY_METRICS if m in res.metrics}
+        ci = res.metrics.get("mean_e2e_s", {}).get("ci90")
+        stored = {"metrics": metrics, "mean_e2e_ci90": list(ci) if ci else None, "error": res.error,
+                  "wall_s": res.wall_s, "reused": False}
+    code = snapshot.read_bytes() if snapshot.is_file() else b""
+    return {"id": experiment_id, "candidate": candidate, "snapshot": str(snapshot.relative_to(workspace)),
+            "hash": hashlib.sha256(code).hexdigest()[:16], "workload": workload, "seeds": list(seeds), **stored}
+
+
+def run_baseline(db: Path, policy: str, workload: str, seeds: list[int], run_id: str) -> dict:
+    """A built-in policy on the benchmark, recorded under ``run_id`` (idempotent like ``run_simulation``)."""
+    stored = _stored(db, run_id)
+    if stored is None:
+        res = run_benchmark(policy, workload, seeds, telemetry=db, context="baselines", run_id=run_id)
+        metrics = {m: res.metric(m) for m in SUMMARY_METRICS if m in res.metrics}
+        ci = res.metrics.get("mean_e2e_s", {}).get("ci90")
+        stored = {"metrics": metrics, "mean_e2e_ci90": list(ci) if ci else None, "error": res.error,
+                  "wall_s": res.wall_s, "reused": False}
+    return {"id": run_id, "policy": policy, "workload": workload, "seeds": list(seeds), **stored}
