@@ -1,0 +1,70 @@
+"""The agents' tools: confined to the workspace, read-only SQL with caps, errors the model can act on."""
+
+from __future__ import annotations
+
+import pytest
+
+from glia.simulator import run_benchmark
+from glia.tools.telemetry_query import query_telemetry, schema
+from glia.tools.toolkit import ToolContext, execute
+from glia.tools.workspace import WorkspaceError, patch_file, read_file, shell, write_file
+
+from helpers import small_config
+
+
+def test_files_stay_inside_the_workspace_and_the_task_s_editable_list(tmp_path):
+    write_file(tmp_path, "policy.py", "x = 1\n", ["policy.py"])
+    assert read_file(tmp_path, "policy.py") == "x = 1\n"
+    with pytest.raises(WorkspaceError, match="outside the workspace"):
+        read_file(tmp_path, "../../etc/passwd")
+    with pytest.raises(WorkspaceError, match="not among the files this task may change"):
+        write_file(tmp_path, "other.py", "", ["policy.py"])
+    patch_file(tmp_path, "policy.py", "x = 1", "x = 2", ["policy.py"])
+    assert read_file(tmp_path, "policy.py") == "x = 2\n"
+    with pytest.raises(WorkspaceError, match="occurs 0 times"):
+        patch_file(tmp_path, "policy.py", "y", "z", ["policy.py"])
+
+
+def test_shell_runs_in_the_workspace_without_secrets_and_refuses_outside_paths(tmp_path, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-secret")
+    out = shell(tmp_path, "pwd; echo ${OPENAI_API_KEY:-none}")
+    assert str(tmp_path.resolve()) in out and "none" in out and "sk-secret" not in out
+    for bad in ("cat /etc/passwd", "ls ../", "cd .. && ls", "cat ~/.bashrc"):
+        with pytest.raises(WorkspaceError):
+            shell(tmp_path, bad)
+    with pytest.raises(WorkspaceError, match="did not finish"):
+        shell(tmp_path, "sleep 5", timeout_s=0.5)
+    assert "cut at 100" in shell(tmp_path, "seq 1 1000", max_output=100)
+
+
+@pytest.fixture(scope="module")
+def db(tmp_path_factory):
+    path = tmp_path_factory.mktemp("t") / "telemetry.duckdb"
+    run_benchmark("llq", small_config([(i * 0.1, 20, 10) for i in range(120)], num_blocks=100), 1, telemetry=path,
+                  run_id="exp1")
+    return path
+
+
+def test_query_telemetry_is_read_only_capped_and_discoverable(db):
+    assert "requests(run_id VARCHAR" in schema(db)
+    assert query_telemetry(db, "SCHEMA") == schema(db)
+    out = query_telemetry(db, "SELECT request_id FROM requests ORDER BY 1", max_rows=10)
+    assert out.splitlines()[0] == "request_id" and "more than 10 rows" in out
+    with pytest.raises(ValueError, match="only read-only queries"):
+        query_telemetry(db, "DELETE FROM requests")
+    with pytest.raises(ValueError, match="SQL error"):
+        query_telemetry(db, "SELECT nope FROM requests")
+    assert "cut at 50 characters" in query_telemetry(db, "SELECT * FROM requests", max_chars=50)
+
+
+def test_a_failing_tool_call_returns_an_error_the_model_can_act_on(db, tmp_path):
+    task = {"design": {"file": "policy.py", "editable": ["policy.py"]},
+            "benchmark": {"workload": "paper-routing-short", "seeds": [0]}}
+    ctx = ToolContext(tmp_path, db, task, "c1")
+    bad = execute(ctx, "query_telemetry", {}, "t1", 5)
+    assert bad.error and "bad arguments for query_telemetry: sql: Field required" in bad.text
+    assert execute(ctx, "launch_rockets", {}, "t2", 5).text.startswith("ERROR: unknown tool 'launch_rockets'")
+    assert "budget is used up" in execute(ctx, "run_simulation", {}, "t3", 0).text
+    missing = execute(ctx, "run_simulation", {"candidate": "nothing.py"}, "t4", 5)
+    assert missing.error and "not found" in missing.text
+    assert "exp1" in execute(ctx, "query_telemetry", {"sql": "SELECT run_id FROM runs"}, "t5", 5).text
