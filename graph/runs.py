@@ -36,6 +36,7 @@ class RunOutcome:
     state: dict = field(default_factory=dict)
     message: str = ""
     run_dir: str = ""
+    configured: dict = field(default_factory=dict)   # role -> implementation the run was built with
 
     def to_json(self) -> dict:
         s = self.state
@@ -55,7 +56,7 @@ class RunOutcome:
                       "mean_e2e_s": best["metrics"].get("mean_e2e_s"), "ci90": best.get("ci90")} if best else None),
             "baselines": {b["policy"]: {"mean_e2e_s": b["metrics"].get("mean_e2e_s"), "ci90": b.get("mean_e2e_ci90"),
                                         metric: b["metrics"].get(metric)} for b in s.get("baselines", [])},
-            "implementations": {r: "/".join(sorted(v)) for r, v in impls.items()},
+            "implementations": {**self.configured, **{r: "/".join(sorted(v)) for r, v in impls.items()}},
             "contexts": len(s.get("contexts", [])), "stop_reason": s.get("stop_reason"),
             "usage": {k: v for k, v in s.get("usage", {}).items() if not isinstance(v, dict)},
             "report": str(Path(self.run_dir) / "report.md") if (Path(self.run_dir) / "report.md").exists() else None,
@@ -160,7 +161,7 @@ def _execute(meta: dict, p: dict, state: dict | None, models: dict | None, on_ev
     if status == "finished" and snap.next:
         status, message = "paused", f"paused before {', '.join(snap.next)}; `glia resume {thread_id}` continues"
     saver.conn.close()
-    return RunOutcome(thread_id, status, dict(snap.values), message, str(run_dir))
+    return RunOutcome(thread_id, status, dict(snap.values), message, str(run_dir), meta["implementations"])
 
 
 def list_runs(workspace: str | Path = DEFAULT_WORKSPACE) -> list[dict]:
@@ -188,4 +189,4 @@ def run_state(thread_id: str, workspace: str | Path = DEFAULT_WORKSPACE) -> RunO
     snap = graph.get_state({"configurable": {"thread_id": thread_id}})
     saver.conn.close()
     status = "finished" if not snap.next and snap.values.get("stop_reason") else "paused"
-    return RunOutcome(thread_id, status, dict(snap.values), "", str(p["runs"] / thread_id))
+    return RunOutcome(thread_id, status, dict(snap.values), "", str(p["runs"] / thread_id), meta["implementations"])

@@ -127,8 +127,11 @@ def after_analysis(state: dict) -> str:
 def llm_analyst(state: dict, runtime: Runtime[GliaContext]) -> Command[Literal["researcher", "supervisor"]]:
     ctx = runtime.context
     new = _new_experiments(state)
+    impl = {**state.get("implementations", {}), "analyst": "llm"}
     if not new:
-        return offline_analyst(state, runtime)
+        note = "No new successful experiment to analyse."
+        return Command(goto=after_analysis(state), update={"researcher_messages": [from_agent("analyst", note)],
+                                                           "implementations": impl})
     model = ctx.model("analyst").bind_tools(langchain_tools(ANALYST_TOOLS))
     tctx = tool_context(state, ctx)
     ids = ", ".join(e["id"] for e in new)
@@ -143,7 +146,7 @@ def llm_analyst(state: dict, runtime: Runtime[GliaContext]) -> Command[Literal["
             break
         for tc in reply.tool_calls:
             if tc["name"] != "query_telemetry":
-                messages.append(ToolMessage(content=f"ERROR: the analyst may only use query_telemetry",
+                messages.append(ToolMessage(content="ERROR: the analyst may only use query_telemetry",
                                             tool_call_id=tc["id"], status="error"))
                 continue
             res = execute(tctx, "query_telemetry", tc.get("args", {}), tc["id"], 0)
@@ -155,8 +158,7 @@ def llm_analyst(state: dict, runtime: Runtime[GliaContext]) -> Command[Literal["
                  "text": b, "value": None, "sql": ""} for i, b in enumerate(bullets) if b]
     report = f"Findings on {ids}:\n" + "\n".join(f"- {f['text']}" for f in findings)
     update = {"findings": findings, "researcher_messages": [from_agent("analyst", report)],
-              "analyst_messages": messages[1:], "usage": usage,
-              "implementations": {**state.get("implementations", {}), "analyst": "llm"}}
+              "analyst_messages": messages[1:], "usage": usage, "implementations": impl}
     return Command(goto=after_analysis(state), update=update)
 
 

@@ -15,8 +15,9 @@ from .llm import call_model
 
 
 def needs_summary(state: dict, ctx: GliaContext) -> bool:
+    """Over the token budget, with older messages left to compact (the recent ones are always kept)."""
     msgs = state.get("researcher_messages", [])
-    return len(msgs) > ctx.keep_recent_messages and estimate_tokens(msgs) > ctx.summary_token_limit
+    return estimate_tokens(msgs) > ctx.summary_token_limit and _cut(msgs, ctx.keep_recent_messages) > 0
 
 
 def _cut(messages: list, keep: int) -> int:
