@@ -8,7 +8,7 @@ is left) -> collect (the best design across contexts, the report, the transcript
 
 from __future__ import annotations
 
-from typing import TypedDict
+from typing import Annotated, TypedDict
 
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Send
@@ -19,8 +19,6 @@ from glia.state import GliaState
 from glia.state.schema import merge_by_id
 
 from .steps import baselines, collect, finalize_context, setup_context, tools_node
-
-from typing import Annotated
 
 
 class ContextOutput(TypedDict, total=False):
@@ -35,10 +33,8 @@ class ContextOutput(TypedDict, total=False):
     best: dict | None
 
 
-def context_builder(implementations: dict[str, str] | None = None) -> StateGraph:
-    """One design context, with the chosen implementation of each role (default: offline)."""
+def _add_context_nodes(g: StateGraph, implementations: dict[str, str] | None) -> None:
     impl = resolve(implementations)
-    g = StateGraph(GliaState, context_schema=GliaContext, output_schema=ContextOutput)
     g.add_node("setup", setup_context)
     g.add_node("researcher", IMPLEMENTATIONS["researcher"][impl["researcher"]])
     g.add_node("tools", tools_node)
@@ -46,16 +42,22 @@ def context_builder(implementations: dict[str, str] | None = None) -> StateGraph
     g.add_node("supervisor", IMPLEMENTATIONS["supervisor"][impl["supervisor"]])
     g.add_node("summarizer", IMPLEMENTATIONS["summarizer"][impl["summarizer"]])
     g.add_node("finalize", finalize_context)
-    g.add_edge(START, "setup")
     g.add_edge("setup", "researcher")
+
+
+def context_builder(implementations: dict[str, str] | None = None) -> StateGraph:
+    """One design context, with the chosen implementation of each role (default: offline)."""
+    g = StateGraph(GliaState, context_schema=GliaContext, output_schema=ContextOutput)
+    _add_context_nodes(g, implementations)
+    g.add_edge(START, "setup")
     g.add_edge("finalize", END)
     return g
 
 
 def _context_input(state: dict, index: int, budget_sims: int) -> dict:
     cid = f"c{index + 1}"
-    return {"task": state["task"], "thread_id": state["thread_id"], "context_id": cid,
-            "workspace": f"{state['workspace']}/contexts/{cid}",
+    return {"task": state["task"], "thread_id": state["thread_id"], "context_id": cid, "run_dir": state["run_dir"],
+            "workspace": f"{state['run_dir']}/contexts/{cid}",
             "budget": {**state["budget"], "simulations": budget_sims}, "started_at": state.get("started_at"),
             "ledger": [], "implementations": {}}
 
@@ -67,8 +69,17 @@ def build_graph(implementations: dict[str, str] | None = None, contexts: int = 1
         raise ValueError(f"contexts must be >= 1, got {contexts}")
     if mode not in ("parallel", "sequential"):
         raise ValueError(f"mode must be 'parallel' or 'sequential', got {mode!r}")
-    inner = context_builder(implementations).compile()
     g = StateGraph(GliaState, context_schema=GliaContext)
+    if contexts == 1:  # one context: a flat graph, so every step is a top-level checkpoint to step, resume or fork
+        g.add_node("baselines", baselines)
+        _add_context_nodes(g, implementations)
+        g.add_node("collect", collect)
+        g.add_edge(START, "baselines")
+        g.add_edge("baselines", "setup")
+        g.add_edge("finalize", "collect")
+        g.add_edge("collect", END)
+        return g
+    inner = context_builder(implementations).compile()
     g.add_node("baselines", baselines)
     g.add_node("context", inner)
     g.add_node("collect", collect)

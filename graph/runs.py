@@ -117,8 +117,12 @@ def start_run(task: str = "routing", contexts: int = 1, mode: str = "parallel", 
                        if model else {}),
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"), "context_settings": context_settings or {}}
     (run_dir / "run.json").write_text(json.dumps(meta, indent=2))
-    state = {"task": t, "thread_id": thread_id, "context_id": "run", "workspace": str(run_dir),
-             "budget": t["budget"], "started_at": time.time()}
+    state = {"task": t, "thread_id": thread_id, "run_dir": str(run_dir), "budget": t["budget"],
+             "started_at": time.time()}
+    if contexts == 1:  # the flat graph runs the one context directly
+        state.update(context_id="c1", workspace=str(run_dir / "contexts" / "c1"), ledger=[])
+    else:
+        state.update(context_id="run", workspace=str(run_dir))
     return _execute(meta, p, state, models, on_event, interrupt_after)
 
 

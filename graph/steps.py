@@ -106,7 +106,7 @@ def finalize_context(state: dict, runtime: Runtime[GliaContext]) -> dict:
 
 def collect(state: dict, runtime: Runtime[GliaContext]) -> dict:
     """The run's outputs: the best design file, the Markdown report, the full transcript."""
-    run_dir = Path(state["workspace"])
+    run_dir = Path(state["run_dir"])
     best = state.get("best")
     if best and Path(best["snapshot"]).is_file():
         shutil.copyfile(best["snapshot"], run_dir / f"best_{Path(state['task']['design']['file']).name}")

@@ -58,7 +58,8 @@ class GliaState(TypedDict, total=False):
     task: dict                                                   # the task, as loaded from its TOML
     thread_id: str                                               # the run (checkpoint thread) id
     context_id: str
-    workspace: str                                               # the run's directory
+    run_dir: str                                                 # the run's directory
+    workspace: str                                               # the context's directory (its files)
     researcher_messages: Annotated[list[AnyMessage], add_messages]
     analyst_messages: Annotated[list[AnyMessage], add_messages]
     supervisor_messages: Annotated[list[AnyMessage], add_messages]
