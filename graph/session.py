@@ -1,0 +1,131 @@
+"""A run session: one run's compiled graph, checkpointer and settings, driven step by step.
+
+``events()`` yields the graph's streamed events; each ``updates`` event is one node finishing, so a caller that
+pulls one event at a time steps the run, and one that stops pulling (``close()`` on the generator) leaves it
+paused at its last checkpoint, resumable. The CLI pulls everything; the TUI pulls as the user asks.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from langgraph.checkpoint.sqlite import SqliteSaver
+
+from glia.nodes.common import GliaContext
+from glia.nodes.llm import EndpointDown, make_chat_model
+
+from .builder import build_graph
+
+
+def recursion_limit(budget_sims: int, contexts: int) -> int:
+    """Each experiment takes about four super-steps, plus supervisor and summarizer visits."""
+    return 100 + 12 * budget_sims + 20 * contexts
+
+
+def _models(meta: dict, supplied: dict | None) -> dict:
+    if supplied is not None:
+        return supplied
+    settings = meta.get("models") or {}
+    return {role: (lambda s=s: make_chat_model(s["model"], s.get("base_url"))) for role, s in settings.items()}
+
+
+@dataclass
+class RunOutcome:
+    thread_id: str
+    status: str                      # finished | paused | error
+    state: dict = field(default_factory=dict)
+    message: str = ""
+    run_dir: str = ""
+    configured: dict = field(default_factory=dict)   # role -> implementation the run was built with
+
+    def to_json(self) -> dict:
+        s = self.state
+        best = s.get("best")
+        metric = s.get("task", {}).get("objective", {}).get("metric", "mean_e2e_s")
+        design = s.get("task", {}).get("design", {}).get("file", "policy.py")
+        impls: dict[str, set] = {}
+        for c in s.get("contexts", []):
+            for role, name in c.get("implementations", {}).items():
+                impls.setdefault(role, set()).add(name)
+        return {
+            "thread_id": self.thread_id, "status": self.status, "message": self.message,
+            "simulations_used": len(s.get("ledger", [])),
+            "simulations_budget": s.get("budget", {}).get("simulations"),
+            "best": ({"path": str(Path(self.run_dir) / f"best_{Path(design).name}"), "experiment": best["id"],
+                      "label": best.get("label", ""), metric: best["value"],
+                      "mean_e2e_s": best["metrics"].get("mean_e2e_s"), "ci90": best.get("ci90")} if best else None),
+            "baselines": {b["policy"]: {"mean_e2e_s": b["metrics"].get("mean_e2e_s"), "ci90": b.get("mean_e2e_ci90"),
+                                        metric: b["metrics"].get(metric)} for b in s.get("baselines", [])},
+            "implementations": {**self.configured, **{r: "/".join(sorted(v)) for r, v in impls.items()}},
+            "contexts": len(s.get("contexts", [])), "stop_reason": s.get("stop_reason"),
+            "usage": {k: v for k, v in s.get("usage", {}).items() if not isinstance(v, dict)},
+            "report": str(Path(self.run_dir) / "report.md") if (Path(self.run_dir) / "report.md").exists() else None,
+        }
+
+
+class RunSession:
+    """One run's graph with its checkpointer, opened from ``run.json`` metadata."""
+
+    def __init__(self, meta: dict, paths: dict, models: dict | None = None):
+        self.meta, self.paths = meta, paths
+        self.thread_id = meta["thread_id"]
+        self.run_dir = paths["runs"] / self.thread_id
+        paths["checkpoints"].parent.mkdir(parents=True, exist_ok=True)
+        self.saver = SqliteSaver(sqlite3.connect(str(paths["checkpoints"]), check_same_thread=False))
+        self.graph = build_graph(meta["implementations"], meta["contexts"], meta["mode"]).compile(
+            checkpointer=self.saver)
+        self.context = GliaContext(db=str(paths["db"]), models=_models(meta, models),
+                                   **meta.get("context_settings", {}))
+        self.message = ""
+        self.paused = False
+
+    def config(self, checkpoint_id: str | None = None) -> dict[str, Any]:
+        cfg: dict[str, Any] = {"configurable": {"thread_id": self.thread_id},
+                               "recursion_limit": recursion_limit(self.meta["budget_sims"], self.meta["contexts"])}
+        if checkpoint_id:
+            cfg["configurable"]["checkpoint_id"] = checkpoint_id
+        return cfg
+
+    def events(self, state: dict | None = None, checkpoint_id: str | None = None) -> Iterator[dict]:
+        """Run from ``state`` (a new run), or from the last checkpoint, or from ``checkpoint_id`` (a fork)."""
+        self.message, self.paused = "", False
+        try:
+            for ns, mode, chunk in self.graph.stream(state, self.config(checkpoint_id), context=self.context,
+                                                     stream_mode=["updates", "custom"], subgraphs=True):
+                yield {"namespace": list(ns), "mode": mode, "data": chunk}
+        except EndpointDown as exc:
+            self.paused = True
+            self.message = f"{exc}; resume with `glia resume {self.thread_id}` when the endpoint is back"
+
+    def snapshot(self):
+        return self.graph.get_state({"configurable": {"thread_id": self.thread_id}})
+
+    def outcome(self) -> RunOutcome:
+        snap = self.snapshot()
+        status, message = ("paused", self.message) if self.paused else ("finished", "")
+        if snap.next:
+            status = "paused"
+            message = message or f"paused before {', '.join(snap.next)}; `glia resume {self.thread_id}` continues"
+        elif not snap.values.get("stop_reason"):
+            status = "new" if not snap.values else "paused"
+        return RunOutcome(self.thread_id, status, dict(snap.values), message, str(self.run_dir),
+                          self.meta["implementations"])
+
+    def history(self) -> list[dict]:
+        """Every top-level checkpoint of the thread, newest first, with its parent (forks share a parent)."""
+        out = []
+        for snap in self.graph.get_state_history({"configurable": {"thread_id": self.thread_id}}):
+            cfg, parent = snap.config["configurable"], (snap.parent_config or {}).get("configurable", {})
+            writes = (snap.metadata or {}).get("writes") or {}
+            out.append({"checkpoint_id": cfg["checkpoint_id"], "parent_id": parent.get("checkpoint_id"),
+                        "step": (snap.metadata or {}).get("step"), "source": (snap.metadata or {}).get("source"),
+                        "next": list(snap.next), "created_at": snap.created_at,
+                        "node": next(iter(writes), None), "sims": len(snap.values.get("ledger", []))})
+        return out
+
+    def close(self) -> None:
+        self.saver.conn.close()
