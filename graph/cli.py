@@ -13,12 +13,17 @@ from . import commands
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="glia", description="Glia: AI for automated systems design")
     sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("tui", help="the terminal UI: watch, step, resume and fork runs (glia tui --help)")
     commands.add_commands(sub)
     simulator_cli.add_commands(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["tui"]:  # the TUI parses its own options; Textual is imported only here
+        from glia.tui.app import main as tui_main
+        return tui_main(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

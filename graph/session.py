@@ -116,15 +116,19 @@ class RunSession:
                           self.meta["implementations"])
 
     def history(self) -> list[dict]:
-        """Every top-level checkpoint of the thread, newest first, with its parent (forks share a parent)."""
+        """Every top-level checkpoint of the thread, newest first, with its parent (forks share a parent) and the
+        node(s) whose step produced it."""
         out = []
         for snap in self.graph.get_state_history({"configurable": {"thread_id": self.thread_id}}):
             cfg, parent = snap.config["configurable"], (snap.parent_config or {}).get("configurable", {})
-            writes = (snap.metadata or {}).get("writes") or {}
             out.append({"checkpoint_id": cfg["checkpoint_id"], "parent_id": parent.get("checkpoint_id"),
                         "step": (snap.metadata or {}).get("step"), "source": (snap.metadata or {}).get("source"),
                         "next": list(snap.next), "created_at": snap.created_at,
-                        "node": next(iter(writes), None), "sims": len(snap.values.get("ledger", []))})
+                        "sims": len(snap.values.get("ledger", []))})
+        by_id = {h["checkpoint_id"]: h for h in out}
+        for h in out:
+            parent = by_id.get(h["parent_id"])
+            h["node"] = ",".join(parent["next"]) if parent and parent["next"] != ["__start__"] else None
         return out
 
     def close(self) -> None:

@@ -9,8 +9,10 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import resource
+import sys
 import time
 import traceback
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from multiprocessing.connection import wait
 
@@ -86,6 +88,25 @@ def _child(conn, config: SimulationConfig, policy: str, seed: int, memory_mb: in
 _CONTEXT = None
 
 
+@contextmanager
+def _real_stdio():
+    """multiprocessing hands stderr's file descriptor to its helper processes; a UI that replaced sys.stderr (a
+    TUI, a notebook) breaks that, so the original streams are put back while processes start."""
+    saved = sys.stdout, sys.stderr
+    try:
+        for name in ("stdout", "stderr"):
+            stream = getattr(sys, name)
+            try:
+                ok = stream.fileno() >= 0
+            except (AttributeError, OSError, ValueError):
+                ok = False
+            if not ok and getattr(sys, f"__{name}__", None) is not None:
+                setattr(sys, name, getattr(sys, f"__{name}__"))
+        yield
+    finally:
+        sys.stdout, sys.stderr = saved
+
+
 def _context():
     """A forkserver context: children fork from a clean, single-threaded server with the simulator imported."""
     global _CONTEXT
@@ -111,7 +132,8 @@ def run_seeds(config: SimulationConfig, policy: str, seeds: list[int], jobs: int
             seed = todo.pop(0)
             parent, child = ctx.Pipe(duplex=False)
             proc = ctx.Process(target=_child, args=(child, config, policy, seed, memory_mb, fast), daemon=True)
-            proc.start()
+            with _real_stdio():
+                proc.start()
             child.close()
             running[parent] = (proc, seed, time.monotonic())
         now = time.monotonic()

@@ -1,1 +1,1 @@
-"""tui"""
+"""The Textual TUI (the only package that imports Textual)."""
