@@ -38,6 +38,9 @@ class GliaApp(App):
 
     TITLE = "Glia"
     CSS = """
+    Screen { overflow: hidden; }
+    TabbedContent { height: 1fr; }
+    TabPane { padding: 0; }
     #status { height: 1; padding: 0 1; background: $boost; }
     #meters { height: 1; padding: 0 1; }
     #meters ProgressBar { width: 30; }
