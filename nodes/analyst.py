@@ -46,7 +46,8 @@ DIAGNOSTICS = {
                (SELECT quantile_cont(e2e_s, 0.99) FROM requests WHERE run_id = ?))
         FROM requests WHERE run_id = ?""",
     "output_length": """
-        SELECT avg(num_decode_tokens), median(num_decode_tokens), avg(num_prefill_tokens) FROM requests WHERE run_id = ?""",
+        SELECT avg(num_decode_tokens), median(num_decode_tokens), avg(num_prefill_tokens)
+        FROM requests WHERE run_id = ?""",
 }
 
 
@@ -110,8 +111,9 @@ def offline_analyst(state: dict, runtime: Runtime[GliaContext]) -> Command[Liter
         findings += diagnose(runtime.context.db, e["id"])
     flagged = [f for f in findings if f["flagged"]]
     lines = [f"- {f['text']}" for f in (flagged or findings)[:6]]
-    report = (f"Findings on {', '.join(e['id'] for e in new)} (heuristic analyst, SQL on telemetry):\n" + "\n".join(lines)
-              if new else "No new successful experiment to analyse.")
+    ids = ", ".join(e["id"] for e in new)
+    report = (f"Findings on {ids} (heuristic analyst, SQL on telemetry):\n" + "\n".join(lines) if new
+              else "No new successful experiment to analyse.")
     update = {"findings": findings, "researcher_messages": [from_agent("analyst", report)],
               "analyst_messages": [HumanMessage(content=report, name="analyst")],
               "implementations": {**state.get("implementations", {}), "analyst": "offline"}}

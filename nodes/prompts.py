@@ -34,8 +34,9 @@ def task_brief(task: dict) -> str:
     goal = f"{obj['goal']} {obj['metric']}"
     if obj.get("constraint"):
         goal += f" subject to {json.dumps(obj['constraint'])}"
-    return (f"Task {task['name']}: {task['background']}\nObjective: {goal} on benchmark {task['benchmark']['workload']} "
-            f"over seeds {task['benchmark']['seeds']}. Design file: {task['design']['file']} (editable: "
+    bench = task["benchmark"]
+    return (f"Task {task['name']}: {task['background']}\nObjective: {goal} on benchmark {bench['workload']} "
+            f"over seeds {bench['seeds']}. Design file: {task['design']['file']} (editable: "
             f"{', '.join(task['design']['editable'])}).")
 
 

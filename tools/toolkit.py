@@ -59,8 +59,9 @@ class FinishArgs(BaseModel):
 
 
 SPECS: dict[str, tuple[type[BaseModel], str]] = {
-    "run_simulation": (RunSimulationArgs, "Run the candidate policy on the task's benchmark over its seeds (counts "
-                                          "against the simulation budget); returns metrics with a 90% CI and a run id."),
+    "run_simulation": (RunSimulationArgs, "Run the candidate policy on the task's benchmark over its seeds "
+                                          "(counts against the simulation budget); returns metrics with a 90% CI "
+                                          "and a run id."),
     "query_telemetry": (QueryTelemetryArgs, "Read-only SQL on the telemetry database (tables runs, run_seeds, "
                                             "requests, replica_samples, scheduling_events); SCHEMA lists columns."),
     "shell": (ShellArgs, "Run a bash command in the workspace (timeout, capped output, no secrets, no paths outside)."),

@@ -1,16 +1,20 @@
-"""Least-loaded-queue routing (the paper's baseline)."""
+"""Least-loaded routing: least-loaded-queue (the paper's baseline) and, with another load measure, vidur's lor."""
 
 from __future__ import annotations
 
 from ..global_scheduler import BaseGlobalScheduler
 
 
-class LLQGlobalScheduler(BaseGlobalScheduler):
-    """Each waiting request to the replica with the fewest in-flight requests (pending + active)."""
+class LeastLoadedGlobalScheduler(BaseGlobalScheduler):
+    """Each waiting request, in arrival order, to the replica with the least ``load``; a routed request counts as
+    one more unit of load at once."""
+
+    def load(self, rs) -> int:
+        raise NotImplementedError
 
     def schedule(self):
         self.sort_requests()
-        load = {rid: rs.num_pending_requests + rs.num_active_requests for rid, rs in self._replica_schedulers.items()}
+        load = {rid: self.load(rs) for rid, rs in self._replica_schedulers.items()}
         mapping = []
         while self._request_queue:
             request = self._request_queue.pop(0)
@@ -18,3 +22,10 @@ class LLQGlobalScheduler(BaseGlobalScheduler):
             load[rid] += 1
             mapping.append((rid, request))
         return mapping
+
+
+class LLQGlobalScheduler(LeastLoadedGlobalScheduler):
+    """Least-loaded-queue: fewest in-flight requests (pending + active)."""
+
+    def load(self, rs) -> int:
+        return rs.num_pending_requests + rs.num_active_requests
