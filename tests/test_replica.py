@@ -4,13 +4,14 @@ recompute, the batch-size cap, the admission watermark, batch ordering, and skip
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 import numpy as np
 import pytest
 from glia.simulator import Simulation
 from glia.simulator.batch_policies import get_batch_policy
 from glia.simulator.execution import ExecutionModel
-from glia.simulator.global_scheduler import BaseGlobalScheduler
+from glia.simulator.policies.llq import LLQGlobalScheduler
 from glia.simulator.policies import POLICIES
 from glia.simulator.presets import get_preset
 from glia.simulator.replica import Clock, Log, ReplicaConfig, ReplicaScheduler
@@ -151,15 +152,15 @@ def test_shortest_prefill_first_batch_ordering():
     assert order == [2, 3, 1]
 
 
-class Probe(BaseGlobalScheduler):
+class Probe(LLQGlobalScheduler):
     """llq routing that records what it sees of each replica at every call."""
 
-    seen: list = []
+    seen: ClassVar[list] = []
 
     def schedule(self):
         for rid, rs in sorted(self._replica_schedulers.items()):
             Probe.seen.append((rid, rs.num_allocated_blocks, sum(r.num_processed_tokens for r in rs.active_queue)))
-        return POLICIES["llq"].schedule(self)
+        return super().schedule()
 
 
 @pytest.mark.parametrize("policy,min_preemptions", [("llq", 100), ("hra", 0)])
