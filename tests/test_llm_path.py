@@ -116,3 +116,29 @@ def test_supervisor_replies_are_parsed_leniently():
     assert parse_decision('ok {"decision": "stop_line", "message": "enough"}') == ("stop_line", "enough")
     assert parse_decision("{broken json")[0] == "continue"
     assert parse_decision('{"decision": "dance"}') == ("continue", '{"decision": "dance"}')
+
+
+class DownChatModel(ScriptedChatModel):
+    """An endpoint that keeps failing with a connection error."""
+
+    def _generate(self, messages, stop=None, run_manager=None, **kwargs):
+        import httpx
+        import openai
+        self.calls.append(list(messages))
+        raise openai.APIConnectionError(request=httpx.Request("POST", "http://127.0.0.1:9/v1/chat/completions"))
+
+
+def test_an_endpoint_that_stays_down_pauses_the_run_resumably(tmp_path):
+    from glia.graph.runs import resume_run
+
+    down = DownChatModel(messages=iter([]))
+    models = {r: down for r in ("researcher", "analyst", "supervisor", "summarizer")}
+    out = start_run(TASK, budget_sims=1, models=models, workspace=tmp_path,
+                    context_settings={"retry_base_s": 0.0, "max_retries": 2})
+    assert out.status == "paused" and "failed 3 times" in out.message and len(down.calls) == 3
+    assert out.state["baselines"]  # finished work is kept
+    up = {"researcher": ScriptedChatModel(messages=iter([reply("", ("finish", {"summary": "keep llq"}))])),
+          "supervisor": ScriptedChatModel(messages=iter(['{"decision": "approve", "message": "fine"}'])),
+          "analyst": down, "summarizer": down}
+    again = resume_run(out.thread_id, tmp_path, models=up)
+    assert again.status == "finished" and again.state["stop_reason"].startswith("approved")
