@@ -124,3 +124,12 @@ def test_a_run_killed_with_sigkill_resumes_with_exactly_the_budgeted_simulations
     after = experiment_ids(db)
     assert sorted(after) == sorted(e["id"] for e in ledger)  # none lost, none run twice
     assert set(before) <= set(after)
+
+
+def test_the_built_in_routing_task_ships_with_the_package():
+    from glia.graph.task import builtin_tasks, load_task
+
+    assert "routing" in builtin_tasks()
+    task = load_task("routing")
+    assert task["benchmark"]["workload"] == "paper-routing" and task["budget"]["simulations"] == 20
+    assert "class Router(BaseGlobalScheduler)" in task["design"]["starter_source"]
