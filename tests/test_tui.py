@@ -139,3 +139,17 @@ def test_the_engine_imports_without_textual():
     for pkg in ("graph", "nodes", "tools", "simulator", "state"):
         for f in (root / pkg).rglob("*.py"):
             assert not re.search(r"^\s*(from|import)\s+textual", f.read_text(), re.M), f
+
+
+async def test_a_multi_context_run_shows_where_each_context_is(tmp_path):
+    app = GliaApp(tmp_path, TASK, budget_sims=2, contexts=2)
+    async with app.run_test(size=(100, 32)) as pilot:
+        await pilot.press("s")
+        await pilot.pause()
+        await pilot.click("#ok")
+        await wait_for(pilot, lambda: app.step_count >= 1)
+        await pilot.press("c")
+        await wait_for(pilot, lambda: not app.running)
+        graph = app.query_one("#graph", GraphView)
+        assert set(graph.contexts) == {"c1", "c2"} and set(graph.contexts.values()) == {"finalize"}
+        assert "contexts: c1@finalize, c2@finalize" in str(graph.content)
