@@ -117,13 +117,13 @@ def offline_analyst(state: dict, runtime: Runtime[GliaContext]) -> Command[Liter
     update = {"findings": findings, "researcher_messages": [from_agent("analyst", report)],
               "analyst_messages": [HumanMessage(content=report, name="analyst")],
               "implementations": {**state.get("implementations", {}), "analyst": "offline"}}
-    return Command(goto=after_analysis(state), update=update)
+    return Command(goto=after_analysis(state, runtime.context), update=update)
 
 
-def after_analysis(state: dict) -> str:
+def after_analysis(state: dict, ctx: GliaContext) -> str:
     """The supervisor at milestones (stagnation, budget marks), the researcher otherwise."""
     from .supervisor import milestone
-    return "supervisor" if milestone(state) else "researcher"
+    return "supervisor" if milestone(state, ctx.stagnation_window) else "researcher"
 
 
 def llm_analyst(state: dict, runtime: Runtime[GliaContext]) -> Command[Literal["researcher", "supervisor"]]:
@@ -132,7 +132,7 @@ def llm_analyst(state: dict, runtime: Runtime[GliaContext]) -> Command[Literal["
     impl = {**state.get("implementations", {}), "analyst": "llm"}
     if not new:
         note = "No new successful experiment to analyse."
-        return Command(goto=after_analysis(state), update={"researcher_messages": [from_agent("analyst", note)],
+        return Command(goto=after_analysis(state, runtime.context), update={"researcher_messages": [from_agent("analyst", note)],
                                                            "implementations": impl})
     model = ctx.model("analyst").bind_tools(langchain_tools(ANALYST_TOOLS))
     tctx = tool_context(state, ctx)
@@ -161,7 +161,7 @@ def llm_analyst(state: dict, runtime: Runtime[GliaContext]) -> Command[Literal["
     report = f"Findings on {ids}:\n" + "\n".join(f"- {f['text']}" for f in findings)
     update = {"findings": findings, "researcher_messages": [from_agent("analyst", report)],
               "analyst_messages": messages[1:], "usage": usage, "implementations": impl}
-    return Command(goto=after_analysis(state), update=update)
+    return Command(goto=after_analysis(state, runtime.context), update=update)
 
 
 __all__ = ["diagnose", "llm_analyst", "offline_analyst", "query_telemetry"]

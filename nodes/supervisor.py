@@ -46,10 +46,10 @@ def milestone(state: dict, window: int = 3) -> str | None:
     return None
 
 
-def _decision(state: dict) -> tuple[str, str]:
+def _decision(state: dict, window: int) -> tuple[str, str]:
     """The heuristic supervisor's rules."""
     ledger = own_ledger(state)
-    reason = "researcher done" if state.get("phase") == "done" else (milestone(state) or "researcher done")
+    reason = "researcher done" if state.get("phase") == "done" else (milestone(state, window) or "researcher done")
     ok = [e for e in ledger if not e.get("error")]
     base = ok[0] if ok else None
     best = min(ok, key=lambda e: e["score"]) if ok else None
@@ -64,19 +64,19 @@ def _decision(state: dict) -> tuple[str, str]:
         return "combine", ("Not yet convincing: the best design is within 10 % of the baseline. Combine the ideas "
                            "that helped, or test the hypotheses still open.")
     if reason == "stagnation":
-        return "stop_line", ("The last three experiments brought nothing over the best. Stop this line and combine "
-                             "what worked so far.")
+        return "stop_line", (f"The last {window} experiments brought nothing over the best. Stop this line and "
+                             "combine what worked so far.")
     flagged = [f for f in state.get("findings", []) if f.get("flagged")]
     recall = f" Recall the analyst's finding: {flagged[0]['text']}." if flagged else ""
     return "continue", (f"Half the budget is spent; best so far {best['id'] if best else 'none'}.{recall} "
                         "Which hypothesis is still open, and what would refute it?")
 
 
-def _apply(state: dict, decision: str, message: str, impl: str, extra: dict) -> Command:
+def _apply(state: dict, decision: str, message: str, impl: str, extra: dict, window: int) -> Command:
     ledger = own_ledger(state)
     cid = state.get("context_id")
     marks = _marks_crossed(state)
-    reason = "researcher done" if state.get("phase") == "done" else (milestone(state) or "check")
+    reason = "researcher done" if state.get("phase") == "done" else (milestone(state, window) or "check")
     intervention = {"id": f"{cid}-sup{len(state.get('interventions', [])) + 1}", "context": cid,
                     "after_experiment": ledger[-1]["id"] if ledger else None, "reason": reason,
                     "after_count": len(ledger), "decision": decision, "text": message,
@@ -93,8 +93,9 @@ def _apply(state: dict, decision: str, message: str, impl: str, extra: dict) -> 
 
 
 def offline_supervisor(state: dict, runtime: Runtime[GliaContext]) -> Command[Literal["researcher", "finalize"]]:
-    decision, message = _decision(state)
-    return _apply(state, decision, message, "offline", {})
+    window = runtime.context.stagnation_window
+    decision, message = _decision(state, window)
+    return _apply(state, decision, message, "offline", {}, window)
 
 
 def llm_supervisor(state: dict, runtime: Runtime[GliaContext]) -> Command[Literal["researcher", "finalize"]]:
@@ -104,7 +105,9 @@ def llm_supervisor(state: dict, runtime: Runtime[GliaContext]) -> Command[Litera
     best_view = None
     if best:
         best_view = {"id": best["id"], "label": best.get("label", ""), "value": best["value"]}
-    reason = "the researcher wants to stop" if state.get("phase") == "done" else (milestone(state) or "check-in")
+    window = ctx.stagnation_window
+    reason = "the researcher wants to stop" if state.get("phase") == "done" else (milestone(state, window) or
+                                                                                  "check-in")
     request = prompts.supervisor_request(state["task"], reason, ledger, state.get("findings", []),
                                          text_of(state.get("researcher_messages", [])), best_view)
     usage: dict = {}
@@ -113,7 +116,7 @@ def llm_supervisor(state: dict, runtime: Runtime[GliaContext]) -> Command[Litera
     decision, message = parse_decision(str(reply.content))
     if decision != "approve" and budget_exhausted(state):
         decision, message = "approve", message + " (budget reached: the best design is final)"
-    return _apply(state, decision, message, "llm", {"usage": usage})
+    return _apply(state, decision, message, "llm", {"usage": usage}, window)
 
 
 def parse_decision(text: str) -> tuple[str, str]:
