@@ -36,6 +36,19 @@ def _stored(db: Path, experiment_id: str) -> dict | None:
     return {"metrics": metrics, "mean_e2e_ci90": [ci[0], ci[1]], "error": error, "wall_s": row[2], "reused": True}
 
 
+def _measure(db: Path, policy: str, workload: str, seeds: list[int], run_id: str, context: str,
+             timeout_s: float = 300.0) -> dict:
+    """Run ``policy`` on the benchmark and record it under ``run_id``, or read it back if it was recorded."""
+    stored = _stored(db, run_id)
+    if stored is not None:
+        return stored
+    res = run_benchmark(policy, workload, seeds, timeout_s=timeout_s, telemetry=db, context=context, run_id=run_id)
+    metrics = {m: res.metric(m) for m in SUMMARY_METRICS if m in res.metrics}
+    ci = res.metrics.get("mean_e2e_s", {}).get("ci90")
+    return {"metrics": metrics, "mean_e2e_ci90": list(ci) if ci else None, "error": res.error, "wall_s": res.wall_s,
+            "reused": False}
+
+
 def run_simulation(workspace: Path, db: Path, candidate: str, experiment_id: str, workload: str, seeds: list[int],
                    context: str = "", timeout_s: float = 300.0) -> dict:
     """Run ``candidate`` (a file in the workspace) and return a compact result with the experiment id.
@@ -43,19 +56,13 @@ def run_simulation(workspace: Path, db: Path, candidate: str, experiment_id: str
     The candidate is frozen as ``experiments/<id>.py`` so the ledger always points at the code that ran.
     """
     snapshot = workspace / "experiments" / f"{experiment_id}.py"
-    stored = _stored(db, experiment_id)
-    if stored is None:
+    if not snapshot.is_file():  # a recorded experiment keeps the snapshot it ran
         src = workspace / candidate
         if not src.is_file():
             raise FileNotFoundError(f"candidate {candidate!r} not found in the workspace")
         snapshot.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(src, snapshot)
-        res = run_benchmark(str(snapshot), workload, seeds, timeout_s=timeout_s, telemetry=db, context=context,
-                            run_id=experiment_id)
-        metrics = {m: res.metric(m) for m in SUMMARY_METRICS if m in res.metrics}
-        ci = res.metrics.get("mean_e2e_s", {}).get("ci90")
-        stored = {"metrics": metrics, "mean_e2e_ci90": list(ci) if ci else None, "error": res.error,
-                  "wall_s": res.wall_s, "reused": False}
+    stored = _measure(db, str(snapshot), workload, seeds, experiment_id, context, timeout_s)
     code = snapshot.read_bytes() if snapshot.is_file() else b""
     return {"id": experiment_id, "candidate": candidate, "snapshot": str(snapshot.relative_to(workspace)),
             "hash": hashlib.sha256(code).hexdigest()[:16], "workload": workload, "seeds": list(seeds), **stored}
@@ -63,11 +70,5 @@ def run_simulation(workspace: Path, db: Path, candidate: str, experiment_id: str
 
 def run_baseline(db: Path, policy: str, workload: str, seeds: list[int], run_id: str) -> dict:
     """A built-in policy on the benchmark, recorded under ``run_id`` (idempotent like ``run_simulation``)."""
-    stored = _stored(db, run_id)
-    if stored is None:
-        res = run_benchmark(policy, workload, seeds, telemetry=db, context="baselines", run_id=run_id)
-        metrics = {m: res.metric(m) for m in SUMMARY_METRICS if m in res.metrics}
-        ci = res.metrics.get("mean_e2e_s", {}).get("ci90")
-        stored = {"metrics": metrics, "mean_e2e_ci90": list(ci) if ci else None, "error": res.error,
-                  "wall_s": res.wall_s, "reused": False}
+    stored = _measure(db, policy, workload, seeds, run_id, "baselines")
     return {"id": run_id, "policy": policy, "workload": workload, "seeds": list(seeds), **stored}
