@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from pathlib import Path
 
 KEY_METRICS = ("mean_e2e_s", "p90_e2e_s", "p99_e2e_s", "mean_ttft_s", "mean_queueing_s", "restart_fraction",
@@ -103,8 +104,7 @@ def write_report(state: dict, path: Path) -> str:
         lines.append(f"| **best design** | **{_f(best['value'])}** | {_ci(best.get('ci90'))} | "
                      f"{_f(best['metrics'].get('restart_fraction'), 3)} |")
     usage = state.get("usage", {})
-    import time as _t
-    wall = _t.time() - state.get("started_at", _t.time())
+    wall = time.time() - state.get("started_at", time.time())
     lines += ["", "## Cost", "",
               f"- simulations: {len(ledger)} (of {task['budget']['simulations']} budgeted), plus "
               f"{len(base)} baseline run(s) measured by the harness",

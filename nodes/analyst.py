@@ -132,8 +132,8 @@ def llm_analyst(state: dict, runtime: Runtime[GliaContext]) -> Command[Literal["
     impl = {**state.get("implementations", {}), "analyst": "llm"}
     if not new:
         note = "No new successful experiment to analyse."
-        return Command(goto=after_analysis(state, runtime.context), update={"researcher_messages": [from_agent("analyst", note)],
-                                                           "implementations": impl})
+        return Command(goto=after_analysis(state, runtime.context),
+                       update={"researcher_messages": [from_agent("analyst", note)], "implementations": impl})
     model = ctx.model("analyst").bind_tools(langchain_tools(ANALYST_TOOLS))
     tctx = tool_context(state, ctx)
     ids = ", ".join(e["id"] for e in new)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
+from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
 from langgraph.runtime import Runtime
 from langgraph.types import Command
 
@@ -50,7 +50,6 @@ def llm_researcher(state: dict, runtime: Runtime[GliaContext]) -> Command[Litera
         note = AIMessage(content=f"Proposal: {summary}" if summary else "I propose the best design so far.",
                          name="researcher")
         # a finish call is answered here, so the conversation stays well formed
-        from langchain_core.messages import ToolMessage
         acks = [ToolMessage(content="noted: the supervisor will review", tool_call_id=tc["id"]) for tc in calls]
         update["researcher_messages"] = [reply, *acks, note]
         update["phase"] = "done"

@@ -59,6 +59,7 @@ class Simulation:
         self.rcfg = cluster.replica_config(self.model)
         workload = cfg.workload.generate(self.seed)
         self._check_fits(workload)
+        self._last_arrival = float(workload.arrived_at[-1]) if isinstance(workload, Trace) and len(workload) else 0.0
         self.autoscaler = make_autoscaler(cfg.autoscaler)
         self.all_replicas: dict[int, ReplicaScheduler] = {}
         self.serving: dict[int, ReplicaScheduler] = {}
@@ -295,7 +296,6 @@ class Simulation:
             raise ValueError(f"a request of {int(total)} tokens needs {blocks} KV blocks but a replica has "
                              f"{self.rcfg.num_blocks} (less a {self.rcfg.watermark_blocks}-block watermark): it could "
                              "never complete; cap the lengths or use a larger device")
-        self._last_arrival = float(workload.arrived_at[-1]) if isinstance(workload, Trace) and len(workload) else 0.0
 
     def _result(self) -> RunResult:
         reqs = self.requests

@@ -23,7 +23,8 @@ from .batch_policies import BatchOrderPolicy
 from .execution import ExecutionModel
 from .request import Request
 
-_AGE = lambda r: (r._r_arr, r._r_id)
+def _AGE(r: Request) -> tuple[float, int]:  # noqa: N802 - the sort key of age: older first
+    return (r._r_arr, r._r_id)
 
 
 @dataclass(frozen=True)

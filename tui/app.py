@@ -334,20 +334,25 @@ class GliaApp(App):
             for h in history:
                 children.setdefault(h["parent_id"], []).append(h)
 
-            def add(parent_node, parent_id, depth=0):
-                kids = sorted(children.get(parent_id, []), key=lambda h: h["created_at"])
-                for h in kids:
-                    fork = " (fork)" if len(kids) > 1 else ""
-                    text = (f"step {h['step']}: after {h['node'] or h['source']} → {','.join(h['next']) or 'end'}"
-                            f" [{h['sims']} sims]{fork}")
-                    child = parent_node.add(text, data={"thread_id": r["thread_id"],
-                                                        "checkpoint_id": h["checkpoint_id"]}, expand=True)
-                    if len(kids) > 1 or depth > 200:
-                        add(child, h["checkpoint_id"], depth + 1)
-                    else:
-                        add(parent_node, h["checkpoint_id"], depth + 1)
-
-            add(node, None)
+            # a linear history is one level of siblings; each branch of a fork nests under its first checkpoint
+            pending = [(node, None)]
+            while pending:
+                parent_node, parent_id = pending.pop()
+                while True:
+                    kids = sorted(children.get(parent_id, []), key=lambda h: h["created_at"])
+                    if not kids:
+                        break
+                    for h in kids:
+                        fork = " (fork)" if len(kids) > 1 else ""
+                        text = (f"step {h['step']}: after {h['node'] or h['source']} → "
+                                f"{','.join(h['next']) or 'end'} [{h['sims']} sims]{fork}")
+                        child = parent_node.add(text, data={"thread_id": r["thread_id"],
+                                                            "checkpoint_id": h["checkpoint_id"]}, expand=True)
+                        if len(kids) > 1:
+                            pending.append((child, h["checkpoint_id"]))
+                    if len(kids) > 1:
+                        break
+                    parent_id = kids[0]["checkpoint_id"]
 
     def _status(self, text: str) -> None:
         self.query_one("#status", Static).update(text)
