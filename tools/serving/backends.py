@@ -27,6 +27,7 @@ from glia.simulator.replica import ReplicaConfig
 
 DEFAULT_KV_TOKENS = 2048
 PROBE_TIMEOUT_S = 5.0
+TIMEOUTS_TO_FAIL = 3
 
 
 @dataclass
@@ -75,6 +76,7 @@ class Backend:
     healthy: bool = True
     last_scrape: Scrape = field(default_factory=Scrape)
     last_error: str = ""
+    timeouts: int = 0
     changed_at: float = field(default_factory=time.monotonic)
 
     @property
@@ -177,18 +179,26 @@ async def count_tokens(session, backend: Backend, text: str) -> int | None:
 
 
 async def probe(session, backend: Backend) -> bool:
-    """One health check (and, for backends with metrics, one scrape). Updates the backend; True if it answered."""
+    """One health check (for backends with metrics, a scrape). Any HTTP answer to ``/health`` proves a server alive
+    (llama-cpp-python has no such route and answers 404: that will do, and unlike its ``/v1/models`` it does not wait
+    for the model lock). Updates the backend; False when it is refused, reset, or silent for ``PROBE_TIMEOUT_S``
+    ``TIMEOUTS_TO_FAIL`` times in a row (a loaded machine may be slow to answer once)."""
     try:
         if backend.has_metrics:
             status, text = await _get(session, backend.url + "/metrics")
             if status == 200:
                 backend.last_scrape = parse_metrics(text)
         else:
-            status, _ = await _get(session, backend.url + "/v1/models")
-    except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
+            status, _ = await _get(session, backend.url + "/health")
+    except asyncio.TimeoutError:
+        backend.timeouts += 1
+        backend.last_error = f"no answer to a health check within {PROBE_TIMEOUT_S:g} s ({backend.timeouts} in a row)"
+        return backend.timeouts < TIMEOUTS_TO_FAIL
+    except (aiohttp.ClientError, ValueError) as exc:
         backend.last_error = f"{type(exc).__name__}: {exc}"
         return False
-    if status != 200:
+    backend.timeouts = 0
+    if status >= 500:
         backend.last_error = f"health check answered HTTP {status}"
         return False
     return True

@@ -42,6 +42,7 @@ from glia.simulator.request import PolicyViolation
 
 from .backends import Backend, count_tokens, probe
 from .records import Recorder
+from .sse import parse_event, token_texts
 from .views import ServedReplica, ServedRequest
 
 log = logging.getLogger("glia.router")
@@ -463,41 +464,26 @@ class Router:
         return headers
 
     def _observe(self, job: Job, line: bytes) -> bool:
-        """Count streamed tokens from an SSE ``data:`` line (one content chunk = one token; a ``usage`` object,
-        when the server sends one, is exact). True if the line carried a token."""
-        if not line.startswith(b"data:"):
+        """Count streamed tokens (a ``usage`` object, when the server sends one, is exact). True if the line carried
+        a token."""
+        event = parse_event(line)
+        if event is None:
             return False
-        payload = line[5:].strip()
-        if not payload or payload == b"[DONE]":
-            return False
-        try:
-            data = json.loads(payload)
-        except ValueError:
-            return False
-        if not isinstance(data, dict):
-            return False
-        usage = data.get("usage")
+        usage = event.get("usage")
         if usage:
             job.reported_prompt = usage.get("prompt_tokens", job.reported_prompt)
             job.reported_completion = usage.get("completion_tokens", job.reported_completion)
-        token = False
-        for choice in data.get("choices") or []:
-            if job.api == "completions":
-                text = choice.get("text")
-                if text:
-                    job.texts.append(text)
-            else:
-                delta = choice.get("delta") or {}
-                text = delta.get("content") or delta.get("reasoning_content") or delta.get("tool_calls")
-            if not text:
-                continue
-            token = True
-            job.generated += 1
-            r = job.view
-            if not r._r_generated and math.isnan(r._r_t_first):
-                r._r_t_first = self.now()
-            r._r_generated += 1
-        return token
+        texts = token_texts(event, job.api)
+        if not texts:
+            return False
+        r = job.view
+        if math.isnan(r._r_t_first):
+            r._r_t_first = self.now()
+        if job.api == "completions":
+            job.texts.extend(texts)
+        job.generated += len(texts)
+        r._r_generated += len(texts)
+        return True
 
     def _complete(self, job: Job) -> None:
         job.status, job.http_status = "ok", job.http_status or 200
