@@ -6,8 +6,11 @@ servers). What it does emulate is what a router can observe of vLLM: continuous 
 youngest running request preempted and recomputed when none is free), iteration times of ``overhead_s +
 per_token_s * new tokens + per_context_token_s * KV tokens``, token-by-token streaming, the ``vllm:*`` gauges
 (including ``vllm:cache_config_info`` with ``num_gpu_blocks`` and ``block_size``) on ``/metrics``, a ``/tokenize``
-endpoint (one token per whitespace-separated word), and output lengths forced only by ``ignore_eos`` or a logit bias
-of -100 on its EOS token: otherwise a request stops "naturally" after a few tokens.
+endpoint (one token per whitespace-separated word; ``<|im_end|>`` is its EOS token, id 2), and output lengths forced
+only by ``ignore_eos`` (unless ``honours_ignore_eos`` is off, as on llama-cpp-python) or a logit bias of -100 on the
+EOS token: otherwise a request stops "naturally" after a few tokens. ``flavour="llama-cpp-python"`` shows that
+server's surface instead: no ``/metrics`` or ``/health``, ``/extras/tokenize[/count]``, no ``ignore_eos``, and (by
+default) one request at a time.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 
 EOS_ID = 2
+EOS_TEXT = "<|im_end|>"
 
 
 @dataclass
@@ -53,10 +57,14 @@ class EmulatedBackend:
     """One emulated vLLM replica on 127.0.0.1 (see the module docstring)."""
 
     def __init__(self, num_blocks: int = 256, block_size: int = 16, batch_cap: int = 64, overhead_s: float = 0.002,
-                 per_token_s: float = 2e-4, per_context_token_s: float = 0.0, model: str = "emulated"):
-        self.num_blocks, self.block_size, self.batch_cap = num_blocks, block_size, batch_cap
+                 per_token_s: float = 2e-4, per_context_token_s: float = 0.0, model: str = "emulated",
+                 honours_ignore_eos: bool | None = None, flavour: str = "vllm"):
+        llama = flavour == "llama-cpp-python"
+        self.flavour = flavour
+        self.num_blocks, self.block_size, self.batch_cap = num_blocks, block_size, 1 if llama else batch_cap
         self.overhead_s, self.per_token_s, self.per_context_token_s = overhead_s, per_token_s, per_context_token_s
         self.model = model
+        self.honours_ignore_eos = not llama if honours_ignore_eos is None else honours_ignore_eos
         self.waiting: list[_Job] = []
         self.running: list[_Job] = []
         self.used_blocks = 0
@@ -84,9 +92,13 @@ class EmulatedBackend:
         app.router.add_post("/v1/completions", self._completions)
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_get("/v1/models", self._models)
-        app.router.add_get("/metrics", self._metrics)
-        app.router.add_post("/tokenize", self._tokenize)
-        app.router.add_get("/health", self._health)
+        if self.flavour == "llama-cpp-python":
+            app.router.add_post("/extras/tokenize", self._tokenize)
+            app.router.add_post("/extras/tokenize/count", self._tokenize)
+        else:
+            app.router.add_get("/metrics", self._metrics)
+            app.router.add_post("/tokenize", self._tokenize)
+            app.router.add_get("/health", self._health)
         self._runner = web.AppRunner(app, shutdown_timeout=0.1, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", port)
@@ -186,7 +198,8 @@ class EmulatedBackend:
     async def _generate(self, request: web.Request, body: dict, chat: bool) -> web.StreamResponse:
         prompt = prompt_tokens(body, chat)
         max_tokens = int(body.get("max_tokens") or 16)
-        forced = body.get("ignore_eos") or float((body.get("logit_bias") or {}).get(str(EOS_ID), 0)) <= -100
+        bias = float((body.get("logit_bias") or {}).get(str(EOS_ID), 0))
+        forced = (body.get("ignore_eos") and self.honours_ignore_eos) or bias <= -100
         target = max_tokens if forced else max(1, min(max_tokens, prompt % 5 + 1))
         if self._blocks(prompt + target) > self.num_blocks:
             return web.json_response({"error": {"message": "prompt too long", "type": "BadRequestError"}},
@@ -242,9 +255,12 @@ class EmulatedBackend:
 
     async def _tokenize(self, request: web.Request) -> web.Response:
         body = await request.json()
+        if "input" in body:  # llama-cpp-python's form
+            body = {"prompt": body["input"]}
         n = prompt_tokens(body, chat="messages" in body)
-        return web.json_response({"count": n, "max_model_len": self.num_blocks * self.block_size,
-                                  "tokens": list(range(n))})
+        words = str(body.get("prompt", "")).split() if "messages" not in body else [""] * n
+        ids = [EOS_ID if w == EOS_TEXT else 100 + sum(map(ord, w)) % 1000 for w in words]
+        return web.json_response({"count": n, "max_model_len": self.num_blocks * self.block_size, "tokens": ids})
 
     async def _health(self, request: web.Request) -> web.Response:
         return web.Response(text="")
