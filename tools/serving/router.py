@@ -28,6 +28,7 @@ import itertools
 import json
 import logging
 import math
+import re
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -50,6 +51,7 @@ log = logging.getLogger("glia.router")
 PREFILL_HEADER = "x-prefill-tokens"
 HOP_HEADERS = {"host", "content-length", "transfer-encoding", "connection", "keep-alive", "accept-encoding",
                PREFILL_HEADER}
+_FINISH = re.compile(rb'"finish_reason":\s*"')
 CONNECTION_ERRORS = (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, asyncio.TimeoutError)
 
 
@@ -400,8 +402,14 @@ class Router:
                         "Content-Type", ""):
                     return await self._whole(request, job, up)
                 held: list[bytes] = []  # lines before the first token wait, so a failure then can be retried
+                cut = b""  # a line without its end: forwarded only if the stream ends cleanly
+                ended = False  # [DONE] or a finish reason seen: a stream cut without either is a failure
                 try:
                     async for line in up.content:
+                        if not line.endswith(b"\n"):
+                            cut = line
+                            continue
+                        ended = ended or line.startswith(b"data: [DONE]") or _FINISH.search(line) is not None
                         token = self._observe(job, line)
                         if job.out is None:
                             held.append(line)
@@ -412,9 +420,15 @@ class Router:
                         await _send(job.out, line)
                 except CONNECTION_ERRORS as exc:
                     return BackendFailed(f"{backend.url} failed mid-stream: {type(exc).__name__}: {exc}")
+                self._observe(job, cut)
+                ended = ended or cut.startswith(b"data: [DONE]") or _FINISH.search(cut) is not None
+                if not ended:
+                    return BackendFailed(f"{backend.url} closed the stream before its end ([DONE] or a finish "
+                                         "reason)")
                 if job.out is None:
                     await self._open(request, job, up)
                     await _send(job.out, b"".join(held))
+                await _send(job.out, cut)
                 await _send(job.out, None)
                 self._complete(job)
                 return job.out
