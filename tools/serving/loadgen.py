@@ -364,7 +364,7 @@ def lengths_held(outcomes: list[Outcome]) -> tuple[int, int]:
 async def measure_service(session: aiohttp.ClientSession, url: str, maker: PromptMaker, max_context: int = 2048,
                           chunk_size: int = 512, api: str = "completions") -> tuple[ServiceModel, dict]:
     """Time a backend alone: prefills of several lengths (time to the first token) and two decodes (seconds per
-    output token at a short and a long context), the median of two tries each, and fit a ``ServiceModel``."""
+    output token at a short and a long context), the median of three tries each, and fit a ``ServiceModel``."""
     rng = np.random.default_rng(12345)
     t0 = time.monotonic()
 
@@ -378,11 +378,11 @@ async def measure_service(session: aiohttp.ClientSession, url: str, maker: Promp
     lengths = sorted({16, 128, 512, max(16, min(1536, max_context - 80))})
     prefill = []
     for p in lengths:
-        tries = [await timed(p, 1) for _ in range(2)]
+        tries = [await timed(p, 1) for _ in range(3)]
         prefill.append((p, float(np.median([o.first_token_at - o.arrived_at for o in tries]))))
     decode = []
     for p in sorted({16, max(16, min(1024, max_context // 2))}):
-        tries = [await timed(p, 48) for _ in range(2)]
+        tries = [await timed(p, 48) for _ in range(3)]
         steps = [(o.token_times[-1] - o.token_times[0]) / (len(o.token_times) - 1) for o in tries]
         decode.append((p + 24, float(np.median(steps))))
     model = ServiceModel.fit(prefill, decode, chunk_size)

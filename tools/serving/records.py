@@ -92,19 +92,21 @@ class Recorder:
         self.backend_samples.append(row)
 
     # -- figures --------------------------------------------------------------------------------------------
-    def metrics(self) -> tuple[dict[str, np.ndarray], dict[str, float]]:
-        """Per-request columns (the simulator's metrics) and the session's summary, over the completed requests."""
-        cols = {c: np.asarray([r[c] for r in self.finished], dtype=float) for c in RAW_COLUMNS}
+    def metrics(self, upto: int | None = None) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+        """Per-request columns (the simulator's metrics) and the session's summary, over the completed requests (the
+        first ``upto`` of them)."""
+        finished = self.finished[:upto]
+        cols = {c: np.asarray([r[c] for r in finished], dtype=float) for c in RAW_COLUMNS}
         for c in ("request_id", "num_prefill_tokens", "num_decode_tokens", "replica_id", "num_restarts",
                   "wasted_tokens"):
             cols[c] = cols[c].astype(np.int64)
-        makespan = float(np.nanmax(cols["completed_at"])) if len(self.finished) else 0.0
+        makespan = float(np.nanmax(cols["completed_at"])) if finished else 0.0
         run = RunResult(seed=0, requests=cols, makespan_s=makespan, gpu_hours=self.replicas * makespan / 3600.0,
                         busy_s=self.busy_s, replica_seconds=self.replicas * makespan,
                         num_preemptions=int(self.preemptions), samples=self.samples, events=self.events)
         req = request_metrics(run, self.model, self.chunk_size)
         with np.errstate(all="ignore"):
-            summary = run_summary(run, req) if len(self.finished) else {"num_requests": 0.0}
+            summary = run_summary(run, req) if finished else {"num_requests": 0.0}
         return req, summary
 
     def failures(self) -> dict[str, int]:
@@ -116,10 +118,13 @@ class Recorder:
 
     # -- writing --------------------------------------------------------------------------------------------
     def flush(self, wall_s: float) -> None:
-        """Append what is new since the last flush; rewrite the run's summary rows."""
+        """Append what is new since the last flush; rewrite the run's summary rows. It may run in a thread while the
+        router goes on appending: it writes what was there when it started."""
         if self.path is None:
             return
-        req, summary = self.metrics()
+        upto = {"finished": len(self.finished), "served": len(self.served), "events": len(self.events),
+                "samples": len(self.samples), "backend_samples": len(self.backend_samples)}
+        req, summary = self.metrics(upto["finished"])
         failed = self.failures()
         err_kind = "failed_requests" if failed else None
         err_msg = (f"{sum(failed.values())} of {len(self.served)} requests did not complete: "
@@ -142,20 +147,20 @@ class Recorder:
             con.execute(f"INSERT INTO run_seeds VALUES ({', '.join('?' * (5 + len(SEED_METRICS)))})",
                         [self.run_id, 0, wall_s, err_kind, err_msg] + [_num(summary.get(m)) for m in SEED_METRICS])
             start = self._written["finished"]
-            if len(self.finished) > start:
+            if upto["finished"] > start:
                 frame = {c: req[c][start:] for c in REQUEST_COLUMNS}
                 self._append(con, "requests", frame, seed=True)
-            self._append_rows(con, "served_requests", "served", [tuple(s[c] for c in SERVED_COLUMNS)
-                                                                 for s in self.served], SERVED_COLUMNS)
-            self._append_rows(con, "scheduling_events", "events", self.events,
-                              ("t", "kind", "request_id", "replica_id", "value"), seed=True)
-            self._append_rows(con, "replica_samples", "samples", self.samples,
+            self._append_rows(con, "served_requests", upto, [tuple(s[c] for c in SERVED_COLUMNS)
+                                                             for s in self.served], SERVED_COLUMNS, "served")
+            self._append_rows(con, "scheduling_events", upto, self.events,
+                              ("t", "kind", "request_id", "replica_id", "value"), "events", seed=True)
+            self._append_rows(con, "replica_samples", upto, self.samples,
                               ("t", "replica_id", "num_pending", "num_active", "allocated_blocks", "num_blocks",
-                               "global_queue"), seed=True)
-            self._append_rows(con, "backend_samples", "backend_samples", self.backend_samples, BACKEND_COLUMNS)
+                               "global_queue"), "samples", seed=True)
+            self._append_rows(con, "backend_samples", upto, self.backend_samples, BACKEND_COLUMNS,
+                              "backend_samples")
             con.execute("COMMIT")
-        self._written.update(finished=len(self.finished), served=len(self.served), events=len(self.events),
-                             samples=len(self.samples), backend_samples=len(self.backend_samples))
+        self._written.update(upto)
 
     def _append(self, con, table: str, frame: dict, seed: bool = False) -> None:
         n = len(next(iter(frame.values())))
@@ -164,15 +169,17 @@ class Recorder:
             head["seed"] = np.zeros(n, dtype=np.int64)
         insert_frame(con, table, {**head, **frame})
 
-    def _append_rows(self, con, table: str, key: str, rows: list[tuple], names: tuple[str, ...],
+    def _append_rows(self, con, table: str, upto: dict, rows: list, names: tuple[str, ...], key: str,
                      seed: bool = False) -> None:
-        new = rows[self._written[key]:]
+        new = rows[self._written[key]:upto[key]]
         if not new:
             return
         frame = {}
         for i, name in enumerate(names):
             col = [r[i] for r in new]
-            frame[name] = np.array(col, dtype=object if any(isinstance(v, str) or v is None for v in col) else None)
+            text = any(isinstance(v, str) for v in col)
+            frame[name] = np.array(col, dtype=object) if text else np.array(
+                [np.nan if v is None else v for v in col])
         self._append(con, table, frame, seed)
 
 

@@ -269,6 +269,8 @@ def _client_summary(e2e: np.ndarray, ttft: np.ndarray, plan: Plan, service: Serv
 def write_outputs(out_dir: Path, runs: list[PolicyRun], agree: dict, setup: dict) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "sim_to_real.md").write_text(report_markdown(runs, agree, setup))
+    (out_dir / "calibration.json").write_text(json.dumps({"fit": setup["service"], "backends": setup["calibration"]},
+                                                         indent=2))
     (out_dir / "sim_to_real.json").write_text(json.dumps(
         {"setup": setup, "agreement": agree,
          "policies": [{"policy": r.policy, "real": r.real, "sim": r.sim, "failed": r.failed, "retries": r.retries,
