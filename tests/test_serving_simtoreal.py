@@ -8,7 +8,8 @@ import pytest
 from emulated_backend import EmulatedBackend
 from glia.simulator.measured import ServiceModel
 from glia.tools.serving.loadgen import plan_workload
-from glia.tools.serving.simtoreal import PolicyRun, agreement, kendall_tau, report_markdown, sim_to_real
+from glia.tools.serving.records import Recorder
+from glia.tools.serving.simtoreal import PolicyRun, agreement, fit_in_run, kendall_tau, report_markdown, sim_to_real
 
 
 def test_kendall_tau_b_of_known_orders():
@@ -45,7 +46,14 @@ def test_a_reversed_ranking_and_a_noisy_pair_are_reported_as_such():
              "service": {}, "cluster": {"num_blocks": 1, "block_size": 16, "batch_size_cap": 1, "chunk_size": 512}}
     text = report_markdown(runs, agreement(runs, resamples=50), setup)
     assert "| x | " in text and "| y | " in text and "Kendall tau-b" in text and "x vs y" in text
-    assert "tau can only be one of -1.000, 1.000" in text
+    assert "tau can only be one of -1.000, 1.000" in text and "fitted to the runs" not in text
+    for r in runs:
+        r.fit_e2e, r.fit_ttft = r.real_e2e * 1.1, r.real_ttft * 1.1
+    fitted = agreement(runs, resamples=50, source="fit")
+    assert fitted["mean_e2e_s"]["ratios"] == pytest.approx([1 / 1.1] * 2) and fitted["mean_e2e_s"]["tau"] == 1.0
+    text = report_markdown(runs, agreement(runs, resamples=50), dict(setup, fitted_service={"per_token_s": 1}),
+                           fitted)
+    assert "fitted to the runs themselves" in text and "sim (fit) mean e2e (s)" in text
 
 
 @pytest.mark.loopback
@@ -65,10 +73,25 @@ async def test_the_comparison_runs_each_policy_for_real_and_in_the_calibrated_si
         assert r.failed == 0 and r.lengths_held == (16, 16)
         assert not np.isnan(r.real_e2e).any() and not np.isnan(r.sim_e2e).any()
     assert setup["cluster"] == {"num_blocks": 64, "block_size": 16, "batch_size_cap": 128, "chunk_size": 512}
-    assert all(np.isfinite(agree["mean_e2e_s"]["ratios"]))
+    assert all(np.isfinite(agree["alone"]["mean_e2e_s"]["ratios"])) and agree["fit"] is None  # batching backends
     con = duckdb.connect(str(tmp_path / "t.duckdb"), read_only=True)
     contexts = sorted(con.execute("SELECT context, policy FROM runs").fetchall())
     assert contexts == [("serving", "llq"), ("serving", "round_robin"), ("sim-to-real", "llq"),
                         ("sim-to-real", "round_robin")]
     assert con.execute("SELECT count(*) FROM requests").fetchone()[0] == 4 * 16
     con.close()
+
+
+def test_the_in_run_fit_reads_service_times_from_the_routers_records_and_skips_retried_requests():
+    true = ServiceModel(0.01, 0.004, 1e-5)
+    rec = Recorder(None, "r", "llq", "w", {}, "serving")
+    for k, (p, d) in enumerate([(20, 5), (300, 30), (900, 12), (60, 40), (500, 2)]):
+        start = 10.0 * k
+        first = start + true.prefill_time(p, 512)
+        done = first + sum(true.decode_step(p + 1 + j) for j in range(d - 1))
+        rec.finished.append({"num_prefill_tokens": p, "num_decode_tokens": d, "scheduled_at": start,
+                             "first_token_at": first, "completed_at": done, "num_restarts": 0})
+    rec.finished.append({"num_prefill_tokens": 50, "num_decode_tokens": 9, "scheduled_at": 0.0,
+                         "first_token_at": 99.0, "completed_at": 999.0, "num_restarts": 1})
+    fitted = fit_in_run([rec], 512)
+    assert fitted.per_token_s == pytest.approx(0.004, rel=0.05) and fitted.overhead_s == pytest.approx(0.01, rel=0.2)

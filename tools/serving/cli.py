@@ -268,9 +268,9 @@ def cmd_sim_to_real(args) -> int:
     out_dir = args.out or Path(args.workspace) / "sim-to-real" / _stamp()
     path = simtoreal.write_outputs(out_dir, runs, agree, setup)
     if args.json:
-        print(json.dumps({"report": str(path), "agreement": {m: {k: agree[m][k] for k in ("tau", "tau_ci90",
-                                                                                        "pairs_agree", "ratios")}
-                                                             for m in agree}}, default=float))
+        print(json.dumps({"report": str(path), "agreement": {
+            source: {m: {k: a[m][k] for k in ("tau", "tau_ci90", "pairs_agree", "ratios")} for m in a}
+            for source, a in agree.items() if a}}, default=float))
     else:
         print(path.read_text())
         print(f"written to {out_dir}")

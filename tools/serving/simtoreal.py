@@ -1,9 +1,9 @@
 """Sim-to-real: several policies under the same replayed workload, in the simulator calibrated to the real backends
 and on the real backends behind the router; the figures side by side and how far the rankings agree.
 
-1. Each backend is timed alone (``loadgen.measure_service``; all at once, as they will run) and one ``ServiceModel`` is fitted to all of them; the
-   simulator gets a ``MeasuredClusterConfig`` with that model, the backends' KV capacity in blocks, their batch-size
-   cap (1 for llama-cpp-python) and prefill chunk (``n_batch``).
+1. Each backend is timed alone (``loadgen.measure_service``; all at once, as they will run) and one ``ServiceModel``
+   is fitted to all of them; the simulator gets a ``MeasuredClusterConfig`` with that model, the backends' KV
+   capacity in blocks, their batch-size cap (1 for llama-cpp-python) and prefill chunk (``n_batch``).
 2. For each policy (``repeats`` times, the order rotated): a router on an ephemeral loopback port in front of the
    backends, the load generator replaying the plan against it (prompts drawn afresh each time, same lengths), both
    recorded in the telemetry database; then the simulator on exactly the same requests.
@@ -11,6 +11,9 @@ and on the real backends behind the router; the figures side by side and how far
    per-policy figures, with a 90 % CI from a paired bootstrap over requests (the same resampled requests for every
    policy, simulated and real); for each pair of policies, who wins in each world and how often the real winner
    holds over the resamples; and the real / simulated ratio per policy.
+4. For backends that serve one request at a time, the simulator again with a service model fitted to the routers'
+   own records of the runs: a machine shared with other work serves slower under load than when timed alone, and
+   this second comparison tells that apart from the simulator's model of queueing and routing.
 """
 
 from __future__ import annotations
@@ -51,6 +54,9 @@ class PolicyRun:
     sim_ttft: np.ndarray
     real: dict = field(default_factory=dict)
     sim: dict = field(default_factory=dict)
+    fit_e2e: np.ndarray | None = None    # the simulator with the service model fitted to the real run itself
+    fit_ttft: np.ndarray | None = None
+    fit: dict = field(default_factory=dict)
     failed: int = 0
     lengths_held: tuple[int, int] = (0, 0)
     retries: int = 0
@@ -85,17 +91,19 @@ def _figure(metric: str, e2e: np.ndarray, ttft: np.ndarray) -> float:
         return float(np.nanmean(ttft))
 
 
-def agreement(runs: list[PolicyRun], resamples: int = BOOTSTRAP, seed: int = 0) -> dict:
-    """Per metric: tau-b of sim against real with a 90 % paired-bootstrap CI, pairwise wins, real/sim ratios."""
+def agreement(runs: list[PolicyRun], resamples: int = BOOTSTRAP, seed: int = 0, source: str = "sim") -> dict:
+    """Per metric: tau-b of sim against real with a 90 % paired-bootstrap CI, pairwise wins, real/sim ratios.
+    ``source`` is ``sim`` (calibrated alone, before the runs) or ``fit`` (fitted to the runs)."""
     n = len(runs[0].real_e2e)
     rng = np.random.default_rng(seed)
     draws = [rng.integers(0, n, n) for _ in range(resamples)]
     out = {}
     for metric, _ in METRICS:
         real = np.array([_figure(metric, r.real_e2e, r.real_ttft) for r in runs])
-        sim = np.array([_figure(metric, r.sim_e2e, r.sim_ttft) for r in runs])
+        sim = np.array([_figure(metric, getattr(r, f"{source}_e2e"), getattr(r, f"{source}_ttft")) for r in runs])
         boot_real = np.array([[_figure(metric, r.real_e2e[d], r.real_ttft[d]) for r in runs] for d in draws])
-        boot_sim = np.array([[_figure(metric, r.sim_e2e[d], r.sim_ttft[d]) for r in runs] for d in draws])
+        boot_sim = np.array([[_figure(metric, getattr(r, f"{source}_e2e")[d], getattr(r, f"{source}_ttft")[d])
+                              for r in runs] for d in draws])
         taus = np.array([kendall_tau(s, r) for s, r in zip(boot_sim, boot_real)])
         taus = taus[~np.isnan(taus)]
         pairs = []
@@ -114,17 +122,35 @@ def agreement(runs: list[PolicyRun], resamples: int = BOOTSTRAP, seed: int = 0) 
     return out
 
 
-def report_markdown(runs: list[PolicyRun], agree: dict, setup: dict) -> str:
-    """The sim-to-real table and the agreement, as Markdown."""
+def report_markdown(runs: list[PolicyRun], agree: dict, setup: dict, fitted: dict | None = None) -> str:
+    """The sim-to-real tables and the agreement, as Markdown; ``fitted`` is the agreement with the simulator run on
+    the service model fitted to the real runs themselves, when there is one."""
+    backends = ", ".join(b["url"] + " (" + b["kind"] + ")" for b in setup["backends"])
+    c = setup["cluster"]
     lines = [f"# Sim-to-real: {', '.join(r.policy for r in runs)} on {setup['workload']}", "",
              f"{setup['requests']} requests replayed ({setup['repeats']} time(s) per policy) against "
-             f"{len(setup['backends'])} backend(s): {', '.join(b['url'] + ' (' + b['kind'] + ')' for b in setup['backends'])}.",
-             f"Simulator calibrated to them: {setup['service']} (iteration = overhead + per token x new tokens + "
-             f"per context token x KV tokens), {setup['cluster']['num_blocks']} KV blocks of "
-             f"{setup['cluster']['block_size']} tokens, batch-size cap {setup['cluster']['batch_size_cap']}, prefill "
-             f"chunk {setup['cluster']['chunk_size']}.", "",
-             "| policy | " + " | ".join(f"real {label} | sim {label} | real/sim" for _, label in METRICS)
-             + " | real mean slowdown | sim mean slowdown | failed | retries | lengths held |",
+             f"{len(setup['backends'])} backend(s): {backends}.", "",
+             f"Simulator: {c['num_blocks']} KV blocks of {c['block_size']} tokens, batch-size cap "
+             f"{c['batch_size_cap']}, prefill chunk {c['chunk_size']}; iteration = overhead + per token x new tokens "
+             f"+ per context token x KV tokens, timed on each backend alone before the runs: {setup['service']}.", ""]
+    lines += _tables(runs, agree, "sim", "sim")
+    if fitted is not None:
+        lines += ["", "## The simulator on the service model fitted to the runs themselves", "",
+                  "Fitted to the routers' records of every run (backend took the request up -> first token: the "
+                  "prefill; first -> last token: the decode steps): "
+                  f"{setup['fitted_service']}. Set beside the table above, this separates a machine that served "
+                  "slower or faster under load than when timed alone from the simulator's model of queueing and "
+                  "routing.", ""]
+        lines += _tables(runs, fitted, "fit", "sim (fit)")
+    if len(runs) <= 3:
+        lines += ["", f"With {len(runs)} policies tau can only be one of "
+                  f"{', '.join(_f(t) for t in _possible_taus(len(runs)))}: read it with the pairwise table."]
+    return "\n".join(lines) + "\n"
+
+
+def _tables(runs: list[PolicyRun], agree: dict, source: str, name: str) -> list[str]:
+    lines = ["| policy | " + " | ".join(f"real {label} | {name} {label} | real/sim" for _, label in METRICS)
+             + f" | real mean slowdown | {name} mean slowdown | failed | retries | lengths held |",
              "| --- |" + " ---: |" * (3 * len(METRICS) + 5)]
     for k, r in enumerate(runs):
         cells = []
@@ -133,24 +159,21 @@ def report_markdown(runs: list[PolicyRun], agree: dict, setup: dict) -> str:
             cells += [_f(a["real"][k]), _f(a["sim"][k]), _f(a["ratios"][k])]
         held, total = r.lengths_held
         lines.append(f"| {r.policy} | " + " | ".join(cells) + f" | {_f(r.real.get('mean_slowdown'))} | "
-                     f"{_f(r.sim.get('mean_slowdown'))} | {r.failed} | {r.retries} | {held}/{total} |")
-    lines += ["", "Rank agreement (lower is better for every metric; 90 % CI over "
+                     f"{_f(getattr(r, source).get('mean_slowdown'))} | {r.failed} | {r.retries} | {held}/{total} |")
+    lines += ["", f"Rank agreement, {name} against real (lower is better for every metric; 90 % CI over "
               f"{BOOTSTRAP} paired bootstrap resamples of the requests):", "",
               "| metric | Kendall tau-b | 90 % CI | pairs agreeing |", "| --- | ---: | ---: | ---: |"]
     for metric, label in METRICS:
         a = agree[metric]
         lines.append(f"| {label} | {_f(a['tau'])} | [{_f(a['tau_ci90'][0])}, {_f(a['tau_ci90'][1])}] | "
                      f"{a['pairs_agree']}/{len(a['pairs'])} |")
-    lines += ["", "Pairwise (mean e2e): winner in the simulator, winner for real, and the share of resamples in "
-              "which the real winner holds:", "", "| pair | sim | real | agree | real winner holds |",
+    lines += ["", f"Pairwise (mean e2e): the winner in {name}, the real winner, and the share of resamples in which "
+              "the real winner holds:", "", f"| pair | {name} | real | agree | real winner holds |",
               "| --- | --- | --- | --- | ---: |"]
     for p in agree["mean_e2e_s"]["pairs"]:
         lines.append(f"| {p['a']} vs {p['b']} | {p['sim_winner']} | {p['real_winner']} | "
                      f"{'yes' if p['agree'] else 'no'} | {100 * p['real_winner_share']:.0f} % |")
-    if len(runs) <= 3:
-        lines += ["", f"With {len(runs)} policies tau can only be one of "
-                  f"{', '.join(_f(t) for t in _possible_taus(len(runs)))}: read it with the pairwise table."]
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def _possible_taus(k: int) -> list[float]:
@@ -251,10 +274,48 @@ async def sim_to_real(urls: list[str], policies: list[str], plan: Plan, telemetr
                               sim=sim.outcomes[0].summary or {}, failed=failed, lengths_held=tuple(held),
                               retries=retries, run_ids=[r.run_id for _, r, _ in real[p]] + [sim.run_id]))
     setup = {"workload": plan.name, "requests": n, "repeats": repeats, "backends": [b.describe() for b in backends],
-             "service": {k: float(f"{v:.4g}") for k, v in service.to_dict().items()}, "calibration": details,
+             "service": _rounded(service), "calibration": details,
              "cluster": {"num_blocks": cluster.num_blocks, "block_size": cluster.block_size,
                          "batch_size_cap": cluster.batch_size_cap, "chunk_size": cluster.chunk_size}}
-    return runs, agreement(runs), setup
+    agree = {"alone": agreement(runs), "fit": None}
+    fitted = fit_in_run([rec for p in policies for _, rec, _ in real[p]], chunk_size) \
+        if cluster.batch_size_cap == 1 else None
+    if fitted is not None:
+        cluster_fit = MeasuredClusterConfig.from_service(
+            fitted, num_replicas=cluster.num_replicas, num_blocks=cluster.num_blocks, block_size=cluster.block_size,
+            chunk_size=chunk_size, batch_size_cap=1, watermark_fraction=0.0)
+        for r in runs:
+            sim = run_sim(r.policy, cluster_fit, plan, telemetry)
+            if sim.error:
+                raise RuntimeError(f"the simulation of {r.policy} failed: {sim.error['message']}")
+            req = sim.outcomes[0].requests
+            r.fit_e2e, r.fit_ttft = np.asarray(req["e2e_s"]), np.asarray(req["ttft_s"])
+            r.fit = sim.outcomes[0].summary or {}
+            r.run_ids.append(sim.run_id)
+        setup["fitted_service"] = _rounded(fitted)
+        agree["fit"] = agreement(runs, source="fit")
+    return runs, agree, setup
+
+
+def fit_in_run(recorders: list[Recorder], chunk_size: int) -> ServiceModel | None:
+    """A service model fitted to what the routers recorded, for backends that serve one request at a time (there
+    the time a backend took a request up is when its service began): prefill = first token - taken up, decode step =
+    (last - first token) / (tokens - 1), requests that were retried left out."""
+    prefill, decode = [], []
+    for rec in recorders:
+        for r in rec.finished:
+            times = (r["scheduled_at"], r["first_token_at"], r["completed_at"])
+            if r["num_restarts"] or not all(math.isfinite(t) for t in times):
+                continue
+            prefill.append((r["num_prefill_tokens"], r["first_token_at"] - r["scheduled_at"]))
+            d = r["num_decode_tokens"]
+            if d >= 2:
+                decode.append((r["num_prefill_tokens"] + d / 2, (r["completed_at"] - r["first_token_at"]) / (d - 1)))
+    return ServiceModel.fit(prefill, decode, chunk_size) if prefill and decode else None
+
+
+def _rounded(service: ServiceModel) -> dict:
+    return {k: float(f"{v:.4g}") for k, v in service.to_dict().items()}
 
 
 def _client_summary(e2e: np.ndarray, ttft: np.ndarray, plan: Plan, service: ServiceModel, chunk: int) -> dict:
@@ -268,13 +329,14 @@ def _client_summary(e2e: np.ndarray, ttft: np.ndarray, plan: Plan, service: Serv
 
 def write_outputs(out_dir: Path, runs: list[PolicyRun], agree: dict, setup: dict) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "sim_to_real.md").write_text(report_markdown(runs, agree, setup))
+    (out_dir / "sim_to_real.md").write_text(report_markdown(runs, agree["alone"], setup, agree["fit"]))
     (out_dir / "calibration.json").write_text(json.dumps({"fit": setup["service"], "backends": setup["calibration"]},
                                                          indent=2))
     (out_dir / "sim_to_real.json").write_text(json.dumps(
         {"setup": setup, "agreement": agree,
-         "policies": [{"policy": r.policy, "real": r.real, "sim": r.sim, "failed": r.failed, "retries": r.retries,
-                       "lengths_held": list(r.lengths_held), "run_ids": r.run_ids} for r in runs]}, indent=2,
+         "policies": [{"policy": r.policy, "real": r.real, "sim": r.sim, "sim_fit": r.fit, "failed": r.failed,
+                       "retries": r.retries, "lengths_held": list(r.lengths_held), "run_ids": r.run_ids}
+                      for r in runs]}, indent=2,
         default=float))
     return out_dir / "sim_to_real.md"
 
