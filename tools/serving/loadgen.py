@@ -30,7 +30,7 @@ from glia.simulator.presets import PRESETS, get_preset
 from glia.simulator.workloads import ClosedLoop, WorkloadSpec
 
 from .records import Recorder
-from .sse import parse_event, token_texts
+from .sse import finish_reason, parse_event, token_texts
 
 # common English words; most are one token (with their leading space) in every BPE vocabulary of note
 WORDS = ("the of and to in is was for that with as on by at from his her an be this are or which had not but have "
@@ -209,6 +209,7 @@ class Outcome:
     replica: int = -1
     held_s: float = math.nan
     router_id: int = -1
+    finish_reason: str | None = None
     status: str = "pending"
     http_status: int = 0
     error: str = ""
@@ -216,7 +217,10 @@ class Outcome:
 
     @property
     def output_tokens(self) -> int:
-        return self.reported_completion if self.reported_completion is not None else self.generated
+        """The server's count when it sent one; ``max_tokens`` when it stopped for length; else the chunks seen."""
+        if self.reported_completion is not None:
+            return self.reported_completion
+        return self.max_tokens if self.finish_reason == "length" else self.generated
 
 
 async def send(session: aiohttp.ClientSession, target: str, api: str, prompt: str, outcome: Outcome, forcing: dict,
@@ -250,6 +254,7 @@ async def send(session: aiohttp.ClientSession, target: str, api: str, prompt: st
                 if usage:
                     outcome.reported_prompt = usage.get("prompt_tokens")
                     outcome.reported_completion = usage.get("completion_tokens")
+                outcome.finish_reason = finish_reason(event) or outcome.finish_reason
                 n = len(token_texts(event, api))
                 if n:
                     now = time.monotonic() - t0

@@ -43,7 +43,7 @@ from glia.simulator.request import PolicyViolation
 
 from .backends import Backend, count_tokens, probe
 from .records import Recorder
-from .sse import parse_event, token_texts
+from .sse import finish_reason, parse_event, token_texts
 from .views import ServedReplica, ServedRequest
 
 log = logging.getLogger("glia.router")
@@ -87,6 +87,7 @@ class Job:
     backend: str = ""
     reported_prompt: int | None = None
     reported_completion: int | None = None
+    finish_reason: str | None = None
     out: web.StreamResponse | None = None  # the client's response, once started
     exchange: asyncio.Task | None = None
 
@@ -487,6 +488,7 @@ class Router:
         if usage:
             job.reported_prompt = usage.get("prompt_tokens", job.reported_prompt)
             job.reported_completion = usage.get("completion_tokens", job.reported_completion)
+        job.finish_reason = finish_reason(event) or job.finish_reason
         texts = token_texts(event, job.api)
         if not texts:
             return False
@@ -532,8 +534,7 @@ class Router:
         if self.recorder:
             prompt = job.prompt0 if job.resumed else (job.reported_prompt or job.prompt0)
             raw = {"request_id": r._r_id, "arrived_at": r._r_arr, "num_prefill_tokens": prompt,
-                   "num_decode_tokens": max(1, job.generated if job.resumed else
-                                            (job.reported_completion or job.generated)),
+                   "num_decode_tokens": max(1, self._output_tokens(job)),
                    "routed_at": job.first_routed_at, "replica_id": rid, "scheduled_at": r._r_t_sched,
                    "first_token_at": r._r_t_first, "completed_at": job.completed_at,
                    "num_restarts": r._r_restarts, "wasted_tokens": job.wasted}
@@ -543,6 +544,16 @@ class Router:
                       "error": job.error or None}
             self.recorder.request(raw, served)
         self.schedule()
+
+    @staticmethod
+    def _output_tokens(job: Job) -> int:
+        """The server's count if it sent one (not for a resumed request: it counts the last attempt only), the asked
+        ``max_tokens`` if the stream ended for length, else the tokens streamed."""
+        if job.reported_completion and not job.resumed:
+            return job.reported_completion
+        if job.finish_reason == "length" and job.body.get("max_tokens"):
+            return int(job.body["max_tokens"])
+        return job.generated
 
     # -- backends -------------------------------------------------------------------------------------------
     def _backend_failed(self, backend: Backend, why: str) -> None:

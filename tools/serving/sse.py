@@ -38,3 +38,13 @@ def token_texts(event: dict, api: str) -> list[str]:
             elif delta.get("tool_calls"):
                 out.append("")
     return out
+
+
+def finish_reason(event: dict) -> str | None:
+    """The first choice's finish reason, if the event carries one. ``length`` means the server wrote exactly
+    ``max_tokens`` tokens, which counting chunks may not show: llama-cpp-python sends the tokens of a character split
+    across tokens in one chunk."""
+    for choice in event.get("choices") or []:
+        if isinstance(choice, dict) and choice.get("finish_reason"):
+            return choice["finish_reason"]
+    return None
