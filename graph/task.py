@@ -17,7 +17,7 @@ import tomllib
 from pathlib import Path
 
 from glia.simulator.presets import PRESETS
-from glia.simulator.telemetry import SEED_METRICS
+from glia.simulator.metrics import RUN_METRICS as SEED_METRICS
 
 TASKS_DIR = Path(__file__).parent / "tasks"
 
