@@ -124,17 +124,23 @@ def _context_input(state: GliaState, index: int, budget_sims: int) -> GliaState:
             "ledger": [], "implementations": {}}
 
 
-def build_graph(implementations: dict[str, str] | None = None, contexts: int = 1,
-                mode: str = "parallel") -> StateGraph:
-    """The whole run: baselines, ``contexts`` design contexts (``parallel`` or ``sequential``), collect."""
+def build_graph(implementations: dict[str, str] | None = None, contexts: int = 1, mode: str = "parallel",
+                prepare: Callable | None = None, input_schema: type | None = None) -> StateGraph:
+    """The whole run: baselines, ``contexts`` design contexts (``parallel`` or ``sequential``), collect.
+    ``prepare`` (with its ``input_schema``) turns another input into the run's initial state first."""
     if contexts < 1:
         raise ValueError(f"contexts must be >= 1, got {contexts}")
     if mode not in ("parallel", "sequential"):
         raise ValueError(f"mode must be 'parallel' or 'sequential', got {mode!r}")
-    g = StateGraph(GliaState, context_schema=GliaContext)
+    g = StateGraph(GliaState, context_schema=GliaContext, input_schema=input_schema)
     g.add_node("baselines", measure_baselines)
     g.add_node("collect", collect)
-    g.add_edge(START, "baselines")
+    if prepare is not None:
+        g.add_node("prepare", prepare)
+        g.add_edge(START, "prepare")
+        g.add_edge("prepare", "baselines")
+    else:
+        g.add_edge(START, "baselines")
     g.add_edge("collect", END)
     if contexts == 1:
         _add_context(g, implementations)

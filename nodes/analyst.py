@@ -14,6 +14,7 @@ from glia.tools.telemetry_query import schema
 from glia.tools.toolkit import ANALYST_TOOLS, execute, langchain_tools
 
 from . import prompts
+from .claims import figures_in
 from .common import from_agent, tool_context
 from .llm import call_model
 from .progress import own_ledger
@@ -60,8 +61,9 @@ def diagnose(db, run_id: str) -> list[Finding]:
     out: list[Finding] = []
 
     def add(topic: str, flagged: bool, text: str, value: float | None):
+        figures = [float(v) for v in vals[topic] if isinstance(v, (int, float))]
         out.append({"id": f"{run_id}:{topic}", "experiment": run_id, "topic": topic, "flagged": bool(flagged),
-                    "text": text, "value": value, "sql": " ".join(DIAGNOSTICS[topic].split())})
+                    "text": text, "value": value, "sql": " ".join(DIAGNOSTICS[topic].split()), "figures": figures})
 
     q, prefill, decode, waste = vals["time_breakdown"]
     if q is not None:
@@ -143,8 +145,10 @@ def llm_analyst(state: GliaState, runtime: Runtime[GliaContext]) -> GliaState:
                                         status="error" if res.error else "success"))
     text = str(reply.content).strip() if reply is not None else ""
     bullets = [b.strip("-* ").strip() for b in text.splitlines() if b.strip().startswith(("-", "*"))] or [text]
+    seen = [x for m in messages if isinstance(m, ToolMessage) for x in figures_in(str(m.content))]
     findings: list[Finding] = [{"id": f"{new[-1]['id']}:llm{i}", "experiment": new[-1]["id"], "topic": "llm",
-                                "flagged": True, "text": b, "value": None, "sql": ""} for i, b in enumerate(bullets) if b]
+                                "flagged": True, "text": b, "value": None, "sql": "", "figures": seen}
+                               for i, b in enumerate(bullets) if b]
     report = f"Findings on {ids}:\n" + "\n".join(f"- {f['text']}" for f in findings)
     return {"findings": findings, "researcher_messages": [from_agent("analyst", report)],
             "analyst_messages": messages[1:], "usage": usage}

@@ -8,6 +8,8 @@ from pathlib import Path
 from glia.simulator.metrics import KEY_METRICS, fmt
 from glia.state import GliaState
 
+from .claims import known_figures, mark_unsupported
+
 
 def _ci(ci) -> str:
     return f"[{fmt(ci[0])}, {fmt(ci[1])}]" if ci else "-"
@@ -64,21 +66,21 @@ def write_report(state: GliaState, path: Path) -> str:
             lines.append(f"- **{h['id']}** [{h['status']}]: {h['statement']}. Source: {h.get('source', '')}. "
                          f"Evidence: {ev}.")
         lines.append("")
+    # model-written text is quoted with every result it states that nothing measured marked [unmeasured]
+    measured = known_figures(state)
     findings = [f for f in state.get("findings", []) if f.get("flagged")]
     if findings:
         lines += ["Analyst findings (flagged):", ""]
-        seen = set()
         for f in findings:
-            if (f["experiment"], f["topic"]) in seen:
-                continue
-            seen.add((f["experiment"], f["topic"]))
-            lines.append(f"- `{f['experiment']}` {f['topic']}: {f['text']}")
+            text = mark_unsupported(f["text"], measured + f.get("figures", []))
+            lines.append(f"- `{f['experiment']}` {f['topic']}: {text}")
         lines.append("")
     ints = state.get("interventions", [])
     if ints:
         lines += ["Supervisor interventions:", ""]
         for i in ints:
-            lines.append(f"- after `{i.get('after_experiment')}` ({i['reason']}): **{i['decision']}** — {i['text']}")
+            lines.append(f"- after `{i.get('after_experiment')}` ({i['reason']}): **{i['decision']}** — "
+                         f"{mark_unsupported(i['text'], measured)}")
         lines.append("")
     lines += ["## Experiments", "", f"| context | id | design | {metric} | 90 % CI | restarts | verdict |",
               "| --- | --- | --- | ---: | ---: | ---: | --- |"]

@@ -12,6 +12,7 @@ from langgraph.runtime import Runtime
 from glia.state import Decision, GliaContext, GliaState, Intervention
 
 from . import prompts
+from .claims import known_figures, mark_unsupported
 from .common import from_agent, text_of
 from .llm import call_model
 from .progress import budget_exhausted, consult_reason, marks_crossed, own_ledger
@@ -76,14 +77,20 @@ def llm_supervisor(state: GliaState, runtime: Runtime[GliaContext]) -> GliaState
     best = state.get("best")
     best_view = {"id": best["id"], "label": best.get("label", ""), "value": best["value"]} if best else None
     reason = consult_reason(state, ctx.settings.stagnation_window)
-    request = prompts.supervisor_request(state["task"], reason, own_ledger(state), state.get("findings", []),
-                                         text_of(state.get("researcher_messages", [])), best_view)
+    # the researcher's words reach the supervisor with every result nothing measured marked [unmeasured]
+    words = mark_unsupported(text_of(state.get("researcher_messages", [])), known_figures(state))
+    request = prompts.supervisor_request(state["task"], reason, own_ledger(state), state.get("findings", []), words,
+                                         best_view)
     usage: dict = {}
     reply = call_model(ctx.model("supervisor"), [SystemMessage(content=prompts.SUPERVISOR_SYSTEM),
                                                  HumanMessage(content=request)], ctx.settings, usage, "supervisor")
     decision, message = parse_decision(str(reply.content))
-    if decision != "approve" and budget_exhausted(state):
+    exhausted = budget_exhausted(state)
+    if decision != "approve" and exhausted:
         decision, message = "approve", message + " (budget reached: the best design is final)"
+    elif decision == "approve" and not any(not e.get("error") for e in own_ledger(state)):
+        decision, message = "continue", ("Nothing has been measured yet, so there is nothing to approve: write a "
+                                         "design and run it (run_simulation) first. " + message)
     return {**_intervene(state, reason, decision, message), "usage": usage}
 
 

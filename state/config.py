@@ -40,7 +40,7 @@ class GliaContext:
     """Run-time context of every node. ``models`` maps a role to a chat model (or a zero-argument factory of one);
     roles without one run their offline implementation."""
 
-    db: str
+    db: str = "glia-workspace/telemetry.duckdb"
     models: dict[str, Any] = field(default_factory=dict)
     settings: AgentSettings = field(default_factory=AgentSettings)
 

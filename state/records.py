@@ -57,6 +57,7 @@ class Finding(TypedDict):
     text: str
     value: float | None
     sql: str                       # the query it came from
+    figures: NotRequired[list[float]]  # numbers the model was shown (query results) that its text may quote
 
 
 class Hypothesis(TypedDict):

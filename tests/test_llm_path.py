@@ -139,8 +139,10 @@ def test_an_endpoint_that_stays_down_pauses_the_run_resumably(tmp_path):
                                     settings={"retry_base_s": 0.0, "max_retries": 2}), models=models)
     assert out.status == "paused" and "failed 3 times" in out.message and len(down.calls) == 3
     assert out.state["baselines"]  # finished work is kept
-    up = {"researcher": ScriptedChatModel(messages=iter([reply("", ("finish", {"summary": "keep llq"}))])),
+    up = {"researcher": ScriptedChatModel(messages=iter([reply("", ("run_simulation", {"label": "starter"}))])),
+          "analyst": ScriptedChatModel(messages=iter(["- nothing notable"])),
           "supervisor": ScriptedChatModel(messages=iter(['{"decision": "approve", "message": "fine"}'])),
-          "analyst": down, "summarizer": down}
+          "summarizer": down}
     again = resume_run(out.thread_id, tmp_path, models=up)
     assert again.status == "finished" and again.state["stop_reason"].startswith("approved")
+    assert [e["label"] for e in again.state["ledger"]] == ["starter"]

@@ -7,7 +7,7 @@ from langgraph.runtime import Runtime
 from glia.nodes.progress import milestone
 from glia.nodes.researcher_offline import offline_researcher
 from glia.nodes.router_designs import RouterDesign
-from glia.nodes.supervisor import offline_supervisor
+from glia.nodes.supervisor import llm_supervisor, offline_supervisor
 from glia.state import GliaContext
 
 TASK = {"name": "t", "background": "", "objective": {"metric": "mean_e2e_s", "goal": "minimize"},
@@ -84,3 +84,17 @@ def test_the_supervisor_stops_a_researcher_with_nothing_left_to_try():
                   "decision": "combine", "text": "", "mark": None, "after_experiment": "c1-e002"}]
     update = offline_supervisor(state(ledger, phase="done", interventions=sent_back), RUNTIME)
     assert update["phase"] == "approve" and "nothing left to try" in update["stop_reason"]
+
+
+def test_the_llm_supervisor_cannot_approve_what_was_never_measured():
+    from langchain_core.messages import AIMessage
+
+    from fakes import ScriptedChatModel
+
+    model = ScriptedChatModel(messages=iter(['{"decision": "approve", "message": "Great, 15 % faster."}']))
+    runtime = Runtime(context=GliaContext(db="unused.duckdb", models={"supervisor": model}))
+    claim = AIMessage(content="My new router reduced mean latency by 15 % to 41.7 s.", name="researcher")
+    update = llm_supervisor(state([], phase="done", researcher_messages=[claim]), runtime)
+    assert update["phase"] == "continue" and "Nothing has been measured yet" in update["interventions"][0]["text"]
+    seen = model.calls[0][-1].content
+    assert "15 % [unmeasured]" in seen and "41.7 [unmeasured]" in seen
