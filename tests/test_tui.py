@@ -61,7 +61,7 @@ async def test_start_step_stop_resume_and_fork(tmp_path):
         await wait_for(pilot, lambda: app.step_count == 1)
         for n in (2, 3, 4):
             await pilot.press("n")
-            await wait_for(pilot, lambda: app.step_count == n)
+            await wait_for(pilot, lambda n=n: app.step_count == n)
         rows = app.query_one("#transitions", DataTable)
         nodes = [rows.get_row_at(i)[2] for i in range(rows.row_count)]
         assert nodes == ["baselines", "setup", "researcher", "tools"]

@@ -204,12 +204,11 @@ def place(layered: list[list[str]], edges: list[Edge], style: Style) -> tuple[di
 
 @dataclass
 class Route:
-    """An edge's way on the grid: every cell from the source's border to the target's, the cells no other edge
-    shares (where its count goes), and the cell of its arrowhead (None when it joins another edge's trunk)."""
+    """An edge's way on the grid: every cell from the source's border to the target's (through the trunk it
+    branches off or joins, if any), and the cell of its arrowhead (None when it joins another edge's trunk)."""
 
     edge: Edge
     cells: list[Cell]
-    own: list[Cell]
     arrow: Cell | None
 
 
@@ -224,8 +223,7 @@ class Drawing:
     routes: dict[Edge, Route] = field(default_factory=dict)
     arms: dict[Cell, int] = field(default_factory=dict)
     arrows: dict[Cell, int] = field(default_factory=dict)
-    owners: dict[Cell, set[Edge]] = field(default_factory=dict)
-    crossings: int = 0
+    owners: dict[Cell, set[Edge]] = field(default_factory=dict)   # the edges through each cell
     unrouted: list[Edge] = field(default_factory=list)
 
     def render(self, active: str | None = None, last: Edge | None = None, counts: dict[Edge, int] | None = None,
@@ -390,7 +388,7 @@ def route(boxes: dict[str, Box], edges: list[Edge], width: int, height: int, sty
     blocked = {(x, y): box for box in boxes.values() for x in range(box.x, box.x + box.w)
                for y in range(box.y, box.y + box.h)}
     for e in sorted({(a, b) for a, b in edges if a in boxes and b in boxes}, key=kind):
-        _route_edge(drawing, e, blocked, drawing.owners, depth)
+        _route_edge(drawing, e, blocked, depth)
     return _trim(drawing)
 
 
@@ -408,19 +406,46 @@ def _trim(d: Drawing) -> Drawing:
 
     return Drawing(x1 - x0 + 1, y1 - y0 + 1, d.style,
                    {n: replace(b, x=b.x - x0, y=b.y - y0) for n, b in d.boxes.items()},
-                   {e: Route(e, [at(c) for c in r.cells], [at(c) for c in r.own], at(r.arrow) if r.arrow else None)
+                   {e: Route(e, [at(c) for c in r.cells], at(r.arrow) if r.arrow else None)
                     for e, r in d.routes.items()},
                    {at(c): v for c, v in d.arms.items()}, {at(c): v for c, v in d.arrows.items()},
-                   {at(c): v for c, v in d.owners.items()}, d.crossings, d.unrouted)
+                   {at(c): v for c, v in d.owners.items()}, d.unrouted)
 
 
-def _route_edge(d: Drawing, edge: Edge, blocked: dict[Cell, Box], owners: dict[Cell, set[Edge]],
-                depth: dict[str, int]) -> None:
-    """A* over (cell, heading): from a free cell beside the source (or a branch off its trunk) to the target's
-    border (or a join onto a trunk into the target)."""
+def _route_edge(d: Drawing, edge: Edge, blocked: dict[Cell, Box], depth: dict[str, int]) -> None:
+    """Find the edge's way and record it in the drawing (or, when there is none, in ``unrouted``)."""
+    found = _search(d, edge, blocked, depth)
+    if found is None:
+        d.unrouted.append(edge)
+        return
+    head, way, last, heading = found
+    if last in blocked:  # ends on the target's border, after an arrowhead
+        tail, arrow = [last], way[-1]
+        d.arrows[arrow] = heading
+    else:  # joins a trunk into the target
+        trunk = next(r.cells for e, r in d.routes.items() if e[1] == edge[1] and last in r.cells)
+        tail, arrow = trunk[trunk.index(last):], None
+    cells = head + way + tail
+    for c1, c2 in list(zip(cells, cells[1:]))[:-1 if arrow else None]:  # an arrowhead does not join the border
+        step = next(k for k, v in STEP.items() if v == (c2[0] - c1[0], c2[1] - c1[1]))
+        d.arms[c1] = d.arms.get(c1, 0) | step
+        d.arms[c2] = d.arms.get(c2, 0) | OPPOSITE[step]
+    for c in cells:
+        if c not in blocked:
+            d.owners.setdefault(c, set()).add(edge)
+    d.routes[edge] = Route(edge, cells, arrow)
+
+
+def _search(d: Drawing, edge: Edge, blocked: dict[Cell, Box],
+            depth: dict[str, int]) -> tuple[list[Cell], list[Cell], Cell, int] | None:
+    """A* over (cell, heading), from a free cell beside the source (or a branch off the trunk of another edge from
+    it) to the target's border (or a T onto the trunk of another edge into it). Returns the start (the source's
+    border cell, or the trunk up to the branch), the free cells of the way, its last cell and heading."""
     a, b = edge
     src, dst = d.boxes[a], d.boxes[b]
-    arms, arrows = d.arms, d.arrows
+    arms, arrows, owners = d.arms, d.arrows, d.owners
+    ahead = E if d.style.across else S
+    forward = depth[b] > depth[a]
     tie = count()
     frontier: list = []
     came: dict = {}
@@ -440,14 +465,12 @@ def _route_edge(d: Drawing, edge: Edge, blocked: dict[Cell, Box], owners: dict[C
             rest = 0 if done else max(abs(x - gx) + abs(y - gy) - (dst.w + dst.h) // 2, 0)
             heapq.heappush(frontier, (cost + rest, next(tie), cost, key))
 
-    ahead = E if d.style.across else S
-    forward = depth[b] > depth[a]
     for border, out in src.ports():
         c = (border[0] + STEP[out][0], border[1] + STEP[out][1])
         if inside(c) and c not in blocked and c not in arms:
             push((0 if out == ahead or not forward else PORT) + src.off_centre(border), (c, out, False),
                  ("start", [border]))
-    for other, r in d.routes.items():  # branch off the trunk of an edge out of the same node
+    for other, r in d.routes.items():
         if other[0] != a or a == b:
             continue
         for i, c in enumerate(r.cells):
@@ -455,69 +478,36 @@ def _route_edge(d: Drawing, edge: Edge, blocked: dict[Cell, Box], owners: dict[C
                 continue
             for out in (N, E, S, W):
                 n = (c[0] + STEP[out][0], c[1] + STEP[out][1])
-                if arms.get(c, 0) & out:
-                    continue
-                if inside(n) and n not in blocked and n not in arms:
+                if not arms.get(c, 0) & out and inside(n) and n not in blocked and n not in arms:
                     push(JOIN, (n, out, False), ("start", r.cells[:i + 1]))
-    end = None
     while frontier:
         _, _, cost, key = heapq.heappop(frontier)
         if cost > best[key]:
             continue
-        if key[2]:
-            end = key
-            break
-        cell, heading, _ = key
+        cell, heading, done = key
+        if done:
+            way = []
+            prev = came[key]
+            while prev[0] != "start":
+                way.append(prev[0])
+                prev = came[prev]
+            return prev[1], way[::-1], cell, heading
         for turn in (heading,) if cell in arms else (heading, *TURNS[heading]):  # crossing: straight on
             n = (cell[0] + STEP[turn][0], cell[1] + STEP[turn][1])
             step = cost + 1 + (BEND if turn != heading else 0)
-            if not inside(n):
+            if not inside(n) or n in arrows:
                 continue
             if n in blocked:
                 if blocked[n] is dst and dst.accepts(n, turn) and cell not in arms:
                     push(step + (PORT if forward and turn != ahead else 0) + dst.off_centre(n), (n, turn, True), key)
-                continue
-            if n not in arms:
+            elif n not in arms:
                 push(step + (CROWD if crowded(n) else 0), (n, turn, False), key)
-                continue
-            mine = owners.get(n, set())
-            if n in arrows:
-                continue
-            if mine and a != b and all(o[1] == b for o in mine) and not arms[n] & OPPOSITE[turn]:
+            elif a != b and all(o[1] == b for o in owners[n]) and not arms[n] & OPPOSITE[turn]:
                 push(step + JOIN, (n, turn, True), key)  # a T onto a trunk into the same node
             elif arms[n] == ((N | S) if turn in (E, W) else (E | W)) and \
-                    not any(o[0] == a or o[1] == b for o in mine):
+                    not any(o[0] == a or o[1] == b for o in owners[n]):
                 push(step + CROSS, (n, turn, False), key)
-    if end is None:
-        d.unrouted.append(edge)
-        return
-    own: list[Cell] = []
-    key = came[end]
-    while key[0] != "start":
-        own.append(key[0])
-        key = came[key]
-    head = key[1]
-    own.reverse()
-    last = end[0]
-    if last in blocked:  # ends on the target's border, after an arrowhead
-        tail, arrow = [last], own[-1]
-        arrows[arrow] = end[1]
-    else:  # joins a trunk into the target
-        trunk = next(r.cells for e, r in d.routes.items() if e[1] == b and last in r.cells)
-        tail, arrow = trunk[trunk.index(last):], None
-    cells = head + own + tail
-    for c1, c2 in list(zip(cells, cells[1:]))[:-1 if arrow else None]:
-        step = next(k for k, v in STEP.items() if v == (c2[0] - c1[0], c2[1] - c1[1]))
-        arms[c1] = arms.get(c1, 0) | step
-        arms[c2] = arms.get(c2, 0) | OPPOSITE[step]
-    for c in own:
-        if owners.get(c):
-            d.crossings += 1
-        owners.setdefault(c, set()).add(edge)
-    for c in head + tail:
-        if c not in blocked:
-            owners.setdefault(c, set()).add(edge)
-    d.routes[edge] = Route(edge, cells, own, arrow)
+    return None
 
 
 def fit(nodes: list[str], edges: list[Edge], width: int, height: int) -> Drawing:
