@@ -145,8 +145,10 @@ class GliaApp(App):
         self._ask_about(thread, f"Resume {thread} from {where}", checkpoint)
 
     def action_fork(self) -> None:
+        if self._busy():
+            return
         thread, checkpoint = self._selected()
-        if self._busy() or not thread or not checkpoint:
+        if not thread or not checkpoint:
             self.notify("select a checkpoint in the Runs tab (3) to fork from", severity="warning")
             return
         self._ask_about(thread, f"Fork {thread} at {checkpoint[:13]}: implementations", checkpoint)
