@@ -52,6 +52,10 @@ def text_of(widget) -> str:
     return str(widget.render()) if isinstance(widget, GraphView) else str(widget.content)
 
 
+def details(app) -> list[str]:
+    return [strip.text.rstrip() for strip in app.query_one("#details").lines]
+
+
 async def test_start_step_stop_resume_and_fork(tmp_path):
     app = GliaApp(tmp_path, TASK, budget_sims=3)
     async with app.run_test(size=(100, 32)) as pilot:
@@ -65,6 +69,9 @@ async def test_start_step_stop_resume_and_fork(tmp_path):
         rows = app.query_one("#transitions", DataTable)
         nodes = [rows.get_row_at(i)[2] for i in range(rows.row_count)]
         assert nodes == ["baselines", "setup", "researcher", "tools"]
+        assert details(app)[0] == "── tools ──"
+        rows.move_cursor(row=1)           # choosing an earlier step shows what it did
+        await wait_for(pilot, lambda: details(app)[0] == "── setup ──")
         graph = app.query_one("#graph", GraphView)
         assert graph.trace.active == "tools" and graph.trace.last_edge == ("researcher", "tools")
         assert graph.trace.counts[("researcher", "tools")] == 1
@@ -176,7 +183,7 @@ async def test_a_run_that_cannot_start_says_why_and_the_app_stays_usable(tmp_pat
         await pilot.pause()
         await pilot.click("#ok")
         await wait_for(pilot, lambda: not app.running and "could not start" in text_of(app.query_one("#status")))
-        assert "missing.toml" in "\n".join(strip.text for strip in app.query_one("#details").lines)
+        assert "missing.toml" in "\n".join(details(app))
         assert app.session is None and app.stepper is None
 
 

@@ -53,7 +53,9 @@ class GliaApp(App):
         self.running = False
         self.step_count = 0
         self.updates: dict[int, tuple[str, dict]] = {}
+        self._followed: set[str] = set()   # transition rows the cursor was moved to by the app
         self.histories: dict[str, list[dict] | str] = {}   # thread -> its checkpoints (or why they cannot be read)
+        self._listed: list[tuple[str, bool]] | None = None   # the runs the tree shows
 
     # -- layout -------------------------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -195,6 +197,7 @@ class GliaApp(App):
         self.session, self.stepper = message.session, message.stepper
         self.step_count = 0
         self.updates.clear()
+        self._followed.clear()
         self.query_one("#transitions", DataTable).clear()
         self.query_one("#details", RichLog).clear()
         self.query_one("#graph", GraphView).set_graph(*message.shape)
@@ -231,6 +234,7 @@ class GliaApp(App):
         table = self.query_one("#transitions", DataTable)
         table.add_row(str(self.step_count), context or "-", step.node, f"{step.duration:.2f}",
                       key=str(self.step_count))
+        self._followed.add(str(self.step_count))
         table.move_cursor(row=self.step_count - 1)
         self._show_update(step.node, step.update)
         self._show_digest(step.digest)
@@ -280,11 +284,17 @@ class GliaApp(App):
         self._status(f"{out.thread_id}: {word}. {out.message}".strip())
         self.histories.pop(out.thread_id, None)
         self.refresh_runs()
+        shown = next((n for n in self.query_one("#runs", Tree).root.children
+                      if n.data and n.data["thread_id"] == out.thread_id and n.is_expanded), None)
+        if shown is not None:  # its checkpoints changed: read them again
+            self.load_history(out.thread_id)
 
     @on(DataTable.RowHighlighted, "#transitions")
     def _transition_selected(self, event: DataTable.RowHighlighted) -> None:
         key = event.row_key.value if event.row_key else None
-        if key and int(key) in self.updates and int(key) != self.step_count:
+        if key in self._followed:  # the cursor following the run, not the user choosing a step
+            self._followed.discard(key)
+        elif key and int(key) in self.updates:
             self._show_update(*self.updates[int(key)])
 
     def _show_update(self, node: str, update: dict) -> None:
@@ -358,8 +368,14 @@ class GliaApp(App):
 
     @on(RunsLoaded)
     def _runs_loaded(self, message: RunsLoaded) -> None:
+        """Rebuild the tree if the runs changed, keeping which runs are expanded and where the cursor is."""
+        listed = [(r.thread_id, r.finished) for r in message.runs]
+        if listed == self._listed:
+            return
+        self._listed = listed
         tree = self.query_one("#runs", Tree)
         expanded = {n.data["thread_id"] for n in tree.root.children if n.is_expanded and n.data}
+        at = tree.cursor_node.data if tree.cursor_node is not None else None
         tree.clear()
         tree.root.expand()
         for r in message.runs:
@@ -371,6 +387,17 @@ class GliaApp(App):
                 node.expand()
         if not message.runs:
             tree.root.add_leaf(f"no runs in {self.workspace} yet: s starts one")
+        if at:
+            self._move_to(tree, at)
+
+    def _move_to(self, tree: Tree, data: dict) -> None:
+        stack = list(tree.root.children)
+        while stack:
+            node = stack.pop()
+            if node.data == data:
+                tree.move_cursor(node)
+                return
+            stack.extend(node.children)
 
     @on(Tree.NodeExpanded, "#runs")
     def _run_expanded(self, event: Tree.NodeExpanded) -> None:
@@ -383,9 +410,13 @@ class GliaApp(App):
     @on(HistoryLoaded)
     def _history_loaded(self, message: HistoryLoaded) -> None:
         self.histories[message.thread_id] = message.error or message.history
-        for node in self.query_one("#runs", Tree).root.children:
+        tree = self.query_one("#runs", Tree)
+        at = tree.cursor_node.data if tree.cursor_node is not None else None
+        for node in tree.root.children:
             if node.data and node.data.get("thread_id") == message.thread_id:
                 self._fill_history(node, self.histories[message.thread_id])
+        if at and at.get("thread_id") == message.thread_id:
+            self._move_to(tree, at)
 
     def _fill_history(self, node: TreeNode, history: list[dict] | str) -> None:
         """A run's checkpoints as a tree: a linear history is one level of siblings; each branch of a fork nests
