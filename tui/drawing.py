@@ -25,7 +25,7 @@ TURNS = {N: (E, W), S: (E, W), E: (N, S), W: (N, S)}
 LINES = {E | W: "─", N | S: "│", E | S: "┌", W | S: "┐", N | E: "└", N | W: "┘", N | E | S: "├", N | W | S: "┤",
          E | W | S: "┬", E | W | N: "┴", N | E | S | W: "┼", N: "│", S: "│", E: "─", W: "─"}
 ARROWS = {N: "▲", E: "▶", S: "▼", W: "◀"}
-FRAME = {"tl": "╭", "tr": "╮", "bl": "╰", "br": "╯", "h": "─", "v": "│"}
+FRAME = {"tl": "╭", "tr": "╮", "bl": "╰", "br": "╯", "h": "─"}
 # what a route pays for a bend, a crossing, joining a trunk, passing beside a box, a port not facing the flow
 BEND, CROSS, JOIN, CROWD, PORT = 2, 5, 1, 1, 2
 
@@ -322,38 +322,25 @@ def _line(arms: int) -> str:
 
 
 def _label_route(pic: Picture, route: Route, text: str, arms: dict[Cell, int], owners: dict[Cell, set[Edge]]) -> bool:
-    """Write ``text`` over a straight horizontal stretch of the cells only this route uses (nearest its arrow
-    first), else in free cells beside them."""
+    """Write ``text`` where only this route runs (never on a shared trunk): over a horizontal stretch of its line,
+    the one nearest its arrow first, else in free cells beside it."""
     mine = [c for c in route.cells if owners.get(c) == {route.edge}]
-    own = [c for c in mine if arms.get(c) == E | W and c != route.arrow and pic.role(c) != "count"]
-    rows: dict[int, list[int]] = {}
-    for x, y in own:
-        rows.setdefault(y, []).append(x)
-    stretches = []
-    for y, xs in rows.items():
-        xs.sort()
-        start = prev = xs[0]
-        for x in xs[1:] + [None]:
-            if x != prev + 1 if x is not None else True:
-                if prev - start + 1 >= len(text):
-                    stretches.append((y, start, prev))
-                if x is None:
-                    break
-                start = x
-            prev = x
-    order = {c: i for i, c in enumerate(route.cells)}
-    stretches.sort(key=lambda s: -max(order.get((s[1], s[0]), 0), order.get((s[2], s[0]), 0)))
-    for y, x0, x1 in stretches:
-        pic.write(x0 + (x1 - x0 + 1 - len(text)) // 2, y, text, "count")
-        return True
+    stretch: list[Cell] = []
+    for c in [*reversed(mine), None]:
+        plain = c is not None and arms.get(c) == E | W and c != route.arrow and pic.role(c) != "count"
+        if plain and (not stretch or (c[1] == stretch[-1][1] and abs(c[0] - stretch[-1][0]) == 1)):
+            stretch.append(c)
+            continue
+        if len(stretch) >= len(text):  # the stretch ends here: long enough?
+            x0 = min(x for x, _ in stretch)
+            pic.write(x0 + (len(stretch) - len(text)) // 2, stretch[0][1], text, "count")
+            return True
+        stretch = [c] if plain else []
     for x, y in reversed(mine):
         for start in (x + 1, x - len(text)):
-            cells = [(start + i, y) for i in range(len(text))]
-            if all(pic.free(c) and not any(pic.free((c[0], c[1] + dy)) is False and
-                                           pic.role((c[0], c[1] + dy)) == "count" for dy in (-1, 1)
-                                           if 0 <= c[1] + dy < pic.height) for c in cells) \
-                    and pic.free((start - 1, y)) | (start - 1 == x) and pic.free((start + len(text), y)) | \
-                    (start + len(text) == x):
+            beyond = (start + len(text), y) if start > x else (start - 1, y)
+            if all(pic.free((start + i, y)) for i in range(len(text))) and \
+                    (pic.free(beyond) or not 0 <= beyond[0] < pic.width):
                 pic.write(start, y, text, "count")
                 return True
     return False
