@@ -95,7 +95,7 @@ async def test_start_step_stop_resume_and_fork(tmp_path):
 
         await pilot.press("3")  # the runs browser: fork from the checkpoint after set-up
         tree = app.query_one("#runs", Tree)
-        await wait_for(pilot, lambda: any((n.data or {}).get("thread_id") == thread for n in tree.root.children))
+        await wait_for(pilot, lambda: any(str(n.label) == f"{thread}  quick  finished" for n in tree.root.children))
         run_node = next(n for n in tree.root.children if n.data["thread_id"] == thread)
         run_node.expand()
         await wait_for(pilot, lambda: any("after setup → researcher" in str(n.label) for n in _walk(run_node)))
