@@ -69,13 +69,13 @@ NOTE = "The code is {nonce}."
 CALLING = "Reading the note."  # the assistant turn's text where the server needs one (see ``tool_history``)
 
 # max tokens per check: enough for the expected answer, small enough to stay cheap on a CPU
-LIMITS = {"named": 40, "required": 40, "auto": 80, "tool_history": 24, "tool_results": 24, "json_schema": 30, "json_mode": 30,
-          "json_object_schema": 30}
+LIMITS = {"named": 40, "required": 40, "auto": 80, "tool_history": 24, "tool_results": 24, "json_schema": 30,
+          "json_mode": 30, "json_object_schema": 30}
 
 CHECKS: tuple[str, ...] = tuple(PROMPTS)
 TITLES = {"named": "named tool_choice", "required": 'tool_choice "required"', "auto": 'tool_choice "auto"',
-          "tool_history": "tool-call turn, no text", "tool_results": "tool results seen", "json_schema": "json_schema enforced",
-          "json_mode": "JSON mode", "json_object_schema": "json_object + schema"}
+          "tool_history": "tool-call turn, no text", "tool_results": "tool results seen",
+          "json_schema": "json_schema enforced", "json_mode": "JSON mode", "json_object_schema": "json_object + schema"}
 
 
 class Check(BaseModel):
@@ -129,7 +129,7 @@ def probe(base_url: str | None, model: str, factory: ChatFactory | None = None,
         except Exception as exc:  # every failure of a check is a finding, except an endpoint that is not there
             if _unreachable(exc):
                 raise EndpointUnreachable(f"cannot reach {base_url or OPENAI_URL} ({model}): {exc}") from exc
-            check = Check(outcome="error", ok=False, error=_error_text(exc))
+            check = Check(outcome="error", ok=False, error=error_text(exc))
         check.latency_s = round(time.perf_counter() - started, 2)
         checks[name] = check
     return EndpointProfile(base_url=base_url or OPENAI_URL, model=model, checks=checks,
@@ -269,8 +269,8 @@ def _judge(reply: AIMessage, valid: bool) -> Check:
 RUNNERS: dict[str, Callable[..., Check]] = {
     "named": lambda chat, nonce: _forced(chat, nonce, "record_word", "named"),
     "required": lambda chat, nonce: _forced(chat, nonce, "required", "required"),
-    "auto": _auto, "tool_history": _tool_history, "tool_results": _tool_results, "json_schema": _json_schema, "json_mode": _json_mode,
-    "json_object_schema": _json_object_schema,
+    "auto": _auto, "tool_history": _tool_history, "tool_results": _tool_results, "json_schema": _json_schema,
+    "json_mode": _json_mode, "json_object_schema": _json_object_schema,
 }
 
 
@@ -312,7 +312,8 @@ def _unreachable(exc: Exception) -> bool:
     return isinstance(exc, openai.APIConnectionError) and not isinstance(exc, openai.APITimeoutError)
 
 
-def _error_text(exc: Exception) -> str:
+def error_text(exc: Exception) -> str:
+    """A failed call in one line: the HTTP status and the server's message, condensed."""
     import openai
     if isinstance(exc, openai.APIStatusError):  # the SDK keeps the body's "error" object
         message = exc.body.get("message", "") if isinstance(exc.body, dict) else str(exc.body or "")

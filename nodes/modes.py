@@ -195,8 +195,8 @@ def endpoint_lines(profile: EndpointProfile, overrides: Overrides | None = None,
         c = profile.checks.get(name)
         if c is not None:
             lines.append(f"{TITLES[name]:<25}{c.outcome:<15}{'yes' if c.ok else 'no':<4}{c.latency_s:>7.2f}s  "
-                         f"{_clip(c.error or c.detail, 64)}")
-    lines += ["", f"{'role':<12}{'tools':<14}{'tool results':<15}{'structured':<20}"]
+                         f"{_clip(c.error or c.detail, 64)}".rstrip())
+    lines += ["", f"{'role':<12}{'tools':<14}{'tool results':<15}structured"]
     for role, needs in NEEDS.items():
         m = choose_modes(profile, role, overrides)
         cells = [m.tools if "tools" in needs else "-", m.tool_results if "tools" in needs else "-",

@@ -16,6 +16,7 @@ from typing import Any, Generic, Literal, TypeVar
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel, Field, ValidationError
 
+from .endpoint import error_text
 from .llm import EndpointDown
 from .replies import json_values, unescape
 
@@ -67,7 +68,7 @@ def structured_answer(model, schema: type[T], messages: list[AnyMessage], method
         except EndpointDown:
             raise
         except Exception as exc:  # a method the endpoint rejects: the rest is asked as plain text
-            answer.errors.append(f"{method}: {type(exc).__name__}: {' '.join(str(exc).split())[:300]}")
+            answer.errors.append(f"{method}: {error_text(exc)}")
             if method == "text":
                 raise
             method = answer.method = "text"
@@ -111,8 +112,7 @@ def _ask(model, schema: type[T], messages: list, method: str, invoke) -> tuple[A
         out = invoke(model.with_structured_output(schema, method=method, include_raw=True), messages)
         if out.get("parsed") is not None:
             return out["raw"], out["parsed"], ""
-        error = out.get("parsing_error")
-        return out["raw"], None, (_describe(error) if error else "no answer in the required form came back")
+        return out["raw"], None, _why_invalid(schema, out["raw"], out.get("parsing_error"))
     bound = model.bind(response_format={"type": "json_object", "schema": schema.model_json_schema()}) \
         if method == "json_object_schema" else model
     raw = invoke(bound, messages)
@@ -121,6 +121,19 @@ def _ask(model, schema: type[T], messages: list, method: str, invoke) -> tuple[A
         return raw, schema.model_validate_json(_json_text(text)), ""
     except ValidationError as exc:
         return raw, None, _describe(exc)
+
+
+def _why_invalid(schema: type[BaseModel], raw: AIMessage, parsing_error) -> str:
+    """The validation error of what came back (clearer than the parser's message, which repeats the schema)."""
+    said = _said(raw)
+    if not said.strip():
+        return "no answer in the required form came back"
+    try:
+        schema.model_validate_json(_json_text(said))
+    except ValidationError as exc:
+        if any(e["type"] != "json_invalid" for e in exc.errors()):
+            return _describe(exc)
+    return _describe(parsing_error) if parsing_error else f"not a JSON object of the schema: {said[:200]!r}"
 
 
 def _lenient(schema: type[T], text: str) -> T | None:

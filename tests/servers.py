@@ -133,7 +133,8 @@ class OpenAIServer:
         intent = self.model(self.view(body, tools, choice))
         if tools and isinstance(choice, dict):
             name = choice["function"]["name"]
-            args = intent.args if isinstance(intent, Call) and intent.name == name else {}
+            args = (intent.args if isinstance(intent, Call) and intent.name == name else
+                    intent.value if isinstance(intent, Json) else {})
             return self.tool_message(name, conform(tools[name]["parameters"], args))
         if tools and choice == "required":
             if isinstance(intent, Call) and intent.name in tools:

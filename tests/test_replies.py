@@ -102,8 +102,9 @@ def test_a_call_of_an_unknown_tool_or_with_string_arguments_that_are_not_json_is
 
 def test_html_entities_are_decoded_until_stable_and_never_reach_code():
     assert unescape("print(&amp;amp;#39;x&amp;amp;#39;)") == "print('x')"
-    escaped = ('&lt;tool_call&gt;{&quot;name&quot;: &quot;write_file&quot;, &quot;arguments&quot;: {&quot;path&quot;:'
-               ' &quot;policy.py&quot;, &quot;content&quot;: &quot;x = &amp;#39;a&amp;#39;\\n&quot;}}&lt;/tool_call&gt;')
+    escaped = ('&lt;tool_call&gt;{&quot;name&quot;: &quot;write_file&quot;, &quot;arguments&quot;: '
+               '{&quot;path&quot;: &quot;policy.py&quot;, &quot;content&quot;: &quot;x = &amp;#39;a&amp;#39;\\n&quot;}}'
+               '&lt;/tool_call&gt;')
     parsed = parse_reply(AIMessage(content=escaped))
     assert names(parsed) == [("write_file", {"path": "policy.py", "content": "x = 'a'\n"}, "tool_call_tag")]
     block = POLICY_CODE.replace("out = []", "out = []  # &amp;#39;free&amp;#39; blocks")
@@ -117,8 +118,8 @@ def test_a_fenced_policy_becomes_a_write_of_the_design_file_then_a_run():
     calls = as_tool_calls(parsed.actions, "policy.py")
     assert [(c["name"], c["args"]) for c in calls] == [("write_file", {"path": "policy.py", "content": POLICY_CODE}),
                                                        ("run_simulation", {"label": "FreeBlocks"})]
-    with_run = parse_reply(AIMessage(content=f"```python\n{POLICY_CODE}```\n<tool_call>{{\"name\": "
-                                             f"\"run_simulation\", \"arguments\": {{\"label\": \"free\"}}}}</tool_call>"))
+    run = '<tool_call>{"name": "run_simulation", "arguments": {"label": "free"}}</tool_call>'
+    with_run = parse_reply(AIMessage(content=f"```python\n{POLICY_CODE}```\n{run}"))
     assert [c["name"] for c in as_tool_calls(with_run.actions, "policy.py")] == ["write_file", "run_simulation"]
 
 
