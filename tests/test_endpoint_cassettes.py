@@ -18,6 +18,7 @@ from glia.nodes import prompts
 from glia.nodes.endpoint import probe
 from glia.nodes.modes import choose_action_tool, choose_modes
 from glia.nodes.replies import POLICY, parse_reply
+from glia.nodes.structured import SupervisorDecision, decision_from_text, structured_answer
 from glia.simulator.loader import load_policy
 from glia.tools.toolkit import RESEARCHER_TOOLS, langchain_tools
 
@@ -121,3 +122,26 @@ def test_the_two_stage_router_gets_a_valid_call_from_the_template_server():
     parsed = parse_reply(call)
     assert parsed.ok and [(a.name, a.source) for a in parsed.actions] == [("run_simulation", "native")]
     assert parsed.actions[0].args == {"label": "Starting Design", "hypothesis": ""}
+
+
+LEDGER = [{"id": "c1-e1", "label": "baseline llq", "candidate": "policy.py", "metrics": {"mean_e2e_s": 40.2,
+                                                                                        "restart_fraction": 0.19},
+           "verdict": "baseline"},
+          {"id": "c1-e2", "label": "head-room admission", "candidate": "policy.py",
+           "metrics": {"mean_e2e_s": 24.9, "restart_fraction": 0.02}, "verdict": "improved"}]
+
+
+@IN_ORDER
+@pytest.mark.parametrize("base_url", [TEMPLATE, FUNCTION_CALLING], ids=["template", "function_calling"])
+def test_a_supervisor_decision_from_the_real_model_is_valid_by_the_method_the_probe_chose(base_url):
+    task = load_task("routing")
+    request = prompts.supervisor_request(task, "the researcher wants to stop", LEDGER,
+                                         [{"text": "19 % of requests restarted under llq"}],
+                                         "Head-room admission removes almost all restarts.",
+                                         {"id": "c1-e2", "label": "head-room admission", "value": 24.9})
+    messages = [SystemMessage(content=prompts.SUPERVISOR_SYSTEM), HumanMessage(content=request)]
+    answer = structured_answer(real_model(base_url, max_tokens=150), SupervisorDecision, messages,
+                               "json_object_schema", decision_from_text)
+    assert answer.method == "json_object_schema" and not answer.errors and len(answer.raws) == 1
+    assert answer.value.decision == "combine" and "head-room admission" in answer.value.message
+    assert answer.raws[0].usage_metadata["output_tokens"] < 150
