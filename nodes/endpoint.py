@@ -303,7 +303,8 @@ def _validation_summary(message: str) -> str:
     if not errors:
         return ""
     kind, loc, _, msg = next((e for e in errors if e[0] not in ("literal_error", "missing")), errors[0])
-    where = ".".join(p.strip(" '\"") for p in loc.split(",") if p.strip(" '\"") not in ("body", ""))
+    parts = [p.strip(" '\"") for p in loc.split(",")]
+    where = ".".join(p for p in parts if p and p != "body" and not p[0].isupper())  # not the union members' names
     return f"request rejected: {where}: {msg}"
 
 

@@ -25,6 +25,7 @@ and on the command line ``--endpoint researcher.tools=named_router`` (repeatable
 from __future__ import annotations
 
 import json
+import textwrap
 from collections.abc import Iterable, Mapping
 from typing import Literal, get_args
 
@@ -37,6 +38,7 @@ ToolMode = Literal["native_auto", "required", "named_router", "text"]
 StructuredMethod = Literal["json_schema", "json_object_schema", "json_mode", "function_calling", "text"]
 ToolResults = Literal["tool_messages", "user_messages"]
 
+WIDTH = 120  # glia doctor's lines
 TOOL_MODES: tuple[str, ...] = get_args(ToolMode)
 METHODS: tuple[str, ...] = get_args(StructuredMethod)
 RESULTS: tuple[str, ...] = get_args(ToolResults)
@@ -61,33 +63,23 @@ Overrides = dict[str, dict[str, str]]  # role (or "all") -> key -> value
 
 
 def choose_modes(profile: EndpointProfile, role: str = "researcher", overrides: Overrides | None = None) -> RoleModes:
-    """The best modes the profile supports, then the overrides for ``role`` (``all`` first, the role's own last)."""
-    modes, why = {}, {}
+    """The best modes the profile supports (the first rung of each ladder whose check passed), then the overrides
+    for ``role`` (``all`` first, the role's own last). ``why`` holds the evidence for each choice."""
     out = profile.outcome
-    if out("auto") == "native":
-        modes["tools"], why["tools"] = "native_auto", "auto gives native calls"
-    elif out("required") == "honoured":
-        modes["tools"], why["tools"] = "required", f"auto gives {out('auto')}; required is honoured"
-    elif out("named") == "honoured":
-        modes["tools"], why["tools"] = "named_router", (f"auto gives {out('auto')}; required {out('required')}; "
-                                                        "named is honoured")
-    else:
-        modes["tools"], why["tools"] = "text", "no way to force or get native calls"
-    if out("json_schema") == "enforced":
-        modes["structured"], why["structured"] = "json_schema", "json_schema is enforced"
-    elif out("json_object_schema") == "enforced":
-        modes["structured"], why["structured"] = "json_object_schema", f"json_schema {out('json_schema')}"
-    elif out("json_mode") == "valid":
-        modes["structured"], why["structured"] = "json_mode", "no schema is enforced; JSON mode works"
-    elif out("named") == "honoured":
-        modes["structured"], why["structured"] = "function_calling", "no JSON mode; named tool_choice works"
-    else:
-        modes["structured"], why["structured"] = "text", "neither JSON mode nor a forced function works"
-    seen = out("tool_results") != "dropped"
-    modes["tool_results"] = "tool_messages" if seen else "user_messages"
-    why["tool_results"] = f"tool results {out('tool_results')}"
-    modes["tool_call_text"] = out("tool_history") not in ("accepted", "unknown")
-    why["tool_call_text"] = f"a tool-call turn without text: {out('tool_history')}"
+    tools = [("native_auto", out("auto") == "native"), ("required", out("required") == "honoured"),
+             ("named_router", out("named") == "honoured"), ("text", True)]
+    structured = [("json_schema", out("json_schema") == "enforced"),
+                  ("json_object_schema", out("json_object_schema") == "enforced"),
+                  ("json_mode", out("json_mode") == "valid"), ("function_calling", out("named") == "honoured"),
+                  ("text", True)]
+    modes = {"tools": next(m for m, ok in tools if ok), "structured": next(m for m, ok in structured if ok),
+             "tool_results": "user_messages" if out("tool_results") == "dropped" else "tool_messages",
+             "tool_call_text": out("tool_history") not in ("accepted", "unknown")}
+    why = {"tools": f"auto {out('auto')}, required {out('required')}, named {out('named')}",
+           "structured": f"json_schema {out('json_schema')}, json_object + schema {out('json_object_schema')}, "
+                         f"JSON mode {out('json_mode')}",
+           "tool_results": f"tool results {out('tool_results')}",
+           "tool_call_text": f"tool-call turn without text {out('tool_history')}"}
     for scope in ("all", role):
         for key, value in ((overrides or {}).get(scope) or {}).items():
             modes[key] = value == "true" if key == "tool_call_text" else value
@@ -161,17 +153,17 @@ def advice(profile: EndpointProfile) -> list[str]:
                     "message (quotes reach the model as &#39;). Prefer the model's own template (start the server "
                     "without --chat_format) or llama.cpp's llama-server --jinja.")
     elif out("tool_results") == "dropped":
-        tips.append("Tool results never reach the model: Glia sends them as user messages.")
+        tips.append("Tool results never reach the model: they are sent as user messages (tool_results=user_messages).")
     if out("tool_history") == "error":
         tips.append("The server rejects an assistant turn that has tool calls and no text (ChatOpenAI sends null "
-                    "content; llama-cpp-python requires a string): Glia gives such turns a short text.")
+                    "content; llama-cpp-python requires a string): such turns get a short text (tool_call_text=true).")
     if out("auto") in ("tool_call_tag", "json", "functions_prefix"):
-        tips.append(f'Under tool_choice "auto" tool calls come back as text ({out("auto")}): Glia parses them. '
-                    "llama-server --jinja or vLLM --tool-call-parser hermes return them natively.")
+        tips.append(f'Under tool_choice "auto" tool calls come back as text ({out("auto")}): replies are parsed for '
+                    "them. llama-server --jinja or vLLM --tool-call-parser hermes return them natively.")
     elif out("auto") == "none":
-        tips.append('Under tool_choice "auto" the model answered in prose; Glia forces tools where it can.')
+        tips.append('Under tool_choice "auto" the model answered in prose: tools are forced where the server allows.')
     if out("named") == "ignored":
-        tips.append("A named tool_choice is ignored (as Ollama and llama-server do): Glia does not rely on it.")
+        tips.append("A named tool_choice is ignored (as Ollama and llama-server do): no mode relies on it.")
     if out("required") == "ignored":
         tips.append('tool_choice "required" is ignored: the model may still answer in prose.')
     if out("json_schema") == "error":
@@ -186,16 +178,20 @@ def advice(profile: EndpointProfile) -> list[str]:
 
 
 def endpoint_lines(profile: EndpointProfile, overrides: Overrides | None = None, cached: bool = False) -> list[str]:
-    """``glia doctor``'s endpoint section: each check with its result and latency, the mode per role and why,
-    and advice."""
+    """``glia doctor``'s endpoint section, at most 120 columns: each check with its result and latency, the mode
+    per role and the evidence for it, and advice."""
     lines = [f"endpoint {profile.base_url}  model {profile.model}  probed {profile.probed_at}"
              + ("  (cached; --refresh probes again)" if cached else ""), "",
              f"{'check':<25}{'result':<15}{'ok':<4}{'latency':>8}  detail"]
+    indent = " " * 54
     for name in CHECKS:
         c = profile.checks.get(name)
         if c is not None:
+            detail = textwrap.wrap(" ".join((c.error or c.detail).split()), WIDTH - len(indent), max_lines=2,
+                                   placeholder=" ...") or [""]
             lines.append(f"{TITLES[name]:<25}{c.outcome:<15}{'yes' if c.ok else 'no':<4}{c.latency_s:>7.2f}s  "
-                         f"{_clip(c.error or c.detail, 64)}".rstrip())
+                         f"{detail[0]}".rstrip())
+            lines += [indent + more for more in detail[1:]]
     lines += ["", f"{'role':<12}{'tools':<14}{'tool results':<15}structured"]
     for role, needs in NEEDS.items():
         m = choose_modes(profile, role, overrides)
@@ -204,8 +200,9 @@ def endpoint_lines(profile: EndpointProfile, overrides: Overrides | None = None,
         lines.append(f"{role:<12}{cells[0]:<14}{cells[1]:<15}{cells[2]:<20}".rstrip()
                      + ("  (plain text)" if not needs else ""))
     m = choose_modes(profile, "analyst", overrides)
-    lines += ["", "why: " + "; ".join(f"{key} {_value(m, key)} ({m.why[key]})" for key in CHOICES), "", "advice:"]
-    lines += [f"- {tip}" for tip in advice(profile)]
+    lines += ["", "why:"] + [f"  {key} {_value(m, key)}: {m.why[key]}" for key in CHOICES] + ["", "advice:"]
+    for tip in advice(profile):
+        lines += textwrap.wrap(tip, WIDTH, initial_indent="- ", subsequent_indent="  ")
     return lines
 
 
@@ -214,6 +211,3 @@ def _value(modes: RoleModes, key: str) -> str:
     return str(value).lower() if isinstance(value, bool) else value
 
 
-def _clip(text: str, width: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= width else text[:width - 3] + "..."

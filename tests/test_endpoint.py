@@ -91,8 +91,7 @@ def test_a_check_that_fails_is_recorded_with_its_error_and_the_rest_still_run():
     assert profile.checks["json_schema"].outcome == "enforced"
     fc = probe("http://emulated/v1", "m", SERVERS["llama-cpp-python-fc"](typical_model()).factory, nonce=NONCE)
     assert fc.checks["required"].error == "HTTP 500: (empty error message)"
-    assert fc.checks["tool_history"].error == ("HTTP 500: request rejected: messages.2."
-                                               "ChatCompletionRequestAssistantMessage.content: Input should be a "
+    assert fc.checks["tool_history"].error == ("HTTP 500: request rejected: messages.2.content: Input should be a "
                                                "valid string")
     assert fc.checks["json_schema"].error == ("HTTP 500: request rejected: response_format.type: Input should be "
                                               "'text' or 'json_object'")

@@ -47,7 +47,9 @@ def test_the_best_structured_output_method_is_chosen(outcomes, method):
 def test_dropped_tool_results_and_rejected_tool_call_turns_change_how_the_conversation_is_sent():
     modes = choose_modes(profile(tool_results="dropped", tool_history="error"))
     assert (modes.tool_results, modes.tool_call_text) == ("user_messages", True)
-    assert modes.why["tool_results"] == "tool results dropped"
+    assert modes.why == {"tools": "auto native, required honoured, named honoured",
+                         "structured": "json_schema enforced, json_object + schema enforced, JSON mode valid",
+                         "tool_results": "tool results dropped", "tool_call_text": "tool-call turn without text error"}
 
 
 def test_overrides_apply_to_all_roles_then_to_one_and_say_so():
@@ -115,7 +117,7 @@ def test_advice_names_the_server_setting_to_change():
     assert "Prefer the model's own template" in fc[0]
     assert any("with the schema as a grammar" in tip for tip in fc)
     template = advice(profile(required="ignored", auto="json", tool_history="error", json_schema="error"))
-    assert any('tool calls come back as text (json): Glia parses them' in tip for tip in template)
+    assert any('tool calls come back as text (json): replies are parsed for them' in tip for tip in template)
     assert advice(profile()) == ["Everything Glia uses works natively on this endpoint."]
     assert any("named tool_choice is ignored" in tip for tip in advice(profile(named="ignored")))
 
@@ -127,5 +129,14 @@ def test_the_doctor_table_lists_every_check_and_role():
     assert lines[2].split() == ["check", "result", "ok", "latency", "detail"]
     assert lines[5] == 'tool_choice "auto"       json           no     0.00s'
     assert "researcher  named_router  tool_messages  -" in lines
-    assert any(line.startswith("why: tools named_router (auto gives json; required ignored; named is honoured)")
-               for line in lines)
+    assert "  tools named_router: auto json, required ignored, named honoured" in lines
+    assert all(len(line) <= 120 for line in lines)
+
+
+def test_a_long_error_wraps_under_its_detail_column():
+    long = "HTTP 500: request rejected: response_format.type: Input should be 'text' or 'json_object'"
+    checks = profile().checks | {"json_schema": Check(outcome="error", ok=False, error=long)}
+    lines = endpoint_lines(profile().model_copy(update={"checks": checks}))
+    at = next(i for i, line in enumerate(lines) if line.startswith("json_schema enforced"))
+    assert lines[at].endswith("HTTP 500: request rejected: response_format.type: Input should be")
+    assert lines[at + 1] == " " * 54 + "'text' or 'json_object'"
