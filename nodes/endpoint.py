@@ -3,9 +3,10 @@
 Servers differ where agents depend on them (see the research note on small models): a named ``tool_choice`` is
 ignored by Ollama and llama.cpp's server, ``"required"`` crashes llama-cpp-python's ``chatml-function-calling``,
 ``auto`` may come back as prose or as ``<tool_call>`` text, tool results may never reach the model, and a JSON
-schema may be rejected or go unenforced. ``probe`` asks the endpoint once, through the same ``ChatOpenAI`` client the
-agents use, at temperature 0 with small token limits; ``profile_for`` caches the answer per (base URL, model) in
-``WORKSPACE/endpoints.json``. ``glia.nodes.modes`` turns a profile into the mode each role uses."""
+schema may be rejected or go unenforced. ``probe`` asks the endpoint once, through the same ``ChatOpenAI`` client
+the agents use, at temperature 0 (where the model allows one) with small token limits; ``profile_for`` caches the
+answer per (base URL, model) in ``WORKSPACE/endpoints.json``. ``glia.nodes.modes`` turns a profile into the mode
+each role uses."""
 
 from __future__ import annotations
 
@@ -172,13 +173,14 @@ def _read_cache(path: Path) -> dict:
 
 
 def _limited(chat, base_url: str | None, max_tokens: int):
-    """The model at temperature 0 with a token limit. ChatOpenAI sends the limit as ``max_completion_tokens``,
-    which llama-cpp-python ignores (it reads only ``max_tokens``), so other endpoints get both."""
+    """The model with a token limit, on endpoints other than OpenAI's (whose reasoning models spend tokens before
+    answering, and cost little here). ChatOpenAI sends the limit as ``max_completion_tokens``, which
+    llama-cpp-python ignores (it reads only ``max_tokens``), so both are sent."""
     fields = getattr(type(chat), "model_fields", {})
-    update: dict = {k: v for k, v in (("temperature", 0.0), ("max_tokens", max_tokens)) if k in fields}
-    if "extra_body" in fields and "api.openai.com" not in (base_url or OPENAI_URL):
-        update["extra_body"] = {**(chat.extra_body or {}), "max_tokens": max_tokens}
-    return chat.model_copy(update=update) if update else chat
+    if "api.openai.com" in (base_url or OPENAI_URL) or not {"max_tokens", "extra_body"} <= set(fields):
+        return chat
+    return chat.model_copy(update={"max_tokens": max_tokens,
+                                   "extra_body": {**(chat.extra_body or {}), "max_tokens": max_tokens}})
 
 
 def _tools(*names: str) -> list[dict]:

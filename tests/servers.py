@@ -123,7 +123,8 @@ class OpenAIServer:
                           http_client=httpx.Client(transport=httpx.MockTransport(self)), max_retries=0, **kwargs)
 
     def factory(self, base_url, model) -> ChatOpenAI:
-        return self.chat_model(model)
+        """A chat model factory for the probe, as ``glia.nodes.endpoint.default_factory`` makes them."""
+        return self.chat_model(model, temperature=0.0)
 
     # what the server does with a request
     def complete(self, body: dict) -> dict:

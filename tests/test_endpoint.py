@@ -61,6 +61,13 @@ def test_the_probe_sends_each_check_as_the_server_needs_to_see_it():
         assert (body["temperature"], body["max_completion_tokens"], body["max_tokens"]) == (0.0, limit, limit)
 
 
+def test_openais_own_endpoint_is_probed_without_token_limits_for_its_reasoning_models():
+    server = SERVERS["openai"](typical_model())
+    profile = probe(None, "gpt-5-mini", server.factory, nonce=NONCE)
+    assert profile.base_url == endpoint.OPENAI_URL
+    assert not any("max_tokens" in body or "max_completion_tokens" in body for body in server.requests)
+
+
 def test_the_function_calling_server_hides_tool_results_and_escapes_text_from_the_model():
     model = typical_model()
     probe("http://emulated/v1", "m", SERVERS["llama-cpp-python-fc"](model).factory, nonce=NONCE)
