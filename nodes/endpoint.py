@@ -23,6 +23,7 @@ from typing import Literal
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
 from pydantic import BaseModel, Field
 
+from .llm import make_chat_model
 from .replies import parse_reply
 
 PROBE_VERSION = 1  # bump when a check changes meaning; older cached profiles are probed again
@@ -111,7 +112,6 @@ class EndpointUnreachable(RuntimeError):
 
 def default_factory(base_url: str | None, model: str):
     """The agents' client: ``ChatOpenAI`` on the endpoint, at temperature 0 with the probe's timeout."""
-    from .llm import make_chat_model
     return make_chat_model(model, base_url, temperature=0.0, timeout=TIMEOUT_S)
 
 

@@ -56,8 +56,9 @@ def structured_answer(model, schema: type[T], messages: list[AnyMessage], method
                       fallback: Callable[[str], T], invoke: Callable[[Any, list], Any] | None = None) -> Answer[T]:
     """An object of ``schema`` from ``model``: by ``method`` (see ``glia.nodes.modes.METHODS``), then one repair
     with the error, then ``fallback`` on the last reply's text. ``invoke(runnable, messages)`` makes each call
-    (the caller's retries on transient errors go there); a call that fails otherwise is an error, and the rest of
-    the ladder is asked by plain text."""
+    (the caller's retries on transient errors go there; ``EndpointDown`` propagates); a call that fails otherwise
+    is recorded in ``errors`` and the rest is asked by plain text, so even an endpoint that rejects every request
+    yields ``fallback("")``."""
     invoke = invoke or (lambda runnable, msgs: runnable.invoke(msgs))
     schema_text = json.dumps(schema.model_json_schema())
     answer: Answer[T] = Answer(value=None, method=method)  # type: ignore[arg-type]
@@ -70,7 +71,7 @@ def structured_answer(model, schema: type[T], messages: list[AnyMessage], method
         except Exception as exc:  # a method the endpoint rejects: the rest is asked as plain text
             answer.errors.append(f"{method}: {error_text(exc)}")
             if method == "text":
-                raise
+                break
             method = answer.method = "text"
             asked = _with_schema(messages, schema_text)
             continue

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from langchain_core.messages import HumanMessage, SystemMessage
+from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
 
 from glia.nodes.structured import (REPAIR_PROMPT, AnalystFindings, SupervisorDecision, decision_from_text,
                                    findings_from_text, structured_answer)
@@ -100,3 +100,14 @@ def test_the_forced_function_call_of_a_server_that_honours_it_is_the_answer():
     answer, server = ask("llama-cpp-python", Model(Call("SupervisorDecision", APPROVE)), "function_calling")
     assert answer.value.decision == "approve" and answer.method == "function_calling"
     assert server.requests[0]["tool_choice"] == {"type": "function", "function": {"name": "SupervisorDecision"}}
+
+
+def test_an_endpoint_that_rejects_every_request_still_yields_a_valid_default_and_says_why():
+    server = SERVERS["llama-cpp-python"](Model(Say("unused")))
+    chat = server.chat_model()
+    call = {"name": "run_simulation", "args": {}, "id": "c1", "type": "tool_call"}
+    history = [*ASK, AIMessage(content="", tool_calls=[call]), ToolMessage(content="{}", tool_call_id="c1")]
+    answer = structured_answer(chat, SupervisorDecision, history, "json_object_schema", decision_from_text)
+    assert answer.value == SupervisorDecision(decision="continue", message="Continue.")
+    assert answer.method == "text_fallback" and len(answer.errors) == 2 and not answer.raws
+    assert all("messages.2.content: Input should be a valid string" in e for e in answer.errors)
