@@ -13,7 +13,7 @@ import pytest
 from langchain_core.messages import HumanMessage, SystemMessage
 from langchain_openai import ChatOpenAI
 
-from glia.graph.task import load_task
+from glia.state import load_task
 from glia.nodes import prompts
 from glia.nodes.endpoint import probe
 from glia.nodes.modes import choose_action_tool, choose_modes

@@ -10,6 +10,8 @@ from pathlib import Path
 from langchain_core.tools import StructuredTool
 from pydantic import BaseModel, Field, ValidationError
 
+from glia.simulator.metrics import jsonable
+
 from .simulation import run_simulation
 from .telemetry_query import query_telemetry
 from .workspace import WorkspaceError, patch_file, read_file, shell, write_file
@@ -110,7 +112,7 @@ def execute(ctx: ToolContext, name: str, args: dict, call_id: str, sims_left: in
             res = run_simulation(ws, ctx.db, parsed.candidate or task["design"]["file"], exp_id,
                                  task["benchmark"]["workload"], task["benchmark"]["seeds"], context=ctx.context_id)
             res.update(label=parsed.label, hypothesis=parsed.hypothesis)
-            text = json.dumps({k: v for k, v in res.items() if k not in ("snapshot", "workload")}, default=_num)
+            text = json.dumps(jsonable({k: v for k, v in res.items() if k not in ("snapshot", "workload")}))
             return ToolResult(text, bool(res.get("error")), res)
         if name == "query_telemetry":
             return ToolResult(query_telemetry(ctx.db, parsed.sql))
@@ -123,7 +125,3 @@ def execute(ctx: ToolContext, name: str, args: dict, call_id: str, sims_left: in
         return ToolResult(patch_file(ws, parsed.path, parsed.old, parsed.new, editable))
     except (WorkspaceError, ValueError, FileNotFoundError, OSError) as exc:
         return ToolResult(f"ERROR: {exc}", True)
-
-
-def _num(v):
-    return None if v != v else v
