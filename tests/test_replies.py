@@ -173,3 +173,9 @@ def test_an_identical_repeated_call_is_caught_unless_what_it_depends_on_changed(
     assert repeats(again, seen, context="design v1") == again
     assert repeats(again, seen, context="design v2") == []
     assert "You already made exactly this call (run_simulation)" in repeat_error(again)
+
+
+def test_a_finish_written_as_text_is_a_finish():
+    parsed = parse_reply(AIMessage(content='Done.\n<tool_call>{"name": "finish", "arguments": {"summary": "route by '
+                                           'free blocks"}}</tool_call>'))
+    assert names(parsed) == [("finish", {"summary": "route by free blocks"}, "tool_call_tag")]
