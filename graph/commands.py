@@ -1,11 +1,14 @@
-"""The workflow's commands: ``glia run``, ``glia resume``, ``glia runs``, ``glia report``."""
+"""The workflow's commands: ``glia run``, ``glia resume``, ``glia runs``, ``glia report``, ``glia doctor``."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
+from glia.nodes.endpoint import EndpointUnreachable, profile_for
+from glia.nodes.modes import NEEDS, choose_modes, endpoint_lines, parse_overrides
 from glia.nodes.registry import ROLES
 
 from .config import DEFAULT_WORKSPACE, RunConfig
@@ -40,6 +43,16 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     rp.add_argument("--workspace", default=DEFAULT_WORKSPACE)
     rp.add_argument("--json", action="store_true")
     rp.set_defaults(func=cmd_report)
+    d = sub.add_parser("doctor", help="probe a model endpoint: what its tool calls and structured output support, "
+                                      "and the mode each role will use")
+    d.add_argument("--model", default=None, help="chat model name (default: $GLIA_MODEL)")
+    d.add_argument("--base-url", default=None, help="OpenAI-compatible endpoint (default: $OPENAI_BASE_URL)")
+    d.add_argument("--workspace", default=DEFAULT_WORKSPACE, help="where the profile is cached (endpoints.json)")
+    d.add_argument("--refresh", action="store_true", help="probe again even if a cached profile exists")
+    d.add_argument("--endpoint", action="append", default=[], metavar="ROLE.KEY=VALUE",
+                   help="override a mode, e.g. researcher.tools=named_router or all.structured=json_mode")
+    d.add_argument("--json", action="store_true", help="print the profile and the modes as one JSON object")
+    d.set_defaults(func=cmd_doctor)
 
 
 def _shared(p: argparse.ArgumentParser) -> None:
@@ -136,4 +149,23 @@ def cmd_report(args) -> int:
         print(open(report).read())
     else:
         print(f"run {args.thread} has no report yet ({outcome.status}); `glia resume {args.thread}` continues it")
+    return 0
+
+
+def cmd_doctor(args) -> int:
+    model = args.model or os.environ.get("GLIA_MODEL")
+    if not model:
+        raise ValueError("glia doctor needs a model: pass --model or set GLIA_MODEL")
+    overrides = parse_overrides(args.endpoint)
+    try:
+        profile, cached = profile_for(args.workspace, args.base_url or os.environ.get("OPENAI_BASE_URL"), model,
+                                      refresh=args.refresh)
+    except EndpointUnreachable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        modes = {role: choose_modes(profile, role, overrides).model_dump() for role in NEEDS}
+        print(json.dumps({"profile": profile.model_dump(), "cached": cached, "modes": modes}))
+    else:
+        print("\n".join(endpoint_lines(profile, overrides, cached)))
     return 0

@@ -22,13 +22,14 @@ class EndpointDown(RuntimeError):
     """The model endpoint kept failing after retries; the run stops here, resumable."""
 
 
-def make_chat_model(model: str, base_url: str | None = None, api_key: str | None = None, temperature: float = 0.2):
+def make_chat_model(model: str, base_url: str | None = None, api_key: str | None = None, temperature: float = 0.2,
+                    timeout: float = 300):
     """A ``ChatOpenAI`` against any OpenAI-compatible endpoint (OpenAI, vLLM, Ollama, llama.cpp)."""
     from langchain_openai import ChatOpenAI
 
     key = api_key or os.environ.get("OPENAI_API_KEY") or ("not-needed" if base_url else None)
     return ChatOpenAI(model=model, base_url=base_url, api_key=key, temperature=temperature, max_retries=0,
-                      timeout=300)
+                      timeout=timeout)
 
 
 def _retryable(exc: Exception) -> bool:
