@@ -17,6 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from graph_overhead import fake_baseline, fake_diagnose, fake_execute
+
 import glia.nodes.analyst as analyst
 import glia.nodes.harness as harness
 from glia.graph.builder import build_graph
@@ -24,7 +26,6 @@ from glia.graph.config import RunConfig
 from glia.graph.runs import start_run
 from glia.tui.app import GliaApp
 from glia.tui.drawing import fit
-from graph_overhead import fake_baseline, fake_diagnose, fake_execute
 
 
 def drawing_times() -> None:

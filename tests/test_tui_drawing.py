@@ -4,6 +4,7 @@ Pure functions: no Textual."""
 from __future__ import annotations
 
 import re
+from itertools import pairwise
 
 import pytest
 
@@ -80,7 +81,7 @@ def test_every_edge_is_an_unbroken_way_from_its_source_to_an_arrow_into_its_targ
     for (a, b), route in d.routes.items():
         cells = route.cells
         assert cells[0] in d.boxes[a] and cells[-1] in d.boxes[b]
-        for c1, c2 in zip(cells, cells[1:]):
+        for c1, c2 in pairwise(cells):
             assert abs(c1[0] - c2[0]) + abs(c1[1] - c2[1]) == 1, (a, b)
         for c in cells[1:-1]:
             assert not any(c in box for box in d.boxes.values()), (a, b, c)

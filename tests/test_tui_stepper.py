@@ -9,8 +9,7 @@ import threading
 from types import SimpleNamespace
 
 from glia.tui.backend import run_facts
-from glia.tui.stepper import (Baseline, ContextChanged, Ended, Experiment, Failure, Step, Stepper, ToolCall,
-                              custom_event)
+from glia.tui.stepper import Baseline, ContextChanged, Ended, Experiment, Failure, Step, Stepper, ToolCall, custom_event
 
 
 class FakeSession:

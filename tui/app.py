@@ -20,8 +20,21 @@ from textual.widgets import DataTable, Footer, ProgressBar, RichLog, Static, Tab
 from textual.widgets.tree import TreeNode
 
 from . import backend
-from .messages import (BaselineMeasured, ContextEnded, ContextStarted, ExperimentRecorded, GraphShaped, HistoryLoaded,
-                       RunEnded, RunFailed, RunOpened, RunsLoaded, StepFinished, ToolCalled, for_event)
+from .messages import (
+    BaselineMeasured,
+    ContextEnded,
+    ContextStarted,
+    ExperimentRecorded,
+    GraphShaped,
+    HistoryLoaded,
+    RunEnded,
+    RunFailed,
+    RunOpened,
+    RunsLoaded,
+    StepFinished,
+    ToolCalled,
+    for_event,
+)
 from .screens import ImplementationsScreen
 from .stepper import Ended, Event, Failure, Stepper
 from .widgets import BestPlot, GraphView

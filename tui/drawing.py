@@ -13,7 +13,7 @@ from __future__ import annotations
 import heapq
 from collections import deque
 from dataclasses import dataclass, field, replace
-from itertools import count
+from itertools import count, pairwise
 
 Cell = tuple[int, int]
 Edge = tuple[str, str]
@@ -177,9 +177,9 @@ def place(layered: list[list[str]], edges: list[Edge], style: Style) -> tuple[di
     boxes: dict[str, Box] = {}
     at = style.margin
     previous: list[str] = []
-    for layer, depth, sizes in zip(layered, along, across):
+    for layer, depth, sizes in zip(layered, along, across, strict=True):
         pos: list[int] = []
-        for n, s in zip(layer, sizes):
+        for n, s in zip(layer, sizes, strict=True):
             placed = [centres[m] for m in near[n] if m in previous] or [centres[m] for m in near[n] if m in centres]
             want = round((sum(placed) / len(placed) if placed else extent / 2) - s / 2)
             pos.append(max(want, pos[-1] + sizes[len(pos) - 1] + style.spacing) if pos else max(want, 0))
@@ -187,7 +187,7 @@ def place(layered: list[list[str]], edges: list[Edge], style: Style) -> tuple[di
         for k in range(len(pos) - 1, -1, -1):  # pushed past the end: pull back
             pos[k] = min(pos[k], limit - sizes[k])
             limit = pos[k] - style.spacing
-        for n, p, s in zip(layer, pos, sizes):
+        for n, p, s in zip(layer, pos, sizes, strict=True):
             centres[n] = p + s / 2
             w, h = size[n]
             if style.across:
@@ -309,7 +309,7 @@ class Picture:
     def runs(self, y: int) -> list[tuple[str, str]]:
         """Row ``y`` as (text, role) runs."""
         out: list[tuple[str, str]] = []
-        for ch, role in zip(self.chars[y], self.roles[y]):
+        for ch, role in zip(self.chars[y], self.roles[y], strict=True):
             if out and out[-1][1] == role:
                 out[-1] = (out[-1][0] + ch, role)
             else:
@@ -413,7 +413,7 @@ def _route_edge(d: Drawing, edge: Edge, blocked: dict[Cell, Box], depth: dict[st
         trunk = next(r.cells for e, r in d.routes.items() if e[1] == edge[1] and last in r.cells)
         tail, arrow = trunk[trunk.index(last):], None
     cells = head + way + tail
-    for c1, c2 in list(zip(cells, cells[1:]))[:-1 if arrow else None]:  # an arrowhead does not join the border
+    for c1, c2 in list(pairwise(cells))[:-1 if arrow else None]:  # an arrowhead does not join the border
         step = next(k for k, v in STEP.items() if v == (c2[0] - c1[0], c2[1] - c1[1]))
         d.arms[c1] = d.arms.get(c1, 0) | step
         d.arms[c2] = d.arms.get(c2, 0) | OPPOSITE[step]
