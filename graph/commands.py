@@ -26,6 +26,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--offline", action="store_true", help="use every node's offline implementation")
     r.add_argument("--impl", action="append", default=[], metavar="ROLE=NAME",
                    help=f"choose one role's implementation ({', '.join(ROLES)}), e.g. analyst=offline")
+    r.add_argument("--endpoint", action="append", default=[], metavar="ROLE.KEY=VALUE",
+                   help="override how a role talks to its model, e.g. researcher.tools=named_router (see glia "
+                        "doctor); repeatable")
     r.add_argument("--thread", default=None, help="thread id for the run (default: generated)")
     _shared(r)
     r.set_defaults(func=cmd_run)
@@ -88,6 +91,8 @@ def _progress(quiet: bool):
                   file=sys.stderr)
         elif kind == "context_end":
             print(f"[{d['context']}] done: {d['outcome']['stop_reason']}", file=sys.stderr)
+        elif kind == "modes":
+            print(f"[run] {d['text']}", file=sys.stderr)
     return on_event
 
 
@@ -112,7 +117,8 @@ def _finish(outcome, as_json: bool) -> int:
 def cmd_run(args) -> int:
     config = RunConfig.build(args.task, contexts=args.contexts, mode=args.mode, budget_sims=args.budget_sims,
                              implementations=_impls(args.impl), model=args.model, base_url=args.base_url,
-                             offline=args.offline, workspace=args.workspace, thread_id=args.thread)
+                             offline=args.offline, workspace=args.workspace, thread_id=args.thread,
+                             endpoint=args.endpoint)
     if not config.models and not args.quiet and not args.json:
         print("no model configured (--model or GLIA_MODEL): running every node's offline implementation",
               file=sys.stderr)

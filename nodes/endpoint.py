@@ -23,7 +23,7 @@ from typing import Literal
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
 from pydantic import BaseModel, Field
 
-from .llm import make_chat_model
+from .llm import make_chat_model, with_token_limit
 from .replies import parse_reply
 
 PROBE_VERSION = 1  # bump when a check changes meaning; older cached profiles are probed again
@@ -126,7 +126,7 @@ def probe(base_url: str | None, model: str, factory: ChatFactory | None = None,
     for name in CHECKS:
         started = time.perf_counter()
         try:
-            check = RUNNERS[name](_limited(chat, base_url, LIMITS[name]), nonce)
+            check = RUNNERS[name](with_token_limit(chat, base_url, LIMITS[name]), nonce)
         except Exception as exc:  # every failure of a check is a finding, except an endpoint that is not there
             if _unreachable(exc):
                 raise EndpointUnreachable(f"cannot reach {base_url or OPENAI_URL} ({model}): {exc}") from exc
@@ -170,17 +170,6 @@ def _read_cache(path: Path) -> dict:
     except (OSError, json.JSONDecodeError):
         return {}
     return data if isinstance(data, dict) else {}
-
-
-def _limited(chat, base_url: str | None, max_tokens: int):
-    """The model with a token limit, on endpoints other than OpenAI's (whose reasoning models spend tokens before
-    answering, and cost little here). ChatOpenAI sends the limit as ``max_completion_tokens``, which
-    llama-cpp-python ignores (it reads only ``max_tokens``), so both are sent."""
-    fields = getattr(type(chat), "model_fields", {})
-    if "api.openai.com" in (base_url or OPENAI_URL) or not {"max_tokens", "extra_body"} <= set(fields):
-        return chat
-    return chat.model_copy(update={"max_tokens": max_tokens,
-                                   "extra_body": {**(chat.extra_body or {}), "max_tokens": max_tokens}})
 
 
 def _tools(*names: str) -> list[dict]:

@@ -61,6 +61,15 @@ class RoleModes(BaseModel):
 
 Overrides = dict[str, dict[str, str]]  # role (or "all") -> key -> value
 
+# a role whose endpoint was not probed (a chat model handed in, e.g. in tests): native calls, schema in the prompt
+UNPROBED = RoleModes(tools="native_auto", structured="text", why={"tools": "not probed", "structured": "not probed"})
+
+
+def role_modes(modes: Mapping[str, Mapping], role: str) -> RoleModes:
+    """A role's modes as chosen at the run's start (``GliaContext.modes``), or ``UNPROBED``."""
+    chosen = modes.get(role)
+    return RoleModes.model_validate(chosen) if chosen else UNPROBED
+
 
 def choose_modes(profile: EndpointProfile, role: str = "researcher", overrides: Overrides | None = None) -> RoleModes:
     """The best modes the profile supports (the first rung of each ladder whose check passed), then the overrides
@@ -85,6 +94,14 @@ def choose_modes(profile: EndpointProfile, role: str = "researcher", overrides: 
             modes[key] = value == "true" if key == "tool_call_text" else value
             why[key] = "override"
     return RoleModes(**modes, why=why)
+
+
+def mode_summary(modes: RoleModes | Mapping) -> str:
+    """One line for run.json readers, reports and the TUI: the tool mode, the structured method, and how tool
+    results travel."""
+    m = modes if isinstance(modes, RoleModes) else RoleModes.model_validate(modes)
+    return (f"tools {m.tools}, structured {m.structured}, tool results as {m.tool_results.replace('_', ' ')}"
+            + (", tool-call turns with text" if m.tool_call_text else ""))
 
 
 def parse_overrides(pairs: Iterable[str] = (), table: Mapping | None = None) -> Overrides:
