@@ -107,6 +107,8 @@ def test_run_facts_name_the_task_contexts_budget_and_each_roles_implementation_a
             "implementations": {"researcher": "llm", "analyst": "offline"},
             "models": {"researcher": {"model": "qwen-coder", "base_url": None}}}
     assert run_facts(meta) == "quick · 2 contexts sequential · 6 sims · researcher=llm(qwen-coder) analyst=offline"
+    meta["modes"] = {"researcher": {"tools": "named_router", "structured": "json_object_schema"}}
+    assert run_facts(meta).endswith("analyst=offline · modes researcher:named_router/json_object_schema")
 
 
 def test_the_stepper_trace_drawing_and_backend_import_without_textual():

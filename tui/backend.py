@@ -97,7 +97,10 @@ def run_facts(meta: dict) -> str:
                      for role, name in impl.items())
     contexts = meta.get("contexts", 1)
     shape = f"{contexts} contexts {meta.get('mode', 'parallel')}" if contexts > 1 else "1 context"
-    return f"{Path(str(meta.get('task', '?'))).stem} · {shape} · {meta.get('budget_sims', '?')} sims · {roles}"
+    modes = meta.get("modes") or {}
+    tools = " ".join(f"{role}:{m.get('tools')}/{m.get('structured')}" for role, m in modes.items())
+    return (f"{Path(str(meta.get('task', '?'))).stem} · {shape} · {meta.get('budget_sims', '?')} sims · {roles}"
+            + (f" · modes {tools}" if tools else ""))
 
 
 def session_facts(session: RunSession) -> str:
