@@ -38,8 +38,8 @@ ACTION_HELP = {NEW_POLICY: "write a new version of the design file and run it",
                "read_file": "read a file", "patch_file": "replace a text in a file", "write_file": "write a file",
                "shell": "run a shell command", "finish": "stop and propose your best design"}
 CHOOSE_ACTION = "Choose your next action: " + "; ".join(f"{k} ({v})" for k, v in ACTION_HELP.items()) + "."
-WRITE_POLICY = ("Write the whole new {design} in one ```python block: the complete file, defining your scheduler "
-                "class. Nothing else.")
+WRITE_POLICY = ("Write the whole new {design} in one ```python block: the complete file, with its imports and "
+                "exactly one scheduler class (your new design replaces the old one). Nothing else.")
 USE_TOOL = "Now call {tool}."
 
 ANALYST_SYSTEM = """You are the Analyst of Glia. You turn raw simulation telemetry into findings: where time goes

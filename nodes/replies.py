@@ -367,6 +367,28 @@ def _code_block(out: ParsedReply, text: str, have_other: bool) -> None:
                             "method returning (replica_id, request) pairs.")
 
 
+def policy_problem(code: str) -> str | None:
+    """What keeps a design file from running as meant, found without running it: it must parse, define exactly
+    one scheduler class (a file with the old and a new class cannot say which one is the design), and its
+    schedule() must do something."""
+    try:
+        tree = ast.parse(code)
+    except SyntaxError as exc:
+        return f"Your design does not parse: line {exc.lineno}: {exc.msg}."
+    classes = [n for n in tree.body if isinstance(n, ast.ClassDef)
+               and any(isinstance(f, ast.FunctionDef) and f.name == "schedule" for f in n.body)]
+    if len(classes) > 1:
+        return (f"Your design defines {len(classes)} scheduler classes ({', '.join(c.name for c in classes)}); the "
+                "design file must define exactly one. Send the whole file again with only your new class.")
+    for cls in classes:
+        body = next(f for f in cls.body if isinstance(f, ast.FunctionDef) and f.name == "schedule").body
+        stmts = [b for b in body if not (isinstance(b, ast.Expr) and isinstance(b.value, ast.Constant))]
+        if all(isinstance(b, ast.Pass) for b in stmts):
+            return (f"{cls.name}.schedule() does nothing (only pass or a docstring): write the routing logic; it "
+                    "must return a list of (replica_id, request) pairs.")
+    return None
+
+
 def _scheduler_class(tree: ast.Module) -> str | None:
     for node in tree.body:
         if isinstance(node, ast.ClassDef) and any(isinstance(f, ast.FunctionDef) and f.name == "schedule"

@@ -25,7 +25,7 @@ from .claims import known_figures, mark_unsupported, unsupported
 from .llm import account, count, invoke_with_retries
 from .modes import RoleModes, adapt_messages, choose_action_tool, role_modes
 from .progress import budget_exhausted, own_ledger, sims_left
-from .replies import MAX_REPAIRS, POLICY, ParsedReply, as_tool_calls, parse_reply
+from .replies import MAX_REPAIRS, POLICY, ParsedReply, as_tool_calls, parse_reply, policy_problem
 
 HISTORY = 8  # recent messages the model sees beside the workbench
 ACTIONS = (prompts.NEW_POLICY, *(t for t in RESEARCHER_TOOLS if t != "finish"), "finish")
@@ -37,15 +37,21 @@ def llm_researcher(state: GliaState, runtime: Runtime[GliaContext]) -> GliaState
     if stop:
         msg = AIMessage(content=f"Budget reached ({stop}); proposing the best design so far.", name="researcher")
         return {"researcher_messages": [msg], "phase": "done"}
+    if not own_ledger(state) and _design_source(state) == state["task"]["design"]["starter_source"]:
+        # the protocol's first step, taken for the model: it designs from measured figures, not from nothing
+        call = {"name": "run_simulation", "args": {"label": "starter"}, "id": "starter", "type": "tool_call"}
+        msg = AIMessage(content="[harness] Measuring the starting design first.", tool_calls=[call], name="harness")
+        return {"researcher_messages": [msg], "phase": "experiment"}
     modes = role_modes(ctx.modes, "researcher")
     usage: dict = {}
     reply = _ask(ctx, modes, _conversation(state, modes), usage)
     parsed = parse_reply(reply)
-    count(usage, "researcher", replies=1, parsed_from_text=int(parsed.ok and parsed.shape != "native"))
     design = state["task"]["design"]["file"]
-    problem = parsed.error() or _repeat(state, parsed, design)
+    problem = parsed.error() or _design_problem(parsed, design) or _repeat(state, parsed, design)
+    # each reply is counted once: run as a native call, run after reading it from text, or sent back
+    count(usage, "researcher", replies=1, repairs=int(bool(problem)),
+          parsed_from_text=int(not problem and parsed.shape != "native"))
     if problem:
-        count(usage, "researcher", repairs=1)
         return _repair(state, reply, problem, usage)
     calls = as_tool_calls(parsed.actions, design)
     said = AIMessage(content=reply.content, tool_calls=calls, name="researcher", id=reply.id)
@@ -93,10 +99,14 @@ def _recent(messages: list[AnyMessage]) -> list[AnyMessage]:
     return out
 
 
+def _design_source(state: GliaState) -> str:
+    path = Path(state["workspace"]) / state["task"]["design"]["file"]
+    return path.read_text(errors="replace") if path.is_file() else ""
+
+
 def _workbench(state: GliaState) -> str:
     task = state["task"]
-    path = Path(state["workspace"]) / task["design"]["file"]
-    source = path.read_text(errors="replace") if path.is_file() else ""
+    source = _design_source(state)
     mine = [i for i in state.get("interventions", []) if i.get("context") == state.get("context_id")]
     findings = [f for f in state.get("findings", []) if f.get("flagged")]
     return prompts.workbench(task, source, own_ledger(state), state.get("baselines", []), findings,
@@ -142,6 +152,17 @@ def _chosen(reply: AIMessage) -> str | None:
     return next((a for a in ACTIONS if a in text), None)
 
 
+def _design_problem(parsed: ParsedReply, design: str) -> str | None:
+    """A new design that cannot run as meant is sent back before it costs a simulation."""
+    for a in parsed.actions:
+        code = a.args["code"] if a.name == POLICY else a.args.get("content") if (
+            a.name == "write_file" and a.args.get("path") == design) else None
+        problem = policy_problem(code) if code is not None else None
+        if problem:
+            return f"[harness] {problem}"
+    return None
+
+
 def _repeat(state: GliaState, parsed: ParsedReply, design: str) -> str | None:
     """Refuse to run a design identical to one already measured (nothing new would be learned, and it costs)."""
     if not any(a.name in ("run_simulation", POLICY) for a in parsed.actions):
@@ -150,17 +171,18 @@ def _repeat(state: GliaState, parsed: ParsedReply, design: str) -> str | None:
     source = next((a.args["content"] for a in parsed.actions
                    if a.name == "write_file" and a.args.get("path") == design), source)
     if source is None:
-        path = Path(state["workspace"]) / design
-        source = path.read_text(errors="replace") if path.is_file() else ""
+        source = _design_source(state)
     digest = hashlib.sha256(source.encode()).hexdigest()[:16]
     same = next((e for e in own_ledger(state) if e.get("hash") == digest), None)
     if same is None:
         return None
     metric = state["task"]["objective"]["metric"]
-    result = (f"error {same['error']['kind']}" if same.get("error") else
-              f"{metric} {same['metrics'].get(metric, float('nan')):.3f}")
-    return (f"[harness] This design is identical to experiment {same['id']} ({result}); running it again would "
-            "measure nothing new and cost a simulation. Change the design, or finish.")
+    if same.get("error"):
+        return (f"[harness] This design is identical to experiment {same['id']}, which failed: "
+                f"{same['error']['kind']}: {same['error']['message'][:400]}. Fix that and send the whole file again.")
+    return (f"[harness] This design is identical to experiment {same['id']} ({metric} "
+            f"{same['metrics'].get(metric, float('nan')):.3f}); running it again would measure nothing new and cost "
+            "a simulation. Change the design, or finish.")
 
 
 def _repair(state: GliaState, reply: AIMessage, problem: str, usage: dict) -> GliaState:

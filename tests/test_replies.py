@@ -179,3 +179,15 @@ def test_a_finish_written_as_text_is_a_finish():
     parsed = parse_reply(AIMessage(content='Done.\n<tool_call>{"name": "finish", "arguments": {"summary": "route by '
                                            'free blocks"}}</tool_call>'))
     assert names(parsed) == [("finish", {"summary": "route by free blocks"}, "tool_call_tag")]
+
+
+def test_a_design_that_cannot_run_as_meant_is_found_without_running_it():
+    from glia.nodes.replies import policy_problem
+
+    one = "class R(BaseGlobalScheduler):\n    def schedule(self):\n        return []\n"
+    assert policy_problem(one) is None
+    two = one + "\nclass S(R):\n    def schedule(self):\n        return []\n"
+    assert "defines 2 scheduler classes (R, S)" in policy_problem(two)
+    stub = "class S(BaseGlobalScheduler):\n    def schedule(self):\n        # your logic here\n        pass\n"
+    assert "S.schedule() does nothing" in policy_problem(stub)
+    assert "does not parse: line 1" in policy_problem("def schedule(:\n")
