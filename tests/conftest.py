@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 
 import pytest
@@ -14,8 +15,10 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
 @pytest.fixture(autouse=True)
 def no_network(monkeypatch, request):
     """Internet sockets are refused (Unix sockets, which multiprocessing uses, are allowed). With
-    ``--record-mode`` other than none (re-recording cassettes of the local model servers), loopback is allowed."""
-    recording = request.config.getoption("--record-mode", None) not in (None, "none")
+    ``--record-mode`` other than none (re-recording cassettes of the local model servers) or ``GLIA_REAL_MODEL``
+    (opt-in tests with the real local model), loopback is allowed."""
+    recording = request.config.getoption("--record-mode", None) not in (None, "none") or bool(
+        os.environ.get("GLIA_REAL_MODEL"))  # opt-in tests against the local model server
 
     def allowed(address) -> bool:
         return recording and isinstance(address, tuple) and address[0] in LOOPBACK
