@@ -87,7 +87,8 @@ def _print(name: str, m: dict) -> None:
     print(f"{name}: {m['requests']} request pairs; direct median TTFT {m['direct_ttft_ms']:.2f} ms, "
           f"e2e {m['direct_e2e_ms']:.2f} ms")
     print(f"  added by the router: TTFT median {m['added_ttft_median_ms']:.2f} ms, "
-          f"p99 {m['added_ttft_p99_ms']:.2f} ms; end-to-end median {m['added_e2e_median_ms']:.2f} ms, p99 {m['added_e2e_p99_ms']:.2f} ms")
+          f"p99 {m['added_ttft_p99_ms']:.2f} ms; end-to-end median {m['added_e2e_median_ms']:.2f} ms, "
+          f"p99 {m['added_e2e_p99_ms']:.2f} ms")
     print(f"  e2e p99 direct {m['direct_e2e_p99_ms']:.2f} ms vs routed {m['routed_e2e_p99_ms']:.2f} ms")
 
 

@@ -20,9 +20,10 @@ import duckdb
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
+from llama_servers import LlamaServers  # noqa: E402
+
 from glia.tools.serving.loadgen import plan_workload  # noqa: E402
 from glia.tools.serving.simtoreal import sim_to_real, write_outputs  # noqa: E402
-from llama_servers import LlamaServers  # noqa: E402
 
 PLAN = {"workload": "paper-routing", "seed": 0, "length_scale": 0.2, "max_prompt": 800, "max_output": 64,
         "time_scale": 6.25}

@@ -5,18 +5,24 @@ model explore the telemetry with the ``query_telemetry`` tool and write the find
 
 from __future__ import annotations
 
-from typing import Literal
-
-from langchain_core.messages import HumanMessage, SystemMessage, ToolMessage
+from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, SystemMessage, ToolMessage
 from langgraph.runtime import Runtime
-from langgraph.types import Command
 
-from glia.tools.telemetry_query import query_telemetry, schema
-from glia.tools.toolkit import ANALYST_TOOLS, execute, langchain_tools
+from glia.simulator.telemetry import reading
+from glia.state import Finding, GliaContext, GliaState, LedgerEntry
+from glia.tools.telemetry_query import schema
+from glia.tools.toolkit import ANALYST_TOOLS, QueryTelemetryArgs, execute, langchain_tools
 
 from . import prompts
-from .common import GliaContext, from_agent, own_ledger, tool_context
-from .llm import call_model
+from .claims import figures_in
+from .common import from_agent, tool_context
+from .llm import account, count, invoke_with_retries
+from .modes import adapt_messages, role_modes
+from .progress import own_ledger
+from .replies import FENCE, parse_reply
+from .structured import AnalystFindings, findings_from_text, structured_answer
+
+MAX_QUERIES = 3  # rounds of SQL the model may run before it writes its findings
 
 # topic -> (SQL over the experiment's rows; a finding's threshold test on the value; how to say it)
 DIAGNOSTICS = {
@@ -51,19 +57,18 @@ DIAGNOSTICS = {
 }
 
 
-def diagnose(db, run_id: str) -> list[dict]:
+def diagnose(db, run_id: str) -> list[Finding]:
     """The offline analyst's findings for one experiment."""
-    from glia.simulator.telemetry import reading
-
     vals: dict[str, tuple] = {}
     with reading(db) as con:
         for topic, sql in DIAGNOSTICS.items():
             vals[topic] = con.execute(sql, [run_id] * sql.count("?")).fetchone()
-    out = []
+    out: list[Finding] = []
 
     def add(topic: str, flagged: bool, text: str, value: float | None):
+        figures = [float(v) for v in vals[topic] if isinstance(v, (int, float))]
         out.append({"id": f"{run_id}:{topic}", "experiment": run_id, "topic": topic, "flagged": bool(flagged),
-                    "text": text, "value": value, "sql": " ".join(DIAGNOSTICS[topic].split())})
+                    "text": text, "value": value, "sql": " ".join(DIAGNOSTICS[topic].split()), "figures": figures})
 
     q, prefill, decode, waste = vals["time_breakdown"]
     if q is not None:
@@ -99,12 +104,12 @@ def diagnose(db, run_id: str) -> list[dict]:
     return out
 
 
-def _new_experiments(state: dict) -> list[dict]:
+def _new_experiments(state: GliaState) -> list[LedgerEntry]:
     done = {f["experiment"] for f in state.get("findings", [])}
     return [e for e in own_ledger(state) if e["id"] not in done and not e.get("error")]
 
 
-def offline_analyst(state: dict, runtime: Runtime[GliaContext]) -> Command[Literal["researcher", "supervisor"]]:
+def offline_analyst(state: GliaState, runtime: Runtime[GliaContext]) -> GliaState:
     new = _new_experiments(state)
     findings = []
     for e in new:
@@ -114,54 +119,69 @@ def offline_analyst(state: dict, runtime: Runtime[GliaContext]) -> Command[Liter
     ids = ", ".join(e["id"] for e in new)
     report = (f"Findings on {ids} (heuristic analyst, SQL on telemetry):\n" + "\n".join(lines) if new
               else "No new successful experiment to analyse.")
-    update = {"findings": findings, "researcher_messages": [from_agent("analyst", report)],
-              "analyst_messages": [HumanMessage(content=report, name="analyst")],
-              "implementations": {**state.get("implementations", {}), "analyst": "offline"}}
-    return Command(goto=after_analysis(state, runtime.context), update=update)
+    return {"findings": findings, "researcher_messages": [from_agent("analyst", report)],
+            "analyst_messages": [HumanMessage(content=report, name="analyst")]}
 
 
-def after_analysis(state: dict, ctx: GliaContext) -> str:
-    """The supervisor at milestones (stagnation, budget marks), the researcher otherwise."""
-    from .supervisor import milestone
-    return "supervisor" if milestone(state, ctx.stagnation_window) else "researcher"
-
-
-def llm_analyst(state: dict, runtime: Runtime[GliaContext]) -> Command[Literal["researcher", "supervisor"]]:
+def llm_analyst(state: GliaState, runtime: Runtime[GliaContext]) -> GliaState:
+    """The model starts from the harness's standard diagnostics of the new experiments, may query the telemetry
+    a few times (natively or as SQL written in its reply, by its endpoint's mode), then answers with findings in
+    the schema its endpoint supports best."""
     ctx = runtime.context
     new = _new_experiments(state)
-    impl = {**state.get("implementations", {}), "analyst": "llm"}
     if not new:
-        note = "No new successful experiment to analyse."
-        return Command(goto=after_analysis(state, runtime.context),
-                       update={"researcher_messages": [from_agent("analyst", note)], "implementations": impl})
-    model = ctx.model("analyst").bind_tools(langchain_tools(ANALYST_TOOLS))
+        return {"researcher_messages": [from_agent("analyst", "No new successful experiment to analyse.")]}
+    modes = role_modes(ctx.modes, "analyst")
+    model = ctx.model("analyst")
     tctx = tool_context(state, ctx)
-    ids = ", ".join(e["id"] for e in new)
-    messages = [SystemMessage(content=prompts.ANALYST_SYSTEM),
-                HumanMessage(content=prompts.analyst_request(state["task"], new, schema(tctx.db)))]
     usage: dict = {}
-    reply = None
-    for _ in range(6):
-        reply = call_model(model, messages, ctx, usage, "analyst")
-        messages.append(reply)
-        if not reply.tool_calls:
+
+    def call(runnable, msgs):
+        reply = invoke_with_retries(runnable, msgs, ctx.settings, "analyst")
+        account(usage, "analyst", reply.get("raw") if isinstance(reply, dict) else reply, model)
+        return reply
+
+    standard = [f for e in new for f in diagnose(ctx.db, e["id"])]
+    messages: list[AnyMessage] = [
+        SystemMessage(content=prompts.ANALYST_SYSTEM),
+        HumanMessage(content=prompts.analyst_request(state["task"], new, schema(tctx.db),
+                                                     [f["text"] for f in standard]))]
+    native = modes.tools == "native_auto"
+    asking = model.bind_tools(langchain_tools(ANALYST_TOOLS), tool_choice="auto") if native else model
+    for _ in range(MAX_QUERIES):
+        reply = call(asking, [*adapt_messages(messages, modes), HumanMessage(content=prompts.ANALYST_QUERY)])
+        queries = _queries(reply)
+        if not queries:
             break
-        for tc in reply.tool_calls:
-            if tc["name"] != "query_telemetry":
-                messages.append(ToolMessage(content="ERROR: the analyst may only use query_telemetry",
-                                            tool_call_id=tc["id"], status="error"))
-                continue
-            res = execute(tctx, "query_telemetry", tc.get("args", {}), tc["id"], 0)
-            messages.append(ToolMessage(content=res.text, tool_call_id=tc["id"],
-                                        status="error" if res.error else "success"))
-    text = str(reply.content).strip() if reply is not None else ""
-    bullets = [b.strip("-* ").strip() for b in text.splitlines() if b.strip().startswith(("-", "*"))] or [text]
-    findings = [{"id": f"{new[-1]['id']}:llm{i}", "experiment": new[-1]["id"], "topic": "llm", "flagged": True,
-                 "text": b, "value": None, "sql": ""} for i, b in enumerate(bullets) if b]
-    report = f"Findings on {ids}:\n" + "\n".join(f"- {f['text']}" for f in findings)
-    update = {"findings": findings, "researcher_messages": [from_agent("analyst", report)],
-              "analyst_messages": messages[1:], "usage": usage, "implementations": impl}
-    return Command(goto=after_analysis(state, runtime.context), update=update)
+        messages.append(reply if native else AIMessage(content=str(reply.content)))
+        for call_id, sql in queries:
+            res = execute(tctx, "query_telemetry", {"sql": sql}, call_id, 0)
+            messages.append(ToolMessage(content=res.text, tool_call_id=call_id, name="query_telemetry",
+                                        status="error" if res.error else "success") if native else
+                            HumanMessage(content=f"[result of {sql}]\n{res.text}"))
+    answer = structured_answer(model, AnalystFindings, [*adapt_messages(messages, modes),
+                                                        HumanMessage(content=prompts.ANALYST_FINDINGS)],
+                               modes.structured, findings_from_text, invoke=call)
+    seen = [x for f in standard for x in f.get("figures", [])] + [
+        x for m in messages[2:] for x in figures_in(str(m.content))]
+    last = new[-1]["id"]
+    findings: list[Finding] = [{"id": f"{last}:llm{i}", "experiment": last, "topic": "llm", "flagged": True,
+                                "text": f.text.strip(), "value": None, "sql": "", "figures": seen}
+                               for i, f in enumerate(answer.value.findings) if f.text.strip()]
+    if not findings:  # the model said nothing usable: the standard diagnostics stand
+        findings = standard
+    count(usage, "analyst", structured_fallbacks=int(answer.method == "text_fallback"))
+    ids = ", ".join(e["id"] for e in new)
+    report = f"Findings on {ids}:\n" + "\n".join(f"- {f['text']}" for f in findings if f["flagged"])
+    return {"findings": findings, "researcher_messages": [from_agent("analyst", report)],
+            "analyst_messages": [*messages[1:], HumanMessage(content=report, name="analyst")], "usage": usage}
 
 
-__all__ = ["diagnose", "llm_analyst", "offline_analyst", "query_telemetry"]
+def _queries(reply: AIMessage) -> list[tuple[str, str]]:
+    """The SQL queries a reply asks for: native or written calls of query_telemetry, or ```sql blocks."""
+    parsed = parse_reply(reply, specs={"query_telemetry": QueryTelemetryArgs}, code=False)
+    found = [(a.id, a.args["sql"]) for a in parsed.actions if a.args.get("sql", "").strip()]
+    if not found:
+        found = [(f"sql{i}", body.strip()) for i, (lang, body) in enumerate(FENCE.findall(str(reply.content)))
+                 if lang.lower() == "sql" and body.strip()]
+    return found[:2]

@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from .metrics import SUMMARY_METRICS, fmt
 from .policies import POLICIES
 from .presets import PRESETS
 from .runner import BenchmarkResult, run_benchmark
@@ -51,10 +52,6 @@ def _run(policy: str, args) -> BenchmarkResult:
                          telemetry=ws / "telemetry.duckdb" if record else None)
 
 
-def _fmt(v, digits: int = 2) -> str:
-    return "-" if v is None or v != v else f"{v:.{digits}f}"
-
-
 def cmd_simulate(args) -> int:
     res = _run(args.policy, args)
     if args.json:
@@ -63,13 +60,11 @@ def cmd_simulate(args) -> int:
     print(f"policy {res.policy} on {res.workload}, {len(res.seeds)} seed(s), {res.wall_s:.1f} s wall")
     if res.metrics:
         print(f"{'metric':<26}{'mean':>12}{'90% CI':>24}")
-        for key in ("mean_e2e_s", "p50_e2e_s", "p90_e2e_s", "p99_e2e_s", "mean_ttft_s", "p90_ttft_s", "mean_tpot_s",
-                    "mean_queueing_s", "mean_slowdown", "restart_fraction", "throughput_rps", "gpu_utilisation",
-                    "kv_utilisation", "gpu_hours"):
+        for key in SUMMARY_METRICS:
             m = res.metrics.get(key)
             if m:
                 lo, hi = m["ci90"]
-                print(f"{key:<26}{_fmt(m['mean'], 3):>12}{'[' + _fmt(lo, 3) + ', ' + _fmt(hi, 3) + ']':>24}")
+                print(f"{key:<26}{fmt(m['mean'], 3):>12}{'[' + fmt(lo, 3) + ', ' + fmt(hi, 3) + ']':>24}")
     if res.artifacts:
         print(f"artifacts: {res.artifacts}")
     if res.error:
@@ -94,8 +89,8 @@ def cmd_baselines(args) -> int:
             continue
         lo, hi = r.metrics["mean_e2e_s"]["ci90"]
         mean = r.metric("mean_e2e_s")
-        print(f"{r.policy:<13}{_fmt(mean):>11}{'[' + _fmt(lo) + ', ' + _fmt(hi) + ']':>17}"
-              f"{_fmt(r.metric('p90_e2e_s')):>9}{_fmt(r.metric('p99_e2e_s')):>9}{_fmt(r.metric('mean_ttft_s')):>8}"
+        print(f"{r.policy:<13}{fmt(mean):>11}{'[' + fmt(lo) + ', ' + fmt(hi) + ']':>17}"
+              f"{fmt(r.metric('p90_e2e_s')):>9}{fmt(r.metric('p99_e2e_s')):>9}{fmt(r.metric('mean_ttft_s')):>8}"
               f"{r.metric('restart_fraction') * 100:>9.1f}%{(mean / ref - 1) * 100:>+7.0f}%{r.wall_s:>8.1f}")
     return 1 if any(r.error for r in results) else 0
 

@@ -1,12 +1,15 @@
-"""The cluster simulation: a discrete-event loop over arrivals, replica iterations and control ticks."""
+"""The cluster simulation: a discrete-event loop over arrivals, replica iterations and control ticks.
+
+``Simulation`` builds everything in its constructor (the replicas, the workload, the policy, the event heap) and
+``run()`` processes events in time order; the routing contract lives in ``contract.py``. The clock and the event log
+the engine shares with its replicas are defined here.
+"""
 
 from __future__ import annotations
 
 import heapq
 import itertools
 import math
-import random
-import traceback
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 
@@ -15,13 +18,36 @@ import numpy as np
 from .autoscaler import ClusterView, make_autoscaler
 from .batch_policies import get_batch_policy
 from .config import SimulationConfig
+from .contract import call_policy, check_all_routed, checked_routes
 from .global_scheduler import BaseGlobalScheduler
-from .replica import Clock, Log, ReplicaScheduler
-from .request import PolicyViolation, Request
+from .replica import ReplicaScheduler
+from .request import Request
 from .workloads import ClosedLoop, Trace
 
-# event priorities at equal times: iterations end before arrivals are routed, then control ticks
+# event kinds, which are also their priorities at equal times: iterations end before arrivals are routed, then
+# replicas become ready, then control ticks
 _ITER, _ARRIVAL, _READY, _AUTOSCALE, _SAMPLE = range(5)
+
+
+class Clock:
+    """Simulated time, shared by the engine and its replicas."""
+
+    __slots__ = ("now",)
+
+    def __init__(self):
+        self.now = 0.0
+
+
+class Log:
+    """Scheduling events and counters, appended as plain tuples: (time, kind, request id, replica id, value)."""
+
+    def __init__(self, enabled: bool = True):
+        self.enabled = enabled
+        self.events: list[tuple[float, str, int, int, int]] = []
+
+    def add(self, t: float, kind: str, rid: int, replica: int, value: int = 0) -> None:
+        if self.enabled:
+            self.events.append((t, kind, rid, replica, value))
 
 
 @dataclass
@@ -41,110 +67,83 @@ class RunResult:
 
 
 class Simulation:
-    """Runs one seed of a benchmark under one routing policy."""
+    """One seed of a benchmark under one routing policy."""
 
     def __init__(self, config: SimulationConfig, policy: type[BaseGlobalScheduler], seed: int = 0, fast: bool = True):
-        self.config = config
-        self.policy = policy
-        self.seed = seed
-        self.fast = fast
-
-    def run(self) -> RunResult:
-        cfg, cluster = self.config, self.config.cluster
-        random.seed(self.seed)
-        np.random.seed(self.seed % 2**32)
-        self.clock = clock = Clock()
-        self.log = Log(cfg.record_events)
+        cluster = config.cluster
+        self.config, self.seed, self.fast = config, seed, fast
+        self.clock = Clock()
+        self.log = Log(config.record_events)
         self.model = cluster.execution_model()
         self.rcfg = cluster.replica_config(self.model)
-        workload = cfg.workload.generate(self.seed)
+        workload = config.workload.generate(seed)
         self._check_fits(workload)
-        self._last_arrival = float(workload.arrived_at[-1]) if isinstance(workload, Trace) and len(workload) else 0.0
-        self.autoscaler = make_autoscaler(cfg.autoscaler)
+        self.autoscaler = make_autoscaler(config.autoscaler)
         self.all_replicas: dict[int, ReplicaScheduler] = {}
         self.serving: dict[int, ReplicaScheduler] = {}
-        self.life: dict[int, list[float]] = {}
+        self.life: dict[int, list[float]] = {}            # replica id -> [requested at, released at]
         self.scaling: list[tuple] = []
         for _ in range(cluster.num_replicas):
-            self._new_replica(0.0)
-            self.serving[max(self.all_replicas)] = self.all_replicas[max(self.all_replicas)]
-        self.heap: list[tuple] = []
-        self.seq = itertools.count()
+            rep = self._new_replica(0.0)
+            self.serving[rep.replica_id] = rep
         self.requests: list[Request] = []
-        self.outstanding = 0
         self.samples: list[tuple] = []
-        self.window_tokens = 0
-        try:
-            self.sched = self.policy(SimpleNamespace(cluster=cluster, seed=self.seed), dict(self.serving))
-        except (PolicyViolation, MemoryError):
-            raise
-        except Exception as exc:
-            raise _policy_exception(exc, "__init__") from None
-        if isinstance(workload, ClosedLoop):
-            self._closed = workload
-            self._closed_next = 0
+        self.window_tokens = 0                            # output tokens completed since the last control tick
+        self.heap: list[tuple] = []                       # (time, kind, sequence, object, version)
+        self._seq = itertools.count()
+        self.sched = call_policy(lambda: policy(SimpleNamespace(cluster=cluster, seed=seed), dict(self.serving)),
+                                 "__init__")
+        # open-loop arrivals stay in arrays beside the heap (they are most events); a closed loop's are on the heap
+        self._closed = workload if isinstance(workload, ClosedLoop) else None
+        self._closed_next = 0
+        if self._closed is not None:
+            self._arrivals: tuple[list, list, list] = ([], [], [])
+            self._last_arrival = 0.0
             for u in range(workload.users):
                 self._push(u * 1e-3, _ARRIVAL, self._closed_request(u * 1e-3))
-            arr_t: list[float] = []
         else:
-            self._closed = None
-            arr_t = workload.arrived_at.tolist()
-            arr_p = workload.prefill.tolist()
-            arr_d = workload.decode.tolist()
-        if cfg.sample_interval_s > 0:
+            self._arrivals = (workload.arrived_at.tolist(), workload.prefill.tolist(), workload.decode.tolist())
+            self._last_arrival = self._arrivals[0][-1] if len(workload) else 0.0
+        if config.sample_interval_s > 0:
             self._push(0.0, _SAMPLE, None)
         if self.autoscaler:
             self._push(self.autoscaler.interval_s, _AUTOSCALE, None)
-        heap, n_arr, i = self.heap, len(arr_t), 0
-        while True:
-            ta = arr_t[i] if i < n_arr else math.inf
-            if heap and heap[0][0] <= ta:
-                t, prio, _, obj, ver = heapq.heappop(heap)
+
+    def run(self) -> RunResult:
+        """Process events in time order until none is left; every request must have been routed by then."""
+        handlers = (self._on_iteration_end, self._on_arrival, self._ready, self._autoscale, self._sample)
+        heap, clock = self.heap, self.clock
+        times, prefill, decode = self._arrivals
+        i, n = 0, len(times)
+        while heap or i < n:
+            if heap and (i >= n or heap[0][0] <= times[i]):
+                t, kind, _, obj, version = heapq.heappop(heap)
                 clock.now = t
-                if prio == _ITER:
-                    if ver == obj.version:
-                        self._on_iteration_end(obj)
-                elif prio == _ARRIVAL:
-                    self._arrive(obj)
-                elif prio == _SAMPLE:
-                    self._sample(t)
-                elif prio == _AUTOSCALE:
-                    self._autoscale(t)
-                else:
-                    self._ready(obj, t)
-                continue
-            if i >= n_arr:
-                break
-            clock.now = ta
-            r = Request(len(self.requests), ta, arr_p[i], arr_d[i])
-            i += 1
-            self.requests.append(r)
-            self.outstanding += 1
-            self._enqueue(r)
-            self._schedule()
-        unrouted = [r._r_id for r in self.requests if r._r_routed_at != r._r_routed_at]
-        if unrouted:
-            raise PolicyViolation("never_routed", f"{len(unrouted)} request(s) were never routed (ids "
-                                  f"{', '.join(map(str, unrouted[:10]))}{', ...' if len(unrouted) > 10 else ''}); "
-                                  "schedule() must eventually route every request it holds")
+                handlers[kind](obj, version)
+            else:
+                clock.now = times[i]
+                self._arrive(Request(-1, times[i], prefill[i], decode[i]))
+                i += 1
+        check_all_routed(self.requests)
         return self._result()
 
     # -- events ---------------------------------------------------------------------------------------------
-    def _push(self, t: float, prio: int, obj, version: int = 0) -> None:
-        heapq.heappush(self.heap, (t, prio, next(self.seq), obj, version))
+    def _push(self, t: float, kind: int, obj, version: int = 0) -> None:
+        heapq.heappush(self.heap, (t, kind, next(self._seq), obj, version))
 
     def _push_replica(self, rep: ReplicaScheduler) -> None:
         if not rep.is_idle:
-            heapq.heappush(self.heap, (rep.next_event_time, _ITER, next(self.seq), rep, rep.version))
+            self._push(rep.next_event_time, _ITER, rep, rep.version)
 
-    def _on_iteration_end(self, rep: ReplicaScheduler) -> None:
+    def _on_iteration_end(self, rep: ReplicaScheduler, version: int) -> None:
+        if version != rep.version:
+            return  # superseded: the replica replanned since this event was pushed
         done = rep.on_segment_end()
         self._push_replica(rep)
         if not rep.accepting and rep.is_idle and not rep.pending:
             self._release(rep, self.clock.now)
         if done:
             for r in done:
-                self.outstanding -= 1
                 self.window_tokens += r._r_total() - r._r_orig_prompt
                 if self._closed is not None:
                     think = self._closed.think[r._r_id % len(self._closed.think)]
@@ -158,60 +157,34 @@ class Simulation:
         self._closed_next += 1
         return Request(-1, t, int(self._closed.prefill[k]), int(self._closed.decode[k]))
 
+    def _on_arrival(self, r: Request, _version: int) -> None:
+        self._arrive(r)
+
     def _arrive(self, r: Request) -> None:
         r._r_id = len(self.requests)
         self.requests.append(r)
-        self.outstanding += 1
-        self._enqueue(r)
+        self.sched._request_queue.append(r)
         self._schedule()
 
-    def _enqueue(self, r: Request) -> None:
-        self.sched._request_queue.append(r)
-
     def _schedule(self) -> None:
+        """Ask the policy for routes, check them against the contract, hand the requests to their replicas."""
         sched = self.sched
-        try:
-            pairs = sched.schedule()
-        except (PolicyViolation, MemoryError):
-            raise
-        except Exception as exc:
-            raise _policy_exception(exc, "schedule") from None
-        if not pairs:
-            if pairs is None:
-                raise PolicyViolation("bad_return", "schedule() returned None; it must return a list of "
-                                      "(replica_id, request) pairs (an empty list to route nothing)")
+        pairs = call_policy(sched.schedule, "schedule")
+        if not pairs and pairs is not None:
             return
         now = self.clock.now
         routed = set()
-        for pair in pairs:
-            try:
-                rid, r = pair
-            except (TypeError, ValueError):
-                raise PolicyViolation("bad_return", f"schedule() returned {pair!r}; expected (replica_id, request)"
-                                      ) from None
-            if type(r) is not Request:
-                raise PolicyViolation("bad_return", f"schedule() returned {type(r).__name__} {r!r} in place of a "
-                                      "request")
-            rep = self.serving.get(rid) if isinstance(rid, (int, np.integer)) and not isinstance(rid, bool) else None
-            if rep is None:
-                raise PolicyViolation("invalid_replica", f"schedule() routed request {r._r_id} to replica {rid!r}; "
-                                      f"valid replica ids now: {sorted(self.serving)}")
-            if r._r_routed_at == r._r_routed_at:
-                raise PolicyViolation("routed_twice", f"request {r._r_id} was routed twice (first to replica "
-                                      f"{r._r_replica_id} at t={r._r_routed_at:.3f}s, again to replica {rid} at "
-                                      f"t={now:.3f}s)")
-            if r._r_prompt != r._r_orig_prompt or r._r_n or r._r_restarts:
-                raise PolicyViolation("mutated_request", f"request {r._r_id} was modified by the policy")
-            r._r_routed_at = now
+        for rep, r in checked_routes(pairs, self.serving, now):
             routed.add(r._r_id)
-            self.log.add(now, "route", r._r_id, int(rid), r._r_prompt)
+            self.log.add(now, "route", r._r_id, rep.replica_id, r._r_prompt)
             if rep.enqueue(r, now):
                 self._push_replica(rep)
         queue = sched._request_queue
         if any(q._r_id in routed for q in queue):
             queue[:] = [q for q in queue if q._r_id not in routed]
 
-    def _sample(self, t: float) -> None:
+    def _sample(self, _obj, _version: int) -> None:
+        t = self.clock.now
         qlen = len(self.sched._request_queue)
         for rid, rep in self.all_replicas.items():
             if self.life[rid][1] == math.inf:
@@ -242,7 +215,8 @@ class Simulation:
             self.life[rep.replica_id][1] = now
             self.scaling.append((now, "release", rep.replica_id))
 
-    def _ready(self, rep: ReplicaScheduler, t: float) -> None:
+    def _ready(self, rep: ReplicaScheduler, _version: int) -> None:
+        t = self.clock.now
         if not rep.accepting:
             return  # cancelled during its cold start
         self.serving[rep.replica_id] = rep
@@ -250,8 +224,8 @@ class Simulation:
         self.scaling.append((t, "ready", rep.replica_id))
         self._schedule()
 
-    def _autoscale(self, t: float) -> None:
-        a = self.autoscaler
+    def _autoscale(self, _obj, _version: int) -> None:
+        t, a = self.clock.now, self.autoscaler
         starting = [r for r in self.all_replicas.values()
                     if r.accepting and r.replica_id not in self.serving and self.life[r.replica_id][1] == math.inf]
         draining = [r for r in self.all_replicas.values() if not r.accepting and self.life[r.replica_id][1] == math.inf]
@@ -320,10 +294,3 @@ class Simulation:
             busy_s=sum(r.busy_time for r in self.all_replicas.values()), replica_seconds=lifetimes,
             num_preemptions=sum(r.num_preemptions for r in self.all_replicas.values()),
             samples=self.samples, events=self.log.events, scaling=self.scaling)
-
-
-def _policy_exception(exc: BaseException, where: str) -> PolicyViolation:
-    frames = traceback.extract_tb(exc.__traceback__)
-    policy_frames = [f for f in frames if "/simulator/" not in f.filename.replace("\\", "/")] or frames
-    loc = f" at {policy_frames[-1].filename}:{policy_frames[-1].lineno}" if policy_frames else ""
-    return PolicyViolation("exception", f"policy raised {type(exc).__name__} in {where}(){loc}: {exc}")

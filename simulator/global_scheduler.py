@@ -7,6 +7,7 @@ queue wait there (held) until a later call routes them.
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 from .request import Request
@@ -16,12 +17,14 @@ class BaseGlobalScheduler:
     """Base class of routing policies.
 
     Readable state: ``_request_queue`` (requests waiting for a route), ``_num_replicas``, ``_replica_schedulers``
-    (replica id -> replica scheduler, see ``ReplicaScheduler``), ``sort_requests()``, and ``_config`` (the
-    cluster settings).
+    (replica id -> replica scheduler), ``sort_requests()``, ``_config`` (the cluster settings and the seed) and
+    ``rng``, a ``random.Random`` seeded with the run's seed (use it for any randomness, so that a run is reproducible
+    whatever else the process did). The whole API is in ``simulator/policy_api.md``.
     """
 
     def __init__(self, config: Any = None, replicas: dict | None = None):
         self._config = config
+        self.rng = random.Random(getattr(config, "seed", 0))
         self._replica_schedulers: dict[int, Any] = dict(replicas or {})
         self._num_replicas = len(self._replica_schedulers)
         self._request_queue: list[Request] = []

@@ -1,11 +1,33 @@
-"""Per-request and per-run metrics, and their aggregation over seeds with 90 % bootstrap confidence intervals."""
+"""Per-request and per-run metrics, their aggregation over seeds with 90 % bootstrap confidence intervals, and the
+names and formatting every report, table and JSON output uses (defined here once)."""
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
 from .engine import RunResult
 from .execution import ExecutionModel
+
+# every per-run figure ``run_summary`` produces (the telemetry's ``run_seeds`` columns, in order)
+RUN_METRICS = ("num_requests", "mean_e2e_s", "p50_e2e_s", "p90_e2e_s", "p99_e2e_s", "mean_ttft_s", "p50_ttft_s",
+               "p90_ttft_s", "p99_ttft_s", "mean_tpot_s", "p90_tpot_s", "mean_queueing_s", "p90_queueing_s",
+               "mean_slowdown", "p90_slowdown", "restart_fraction", "mean_restarts", "e2e_restarted_s",
+               "e2e_not_restarted_s", "wasted_tokens", "preemptions", "makespan_s", "throughput_rps",
+               "throughput_tokens_per_s", "gpu_utilisation", "kv_utilisation", "gpu_hours")
+# the figures of an experiment: what the agents see, what the ledger keeps, what ``glia simulate`` prints
+SUMMARY_METRICS = ("mean_e2e_s", "p50_e2e_s", "p90_e2e_s", "p99_e2e_s", "mean_ttft_s", "p90_ttft_s", "mean_tpot_s",
+                   "mean_queueing_s", "mean_slowdown", "restart_fraction", "throughput_rps", "gpu_utilisation",
+                   "kv_utilisation", "gpu_hours")
+# what ``glia simulate --json`` prints beside the mean's CI
+JSON_METRICS = ("mean_e2e_s", "p90_e2e_s", "p99_e2e_s", "mean_ttft_s", "p90_ttft_s", "mean_tpot_s", "restart_fraction",
+                "throughput_rps", "gpu_utilisation", "kv_utilisation", "gpu_hours")
+# the metric columns of the telemetry's ``runs`` table, beside the mean and its CI
+RUNS_TABLE_METRICS = ("p90_e2e_s", "mean_ttft_s", "p90_ttft_s", "restart_fraction", "throughput_rps", "gpu_hours")
+# what a run's report compares between the first and the best design
+KEY_METRICS = ("mean_e2e_s", "p90_e2e_s", "p99_e2e_s", "mean_ttft_s", "mean_queueing_s", "restart_fraction",
+               "kv_utilisation")
 
 BOOTSTRAP_RESAMPLES = 2000
 CI_LEVEL = 0.90
@@ -104,3 +126,26 @@ def aggregate(summaries: list[dict[str, float]], requests: list[dict[str, np.nda
             ci = (mean, mean)
         out[k] = {"mean": mean, "ci90": ci, "per_seed": vals.tolist()}
     return out
+
+
+def clean(v, digits: int | None = 4) -> float | None:
+    """A figure for JSON or a database: None when missing or not finite, else a float (rounded to ``digits``)."""
+    if v is None or not math.isfinite(v):
+        return None
+    return float(v) if digits is None else round(float(v), digits)
+
+
+def jsonable(obj):
+    """``obj`` with every non-finite float replaced by None, so that it serialises as valid JSON."""
+    if isinstance(obj, float):
+        return clean(obj, None)
+    if isinstance(obj, dict):
+        return {k: jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v) for v in obj]
+    return obj
+
+
+def fmt(v, digits: int = 2) -> str:
+    """A figure for a table: ``-`` when missing or not finite."""
+    return "-" if v is None or not math.isfinite(v) else f"{v:.{digits}f}"

@@ -18,12 +18,18 @@ import heapq
 import math
 from bisect import insort
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .batch_policies import BatchOrderPolicy
 from .execution import ExecutionModel
 from .request import Request
 
-def _AGE(r: Request) -> tuple[float, int]:  # noqa: N802 - the sort key of age: older first
+if TYPE_CHECKING:
+    from .engine import Clock, Log
+
+
+def _age(r: Request) -> tuple[float, int]:
+    """The sort key of age: older first."""
     return (r._r_arr, r._r_id)
 
 
@@ -42,32 +48,11 @@ class ReplicaConfig:
         return int(self.watermark_fraction * self.num_blocks)
 
 
-class Clock:
-    """Simulated time, shared by the engine and its replicas."""
-
-    __slots__ = ("now",)
-
-    def __init__(self):
-        self.now = 0.0
-
-
-class Log:
-    """Scheduling events and counters, appended as plain tuples: (time, kind, request id, replica id, value)."""
-
-    def __init__(self, enabled: bool = True):
-        self.enabled = enabled
-        self.events: list[tuple[float, str, int, int, int]] = []
-
-    def add(self, t: float, kind: str, rid: int, replica: int, value: int = 0) -> None:
-        if self.enabled:
-            self.events.append((t, kind, rid, replica, value))
-
-
 IDLE, ITERATION, RUN = 0, 1, 2
 
 
 class ReplicaScheduler:
-    """Replica-level scheduler; the attributes a global scheduler may read are documented in ``policy_api.md``."""
+    """Replica-level scheduler; what a global scheduler may read is documented in ``simulator/policy_api.md``."""
 
     def __init__(self, replica_id: int, config: ReplicaConfig, model: ExecutionModel, batch_policy: BatchOrderPolicy,
                  clock: Clock, log: Log, fast: bool = True):
@@ -322,8 +307,8 @@ class ReplicaScheduler:
                 break
             del pending[i]
             self.alloc += need
-            insort(self.active, r, key=_AGE)
-            insort(self._prefilling, r, key=_AGE)
+            insort(self.active, r, key=_age)
+            insort(self._prefilling, r, key=_age)
             r._r_rep = self
             r._r_n = 0
             if r._r_t_sched != r._r_t_sched:  # NaN: first admission

@@ -13,8 +13,8 @@ from pathlib import Path
 from .artifacts import write_seed_artifacts
 from .config import SimulationConfig
 from .loader import policy_source_hash
-from .metrics import aggregate
-from .presets import PRESETS, get_preset
+from .metrics import JSON_METRICS, RUNS_TABLE_METRICS, aggregate, clean
+from .presets import get_preset
 from .sandbox import SeedOutcome, run_seeds
 from .telemetry import config_json, write_run
 
@@ -39,30 +39,18 @@ class BenchmarkResult:
 
     def to_json(self) -> dict:
         """The compact summary the CLI prints with ``--json``."""
-        m = self.metrics
-        ci = m.get("mean_e2e_s", {}).get("ci90")
+        ci = self.metrics.get("mean_e2e_s", {}).get("ci90")
         out = {"run_id": self.run_id, "policy": self.policy, "workload": self.workload, "seeds": len(self.seeds),
-               "mean_e2e_s": _clean(self.metric("mean_e2e_s")),
-               "mean_e2e_ci90": [_clean(ci[0]), _clean(ci[1])] if ci else None,
-               "p90_e2e_s": _clean(self.metric("p90_e2e_s")), "p99_e2e_s": _clean(self.metric("p99_e2e_s")),
-               "mean_ttft_s": _clean(self.metric("mean_ttft_s")), "p90_ttft_s": _clean(self.metric("p90_ttft_s")),
-               "mean_tpot_s": _clean(self.metric("mean_tpot_s")),
-               "restart_fraction": _clean(self.metric("restart_fraction")),
-               "throughput_rps": _clean(self.metric("throughput_rps")),
-               "gpu_utilisation": _clean(self.metric("gpu_utilisation")),
-               "kv_utilisation": _clean(self.metric("kv_utilisation")),
-               "gpu_hours": _clean(self.metric("gpu_hours")),
+               **{m: clean(self.metric(m)) for m in JSON_METRICS},
+               "mean_e2e_ci90": [clean(ci[0]), clean(ci[1])] if ci else None,
                "wall_s": round(self.wall_s, 3), "error": self.error}
         if self.artifacts:
             out["artifacts"] = self.artifacts
         return out
 
 
-def _clean(v):
-    return None if v is None or v != v else round(float(v), 4)
-
-
-def resolve_config(workload: str | SimulationConfig) -> tuple[str, SimulationConfig]:
+def benchmark_config(workload: str | SimulationConfig) -> tuple[str, SimulationConfig]:
+    """A preset's name and configuration, or ("custom", the configuration given)."""
     if isinstance(workload, SimulationConfig):
         return "custom", workload
     return workload, get_preset(workload)
@@ -79,7 +67,7 @@ def run_benchmark(policy: str, workload: str | SimulationConfig = "paper-routing
     """
     start = time.perf_counter()
     seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
-    name, config = resolve_config(workload)
+    name, config = benchmark_config(workload)
     run_id = run_id or datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
     outcomes = run_seeds(config, policy, seed_list, jobs=jobs, timeout_s=timeout_s, memory_mb=memory_mb,
                          isolate=isolate)
@@ -106,15 +94,7 @@ def run_benchmark(policy: str, workload: str | SimulationConfig = "paper-routing
                "context": context, "created_at": datetime.now(UTC).replace(tzinfo=None),
                "wall_s": result.wall_s, "error_kind": (result.error or {}).get("kind"),
                "error_message": (result.error or {}).get("message"), "config": config_json(cfg_dict),
-               "mean_e2e_s": _clean(result.metric("mean_e2e_s")), "mean_e2e_ci_low": _clean(ci[0]),
-               "mean_e2e_ci_high": _clean(ci[1]), "p90_e2e_s": _clean(result.metric("p90_e2e_s")),
-               "mean_ttft_s": _clean(result.metric("mean_ttft_s")), "p90_ttft_s": _clean(result.metric("p90_ttft_s")),
-               "restart_fraction": _clean(result.metric("restart_fraction")),
-               "throughput_rps": _clean(result.metric("throughput_rps")),
-               "gpu_hours": _clean(result.metric("gpu_hours"))}
+               "mean_e2e_s": clean(result.metric("mean_e2e_s")), "mean_e2e_ci_low": clean(ci[0]),
+               "mean_e2e_ci_high": clean(ci[1]), **{m: clean(result.metric(m)) for m in RUNS_TABLE_METRICS}}
         write_run(telemetry, row, outcomes)
     return result
-
-
-def list_presets() -> dict[str, str]:
-    return {k: v[0] for k, v in PRESETS.items()}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import random
 import resource
 import sys
 import time
@@ -44,9 +45,14 @@ def error(kind: str, message: str) -> dict:
 
 
 def simulate_seed(config: SimulationConfig, policy: str, seed: int, fast: bool = True) -> SeedOutcome:
-    """Load the policy and run one seed in this process; every failure becomes a structured error."""
+    """Load the policy and run one seed in this process; every failure becomes a structured error.
+
+    The process-wide ``random`` and ``numpy.random`` generators are seeded too, so that a policy file that uses them
+    directly (instead of ``self.rng``) is still reproducible seed for seed."""
     start = time.perf_counter()
     out = SeedOutcome(seed)
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
     try:
         cls = load_policy(policy)
         run = Simulation(config, cls, seed, fast=fast).run()

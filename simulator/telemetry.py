@@ -28,11 +28,7 @@ from pathlib import Path
 import duckdb
 import numpy as np
 
-SEED_METRICS = ("num_requests", "mean_e2e_s", "p50_e2e_s", "p90_e2e_s", "p99_e2e_s", "mean_ttft_s", "p50_ttft_s",
-                "p90_ttft_s", "p99_ttft_s", "mean_tpot_s", "p90_tpot_s", "mean_queueing_s", "p90_queueing_s",
-                "mean_slowdown", "p90_slowdown", "restart_fraction", "mean_restarts", "e2e_restarted_s",
-                "e2e_not_restarted_s", "wasted_tokens", "preemptions", "makespan_s", "throughput_rps",
-                "throughput_tokens_per_s", "gpu_utilisation", "kv_utilisation", "gpu_hours")
+from .metrics import RUN_METRICS, clean
 
 REQUEST_COLUMNS = ("request_id", "arrived_at", "num_prefill_tokens", "num_decode_tokens", "routed_at", "replica_id",
                    "scheduled_at", "first_token_at", "completed_at", "num_restarts", "wasted_tokens", "e2e_s",
@@ -46,7 +42,7 @@ CREATE TABLE IF NOT EXISTS runs (
     mean_ttft_s DOUBLE, p90_ttft_s DOUBLE, restart_fraction DOUBLE, throughput_rps DOUBLE, gpu_hours DOUBLE);
 CREATE TABLE IF NOT EXISTS run_seeds (
     run_id VARCHAR, seed INTEGER, wall_s DOUBLE, error_kind VARCHAR, error_message VARCHAR,
-    {", ".join(f"{m} DOUBLE" for m in SEED_METRICS)});
+    {", ".join(f"{m} DOUBLE" for m in RUN_METRICS)});
 CREATE TABLE IF NOT EXISTS requests (
     run_id VARCHAR, seed INTEGER, request_id BIGINT, arrived_at DOUBLE, num_prefill_tokens BIGINT,
     num_decode_tokens BIGINT, routed_at DOUBLE, replica_id INTEGER, scheduled_at DOUBLE, first_token_at DOUBLE,
@@ -107,9 +103,9 @@ def write_run(path: str | Path, run: dict, seeds: list) -> None:
         for o in seeds:
             s = o.summary or {}
             err = o.error or {}
-            con.execute(f"INSERT INTO run_seeds VALUES ({', '.join('?' * (5 + len(SEED_METRICS)))})",
+            con.execute(f"INSERT INTO run_seeds VALUES ({', '.join('?' * (5 + len(RUN_METRICS)))})",
                         [rid, o.seed, o.wall_s, err.get("kind"), err.get("message")]
-                        + [_num(s.get(m)) for m in SEED_METRICS])
+                        + [clean(s.get(m), None) for m in RUN_METRICS])
             if o.requests is not None and len(o.requests["request_id"]):
                 n = len(o.requests["request_id"])
                 frame = {"run_id": np.full(n, rid, dtype=object), "seed": np.full(n, o.seed)}
@@ -126,11 +122,8 @@ def write_run(path: str | Path, run: dict, seeds: list) -> None:
         con.execute("COMMIT")
 
 
-def _num(v):
-    return None if v is None or (isinstance(v, float) and np.isnan(v)) else float(v)
-
-
 def insert_frame(con: duckdb.DuckDBPyConnection, table: str, frame: dict) -> None:
+    """Append the columns of ``frame`` (name -> array, all of one length) to ``table``."""
     con.register("_frame", frame)
     con.execute(f"INSERT INTO {table} ({', '.join(frame)}) SELECT * FROM _frame")
     con.unregister("_frame")

@@ -80,7 +80,7 @@ class LlamaServers:
                  "--n_ctx", str(self.n_ctx), "--verbose", "false", "--model_alias", "smollm2"],
                 stdout=log, stderr=subprocess.STDOUT))
         deadline = time.monotonic() + timeout_s
-        for url, proc in zip(self.urls, self.procs):
+        for url, proc in zip(self.urls, self.procs, strict=True):
             while True:
                 if proc.poll() is not None:
                     raise RuntimeError(f"llama server for {url} exited with {proc.returncode}; see {self.logs}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from glia.simulator import Simulation
 from glia.simulator.config import SimulationConfig
 from glia.simulator.loader import load_policy

@@ -14,7 +14,8 @@ from glia.simulator.execution import ExecutionModel
 from glia.simulator.policies.llq import LLQGlobalScheduler
 from glia.simulator.policies import POLICIES
 from glia.simulator.presets import get_preset
-from glia.simulator.replica import Clock, Log, ReplicaConfig, ReplicaScheduler
+from glia.simulator.engine import Clock, Log
+from glia.simulator.replica import ReplicaConfig, ReplicaScheduler
 from glia.simulator.request import Request
 from helpers import small_config
 

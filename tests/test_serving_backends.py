@@ -5,6 +5,7 @@ from __future__ import annotations
 import aiohttp
 import pytest
 from emulated_backend import EmulatedBackend
+
 from glia.tools.serving.backends import count_tokens, discover, parse_metrics, probe
 
 VLLM_TEXT = """# HELP vllm:num_requests_running Number of requests in model execution batches.

@@ -7,8 +7,17 @@ import duckdb
 import numpy as np
 import pytest
 from emulated_backend import EOS_ID, EmulatedBackend
+
 from glia.simulator.measured import ServiceModel
-from glia.tools.serving.loadgen import PromptMaker, lengths_held, measure_service, plan_workload, record, run_load
+from glia.tools.serving.loadgen import (
+    Outcome,
+    PromptMaker,
+    lengths_held,
+    measure_service,
+    plan_workload,
+    record,
+    run_load,
+)
 
 
 def test_a_preset_plan_is_bounded_scaled_capped_and_in_the_simulators_order():
@@ -89,3 +98,10 @@ async def test_a_closed_loop_never_has_more_requests_in_flight_than_users():
     events = sorted([(o.arrived_at, 1) for o in outcomes] + [(o.completed_at, -1) for o in outcomes],
                     key=lambda e: (e[0], e[1]))
     assert max(np.cumsum([d for _, d in events])) <= 3
+
+
+def test_an_output_that_ended_for_length_counts_max_tokens_even_when_chunks_were_merged():
+    merged = Outcome(0, 10, 64, generated=62, finish_reason="length", status="ok")
+    stopped = Outcome(1, 10, 64, generated=20, finish_reason="stop", status="ok")
+    assert (merged.output_tokens, stopped.output_tokens) == (64, 20)
+    assert lengths_held([merged, stopped]) == (1, 2)

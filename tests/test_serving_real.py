@@ -11,11 +11,12 @@ import aiohttp
 import duckdb
 import numpy as np
 import pytest
+from llama_servers import LlamaServers, llama_python
+
 from glia.tools.serving.backends import discover
 from glia.tools.serving.loadgen import Outcome, PromptMaker, lengths_held, plan_workload, run_load, send
 from glia.tools.serving.records import Recorder
 from glia.tools.serving.router import Router
-from llama_servers import LlamaServers, llama_python
 
 pytestmark = [
     pytest.mark.loopback, pytest.mark.real_servers,

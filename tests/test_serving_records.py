@@ -6,6 +6,7 @@ import math
 
 import duckdb
 import pytest
+
 from glia.simulator.measured import MeasuredExecutionModel, ServiceModel
 from glia.tools.serving.records import Recorder
 from glia.tools.telemetry_query import query_telemetry, schema
@@ -43,7 +44,8 @@ def test_each_flush_appends_what_is_new_and_rewrites_the_summary(tmp_path):
         True, 0.25)
     slowdown = con.execute("SELECT slowdown FROM requests WHERE request_id = 0").fetchone()[0]
     con.close()
-    assert slowdown == pytest.approx(1.0 / MeasuredExecutionModel(ServiceModel(0.01, 0.001)).isolated_time(100, 10, 512))
+    alone = MeasuredExecutionModel(ServiceModel(0.01, 0.001)).isolated_time(100, 10, 512)
+    assert slowdown == pytest.approx(1.0 / alone)
 
 
 def test_rows_added_while_a_flush_runs_go_with_the_next_flush(tmp_path, monkeypatch):

@@ -11,6 +11,7 @@ import aiohttp
 import duckdb
 import pytest
 from emulated_backend import EmulatedBackend
+
 from glia.tools.serving.backends import discover
 from glia.tools.serving.records import Recorder
 from glia.tools.serving.router import Router

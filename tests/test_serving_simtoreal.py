@@ -6,6 +6,7 @@ import duckdb
 import numpy as np
 import pytest
 from emulated_backend import EmulatedBackend
+
 from glia.simulator.measured import ServiceModel
 from glia.tools.serving.loadgen import plan_workload
 from glia.tools.serving.records import Recorder

@@ -6,6 +6,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+
 from glia.simulator.loader import load_policy
 from glia.simulator.replica import ReplicaConfig, ReplicaScheduler
 from glia.simulator.request import PolicyViolation, Request

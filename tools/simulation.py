@@ -11,12 +11,8 @@ import shutil
 from pathlib import Path
 
 from glia.simulator import run_benchmark
+from glia.simulator.metrics import SUMMARY_METRICS
 from glia.simulator.telemetry import reading
-
-SUMMARY_METRICS = ("mean_e2e_s", "p50_e2e_s", "p90_e2e_s", "p99_e2e_s", "mean_ttft_s", "p90_ttft_s", "mean_tpot_s",
-                   "mean_queueing_s", "restart_fraction", "throughput_rps", "gpu_utilisation", "kv_utilisation",
-                   "gpu_hours", "mean_slowdown")
-
 
 def _stored(db: Path, experiment_id: str) -> dict | None:
     if not db.exists():
@@ -26,12 +22,12 @@ def _stored(db: Path, experiment_id: str) -> dict | None:
                           [experiment_id]).fetchone()
         if row is None:
             return None
-        cols = ", ".join(f"avg({m}), quantile_cont({m}, 0.05), quantile_cont({m}, 0.95)" for m in SUMMARY_METRICS)
+        cols = ", ".join(f"avg({m})" for m in SUMMARY_METRICS)
         ci = con.execute("SELECT mean_e2e_ci_low, mean_e2e_ci_high FROM runs WHERE run_id = ?",
                          [experiment_id]).fetchone()
         agg = con.execute(f"SELECT {cols} FROM run_seeds WHERE run_id = ? AND error_kind IS NULL",
                           [experiment_id]).fetchone()
-    metrics = {m: agg[3 * i] for i, m in enumerate(SUMMARY_METRICS) if agg[3 * i] is not None}
+    metrics = {m: v for m, v in zip(SUMMARY_METRICS, agg) if v is not None}
     error = {"kind": row[0], "message": row[1]} if row[0] else None
     return {"metrics": metrics, "mean_e2e_ci90": [ci[0], ci[1]], "error": error, "wall_s": row[2], "reused": True}
 

@@ -16,7 +16,6 @@ probe succeeds again.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from dataclasses import dataclass, field
 
@@ -112,7 +111,7 @@ async def discover(session, index: int, url: str, kv_tokens: int | None = None, 
     url = url.rstrip("/")
     try:
         status, text = await _get(session, url + "/metrics")
-    except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, aiohttp.ClientError) as exc:
         raise ConnectionError(f"backend {url} does not answer: {type(exc).__name__}: {exc}") from None
     scrape = parse_metrics(text) if status == 200 and "vllm:" in text else None
     kind, cap, source, blocks = "openai", batch_size_cap or 128, "", None
@@ -131,7 +130,7 @@ async def discover(session, index: int, url: str, kv_tokens: int | None = None, 
             n_ctx = int(props["default_generation_settings"]["n_ctx"])
             slots = int(props.get("total_slots", 1))
             blocks, source, cap = n_ctx // block_size * slots, "llama.cpp /props", batch_size_cap or slots
-        except (aiohttp.ClientError, asyncio.TimeoutError, KeyError, TypeError, ValueError):
+        except (TimeoutError, aiohttp.ClientError, KeyError, TypeError, ValueError):
             pass
     if not blocks:
         tokens = kv_tokens or DEFAULT_KV_TOKENS
@@ -155,7 +154,7 @@ async def _find_tokenizer(session, url: str) -> str | None:
                                   ("llama.cpp", "/tokenize", {"content": "hi"}, "tokens")):
         try:
             status, data = await _post_json(session, url + path, body)
-        except (aiohttp.ClientError, asyncio.TimeoutError):
+        except (TimeoutError, aiohttp.ClientError):
             continue
         if status == 200 and isinstance(data, dict) and key in data:
             return name
@@ -171,7 +170,7 @@ async def count_tokens(session, backend: Backend, text: str) -> int | None:
         return None
     try:
         status, data = await _post_json(session, backend.url + path, body)
-    except (aiohttp.ClientError, asyncio.TimeoutError):
+    except (TimeoutError, aiohttp.ClientError):
         return None
     if status != 200 or not isinstance(data, dict):
         return None
@@ -190,7 +189,7 @@ async def probe(session, backend: Backend) -> bool:
                 backend.last_scrape = parse_metrics(text)
         else:
             status, _ = await _get(session, backend.url + "/health")
-    except asyncio.TimeoutError:
+    except TimeoutError:
         backend.timeouts += 1
         backend.last_error = f"no answer to a health check within {PROBE_TIMEOUT_S:g} s ({backend.timeouts} in a row)"
         return backend.timeouts < TIMEOUTS_TO_FAIL

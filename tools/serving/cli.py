@@ -25,7 +25,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     r = sub.add_parser("route", help="serve a routing policy as an OpenAI-compatible router in front of backends")
     r.add_argument("--policy", required=True, help=f"built-in ({', '.join(POLICIES)}) or PATH.py[:ClassName]")
     r.add_argument("--backend", action="append", required=True, metavar="URL",
-                   help="an OpenAI-compatible server (repeat for each); its /metrics, tokenizer and capacity are probed")
+                   help="an OpenAI-compatible server (repeat for each); its metrics, tokenizer and capacity are probed")
     r.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
     r.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
     r.add_argument("--kv-tokens", type=int, default=None,
@@ -245,7 +245,7 @@ async def _router_status(session, target: str) -> dict | None:
     try:
         async with session.get(target.rstrip("/") + "/glia/status", timeout=aiohttp.ClientTimeout(total=5)) as r:
             return await r.json() if r.status == 200 else None
-    except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
+    except (TimeoutError, aiohttp.ClientError, ValueError):
         return None
 
 

@@ -64,7 +64,7 @@ class Plan:
 
     def as_requests(self) -> list[list]:
         """[arrived_at, prompt, output] rows: the simulator's explicit workload for the same requests."""
-        return [[float(t), int(p), int(d)] for t, p, d in zip(self.arrivals, self.prefill, self.decode)]
+        return [[float(t), int(p), int(d)] for t, p, d in zip(self.arrivals, self.prefill, self.decode, strict=True)]
 
 
 def plan_workload(workload: str, seed: int = 0, max_requests: int | None = None, duration_s: float | None = None,
@@ -132,7 +132,7 @@ class PromptMaker:
                 return await tok.count(" " + word)
         counts = await asyncio.gather(*(count(w) for w in WORDS))
         fewest = min((c for c in counts if c), default=0)  # one token, plus a BOS if the tokenizer adds one
-        single = tuple(w for w, c in zip(WORDS, counts) if c == fewest)
+        single = tuple(w for w, c in zip(WORDS, counts, strict=True) if c == fewest)
         if len(single) < 20:
             return cls(eos_ids=eos_ids or ())
         rng = np.random.default_rng(0)
@@ -182,7 +182,7 @@ class _Tokenizer:
                 if resp.status != 200:
                     return None
                 data = await resp.json(content_type=None)
-        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
+        except (TimeoutError, aiohttp.ClientError, ValueError):
             return None
         tokens = data.get("tokens") if isinstance(data, dict) else None
         return [int(t if isinstance(t, int) else t.get("id", -1)) for t in tokens] if isinstance(tokens, list) \
@@ -263,7 +263,7 @@ async def send(session: aiohttp.ClientSession, target: str, api: str, prompt: st
                     if keep_token_times:
                         outcome.token_times.extend([now] * n)
                     outcome.generated += n
-    except asyncio.TimeoutError:
+    except TimeoutError:
         outcome.status, outcome.error = "timeout", f"no complete answer within {timeout_s:g} s"
         return outcome
     except aiohttp.ClientError as exc:
@@ -313,7 +313,7 @@ async def run_load(target: str, plan: Plan, maker: PromptMaker, api: str = "comp
     session = session or aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
     rng = np.random.default_rng(seed)
     prompts = [maker.prompt(int(p), rng) for p in plan.prefill]
-    outcomes = [Outcome(i, int(p), int(d)) for i, (p, d) in enumerate(zip(plan.prefill, plan.decode))]
+    outcomes = [Outcome(i, int(p), int(d)) for i, (p, d) in enumerate(zip(plan.prefill, plan.decode, strict=True))]
     bar = Progress(len(plan), progress)
     t0 = time.monotonic()
     tasks: list[asyncio.Task] = []

@@ -28,8 +28,8 @@ import numpy as np
 
 from glia.simulator.engine import RunResult
 from glia.simulator.measured import MeasuredExecutionModel, ServiceModel
-from glia.simulator.metrics import request_metrics, run_summary
-from glia.simulator.telemetry import REQUEST_COLUMNS, SEED_METRICS, config_json, insert_frame, writing
+from glia.simulator.metrics import RUN_METRICS, request_metrics, run_summary
+from glia.simulator.telemetry import REQUEST_COLUMNS, config_json, insert_frame, writing
 
 SERVING_SCHEMA = """
 CREATE TABLE IF NOT EXISTS served_requests (
@@ -144,8 +144,8 @@ class Recorder:
             con.execute(f"INSERT OR REPLACE INTO runs ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
                         [run_row[c] for c in cols])
             con.execute("DELETE FROM run_seeds WHERE run_id = ?", [self.run_id])
-            con.execute(f"INSERT INTO run_seeds VALUES ({', '.join('?' * (5 + len(SEED_METRICS)))})",
-                        [self.run_id, 0, wall_s, err_kind, err_msg] + [_num(summary.get(m)) for m in SEED_METRICS])
+            con.execute(f"INSERT INTO run_seeds VALUES ({', '.join('?' * (5 + len(RUN_METRICS)))})",
+                        [self.run_id, 0, wall_s, err_kind, err_msg] + [_num(summary.get(m)) for m in RUN_METRICS])
             start = self._written["finished"]
             if upto["finished"] > start:
                 frame = {c: req[c][start:] for c in REQUEST_COLUMNS}

@@ -30,13 +30,13 @@ import logging
 import math
 import re
 import time
-import traceback
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 
 import aiohttp
 from aiohttp import web
 
+from glia.simulator.contract import policy_exception
 from glia.simulator.loader import load_policy
 from glia.simulator.policies import LLQGlobalScheduler
 from glia.simulator.request import PolicyViolation
@@ -93,11 +93,9 @@ class Job:
 
 
 def _policy_message(exc: BaseException) -> str:
-    if isinstance(exc, PolicyViolation):
-        return f"{exc.kind}: {exc}"
-    frames = [f for f in traceback.extract_tb(exc.__traceback__) if "/tools/serving/" not in f.filename]
-    loc = f" at {frames[-1].filename}:{frames[-1].lineno}" if frames else ""
-    return f"exception: policy raised {type(exc).__name__} in schedule(){loc}: {exc}"
+    if not isinstance(exc, PolicyViolation):
+        exc = policy_exception(exc, "schedule")
+    return f"{exc.kind}: {exc}"
 
 
 class Router:
@@ -210,7 +208,8 @@ class Router:
         self._stalled_since = (self._stalled_since or self.now()) if stalled else None
 
     def _checked(self, pairs, serving: dict[int, ServedReplica]) -> list[tuple[int, ServedRequest]]:
-        """The engine's checks on schedule()'s return, all made before anything is routed."""
+        """The checks of ``simulator/contract.py`` on schedule()'s return (the same kinds and messages), all made
+        before anything is routed."""
         if pairs is None:
             raise PolicyViolation("bad_return", "schedule() returned None; it must return a list of "
                                   "(replica_id, request) pairs (an empty list to route nothing)")
@@ -311,7 +310,7 @@ class Router:
         while True:
             try:
                 rid = await asyncio.wait_for(asyncio.shield(job.routed), max(0.0, deadline - time.monotonic()))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 self._unqueue(job)
                 job.status, job.error = "rejected", f"held longer than {self.queue_timeout_s:g} s"
                 if job.out is not None:
@@ -579,7 +578,7 @@ class Router:
         check (requests held while no backend has work, for longer than ``stall_grace_s``)."""
         while True:
             results = await asyncio.gather(*(probe(self._session, b) for b in self.backends))
-            for b, ok in zip(self.backends, results):
+            for b, ok in zip(self.backends, results, strict=True):
                 if b.healthy and not ok:
                     self._backend_failed(b, b.last_error)
                 elif ok and not b.healthy:

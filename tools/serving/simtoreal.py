@@ -104,7 +104,7 @@ def agreement(runs: list[PolicyRun], resamples: int = BOOTSTRAP, seed: int = 0, 
         boot_real = np.array([[_figure(metric, r.real_e2e[d], r.real_ttft[d]) for r in runs] for d in draws])
         boot_sim = np.array([[_figure(metric, getattr(r, f"{source}_e2e")[d], getattr(r, f"{source}_ttft")[d])
                               for r in runs] for d in draws])
-        taus = np.array([kendall_tau(s, r) for s, r in zip(boot_sim, boot_real)])
+        taus = np.array([kendall_tau(s, r) for s, r in zip(boot_sim, boot_real, strict=True)])
         taus = taus[~np.isnan(taus)]
         pairs = []
         for i, j in itertools.combinations(range(len(runs)), 2):
@@ -321,7 +321,8 @@ def _rounded(service: ServiceModel) -> dict:
 def _client_summary(e2e: np.ndarray, ttft: np.ndarray, plan: Plan, service: ServiceModel, chunk: int) -> dict:
     """Slowdown as the simulator computes it: e2e over the request's time alone under the fitted model."""
     model = MeasuredExecutionModel(service)
-    alone = np.array([model.isolated_time(int(p), int(d), chunk) for p, d in zip(plan.prefill, plan.decode)])
+    alone = np.array([model.isolated_time(int(p), int(d), chunk)
+                      for p, d in zip(plan.prefill, plan.decode, strict=True)])
     with np.errstate(all="ignore"):
         return {"mean_slowdown": float(np.nanmean(e2e / alone)), "mean_e2e_s": float(np.nanmean(e2e)),
                 "mean_ttft_s": float(np.nanmean(ttft))}
