@@ -39,7 +39,7 @@ async def serving(tmp_path, policy="llq", n=2, router_kw=None, **backend_kw):
 
 async def stream(client, url, prompt_words=20, max_tokens=10, api="completions", tokens=None):
     """A streamed request; returns (status, headers, texts of the token chunks, error events)."""
-    body = {"stream": True, "max_tokens": max_tokens, "ignore_eos": True}
+    body = {"stream": True, "max_tokens": max_tokens, "ignore_eos": True, "logit_bias": {"2": -100}}
     prompt = " ".join(["w"] * prompt_words)
     if api == "chat":
         body["messages"] = [{"role": "user", "content": prompt}]
@@ -207,3 +207,13 @@ async def test_a_client_that_goes_away_is_recorded_as_cancelled_and_leaves_no_tr
             await asyncio.sleep(0.01)
         assert not router.jobs and router.views[0].is_idle
     assert rows(tmp_path, "SELECT status FROM served_requests") == [("cancelled",)]
+
+
+async def test_on_a_one_at_a_time_server_a_request_starts_when_the_one_before_it_ends(tmp_path):
+    async with serving(tmp_path, "llq", n=1, flavour="llama-cpp-python", per_token_s=1e-3) as (router, _, client):
+        results = await asyncio.gather(*(stream(client, router.url, 50, 15) for _ in range(3)))
+        assert all(len(t) == 15 for _, _, t, _ in results)
+    got = rows(tmp_path, "SELECT scheduled_at, first_token_at, completed_at FROM requests ORDER BY scheduled_at")
+    for (start, first, _), (_, _, before_done) in zip(got[1:], got[:-1], strict=True):
+        assert start == pytest.approx(before_done, abs=0.02) and first > start
+    assert got[0][0] < 0.05  # the first one started when it was routed

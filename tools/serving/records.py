@@ -3,11 +3,11 @@ simulator's metrics work on it unchanged.
 
 A router session (or a load-generator run) is one row of ``runs`` (``context`` = ``serving`` or ``loadgen``, one
 seed, 0) and one of ``run_seeds``, both rewritten at every flush with the figures so far; finished requests go to
-``requests`` with the simulator's columns (times in seconds since the session started; ``scheduled_at`` is when the
-backend took the request up, ``num_restarts`` the retries after a backend failed, ``isolated_s`` and ``slowdown``
-from a calibrated service model when one was given), per-second views to ``replica_samples``, and route / admit /
-complete / retry / fail / backend_down / backend_up / policy_error events to ``scheduling_events``. Two tables are
-added for what the simulator has no notion of:
+``requests`` with the simulator's columns (times in seconds since the session started; ``scheduled_at`` is when
+the backend took the request up, as far as the router can tell (see ``views``); ``num_restarts`` the retries after
+a backend failed; ``isolated_s`` and ``slowdown`` from a calibrated service model when one was given), per-second
+views to ``replica_samples``, and route / admit / complete / retry / fail / backend_down / backend_up / policy_error
+events to ``scheduling_events``. Two tables are added for what the simulator has no notion of:
 
   served_requests   every request, finished or not: run_id, request_id, api, stream, status (ok, failed,
                     cancelled, rejected), http_status, backend (URL), prompt_source (header, tokenizer, estimate,

@@ -131,6 +131,7 @@ class Router:
         self.last_policy_error: str | None = None
         self.busy_s: dict[int, float] = {}
         self._busy_since: dict[int, float] = {}
+        self._last_done: dict[int, float] = {}  # replica -> when its last request ended
         self._stalled_since: float | None = None
         self._ids = itertools.count()
         self._t0 = time.monotonic()
@@ -355,6 +356,7 @@ class Router:
         r = job.view
         self.views[rid].remove(r)
         self._idle_check(rid)
+        self._last_done[rid] = self.now()
         if r._r_restarts >= self.max_retries or (job.out is not None and not self._resumable(job)):
             return False
         lost = (r._r_prompt if r._r_started else 0) + r._r_generated
@@ -437,12 +439,19 @@ class Router:
         except CONNECTION_ERRORS as exc:
             return BackendFailed(f"{backend.url}: {type(exc).__name__}: {exc}")
 
-    def _started(self, job: Job) -> None:
-        """The backend answered: it has taken the request up (llama-cpp-python answers only once it does)."""
+    def _started(self, job: Job, first_token: bool = False) -> None:
+        """The backend has taken the request up. A batching server (vLLM) answers with headers at once, and that is
+        taken as the start (its waiting count corrects the views); a server that runs one request at a time
+        (llama-cpp-python) also answers at once but then waits for its lock, so there the start is only known at
+        the first token, and is dated when the request before it on that server ended (or when it was routed)."""
         r = job.view
+        one_at_a_time = self.backends[r._r_replica_id].config.batch_size_cap == 1
+        if r._r_started or one_at_a_time != first_token:
+            return
         r._r_started = True
         if math.isnan(r._r_t_sched):
-            r._r_t_sched = self.now()
+            r._r_t_sched = max(r._r_routed_at, self._last_done.get(r._r_replica_id, 0.0)) if one_at_a_time \
+                else self.now()
             self._event(r._r_t_sched, "admit", r._r_id, r._r_replica_id, r._r_prompt)
 
     async def _open(self, request: web.Request, job: Job, up: aiohttp.ClientResponse) -> None:
@@ -454,6 +463,7 @@ class Router:
 
     async def _whole(self, request: web.Request, job: Job, up: aiohttp.ClientResponse) -> web.StreamResponse:
         data = await up.read()
+        self._started(job, first_token=True)  # one-at-a-time servers: it was served, so it started
         job.http_status = up.status
         if up.status == 200:
             try:
@@ -492,6 +502,7 @@ class Router:
         if not texts:
             return False
         r = job.view
+        self._started(job, first_token=True)
         if math.isnan(r._r_t_first):
             r._r_t_first = self.now()
         if job.api == "completions":
@@ -524,6 +535,7 @@ class Router:
         if rid >= 0:
             self.views[rid].remove(r)
             self._idle_check(rid)
+            self._last_done[rid] = self.now()
         if job.status == "pending":
             job.status, job.error = "cancelled", job.error or "the client closed the connection"
         if job.status == "ok":

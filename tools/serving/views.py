@@ -1,9 +1,11 @@
 """What a routing policy sees of a real deployment: the simulator's request and replica surface, built from the
 router's own bookkeeping, so that a policy file written for the simulator runs unchanged in front of real servers.
 
-A request is *pending* on its backend from routing until the backend takes it up (llama-cpp-python answers with
-headers only once its lock is free; for a backend that reports ``vllm:num_requests_waiting``, that many of the most
-recently routed requests without a first token are taken to be still waiting), then *active* until it completes.
+A request is *pending* on its backend from routing until the backend takes it up, then *active* until it completes.
+A batching server (vLLM) answers with headers at once: that is taken as the start, and when it reports
+``vllm:num_requests_waiting``, that many of the most recently routed requests without a first token are shown still
+waiting. A server that runs one request at a time (llama-cpp-python) also answers at once but then waits for its
+lock, so there a request is taken up at its first token (its prefill is spent shown pending).
 Its processed-token count is 0 until the first token, then prompt + tokens streamed so far, as in the simulator
 (where the prefill's last iteration samples the first token). A replica's allocated blocks are the router's
 estimate: each active request holds the blocks of ``max(prompt, processed)`` tokens. What the backend reports of its
