@@ -110,8 +110,8 @@ class Router:
         self.backends = backends
         self.recorder = recorder
         self.probe_interval_s, self.max_retries = probe_interval_s, max_retries
-        self.queue_timeout_s, self.flush_interval_s, self.stall_grace_s = queue_timeout_s, flush_interval_s, \
-            stall_grace_s
+        self.queue_timeout_s, self.flush_interval_s = queue_timeout_s, flush_interval_s
+        self.stall_grace_s = stall_grace_s
         self.views = {b.index: ServedReplica(b.index, b.config) for b in backends}
         self.cluster = SimpleNamespace(device="real", model="real", tensor_parallel=1, num_replicas=len(backends),
                                        num_blocks=min(b.config.num_blocks for b in backends),
