@@ -13,8 +13,9 @@ import itertools
 import tempfile
 import time
 
-import glia.graph.steps as steps
 import glia.nodes.analyst as analyst
+import glia.nodes.harness as harness
+from glia.graph.config import RunConfig
 from glia.graph.runs import start_run
 from glia.tools.toolkit import ToolResult
 
@@ -47,7 +48,7 @@ def main() -> None:
     ap.add_argument("--sims", type=int, default=40)
     ap.add_argument("--contexts", type=int, default=1)
     args = ap.parse_args()
-    steps.execute, steps.run_baseline, analyst.diagnose = fake_execute, fake_baseline, fake_diagnose
+    harness.execute, harness.run_baseline, analyst.diagnose = fake_execute, fake_baseline, fake_diagnose
     updates = 0
 
     def count(e):
@@ -57,7 +58,8 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as ws:
         start = time.perf_counter()
-        out = start_run("routing", contexts=args.contexts, budget_sims=args.sims, workspace=ws, on_event=count)
+        out = start_run(RunConfig.build("routing", contexts=args.contexts, budget_sims=args.sims, offline=True,
+                                        workspace=ws), on_event=count)
         wall = time.perf_counter() - start
     print(f"status {out.status}; {len(out.state['ledger'])} simulations (canned), {args.contexts} context(s)")
     print(f"node executions (super-step updates, subgraphs included): {updates}")

@@ -1,60 +1,122 @@
-"""The Glia graph, as a builder: callers compile it with their own checkpointer and interrupts.
+"""The Glia graph, as builders: callers compile them with their own checkpointer and interrupts.
 
-One design context: setup -> researcher <-> tools; the analyst after experiments; the supervisor at milestones
-(stagnation, the researcher wanting to stop, budget marks); the summarizer under context pressure; finalize on
-approval or budget. The run: baselines -> N contexts (in parallel with ``Send``, or one after another while budget
-is left) -> collect (the best design across contexts, the report, the transcript).
+One design context, every transition (the routing predicates are in ``nodes/progress.py``):
+
+    setup       -> researcher
+    researcher  -> tools           it asked for an experiment (tool calls)
+                -> supervisor      it is done (proposes a design, or its budget is used)
+                -> researcher      it gave nothing usable: asked again (summarizer first if its history is too long)
+    tools       -> analyst         experiments were recorded
+                -> researcher      (summarizer first if needed)
+    analyst     -> supervisor      a milestone (stagnation, a budget mark)
+                -> researcher      (summarizer first if needed)
+    supervisor  -> finalize        approved
+                -> researcher      any other decision (summarizer first if needed)
+    summarizer  -> researcher
+    finalize    -> END (a context graph), collect (the flat one-context run)
+
+The run: baselines -> N contexts (in parallel with ``Send``, or one after another while budget is left) -> collect
+(the best design across contexts, the report, the transcript). One context runs as a flat graph, so that every
+step is a top-level checkpoint to step, resume or fork.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, TypedDict
+from collections.abc import Callable
+from typing import Annotated, Literal, TypedDict
 
 from langgraph.graph import END, START, StateGraph
+from langgraph.runtime import Runtime
 from langgraph.types import Send
 
-from glia.nodes.common import GliaContext
-from glia.nodes.registry import IMPLEMENTATIONS, resolve
-from glia.state import GliaState
+from glia.nodes.harness import collect, finalize_context, measure_baselines, run_tools, setup_context
+from glia.nodes.progress import milestone, needs_summary
+from glia.nodes.registry import IMPLEMENTATIONS, choose_implementations
+from glia.state import BestDesign, ContextOutcome, Finding, GliaContext, GliaState, Hypothesis, Intervention, LedgerEntry
 from glia.state.schema import merge_by_id
 
-from .steps import baselines, collect, finalize_context, setup_context, tools_node
+ToResearcher = Literal["researcher", "summarizer"]
+
+
+def to_researcher(state: GliaState, runtime: Runtime[GliaContext]) -> ToResearcher:
+    """Back to the researcher, through the summarizer when its history has outgrown its budget."""
+    return "summarizer" if needs_summary(state, runtime.context.settings) else "researcher"
+
+
+def after_researcher(state: GliaState, runtime: Runtime[GliaContext]) -> Literal["tools", "supervisor",
+                                                                                  "researcher", "summarizer"]:
+    phase = state.get("phase")
+    if phase == "experiment":
+        return "tools"
+    if phase == "done":
+        return "supervisor"
+    return to_researcher(state, runtime)
+
+
+def after_tools(state: GliaState, runtime: Runtime[GliaContext]) -> Literal["analyst", "researcher", "summarizer"]:
+    return "analyst" if state.get("phase") == "analyse" else to_researcher(state, runtime)
+
+
+def after_analyst(state: GliaState, runtime: Runtime[GliaContext]) -> Literal["supervisor", "researcher",
+                                                                               "summarizer"]:
+    return "supervisor" if milestone(state, runtime.context.settings.stagnation_window) else \
+        to_researcher(state, runtime)
+
+
+def after_supervisor(state: GliaState, runtime: Runtime[GliaContext]) -> Literal["finalize", "researcher",
+                                                                                  "summarizer"]:
+    return "finalize" if state.get("phase") == "approve" else to_researcher(state, runtime)
+
+
+def _agent(role: str, name: str) -> Callable:
+    """A role's chosen implementation as a node that also records which implementation ran."""
+    fn = IMPLEMENTATIONS[role][name]
+
+    def node(state: GliaState, runtime: Runtime[GliaContext]) -> GliaState:
+        return {**fn(state, runtime), "implementations": {role: name}}
+
+    node.__name__ = node.__qualname__ = f"{name}_{role}"
+    node.__doc__ = fn.__doc__
+    return node
+
+
+def _add_context(g: StateGraph, implementations: dict[str, str] | None) -> None:
+    impl = choose_implementations(implementations)
+    g.add_node("setup", setup_context)
+    for role in ("researcher", "analyst", "supervisor", "summarizer"):
+        g.add_node(role, _agent(role, impl[role]))
+    g.add_node("tools", run_tools)
+    g.add_node("finalize", finalize_context)
+    g.add_edge("setup", "researcher")
+    g.add_conditional_edges("researcher", after_researcher, ["tools", "supervisor", "researcher", "summarizer"])
+    g.add_conditional_edges("tools", after_tools, ["analyst", "researcher", "summarizer"])
+    g.add_conditional_edges("analyst", after_analyst, ["supervisor", "researcher", "summarizer"])
+    g.add_conditional_edges("supervisor", after_supervisor, ["finalize", "researcher", "summarizer"])
+    g.add_edge("summarizer", "researcher")
 
 
 class ContextOutput(TypedDict, total=False):
     """What a context hands back to the run (its messages stay in its own checkpoint namespace and transcript)."""
 
-    ledger: Annotated[list[dict], merge_by_id]
-    hypotheses: Annotated[list[dict], merge_by_id]
-    findings: Annotated[list[dict], merge_by_id]
-    interventions: Annotated[list[dict], merge_by_id]
-    contexts: Annotated[list[dict], merge_by_id]
+    ledger: Annotated[list[LedgerEntry], merge_by_id]
+    hypotheses: Annotated[list[Hypothesis], merge_by_id]
+    findings: Annotated[list[Finding], merge_by_id]
+    interventions: Annotated[list[Intervention], merge_by_id]
+    contexts: Annotated[list[ContextOutcome], merge_by_id]
     usage: dict
-    best: dict | None
-
-
-def _add_context_nodes(g: StateGraph, implementations: dict[str, str] | None) -> None:
-    impl = resolve(implementations)
-    g.add_node("setup", setup_context)
-    g.add_node("researcher", IMPLEMENTATIONS["researcher"][impl["researcher"]])
-    g.add_node("tools", tools_node)
-    g.add_node("analyst", IMPLEMENTATIONS["analyst"][impl["analyst"]])
-    g.add_node("supervisor", IMPLEMENTATIONS["supervisor"][impl["supervisor"]])
-    g.add_node("summarizer", IMPLEMENTATIONS["summarizer"][impl["summarizer"]])
-    g.add_node("finalize", finalize_context)
-    g.add_edge("setup", "researcher")
+    best: BestDesign | None
 
 
 def context_builder(implementations: dict[str, str] | None = None) -> StateGraph:
     """One design context, with the chosen implementation of each role (default: offline)."""
     g = StateGraph(GliaState, context_schema=GliaContext, output_schema=ContextOutput)
-    _add_context_nodes(g, implementations)
+    _add_context(g, implementations)
     g.add_edge(START, "setup")
     g.add_edge("finalize", END)
     return g
 
 
-def _context_input(state: dict, index: int, budget_sims: int) -> dict:
+def _context_input(state: GliaState, index: int, budget_sims: int) -> GliaState:
     cid = f"c{index + 1}"
     return {"task": state["task"], "thread_id": state["thread_id"], "context_id": cid, "run_dir": state["run_dir"],
             "workspace": f"{state['run_dir']}/contexts/{cid}",
@@ -62,34 +124,32 @@ def _context_input(state: dict, index: int, budget_sims: int) -> dict:
             "ledger": [], "implementations": {}}
 
 
-def build_graph(implementations: dict[str, str] | None = None, contexts: int = 1,
-                mode: str = "parallel") -> StateGraph:
-    """The whole run: baselines, ``contexts`` design contexts (``parallel`` or ``sequential``), collect."""
+def build_graph(implementations: dict[str, str] | None = None, contexts: int = 1, mode: str = "parallel",
+                prepare: Callable | None = None, input_schema: type | None = None) -> StateGraph:
+    """The whole run: baselines, ``contexts`` design contexts (``parallel`` or ``sequential``), collect.
+    ``prepare`` (with its ``input_schema``) turns another input into the run's initial state first."""
     if contexts < 1:
         raise ValueError(f"contexts must be >= 1, got {contexts}")
     if mode not in ("parallel", "sequential"):
         raise ValueError(f"mode must be 'parallel' or 'sequential', got {mode!r}")
-    g = StateGraph(GliaState, context_schema=GliaContext)
-    if contexts == 1:  # one context: a flat graph, so every step is a top-level checkpoint to step, resume or fork
-        g.add_node("baselines", baselines)
-        _add_context_nodes(g, implementations)
-        g.add_node("collect", collect)
+    g = StateGraph(GliaState, context_schema=GliaContext, input_schema=input_schema)
+    g.add_node("baselines", measure_baselines)
+    g.add_node("collect", collect)
+    if prepare is not None:
+        g.add_node("prepare", prepare)
+        g.add_edge(START, "prepare")
+        g.add_edge("prepare", "baselines")
+    else:
         g.add_edge(START, "baselines")
+    g.add_edge("collect", END)
+    if contexts == 1:
+        _add_context(g, implementations)
         g.add_edge("baselines", "setup")
         g.add_edge("finalize", "collect")
-        g.add_edge("collect", END)
         return g
-    inner = context_builder(implementations).compile()
-    g.add_node("baselines", baselines)
-    g.add_node("context", inner)
-    g.add_node("collect", collect)
-    g.add_edge(START, "baselines")
-
-    def used(state: dict) -> int:
-        return len(state.get("ledger", []))
-
+    g.add_node("context", context_builder(implementations).compile())
     if mode == "parallel":
-        def fan_out(state: dict):
+        def fan_out(state: GliaState) -> list[Send]:
             total = state["budget"]["simulations"]
             shares = [total // contexts + (1 if i < total % contexts else 0) for i in range(contexts)]
             return [Send("context", _context_input(state, i, s)) for i, s in enumerate(shares) if s > 0]
@@ -97,14 +157,13 @@ def build_graph(implementations: dict[str, str] | None = None, contexts: int = 1
         g.add_conditional_edges("baselines", fan_out, ["context"])
         g.add_edge("context", "collect")
     else:
-        def next_context(state: dict):
+        def next_context(state: GliaState) -> Send | str:
             done = len(state.get("contexts", []))
-            left = state["budget"]["simulations"] - used(state)
+            left = state["budget"]["simulations"] - len(state.get("ledger", []))
             if left <= 0 or done >= contexts:
                 return "collect"
             return Send("context", _context_input(state, done, left // (contexts - done) or left))
 
         g.add_conditional_edges("baselines", next_context, ["context", "collect"])
         g.add_conditional_edges("context", next_context, ["context", "collect"])
-    g.add_edge("collect", END)
     return g

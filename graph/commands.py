@@ -8,7 +8,8 @@ import sys
 
 from glia.nodes.registry import ROLES
 
-from .runs import DEFAULT_WORKSPACE, configured_model, list_runs, resume_run, run_state, start_run
+from .config import DEFAULT_WORKSPACE, RunConfig
+from .runs import list_runs, resume_run, run_state, start_run
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -96,20 +97,13 @@ def _finish(outcome, as_json: bool) -> int:
 
 
 def cmd_run(args) -> int:
-    model = None if args.offline else (args.model or configured_model())
-    impls = _impls(args.impl)
-    if args.offline:
-        impls = {r: "offline" for r in ROLES} | impls
-    if not model and any(v == "llm" for v in impls.values()):
-        raise ValueError("an llm implementation needs a model: pass --model or set GLIA_MODEL")
-    if not model and not args.quiet and not args.json:
+    config = RunConfig.build(args.task, contexts=args.contexts, mode=args.mode, budget_sims=args.budget_sims,
+                             implementations=_impls(args.impl), model=args.model, base_url=args.base_url,
+                             offline=args.offline, workspace=args.workspace, thread_id=args.thread)
+    if not config.models and not args.quiet and not args.json:
         print("no model configured (--model or GLIA_MODEL): running every node's offline implementation",
               file=sys.stderr)
-    import os
-    outcome = start_run(args.task, args.contexts, args.mode, args.budget_sims, impls or None, model,
-                        args.base_url or os.environ.get("OPENAI_BASE_URL"), workspace=args.workspace,
-                        thread_id=args.thread, on_event=_progress(args.quiet or args.json))
-    return _finish(outcome, args.json)
+    return _finish(start_run(config, on_event=_progress(args.quiet or args.json)), args.json)
 
 
 def cmd_resume(args) -> int:

@@ -15,10 +15,10 @@ from typing import Any
 
 from langgraph.checkpoint.sqlite import SqliteSaver
 
-from glia.nodes.common import GliaContext
-from glia.nodes.llm import EndpointDown, make_chat_model
+from glia.nodes.llm import EndpointDown
 
 from .builder import build_graph
+from .config import RunConfig
 
 
 def recursion_limit(budget_sims: int, contexts: int) -> int:
@@ -26,17 +26,10 @@ def recursion_limit(budget_sims: int, contexts: int) -> int:
     return 100 + 12 * budget_sims + 20 * contexts
 
 
-def _models(meta: dict, supplied: dict | None) -> dict:
-    if supplied is not None:
-        return supplied
-    settings = meta.get("models") or {}
-    return {role: (lambda s=s: make_chat_model(s["model"], s.get("base_url"))) for role, s in settings.items()}
-
-
 @dataclass
 class RunOutcome:
     thread_id: str
-    status: str                      # finished | paused | error
+    status: str                      # new (nothing ran yet) | paused | finished
     state: dict = field(default_factory=dict)
     message: str = ""
     run_dir: str = ""
@@ -68,24 +61,24 @@ class RunOutcome:
 
 
 class RunSession:
-    """One run's graph with its checkpointer, opened from ``run.json`` metadata."""
+    """One run's graph with its checkpointer (``models``: chat models per role; made from the config if None)."""
 
-    def __init__(self, meta: dict, paths: dict, models: dict | None = None):
-        self.meta, self.paths = meta, paths
-        self.thread_id = meta["thread_id"]
-        self.run_dir = paths["runs"] / self.thread_id
-        paths["checkpoints"].parent.mkdir(parents=True, exist_ok=True)
-        self.saver = SqliteSaver(sqlite3.connect(str(paths["checkpoints"]), check_same_thread=False))
-        self.graph = build_graph(meta["implementations"], meta["contexts"], meta["mode"]).compile(
+    def __init__(self, config: RunConfig, models: dict | None = None):
+        self.config = config
+        self.thread_id = config.thread_id
+        self.run_dir = config.run_dir
+        config.paths.checkpoints.parent.mkdir(parents=True, exist_ok=True)
+        self._conn = sqlite3.connect(str(config.paths.checkpoints), check_same_thread=False)
+        self.saver = SqliteSaver(self._conn)
+        self.graph = build_graph(config.implementations, config.contexts, config.mode).compile(
             checkpointer=self.saver)
-        self.context = GliaContext(db=str(paths["db"]), models=_models(meta, models),
-                                   **meta.get("context_settings", {}))
+        self.context = config.context(models)
         self.message = ""
         self.paused = False
 
-    def config(self, checkpoint_id: str | None = None) -> dict[str, Any]:
+    def runnable_config(self, checkpoint_id: str | None = None) -> dict[str, Any]:
         cfg: dict[str, Any] = {"configurable": {"thread_id": self.thread_id},
-                               "recursion_limit": recursion_limit(self.meta["budget_sims"], self.meta["contexts"])}
+                               "recursion_limit": recursion_limit(self.config.budget_sims, self.config.contexts)}
         if checkpoint_id:
             cfg["configurable"]["checkpoint_id"] = checkpoint_id
         return cfg
@@ -94,7 +87,8 @@ class RunSession:
         """Run from ``state`` (a new run), or from the last checkpoint, or from ``checkpoint_id`` (a fork)."""
         self.message, self.paused = "", False
         try:
-            for ns, mode, chunk in self.graph.stream(state, self.config(checkpoint_id), context=self.context,
+            for ns, mode, chunk in self.graph.stream(state, self.runnable_config(checkpoint_id),
+                                                     context=self.context,
                                                      stream_mode=["updates", "custom"], subgraphs=True):
                 yield {"namespace": list(ns), "mode": mode, "data": chunk}
         except EndpointDown as exc:
@@ -113,7 +107,7 @@ class RunSession:
         elif not snap.values.get("stop_reason"):
             status = "new" if not snap.values else "paused"
         return RunOutcome(self.thread_id, status, dict(snap.values), message, str(self.run_dir),
-                          self.meta["implementations"])
+                          self.config.implementations)
 
     def history(self) -> list[dict]:
         """Every top-level checkpoint of the thread, newest first, with its parent (forks share a parent) and the
@@ -132,4 +126,4 @@ class RunSession:
         return out
 
     def close(self) -> None:
-        self.saver.conn.close()
+        self._conn.close()

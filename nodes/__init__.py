@@ -1,6 +1,6 @@
-"""The agents: Researcher, Analyst, Supervisor, Summarizer, each with an LLM and an offline implementation."""
+"""The agents (Researcher, Analyst, Supervisor, Summarizer, each with an LLM and an offline implementation) and the
+harness's own nodes."""
 
-from .common import GliaContext
-from .registry import IMPLEMENTATIONS, ROLES, register, resolve
+from .registry import IMPLEMENTATIONS, ROLES, choose_implementations, register
 
-__all__ = ["GliaContext", "IMPLEMENTATIONS", "ROLES", "register", "resolve"]
+__all__ = ["IMPLEMENTATIONS", "ROLES", "choose_implementations", "register"]

@@ -5,18 +5,19 @@ model explore the telemetry with the ``query_telemetry`` tool and write the find
 
 from __future__ import annotations
 
-from typing import Literal
-
 from langchain_core.messages import HumanMessage, SystemMessage, ToolMessage
 from langgraph.runtime import Runtime
-from langgraph.types import Command
 
-from glia.tools.telemetry_query import query_telemetry, schema
+from glia.simulator.telemetry import reading
+from glia.state import Finding, GliaContext, GliaState, LedgerEntry
+from glia.tools.telemetry_query import schema
 from glia.tools.toolkit import ANALYST_TOOLS, execute, langchain_tools
 
 from . import prompts
-from .common import GliaContext, from_agent, own_ledger, tool_context
+from .claims import figures_in
+from .common import from_agent, tool_context
 from .llm import call_model
+from .progress import own_ledger
 
 # topic -> (SQL over the experiment's rows; a finding's threshold test on the value; how to say it)
 DIAGNOSTICS = {
@@ -51,19 +52,18 @@ DIAGNOSTICS = {
 }
 
 
-def diagnose(db, run_id: str) -> list[dict]:
+def diagnose(db, run_id: str) -> list[Finding]:
     """The offline analyst's findings for one experiment."""
-    from glia.simulator.telemetry import reading
-
     vals: dict[str, tuple] = {}
     with reading(db) as con:
         for topic, sql in DIAGNOSTICS.items():
             vals[topic] = con.execute(sql, [run_id] * sql.count("?")).fetchone()
-    out = []
+    out: list[Finding] = []
 
     def add(topic: str, flagged: bool, text: str, value: float | None):
+        figures = [float(v) for v in vals[topic] if isinstance(v, (int, float))]
         out.append({"id": f"{run_id}:{topic}", "experiment": run_id, "topic": topic, "flagged": bool(flagged),
-                    "text": text, "value": value, "sql": " ".join(DIAGNOSTICS[topic].split())})
+                    "text": text, "value": value, "sql": " ".join(DIAGNOSTICS[topic].split()), "figures": figures})
 
     q, prefill, decode, waste = vals["time_breakdown"]
     if q is not None:
@@ -99,12 +99,12 @@ def diagnose(db, run_id: str) -> list[dict]:
     return out
 
 
-def _new_experiments(state: dict) -> list[dict]:
+def _new_experiments(state: GliaState) -> list[LedgerEntry]:
     done = {f["experiment"] for f in state.get("findings", [])}
     return [e for e in own_ledger(state) if e["id"] not in done and not e.get("error")]
 
 
-def offline_analyst(state: dict, runtime: Runtime[GliaContext]) -> Command[Literal["researcher", "supervisor"]]:
+def offline_analyst(state: GliaState, runtime: Runtime[GliaContext]) -> GliaState:
     new = _new_experiments(state)
     findings = []
     for e in new:
@@ -114,26 +114,15 @@ def offline_analyst(state: dict, runtime: Runtime[GliaContext]) -> Command[Liter
     ids = ", ".join(e["id"] for e in new)
     report = (f"Findings on {ids} (heuristic analyst, SQL on telemetry):\n" + "\n".join(lines) if new
               else "No new successful experiment to analyse.")
-    update = {"findings": findings, "researcher_messages": [from_agent("analyst", report)],
-              "analyst_messages": [HumanMessage(content=report, name="analyst")],
-              "implementations": {**state.get("implementations", {}), "analyst": "offline"}}
-    return Command(goto=after_analysis(state, runtime.context), update=update)
+    return {"findings": findings, "researcher_messages": [from_agent("analyst", report)],
+            "analyst_messages": [HumanMessage(content=report, name="analyst")]}
 
 
-def after_analysis(state: dict, ctx: GliaContext) -> str:
-    """The supervisor at milestones (stagnation, budget marks), the researcher otherwise."""
-    from .supervisor import milestone
-    return "supervisor" if milestone(state, ctx.stagnation_window) else "researcher"
-
-
-def llm_analyst(state: dict, runtime: Runtime[GliaContext]) -> Command[Literal["researcher", "supervisor"]]:
+def llm_analyst(state: GliaState, runtime: Runtime[GliaContext]) -> GliaState:
     ctx = runtime.context
     new = _new_experiments(state)
-    impl = {**state.get("implementations", {}), "analyst": "llm"}
     if not new:
-        note = "No new successful experiment to analyse."
-        return Command(goto=after_analysis(state, runtime.context),
-                       update={"researcher_messages": [from_agent("analyst", note)], "implementations": impl})
+        return {"researcher_messages": [from_agent("analyst", "No new successful experiment to analyse.")]}
     model = ctx.model("analyst").bind_tools(langchain_tools(ANALYST_TOOLS))
     tctx = tool_context(state, ctx)
     ids = ", ".join(e["id"] for e in new)
@@ -142,7 +131,7 @@ def llm_analyst(state: dict, runtime: Runtime[GliaContext]) -> Command[Literal["
     usage: dict = {}
     reply = None
     for _ in range(6):
-        reply = call_model(model, messages, ctx, usage, "analyst")
+        reply = call_model(model, messages, ctx.settings, usage, "analyst")
         messages.append(reply)
         if not reply.tool_calls:
             break
@@ -156,12 +145,10 @@ def llm_analyst(state: dict, runtime: Runtime[GliaContext]) -> Command[Literal["
                                         status="error" if res.error else "success"))
     text = str(reply.content).strip() if reply is not None else ""
     bullets = [b.strip("-* ").strip() for b in text.splitlines() if b.strip().startswith(("-", "*"))] or [text]
-    findings = [{"id": f"{new[-1]['id']}:llm{i}", "experiment": new[-1]["id"], "topic": "llm", "flagged": True,
-                 "text": b, "value": None, "sql": ""} for i, b in enumerate(bullets) if b]
+    seen = [x for m in messages if isinstance(m, ToolMessage) for x in figures_in(str(m.content))]
+    findings: list[Finding] = [{"id": f"{new[-1]['id']}:llm{i}", "experiment": new[-1]["id"], "topic": "llm",
+                                "flagged": True, "text": b, "value": None, "sql": "", "figures": seen}
+                               for i, b in enumerate(bullets) if b]
     report = f"Findings on {ids}:\n" + "\n".join(f"- {f['text']}" for f in findings)
-    update = {"findings": findings, "researcher_messages": [from_agent("analyst", report)],
-              "analyst_messages": messages[1:], "usage": usage, "implementations": impl}
-    return Command(goto=after_analysis(state, runtime.context), update=update)
-
-
-__all__ = ["diagnose", "llm_analyst", "offline_analyst", "query_telemetry"]
+    return {"findings": findings, "researcher_messages": [from_agent("analyst", report)],
+            "analyst_messages": messages[1:], "usage": usage}

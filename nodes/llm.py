@@ -8,6 +8,8 @@ import time
 
 from langchain_core.messages import AIMessage
 
+from glia.state import AgentSettings
+
 # USD per million tokens (input, output); unknown models (local endpoints) cost nothing
 PRICES = {
     "gpt-4.1": (2.00, 8.00), "gpt-4.1-mini": (0.40, 1.60), "gpt-4.1-nano": (0.10, 0.40),
@@ -45,17 +47,17 @@ def cost_usd(model_name: str, tokens_in: int, tokens_out: int) -> float:
     return (tokens_in * p_in + tokens_out * p_out) / 1e6
 
 
-def call_model(model, messages, ctx, usage: dict, role: str) -> AIMessage:
+def call_model(model, messages, settings: AgentSettings, usage: dict, role: str) -> AIMessage:
     """Invoke with retries; add the call's tokens and USD to ``usage`` (per role and in total)."""
-    delay = ctx.retry_base_s
-    for attempt in range(ctx.max_retries + 1):
+    delay = settings.retry_base_s
+    for attempt in range(settings.max_retries + 1):
         try:
             reply = model.invoke(messages)
             break
         except Exception as exc:  # only transient endpoint failures are retried
             if not _retryable(exc):
                 raise
-            if attempt == ctx.max_retries:
+            if attempt == settings.max_retries:
                 raise EndpointDown(f"the {role} model endpoint failed {attempt + 1} times: {exc}") from exc
             time.sleep(delay)
             delay *= 2

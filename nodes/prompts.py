@@ -21,8 +21,10 @@ short list of findings, one per line starting with '- ', each with its numbers."
 
 SUPERVISOR_SYSTEM = """You are the Supervisor of Glia. You never see code and never run tools. You read the task,
 the researcher's reports, the experiment results and the analyst's findings; you ask questions, recall earlier
-findings, push to combine ideas, stop unproductive lines, and approve the final design or send it back. Answer with
-one JSON object: {"decision": "approve" | "continue" | "stop_line" | "combine", "message": "..."}."""
+findings, push to combine ideas, stop unproductive lines, and approve the final design or send it back. Only the
+experiment table counts: a number marked [unmeasured] in the researcher's words was never measured, and a design with
+no experiment behind it cannot be approved. Answer with one JSON object:
+{"decision": "approve" | "continue" | "stop_line" | "combine", "message": "..."}."""
 
 SUMMARIZER_SYSTEM = """You compact a research conversation so it can go on within the context window. Keep every
 experiment's id and result, open hypotheses, the analyst's key findings, the supervisor's instructions and the best

@@ -27,7 +27,7 @@ def register(role: str, name: str, fn: Callable) -> None:
     IMPLEMENTATIONS[role][name] = fn
 
 
-def resolve(choice: dict[str, str] | None) -> dict[str, str]:
+def choose_implementations(choice: dict[str, str] | None) -> dict[str, str]:
     """Every role's implementation name: the given ones, offline for the rest; unknown names are an error."""
     out = {r: "offline" for r in ROLES}
     for role, name in (choice or {}).items():

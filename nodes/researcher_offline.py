@@ -7,15 +7,13 @@ composition of what worked. Every decision is a function of the state, so a resu
 
 from __future__ import annotations
 
-from typing import Literal
-
 from langchain_core.messages import AIMessage
 from langgraph.runtime import Runtime
-from langgraph.types import Command
 
-from .common import GliaContext, budget_exhausted, own_ledger
+from glia.state import Finding, GliaContext, GliaState, Hypothesis, LedgerEntry
+
+from .progress import budget_exhausted, own_ledger
 from .router_designs import RouterDesign
-from .summarizer import needs_summary
 
 BASELINE = RouterDesign()
 NAME = "heuristic researcher (offline, rule-driven)"
@@ -34,24 +32,24 @@ HYPOTHESES = {
 }
 
 
-def _label_design(entry: dict) -> RouterDesign | None:
+def _label_design(entry: LedgerEntry) -> RouterDesign | None:
     return RouterDesign.from_key(entry.get("label", "").split(": ", 1)[-1])
 
 
-def _flagged(state: dict) -> dict[str, dict]:
-    out: dict[str, dict] = {}
+def _flagged(state: GliaState) -> dict[str, Finding]:
+    out: dict[str, Finding] = {}
     for f in state.get("findings", []):
         if f.get("flagged") and f["topic"] in HYPOTHESES:
             out.setdefault(f["topic"], f)
     return out
 
 
-def _mean_output(state: dict) -> int:
+def _mean_output(state: GliaState) -> int:
     vals = [f["value"] for f in state.get("findings", []) if f["topic"] == "output_length" and f.get("value")]
     return int(vals[-1]) if vals else 0
 
 
-def candidates(state: dict, tried: dict[str, dict]) -> list[tuple[RouterDesign, str, str]]:
+def candidates(state: GliaState) -> list[tuple[RouterDesign, str, str]]:
     """Designs worth testing next, in order: (design, hypothesis id, why)."""
     ledger = [e for e in own_ledger(state) if not e.get("error")]
     designs = [(d, e) for e in ledger if (d := _label_design(e))]
@@ -109,7 +107,7 @@ def candidates(state: dict, tried: dict[str, dict]) -> list[tuple[RouterDesign, 
     return [c for c in out if c[1] not in _stopped_lines(state)]
 
 
-def _stopped_lines(state: dict) -> set[str]:
+def _stopped_lines(state: GliaState) -> set[str]:
     """Lines of experiments the supervisor stopped: the line of the experiment each stop_line came after."""
     by_id = {e["id"]: e for e in own_ledger(state)}
     stopped = set()
@@ -121,7 +119,7 @@ def _stopped_lines(state: dict) -> set[str]:
     return stopped
 
 
-def _compose(best: RouterDesign, designs: list[tuple[RouterDesign, dict]]) -> RouterDesign:
+def _compose(best: RouterDesign, designs: list[tuple[RouterDesign, LedgerEntry]]) -> RouterDesign:
     """Start from the best design; take, for each parameter, the value that did best among designs that differ
     from it only there."""
     fields = ("signal", "admission", "growth", "extra_tokens", "headroom", "order")
@@ -135,7 +133,7 @@ def _compose(best: RouterDesign, designs: list[tuple[RouterDesign, dict]]) -> Ro
     return out
 
 
-def _hypotheses_update(state: dict) -> list[dict]:
+def _hypotheses_update(state: GliaState) -> list[Hypothesis]:
     """New hypotheses from findings; statuses from the experiments that tested them."""
     cid = state.get("context_id")
     known = {h["id"]: h for h in state.get("hypotheses", []) if h.get("context") == cid}
@@ -143,7 +141,7 @@ def _hypotheses_update(state: dict) -> list[dict]:
     out = []
     for topic, f in _flagged(state).items():
         hid, statement, _ = HYPOTHESES[topic]
-        h = dict(known.get(f"{cid}-{hid}") or {"id": f"{cid}-{hid}", "context": cid, "name": hid,
+        h: Hypothesis = dict(known.get(f"{cid}-{hid}") or {"id": f"{cid}-{hid}", "context": cid, "name": hid,
                                                 "statement": statement, "source": f["text"], "status": "open",
                                                 "evidence": []})
         tests = [e for e in ledger if e.get("hypothesis", "").split("/")[0] == hid]
@@ -155,23 +153,18 @@ def _hypotheses_update(state: dict) -> list[dict]:
     return out
 
 
-def offline_researcher(state: dict, runtime: Runtime[GliaContext]) -> Command[Literal["tools", "supervisor",
-                                                                                    "summarizer"]]:
-    if needs_summary(state, runtime.context):
-        return Command(goto="summarizer")
-    impl = {**state.get("implementations", {}), "researcher": "offline"}
+def offline_researcher(state: GliaState, runtime: Runtime[GliaContext]) -> GliaState:
     hyps = _hypotheses_update(state)
     stop = budget_exhausted(state)
     ledger = own_ledger(state)
-    tried = {(_label_design(e) or BASELINE).key(): e for e in ledger}
-    nxt = None if stop else next(((d, h, why) for d, h, why in candidates(state, tried) if d.key() not in tried),
-                                 None)
+    tried = {(_label_design(e) or BASELINE).key() for e in ledger}
+    nxt = None if stop else next(((d, h, why) for d, h, why in candidates(state) if d.key() not in tried), None)
     if nxt is None:
         best = state.get("best")
         text = (f"I am the {NAME}. I stop here ({stop or 'no untested design left in my plan'}). "
                 + (f"Proposed design: {best['id']} ({best.get('label', '')})." if best else "No design succeeded."))
-        return Command(goto="supervisor", update={"researcher_messages": [AIMessage(content=text, name="researcher")],
-                                                  "phase": "done", "hypotheses": hyps, "implementations": impl})
+        return {"researcher_messages": [AIMessage(content=text, name="researcher")], "phase": "done",
+                "hypotheses": hyps}
     design, hid, why = nxt
     n = len(ledger) + 1
     label = ("baseline: " if not ledger else "") + design.key()
@@ -183,5 +176,4 @@ def offline_researcher(state: dict, runtime: Runtime[GliaContext]) -> Command[Li
                   "args": {"candidate": state["task"]["design"]["file"], "label": label, "hypothesis": hid}})
     text = f"Experiment {n}: {why}. Design: {design.describe()}."
     msg = AIMessage(content=text, tool_calls=calls, name="researcher")
-    return Command(goto="tools", update={"researcher_messages": [msg], "phase": "experiment", "hypotheses": hyps,
-                                         "implementations": impl})
+    return {"researcher_messages": [msg], "phase": "experiment", "hypotheses": hyps}

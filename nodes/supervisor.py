@@ -5,62 +5,39 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Literal
 
 from langchain_core.messages import HumanMessage, SystemMessage
 from langgraph.runtime import Runtime
-from langgraph.types import Command
+
+from glia.state import Decision, GliaContext, GliaState, Intervention
 
 from . import prompts
-from .common import GliaContext, budget_exhausted, from_agent, own_ledger, text_of
+from .claims import known_figures, mark_unsupported
+from .common import from_agent, text_of
 from .llm import call_model
-
-BUDGET_MARKS = (0.5,)
-
-
-def _stagnant(ledger: list[dict], window: int) -> bool:
-    """The last ``window`` experiments brought no improvement over the best before them."""
-    if len(ledger) <= window:
-        return False
-    best_before = min((e["score"] for e in ledger[:-window]), default=float("inf"))
-    return all(e["score"] >= best_before * 0.99 for e in ledger[-window:])
+from .progress import budget_exhausted, consult_reason, marks_crossed, own_ledger
 
 
-def _marks_crossed(state: dict) -> list[float]:
-    total = state.get("budget", {}).get("simulations", 0)
-    used = len(own_ledger(state))
-    seen = {i.get("mark") for i in state.get("interventions", []) if i.get("context") == state.get("context_id")}
-    return [m for m in BUDGET_MARKS if total and used >= m * total and m not in seen]
-
-
-def milestone(state: dict, window: int = 3) -> str | None:
-    """Why the supervisor should look now (stagnation, a budget mark), or None."""
-    ledger = own_ledger(state)
-    n = len(ledger)
-    mine = [i for i in state.get("interventions", []) if i.get("context") == state.get("context_id")]
-    if _stagnant(ledger, window) and not any(i["reason"] == "stagnation" and i["after_count"] > n - window
-                                             for i in mine):
-        return "stagnation"
-    if _marks_crossed(state):
-        return "budget mark"
-    return None
-
-
-def _decision(state: dict, window: int) -> tuple[str, str]:
+def _decision(state: GliaState, reason: str, window: int) -> tuple[Decision, str]:
     """The heuristic supervisor's rules."""
     ledger = own_ledger(state)
-    reason = "researcher done" if state.get("phase") == "done" else (milestone(state, window) or "researcher done")
     ok = [e for e in ledger if not e.get("error")]
     base = ok[0] if ok else None
     best = min(ok, key=lambda e: e["score"]) if ok else None
     metric = state["task"]["objective"]["metric"]
-    if reason == "researcher done":
+    if reason in ("researcher done", "check-in"):
         exhausted = budget_exhausted(state)
         if best and base and best["score"] < base["score"] * 0.9:
             return "approve", (f"Approved: {best['id']} ({best.get('label', '')}) improves {metric} from "
                                f"{base['metrics'][metric]:.2f} to {best['metrics'][metric]:.2f}.")
         if exhausted:
             return "approve", f"Budget reached ({exhausted}); approving the best design found."
+        mine = [i for i in state.get("interventions", []) if i["context"] == state.get("context_id")]
+        if mine and mine[-1]["reason"] == "researcher done" and mine[-1]["after_count"] == len(ledger):
+            # it was sent back once already when it wanted to stop, and it has tried nothing since
+            return "approve", ("The researcher has nothing left to try; " +
+                               (f"approving the best design found, {best['id']}." if best else
+                                "no design succeeded."))
         return "combine", ("Not yet convincing: the best design is within 10 % of the baseline. Combine the ideas "
                            "that helped, or test the hypotheses still open.")
     if reason == "stagnation":
@@ -72,54 +49,52 @@ def _decision(state: dict, window: int) -> tuple[str, str]:
                         "Which hypothesis is still open, and what would refute it?")
 
 
-def _apply(state: dict, decision: str, message: str, impl: str, extra: dict, window: int) -> Command:
+def _intervene(state: GliaState, reason: str, decision: Decision, message: str) -> GliaState:
     ledger = own_ledger(state)
-    cid = state.get("context_id")
-    marks = _marks_crossed(state)
-    reason = "researcher done" if state.get("phase") == "done" else (milestone(state, window) or "check")
-    intervention = {"id": f"{cid}-sup{len(state.get('interventions', [])) + 1}", "context": cid,
-                    "after_experiment": ledger[-1]["id"] if ledger else None, "reason": reason,
-                    "after_count": len(ledger), "decision": decision, "text": message,
-                    "mark": marks[0] if marks and reason == "budget mark" else None}
-    update = {"interventions": [intervention], "supervisor_messages": [HumanMessage(content=message,
-                                                                                    name="supervisor")],
-              "implementations": {**state.get("implementations", {}), "supervisor": impl}, **extra}
+    cid = state["context_id"]
+    marks = marks_crossed(state)
+    intervention: Intervention = {
+        "id": f"{cid}-sup{len(state.get('interventions', [])) + 1}", "context": cid,
+        "after_experiment": ledger[-1]["id"] if ledger else None, "reason": reason, "after_count": len(ledger),
+        "decision": decision, "text": message, "mark": marks[0] if marks and reason == "budget mark" else None}
+    update: GliaState = {"interventions": [intervention], "phase": decision,
+                         "supervisor_messages": [HumanMessage(content=message, name="supervisor")]}
     if decision == "approve":
         update["stop_reason"] = f"approved by the supervisor: {message}"
-        return Command(goto="finalize", update=update)
-    update["researcher_messages"] = [from_agent("supervisor", message)]
-    update["phase"] = decision
-    return Command(goto="researcher", update=update)
+    else:
+        update["researcher_messages"] = [from_agent("supervisor", message)]
+    return update
 
 
-def offline_supervisor(state: dict, runtime: Runtime[GliaContext]) -> Command[Literal["researcher", "finalize"]]:
-    window = runtime.context.stagnation_window
-    decision, message = _decision(state, window)
-    return _apply(state, decision, message, "offline", {}, window)
+def offline_supervisor(state: GliaState, runtime: Runtime[GliaContext]) -> GliaState:
+    window = runtime.context.settings.stagnation_window
+    reason = consult_reason(state, window)
+    return _intervene(state, reason, *_decision(state, reason, window))
 
 
-def llm_supervisor(state: dict, runtime: Runtime[GliaContext]) -> Command[Literal["researcher", "finalize"]]:
+def llm_supervisor(state: GliaState, runtime: Runtime[GliaContext]) -> GliaState:
     ctx = runtime.context
-    ledger = own_ledger(state)
     best = state.get("best")
-    best_view = None
-    if best:
-        best_view = {"id": best["id"], "label": best.get("label", ""), "value": best["value"]}
-    window = ctx.stagnation_window
-    reason = "the researcher wants to stop" if state.get("phase") == "done" else (milestone(state, window) or
-                                                                                  "check-in")
-    request = prompts.supervisor_request(state["task"], reason, ledger, state.get("findings", []),
-                                         text_of(state.get("researcher_messages", [])), best_view)
+    best_view = {"id": best["id"], "label": best.get("label", ""), "value": best["value"]} if best else None
+    reason = consult_reason(state, ctx.settings.stagnation_window)
+    # the researcher's words reach the supervisor with every result nothing measured marked [unmeasured]
+    words = mark_unsupported(text_of(state.get("researcher_messages", [])), known_figures(state))
+    request = prompts.supervisor_request(state["task"], reason, own_ledger(state), state.get("findings", []), words,
+                                         best_view)
     usage: dict = {}
     reply = call_model(ctx.model("supervisor"), [SystemMessage(content=prompts.SUPERVISOR_SYSTEM),
-                                                 HumanMessage(content=request)], ctx, usage, "supervisor")
+                                                 HumanMessage(content=request)], ctx.settings, usage, "supervisor")
     decision, message = parse_decision(str(reply.content))
-    if decision != "approve" and budget_exhausted(state):
+    exhausted = budget_exhausted(state)
+    if decision != "approve" and exhausted:
         decision, message = "approve", message + " (budget reached: the best design is final)"
-    return _apply(state, decision, message, "llm", {"usage": usage}, window)
+    elif decision == "approve" and not any(not e.get("error") for e in own_ledger(state)):
+        decision, message = "continue", ("Nothing has been measured yet, so there is nothing to approve: write a "
+                                         "design and run it (run_simulation) first. " + message)
+    return {**_intervene(state, reason, decision, message), "usage": usage}
 
 
-def parse_decision(text: str) -> tuple[str, str]:
+def parse_decision(text: str) -> tuple[Decision, str]:
     """The JSON decision in a reply; a malformed reply counts as 'continue' with its text as the message."""
     match = re.search(r"\{.*\}", text, re.DOTALL)
     if match:

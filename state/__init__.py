@@ -1,5 +1,20 @@
-"""The typed graph state and its reducers."""
+"""The typed graph state, its records and reducers, tasks, and the run-time context nodes are given."""
 
-from .schema import Budget, GliaState, add_usage, better_design, last_value, merge_by_id
+from .config import AgentSettings, GliaContext, ModelSpec
+from .records import (
+    Baseline,
+    BestDesign,
+    ContextOutcome,
+    Decision,
+    Finding,
+    Hypothesis,
+    Intervention,
+    LedgerEntry,
+    Measurement,
+)
+from .schema import Budget, GliaState, Phase, add_usage, better_design, last_value, merge_by_id, merge_dicts
+from .task import Task, TaskError, load_task, score
 
-__all__ = ["Budget", "GliaState", "add_usage", "better_design", "last_value", "merge_by_id"]
+__all__ = ["AgentSettings", "Baseline", "BestDesign", "Budget", "ContextOutcome", "Decision", "Finding", "GliaContext",
+           "GliaState", "Hypothesis", "Intervention", "LedgerEntry", "Measurement", "ModelSpec", "Phase", "Task",
+           "TaskError", "add_usage", "better_design", "last_value", "load_task", "merge_by_id", "merge_dicts", "score"]

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from langchain_core.messages import HumanMessage, ToolMessage
 
+from glia.graph.config import RunConfig
 from glia.graph.runs import start_run
 from glia.nodes.supervisor import parse_decision
 
@@ -53,8 +54,9 @@ def run(tmp_path_factory):
          '{"decision": "approve", "message": "Ship the block-based router."}'] + ['{"decision": "approve"}'] * 4))
     summarizer = ScriptedChatModel(messages=iter(["The researcher measured the baseline and a block router."] * 6))
     models = {"researcher": researcher, "analyst": analyst, "supervisor": supervisor, "summarizer": summarizer}
-    out = start_run(TASK, budget_sims=4, models=models, workspace=ws,
-                    context_settings={"summary_token_limit": 300, "keep_recent_messages": 3, "retry_base_s": 0.0})
+    config = RunConfig.build(TASK, budget_sims=4, llm=True, workspace=ws,
+                             settings={"summary_token_limit": 300, "keep_recent_messages": 3, "retry_base_s": 0.0})
+    out = start_run(config, models=models)
     return out, models
 
 
@@ -133,12 +135,14 @@ def test_an_endpoint_that_stays_down_pauses_the_run_resumably(tmp_path):
 
     down = DownChatModel(messages=iter([]))
     models = {r: down for r in ("researcher", "analyst", "supervisor", "summarizer")}
-    out = start_run(TASK, budget_sims=1, models=models, workspace=tmp_path,
-                    context_settings={"retry_base_s": 0.0, "max_retries": 2})
+    out = start_run(RunConfig.build(TASK, budget_sims=1, llm=True, workspace=tmp_path,
+                                    settings={"retry_base_s": 0.0, "max_retries": 2}), models=models)
     assert out.status == "paused" and "failed 3 times" in out.message and len(down.calls) == 3
     assert out.state["baselines"]  # finished work is kept
-    up = {"researcher": ScriptedChatModel(messages=iter([reply("", ("finish", {"summary": "keep llq"}))])),
+    up = {"researcher": ScriptedChatModel(messages=iter([reply("", ("run_simulation", {"label": "starter"}))])),
+          "analyst": ScriptedChatModel(messages=iter(["- nothing notable"])),
           "supervisor": ScriptedChatModel(messages=iter(['{"decision": "approve", "message": "fine"}'])),
-          "analyst": down, "summarizer": down}
+          "summarizer": down}
     again = resume_run(out.thread_id, tmp_path, models=up)
     assert again.status == "finished" and again.state["stop_reason"].startswith("approved")
+    assert [e["label"] for e in again.state["ledger"]] == ["starter"]

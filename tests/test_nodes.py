@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from langgraph.runtime import Runtime
 
-from glia.nodes.common import GliaContext
+from glia.nodes.progress import milestone
 from glia.nodes.researcher_offline import offline_researcher
 from glia.nodes.router_designs import RouterDesign
-from glia.nodes.supervisor import milestone, offline_supervisor
+from glia.nodes.supervisor import llm_supervisor, offline_supervisor
+from glia.state import GliaContext
 
 TASK = {"name": "t", "background": "", "objective": {"metric": "mean_e2e_s", "goal": "minimize"},
         "benchmark": {"workload": "paper-routing-short", "seeds": [0], "baselines": ["llq"]},
@@ -45,31 +46,55 @@ def test_the_supervisor_approves_a_clear_improvement_and_sends_back_a_weak_one()
     base = RouterDesign()
     good = state([entry(1, 50, base, "improved"), entry(2, 30, base.with_(admission=True), "improved")],
                  phase="done")
-    cmd = offline_supervisor(good, RUNTIME)
-    assert cmd.goto == "finalize" and "improves mean_e2e_s from 50.00 to 30.00" in cmd.update["stop_reason"]
+    update = offline_supervisor(good, RUNTIME)
+    assert update["phase"] == "approve" and "improves mean_e2e_s from 50.00 to 30.00" in update["stop_reason"]
     weak = state([entry(1, 50, base, "improved"), entry(2, 48, base.with_(admission=True), "improved")],
                  phase="done")
-    cmd = offline_supervisor(weak, RUNTIME)
-    assert cmd.goto == "researcher" and cmd.update["interventions"][0]["decision"] == "combine"
-    assert "[supervisor]" in cmd.update["researcher_messages"][0].content
+    update = offline_supervisor(weak, RUNTIME)
+    assert update["phase"] == "combine" and update["interventions"][0]["decision"] == "combine"
+    assert "[supervisor]" in update["researcher_messages"][0].content
 
 
 def test_the_heuristic_researcher_starts_with_a_baseline_then_follows_the_findings(tmp_path):
     first = offline_researcher(state([], workspace=str(tmp_path)), RUNTIME)
-    [call] = first.goto == "tools" and first.update["researcher_messages"][0].tool_calls
+    assert first["phase"] == "experiment"
+    [call] = first["researcher_messages"][0].tool_calls
     assert call["name"] == "run_simulation" and call["args"]["label"].startswith("baseline")
     findings = [{"id": "f1", "experiment": "c1-e001", "topic": "restarts", "flagged": True, "value": 0.2,
                  "text": "20 % of requests restarted"}]
     nxt = offline_researcher(state([entry(1, 50, RouterDesign(), "improved")], findings=findings,
                                    workspace=str(tmp_path)), RUNTIME)
-    write, run = nxt.update["researcher_messages"][0].tool_calls
+    write, run = nxt["researcher_messages"][0].tool_calls
     assert write["name"] == "write_file" and "class Router(BaseGlobalScheduler)" in write["args"]["content"]
     assert run["args"]["hypothesis"] == "H-headroom"
-    assert nxt.update["hypotheses"][0]["status"] == "open"
+    assert nxt["hypotheses"][0]["status"] == "open"
 
 
 def test_the_heuristic_researcher_stops_when_the_budget_is_used(tmp_path):
     ledger = [entry(i, 50 - i, RouterDesign(growth=0.1 * i), "improved") for i in range(1, 11)]
-    cmd = offline_researcher(state(ledger, workspace=str(tmp_path)), RUNTIME)
-    assert cmd.goto == "supervisor" and cmd.update["phase"] == "done"
-    assert "heuristic researcher" in cmd.update["researcher_messages"][0].content
+    update = offline_researcher(state(ledger, workspace=str(tmp_path)), RUNTIME)
+    assert update["phase"] == "done"
+    assert "heuristic researcher" in update["researcher_messages"][0].content
+
+
+def test_the_supervisor_stops_a_researcher_with_nothing_left_to_try():
+    base = RouterDesign()
+    ledger = [entry(1, 50, base, "improved"), entry(2, 49, base.with_(admission=True), "no gain")]
+    sent_back = [{"id": "c1-sup1", "context": "c1", "reason": "researcher done", "after_count": 2,
+                  "decision": "combine", "text": "", "mark": None, "after_experiment": "c1-e002"}]
+    update = offline_supervisor(state(ledger, phase="done", interventions=sent_back), RUNTIME)
+    assert update["phase"] == "approve" and "nothing left to try" in update["stop_reason"]
+
+
+def test_the_llm_supervisor_cannot_approve_what_was_never_measured():
+    from langchain_core.messages import AIMessage
+
+    from fakes import ScriptedChatModel
+
+    model = ScriptedChatModel(messages=iter(['{"decision": "approve", "message": "Great, 15 % faster."}']))
+    runtime = Runtime(context=GliaContext(db="unused.duckdb", models={"supervisor": model}))
+    claim = AIMessage(content="My new router reduced mean latency by 15 % to 41.7 s.", name="researcher")
+    update = llm_supervisor(state([], phase="done", researcher_messages=[claim]), runtime)
+    assert update["phase"] == "continue" and "Nothing has been measured yet" in update["interventions"][0]["text"]
+    seen = model.calls[0][-1].content
+    assert "15 % [unmeasured]" in seen and "41.7 [unmeasured]" in seen

@@ -15,6 +15,7 @@ import duckdb
 import pytest
 
 from glia.graph.cli import main
+from glia.graph.config import RunConfig
 from glia.graph.runs import list_runs, resume_run, run_state, start_run
 from glia.simulator.telemetry import reading
 
@@ -30,7 +31,7 @@ def experiment_ids(db: Path, thread_prefix: str = "c") -> list[str]:
 @pytest.fixture(scope="module")
 def single(tmp_path_factory):
     ws = tmp_path_factory.mktemp("single")
-    return ws, start_run(TASK, workspace=ws)
+    return ws, start_run(RunConfig.build(TASK, workspace=ws))
 
 
 def test_an_offline_run_does_real_research_and_says_which_implementation_ran(single):
@@ -64,7 +65,7 @@ def test_runs_lists_and_report_reads_back(single):
 
 @pytest.mark.parametrize("mode", ["parallel", "sequential"])
 def test_best_of_two_contexts_share_the_telemetry_database(mode, tmp_path):
-    out = start_run(TASK, contexts=2, mode=mode, budget_sims=4, workspace=tmp_path)
+    out = start_run(RunConfig.build(TASK, contexts=2, mode=mode, budget_sims=4, workspace=tmp_path))
     ledger = out.state["ledger"]
     assert out.status == "finished" and len(ledger) == 4
     assert sorted({e["context"] for e in ledger}) == ["c1", "c2"]
@@ -127,7 +128,7 @@ def test_a_run_killed_with_sigkill_resumes_with_exactly_the_budgeted_simulations
 
 
 def test_the_built_in_routing_task_ships_with_the_package():
-    from glia.graph.task import builtin_tasks, load_task
+    from glia.state.task import builtin_tasks, load_task
 
     assert "routing" in builtin_tasks()
     task = load_task("routing")

@@ -18,7 +18,7 @@ class WorkspaceError(ValueError):
     """A tool was asked to do something outside what it may do; the message says what."""
 
 
-def resolve(workspace: Path, path: str) -> Path:
+def inside_workspace(workspace: Path, path: str) -> Path:
     """``path`` inside the workspace, or an error."""
     root = workspace.resolve()
     full = (root / path).resolve()
@@ -28,7 +28,7 @@ def resolve(workspace: Path, path: str) -> Path:
 
 
 def read_file(workspace: Path, path: str, max_chars: int = MAX_READ) -> str:
-    full = resolve(workspace, path)
+    full = inside_workspace(workspace, path)
     if not full.is_file():
         raise WorkspaceError(f"no file {path!r} in the workspace")
     text = full.read_text(errors="replace")
@@ -42,7 +42,7 @@ def _check_editable(path: str, editable: list[str]) -> None:
 
 def write_file(workspace: Path, path: str, content: str, editable: list[str]) -> str:
     _check_editable(path, editable)
-    full = resolve(workspace, path)
+    full = inside_workspace(workspace, path)
     full.parent.mkdir(parents=True, exist_ok=True)
     full.write_text(content)
     return f"wrote {path} ({len(content)} characters)"
@@ -51,7 +51,7 @@ def write_file(workspace: Path, path: str, content: str, editable: list[str]) ->
 def patch_file(workspace: Path, path: str, old: str, new: str, editable: list[str]) -> str:
     """Replace the one occurrence of ``old`` with ``new``."""
     _check_editable(path, editable)
-    full = resolve(workspace, path)
+    full = inside_workspace(workspace, path)
     if not full.is_file():
         raise WorkspaceError(f"no file {path!r} in the workspace")
     text = full.read_text()

@@ -16,9 +16,10 @@ from textual.widgets import (DataTable, Footer, Header, ProgressBar, RichLog, St
                              Tree)
 
 from glia.graph.builder import build_graph
-from glia.graph.runs import DEFAULT_WORKSPACE, list_runs, load_meta, prepare_run
+from glia.graph.config import DEFAULT_WORKSPACE, RunConfig
+from glia.graph.runs import list_runs, prepare_run
 from glia.graph.session import RunSession
-from glia.nodes.registry import resolve
+from glia.nodes.registry import ROLES, choose_implementations
 
 from .screens import ImplementationsScreen
 from .stepper import Stepper
@@ -122,8 +123,7 @@ class GliaApp(App):
         if self.running:
             self.notify("a run is in progress: stop it first (x)", severity="warning")
             return
-        default = resolve({r: "llm" for r in ("researcher", "analyst", "supervisor", "summarizer")}
-                          if (self.model or self.models) else None)
+        default = choose_implementations({r: "llm" for r in ROLES} if (self.model or self.models) else None)
         self._ask_implementations(f"New run of task {Path(self.task_name).stem}: implementations", default,
                                   self._start)
 
@@ -131,12 +131,14 @@ class GliaApp(App):
         if choice is None:
             return
         try:
-            meta, p, state = prepare_run(self.task_name, self.contexts, self.mode, self.budget_sims, choice,
-                                         self.model, self.base_url, bool(self.models), self.workspace)
+            config = RunConfig.build(self.task_name, contexts=self.contexts, mode=self.mode,
+                                     budget_sims=self.budget_sims, implementations=choice, model=self.model,
+                                     base_url=self.base_url, llm=bool(self.models), workspace=self.workspace)
+            state = prepare_run(config)
         except ValueError as exc:
             self.notify(str(exc), severity="error")
             return
-        self._launch(RunSession(meta, p, self.models), state=state)
+        self._launch(RunSession(config, self.models), state=state)
 
     def _selected(self) -> tuple[str | None, str | None]:
         node = self.query_one("#runs", Tree).cursor_node
@@ -153,9 +155,9 @@ class GliaApp(App):
         if not thread:
             self.notify("select a run in the Runs tab (3) first", severity="warning")
             return
-        meta, _ = load_meta(thread, self.workspace)
+        config = RunConfig.load(thread, self.workspace)
         where = f"checkpoint {checkpoint[:13]}" if checkpoint else "its last checkpoint"
-        self._ask_implementations(f"Resume {thread} from {where}", meta["implementations"],
+        self._ask_implementations(f"Resume {thread} from {where}", config.implementations,
                                   lambda c: self._continue(thread, checkpoint, c))
 
     def action_fork(self) -> None:
@@ -163,15 +165,16 @@ class GliaApp(App):
         if self.running or not thread or not checkpoint:
             self.notify("select a checkpoint in the Runs tab (3) to fork from", severity="warning")
             return
-        meta, _ = load_meta(thread, self.workspace)
-        self._ask_implementations(f"Fork {thread} at {checkpoint[:13]}: implementations", meta["implementations"],
+        config = RunConfig.load(thread, self.workspace)
+        self._ask_implementations(f"Fork {thread} at {checkpoint[:13]}: implementations", config.implementations,
                                   lambda c: self._continue(thread, checkpoint, c))
 
     def _continue(self, thread: str, checkpoint: str | None, choice: dict | None) -> None:
         if choice is None:
             return
-        meta, p = load_meta(thread, self.workspace, choice)
-        self._launch(RunSession(meta, p, self.models), checkpoint_id=checkpoint)
+        config = RunConfig.load(thread, self.workspace).with_implementations(choice)
+        config.save()
+        self._launch(RunSession(config, self.models), checkpoint_id=checkpoint)
 
     def _launch(self, session: RunSession, state: dict | None = None, checkpoint_id: str | None = None) -> None:
         if self.session is not None and self.session is not session:
@@ -188,7 +191,7 @@ class GliaApp(App):
         graph.reset()
         self.stepper = Stepper(session, self._post, state=state, checkpoint_id=checkpoint_id, stepping=True)
         self.running = True
-        impl = ", ".join(f"{k}={v}" for k, v in session.meta["implementations"].items())
+        impl = ", ".join(f"{k}={v}" for k, v in session.config.implementations.items())
         self._status(f"{session.thread_id}: stepping (n step, c continue, x stop) | {impl}")
         self._drive()
 
@@ -321,8 +324,7 @@ class GliaApp(App):
             label = f"{r['thread_id']}  {r['task']}  {'finished' if r['finished'] else 'unfinished'}"
             node = tree.root.add(label, data={"thread_id": r["thread_id"]}, expand=False)
             try:
-                meta, p = load_meta(r["thread_id"], self.workspace)
-                s = RunSession(meta, p) if self.session is None or self.session.thread_id != r["thread_id"] \
+                s = RunSession(RunConfig.load(r["thread_id"], self.workspace)) if self.session is None or self.session.thread_id != r["thread_id"] \
                     else self.session
                 history = s.history() if not self.running or s is not self.session else []
                 if s is not self.session:

@@ -18,7 +18,7 @@ def digest(session: RunSession) -> dict:
             "best": v.get("best"), "baselines": v.get("baselines", []), "budget": v.get("budget", {}),
             "usage": {k: x for k, x in v.get("usage", {}).items() if not isinstance(x, dict)},
             "task": v.get("task", {}), "next": list(snap.next), "stop_reason": v.get("stop_reason"),
-            "implementations": session.meta["implementations"]}
+            "implementations": session.config.implementations}
 
 
 class Stepper:
@@ -59,6 +59,8 @@ class Stepper:
                     self.post("custom", ev)
                     continue
                 for node, update in (ev["data"] or {}).items():
+                    if node.startswith("__"):  # LangGraph's own entries (__metadata__ of replayed writes, ...)
+                        continue
                     now = time.monotonic()
                     self.post("step", {"node": node, "namespace": ev["namespace"], "duration": now - started,
                                        "update": update, "digest": digest(self.session)})

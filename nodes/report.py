@@ -2,29 +2,26 @@
 
 from __future__ import annotations
 
-import math
 import time
 from pathlib import Path
 
-KEY_METRICS = ("mean_e2e_s", "p90_e2e_s", "p99_e2e_s", "mean_ttft_s", "mean_queueing_s", "restart_fraction",
-               "kv_utilisation")
+from glia.simulator.metrics import KEY_METRICS, fmt
+from glia.state import GliaState
 
-
-def _f(v, digits: int = 2) -> str:
-    return "-" if v is None or (isinstance(v, float) and (math.isnan(v) or math.isinf(v))) else f"{v:.{digits}f}"
+from .claims import known_figures, mark_unsupported
 
 
 def _ci(ci) -> str:
-    return f"[{_f(ci[0])}, {_f(ci[1])}]" if ci else "-"
+    return f"[{fmt(ci[0])}, {fmt(ci[1])}]" if ci else "-"
 
 
-def write_report(state: dict, path: Path) -> str:
+def write_report(state: GliaState, path: Path) -> str:
     task = state["task"]
     metric = task["objective"]["metric"]
     best = state.get("best")
     ledger = sorted(state.get("ledger", []), key=lambda e: (e["context"], e["seq"]))
     contexts = sorted(state.get("contexts", []), key=lambda c: c["id"])
-    impls = {}
+    impls: dict[str, set[str]] = {}
     for c in contexts:
         for role, name in c.get("implementations", {}).items():
             impls.setdefault(role, set()).add(name)
@@ -45,7 +42,7 @@ def write_report(state: dict, path: Path) -> str:
         if llq and llq["metrics"].get(metric):
             change = f" ({100 * (best['value'] / llq['metrics'][metric] - 1):+.1f} % against llq)"
         lines += ["", f"Best: experiment `{best['id']}` — {best.get('label', '')}", "",
-                  f"`{metric}` = **{_f(best['value'])}** (90 % CI {_ci(best.get('ci90'))}){change}.", "",
+                  f"`{metric}` = **{fmt(best['value'])}** (90 % CI {_ci(best.get('ci90'))}){change}.", "",
                   f"File: `best_{Path(task['design']['file']).name}` (sha256 {best['hash']}…)", "", "```python",
                   Path(best["snapshot"]).read_text().rstrip() if Path(best["snapshot"]).is_file() else "(missing)",
                   "```", ""]
@@ -59,7 +56,7 @@ def write_report(state: dict, path: Path) -> str:
             lines += ["", "Against the first design measured in its context:", "",
                       "| metric | first design | best design |", "| --- | ---: | ---: |"]
             for m in KEY_METRICS:
-                lines.append(f"| {m} | {_f(first['metrics'].get(m), 3)} | {_f(bm.get(m), 3)} |")
+                lines.append(f"| {m} | {fmt(first['metrics'].get(m), 3)} | {fmt(bm.get(m), 3)} |")
             lines.append("")
     hyps = state.get("hypotheses", [])
     if hyps:
@@ -69,21 +66,21 @@ def write_report(state: dict, path: Path) -> str:
             lines.append(f"- **{h['id']}** [{h['status']}]: {h['statement']}. Source: {h.get('source', '')}. "
                          f"Evidence: {ev}.")
         lines.append("")
+    # model-written text is quoted with every result it states that nothing measured marked [unmeasured]
+    measured = known_figures(state)
     findings = [f for f in state.get("findings", []) if f.get("flagged")]
     if findings:
         lines += ["Analyst findings (flagged):", ""]
-        seen = set()
         for f in findings:
-            if (f["experiment"], f["topic"]) in seen:
-                continue
-            seen.add((f["experiment"], f["topic"]))
-            lines.append(f"- `{f['experiment']}` {f['topic']}: {f['text']}")
+            text = mark_unsupported(f["text"], measured + f.get("figures", []))
+            lines.append(f"- `{f['experiment']}` {f['topic']}: {text}")
         lines.append("")
     ints = state.get("interventions", [])
     if ints:
         lines += ["Supervisor interventions:", ""]
         for i in ints:
-            lines.append(f"- after `{i.get('after_experiment')}` ({i['reason']}): **{i['decision']}** — {i['text']}")
+            lines.append(f"- after `{i.get('after_experiment')}` ({i['reason']}): **{i['decision']}** — "
+                         f"{mark_unsupported(i['text'], measured)}")
         lines.append("")
     lines += ["## Experiments", "", f"| context | id | design | {metric} | 90 % CI | restarts | verdict |",
               "| --- | --- | --- | ---: | ---: | ---: | --- |"]
@@ -92,17 +89,17 @@ def write_report(state: dict, path: Path) -> str:
             lines.append(f"| {e['context']} | `{e['id']}` | {e.get('label', '')} | error | - | - | "
                          f"{e['error']['kind']}: {e['error']['message'][:120]} |")
         else:
-            lines.append(f"| {e['context']} | `{e['id']}` | {e.get('label', '')} | {_f(e['metrics'].get(metric))} | "
-                         f"{_ci(e.get('mean_e2e_ci90'))} | {_f(e['metrics'].get('restart_fraction'), 3)} | "
+            lines.append(f"| {e['context']} | `{e['id']}` | {e.get('label', '')} | {fmt(e['metrics'].get(metric))} | "
+                         f"{_ci(e.get('mean_e2e_ci90'))} | {fmt(e['metrics'].get('restart_fraction'), 3)} | "
                          f"{e.get('verdict', '')} |")
     lines += ["", "## Against the baselines", "", f"| policy | {metric} | 90 % CI | restarts |",
               "| --- | ---: | ---: | ---: |"]
     for name, b in base.items():
-        lines.append(f"| {name} (baseline) | {_f(b['metrics'].get(metric))} | {_ci(b.get('mean_e2e_ci90'))} | "
-                     f"{_f(b['metrics'].get('restart_fraction'), 3)} |")
+        lines.append(f"| {name} (baseline) | {fmt(b['metrics'].get(metric))} | {_ci(b.get('mean_e2e_ci90'))} | "
+                     f"{fmt(b['metrics'].get('restart_fraction'), 3)} |")
     if best:
-        lines.append(f"| **best design** | **{_f(best['value'])}** | {_ci(best.get('ci90'))} | "
-                     f"{_f(best['metrics'].get('restart_fraction'), 3)} |")
+        lines.append(f"| **best design** | **{fmt(best['value'])}** | {_ci(best.get('ci90'))} | "
+                     f"{fmt(best['metrics'].get('restart_fraction'), 3)} |")
     usage = state.get("usage", {})
     wall = time.time() - state.get("started_at", time.time())
     lines += ["", "## Cost", "",

@@ -1,4 +1,5 @@
-"""Tasks: what to design, measured how, within which budgets. A task is a TOML file (see ``tasks/routing.toml``).
+"""Tasks: what to design, measured how, within which budgets. A task is a TOML file (see ``tasks/routing.toml``),
+loaded into a ``Task``.
 
 Format:
   name, background                       (strings)
@@ -15,11 +16,46 @@ from __future__ import annotations
 import math
 import tomllib
 from pathlib import Path
+from typing import Literal, TypedDict
 
+from glia.simulator.metrics import RUN_METRICS
 from glia.simulator.presets import PRESETS
-from glia.simulator.metrics import RUN_METRICS as SEED_METRICS
 
 TASKS_DIR = Path(__file__).parent / "tasks"
+
+
+class Objective(TypedDict):
+    metric: str                    # one of simulator.metrics.RUN_METRICS
+    goal: Literal["minimize", "maximize"]
+    constraint: dict | None        # {"metric": ..., "max": X} or {"metric": ..., "min": X}
+
+
+class Benchmark(TypedDict):
+    workload: str                  # a simulator preset
+    seeds: list[int]
+    baselines: list[str]           # built-in policies the harness measures once per run
+
+
+class Design(TypedDict):
+    file: str                      # the file the researcher designs
+    editable: list[str]            # the files it may write (glob patterns)
+    starter_source: str            # the design's first version
+
+
+class TaskBudget(TypedDict):
+    simulations: int
+    usd: float
+    wall_clock_s: float
+    tokens: int | None
+
+
+class Task(TypedDict):
+    name: str
+    background: str
+    objective: Objective
+    benchmark: Benchmark
+    design: Design
+    budget: TaskBudget
 
 
 class TaskError(ValueError):
@@ -30,7 +66,7 @@ def builtin_tasks() -> list[str]:
     return sorted(p.stem for p in TASKS_DIR.glob("*.toml"))
 
 
-def load_task(name_or_path: str) -> dict:
+def load_task(name_or_path: str) -> Task:
     """A built-in task by name, or a TOML file; validated, with defaults filled in and the starter's source read."""
     path = Path(name_or_path)
     if not path.suffix:
@@ -56,18 +92,18 @@ def _need(section: dict, key: str, where: str, kind: type | tuple):
     return value
 
 
-def validate_task(raw: dict, base_dir: Path) -> dict:
+def validate_task(raw: dict, base_dir: Path) -> Task:
     name = _need(raw, "name", "task", str)
     obj = _need(raw, "objective", "task", dict)
     metric = _need(obj, "metric", "objective", str)
-    if metric not in SEED_METRICS:
-        raise TaskError(f"task: objective.metric {metric!r} is not a run metric; one of {', '.join(SEED_METRICS)}")
+    if metric not in RUN_METRICS:
+        raise TaskError(f"task: objective.metric {metric!r} is not a run metric; one of {', '.join(RUN_METRICS)}")
     goal = obj.get("goal", "minimize")
     if goal not in ("minimize", "maximize"):
         raise TaskError(f"task: objective.goal must be 'minimize' or 'maximize', got {goal!r}")
     constraint = obj.get("constraint")
     if constraint is not None:
-        if constraint.get("metric") not in SEED_METRICS or not ({"max", "min"} & set(constraint)):
+        if constraint.get("metric") not in RUN_METRICS or not ({"max", "min"} & set(constraint)):
             raise TaskError("task: objective.constraint needs a run metric and max or min")
     bench = _need(raw, "benchmark", "task", dict)
     workload = _need(bench, "workload", "benchmark", str)
@@ -105,7 +141,7 @@ def validate_task(raw: dict, base_dir: Path) -> dict:
     }
 
 
-def score(task: dict, metrics: dict) -> float:
+def score(task: Task, metrics: dict) -> float:
     """The objective as a number to minimise; infinite when the run failed or breaks the constraint."""
     obj = task["objective"]
     value = metrics.get(obj["metric"])

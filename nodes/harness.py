@@ -1,4 +1,5 @@
-"""The harness's own nodes: set-up, baselines, the tools node, finalisation of a context and of the run."""
+"""The harness's own nodes, beside the agents: set-up, the baselines, the tools node (which runs the researcher's
+tool calls and keeps the ledger), and the finalisation of a context and of the run."""
 
 from __future__ import annotations
 
@@ -7,21 +8,19 @@ import math
 import shutil
 import time
 from pathlib import Path
-from typing import Literal
-
 from langchain_core.messages import AIMessage, ToolMessage, messages_to_dict
 from langgraph.runtime import Runtime
-from langgraph.types import Command
 
-from glia.nodes.common import GliaContext, own_ledger, sims_left, tool_context
+from glia.state import Baseline, BestDesign, ContextOutcome, GliaContext, GliaState, LedgerEntry, score
 from glia.tools.simulation import run_baseline
 from glia.tools.toolkit import execute
 
+from .common import tool_context
+from .progress import own_ledger, sims_left
 from .report import write_report
-from .task import score
 
 
-def setup_context(state: dict, runtime: Runtime[GliaContext]) -> dict:
+def setup_context(state: GliaState, runtime: Runtime[GliaContext]) -> GliaState:
     """Create the context's workspace and put the starter design in the design file (once)."""
     ws = Path(state["workspace"])
     ws.mkdir(parents=True, exist_ok=True)
@@ -32,11 +31,11 @@ def setup_context(state: dict, runtime: Runtime[GliaContext]) -> dict:
     return {"started_at": state.get("started_at") or time.time()}
 
 
-def baselines(state: dict, runtime: Runtime[GliaContext]) -> dict:
+def measure_baselines(state: GliaState, runtime: Runtime[GliaContext]) -> GliaState:
     """Measure the task's baselines once per run (not counted against the design budget)."""
     task = state["task"]
     done = {b["policy"] for b in state.get("baselines", [])}
-    out = []
+    out: list[Baseline] = []
     for policy in task["benchmark"]["baselines"]:
         if policy in done:
             continue
@@ -48,7 +47,7 @@ def baselines(state: dict, runtime: Runtime[GliaContext]) -> dict:
     return {"baselines": out, "started_at": state.get("started_at") or time.time()}
 
 
-def tools_node(state: dict, runtime: Runtime[GliaContext]) -> Command[Literal["analyst", "researcher"]]:
+def run_tools(state: GliaState, runtime: Runtime[GliaContext]) -> GliaState:
     """Run the researcher's tool calls; record simulations in the ledger and the best design."""
     last = next(m for m in reversed(state["researcher_messages"]) if isinstance(m, AIMessage))
     ctx = tool_context(state, runtime.context)
@@ -56,7 +55,9 @@ def tools_node(state: dict, runtime: Runtime[GliaContext]) -> Command[Literal["a
     ledger = own_ledger(state)
     best_score = min((e["score"] for e in ledger), default=math.inf)
     left = sims_left(state)
-    messages, entries, best = [], [], None
+    messages: list[ToolMessage] = []
+    entries: list[LedgerEntry] = []
+    best: BestDesign | None = None
     for tc in last.tool_calls:
         runtime.stream_writer({"event": "tool_call", "context": state["context_id"], "tool": tc["name"],
                                "args": {k: (v if len(str(v)) < 200 else str(v)[:200] + "...")
@@ -82,13 +83,14 @@ def tools_node(state: dict, runtime: Runtime[GliaContext]) -> Command[Literal["a
                                    "verdict": verdict})
         messages.append(ToolMessage(content=res.text, tool_call_id=tc["id"], name=tc["name"],
                                     status="error" if res.error else "success"))
-    update = {"researcher_messages": messages, "ledger": entries}
+    update: GliaState = {"researcher_messages": messages, "ledger": entries,
+                         "phase": "analyse" if entries else "experiment"}
     if best:
         update["best"] = best
-    return Command(goto="analyst" if entries else "researcher", update=update)
+    return update
 
 
-def finalize_context(state: dict, runtime: Runtime[GliaContext]) -> dict:
+def finalize_context(state: GliaState, runtime: Runtime[GliaContext]) -> GliaState:
     """Write the context's transcript; report its outcome to the run."""
     ws = Path(state["workspace"])
     with open(ws / "transcript.jsonl", "w") as f:
@@ -97,14 +99,14 @@ def finalize_context(state: dict, runtime: Runtime[GliaContext]) -> dict:
                 f.write(json.dumps({"agent": role, **m}, default=str) + "\n")
     ledger = own_ledger(state)
     mine = [b for b in [state.get("best")] if b and b.get("context") == state["context_id"]]
-    outcome = {"id": state["context_id"], "workspace": str(ws), "simulations_used": len(ledger),
+    outcome: ContextOutcome = {"id": state["context_id"], "workspace": str(ws), "simulations_used": len(ledger),
                "stop_reason": state.get("stop_reason") or "finished", "best": mine[0] if mine else None,
                "implementations": state.get("implementations", {}), "summary": state.get("summary", "")}
     runtime.stream_writer({"event": "context_end", "context": state["context_id"], "outcome": outcome})
     return {"contexts": [outcome]}
 
 
-def collect(state: dict, runtime: Runtime[GliaContext]) -> dict:
+def collect(state: GliaState, runtime: Runtime[GliaContext]) -> GliaState:
     """The run's outputs: the best design file, the Markdown report, the full transcript."""
     run_dir = Path(state["run_dir"])
     best = state.get("best")

@@ -1,0 +1,137 @@
+"""A run's whole configuration, built once from the command line, the task file and the environment, and kept as
+the run's ``run.json`` so that a resumed run is the same run."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from glia.nodes.registry import ROLES, choose_implementations
+from glia.state import AgentSettings, GliaContext, ModelSpec, load_task
+
+DEFAULT_WORKSPACE = "glia-workspace"
+MODES = ("parallel", "sequential")
+
+
+@dataclass(frozen=True)
+class Paths:
+    """A workspace: the shared telemetry database and checkpoints, and one directory per run."""
+
+    workspace: Path
+
+    @property
+    def db(self) -> Path:
+        return self.workspace / "telemetry.duckdb"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.workspace / "checkpoints.sqlite"
+
+    @property
+    def runs(self) -> Path:
+        return self.workspace / "runs"
+
+
+@dataclass
+class RunConfig:
+    """Everything that defines a run (not the chat model objects, which are made from ``models`` when needed)."""
+
+    thread_id: str
+    task: str                                   # a built-in task name or a task file
+    workspace: Path
+    budget_sims: int
+    implementations: dict[str, str]             # role -> implementation
+    contexts: int = 1
+    mode: str = "parallel"
+    models: dict[str, ModelSpec] = field(default_factory=dict)   # role -> model, for the llm implementations
+    settings: AgentSettings = field(default_factory=AgentSettings)
+    created_at: str = ""
+
+    @classmethod
+    def build(cls, task: str = "routing", *, contexts: int = 1, mode: str = "parallel",
+              budget_sims: int | None = None, implementations: Mapping[str, str] | None = None,
+              model: str | None = None, base_url: str | None = None, offline: bool = False, llm: bool = False,
+              workspace: str | Path = DEFAULT_WORKSPACE, thread_id: str | None = None,
+              settings: Mapping[str, Any] | None = None, env: Mapping[str, str] = os.environ) -> RunConfig:
+        """Validate the choices and fill in the defaults: the model from ``GLIA_MODEL`` and the endpoint from
+        ``OPENAI_BASE_URL`` unless given; with a model (or ``llm``, for test models) every role uses its LLM
+        implementation unless ``implementations`` says otherwise; ``offline`` makes every role offline."""
+        if contexts < 1:
+            raise ValueError(f"--contexts must be >= 1, got {contexts}")
+        if mode not in MODES:
+            raise ValueError(f"mode must be 'parallel' or 'sequential', got {mode!r}")
+        if budget_sims is not None and budget_sims < 1:
+            raise ValueError(f"--budget-sims must be >= 1, got {budget_sims}")
+        t = load_task(task)
+        model = None if offline else (model or env.get("GLIA_MODEL") or None)
+        base_url = base_url or env.get("OPENAI_BASE_URL") or None
+        chosen = dict(implementations or {})
+        if offline:
+            chosen = {r: "offline" for r in ROLES} | chosen
+        elif model or llm:
+            chosen = {r: "llm" for r in ROLES} | chosen
+        impl = choose_implementations(chosen)
+        if not (model or llm) and "llm" in impl.values():
+            raise ValueError("an llm implementation needs a model: pass --model or set GLIA_MODEL")
+        return cls(thread_id=thread_id or datetime.now(UTC).strftime("run-%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:4],
+                   task=task, workspace=Path(workspace).resolve(),
+                   budget_sims=budget_sims or t["budget"]["simulations"], implementations=impl, contexts=contexts,
+                   mode=mode,
+                   models={r: ModelSpec(model, base_url) for r, n in impl.items() if n == "llm"} if model else {},
+                   settings=AgentSettings.from_dict(dict(settings or {})),
+                   created_at=datetime.now(UTC).isoformat(timespec="seconds"))
+
+    @property
+    def paths(self) -> Paths:
+        return Paths(self.workspace)
+
+    @property
+    def run_dir(self) -> Path:
+        return self.paths.runs / self.thread_id
+
+    def with_implementations(self, changes: Mapping[str, str] | None) -> RunConfig:
+        """The same run with other implementations for some roles (the ablation switch on resume or fork)."""
+        if not changes:
+            return self
+        return dataclasses.replace(self, implementations=choose_implementations({**self.implementations, **changes}))
+
+    def context(self, models: dict | None = None) -> GliaContext:
+        """The run-time context for the graph; chat models are made lazily from ``models`` unless given."""
+        if models is None:
+            from glia.nodes.llm import make_chat_model
+
+            models = {r: (lambda s=s: make_chat_model(s.model, s.base_url)) for r, s in self.models.items()}
+        return GliaContext(db=str(self.paths.db), models=models, settings=self.settings)
+
+    def to_json(self) -> dict:
+        return {"thread_id": self.thread_id, "task": self.task, "contexts": self.contexts, "mode": self.mode,
+                "budget_sims": self.budget_sims, "implementations": self.implementations,
+                "models": {r: dataclasses.asdict(s) for r, s in self.models.items()},
+                "created_at": self.created_at, "context_settings": dataclasses.asdict(self.settings)}
+
+    @classmethod
+    def from_json(cls, data: dict, workspace: str | Path) -> RunConfig:
+        return cls(thread_id=data["thread_id"], task=data["task"], workspace=Path(workspace).resolve(),
+                   budget_sims=data["budget_sims"], implementations=dict(data["implementations"]),
+                   contexts=data.get("contexts", 1), mode=data.get("mode", "parallel"),
+                   models={r: ModelSpec(**s) for r, s in (data.get("models") or {}).items()},
+                   settings=AgentSettings.from_dict(data.get("context_settings")),
+                   created_at=data.get("created_at", ""))
+
+    def save(self) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        (self.run_dir / "run.json").write_text(json.dumps(self.to_json(), indent=2))
+
+    @classmethod
+    def load(cls, thread_id: str, workspace: str | Path = DEFAULT_WORKSPACE) -> RunConfig:
+        path = Paths(Path(workspace).resolve()).runs / thread_id / "run.json"
+        if not path.exists():
+            raise ValueError(f"no run {thread_id} in {Path(workspace).resolve()}; `glia runs` lists them")
+        return cls.from_json(json.loads(path.read_text()), workspace)

@@ -1,0 +1,100 @@
+"""Which numbers in a model's prose were measured. Models, small ones most, write results they never measured ("the
+new router cut latency by 15 %"); only figures the harness recorded count. A number in prose is *supported* when it
+matches a recorded figure (a metric of an experiment or a baseline, a figure the model was shown) or a change
+between two of them (a ratio or a percentage), at the precision it is written with."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from glia.state import Baseline, GliaState, LedgerEntry
+
+# a number as prose writes it: 1,234.5 / 0.45 / 15 % / 2.3x; ids and years are filtered out below
+NUMBER = re.compile(r"(?<![\w.])(-?\d{1,3}(?:,\d{3})+(?:\.\d+)?|-?\d+(?:\.\d+)?)(\s?%|x\b)?")
+# words that make a sentence a claim about a result
+RESULT_WORDS = re.compile(r"\b(latency|e2e|ttft|tpot|throughput|restart|slowdown|gpu|mean|p50|p90|p95|p99|"
+                          r"improv|reduc|faster|slower|better|worse|lower|higher|cut|gain|speed)", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Claim:
+    text: str          # the number as written, with its unit
+    value: float
+    percent: bool
+    ratio: bool
+
+
+def claims_in(text: str) -> list[Claim]:
+    """Numbers in ``text`` that state a result: in a sentence with a result word, not part of an identifier
+    (``c1-e003``, ``H-spf``), not a small count (0-10 without a unit or decimals)."""
+    out = []
+    for sentence in re.split(r"(?<=[.!?;\n])\s+", text):
+        if not RESULT_WORDS.search(sentence):
+            continue
+        for m in NUMBER.finditer(sentence):
+            raw, unit = m.group(1), (m.group(2) or "").strip()
+            start = m.start()
+            if start > 0 and sentence[start - 1] in "-_/:#=":
+                continue  # part of an id, a path or a setting (growth=0.3), not a result
+            value = float(raw.replace(",", ""))
+            if not unit and "." not in raw and abs(value) <= 10:
+                continue  # a count ("3 experiments"), not a result
+            out.append(Claim(m.group(0).strip(), value, unit == "%", unit == "x"))
+    return out
+
+
+def figures_in(text: str) -> list[float]:
+    """Every number in ``text`` (e.g. a query result the model was shown), as figures it may quote."""
+    return [float(m.group(1).replace(",", "")) for m in NUMBER.finditer(text)]
+
+
+def known_figures(state: GliaState, extra: Iterable[float] = ()) -> list[float]:
+    """Every figure the harness recorded for this run: experiments' and baselines' metrics and CIs."""
+    figures: list[float] = list(extra)
+    records: list[LedgerEntry | Baseline] = [*state.get("ledger", []), *state.get("baselines", [])]
+    for r in records:
+        figures += [v for v in (r.get("metrics") or {}).values() if isinstance(v, (int, float)) and math.isfinite(v)]
+        figures += [v for v in (r.get("mean_e2e_ci90") or []) if isinstance(v, (int, float)) and math.isfinite(v)]
+    return figures
+
+
+def _matches(value: float, figure: float, written: str) -> bool:
+    """``value`` as written agrees with ``figure`` rounded to the written precision (and 5 % either way for
+    whole numbers, which prose rounds freely)."""
+    decimals = len(written.split(".")[1].rstrip("%x ").strip()) if "." in written else 0
+    if abs(round(figure, decimals) - value) <= 0.5 * 10 ** -decimals + 1e-9:
+        return True
+    return decimals == 0 and figure != 0 and abs(value - figure) <= 0.05 * abs(figure)
+
+
+def supported(claim: Claim, figures: list[float]) -> bool:
+    """Whether a claim matches a figure (a percentage: a share written in percent), or, for a percentage or a
+    ratio, the change between two figures."""
+    scale = 100.0 if claim.percent else 1.0
+    if any(_matches(claim.value, f * scale, claim.text) or _matches(claim.value, f, claim.text) for f in figures):
+        return True
+    if not (claim.percent or claim.ratio):
+        return False
+    positive = [f for f in set(figures) if f > 0]
+    for a in positive:
+        for b in positive:
+            change = a / b if claim.ratio else 100.0 * abs(a / b - 1.0)
+            if a != b and _matches(abs(claim.value), change, claim.text):
+                return True
+    return False
+
+
+def unsupported(text: str, figures: list[float]) -> list[str]:
+    """The numbers ``text`` states as results that no recorded figure supports, as written."""
+    return [c.text for c in claims_in(text) if not supported(c, figures)]
+
+
+def mark_unsupported(text: str, figures: list[float]) -> str:
+    """``text`` with each unsupported result marked ``[unmeasured]``, for reports that quote model prose."""
+    bad = set(unsupported(text, figures))
+    if not bad:
+        return text
+    return NUMBER.sub(lambda m: m.group(0) + (" [unmeasured]" if m.group(0).strip() in bad else ""), text)

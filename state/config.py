@@ -1,0 +1,49 @@
+"""What nodes are given at run time (LangGraph's context, not checkpointed): the telemetry database, a chat model per
+role, and the agent-loop settings. The run's whole configuration, from which this is built, is ``RunConfig`` in
+``graph/config.py``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+
+@dataclass(frozen=True)
+class AgentSettings:
+    """How the agents' loop behaves; a run keeps them in ``run.json`` so a resumed run behaves the same."""
+
+    summary_token_limit: int = 6000      # the researcher's history is compacted beyond this (estimated tokens)
+    keep_recent_messages: int = 6        # messages a compaction always keeps
+    stagnation_window: int = 3           # experiments without gain before the supervisor is called
+    max_retries: int = 4                 # model calls retried on rate limits and server errors
+    retry_base_s: float = 1.0            # first back-off, doubled at each retry
+
+    @classmethod
+    def from_dict(cls, data: dict | None) -> AgentSettings:
+        known = {f.name for f in fields(cls)}
+        unknown = set(data or {}) - known
+        if unknown:
+            raise ValueError(f"unknown agent setting(s): {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}")
+        return cls(**(data or {}))
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """An OpenAI-compatible chat model for one role."""
+
+    model: str
+    base_url: str | None = None
+
+
+@dataclass
+class GliaContext:
+    """Run-time context of every node. ``models`` maps a role to a chat model (or a zero-argument factory of one);
+    roles without one run their offline implementation."""
+
+    db: str = "glia-workspace/telemetry.duckdb"
+    models: dict[str, Any] = field(default_factory=dict)
+    settings: AgentSettings = field(default_factory=AgentSettings)
+
+    def model(self, role: str):
+        m = self.models.get(role)
+        return m() if callable(m) and not hasattr(m, "invoke") else m

@@ -1,0 +1,106 @@
+"""The records a run's state holds: experiments, baselines, findings, hypotheses, supervisor interventions, the best
+design and each context's outcome. TypedDicts, so they checkpoint as plain dicts and every module that reads one
+reads the same keys."""
+
+from __future__ import annotations
+
+from typing import Literal, NotRequired, TypedDict
+
+
+class MeasurementError(TypedDict):
+    kind: str                      # load_error, exception, timeout, ... (see simulator/policy_api.md)
+    message: str
+    seed: NotRequired[int]
+    failed_seeds: NotRequired[list[int]]
+
+
+class Measurement(TypedDict, total=False):
+    """A policy measured on a benchmark over seeds (what the simulation tools return)."""
+
+    id: str                        # the run id in the telemetry database
+    workload: str
+    seeds: list[int]
+    metrics: dict[str, float]      # mean over seeds of each of simulator.metrics.SUMMARY_METRICS
+    mean_e2e_ci90: list[float] | None
+    error: MeasurementError | None
+    wall_s: float
+    reused: bool                   # read back from the telemetry (recorded before a crash or a kill)
+
+
+class LedgerEntry(Measurement, total=False):
+    """One experiment of a design context."""
+
+    candidate: str                 # the design file the researcher ran
+    snapshot: str                  # the frozen copy that ran, relative to the context's workspace
+    hash: str                      # of the snapshot's source
+    label: str
+    hypothesis: str                # id of the hypothesis it tests (``H-x`` or ``H-x/variant``), if any
+    context: str
+    seq: int                       # 1, 2, ... within its context
+    score: float                   # the objective as a number to minimise; inf for a failure
+    verdict: Literal["improved", "no gain", "worse", "error"]
+    workspace: str
+
+
+class Baseline(Measurement, total=False):
+    """A built-in policy the harness measured on the task's benchmark."""
+
+    policy: str
+    score: float
+
+
+class Finding(TypedDict):
+    id: str                        # ``<experiment>:<topic>``
+    experiment: str
+    topic: str
+    flagged: bool                  # whether it points at a problem worth a hypothesis
+    text: str
+    value: float | None
+    sql: str                       # the query it came from
+    figures: NotRequired[list[float]]  # numbers the model was shown (query results) that its text may quote
+
+
+class Hypothesis(TypedDict):
+    id: str                        # ``<context>-<name>``
+    context: str
+    name: str
+    statement: str
+    source: str                    # the finding that raised it
+    status: Literal["open", "supported", "refuted"]
+    evidence: list[str]            # ids of the experiments that tested it
+
+
+Decision = Literal["approve", "continue", "stop_line", "combine"]
+
+
+class Intervention(TypedDict):
+    id: str
+    context: str
+    after_experiment: str | None
+    reason: str                    # why the supervisor was consulted (progress.consult_reason)
+    after_count: int               # experiments in the context when it intervened
+    decision: Decision
+    text: str
+    mark: float | None             # the budget mark it answered, if that was the reason
+
+
+class BestDesign(TypedDict):
+    id: str
+    context: str
+    label: str
+    score: float
+    value: float | None            # the objective metric's value
+    metrics: dict[str, float]
+    ci90: list[float] | None
+    snapshot: str                  # absolute path of the code that ran
+    hash: str
+
+
+class ContextOutcome(TypedDict):
+    id: str
+    workspace: str
+    simulations_used: int
+    stop_reason: str
+    best: BestDesign | None
+    implementations: dict[str, str]
+    summary: str
