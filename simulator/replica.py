@@ -55,8 +55,9 @@ class ReplicaScheduler:
     """Replica-level scheduler; what a global scheduler may read is documented in ``simulator/policy_api.md``."""
 
     def __init__(self, replica_id: int, config: ReplicaConfig, model: ExecutionModel, batch_policy: BatchOrderPolicy,
-                 clock: Clock, log: Log, fast: bool = True):
+                 clock: Clock, log: Log, totals: list[int] | dict[int, int], fast: bool = True):
         self.replica_id = replica_id
+        self._totals = totals  # request id -> prompt + decode length, owned by the engine (never on the request)
         self._config = config
         self._model = model
         self._policy = batch_policy
@@ -182,9 +183,15 @@ class ReplicaScheduler:
     def _sync(self, t: float) -> None:
         """Apply the iterations of the current run that have completed by time ``t``."""
         self._synced_at = t
+        k = self._done_by(t)
+        if k:
+            self._apply_run(k)
+
+    def _done_by(self, t: float) -> int:
+        """How many iterations of the current run have completed by time ``t`` (changes nothing)."""
         span = t - self._seg_start
         if span <= 0.0:
-            return
+            return 0
         t0, g, n = self._run_t0, self._run_g, self._run_len
         if g > 0.0:
             b = t0 - 0.5 * g
@@ -196,8 +203,17 @@ class ReplicaScheduler:
             k += 1
         while k > 0 and self._run_cum(k) > span:
             k -= 1
-        if k:
-            self._apply_run(k)
+        return k
+
+    def peek(self) -> tuple[int, int]:
+        """(iteration counter, allocated blocks) as a policy reading them now would see them, without applying the
+        run's completed iterations (reading does that; the hardened mode's engine does it only for the replicas the
+        remote policy read, so both modes evolve identically)."""
+        if self._kind == RUN and self._clock.now > self._synced_at:
+            k = self._done_by(self._clock.now)
+            if k:
+                return self.epoch + k, self.alloc + self._run_need(min(k + 1, self._run_len)) - self._run_need(1)
+        return self.epoch, self.alloc
 
     def _run_cum(self, k: int) -> float:
         """Duration of the first ``k`` iterations of the run: an arithmetic series."""
@@ -366,7 +382,7 @@ class ReplicaScheduler:
             r._r_n += 1  # the prefill's last iteration samples the first output token
             if r._r_t_first != r._r_t_first:
                 r._r_t_first = now
-            if r._r_n >= r._r_total():
+            if r._r_n >= self._totals[r._r_id]:
                 self.alloc -= -(-r._r_prompt // self._config.block_size)
                 self._complete(r, now, done)
                 continue
@@ -376,7 +392,7 @@ class ReplicaScheduler:
             self._buckets[base % self._config.block_size][r._r_id] = r
             self._n_dec += 1
             self._sum_base += base
-            heapq.heappush(self._heap, (r._r_total() - base, r._r_arr, r._r_id, r._r_gen, r))
+            heapq.heappush(self._heap, (self._totals[r._r_id] - base, r._r_arr, r._r_id, r._r_gen, r))
         self._plan = []
         heap = self._heap
         while heap and heap[0][0] <= epoch:
@@ -384,7 +400,7 @@ class ReplicaScheduler:
             if self._valid(entry):
                 r = entry[4]
                 self._drop_decoder(r)
-                r._r_n = r._r_total()
+                r._r_n = self._totals[r._r_id]
                 self._complete(r, now, done)
 
     def _valid(self, entry) -> bool:
