@@ -24,7 +24,7 @@ def call_policy(fn: Callable[[], Any], where: str) -> Any:
         out = fn()
     except (PolicyViolation, MemoryError):
         raise
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:
         raise guard.first_refusal() or policy_exception(exc, where) from None
     refused = guard.first_refusal()
     if refused:

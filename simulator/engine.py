@@ -20,7 +20,7 @@ from .batch_policies import get_batch_policy
 from .config import SimulationConfig
 from .contract import call_policy, call_schedule, check_all_routed, checked_routes
 from .global_scheduler import BaseGlobalScheduler
-from .replica import ReplicaScheduler
+from .replica import ReplicaHandle, ReplicaScheduler
 from .request import Request
 from .workloads import ClosedLoop, Trace
 
@@ -81,6 +81,7 @@ class Simulation:
         self._check_fits(workload)
         self.autoscaler = make_autoscaler(config.autoscaler)
         self.all_replicas: dict[int, ReplicaScheduler] = {}
+        self.handles: dict[int, ReplicaHandle] = {}          # what the policy gets of each replica
         self.serving: dict[int, ReplicaScheduler] = {}
         self.life: dict[int, list[float]] = {}            # replica id -> [requested at, released at]
         self.scaling: list[tuple] = []
@@ -93,7 +94,7 @@ class Simulation:
         self.window_tokens = 0                            # output tokens completed since the last control tick
         self.heap: list[tuple] = []                       # (time, kind, sequence, object, version)
         self._seq = itertools.count()
-        self.sched = call_policy(lambda: policy(SimpleNamespace(cluster=cluster, seed=seed), dict(self.serving)),
+        self.sched = call_policy(lambda: policy(SimpleNamespace(cluster=cluster, seed=seed), self._handles()),
                                  "__init__")
         # open-loop arrivals stay in arrays beside the heap (they are most events); a closed loop's are on the heap
         self._closed = workload if isinstance(workload, ClosedLoop) else None
@@ -206,12 +207,17 @@ class Simulation:
             return True
         return any(p in (_ARRIVAL, _READY) for _, p, *_ in self.heap)
 
+    def _handles(self) -> dict[int, ReplicaHandle]:
+        """The serving replicas as the policy sees them (the documented reads only)."""
+        return {rid: self.handles[rid] for rid in self.serving}
+
     # -- autoscaling ----------------------------------------------------------------------------------------
     def _new_replica(self, now: float) -> ReplicaScheduler:
         rid = len(self.all_replicas)
         rep = ReplicaScheduler(rid, self.rcfg, self.model, get_batch_policy(self.config.cluster.batch_policy),
                                self.clock, self.log, self.totals, fast=self.fast)
         self.all_replicas[rid] = rep
+        self.handles[rid] = ReplicaHandle(rep)
         self.life[rid] = [now, math.inf]
         return rep
 
@@ -225,7 +231,7 @@ class Simulation:
         if not rep.accepting:
             return  # cancelled during its cold start
         self.serving[rep.replica_id] = rep
-        self.sched._set_replicas(self.serving)
+        self.sched._set_replicas(self._handles())
         self.scaling.append((t, "ready", rep.replica_id))
         self._schedule()
 
@@ -260,7 +266,7 @@ class Simulation:
             rep = min(self.serving.values(), key=lambda r: len(r.pending) + len(r.active))
             rep.accepting = False
             del self.serving[rep.replica_id]
-            self.sched._set_replicas(self.serving)
+            self.sched._set_replicas(self._handles())
             self.scaling.append((t, "drain", rep.replica_id))
             if rep.is_idle and not rep.pending:
                 self._release(rep, t)

@@ -233,11 +233,15 @@ def check_source(source: str, path: str) -> None:
 
 
 # -- the namespace a policy file runs in ---------------------------------------------------------------------------
+class ForbiddenAttribute(ForbiddenCode, AttributeError):
+    """A name an allowed module has but policies may not use (``hasattr`` sees it as missing)."""
+
+
 class Facade(types.ModuleType):
     """A module's public, non-module attributes; anything else is an error naming what policies may use."""
 
     def __getattr__(self, name: str):
-        raise AttributeError(f"{self.__name__}.{name} is not available to policies (see {DOCS})")
+        raise ForbiddenAttribute(f"{self.__name__}.{name} is not available to policies (see {DOCS})")
 
 
 _FACADES: dict[str, Facade] = {}
@@ -308,10 +312,13 @@ def policy_globals(path: str, module_name: str, api: dict[str, types.ModuleType]
     def policy_import(name, globals=None, locals=None, fromlist=(), level=0):
         if level:
             raise ForbiddenCode(f"{path}: the policy uses a relative import; it may import only {allowed_imports()}")
-        if not _module_allowed(name):
-            raise ForbiddenCode(f"{path}: the policy imports {name}; a policy may import only {allowed_imports()}")
         if name == "__future__":
             return sys.modules["__future__"]
+        if not _module_allowed(name):
+            # C code of an allowed module (numpy's lazy imports) imports through the caller's builtins too
+            if name.split(".")[0] == "numpy" and not name.startswith(_LAZY_REFUSED):
+                return builtins.__import__(name, globals, locals, fromlist, 0)
+            raise ForbiddenCode(f"{path}: the policy imports {name}; a policy may import only {allowed_imports()}")
         get = (lambda n: api[n]) if name.split(".")[0] in ("glia", "vidur") else _facade
         return get(name) if fromlist else get(name.split(".")[0])
 

@@ -28,7 +28,7 @@ from .config import ClusterConfig
 from .contract import call_policy, call_schedule, policy_exception, route_pairs
 from .global_scheduler import BaseGlobalScheduler
 from .loader import PolicyLoadError, PolicySource, load_policy
-from .replica import ReplicaConfig
+from .replica import ReplicaAPI, ReplicaConfig
 from .request import HIDDEN_FIELDS, PolicyViolation, Request
 
 MAX_REPLY = 64 << 20
@@ -73,7 +73,7 @@ class RequestView:
 
     def _processed(self) -> int:
         if self._v_dec:
-            _TOUCHED.add(self._v_rep.replica_id)
+            _TOUCHED.add(self._v_rep._v_id)
             return self._v_base + self._v_rep._v_epoch
         return self._v_n
 
@@ -101,58 +101,23 @@ for _name in HIDDEN_FIELDS:
 del _names, _getter, _name
 
 
-class ReplicaView:
-    """A replica as the policy process knows it (the documented read-only fields)."""
+class ReplicaView(ReplicaAPI):
+    """A replica as the policy process knows it (the documented reads, as in the normal mode)."""
 
-    def __init__(self, replica_id: int, config):
-        self.replica_id = replica_id
-        self._config = config
+    __slots__ = ("_v_id", "_v_config", "_v_epoch", "_v_alloc", "_v_pending", "_v_active")
+
+    def __init__(self, replica_id: int, config: ReplicaConfig):
+        self._v_id, self._v_config = replica_id, config
         self._v_epoch = self._v_alloc = 0
-        self.pending: list[RequestView] = []
-        self.active: list[RequestView] = []
+        self._v_pending: list[RequestView] = []
+        self._v_active: list[RequestView] = []
 
-    @property
-    def pending_queue(self) -> list[RequestView]:
-        return self.pending
+    def _state(self) -> tuple:
+        return self._v_id, self._v_pending, self._v_active, self._v_config
 
-    _request_queue = pending_queue
-
-    @property
-    def active_queue(self) -> list[RequestView]:
-        return self.active
-
-    _active_queue = active_queue
-
-    @property
-    def num_pending_requests(self) -> int:
-        return len(self.pending)
-
-    @property
-    def num_active_requests(self) -> int:
-        return len(self.active)
-
-    @property
-    def num_blocks(self) -> int:
-        return self._config.num_blocks
-
-    @property
-    def block_size(self) -> int:
-        return self._config.block_size
-
-    @property
-    def num_allocated_blocks(self) -> int:
-        _TOUCHED.add(self.replica_id)
+    def _blocks(self) -> int:
+        _TOUCHED.add(self._v_id)
         return self._v_alloc
-
-    _num_allocated_blocks = num_allocated_blocks
-
-    @property
-    def memory_usage_percent(self) -> float:
-        return 100.0 * self.num_allocated_blocks / self._config.num_blocks
-
-    @property
-    def free_blocks(self) -> int:
-        return self._config.num_blocks - self.num_allocated_blocks
 
 
 def _encode_rid(rid) -> object:
@@ -215,9 +180,9 @@ def serve_policy(conn, src: PolicySource) -> None:
                 view = replicas[rid]
                 view._v_epoch, view._v_alloc = epoch, alloc
                 if pending is not None:
-                    view.pending = [requests[i] for i in pending]
+                    view._v_pending = [requests[i] for i in pending]
                 if active is not None:
-                    view.active = [requests[i] for i in active]
+                    view._v_active = [requests[i] for i in active]
             if serving is not None:
                 sched._set_replicas({rid: replicas[rid] for rid in serving})
             for rid, _ in arrivals:
@@ -275,7 +240,7 @@ class RemoteScheduler(BaseGlobalScheduler):
 
     def __init__(self, config=None, replicas: dict | None = None):
         super().__init__(config, replicas)
-        self._all: dict[int, object] = dict(self._replica_schedulers)  # every replica ever serving
+        self._all: dict[int, object] = {rid: h._rep for rid, h in self._replica_schedulers.items()}  # ever serving
         self._rep_sent: dict[int, tuple] = {}       # replica id -> (epoch, alloc, pending ids, active ids)
         self._req_sent: dict[int, tuple] = {}       # request id -> last state sent
         self._given: dict[int, Request] = {}        # every request the policy was given
@@ -310,9 +275,9 @@ class RemoteScheduler(BaseGlobalScheduler):
                 rep.replica_id if rep is not None else -1)
 
     def schedule(self):
-        new_reps = [(rid, astuple(rep._config)) for rid, rep in self._replica_schedulers.items()
+        new_reps = [(rid, astuple(h._rep._config)) for rid, h in self._replica_schedulers.items()
                     if rid not in self._all]
-        self._all.update(self._replica_schedulers)
+        self._all.update({rid: h._rep for rid, h in self._replica_schedulers.items()})
         serving = tuple(sorted(self._replica_schedulers))
         arrivals = [r for r in self._request_queue if r._r_id not in self._given]
         for r in arrivals:

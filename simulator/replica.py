@@ -51,6 +51,49 @@ class ReplicaConfig:
 IDLE, ITERATION, RUN = 0, 1, 2
 
 
+class ReplicaAPI:
+    """What a global scheduler may read of a replica (``simulator/policy_api.md``), whatever holds the state: a
+    ``ReplicaHandle`` on a live replica, or the hardened mode's view. Queues are tuples: a policy reads them, it does
+    not change them."""
+
+    __slots__ = ()
+
+    def _state(self) -> tuple:  # (replica id, pending, active, config)
+        raise NotImplementedError
+
+    def _blocks(self) -> int:  # KV blocks allocated now
+        raise NotImplementedError
+
+    replica_id = property(lambda self: self._state()[0])
+    pending_queue = _request_queue = property(lambda self: tuple(self._state()[1]))
+    active_queue = _active_queue = property(lambda self: tuple(self._state()[2]))
+    num_pending_requests = property(lambda self: len(self._state()[1]))
+    num_active_requests = property(lambda self: len(self._state()[2]))
+    num_allocated_blocks = _num_allocated_blocks = property(lambda self: self._blocks())
+    _config = property(lambda self: self._state()[3])
+    num_blocks = property(lambda self: self._state()[3].num_blocks)
+    block_size = property(lambda self: self._state()[3].block_size)
+    memory_usage_percent = property(lambda self: 100.0 * self._blocks() / self._state()[3].num_blocks)
+    free_blocks = property(lambda self: self._state()[3].num_blocks - self._blocks())
+
+
+class ReplicaHandle(ReplicaAPI):
+    """A policy's handle on a live replica: the documented reads and nothing else (the replica itself, with its
+    engine-side methods and lists, is behind a private name the policy check refuses)."""
+
+    __slots__ = ("_rep",)
+
+    def __init__(self, rep: ReplicaScheduler):
+        self._rep = rep
+
+    def _state(self) -> tuple:
+        r = self._rep
+        return r.replica_id, r.pending, r.active, r._config
+
+    def _blocks(self) -> int:
+        return self._rep.num_allocated_blocks
+
+
 class ReplicaScheduler:
     """Replica-level scheduler; what a global scheduler may read is documented in ``simulator/policy_api.md``."""
 
@@ -88,51 +131,15 @@ class ReplicaScheduler:
         self._synced_at = -1.0
         self.accepting = True
 
-    # -- what a global scheduler reads ------------------------------------------------------------------------
-    @property
-    def _request_queue(self) -> list[Request]:
-        return self.pending
-
-    @property
-    def pending_queue(self) -> list[Request]:
-        return self.pending
-
-    @property
-    def active_queue(self) -> list[Request]:
-        return self.active
-
-    _active_queue = active_queue
-
-    @property
-    def num_pending_requests(self) -> int:
-        return len(self.pending)
-
-    @property
-    def num_active_requests(self) -> int:
-        return len(self.active)
-
+    # -- what the engine reads (a policy reads a ReplicaHandle) ------------------------------------------------
     @property
     def num_blocks(self) -> int:
         return self._config.num_blocks
 
     @property
-    def block_size(self) -> int:
-        return self._config.block_size
-
-    @property
     def num_allocated_blocks(self) -> int:
         self._sync_now()
         return self.alloc
-
-    _num_allocated_blocks = num_allocated_blocks
-
-    @property
-    def memory_usage_percent(self) -> float:
-        return 100.0 * self.num_allocated_blocks / self._config.num_blocks
-
-    @property
-    def free_blocks(self) -> int:
-        return self._config.num_blocks - self.num_allocated_blocks
 
     def current_epoch(self) -> int:
         if self._kind == RUN and self._clock.now > self._synced_at:

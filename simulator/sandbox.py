@@ -60,8 +60,9 @@ def error(kind: str, message: str) -> dict:
     return {"kind": kind, "message": message}
 
 
-def failure(exc: BaseException) -> dict:
-    """The structured error for an exception raised while loading or running a policy."""
+def failure(exc: BaseException, running: bool = False) -> dict:
+    """The structured error for an exception raised while setting up (a ValueError: the configuration) or
+    ``running`` a simulation (a ValueError then: a simulator bug, or state a policy corrupted)."""
     if isinstance(exc, PolicyLoadError):
         return error("load_error", str(exc))
     if isinstance(exc, PolicyViolation):
@@ -72,7 +73,7 @@ def failure(exc: BaseException) -> dict:
         return error("memory", "the simulation ran out of memory (memory cap reached; MemoryError)")
     if isinstance(exc, RecursionError):
         return error("exception", "the policy recursed without bound (RecursionError)")
-    if isinstance(exc, ValueError):
+    if isinstance(exc, ValueError) and not running:
         return error("config", str(exc))
     # a simulator bug: report it with its origin
     frame = traceback.StackSummary.extract(traceback.walk_tb(exc.__traceback__), lookup_lines=False)[-1]
@@ -93,11 +94,16 @@ def simulate_seed(config: SimulationConfig, policy: str | PolicySource, seed: in
     out = SeedOutcome(seed)
     _seed_generators(seed)
     try:
-        run = Simulation(config, load_policy(policy), seed, fast=fast).run()
-        out.summary, out.requests = verify.measure(config, seed, run)
-        out.samples, out.events, out.scaling = run.samples, run.events, run.scaling
+        sim = Simulation(config, load_policy(policy), seed, fast=fast)
     except Exception as exc:
         out.error = failure(exc)
+    else:
+        try:
+            run = sim.run()
+            out.summary, out.requests = verify.measure(config, seed, run)
+            out.samples, out.events, out.scaling = run.samples, run.events, run.scaling
+        except Exception as exc:
+            out.error = failure(exc, running=True)
     out.wall_s = time.perf_counter() - start
     return out
 
@@ -129,14 +135,16 @@ def _confine(limits: Limits, iso: confine.Isolation, policy_file: str) -> str:
 
 def _normal_child(conn, config: SimulationConfig, src: PolicySource, seed: int, limits: Limits,
                   iso: confine.Isolation, fast: bool) -> None:
-    run, err = None, None
+    run, err, sim = None, None, None
     try:
         workload = config.workload.generate(seed)
         conn.send_bytes(json.dumps({"isolation": _confine(limits, iso, src.path)}).encode())
         _seed_generators(seed)
-        run = Simulation(config, load_policy(src), seed, fast=fast, workload=workload).run()
+        sim = Simulation(config, load_policy(src), seed, fast=fast, workload=workload)
+        run = sim.run()
     except BaseException as exc:  # noqa: BLE001 - every failure becomes the seed's error
-        err = failure(exc) if isinstance(exc, Exception) else error("crashed", f"{type(exc).__name__}")
+        err = failure(exc, running=sim is not None) if isinstance(exc, Exception) else error(
+            "crashed", f"the seed process stopped with {type(exc).__name__}")
     _send(conn, seed, run, err, limits)
 
 
@@ -151,16 +159,18 @@ def _send(conn, seed: int, run: RunResult | None, err: dict | None, limits: Limi
 def _trusted_child(conn, peer, config: SimulationConfig, seed: int, limits: Limits, iso: confine.Isolation,
                    fast: bool) -> None:
     """The hardened mode's simulator: no policy code in this process; the policy answers over ``peer``."""
-    run, err = None, None
+    run, err, sim = None, None, None
     try:
         workload = config.workload.generate(seed)
         mine = _confine(limits, iso, "")
         first = peer.recv_bytes(4096)  # sent by the policy process before any policy code ran
         theirs = json.loads(first).get("isolation", "none") if first.startswith(b"{") else "none"
         conn.send_bytes(json.dumps({"isolation": str(theirs)[:100], "simulator": mine}).encode())
-        run = Simulation(config, hardened.remote_policy(peer), seed, fast=fast, workload=workload).run()
+        sim = Simulation(config, hardened.remote_policy(peer), seed, fast=fast, workload=workload)
+        run = sim.run()
     except BaseException as exc:  # noqa: BLE001
-        err = failure(exc) if isinstance(exc, Exception) else error("crashed", f"{type(exc).__name__}")
+        err = failure(exc, running=sim is not None) if isinstance(exc, Exception) else error(
+            "crashed", f"the seed process stopped with {type(exc).__name__}")
     hardened.end(peer)
     _send(conn, seed, run, err, limits)
 

@@ -25,16 +25,27 @@ def test_files_stay_inside_the_workspace_and_the_task_s_editable_list(tmp_path):
         patch_file(tmp_path, "policy.py", "y", "z", ["policy.py"])
 
 
-def test_shell_runs_in_the_workspace_without_secrets_and_refuses_outside_paths(tmp_path, monkeypatch):
+def test_shell_runs_confined_in_the_workspace_without_secrets(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    (home / ".ssh" / "id_rsa").write_text("PRIVATE KEY")
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("OPENAI_API_KEY", "sk-secret")
-    out = shell(tmp_path, "pwd; echo ${OPENAI_API_KEY:-none}")
-    assert str(tmp_path.resolve()) in out and "none" in out and "sk-secret" not in out
-    for bad in ("cat /etc/passwd", "ls ../", "cd .. && ls", "cat ~/.bashrc"):
-        with pytest.raises(WorkspaceError):
-            shell(tmp_path, bad)
-    with pytest.raises(WorkspaceError, match="did not finish"):
-        shell(tmp_path, "sleep 5", timeout_s=0.5)
-    assert "cut at 100" in shell(tmp_path, "seq 1 1000", max_output=100)
+    out = shell(ws, "pwd; echo ${OPENAI_API_KEY:-none} $HOME; echo made > made.txt")
+    assert out == f"exit code 0\n{ws.resolve()}\nnone {ws.resolve()}" and (ws / "made.txt").read_text() == "made\n"
+    with pytest.raises(WorkspaceError, match="the sandbox stopped the command") as err:
+        shell(ws, "cat /etc/passwd")
+    assert "cat: /etc/passwd: Permission denied" in str(err.value) and "root:" not in str(err.value)
+    # the workspace sits under /tmp here: the sandbox's /tmp is private, so its neighbours do not exist in there
+    assert shell(ws, f"cat {home}/.ssh/id_rsa") == (
+        f"exit code 1\n[stderr]\ncat: {home}/.ssh/id_rsa: No such file or directory")
+    assert shell(ws, "ls ..; echo x > ../x.txt; ls ..") == f"exit code 0\n{ws.name}\n{ws.name}\nx.txt"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["home", "ws"]
+    with pytest.raises(WorkspaceError, match=r"did not finish within 0.5 s \(killed, with every process it started"):
+        shell(ws, "sleep 5", timeout_s=0.5)
+    assert "cut at 100" in shell(ws, "seq 1 1000", max_output=100)
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,8 @@
+# tries: fetch open() and __import__ from the builtins mapping instead of by name
+from glia.simulator import BaseGlobalScheduler
+
+
+class P(BaseGlobalScheduler):
+    def schedule(self):
+        self.leak = __builtins__["__import__"]("os").environ
+        return [(0, self._request_queue.pop()) for _ in range(len(self._request_queue))]

@@ -1,0 +1,9 @@
+# tries: walk up the interpreter's frames from a generator to the engine's locals
+from glia.simulator import BaseGlobalScheduler
+
+
+class P(BaseGlobalScheduler):
+    def schedule(self):
+        g = (x for x in ())
+        self.leak = g.gi_frame.f_back.f_locals
+        return [(0, self._request_queue.pop()) for _ in range(len(self._request_queue))]

@@ -1,0 +1,9 @@
+# tries: build the private name at run time and read it with getattr
+from glia.simulator import BaseGlobalScheduler
+
+
+class P(BaseGlobalScheduler):
+    def schedule(self):
+        name = "_" + "totals"
+        self.leak = getattr(self._replica_schedulers[0], name)
+        return [(0, self._request_queue.pop()) for _ in range(len(self._request_queue))]

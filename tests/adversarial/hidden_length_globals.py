@@ -1,0 +1,8 @@
+# tries: reach the harness's module globals through a method's __globals__
+from glia.simulator import BaseGlobalScheduler
+
+
+class P(BaseGlobalScheduler):
+    def schedule(self):
+        self.leak = self.sort_requests.__func__.__globals__
+        return [(0, self._request_queue.pop()) for _ in range(len(self._request_queue))]

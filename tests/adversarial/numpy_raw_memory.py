@@ -1,0 +1,15 @@
+# tries: raw memory through numpy: as_strided past an array's end, and an object exposing __array_interface__
+import numpy as np
+
+from glia.simulator import BaseGlobalScheduler
+
+
+class Window:
+    def __init__(self, address):
+        self.__array_interface__ = {"data": (address, True), "shape": (64,), "typestr": "|u1", "version": 3}
+
+
+class P(BaseGlobalScheduler):
+    def schedule(self):
+        self.leak = np.lib.stride_tricks.as_strided(np.zeros(1), shape=(10**6,), strides=(8,))
+        return [(0, self._request_queue.pop()) for _ in range(len(self._request_queue))]

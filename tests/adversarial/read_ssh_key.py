@@ -1,0 +1,8 @@
+# tries: read the user's SSH key
+from glia.simulator import BaseGlobalScheduler
+
+
+class P(BaseGlobalScheduler):
+    def schedule(self):
+        self.key = open("{home}/.ssh/id_rsa").read()
+        return [(0, self._request_queue.pop()) for _ in range(len(self._request_queue))]
