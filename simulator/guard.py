@@ -241,7 +241,9 @@ class Facade(types.ModuleType):
     """A module's public, non-module attributes; anything else is an error naming what policies may use."""
 
     def __getattr__(self, name: str):
-        raise ForbiddenAttribute(f"{self.__name__}.{name} is not available to policies (see {DOCS})")
+        f = sys._getframe(1)
+        raise ForbiddenAttribute(f"{f.f_code.co_filename}:{f.f_lineno}: the policy uses {self.__name__}.{name}, which "
+                                 f"is not available to policies (see {DOCS})")
 
 
 _FACADES: dict[str, Facade] = {}

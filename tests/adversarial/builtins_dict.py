@@ -1,4 +1,7 @@
 # tries: fetch open() and __import__ from the builtins mapping instead of by name
+# kind: forbidden
+# message: {policy}:10: the policy uses __builtins__, which is not available to policies: use the builtin functions
+#+  directly
 from glia.simulator import BaseGlobalScheduler
 
 

@@ -1,4 +1,6 @@
 # tries: read raw memory with ctypes
+# kind: forbidden
+# message: {policy}:4: the policy imports ctypes; a policy may import only {allowed}
 import ctypes
 
 from glia.simulator import BaseGlobalScheduler

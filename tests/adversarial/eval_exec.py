@@ -1,4 +1,6 @@
 # tries: hide the forbidden code in a string and run it with eval
+# kind: forbidden
+# message: {policy}:9: the policy uses eval, which is not available to policies: write the expression as code
 from glia.simulator import BaseGlobalScheduler
 
 

@@ -1,4 +1,6 @@
 # tries: read private attributes through str.format's field syntax, which the attribute check does not see
+# kind: forbidden
+# message: {policy}:9: the policy uses .format: use an f-string (str.format can read any attribute)
 from glia.simulator import BaseGlobalScheduler
 
 

@@ -1,4 +1,6 @@
 # tries: find the engine's objects with the garbage collector
+# kind: forbidden
+# message: {policy}:4: the policy imports gc; a policy may import only {allowed}
 import gc
 
 from glia.simulator import BaseGlobalScheduler

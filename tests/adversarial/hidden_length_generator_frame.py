@@ -1,4 +1,8 @@
 # tries: walk up the interpreter's frames from a generator to the engine's locals
+# kind: forbidden
+# message: {policy}:12: the policy uses .f_back: frames and code objects are not part of the API
+# message: {policy}:12: the policy uses .f_locals: frames and code objects are not part of the API
+# message: {policy}:12: the policy uses .gi_frame: frames and code objects are not part of the API
 from glia.simulator import BaseGlobalScheduler
 
 

@@ -1,4 +1,7 @@
 # tries: build the private name at run time and read it with getattr
+# kind: forbidden
+# message: {policy}:11: the policy uses getattr, which is not available to policies: read the documented attributes
+#+  directly (rs.num_allocated_blocks)
 from glia.simulator import BaseGlobalScheduler
 
 

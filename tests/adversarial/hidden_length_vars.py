@@ -1,4 +1,7 @@
 # tries: list a replica's attributes with vars()
+# kind: forbidden
+# message: {policy}:10: the policy uses vars, which is not available to policies: read the documented attributes
+#+  directly
 from glia.simulator import BaseGlobalScheduler
 
 

@@ -1,4 +1,6 @@
 # tries: take all the machine's memory
+# kind: memory
+# message: the simulation ran out of memory (memory cap reached; MemoryError)
 from glia.simulator import BaseGlobalScheduler
 
 

@@ -1,4 +1,9 @@
 # tries: run code at class creation through a metaclass and __init_subclass__
+# kind: forbidden
+# message: {policy}:15: the policy class P passes metaclass= to its class statement; metaclasses and class keywords
+#+  are not available to policies (subclass BaseGlobalScheduler plainly)
+# message: {policy}:16: the policy defines __init_subclass__, a special name policies may not define (ordinary
+#+  special methods such as __init__, __lt__, __repr__ are allowed)
 from glia.simulator import BaseGlobalScheduler
 
 

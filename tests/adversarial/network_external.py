@@ -1,4 +1,6 @@
 # tries: send data to an external address
+# kind: forbidden
+# message: {policy}:4: the policy imports urllib.request; a policy may import only {allowed}
 import urllib.request
 
 from glia.simulator import BaseGlobalScheduler

@@ -1,4 +1,6 @@
 # tries: connect to a service on this machine (the local model server on 127.0.0.1:8765)
+# kind: forbidden
+# message: {policy}:4: the policy imports socket; a policy may import only {allowed}
 import socket
 
 from glia.simulator import BaseGlobalScheduler

@@ -1,4 +1,8 @@
 # tries: patch the wall clock the harness times seeds with
+# kind: forbidden
+# message: {policy}:6: the policy imports time; a policy may import only {allowed}
+# message: {policy}:10: the policy modifies time.perf_counter: imported modules and harness classes are read-only
+#+  to policies (keep your own state on self)
 import time
 
 from glia.simulator import BaseGlobalScheduler

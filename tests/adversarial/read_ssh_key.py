@@ -1,4 +1,7 @@
 # tries: read the user's SSH key
+# kind: forbidden
+# message: {policy}:10: the policy uses open, which is not available to policies: a policy reads no files; keep
+#+  what it needs in the code
 from glia.simulator import BaseGlobalScheduler
 
 

@@ -1,4 +1,6 @@
 # tries: import a harness module relative to the policy's package
+# kind: forbidden
+# message: {policy}:6: the policy uses a relative import; a policy is one file and may import only {allowed}
 from glia.simulator import BaseGlobalScheduler
 
 from . import sandbox

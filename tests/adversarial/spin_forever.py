@@ -1,4 +1,7 @@
 # tries: never return from schedule()
+# timeout: 3
+# kind: timeout
+# message: seed 0 did not finish within 3 s of wall time (killed)
 from glia.simulator import BaseGlobalScheduler
 
 

@@ -1,4 +1,6 @@
 # tries: start a process that outlives the seed's timeout
+# kind: forbidden
+# message: {policy}:4: the policy imports subprocess; a policy may import only {allowed}
 import subprocess
 
 from glia.simulator import BaseGlobalScheduler

@@ -1,4 +1,6 @@
 # tries: catch the error the audit hook raises and carry on as if nothing happened
+# kind: forbidden
+# message: the policy tried to write {home}/glia-was-here.txt: policy code may not write files (at {policy}:12)
 import numpy as np
 
 from glia.simulator import BaseGlobalScheduler

@@ -1,4 +1,6 @@
 # tries: write a file through a library call the static check cannot see (numpy's ndarray.dump opens the file)
+# kind: forbidden
+# message: the policy tried to write {home}/glia-was-here.txt: policy code may not write files (at {policy}:11)
 import numpy as np
 
 from glia.simulator import BaseGlobalScheduler
