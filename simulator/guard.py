@@ -361,7 +361,7 @@ def _where() -> str:
 
 
 def _from_policy() -> bool:
-    f = sys._getframe(2)  # 0: this function, 1: the hook, 2: where the event was raised
+    f = sys._getframe(3)  # 0: this function, 1: _check, 2: _hook, 3: where the event was raised
     return f is not None and f.f_code.co_filename in _STATE["files"]
 
 
