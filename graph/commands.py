@@ -1,12 +1,15 @@
-"""The workflow's commands: ``glia run``, ``glia resume``, ``glia runs``, ``glia report``."""
+"""The workflow's commands: ``glia run``, ``glia resume``, ``glia runs``, ``glia report``, ``glia doctor``."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from glia.nodes.registry import ROLES
+from glia.simulator import confine
+from glia.tools.simulation import describe_check
 
 from .config import DEFAULT_WORKSPACE, RunConfig
 from .runs import list_runs, resume_run, run_state, start_run
@@ -40,12 +43,27 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     rp.add_argument("--workspace", default=DEFAULT_WORKSPACE)
     rp.add_argument("--json", action="store_true")
     rp.set_defaults(func=cmd_report)
+    d = sub.add_parser("doctor", help="what this machine offers to confine model-written code")
+    d.set_defaults(func=cmd_doctor)
 
 
 def _shared(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workspace", default=DEFAULT_WORKSPACE)
     p.add_argument("--json", action="store_true", help="print one JSON object at the end")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.add_argument("--allow-unconfined", action="store_true",
+                   help="run model-written code even where the filesystem or the network cannot be confined "
+                        "(also GLIA_ALLOW_UNCONFINED=1); outputs and the report then say so")
+
+
+def _require_confinement(args) -> None:
+    """Refuse before anything runs when model-written code could not be confined (unless allowed)."""
+    if args.allow_unconfined:
+        os.environ[confine.ALLOW_ENV] = "1"  # the tools in this process read it
+    for kind in ("policy", "shell"):
+        confine.require(kind)
+    if not args.json and not args.quiet:
+        print(confine.describe(), file=sys.stderr)
 
 
 def _impls(pairs: list[str]) -> dict[str, str]:
@@ -91,12 +109,16 @@ def _finish(outcome, as_json: bool) -> int:
         if data["best"]:
             print(f"best: {data['best']['label']} -> mean e2e {data['best']['mean_e2e_s']:.2f} s "
                   f"({data['best']['path']})")
+            if data["best"].get("hardened"):
+                print(f"best: {describe_check(data['best']['hardened'])}")
+        print(data["isolation"])
         if data["report"]:
             print(f"report: {data['report']}")
     return 0 if outcome.status in ("finished", "paused") else 1
 
 
 def cmd_run(args) -> int:
+    _require_confinement(args)
     config = RunConfig.build(args.task, contexts=args.contexts, mode=args.mode, budget_sims=args.budget_sims,
                              implementations=_impls(args.impl), model=args.model, base_url=args.base_url,
                              offline=args.offline, workspace=args.workspace, thread_id=args.thread)
@@ -107,6 +129,7 @@ def cmd_run(args) -> int:
 
 
 def cmd_resume(args) -> int:
+    _require_confinement(args)
     outcome = resume_run(args.thread, args.workspace, _impls(args.impl) or None,
                          on_event=_progress(args.quiet or args.json))
     return _finish(outcome, args.json)
@@ -137,3 +160,9 @@ def cmd_report(args) -> int:
     else:
         print(f"run {args.thread} has no report yet ({outcome.status}); `glia resume {args.thread}` continues it")
     return 0
+
+
+def cmd_doctor(args) -> int:
+    """The isolation section of ``glia doctor`` (the model endpoint's checks join it)."""
+    print("\n".join(confine.doctor_lines()))
+    return 0 if confine.available().confined("policy") and confine.available().confined("shell") else 1

@@ -290,7 +290,7 @@ def available(refresh: bool = False) -> Isolation:
 
 
 # -- the refusal ----------------------------------------------------------------------------------------------------
-class Unconfined(RuntimeError):
+class Unconfined(ValueError):
     """Model-written code was about to run without filesystem or network confinement and the user did not allow it."""
 
 

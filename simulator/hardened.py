@@ -241,10 +241,9 @@ class RemoteScheduler(BaseGlobalScheduler):
     def __init__(self, config=None, replicas: dict | None = None):
         super().__init__(config, replicas)
         self._all: dict[int, object] = {rid: h._rep for rid, h in self._replica_schedulers.items()}  # ever serving
-        self._rep_sent: dict[int, tuple] = {}       # replica id -> (epoch, alloc, pending ids, active ids)
-        self._req_sent: dict[int, tuple] = {}       # request id -> last state sent
-        self._given: dict[int, Request] = {}        # every request the policy was given
-        self._live: dict[int, Request] = {}         # given requests whose final state is not sent yet
+        self._rep_sent: dict[int, tuple] = {}  # replica id -> (epoch, alloc, signature, pending ids, active ids)
+        self._req_sent: dict[int, tuple] = {}  # request id -> last state sent
+        self._given: dict[int, Request] = {}   # every request the policy was given
         self._serving_sent = tuple(sorted(self._replica_schedulers))
         static = [(rid, astuple(rep._config)) for rid, rep in sorted(self._all.items())]
         self._ask(("init", asdict(config.cluster), config.seed, static))  # plain data: nothing to unpickle
@@ -268,11 +267,14 @@ class RemoteScheduler(BaseGlobalScheduler):
                                   if isinstance(err, dict) else str(err))
         return reply
 
-    @staticmethod
-    def _state(r: Request) -> tuple:
+    def _note(self, r: Request, changes: list) -> None:
+        """Add ``r``'s state to ``changes`` if it differs from what the policy process has."""
         rep = r._r_rep
-        return (r._r_prompt, r._r_n, r._r_base, r._r_decoding, r._r_restarts, r._r_t_sched, r._r_replica_id,
-                rep.replica_id if rep is not None else -1)
+        st = (r._r_prompt, r._r_n, r._r_base, r._r_decoding, r._r_restarts, r._r_t_sched, r._r_replica_id,
+              rep.replica_id if rep is not None else -1)
+        if self._req_sent.get(r._r_id) != st:
+            changes.append((r._r_id, *st))
+            self._req_sent[r._r_id] = st
 
     def schedule(self):
         new_reps = [(rid, astuple(h._rep._config)) for rid, h in self._replica_schedulers.items()
@@ -280,29 +282,32 @@ class RemoteScheduler(BaseGlobalScheduler):
         self._all.update({rid: h._rep for rid, h in self._replica_schedulers.items()})
         serving = tuple(sorted(self._replica_schedulers))
         arrivals = [r for r in self._request_queue if r._r_id not in self._given]
+        req_changes: list[tuple] = []
         for r in arrivals:
-            self._given[r._r_id] = self._live[r._r_id] = r
+            self._given[r._r_id] = r
+            self._note(r, req_changes)
         rep_changes = []
         for rid, rep in self._all.items():
             epoch, alloc = rep.peek()
+            last = self._rep_sent.get(rid)
+            # a replica's requests change only when it plans a new segment (version) or a request is routed to it
+            sig = (rep.version, len(rep.pending), len(rep.active))
+            if last is not None and last[2] == sig:
+                if last[:2] != (epoch, alloc):
+                    rep_changes.append((rid, epoch, alloc, None, None))
+                    self._rep_sent[rid] = (epoch, alloc, *last[2:])
+                continue
             pend, act = tuple(r._r_id for r in rep.pending), tuple(r._r_id for r in rep.active)
             for r in rep.pending:
-                self._live.setdefault(r._r_id, r)
+                self._note(r, req_changes)
             for r in rep.active:
-                self._live.setdefault(r._r_id, r)
-            last = self._rep_sent.get(rid)
-            if last != (epoch, alloc, pend, act):
-                rep_changes.append((rid, epoch, alloc, pend if not last or last[2] != pend else None,
-                                    act if not last or last[3] != act else None))
-                self._rep_sent[rid] = (epoch, alloc, pend, act)
-        req_changes = []
-        for rid, r in list(self._live.items()):
-            st = self._state(r)
-            if self._req_sent.get(rid) != st:
-                req_changes.append((rid, *st))
-                self._req_sent[rid] = st
-            if r._r_t_done == r._r_t_done:  # completed: its final state is sent
-                del self._live[rid]
+                self._note(r, req_changes)
+            if last is not None:  # requests that left it (completed): their final state
+                for i in set(last[3]).union(last[4]).difference(pend, act):
+                    self._note(self._given[i], req_changes)
+            rep_changes.append((rid, epoch, alloc, pend if not last or last[3] != pend else None,
+                                act if not last or last[4] != act else None))
+            self._rep_sent[rid] = (epoch, alloc, sig, pend, act)
         msg = ("call", [(r._r_id, r._r_arr) for r in arrivals],
                serving if serving != self._serving_sent else None, new_reps, rep_changes, req_changes)
         self._serving_sent = serving

@@ -117,7 +117,9 @@ def _isolation(policy: str, outcomes: list[SeedOutcome]) -> str:
     return "/".join(sorted({o.isolation for o in outcomes if o.isolation})) or "in-process"
 
 
-def _same(a: float, b: float) -> bool:
+def same_figure(a: float | None, b: float | None) -> bool:
+    """Equal, to float rounding (aggregates may be summed in another order); missing equals missing."""
+    a, b = (math.nan if a is None else a), (math.nan if b is None else b)
     return (math.isnan(a) and math.isnan(b)) or a == b or abs(a - b) <= 1e-9 * max(abs(a), abs(b))
 
 
@@ -127,7 +129,7 @@ def compare(normal: BenchmarkResult, hardened: BenchmarkResult) -> dict:
     diffs: dict = {}
     for m in SUMMARY_METRICS:
         a, b = normal.metrics.get(m, {}).get("per_seed", []), hardened.metrics.get(m, {}).get("per_seed", [])
-        if len(a) != len(b) or not all(_same(x, y) for x, y in zip(a, b)):
+        if len(a) != len(b) or not all(same_figure(x, y) for x, y in zip(a, b)):
             diffs[m] = [clean(normal.metric(m)), clean(hardened.metric(m))]
     errors = ([(o.seed, (o.error or {}).get("kind")) for o in normal.outcomes],
               [(o.seed, (o.error or {}).get("kind")) for o in hardened.outcomes])

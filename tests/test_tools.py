@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from glia.simulator import run_benchmark
+from glia.tools.simulation import confirm_hardened, describe_check, run_simulation
 from glia.tools.telemetry_query import query_telemetry, schema
 from glia.tools.toolkit import ToolContext, execute
 from glia.tools.workspace import WorkspaceError, patch_file, read_file, shell, write_file
 
 from helpers import small_config
+from test_hardened import TWO_FACED
+
+STARTER = Path(__file__).parent.parent / "state" / "tasks" / "routing_starter.py"
 
 
 def test_files_stay_inside_the_workspace_and_the_task_s_editable_list(tmp_path):
@@ -79,3 +85,20 @@ def test_a_failing_tool_call_returns_an_error_the_model_can_act_on(db, tmp_path)
     missing = execute(ctx, "run_simulation", {"candidate": "nothing.py"}, "t4", 5)
     assert missing.error and "not found" in missing.text
     assert "exp1" in execute(ctx, "query_telemetry", {"sql": "SELECT run_id FROM runs"}, "t5", 5).text
+
+
+def test_a_design_is_reported_best_only_if_its_hardened_re_measurement_agrees(tmp_path):
+    (tmp_path / "honest.py").write_text(STARTER.read_text())
+    (tmp_path / "two_faced.py").write_text(TWO_FACED)
+    db = tmp_path / "telemetry.duckdb"
+    honest = run_simulation(tmp_path, db, "honest.py", "c1-e1", "paper-routing-short", [0])
+    check = confirm_hardened(tmp_path, honest, "paper-routing-short", [0])
+    assert check["agree"] and check["differences"] == {} and describe_check(check).startswith(
+        "hardened re-measurement agrees (")
+    cheat = run_simulation(tmp_path, db, "two_faced.py", "c1-e2", "paper-routing-short", [0])
+    check = confirm_hardened(tmp_path, cheat, "paper-routing-short", [0])
+    assert not check["agree"] and describe_check(check).startswith(
+        "hardened re-measurement DISAGREES, the measured figures cannot be trusted (mean_e2e_s ")
+    (tmp_path / honest["snapshot"]).write_text(TWO_FACED)  # the frozen code changed after it was measured
+    assert confirm_hardened(tmp_path, honest, "paper-routing-short", [0])["differences"] == {
+        "snapshot": "changed or missing since it was measured"}
