@@ -205,6 +205,23 @@ def _real_stdio():
         sys.stdout, sys.stderr = saved
 
 
+@contextmanager
+def _without_main():
+    """Seed processes run simulator code only: keep multiprocessing from re-running the caller's main module in each
+    of them (for the ``glia`` command that imports the whole agent stack: 1.5 s per process)."""
+    main = sys.modules.get("__main__")
+    saved = {k: v for k, v in vars(main).items() if k in ("__file__", "__spec__")} if main else {}
+    try:
+        if main:
+            main.__dict__.pop("__file__", None)
+            main.__spec__ = None
+        yield
+    finally:
+        if main:
+            main.__dict__.pop("__spec__", None)
+            main.__dict__.update(saved)
+
+
 def _context():
     """A forkserver context: children fork from a clean, single-threaded server with the simulator imported, started
     with an environment of a few harmless variables (no keys, tokens or endpoints to find in a child's memory)."""
@@ -243,7 +260,7 @@ def _start(ctx, config: SimulationConfig, src: PolicySource, seed: int, limits: 
                  ctx.Process(target=_policy_child, args=(b, src, seed, limits, iso), daemon=True)]
     else:
         procs = [ctx.Process(target=_normal_child, args=(child, config, src, seed, limits, iso, fast), daemon=True)]
-    with _real_stdio():
+    with _real_stdio(), _without_main():
         for p in procs:
             p.start()
     child.close()
