@@ -64,7 +64,7 @@ _NR = {
         name_to_handle_at=303, settimeofday=164, clock_settime=227, clock_adjtime=305, adjtimex=159,
         sethostname=170, setdomainname=171, iopl=172, ioperm=173, syslog=103, quotactl=179, fanotify_init=300,
         move_mount=429, open_tree=428, fsopen=430, fsconfig=431, fsmount=432, fspick=433, mount_setattr=442,
-        lookup_dcookie=212, vhangup=153, capset=126, landlock_create_ruleset=444, landlock_add_rule=445,
+        lookup_dcookie=212, vhangup=153, capset=126, seccomp=317, landlock_create_ruleset=444, landlock_add_rule=445,
         landlock_restrict_self=446),
     "aarch64": dict(
         clone=220, clone3=435, execve=221, execveat=281, socket=198, socketpair=199, connect=203, bind=200,
@@ -77,7 +77,8 @@ _NR = {
         name_to_handle_at=264, settimeofday=170, clock_settime=112, clock_adjtime=266, adjtimex=171,
         sethostname=161, setdomainname=162, syslog=116, quotactl=60, fanotify_init=262, move_mount=429,
         open_tree=428, fsopen=430, fsconfig=431, fsmount=432, fspick=433, mount_setattr=442, lookup_dcookie=18,
-        vhangup=58, capset=91, landlock_create_ruleset=444, landlock_add_rule=445, landlock_restrict_self=446),
+        vhangup=58, capset=91, seccomp=277, landlock_create_ruleset=444, landlock_add_rule=445,
+        landlock_restrict_self=446),
 }
 # what no sandboxed code may do: change mounts or namespaces, load kernel code, trace or read other processes' memory,
 # set clocks, use io_uring (its operations are not filtered), open file handles by id
@@ -99,9 +100,9 @@ CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x10000000, 0x20000000, 0x40000000
 _CLONE_NAMESPACES = CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER | CLONE_NEWPID | \
     CLONE_NEWNET
 
-PR_SET_PDEATHSIG, PR_SET_SECCOMP, PR_CAPBSET_DROP, PR_SET_SECUREBITS = 1, 22, 24, 28
+PR_SET_PDEATHSIG, PR_CAPBSET_DROP, PR_SET_SECUREBITS = 1, 24, 28
 PR_SET_NO_NEW_PRIVS, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, PR_SET_CHILD_SUBREAPER = 38, 47, 4, 36
-SECCOMP_MODE_FILTER = 2
+SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC = 1, 1
 SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO = 0x7FFF0000, 0x00050000
 MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_BIND, MS_REC, MS_PRIVATE = 2, 4, 8, 0x1000, 0x4000, 0x40000
 
@@ -539,7 +540,9 @@ def install_seccomp(profile: str) -> None:
     prog = struct.pack("HxxxxxxQ", len(raw) // 8, ctypes.addressof(buf))
     pbuf = ctypes.create_string_buffer(prog, len(prog))
     _prctl(PR_SET_NO_NEW_PRIVS, 1)
-    _prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.pointer(ctypes.c_char.from_buffer(pbuf)))
+    # every thread of the process (a library may have started some), not only the caller
+    if _syscall("seccomp", ctypes.c_uint(SECCOMP_SET_MODE_FILTER), ctypes.c_uint(SECCOMP_FILTER_FLAG_TSYNC), pbuf):
+        raise OSError(errno.EAGAIN, "seccomp: a thread of this process could not take the filter")
 
 
 def _drop_capabilities() -> None:
@@ -596,8 +599,13 @@ def apply(box: Box, iso: Isolation | None = None, in_userns: bool = False) -> li
     if in_userns:
         applied.append("userns")
     elif use["userns"]:
-        _enter_userns(CLONE_NEWNET)
-        applied.append("userns")
+        try:
+            _enter_userns(CLONE_NEWNET)
+            applied.append("userns")
+        except OSError as exc:
+            if exc.errno != errno.EINVAL:
+                raise
+            # a process that started threads cannot enter a user namespace; seccomp still keeps it off the network
     _rlimits(box)
     if box.cwd:
         os.chdir(box.cwd)

@@ -139,6 +139,8 @@ def _normal_child(conn, config: SimulationConfig, src: PolicySource, seed: int, 
     try:
         workload = config.workload.generate(seed)
         conn.send_bytes(json.dumps({"isolation": _confine(limits, iso, src.path)}).encode())
+        if conn.recv() != "go":  # the parent found the confinement insufficient
+            return
         _seed_generators(seed)
         sim = Simulation(config, load_policy(src), seed, fast=fast, workload=workload)
         run = sim.run()
@@ -166,6 +168,9 @@ def _trusted_child(conn, peer, config: SimulationConfig, seed: int, limits: Limi
         first = peer.recv_bytes(4096)  # sent by the policy process before any policy code ran
         theirs = json.loads(first).get("isolation", "none") if first.startswith(b"{") else "none"
         conn.send_bytes(json.dumps({"isolation": str(theirs)[:100], "simulator": mine}).encode())
+        if conn.recv() != "go":
+            return
+        peer.send("go")
         sim = Simulation(config, hardened.remote_policy(peer), seed, fast=fast, workload=workload)
         run = sim.run()
     except BaseException as exc:  # noqa: BLE001
@@ -178,6 +183,8 @@ def _trusted_child(conn, peer, config: SimulationConfig, seed: int, limits: Limi
 def _policy_child(peer, src: PolicySource, seed: int, limits: Limits, iso: confine.Isolation) -> None:
     """The hardened mode's policy process: confined, then serving ``schedule()`` calls."""
     peer.send_bytes(json.dumps({"isolation": _confine(limits, iso, src.path)}).encode())
+    if peer.recv() != "go":  # sent once the parent accepted this process's confinement
+        return
     _seed_generators(seed)
     hardened.serve_policy(peer, src)
 
@@ -253,7 +260,7 @@ class _Job:
 
 def _start(ctx, config: SimulationConfig, src: PolicySource, seed: int, limits: Limits, iso: confine.Isolation,
            fast: bool, hardened_mode: bool) -> _Job:
-    parent, child = ctx.Pipe(duplex=False)
+    parent, child = ctx.Pipe(duplex=True)
     if hardened_mode:
         a, b = ctx.Pipe(duplex=True)
         procs = [ctx.Process(target=_trusted_child, args=(child, a, config, seed, limits, iso, fast), daemon=True),
@@ -343,8 +350,15 @@ def run_seeds(config: SimulationConfig, policy: str, seeds: list[int], jobs: int
             else:
                 if job.isolation is None:  # the first message, sent before any policy code ran
                     job.isolation = _isolation(data)
-                    continue
-                results[job.seed] = _finish(config, job, data, memory_mb)
+                    if src.builtin or confine.unconfined_allowed(allow_unconfined) or _enough(job.isolation):
+                        conn.send("go")  # the seed process waits for it before any policy code runs
+                        continue
+                    results[job.seed] = SeedOutcome(job.seed, isolation=job.isolation, error=error(
+                        "unconfined", f"seed {job.seed}: the seed process could confine itself only with "
+                        f"{job.isolation}, which leaves its filesystem or network open; it was stopped before the "
+                        "policy ran"))
+                else:
+                    results[job.seed] = _finish(config, job, data, memory_mb)
             del running[conn]
             _stop(job)
         now = time.monotonic()
@@ -356,6 +370,12 @@ def run_seeds(config: SimulationConfig, policy: str, seeds: list[int], jobs: int
                     "timeout", f"seed {job.seed} did not finish within {timeout_s:g} s of wall time (killed)"),
                     wall_s=now - job.started, isolation=job.isolation or "")
     return [results[s] for s in seeds]
+
+
+def _enough(isolation: str) -> bool:
+    """Whether the mechanisms a seed process applied confine both its filesystem and its network."""
+    got = set(isolation.split("+"))
+    return "landlock" in got and bool({"userns", "seccomp"} & got)
 
 
 def _isolation(data: bytes) -> str:

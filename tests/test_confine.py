@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from glia.simulator import confine, guard
 from glia.simulator.runner import run_benchmark
-from glia.simulator.sandbox import Limits, policy_box
+from glia.simulator.sandbox import Limits, _enough, policy_box
 from glia.tools.workspace import WorkspaceError, shell
 from helpers import small_config
 
@@ -176,3 +176,8 @@ def test_without_filesystem_confinement_model_code_is_refused_unless_allowed(tmp
     finally:
         monkeypatch.delenv(confine.DISABLE_ENV)
         confine.available(refresh=True)
+
+
+def test_a_seed_process_runs_policy_code_only_with_its_filesystem_and_network_confined():
+    assert _enough("landlock+userns+seccomp") and _enough("landlock+seccomp") and _enough("landlock+userns")
+    assert not _enough("userns+seccomp") and not _enough("landlock") and not _enough("none")
