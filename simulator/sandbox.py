@@ -329,7 +329,8 @@ def run_seeds(config: SimulationConfig, policy: str, seeds: list[int], jobs: int
         return [simulate_seed(config, src, s, fast) for s in seeds]
     ctx = _context()
     limits = Limits(timeout_s, memory_mb)
-    jobs = max(1, min(jobs or os.cpu_count() or 1, len(seeds)))
+    # a hardened seed waits on its pipe most of the time: twice as many at once use the cores better
+    jobs = max(1, min(jobs or (os.cpu_count() or 1) * (2 if hardened else 1), len(seeds)))
     todo = list(seeds)
     running: dict = {}  # connection -> job
     results: dict[int, SeedOutcome] = {}
