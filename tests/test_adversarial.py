@@ -6,6 +6,7 @@ through the shell tool. A file's header says what it tries (``# tries:``) and wh
 from __future__ import annotations
 
 import os
+import pwd
 import shutil
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
@@ -65,7 +66,12 @@ def home(tmp_path_factory):
     path = Path(tempfile.mkdtemp(dir="/var/tmp", prefix="glia-test-home-"))
     (path / ".ssh").mkdir()
     (path / ".ssh" / "id_rsa").write_text("PRIVATE KEY")
+    real, os.environ["HOME"] = os.environ.get("HOME"), str(path)
     yield path
+    if real is None:
+        os.environ.pop("HOME")
+    else:
+        os.environ["HOME"] = real
     shutil.rmtree(path)
 
 
@@ -98,13 +104,14 @@ def test_a_policy_trick_is_contained_and_the_user_sees_its_error(name, policy_ou
             message, policy=str(path), home=str(home), allowed=guard.allowed_imports())}
     assert outcome.isolation == "landlock+userns+seccomp"
     assert sorted(p.name for p in home.iterdir()) == [".ssh"]  # nothing written into the home
+    assert not Path(pwd.getpwuid(os.getuid()).pw_dir, "glia-was-here.txt").exists()  # nor the real one
 
 
 @pytest.mark.parametrize("name", SHELLS)
 def test_a_shell_escape_is_contained_and_the_user_sees_its_error(name, home, tmp_path, monkeypatch):
     fields, message, command = header(CORPUS / name)
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-secret")
-    values = {"real_home": os.path.expanduser("~"), "data": DATA_DIR, "home": str(home)}
+    values = {"real_home": pwd.getpwuid(os.getuid()).pw_dir, "data": DATA_DIR, "home": str(home)}
     try:
         got, kind = shell(tmp_path, fill(command, **values), timeout_s=float(fields.get("timeout", 10))), "output"
     except WorkspaceError as exc:
