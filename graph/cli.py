@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from glia.simulator import cli as simulator_cli
+from glia.tools.serving import cli as serving_cli
 
 from . import commands
 
@@ -16,6 +17,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("tui", help="the terminal UI: watch, step, resume and fork runs (glia tui --help)")
     commands.add_commands(sub)
     simulator_cli.add_commands(sub)
+    serving_cli.add_commands(sub)
     return parser
 
 

@@ -7,6 +7,8 @@ import json
 import os
 import sys
 
+from glia.nodes.endpoint import EndpointUnreachable, profile_for
+from glia.nodes.modes import NEEDS, choose_modes, endpoint_lines, parse_overrides
 from glia.nodes.registry import ROLES
 from glia.simulator import confine
 from glia.tools.simulation import describe_check
@@ -26,6 +28,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--offline", action="store_true", help="use every node's offline implementation")
     r.add_argument("--impl", action="append", default=[], metavar="ROLE=NAME",
                    help=f"choose one role's implementation ({', '.join(ROLES)}), e.g. analyst=offline")
+    r.add_argument("--endpoint", action="append", default=[], metavar="ROLE.KEY=VALUE",
+                   help="override how a role talks to its model, e.g. researcher.tools=named_router (see glia "
+                        "doctor); repeatable")
     r.add_argument("--thread", default=None, help="thread id for the run (default: generated)")
     _shared(r)
     r.set_defaults(func=cmd_run)
@@ -43,7 +48,16 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     rp.add_argument("--workspace", default=DEFAULT_WORKSPACE)
     rp.add_argument("--json", action="store_true")
     rp.set_defaults(func=cmd_report)
-    d = sub.add_parser("doctor", help="what this machine offers to confine model-written code")
+    d = sub.add_parser("doctor", help="what this machine offers to confine model-written code, and (with a model) "
+                                      "what the endpoint's tool calls and structured output support, and the mode "
+                                      "each role will use")
+    d.add_argument("--model", default=None, help="chat model name (default: $GLIA_MODEL)")
+    d.add_argument("--base-url", default=None, help="OpenAI-compatible endpoint (default: $OPENAI_BASE_URL)")
+    d.add_argument("--workspace", default=DEFAULT_WORKSPACE, help="where the profile is cached (endpoints.json)")
+    d.add_argument("--refresh", action="store_true", help="probe again even if a cached profile exists")
+    d.add_argument("--endpoint", action="append", default=[], metavar="ROLE.KEY=VALUE",
+                   help="override a mode, e.g. researcher.tools=named_router or all.structured=json_mode")
+    d.add_argument("--json", action="store_true", help="print the profile and the modes as one JSON object")
     d.set_defaults(func=cmd_doctor)
 
 
@@ -93,6 +107,8 @@ def _progress(quiet: bool):
                   file=sys.stderr)
         elif kind == "context_end":
             print(f"[{d['context']}] done: {d['outcome']['stop_reason']}", file=sys.stderr)
+        elif kind == "modes":
+            print(f"[run] {d['text']}", file=sys.stderr)
     return on_event
 
 
@@ -121,7 +137,8 @@ def cmd_run(args) -> int:
     _require_confinement(args)
     config = RunConfig.build(args.task, contexts=args.contexts, mode=args.mode, budget_sims=args.budget_sims,
                              implementations=_impls(args.impl), model=args.model, base_url=args.base_url,
-                             offline=args.offline, workspace=args.workspace, thread_id=args.thread)
+                             offline=args.offline, workspace=args.workspace, thread_id=args.thread,
+                             endpoint=args.endpoint)
     if not config.models and not args.quiet and not args.json:
         print("no model configured (--model or GLIA_MODEL): running every node's offline implementation",
               file=sys.stderr)
@@ -163,6 +180,30 @@ def cmd_report(args) -> int:
 
 
 def cmd_doctor(args) -> int:
-    """The isolation section of ``glia doctor`` (the model endpoint's checks join it)."""
-    print("\n".join(confine.doctor_lines()))
-    return 0 if confine.available().confined("policy") and confine.available().confined("shell") else 1
+    """The isolation this machine offers, then the model endpoint's profile when a model is configured."""
+    iso = confine.available()
+    confined = iso.confined("policy") and iso.confined("shell")
+    isolation = {"level": iso.level, "confined": confined, "lines": confine.doctor_lines()}
+    model = args.model or os.environ.get("GLIA_MODEL")
+    if not model:
+        if args.json:
+            print(json.dumps({"isolation": isolation}))
+        else:
+            print("\n".join(isolation["lines"]))
+            print("model endpoint: none configured (pass --model or set GLIA_MODEL to probe one)")
+        return 0 if confined else 1
+    if not args.json:
+        print("\n".join(isolation["lines"]))
+    overrides = parse_overrides(args.endpoint)
+    try:
+        profile, cached = profile_for(args.workspace, args.base_url or os.environ.get("OPENAI_BASE_URL"), model,
+                                      refresh=args.refresh)
+    except EndpointUnreachable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        modes = {role: choose_modes(profile, role, overrides).model_dump() for role in NEEDS}
+        print(json.dumps({"profile": profile.model_dump(), "cached": cached, "modes": modes, "isolation": isolation}))
+    else:
+        print("\n".join(endpoint_lines(profile, overrides, cached)))
+    return 0 if confined else 1

@@ -62,14 +62,17 @@ def run_tools(state: GliaState, runtime: Runtime[GliaContext]) -> GliaState:
         runtime.stream_writer({"event": "tool_call", "context": state["context_id"], "tool": tc["name"],
                                "args": {k: (v if len(str(v)) < 200 else str(v)[:200] + "...")
                                         for k, v in (tc.get("args") or {}).items()}})
-        res = execute(ctx, tc["name"], tc.get("args") or {}, tc["id"], left)
+        # an experiment is named by its place in the context (e001, ...), so a re-executed step names it the same
+        seq = len(ledger) + len(entries) + 1
+        res = execute(ctx, tc["name"], tc.get("args") or {}, f"e{seq:03d}" if tc["name"] == "run_simulation" else
+                      tc["id"], left)
         if res.experiment is not None:
             left -= 1
             e = res.experiment
             sc = score(task, e["metrics"]) if not e.get("error") else math.inf
             verdict = ("error" if e.get("error") else "improved" if sc < 0.99 * best_score else
                        "worse" if sc > 1.05 * best_score else "no gain")
-            entry = {**e, "context": state["context_id"], "seq": len(ledger) + len(entries) + 1, "score": sc,
+            entry = {**e, "context": state["context_id"], "seq": seq, "score": sc,
                      "verdict": verdict, "workspace": str(ctx.workspace)}
             if sc < best_score:  # reported best only once a hardened re-measurement agrees
                 check = confirm_hardened(ctx.workspace, e, task["benchmark"]["workload"], task["benchmark"]["seeds"])

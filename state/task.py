@@ -9,6 +9,7 @@ Format:
   [design]    file = "policy.py" (the file the agent designs), editable = [files it may write],
               starter = "<file beside the TOML, or a built-in policy name>" (the design's first version)
   [budget]    simulations = N, usd = X, wall_clock_s = S, tokens = N (optional)
+  [endpoint.ROLE] tools = "...", structured = "..." (optional; ROLE a role or "all"; see nodes/modes.py)
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ class Task(TypedDict):
     benchmark: Benchmark
     design: Design
     budget: TaskBudget
+    endpoint: dict                 # overrides of how roles talk to their model (see nodes/modes.py)
 
 
 class TaskError(ValueError):
@@ -138,6 +140,7 @@ def validate_task(raw: dict, base_dir: Path) -> Task:
         "budget": {"simulations": sims, "usd": float(budget.get("usd", math.inf)),
                    "wall_clock_s": float(budget.get("wall_clock_s", math.inf)),
                    "tokens": int(budget.get("tokens", 0)) or None},
+        "endpoint": raw.get("endpoint", {}),
     }
 
 

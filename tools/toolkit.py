@@ -3,14 +3,13 @@ failure into an error the model can act on (never an exception that kills the ru
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from langchain_core.tools import StructuredTool
 from pydantic import BaseModel, Field, ValidationError
 
-from glia.simulator.metrics import jsonable
+from glia.simulator.metrics import KEY_METRICS, fmt
 
 from .simulation import run_simulation
 from .telemetry_query import query_telemetry
@@ -113,8 +112,7 @@ def execute(ctx: ToolContext, name: str, args: dict, call_id: str, sims_left: in
             res = run_simulation(ws, ctx.db, parsed.candidate or task["design"]["file"], exp_id,
                                  task["benchmark"]["workload"], task["benchmark"]["seeds"], context=ctx.context_id)
             res.update(label=parsed.label, hypothesis=parsed.hypothesis)
-            text = json.dumps(jsonable({k: v for k, v in res.items() if k not in ("snapshot", "workload")}))
-            return ToolResult(text, bool(res.get("error")), res)
+            return ToolResult(experiment_text(res, sims_left - 1), bool(res.get("error")), res)
         if name == "query_telemetry":
             return ToolResult(query_telemetry(ctx.db, parsed.sql))
         if name == "shell":
@@ -126,3 +124,17 @@ def execute(ctx: ToolContext, name: str, args: dict, call_id: str, sims_left: in
         return ToolResult(patch_file(ws, parsed.path, parsed.old, parsed.new, editable))
     except (WorkspaceError, ValueError, FileNotFoundError, OSError) as exc:
         return ToolResult(f"ERROR: {exc}", True)
+
+
+def experiment_text(res: dict, sims_left: int) -> str:
+    """An experiment's result as the researcher reads it: its id, the key figures (or the error), the budget."""
+    head = f"experiment {res['id']}" + (f" ({res['label']})" if res.get("label") else "")
+    if res.get("error"):
+        body = f"ERROR {res['error']['kind']}: {res['error']['message']}"
+    else:
+        m = res["metrics"]
+        body = ", ".join(f"{k} {fmt(m.get(k), 3)}" for k in KEY_METRICS if k in m)
+        ci = res.get("mean_e2e_ci90")
+        if ci:
+            body += f"; 90 % CI of mean_e2e_s [{fmt(ci[0])}, {fmt(ci[1])}] over seeds {res['seeds']}"
+    return f"{head}: {body}. Simulations left: {sims_left}."
