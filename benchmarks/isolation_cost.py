@@ -75,22 +75,22 @@ def main() -> None:
     print(f"{'policy':<8}{'in-process':>12}{'process, unconfined':>21}{'confined':>10}{'hardened':>10}")
     per_seed = {}
     for name in ("llq", "hra"):
-        row = [timed(lambda: simulate_seed(cfg, name, 0), rep)]
+        row = [timed(lambda n=name: simulate_seed(cfg, n, 0), rep)]
         confine._CACHED = bare
-        row.append(timed(lambda: run_seeds(cfg, name, [0]), rep))
+        row.append(timed(lambda n=name: run_seeds(cfg, n, [0]), rep))
         confine._CACHED = full
-        row.append(timed(lambda: run_seeds(cfg, name, [0]), rep))
-        row.append(timed(lambda: run_seeds(cfg, name, [0], hardened=True), rep))
+        row.append(timed(lambda n=name: run_seeds(cfg, n, [0]), rep))
+        row.append(timed(lambda n=name: run_seeds(cfg, n, [0], hardened=True), rep))
         per_seed[name] = row
-        print(f"{name:<8}" + "".join(f"{v:>{w}.2f} s" for v, w in zip(row, (10, 19, 8, 8))))
+        print(f"{name:<8}" + "".join(f"{v:>{w}.2f} s" for v, w in zip(row, (10, 19, 8, 8), strict=True)))
 
     print(f"\n2. {len(seeds)} seeds of paper-routing through run_seeds on all cores (wall)")
     print(f"{'policy':<8}{'process, unconfined':>21}{'confined':>10}{'hardened':>10}{'hardened per seed':>19}")
     for name in ("llq", "hra"):
         confine._CACHED = bare
-        unconfined = timed(lambda: run_seeds(cfg, name, seeds), 1)
+        unconfined = timed(lambda n=name: run_seeds(cfg, n, seeds), 1)
         confine._CACHED = full
-        confined = timed(lambda: run_seeds(cfg, name, seeds), 1)
+        confined = timed(lambda n=name: run_seeds(cfg, n, seeds), 1)
         start = time.perf_counter()
         outs = run_seeds(cfg, name, seeds, hardened=True)
         hardened = time.perf_counter() - start

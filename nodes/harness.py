@@ -8,6 +8,7 @@ import math
 import shutil
 import time
 from pathlib import Path
+
 from langchain_core.messages import AIMessage, ToolMessage, messages_to_dict
 from langgraph.runtime import Runtime
 

@@ -384,7 +384,8 @@ def _enter_userns(extra: int) -> None:
 
 def _mount(src: str, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
     libc = _libc()
-    enc = (lambda s: s.encode() if s is not None else None)
+    def enc(s: str | None) -> bytes | None:
+        return s.encode() if s is not None else None
     if libc.mount(enc(src), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data)) != 0:
         e = ctypes.get_errno()
         raise OSError(e, f"mount {fstype or src} on {target}: {os.strerror(e)}")

@@ -293,7 +293,7 @@ class Simulation:
         cols = {
             "request_id": [r._r_id for r in reqs], "arrived_at": [r._r_arr for r in reqs],
             "num_prefill_tokens": [r._r_orig_prompt for r in reqs],
-            "num_decode_tokens": [t - r._r_orig_prompt for t, r in zip(self.totals, reqs)],
+            "num_decode_tokens": [t - r._r_orig_prompt for t, r in zip(self.totals, reqs, strict=True)],
             "routed_at": [r._r_routed_at for r in reqs], "replica_id": [r._r_replica_id for r in reqs],
             "scheduled_at": [r._r_t_sched for r in reqs], "first_token_at": [r._r_t_first for r in reqs],
             "completed_at": [r._r_t_done for r in reqs], "num_restarts": [r._r_restarts for r in reqs],

@@ -372,7 +372,8 @@ def _under_roots(path) -> bool:
         real = os.path.realpath(os.fsdecode(path))
     except (TypeError, ValueError):
         return False
-    inside = (lambda roots: any(real == r or real.startswith(r + os.sep) for r in roots))
+    def inside(roots: tuple[str, ...]) -> bool:
+        return any(real == r or real.startswith(r + os.sep) for r in roots)
     return inside(_STATE["roots"]) and not inside(_STATE["hidden"])
 
 

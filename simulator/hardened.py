@@ -162,8 +162,8 @@ def serve_policy(conn, src: PolicySource) -> None:
                 cluster = ClusterConfig(**cluster)
                 for rid, config in static:
                     replicas[rid] = ReplicaView(rid, ReplicaConfig(*config))
-                sched = call_policy(lambda: cls(SimpleNamespace(cluster=cluster, seed=seed), dict(replicas)),
-                                    "__init__")
+                config = SimpleNamespace(cluster=cluster, seed=seed)
+                sched = call_policy(lambda c=config: cls(c, dict(replicas)), "__init__")
                 queue_sent = []
                 _reply(conn, ok=True)
                 continue

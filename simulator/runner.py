@@ -129,7 +129,7 @@ def compare(normal: BenchmarkResult, hardened: BenchmarkResult) -> dict:
     diffs: dict = {}
     for m in SUMMARY_METRICS:
         a, b = normal.metrics.get(m, {}).get("per_seed", []), hardened.metrics.get(m, {}).get("per_seed", [])
-        if len(a) != len(b) or not all(same_figure(x, y) for x, y in zip(a, b)):
+        if len(a) != len(b) or not all(same_figure(x, y) for x, y in zip(a, b, strict=True)):
             diffs[m] = [clean(normal.metric(m)), clean(hardened.metric(m))]
     errors = ([(o.seed, (o.error or {}).get("kind")) for o in normal.outcomes],
               [(o.seed, (o.error or {}).get("kind")) for o in hardened.outcomes])

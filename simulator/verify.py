@@ -36,8 +36,8 @@ def _check_workload(workload: Trace | ClosedLoop, req: dict[str, np.ndarray]) ->
         raise TamperedRecords("the request ids are not 0, 1, 2, ... in arrival order")
     if isinstance(workload, ClosedLoop):
         k = np.arange(n) % len(workload.prefill)
-        want = sorted(zip(workload.prefill[k].tolist(), workload.decode[k].tolist()))
-        if sorted(zip(req["num_prefill_tokens"].tolist(), req["num_decode_tokens"].tolist())) != want:
+        want = sorted(zip(workload.prefill[k].tolist(), workload.decode[k].tolist(), strict=True))
+        if sorted(zip(req["num_prefill_tokens"].tolist(), req["num_decode_tokens"].tolist(), strict=True)) != want:
             raise TamperedRecords("the prompt and decode lengths are not those the workload draws")
         done, think = req["completed_at"], workload.think[np.arange(n) % len(workload.think)]
         follow = done + think
@@ -64,7 +64,7 @@ def _check_bookkeeping(config: SimulationConfig, run: RunResult, req: dict[str, 
         if bad.any():
             raise TamperedRecords(f"request {_first(bad)} has no {col.replace('_', ' ')} time")
     order = ("arrived_at", "routed_at", "scheduled_at", "first_token_at", "completed_at")
-    for a, b in zip(order, order[1:]):
+    for a, b in zip(order, order[1:], strict=False):
         bad = req[b] < req[a]
         if bad.any():
             i = _first(bad)

@@ -117,7 +117,7 @@ def decode(data: bytes, seed: int) -> tuple[RunResult | None, dict | None, float
         lists = [cols[name, c].tolist() for c, _ in TABLES[name]]
         if codes:
             lists[1] = [codes[k] for k in lists[1]]
-        return list(zip(*lists))
+        return list(zip(*lists, strict=True))
 
     values = {}
     for k in SCALARS:

@@ -13,10 +13,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from helpers import small_config
+
 from glia.simulator import guard
 from glia.simulator.sandbox import DATA_DIR, run_seeds
 from glia.tools.workspace import SANDBOX_NOTE, WorkspaceError, shell
-from helpers import small_config
 
 CORPUS = Path(__file__).parent / "adversarial"
 POLICIES = sorted(p.name for p in CORPUS.glob("*.py"))

@@ -12,11 +12,12 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from helpers import small_config
+
 from glia.simulator import confine, guard
 from glia.simulator.runner import run_benchmark
 from glia.simulator.sandbox import Limits, _enough, policy_box
 from glia.tools.workspace import WorkspaceError, shell
-from helpers import small_config
 
 ATTEMPTS = {
     "write home": "open(HOME + '/glia-was-here.txt', 'w').write('x')",

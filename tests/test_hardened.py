@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from test_sandbox import BAD, CONFIG, HEADER
+
 from glia.simulator import get_preset
 from glia.simulator.runner import compare, remeasure, run_benchmark
 from glia.simulator.sandbox import run_seeds
 from glia.simulator.workloads import WorkloadSpec
-from test_sandbox import BAD, CONFIG, HEADER
 
 SHORT = get_preset("paper-routing-short").replace(
     workload=WorkloadSpec("sharegpt", {"qps": 7.5, "duration_s": 120.0}))

@@ -8,16 +8,17 @@ from typing import ClassVar
 
 import numpy as np
 import pytest
+from helpers import small_config
+
 from glia.simulator import Simulation
 from glia.simulator.batch_policies import get_batch_policy
-from glia.simulator.execution import ExecutionModel
-from glia.simulator.policies.llq import LLQGlobalScheduler
-from glia.simulator.policies import POLICIES
-from glia.simulator.presets import get_preset
 from glia.simulator.engine import Clock, Log
+from glia.simulator.execution import ExecutionModel
+from glia.simulator.policies import POLICIES
+from glia.simulator.policies.llq import LLQGlobalScheduler
+from glia.simulator.presets import get_preset
 from glia.simulator.replica import ReplicaConfig, ReplicaScheduler
 from glia.simulator.request import Request
-from helpers import small_config
 
 MODEL = ExecutionModel("A10", "Llama-3-8B")
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 import time
 
 import pytest
-from glia.simulator.sandbox import run_seeds
 from helpers import small_config
+
+from glia.simulator.sandbox import run_seeds
 
 CONFIG = small_config([(i * 0.05, 30 + i, 20) for i in range(40)], num_replicas=2, num_blocks=200)
 

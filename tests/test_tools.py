@@ -5,15 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from helpers import small_config
+from test_hardened import TWO_FACED
 
 from glia.simulator import run_benchmark
 from glia.tools.simulation import confirm_hardened, describe_check, run_simulation
 from glia.tools.telemetry_query import query_telemetry, schema
 from glia.tools.toolkit import ToolContext, execute
 from glia.tools.workspace import WorkspaceError, patch_file, read_file, shell, write_file
-
-from helpers import small_config
-from test_hardened import TWO_FACED
 
 STARTER = Path(__file__).parent.parent / "state" / "tasks" / "routing_starter.py"
 

@@ -9,6 +9,7 @@ import pickle
 
 import numpy as np
 import pytest
+
 from glia.simulator import Simulation, get_preset
 from glia.simulator.policies import POLICIES
 from glia.simulator.sandbox import run_seeds, simulate_seed

@@ -30,7 +30,7 @@ def _stored(db: Path, experiment_id: str) -> dict | None:
                          [experiment_id]).fetchone()
         agg = con.execute(f"SELECT {cols} FROM run_seeds WHERE run_id = ? AND error_kind IS NULL",
                           [experiment_id]).fetchone()
-    metrics = {m: v for m, v in zip(SUMMARY_METRICS, agg) if v is not None}
+    metrics = {m: v for m, v in zip(SUMMARY_METRICS, agg, strict=True) if v is not None}
     error = {"kind": row[0], "message": row[1]} if row[0] else None
     return {"metrics": metrics, "mean_e2e_ci90": [ci[0], ci[1]], "error": error, "wall_s": row[2], "reused": True}
 
