@@ -40,6 +40,7 @@ import struct
 import subprocess
 import sys
 import sysconfig
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -433,6 +434,16 @@ def _readable(root: str, hide: list[str]) -> list[str]:
     return out
 
 
+def _scratch(box: Box) -> str:
+    """The private /tmp, or a directory in it when a hidden directory was bound back beneath /tmp (a Python
+    installed under /tmp): Landlock grants a whole tree, so a writable /tmp would make the hidden one readable."""
+    if not any(os.path.realpath(h).startswith("/tmp/") for h in box.hide):
+        return "/tmp"
+    scratch = tempfile.mkdtemp(prefix="scratch-", dir="/tmp")
+    os.environ["TMPDIR"] = scratch
+    return scratch
+
+
 def _landlock(box: Box, abi: int, scope_signals: bool) -> None:
     handled = _landlock_all(abi)
     attr = struct.pack("QQQ", handled, LL_NET_BIND_TCP | LL_NET_CONNECT_TCP if abi >= 4 else 0,
@@ -719,7 +730,7 @@ def launch(box: Box, argv: list[str], timeout_s: float, iso: Isolation | None = 
             os.nice(10)  # a runaway sandbox must not starve the harness
             if pidns:  # its own /proc (only its processes) is readable, its private /tmp writable
                 _private_mounts([*box.read, *box.write, *([box.cwd] if box.cwd else [])], box.processes or 0)
-                box.read, box.write = [*box.read, "/proc"], [*box.write, "/tmp"]
+                box.read, box.write = [*box.read, "/proc"], [*box.write, _scratch(box)]
             apply(box, iso, in_userns=pidns)
             os.execvp(argv[0], argv)
         except BaseException as exc:  # report why the sandbox could not be set up, never run unconfined
