@@ -59,20 +59,27 @@ def benchmark_config(workload: str | SimulationConfig) -> tuple[str, SimulationC
 def run_benchmark(policy: str, workload: str | SimulationConfig = "paper-routing", seeds: int | list[int] = 1,
                   jobs: int | None = None, timeout_s: float = 300.0, memory_mb: int | None = 4096,
                   out_dir: str | Path | None = None, telemetry: str | Path | None = None, context: str = "",
-                  isolate: bool = True, run_id: str | None = None) -> BenchmarkResult:
+                  isolate: bool = True, run_id: str | None = None, executor=None) -> BenchmarkResult:
     """Run ``policy`` (a built-in name or a policy file) on a benchmark over ``seeds`` (a count: 0..N-1, or a list).
 
     With ``out_dir``, each seed's artifact files go to ``out_dir/RUN_ID/seed_K/``; with ``telemetry``, everything is
     added to that DuckDB file. A failing policy gives ``error`` (kind, message, seed); it never raises.
+    ``executor`` (an object with ``run(config, policy, seeds, timeout_s, memory_mb)``, e.g. ``glia.tools``'
+    executors) runs the seeds instead of this machine's pool; it may stop a candidate at its first failing seed,
+    whose other seeds then come back ``skipped``.
     """
     start = time.perf_counter()
     seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
     name, config = benchmark_config(workload)
     run_id = run_id or datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
-    outcomes = run_seeds(config, policy, seed_list, jobs=jobs, timeout_s=timeout_s, memory_mb=memory_mb,
-                         isolate=isolate)
+    if executor is not None:
+        outcomes = executor.run(config, policy, seed_list, timeout_s, memory_mb)
+    else:
+        outcomes = run_seeds(config, policy, seed_list, jobs=jobs, timeout_s=timeout_s, memory_mb=memory_mb,
+                             isolate=isolate)
     ok = [o for o in outcomes if o.error is None]
-    failed = [o for o in outcomes if o.error is not None]
+    # the seed that failed first is the error; seeds it stopped are listed with it
+    failed = sorted((o for o in outcomes if o.error is not None), key=lambda o: o.error["kind"] == "skipped")
     result = BenchmarkResult(run_id, policy, name, seed_list, outcomes=outcomes)
     if failed:
         first = failed[0]

@@ -124,10 +124,15 @@ def _context():
 
 def run_seeds(config: SimulationConfig, policy: str, seeds: list[int], jobs: int | None = None,
               timeout_s: float = 300.0, memory_mb: int | None = 4096, isolate: bool = True,
-              fast: bool = True) -> list[SeedOutcome]:
-    """Run every seed, ``jobs`` at a time, each in its own process (``isolate``) under the limits."""
+              fast: bool = True, fail_fast: bool = False) -> list[SeedOutcome]:
+    """Run every seed, ``jobs`` at a time, each in its own process (``isolate``) under the limits. ``fail_fast``:
+    once a seed fails, the seeds still running are killed and those not started are not run (both ``skipped``)."""
     if not isolate:
-        return [simulate_seed(config, policy, s, fast) for s in seeds]
+        out = []
+        for s in seeds:
+            failed = next((o for o in out if o.error), None) if fail_fast else None
+            out.append(skipped(s, failed) if failed else simulate_seed(config, policy, s, fast))
+        return out
     ctx = _context()
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(seeds)))
     todo = list(seeds)
@@ -164,7 +169,24 @@ def run_seeds(config: SimulationConfig, policy: str, seeds: list[int], jobs: int
                 results[seed] = SeedOutcome(seed, error=error(
                     "timeout", f"seed {seed} did not finish within {timeout_s:g} s of wall time (killed)"),
                     wall_s=now - started)
+        first = next((results[s] for s in seeds if s in results and results[s].error), None)
+        if fail_fast and first is not None:
+            for conn, (proc, seed, _) in list(running.items()):
+                proc.kill()
+                proc.join(5)
+                conn.close()
+                results[seed] = skipped(seed, first)
+            running.clear()
+            for seed in todo:
+                results[seed] = skipped(seed, first)
+            todo.clear()
     return [results[s] for s in seeds]
+
+
+def skipped(seed: int, cause: SeedOutcome) -> SeedOutcome:
+    """A seed not run (or stopped) because another seed of the same candidate failed first."""
+    return SeedOutcome(seed, error=error("skipped", f"not run: seed {cause.seed} failed first "
+                                                    f"({cause.error['kind']})"))
 
 
 def _died(exitcode: int | None, memory_mb: int | None) -> dict:

@@ -144,3 +144,25 @@ def reading(path: str | Path):
 
 def config_json(config_dict: dict) -> str:
     return json.dumps(config_dict, sort_keys=True)
+
+
+def append_rows(path: str | Path, table: str, create_sql: str, rows: list[dict],
+                replace: dict | None = None) -> None:
+    """Add ``rows`` (dicts with the same keys) to ``table``, created by ``create_sql`` if missing; rows matching
+    ``replace`` (column -> value) are deleted first, so that writing a result again replaces it."""
+    path = Path(path)
+    with _locked(path):
+        con = _connect_rw(path)
+        try:
+            con.execute(create_sql)
+            con.execute("BEGIN")
+            if replace:
+                where = " AND ".join(f"{c} = ?" for c in replace)
+                con.execute(f"DELETE FROM {table} WHERE {where}", list(replace.values()))
+            if rows:
+                cols = list(rows[0])
+                con.executemany(f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+                                [[r[c] for c in cols] for r in rows])
+            con.execute("COMMIT")
+        finally:
+            con.close()

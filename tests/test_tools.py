@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from glia.simulator import run_benchmark
+from glia.tools.evaluator import Evaluator
 from glia.tools.telemetry_query import query_telemetry, schema
 from glia.tools.toolkit import ToolContext, execute
 from glia.tools.workspace import WorkspaceError, patch_file, read_file, shell, write_file
@@ -60,7 +61,8 @@ def test_query_telemetry_is_read_only_capped_and_discoverable(db):
 def test_a_failing_tool_call_returns_an_error_the_model_can_act_on(db, tmp_path):
     task = {"design": {"file": "policy.py", "editable": ["policy.py"]},
             "benchmark": {"workload": "paper-routing-short", "seeds": [0]}}
-    ctx = ToolContext(tmp_path, db, task, "c1")
+    evaluator = Evaluator("paper-routing-short", [0], lambda m: m.get("mean_e2e_s", float("inf")), db=db)
+    ctx = ToolContext(tmp_path, db, task, "c1", evaluator)
     bad = execute(ctx, "query_telemetry", {}, "t1", 5)
     assert bad.error and "bad arguments for query_telemetry: sql: Field required" in bad.text
     assert execute(ctx, "launch_rockets", {}, "t2", 5).text.startswith("ERROR: unknown tool 'launch_rockets'")

@@ -24,8 +24,8 @@ TASK = str(Path(__file__).parent / "tasks" / "quick.toml")
 
 def experiment_ids(db: Path, thread_prefix: str = "c") -> list[str]:
     with reading(db) as con:
-        return [r[0] for r in con.execute("SELECT run_id FROM runs WHERE context <> 'baselines' ORDER BY run_id")
-                .fetchall()]
+        return [r[0] for r in con.execute("SELECT run_id FROM runs WHERE context NOT IN ('baselines', 'heldout') "
+                                          "ORDER BY run_id").fetchall()]
 
 
 @pytest.fixture(scope="module")
