@@ -6,7 +6,8 @@ class that calls it is appended before each evaluation). llm4ad neither forks no
 (``safe_evaluate=False, exec_code=False``): each program goes to the comparison's evaluator over the bridge, which
 runs it confined, fail-fast, with the task's timeout, and charges it once. EoH counts its samples only with a
 profiler, so one is always given. The budget is enforced by the comparison's ledger, which stops this process once
-the budget is spent; the libraries' own caps are set at or above it.
+the budget is spent; the libraries count every sample, a repeated program too (charged once by the ledger), so
+their own caps are set above it.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ def main(spec_path: str) -> None:
         from llm4ad.method.eoh import EoH, EoHProfiler
 
         profiler = EoHProfiler(log_dir=str(out / "eoh"), log_style="simple")
-        EoH(llm, evaluation, profiler, max_generations=None, max_sample_nums=spec["budget"], num_samplers=1,
+        EoH(llm, evaluation, profiler, max_generations=None, max_sample_nums=spec["samples"], num_samplers=1,
             num_evaluators=1).run()
     else:
         from llm4ad.method.funsearch import FunSearch
@@ -66,7 +67,7 @@ def main(spec_path: str) -> None:
 
         profiler = ProfilerBase(log_dir=str(out / "funsearch"), log_style="simple")
         FunSearch(llm, evaluation, profiler, num_samplers=1, num_evaluators=1,
-                  max_sample_nums=spec["budget"]).run()
+                  max_sample_nums=spec["samples"]).run()
 
 
 if __name__ == "__main__":

@@ -54,7 +54,9 @@ INSTALL = {"openevolve": ("openevolve", "pip install 'glia[openevolve]'"),
            "eoh": ("llm4ad", "pip install --no-deps llm4ad==1.11 && pip install 'glia[llm4ad]'"),
            "funsearch": ("llm4ad", "pip install --no-deps llm4ad==1.11 && pip install 'glia[llm4ad]'")}
 STOP_GRACE_S = 10.0
-SAMPLES_PER_SIM = 3  # best shot: model calls allowed per simulation (replies without a program cost none)
+# model calls (samples) a method may make per simulation of its budget: replies without a program, and programs
+# already evaluated, cost no simulation (best shot; llm4ad's caps, which count every sample)
+SAMPLES_PER_SIM = 3
 
 
 @dataclass
@@ -265,7 +267,7 @@ def library_spec(shared: Shared, unit: Unit) -> dict:
     else:
         template, adapter, doc = function_template(task)
         name = ast.parse(template).body[-1].name
-        spec.update(template=template, adapter=adapter,
+        spec.update(template=template, adapter=adapter, samples=SAMPLES_PER_SIM * unit.budget,
                     description=prompts.FUNCTION_DESCRIPTION.format(description=prompts.task_description(task),
                                                                      name=name, doc=doc))
     return spec

@@ -206,14 +206,15 @@ def _finish_unit(config: CompareConfig, task: dict, evaluator: Evaluator, ledger
     ok = [r for r in rows if r["score"] is not None and r["status"] != "running"]
     best = min(ok, key=lambda r: r["score"]) if ok else None
     heldout = {}
-    if best and config.heldout and best.get("snapshot"):
-        heldout = measure_heldout(evaluator, task, {unit.key: best["snapshot"]},
-                                  f"{config.compare_id}").get(unit.key, {})
+    if best and config.heldout and best.get("snapshot"):  # by code: a design several runs found is measured once
+        design = f"code-{best['code_hash']}"
+        heldout = measure_heldout(evaluator, task, {design: best["snapshot"]}, config.compare_id).get(design, {})
     u = ledger.unit(unit.key) or {}
     result = {"unit": unit.key, "method": unit.method, "run": unit.run, "status": outcome["status"],
               "message": outcome.get("message", ""), "thread": outcome.get("thread"), "budget": unit.budget,
               "sims_used": len(rows), "errors": sum(1 for r in rows if r["error_kind"]),
-              "best": {k: best[k] for k in ("key", "seq", "value", "score", "snapshot", "label")} if best else None,
+              "best": {k: best[k] for k in ("key", "seq", "value", "score", "snapshot", "label", "code_hash")}
+              if best else None,
               "best_brief": {"value": best["value"] if best else None, "sims_used": len(rows)},
               "heldout": heldout, "wall_s": float((unit.dir / "wall_s").read_text()),
               "sim_s": sum(r["sim_s"] or 0.0 for r in rows), "tokens": u.get("tokens", 0),
