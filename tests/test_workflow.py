@@ -56,6 +56,20 @@ def test_an_offline_run_does_real_research_and_says_which_implementation_ran(sin
     assert {"researcher", "analyst", "supervisor"} <= agents
 
 
+def test_a_run_re_measures_its_best_design_and_its_baselines_where_the_search_never_looked(single):
+    ws, out = single
+    held = out.to_json()["heldout"]
+    assert set(held) == {"best", "llq"}
+    assert held["best"]["heldout"]["seeds"] == [1000] and held["best"]["heldout"]["mean_e2e_s"] > 0
+    assert held["best"]["shifted"]["workload"] == "paper-routing-short (qps x1.25)"
+    assert held["best"]["shifted"]["mean_e2e_s"] != held["best"]["heldout"]["mean_e2e_s"]
+    report = Path(out.to_json()["report"]).read_text()
+    assert "## Held-out evaluation" in report and "| **best design** |" in report and "| llq (baseline) |" in report
+    with reading(ws / "telemetry.duckdb") as con:
+        heldout_runs = con.execute("SELECT count(*) FROM runs WHERE context = 'heldout'").fetchone()[0]
+    assert heldout_runs == 4
+
+
 def test_runs_lists_and_report_reads_back(single):
     ws, out = single
     assert [r["thread_id"] for r in list_runs(ws)] == [out.thread_id]
