@@ -22,7 +22,7 @@ from glia.tools.executors import EXECUTORS
 
 ChatFactory = Callable[[str | None, str], Any]   # (base URL, model) -> a chat model
 # the longest reply each role may write (tokens): a whole policy file for the researcher
-MAX_TOKENS = {"researcher": 3000, "analyst": 1200, "supervisor": 600, "summarizer": 1200}
+MAX_TOKENS = {"researcher": 1500, "analyst": 800, "supervisor": 400, "summarizer": 800}
 
 DEFAULT_WORKSPACE = "glia-workspace"
 MODES = ("parallel", "sequential")
