@@ -6,7 +6,9 @@ simulation alone (the engine in this process, the same policy and seeds). Target
 
 Prints the simulation time, the evaluation's wall clock with one and with all cores, and the parts of the
 difference measured one by one (a seed process doing nothing, the metrics, the aggregation with its bootstrap CIs,
-the telemetry write). The best of ``--repeats`` is kept for each figure (the machine is shared).
+the telemetry write). The best of ``--repeats`` is kept for each figure (the machine is shared). Then what bad
+candidates cost with the timeout derived from the task's baselines: one that loops forever, one that raises on
+seed 0.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from glia.tools.evaluator import Evaluator
 from glia.tools.executors import LocalExecutor
 
 STARTER = Path(__file__).parent.parent / "state" / "tasks" / "routing_starter.py"
+POLICIES = Path(__file__).parent.parent / "tests" / "policies"
 
 
 def best_of(repeats: int, fn) -> float:
@@ -83,6 +86,13 @@ def main() -> None:
     print(f"parts: a seed process started and stopped {start:.3f} s; in-process run_benchmark (metrics, checks) "
           f"{in_process - sim:+.2f} s over the engine; aggregation with bootstrap CIs {agg:.3f} s; telemetry write "
           f"{tel:.3f} s")
+    ev = Evaluator(workload, seeds, functools.partial(score, task), task["objective"]["metric"], tmp / "t.duckdb")
+    ev.calibrate([ev.measure(p, f"baseline-{p}") for p in task["benchmark"]["baselines"]])
+    for name in ("loops_forever.py", "raises_on_seed_0.py"):
+        t = time.perf_counter()
+        res = ev.measure(str(POLICIES / name), f"bad-{name}")
+        print(f"{name}: {res['error']['kind']} after {time.perf_counter() - t:.1f} s (timeout {ev.timeout_s:g} s "
+              f"derived from the baselines), {res['seeds_run']} of {n} seeds run")
 
 
 if __name__ == "__main__":

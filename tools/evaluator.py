@@ -31,7 +31,7 @@ from .executors import Executor, LocalExecutor
 from .ledger import BudgetLedger
 
 DEFAULT_TIMEOUT_S = 300.0   # before the task's baselines have been measured
-TIMEOUT_FACTOR = 20.0       # x the slowest baseline's seconds per seed
+TIMEOUT_FACTOR = 10.0       # x the slowest baseline's seconds per seed
 TIMEOUT_FLOOR_S = 15.0
 TIMEOUT_CEILING_S = 300.0
 

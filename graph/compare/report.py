@@ -187,18 +187,22 @@ def _plot(config, summary: dict) -> Path | None:
         if not pts:
             continue
         xs = [p["sims"] for p in pts]
-        line, = ax.plot(xs, [p["mean"] for p in pts], label=f"{m['name']} ({m['runs']} runs)")
-        ax.fill_between(xs, [p["low"] for p in pts], [p["high"] for p in pts], color=line.get_color(), alpha=0.15)
+        line, = ax.plot(xs, [p["mean"] for p in pts], drawstyle="steps-post", marker=".",
+                        label=f"{m['name']} ({m['runs']} runs)")
+        ax.fill_between(xs, [p["low"] for p in pts], [p["high"] for p in pts], color=line.get_color(), alpha=0.15,
+                        step="post")
     for key, label in (("par4", "Glia MCG-Par4"), ("seq", "Glia MCG-Seq")):
         pts = [p for p in ((summary.get("mcg") or {}).get(key) or {}).get("curve") or []
                if p["valid_runs"] and math.isfinite(p["mean"])]
         if pts:
-            ax.plot([p["sims"] for p in pts], [p["mean"] for p in pts], linestyle="--", label=label)
+            ax.plot([p["sims"] for p in pts], [p["mean"] for p in pts], linestyle="--", drawstyle="steps-post",
+                    label=label)
     for name, b in summary["baselines"].items():
         if b.get("value") is not None:
             ax.axhline(b["value"], color="grey", linewidth=0.8, linestyle=":")
             ax.annotate(name, (0.99, b["value"]), xycoords=("axes fraction", "data"), ha="right", va="bottom",
                         fontsize=8, color="grey")
+    ax.xaxis.get_major_locator().set_params(integer=True)
     ax.set_xlabel("simulations used")
     ax.set_ylabel(f"best {summary['metric']} so far ({summary['goal']})")
     ax.set_title(f"{summary['task']}: best design so far, mean and 90 % CI over runs")
