@@ -80,7 +80,8 @@ def main() -> None:
           f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
     print(f"simulation alone (engine in-process)        {sim:7.2f} s  ({sim / n:.2f} s per seed)")
     print(f"evaluation, 1 process at a time, telemetry  {one:7.2f} s  overhead {100 * (one / sim - 1):+5.1f} %")
-    print(f"evaluation, 1 process at a time, no record  {one_bare:7.2f} s  overhead {100 * (one_bare / sim - 1):+5.1f} %")
+    print(f"evaluation, 1 process at a time, no record  {one_bare:7.2f} s  "
+          f"overhead {100 * (one_bare / sim - 1):+5.1f} %")
     print(f"evaluation, {os.cpu_count()} processes, telemetry        {both:7.2f} s  "
           f"against simulation / cores {sim / min(n, os.cpu_count() or 1):.2f} s")
     print(f"parts: a seed process started and stopped {start:.3f} s; in-process run_benchmark (metrics, checks) "

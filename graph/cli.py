@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from glia.simulator import cli as simulator_cli
+from glia.tools.serving import cli as serving_cli
 
 from . import commands
 from .compare import commands as compare_commands
@@ -18,6 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_commands(sub)
     compare_commands.add_commands(sub)
     simulator_cli.add_commands(sub)
+    serving_cli.add_commands(sub)
     return parser
 
 

@@ -79,43 +79,51 @@ def _connect_rw(path: Path, attempts: int = 50) -> duckdb.DuckDBPyConnection:
     raise AssertionError("unreachable")
 
 
-def write_run(path: str | Path, run: dict, seeds: list) -> None:
-    """Store one benchmark run (``run``: the runs row) and its seeds' outcomes (``SeedOutcome``)."""
+@contextmanager
+def writing(path: str | Path):
+    """A read-write connection with the schema in place, held under the writers' lock (others wait)."""
     path = Path(path)
     with _locked(path):
         con = _connect_rw(path)
         try:
             con.execute(SCHEMA)
-            con.execute("BEGIN")
-            cols = list(run)
-            con.execute(f"INSERT INTO runs ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
-                        [run[c] for c in cols])
-            rid = run["run_id"]
-            for o in seeds:
-                s = o.summary or {}
-                err = o.error or {}
-                con.execute(f"INSERT INTO run_seeds VALUES ({', '.join('?' * (5 + len(RUN_METRICS)))})",
-                            [rid, o.seed, o.wall_s, err.get("kind"), err.get("message")]
-                            + [clean(s.get(m), None) for m in RUN_METRICS])
-                if o.requests is not None and len(o.requests["request_id"]):
-                    n = len(o.requests["request_id"])
-                    frame = {"run_id": np.full(n, rid, dtype=object), "seed": np.full(n, o.seed)}
-                    frame.update({c: o.requests[c] for c in REQUEST_COLUMNS})
-                    _insert(con, "requests", frame)
-                if o.samples:
-                    _insert_rows(con, "replica_samples", rid, o.seed, o.samples,
-                                 ("t", "replica_id", "num_pending", "num_active", "allocated_blocks", "num_blocks",
-                                  "global_queue"))
-                events = list(o.events) + [(t, kind, -1, rep, 0) for t, kind, rep in o.scaling]
-                if events:
-                    _insert_rows(con, "scheduling_events", rid, o.seed, events,
-                                 ("t", "kind", "request_id", "replica_id", "value"))
-            con.execute("COMMIT")
+            yield con
         finally:
             con.close()
 
 
-def _insert(con: duckdb.DuckDBPyConnection, table: str, frame: dict) -> None:
+def write_run(path: str | Path, run: dict, seeds: list) -> None:
+    """Store one benchmark run (``run``: the runs row) and its seeds' outcomes (``SeedOutcome``)."""
+    with writing(path) as con:
+        con.execute("BEGIN")
+        cols = list(run)
+        con.execute(f"INSERT INTO runs ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+                    [run[c] for c in cols])
+        rid = run["run_id"]
+        for o in seeds:
+            s = o.summary or {}
+            err = o.error or {}
+            con.execute(f"INSERT INTO run_seeds VALUES ({', '.join('?' * (5 + len(RUN_METRICS)))})",
+                        [rid, o.seed, o.wall_s, err.get("kind"), err.get("message")]
+                        + [clean(s.get(m), None) for m in RUN_METRICS])
+            if o.requests is not None and len(o.requests["request_id"]):
+                n = len(o.requests["request_id"])
+                frame = {"run_id": np.full(n, rid, dtype=object), "seed": np.full(n, o.seed)}
+                frame.update({c: o.requests[c] for c in REQUEST_COLUMNS})
+                insert_frame(con, "requests", frame)
+            if o.samples:
+                _insert_rows(con, "replica_samples", rid, o.seed, o.samples,
+                             ("t", "replica_id", "num_pending", "num_active", "allocated_blocks", "num_blocks",
+                              "global_queue"))
+            events = list(o.events) + [(t, kind, -1, rep, 0) for t, kind, rep in o.scaling]
+            if events:
+                _insert_rows(con, "scheduling_events", rid, o.seed, events,
+                             ("t", "kind", "request_id", "replica_id", "value"))
+        con.execute("COMMIT")
+
+
+def insert_frame(con: duckdb.DuckDBPyConnection, table: str, frame: dict) -> None:
+    """Append the columns of ``frame`` (name -> array, all of one length) to ``table``."""
     con.register("_frame", frame)
     con.execute(f"INSERT INTO {table} ({', '.join(frame)}) SELECT * FROM _frame")
     con.unregister("_frame")
@@ -127,7 +135,7 @@ def _insert_rows(con, table: str, run_id: str, seed: int, rows: list[tuple], nam
     for i, name in enumerate(names):
         col = [r[i] for r in rows]
         frame[name] = np.array(col, dtype=object if isinstance(col[0], str) else None)
-    _insert(con, table, frame)
+    insert_frame(con, table, frame)
 
 
 @contextmanager
