@@ -63,6 +63,7 @@ class RunConfig:
     endpoint: dict[str, dict[str, str]] = field(default_factory=dict)  # mode overrides: role (or all) -> key -> value
     modes: dict[str, dict] = field(default_factory=dict)       # role -> the modes chosen at the start (RoleModes)
     evaluation: dict[str, Any] = field(default_factory=dict)   # executor, ray_address (+ ledger, unit, heldout)
+    wall_clock_s: float | None = None                           # the task's wall-clock budget, overridden
     created_at: str = ""
 
     @classmethod
@@ -71,7 +72,8 @@ class RunConfig:
               model: str | None = None, base_url: str | None = None, offline: bool = False, llm: bool = False,
               workspace: str | Path = DEFAULT_WORKSPACE, thread_id: str | None = None,
               settings: Mapping[str, Any] | None = None, endpoint: Sequence[str] = (),
-              evaluation: Mapping[str, Any] | None = None, env: Mapping[str, str] = os.environ) -> RunConfig:
+              evaluation: Mapping[str, Any] | None = None, wall_clock_s: float | None = None,
+              env: Mapping[str, str] = os.environ) -> RunConfig:
         """Validate the choices and fill in the defaults: the model from ``GLIA_MODEL`` and the endpoint from
         ``OPENAI_BASE_URL`` unless given; with a model (or ``llm``, for test models) every role uses its LLM
         implementation unless ``implementations`` says otherwise; ``offline`` makes every role offline.
@@ -105,6 +107,7 @@ class RunConfig:
                    models={r: ModelSpec(model, base_url) for r, n in impl.items() if n == "llm"} if model else {},
                    settings=AgentSettings.from_dict(dict(settings or {})),
                    endpoint=parse_overrides(endpoint, t.get("endpoint")), evaluation=evaluation,
+                   wall_clock_s=wall_clock_s,
                    created_at=datetime.now(UTC).isoformat(timespec="seconds"))
 
     @property
@@ -147,7 +150,7 @@ class RunConfig:
                 "budget_sims": self.budget_sims, "implementations": self.implementations,
                 "models": {r: dataclasses.asdict(s) for r, s in self.models.items()},
                 "endpoint": self.endpoint, "modes": self.modes, "evaluation": self.evaluation,
-                "created_at": self.created_at, "context_settings": dataclasses.asdict(self.settings)}
+                "wall_clock_s": self.wall_clock_s, "created_at": self.created_at, "context_settings": dataclasses.asdict(self.settings)}
 
     @classmethod
     def from_json(cls, data: dict, workspace: str | Path) -> RunConfig:
@@ -157,7 +160,7 @@ class RunConfig:
                    models={r: ModelSpec(**s) for r, s in (data.get("models") or {}).items()},
                    settings=AgentSettings.from_dict(data.get("context_settings")),
                    endpoint=data.get("endpoint") or {}, modes=data.get("modes") or {},
-                   evaluation=data.get("evaluation") or {}, created_at=data.get("created_at", ""))
+                   evaluation=data.get("evaluation") or {}, wall_clock_s=data.get("wall_clock_s"), created_at=data.get("created_at", ""))
 
     def save(self) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)

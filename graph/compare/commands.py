@@ -26,8 +26,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--model", default=None, help="chat model name (default: $GLIA_MODEL)")
     c.add_argument("--base-url", default=None, help="OpenAI-compatible endpoint (default: $OPENAI_BASE_URL)")
     c.add_argument("--no-heldout", action="store_true", help="skip the re-measurement on held-out seeds")
+    c.add_argument("--wall-clock-s", type=float, default=None,
+                   help="wall-clock budget of each run, every method alike (default: the task's)")
     c.add_argument("--id", default=None, help="the comparison's id (default: generated)")
     c.add_argument("--resume", default=None, metavar="ID", help="continue an interrupted comparison")
+    c.add_argument("--report", default=None, metavar="ID",
+                   help="write the report of a comparison from the runs that finished, running no more")
     c.add_argument("--workspace", default=DEFAULT_WORKSPACE)
     c.add_argument("--json", action="store_true", help="print one JSON object at the end")
     c.add_argument("--quiet", action="store_true", help="no progress lines")
@@ -69,15 +73,17 @@ def progress(quiet: bool):
 
 def cmd_compare(args) -> int:
     on_event = progress(args.quiet or args.json)
-    if args.resume:
-        outcome = resume_compare(args.resume, args.workspace, on_event=on_event)
+    if args.resume or args.report:
+        outcome = resume_compare(args.resume or args.report, args.workspace, on_event=on_event,
+                                 report_only=bool(args.report))
     else:
         methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else None
         model = args.model or os.environ.get("GLIA_MODEL")
         config = CompareConfig.build(args.task, methods_=methods, runs=args.runs, budget=args.budget_sims,
                                      model=model, base_url=args.base_url or os.environ.get("OPENAI_BASE_URL"),
                                      workspace=args.workspace, compare_id=args.id, executor=args.executor,
-                                     ray_address=args.ray_address, heldout=not args.no_heldout)
+                                     ray_address=args.ray_address, heldout=not args.no_heldout,
+                                     wall_clock_s=args.wall_clock_s)
         outcome = start_compare(config, on_event=on_event)
     data = outcome.to_json()
     if args.json:
@@ -91,4 +97,4 @@ def cmd_compare(args) -> int:
                   f"{m['wall_s']:.0f} s, {m['tokens']:.0f} tokens per run)")
         if data["report"]:
             print(f"report: {data['report']}")
-    return 0 if outcome.status == "finished" else 1
+    return 0 if outcome.status in ("finished", "partial") else 1

@@ -88,6 +88,13 @@ class Unit:
     def key(self) -> str:
         return f"{self.method}-r{self.run}"
 
+    def seconds_left(self, task: dict, session_start: float) -> float:
+        """The task's wall-clock budget less what this unit used (in earlier sessions and since ``session_start``),
+        the same cap a Glia run has."""
+        path = self.dir / "wall_s"
+        before = float(path.read_text()) if path.is_file() else 0.0
+        return task["budget"]["wall_clock_s"] - before - (time.monotonic() - session_start)
+
 
 def check_available(method: str) -> None:
     """A clear error, before anything runs, when a method's library is missing."""
@@ -187,7 +194,8 @@ def _glia(shared: Shared, unit: Unit) -> dict:
         config = RunConfig.build(shared.task_ref, budget_sims=unit.budget, offline=offline,
                                  model=None if offline else shared.model.model,
                                  base_url=None if offline else shared.model.base_url, llm=not offline,
-                                 workspace=unit.dir, thread_id=thread, evaluation=evaluation)
+                                 workspace=unit.dir, thread_id=thread, evaluation=evaluation,
+                                 wall_clock_s=shared.task["budget"]["wall_clock_s"])
         config.settings = shared.settings
         out = start_run(config, on_event=on_event, factory=shared.factory)
         if (unit.dir / CACHE_FILE).is_file() and not profiles.is_file():
@@ -207,8 +215,10 @@ def _best_shot(shared: Shared, unit: Unit) -> dict:
     ask = ModelCaller(shared, unit)
     ev = unit_evaluator(shared, unit)
     messages = prompts.best_shot(shared.task)
-    calls = 0
+    calls, started = 0, time.monotonic()
     while shared.ledger.used(unit.key) < unit.budget and calls < SAMPLES_PER_SIM * unit.budget:
+        if unit.seconds_left(shared.task, started) <= 0:
+            return {"status": "finished", "message": f"wall-clock budget used after {calls} model calls"}
         calls += 1
         try:
             text = ask(messages)
@@ -302,10 +312,14 @@ def _library(shared: Shared, unit: Unit) -> dict:
 
 
 def _watch(shared: Shared, unit: Unit, proc: subprocess.Popen, bridge: Bridge) -> dict:
-    """Until the library ends, its charged budget is spent and evaluated, or its model endpoint is down."""
+    """Until the library ends, its charged budget is spent and evaluated, its wall-clock budget is used, or its
+    model endpoint is down."""
+    started = time.monotonic()
     while proc.poll() is None:
         if bridge.failure is not None:
             return {"status": "paused", "message": str(bridge.failure)}
+        if unit.seconds_left(shared.task, started) <= 0:
+            return {"status": "finished", "message": "wall-clock budget used"}
         rows = shared.ledger.rows(unit.key)
         if len(rows) >= unit.budget and all(r["status"] != "running" for r in rows):
             return {"status": "finished", "message": "budget used"}

@@ -113,10 +113,12 @@ def write_report(config, task: dict, summary: dict, status: str, message: str) -
     lines = [f"# Comparison {config.compare_id}: task `{task['name']}`", "",
              f"Objective: {goal} `{metric}` on `{task['benchmark']['workload']}` over seeds "
              f"{task['benchmark']['seeds']} (the search seeds). Budget: {config.budget} simulations per run, "
-             f"{config.runs} run(s) per method. Model: {summary['model'] or 'none'}. Executor: {config.executor}. "
+             f"{config.runs} run(s) per method, each within {task['budget']['wall_clock_s']:g} s of wall clock. "
+             f"Model: {summary['model'] or 'none'}. Executor: {config.executor}. "
              f"Timeout per seed: {summary['timeout_s']:g} s (derived from the baselines' time per seed).", ""]
     if status != "finished":
-        lines += [f"> **Incomplete**: {message}", ""]
+        ran = ", ".join(f"{m['name']} {m['runs']} of {config.runs}" for m in summary["methods"].values())
+        lines += [f"> **Incomplete** (runs finished: {ran or 'none'}): {message}", ""]
     lines += ["## Results", "",
               "The best design of each run (the best score in its ledger), as measured during the search, then "
               f"re-measured on {len(held['seeds'])} held-out seeds ({held['seeds'][0]}-{held['seeds'][-1]}) and on "

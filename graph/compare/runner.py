@@ -56,6 +56,7 @@ class CompareConfig:
     executor: str = "local"
     ray_address: str | None = None
     heldout: bool = True
+    wall_clock_s: float | None = None    # per run (default: the task's budget)
     settings: AgentSettings = field(default_factory=AgentSettings)
     created_at: str = ""
 
@@ -63,7 +64,8 @@ class CompareConfig:
     def build(cls, task: str = "routing", *, methods_: list[str] | None = None, runs: int = 3, budget: int = 10,
               model: str | None = None, base_url: str | None = None, workspace: str | Path = DEFAULT_WORKSPACE,
               compare_id: str | None = None, executor: str = "local", ray_address: str | None = None,
-              heldout: bool = True, settings: dict | None = None) -> CompareConfig:
+              heldout: bool = True, wall_clock_s: float | None = None,
+              settings: dict | None = None) -> CompareConfig:
         chosen = list(methods_ or (["glia", "best_shot", "openevolve", "offline"] if model else ["offline"]))
         for m in chosen:
             methods.check_available(m)
@@ -78,7 +80,7 @@ class CompareConfig:
         return cls(compare_id=compare_id or datetime.now(UTC).strftime("cmp-%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:4],
                    task=task, methods=chosen, runs=runs, budget=budget, workspace=Path(workspace).resolve(),
                    model=ModelSpec(model, base_url) if model else None, executor=executor, ray_address=ray_address,
-                   heldout=heldout, settings=AgentSettings.from_dict(settings),
+                   heldout=heldout, wall_clock_s=wall_clock_s, settings=AgentSettings.from_dict(settings),
                    created_at=datetime.now(UTC).isoformat(timespec="seconds"))
 
     @property
@@ -89,6 +91,7 @@ class CompareConfig:
         return {"compare_id": self.compare_id, "task": self.task, "methods": self.methods, "runs": self.runs,
                 "budget": self.budget, "model": asdict(self.model) if self.model else None,
                 "executor": self.executor, "ray_address": self.ray_address, "heldout": self.heldout,
+                "wall_clock_s": self.wall_clock_s,
                 "settings": asdict(self.settings), "created_at": self.created_at}
 
     @classmethod
@@ -101,13 +104,14 @@ class CompareConfig:
                    budget=d["budget"], workspace=Path(workspace).resolve(),
                    model=ModelSpec(**d["model"]) if d.get("model") else None, executor=d.get("executor", "local"),
                    ray_address=d.get("ray_address"), heldout=d.get("heldout", True),
+                   wall_clock_s=d.get("wall_clock_s"),
                    settings=AgentSettings.from_dict(d.get("settings")), created_at=d.get("created_at", ""))
 
 
 @dataclass
 class CompareOutcome:
     compare_id: str
-    status: str          # finished | paused
+    status: str          # finished | paused | partial (a report of the runs that finished)
     message: str
     dir: Path
     summary: dict
@@ -129,13 +133,18 @@ def start_compare(config: CompareConfig, on_event: Callable[[dict], None] | None
 
 
 def resume_compare(compare_id: str, workspace: str | Path = DEFAULT_WORKSPACE,
-                   on_event: Callable[[dict], None] | None = None,
-                   factory: ChatFactory | None = None) -> CompareOutcome:
-    return _execute(CompareConfig.load(compare_id, workspace), on_event or (lambda e: None), factory)
+                   on_event: Callable[[dict], None] | None = None, factory: ChatFactory | None = None,
+                   report_only: bool = False) -> CompareOutcome:
+    """Continue a comparison; with ``report_only``, write its report from the runs that finished, running nothing
+    more than the baselines' held-out re-measurement."""
+    return _execute(CompareConfig.load(compare_id, workspace), on_event or (lambda e: None), factory, report_only)
 
 
-def _execute(config: CompareConfig, on_event: Callable[[dict], None], factory: ChatFactory | None) -> CompareOutcome:
+def _execute(config: CompareConfig, on_event: Callable[[dict], None], factory: ChatFactory | None,
+             report_only: bool = False) -> CompareOutcome:
     task = load_task(config.task)
+    if config.wall_clock_s:
+        task["budget"]["wall_clock_s"] = config.wall_clock_s
     paths = Paths(config.workspace)
     ledger = BudgetLedger(config.dir / "ledger.sqlite")
     evaluator = Evaluator(task["benchmark"]["workload"], task["benchmark"]["seeds"], functools.partial(score, task),
@@ -159,6 +168,10 @@ def _execute(config: CompareConfig, on_event: Callable[[dict], None], factory: C
             unit = methods.Unit(method, run, config.budget, config.dir / "units" / f"{method}-r{run}")
             if _result(unit) is not None:
                 continue
+            if report_only:
+                status, message = "partial", (f"the report covers the runs that finished; `glia compare --resume "
+                                              f"{config.compare_id}` runs the others")
+                continue
             on_event({"event": "unit_start", "unit": unit.key, "budget": unit.budget,
                       "used": ledger.used(unit.key) if ledger.unit(unit.key) else 0})
             started = time.monotonic()
@@ -174,7 +187,7 @@ def _execute(config: CompareConfig, on_event: Callable[[dict], None], factory: C
         if status == "paused":
             break
     heldout_baselines = {}
-    if status == "finished" and config.heldout:
+    if status != "paused" and config.heldout:
         on_event({"event": "heldout", "what": "baselines"})
         heldout_baselines = measure_heldout(evaluator, task, {p: p for p in baselines}, f"{config.compare_id}")
     results = [r for r in (_result(methods.Unit(m, i, config.budget, config.dir / "units" / f"{m}-r{i}"))
