@@ -14,7 +14,7 @@ from langgraph.runtime import Runtime
 
 from glia.state import Baseline, BestDesign, ContextOutcome, GliaContext, GliaState, LedgerEntry, score
 from glia.tools.heldout import measure_heldout
-from glia.tools.simulation import run_baseline
+from glia.tools.simulation import confirm_hardened, describe_check, run_baseline
 from glia.tools.toolkit import execute
 
 from .common import task_evaluator, tool_context
@@ -76,16 +76,25 @@ def run_tools(state: GliaState, runtime: Runtime[GliaContext]) -> GliaState:
                        "worse" if sc > 1.05 * best_score else "no gain")
             entry = {**e, "context": state["context_id"], "seq": seq, "score": sc,
                      "verdict": verdict, "workspace": str(ctx.workspace)}
+            if sc < best_score:  # reported best only once a hardened re-measurement agrees
+                check = confirm_hardened(ctx.workspace, e, ctx.evaluator)
+                entry["hardened"] = check
+                res.text += "\n" + describe_check(check)
+                if not check["agree"]:
+                    sc = math.inf
+                    entry.update(score=sc, verdict="error", error={"kind": "hardened_disagrees",
+                                                                   "message": describe_check(check)})
+                    res.error = True
             entries.append(entry)
             if sc < best_score:
                 best_score = sc
                 best = {"id": e["id"], "context": state["context_id"], "label": e.get("label", ""), "score": sc,
                         "value": e["metrics"].get(task["objective"]["metric"]), "metrics": e["metrics"],
                         "ci90": e.get("mean_e2e_ci90"), "snapshot": str(ctx.workspace / e["snapshot"]),
-                        "hash": e["hash"]}
+                        "hash": e["hash"], "hardened": entry["hardened"]}
             runtime.stream_writer({"event": "experiment", "context": state["context_id"], "id": e["id"],
-                                   "label": e.get("label", ""), "metrics": e["metrics"], "error": e.get("error"),
-                                   "verdict": verdict})
+                                   "label": e.get("label", ""), "metrics": e["metrics"], "error": entry.get("error"),
+                                   "verdict": entry["verdict"]})
         messages.append(ToolMessage(content=res.text, tool_call_id=tc["id"], name=tc["name"],
                                     status="error" if res.error else "success"))
     update: GliaState = {"researcher_messages": messages, "ledger": entries,

@@ -5,8 +5,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from glia.simulator import confine
 from glia.simulator.metrics import KEY_METRICS, fmt
 from glia.state import GliaState
+from glia.tools.simulation import describe_check
 
 from .claims import known_figures, mark_unsupported
 
@@ -54,6 +56,8 @@ def write_report(state: GliaState, path: Path) -> str:
     lines += [f"Objective: {task['objective']['goal']} `{metric}` on `{task['benchmark']['workload']}` over seeds "
               f"{task['benchmark']['seeds']}.", ""]
     lines.append("Implementations that ran: " + ", ".join(f"{r}: {'/'.join(sorted(n))}" for r, n in impls.items()))
+    lines += ["", f"Model-written code (candidate policies, shell commands) ran confined; {confine.describe()}."
+              if confine.available().confined("policy") else f"> **{confine.describe()}**"]
     if any("offline" in n for r, n in impls.items() if r == "researcher"):
         lines.append("")
         lines.append("> The researcher was the **heuristic (offline, rule-driven) researcher**: no language model "
@@ -70,6 +74,8 @@ def write_report(state: GliaState, path: Path) -> str:
             change = f" ({100 * (best['value'] / llq['metrics'][metric] - 1):+.1f} % against llq)"
         lines += ["", f"Best: experiment `{best['id']}` — {best.get('label', '')}", "",
                   f"`{metric}` = **{fmt(best['value'])}** (90 % CI {_ci(best.get('ci90'))}){change}.", "",
+                  *([f"Checked: {describe_check(best['hardened'])} (the policy in a process of its own, driven over "
+                     "a pipe).", ""] if best.get("hardened") else []),
                   f"File: `best_{Path(task['design']['file']).name}` (sha256 {best['hash']}…)", "", "```python",
                   Path(best["snapshot"]).read_text().rstrip() if Path(best["snapshot"]).is_file() else "(missing)",
                   "```", ""]

@@ -10,12 +10,15 @@ from pathlib import Path
 from .metrics import SUMMARY_METRICS, fmt
 from .policies import POLICIES
 from .presets import PRESETS
-from .runner import BenchmarkResult, run_benchmark
+from .runner import BenchmarkResult, remeasure, run_benchmark
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("simulate", help="run a routing policy on a benchmark")
     p.add_argument("--policy", required=True, help=f"built-in ({', '.join(POLICIES)}) or PATH.py[:ClassName]")
+    p.add_argument("--hardened", action="store_true",
+                   help="then re-measure with the policy in a process of its own, driven over a pipe, and flag any "
+                        "disagreement")
     _common(p)
     p.set_defaults(func=cmd_simulate)
     b = sub.add_parser("baselines", help="the built-in policies side by side")
@@ -34,6 +37,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workspace", default="glia-workspace",
                    help="where run artifacts (runs/) and the telemetry database (telemetry.duckdb) go")
     p.add_argument("--no-record", action="store_true", help="write no artifacts or telemetry")
+    p.add_argument("--allow-unconfined", action="store_true",
+                   help="run policy files even where the filesystem or the network cannot be confined "
+                        "(also GLIA_ALLOW_UNCONFINED=1); outputs then say so")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -49,15 +55,29 @@ def _run(policy: str, args) -> BenchmarkResult:
     record = not args.no_record
     return run_benchmark(policy, args.workload, args.seeds, jobs=args.jobs, timeout_s=args.timeout,
                          memory_mb=args.memory_mb, out_dir=ws / "runs" if record else None,
-                         telemetry=ws / "telemetry.duckdb" if record else None)
+                         telemetry=ws / "telemetry.duckdb" if record else None,
+                         allow_unconfined=args.allow_unconfined)
+
+
+def _verdict(check: dict) -> str:
+    if check["agree"]:
+        return (f"hardened re-measurement: agrees (every figure of every seed identical; {check['wall_s']:.1f} s, "
+                f"policy process {check['isolation']})")
+    diffs = "; ".join(f"{m}: {v[0]} measured, {v[1]} hardened" for m, v in check["differences"].items())
+    return f"hardened re-measurement: DISAGREES, the measured figures cannot be trusted ({diffs})"
 
 
 def cmd_simulate(args) -> int:
     res = _run(args.policy, args)
+    check = None
+    if args.hardened and not res.error:
+        _, check = remeasure(res, args.workload, jobs=args.jobs, timeout_s=args.timeout, memory_mb=args.memory_mb,
+                             allow_unconfined=args.allow_unconfined)
     if args.json:
-        print(json.dumps(res.to_json()))
-        return 1 if res.error else 0
-    print(f"policy {res.policy} on {res.workload}, {len(res.seeds)} seed(s), {res.wall_s:.1f} s wall")
+        print(json.dumps({**res.to_json(), **({"hardened": check} if args.hardened else {})}))
+        return 1 if res.error or (check and not check["agree"]) else 0
+    print(f"policy {res.policy} on {res.workload}, {len(res.seeds)} seed(s), {res.wall_s:.1f} s wall; "
+          f"{res.isolation if 'UNCONFINED' in res.isolation else 'isolation: ' + res.isolation}")
     if res.metrics:
         print(f"{'metric':<26}{'mean':>12}{'90% CI':>24}")
         for key in SUMMARY_METRICS:
@@ -67,10 +87,12 @@ def cmd_simulate(args) -> int:
                 print(f"{key:<26}{fmt(m['mean'], 3):>12}{'[' + fmt(lo, 3) + ', ' + fmt(hi, 3) + ']':>24}")
     if res.artifacts:
         print(f"artifacts: {res.artifacts}")
+    if check:
+        print(_verdict(check))
     if res.error:
         print(f"error ({res.error['kind']}, seed {res.error['seed']}): {res.error['message']}", file=sys.stderr)
         return 1
-    return 0
+    return 0 if not check or check["agree"] else 1
 
 
 def cmd_baselines(args) -> int:

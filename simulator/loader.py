@@ -1,57 +1,43 @@
 """Load a routing policy: a built-in name, or a Python file defining a ``BaseGlobalScheduler`` subclass.
 
-A file may import from vidur's module paths (``vidur.entities``,
-``vidur.scheduler.global_scheduler.base_global_scheduler``, ...) as the paper's policies do: those paths are
-served by this simulator's own classes, so the file loads unchanged.
+A file is checked before it runs (``guard.check_source``: only the documented API) and runs in a namespace of
+restricted builtins whose imports are served by ``guard`` (allowed modules as facades). A file may import from vidur's
+module paths (``vidur.entities``, ``vidur.scheduler.global_scheduler.base_global_scheduler``, ...) as the paper's
+policies do: those paths serve this simulator's classes, so the file loads unchanged.
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib.util
-import logging
+import linecache
 import sys
 import types
+from dataclasses import dataclass
 from pathlib import Path
 
-from . import global_scheduler, replica, request
+from . import guard
 from .global_scheduler import BaseGlobalScheduler
 from .policies import POLICIES
+from .replica import ReplicaScheduler
+from .request import PolicyViolation, Request
 
 
 class PolicyLoadError(Exception):
     """The policy could not be loaded; the message says why and where."""
 
 
-def _vidur_modules() -> dict[str, types.ModuleType]:
-    def module(name: str, **attrs) -> types.ModuleType:
-        m = types.ModuleType(name)
-        m.__path__ = []  # importable as a package too
-        m.__dict__.update(attrs)
-        return m
+@dataclass(frozen=True)
+class PolicySource:
+    """A policy as the harness read it before any policy code ran: a built-in's name, or a file's path and bytes."""
 
-    entities = dict(Request=request.Request)
-    base_gs = dict(BaseGlobalScheduler=global_scheduler.BaseGlobalScheduler)
-    base_rs = dict(BaseReplicaScheduler=replica.ReplicaScheduler)
-    return {
-        "vidur": module("vidur"),
-        "vidur.entities": module("vidur.entities", **entities),
-        "vidur.entities.request": module("vidur.entities.request", **entities),
-        "vidur.logger": module("vidur.logger", init_logger=logging.getLogger),
-        "vidur.scheduler": module("vidur.scheduler"),
-        "vidur.scheduler.global_scheduler": module("vidur.scheduler.global_scheduler", **base_gs),
-        "vidur.scheduler.global_scheduler.base_global_scheduler":
-            module("vidur.scheduler.global_scheduler.base_global_scheduler", **base_gs),
-        "vidur.scheduler.replica_scheduler": module("vidur.scheduler.replica_scheduler", **base_rs),
-        "vidur.scheduler.replica_scheduler.base_replica_scheduler":
-            module("vidur.scheduler.replica_scheduler.base_replica_scheduler", **base_rs),
-    }
+    spec: str
+    path: str = ""
+    class_name: str = ""
+    source: bytes = b""
 
-
-def install_vidur_aliases() -> None:
-    """Serve vidur's module paths from this simulator (idempotent)."""
-    for name, mod in _vidur_modules().items():
-        sys.modules.setdefault(name, mod)
+    @property
+    def builtin(self) -> bool:
+        return not self.path
 
 
 def _split(spec: str) -> tuple[Path, str]:
@@ -62,32 +48,59 @@ def _split(spec: str) -> tuple[Path, str]:
     return Path(spec), ""
 
 
-def load_policy(spec: str) -> type[BaseGlobalScheduler]:
-    """``NAME`` of a built-in policy, or ``PATH.py`` / ``PATH.py:ClassName``."""
+def read_policy(spec: str) -> PolicySource:
+    """``NAME`` of a built-in policy, or ``PATH.py`` / ``PATH.py:ClassName`` read from disk."""
     if spec in POLICIES:
-        return POLICIES[spec]
+        return PolicySource(spec)
     path, class_name = _split(spec)
     if path.suffix != ".py":
         raise PolicyLoadError(f"unknown policy {spec!r}: not a built-in ({', '.join(POLICIES)}) nor a .py file")
     if not path.is_file():
         raise PolicyLoadError(f"policy file not found: {path}")
-    install_vidur_aliases()
-    source = path.read_bytes()
-    mod_name = "glia_policy_" + hashlib.sha1(source + str(path.resolve()).encode()).hexdigest()[:12]
-    spec_obj = importlib.util.spec_from_file_location(mod_name, path)
-    module = importlib.util.module_from_spec(spec_obj)
-    sys.modules[mod_name] = module
+    return PolicySource(spec, str(path), class_name, path.read_bytes())
+
+
+def load_policy(spec: str | PolicySource, api: dict[str, types.ModuleType] | None = None
+                ) -> type[BaseGlobalScheduler]:
+    """The policy's scheduler class. A file is checked, then run in its restricted namespace, where ``api`` serves
+    the documented modules (by default this process's own classes)."""
+    src = spec if isinstance(spec, PolicySource) else read_policy(spec)
+    if src.builtin:
+        return POLICIES[src.spec]
+    path = src.path
     try:
-        spec_obj.loader.exec_module(module)
+        text = src.source.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise PolicyLoadError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    guard.check_source(text, path)
+    mod_name = "glia_policy_" + hashlib.sha1(src.source + path.encode()).hexdigest()[:12]
+    try:
+        code = compile(text, path, "exec")
     except SyntaxError as exc:
         raise PolicyLoadError(f"{path}:{exc.lineno}: syntax error: {exc.msg}") from None
+    linecache.cache[path] = (len(text), None, text.splitlines(True), path)  # tracebacks without reading the file
+    module = types.ModuleType(mod_name)
+    module.__dict__.update(guard.policy_globals(path, mod_name, api or guard.api_modules(
+        Request, BaseGlobalScheduler, ReplicaScheduler)))
+    sys.modules[mod_name] = module
+    try:
+        exec(code, module.__dict__)
+    except PolicyViolation:
+        raise
     except Exception as exc:  # the file's top level failed: name it and where
         raise PolicyLoadError(f"{path}: loading failed with {type(exc).__name__}: {exc}") from None
+    refused = guard.first_refusal()
+    if refused:
+        raise refused
+    return _scheduler_class(module, mod_name, path, src.class_name)
+
+
+def _scheduler_class(module: types.ModuleType, mod_name: str, path: str, class_name: str):
     candidates = {n: c for n, c in vars(module).items()
                   if isinstance(c, type) and issubclass(c, BaseGlobalScheduler) and c is not BaseGlobalScheduler
                   and c.__module__ == mod_name}
     if class_name:
-        cls = getattr(module, class_name, None)
+        cls = vars(module).get(class_name)
         if not (isinstance(cls, type) and issubclass(cls, BaseGlobalScheduler)):
             raise PolicyLoadError(f"{path} defines no scheduler class {class_name!r}; it defines: "
                                   f"{', '.join(candidates) or 'none'}")

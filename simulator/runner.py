@@ -1,8 +1,10 @@
-"""Benchmark runs: a policy on a benchmark over seeds, in parallel and isolated, aggregated, recorded."""
+"""Benchmark runs: a policy on a benchmark over seeds, in parallel and isolated, aggregated, recorded; and the
+hardened re-measurement that confirms a result before it is reported best."""
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 import uuid
@@ -10,10 +12,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from . import confine
 from .artifacts import write_seed_artifacts
 from .config import SimulationConfig
 from .loader import policy_source_hash
-from .metrics import JSON_METRICS, RUNS_TABLE_METRICS, aggregate, clean
+from .metrics import JSON_METRICS, RUNS_TABLE_METRICS, SUMMARY_METRICS, aggregate, clean
+from .policies import POLICIES
 from .presets import get_preset
 from .sandbox import SeedOutcome, run_seeds
 from .telemetry import config_json, write_run
@@ -32,6 +36,8 @@ class BenchmarkResult:
     error: dict | None = None
     wall_s: float = 0.0
     artifacts: str | None = None
+    hardened: bool = False
+    isolation: str = ""      # the mechanisms the policy's processes ran under, or a loud UNCONFINED warning
 
     def metric(self, name: str) -> float:
         m = self.metrics.get(name)
@@ -43,7 +49,7 @@ class BenchmarkResult:
         out = {"run_id": self.run_id, "policy": self.policy, "workload": self.workload, "seeds": len(self.seeds),
                **{m: clean(self.metric(m)) for m in JSON_METRICS},
                "mean_e2e_ci90": [clean(ci[0]), clean(ci[1])] if ci else None,
-               "wall_s": round(self.wall_s, 3), "error": self.error}
+               "wall_s": round(self.wall_s, 3), "error": self.error, "isolation": self.isolation}
         if self.artifacts:
             out["artifacts"] = self.artifacts
         return out
@@ -59,14 +65,16 @@ def benchmark_config(workload: str | SimulationConfig) -> tuple[str, SimulationC
 def run_benchmark(policy: str, workload: str | SimulationConfig = "paper-routing", seeds: int | list[int] = 1,
                   jobs: int | None = None, timeout_s: float = 300.0, memory_mb: int | None = 4096,
                   out_dir: str | Path | None = None, telemetry: str | Path | None = None, context: str = "",
-                  isolate: bool = True, run_id: str | None = None, executor=None) -> BenchmarkResult:
+                  isolate: bool = True, run_id: str | None = None, hardened: bool = False,
+                  allow_unconfined: bool = False, executor=None) -> BenchmarkResult:
     """Run ``policy`` (a built-in name or a policy file) on a benchmark over ``seeds`` (a count: 0..N-1, or a list).
 
     With ``out_dir``, each seed's artifact files go to ``out_dir/RUN_ID/seed_K/``; with ``telemetry``, everything is
-    added to that DuckDB file. A failing policy gives ``error`` (kind, message, seed); it never raises.
-    ``executor`` (an object with ``run(config, policy, seeds, timeout_s, memory_mb)``, e.g. ``glia.tools``'
-    executors) runs the seeds instead of this machine's pool; it may stop a candidate at its first failing seed,
-    whose other seeds then come back ``skipped``.
+    added to that DuckDB file. A failing policy gives ``error`` (kind, message, seed); it never raises. ``hardened``
+    runs each seed's policy in a process of its own driven over a pipe (slower; see ``remeasure``). ``executor`` (an
+    object with ``run(config, policy, seeds, timeout_s, memory_mb)``, e.g. ``glia.tools``' executors) runs the
+    seeds instead of this machine's pool; it may stop a candidate at its first failing seed, whose other seeds then
+    come back ``skipped``.
     """
     start = time.perf_counter()
     seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
@@ -76,11 +84,12 @@ def run_benchmark(policy: str, workload: str | SimulationConfig = "paper-routing
         outcomes = executor.run(config, policy, seed_list, timeout_s, memory_mb)
     else:
         outcomes = run_seeds(config, policy, seed_list, jobs=jobs, timeout_s=timeout_s, memory_mb=memory_mb,
-                             isolate=isolate)
+                             isolate=isolate, hardened=hardened, allow_unconfined=allow_unconfined)
     ok = [o for o in outcomes if o.error is None]
     # the seed that failed first is the error; seeds it stopped are listed with it
     failed = sorted((o for o in outcomes if o.error is not None), key=lambda o: o.error["kind"] == "skipped")
-    result = BenchmarkResult(run_id, policy, name, seed_list, outcomes=outcomes)
+    result = BenchmarkResult(run_id, policy, name, seed_list, outcomes=outcomes, hardened=hardened,
+                             isolation=_isolation(policy, outcomes))
     if failed:
         first = failed[0]
         result.error = {**first.error, "seed": first.seed, "failed_seeds": [o.seed for o in failed]}
@@ -105,3 +114,39 @@ def run_benchmark(policy: str, workload: str | SimulationConfig = "paper-routing
                "mean_e2e_ci_high": clean(ci[1]), **{m: clean(result.metric(m)) for m in RUNS_TABLE_METRICS}}
         write_run(telemetry, row, outcomes)
     return result
+
+
+def _isolation(policy: str, outcomes: list[SeedOutcome]) -> str:
+    """What the policy's processes ran under; for a policy file on a machine without enough confinement (allowed
+    explicitly), the UNCONFINED warning instead."""
+    if policy not in POLICIES and not confine.available().confined("policy"):
+        return confine.describe()
+    return "/".join(sorted({o.isolation for o in outcomes if o.isolation})) or "in-process"
+
+
+def same_figure(a: float | None, b: float | None) -> bool:
+    """Equal, to float rounding (aggregates may be summed in another order); missing equals missing."""
+    a, b = (math.nan if a is None else a), (math.nan if b is None else b)
+    return (math.isnan(a) and math.isnan(b)) or a == b or abs(a - b) <= 1e-9 * max(abs(a), abs(b))
+
+
+def compare(normal: BenchmarkResult, hardened: BenchmarkResult) -> dict:
+    """Whether a hardened re-measurement agrees with the normal measurement: every figure of every seed equal (to
+    float rounding) and the same seeds failing the same way. ``differences``: metric -> [normal, hardened]."""
+    diffs: dict = {}
+    for m in SUMMARY_METRICS:
+        a, b = normal.metrics.get(m, {}).get("per_seed", []), hardened.metrics.get(m, {}).get("per_seed", [])
+        if len(a) != len(b) or not all(same_figure(x, y) for x, y in zip(a, b, strict=True)):
+            diffs[m] = [clean(normal.metric(m)), clean(hardened.metric(m))]
+    errors = ([(o.seed, (o.error or {}).get("kind")) for o in normal.outcomes],
+              [(o.seed, (o.error or {}).get("kind")) for o in hardened.outcomes])
+    if errors[0] != errors[1]:
+        diffs["errors"] = [normal.error, hardened.error]
+    return {"agree": not diffs, "differences": diffs, "wall_s": round(hardened.wall_s, 3),
+            "isolation": hardened.isolation, "error": hardened.error}
+
+
+def remeasure(normal: BenchmarkResult, workload: str | SimulationConfig, **kwargs) -> tuple[BenchmarkResult, dict]:
+    """Run ``normal``'s policy again, hardened, on the same seeds; (the hardened result, ``compare``'s verdict)."""
+    hard = run_benchmark(normal.policy, workload, normal.seeds, hardened=True, **kwargs)
+    return hard, compare(normal, hard)

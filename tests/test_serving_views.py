@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 
 from glia.simulator.loader import load_policy
-from glia.simulator.replica import ReplicaConfig, ReplicaScheduler
+from glia.simulator.replica import ReplicaAPI, ReplicaConfig, ReplicaHandle, ReplicaScheduler
 from glia.simulator.request import PolicyViolation, Request
 from glia.tools.serving.views import ServedReplica, ServedRequest
 
@@ -26,9 +26,9 @@ def test_a_request_in_the_router_has_exactly_the_simulator_requests_properties()
 def test_a_backend_shows_every_property_a_simulated_replica_shows_a_policy():
     documented = {"replica_id", "pending_queue", "_request_queue", "active_queue", "_active_queue",
                   "num_pending_requests", "num_active_requests", "num_allocated_blocks", "_num_allocated_blocks",
-                  "num_blocks", "block_size", "memory_usage_percent", "free_blocks", "is_idle", "_config", "pending",
-                  "active", "accepting"}
-    sim = ReplicaScheduler(0, ReplicaConfig(64), None, None, None, None)
+                  "num_blocks", "block_size", "memory_usage_percent", "free_blocks", "_config"}
+    assert documented == {n for n in vars(ReplicaAPI) if not n.startswith("__") and n not in ("_state", "_blocks")}
+    sim = ReplicaHandle(ReplicaScheduler(0, ReplicaConfig(64), None, None, None, None, {}))  # what a policy gets
     real = ServedReplica(0, ReplicaConfig(64))
     for name in documented:
         assert hasattr(sim, name) and hasattr(real, name), name

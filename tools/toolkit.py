@@ -68,7 +68,8 @@ SPECS: dict[str, tuple[type[BaseModel], str]] = {
                                           "and a run id."),
     "query_telemetry": (QueryTelemetryArgs, "Read-only SQL on the telemetry database (tables runs, run_seeds, "
                                             "requests, replica_samples, scheduling_events); SCHEMA lists columns."),
-    "shell": (ShellArgs, "Run a bash command in the workspace (timeout, capped output, no secrets, no paths outside)."),
+    "shell": (ShellArgs, "Run a bash command in the workspace, confined: it reads only the workspace and system "
+                         "programs, writes only in the workspace, has no network; timeout, capped output."),
     "read_file": (ReadFileArgs, "Read a file in the workspace."),
     "write_file": (WriteFileArgs, "Write a whole file in the workspace (only the task's editable files)."),
     "patch_file": (PatchFileArgs, "Replace one exact occurrence of a text in a workspace file."),
