@@ -285,8 +285,7 @@ def _stop(job: _Job) -> None:
     job.conn.close()
 
 
-def _finish(config: SimulationConfig, job: _Job, data: bytes, memory_mb: int | None) -> SeedOutcome:
-    wall = time.monotonic() - job.started
+def _finish(config: SimulationConfig, job: _Job, data: bytes, memory_mb: int | None, wall: float) -> SeedOutcome:
     out = SeedOutcome(job.seed, wall_s=wall, isolation=job.isolation or "")
     try:
         run, err, _ = wire.decode(data, job.seed)
@@ -339,10 +338,17 @@ def run_seeds(config: SimulationConfig, policy: str, seeds: list[int], jobs: int
     todo = list(seeds)
     running: dict = {}  # connection -> job
     results: dict[int, SeedOutcome] = {}
-    while todo or running:
+    received: list[tuple[_Job, bytes, float]] = []
+    while todo or running or received:
         while todo and len(running) < jobs:
             job = _start(ctx, config, src, todo.pop(0), limits, iso, fast, hardened)
             running[job.conn] = job
+        # records received are checked and measured while the next seeds already run
+        for job, data, wall in received:
+            results[job.seed] = _finish(config, job, data, memory_mb, wall)
+        received.clear()
+        if not running:
+            break
         deadline = min(j.started + timeout_s for j in running.values())
         for conn in wait(list(running), timeout=max(0.0, deadline - time.monotonic())):
             job = running[conn]
@@ -363,8 +369,10 @@ def run_seeds(config: SimulationConfig, policy: str, seeds: list[int], jobs: int
                         "unconfined", f"seed {job.seed}: the seed process could confine itself only with "
                         f"{job.isolation}, which leaves its filesystem or network open; it was stopped before the "
                         "policy ran"))
+                elif wire.holds_error(data):  # cheap, and a failure must stop the others at once (fail_fast)
+                    results[job.seed] = _finish(config, job, data, memory_mb, time.monotonic() - job.started)
                 else:
-                    results[job.seed] = _finish(config, job, data, memory_mb)
+                    received.append((job, data, time.monotonic() - job.started))
             del running[conn]
             _stop(job)
         now = time.monotonic()

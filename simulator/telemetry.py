@@ -132,8 +132,7 @@ def insert_frame(con: duckdb.DuckDBPyConnection, table: str, frame: dict) -> Non
 def _insert_rows(con, table: str, run_id: str, seed: int, rows: list[tuple], names: tuple[str, ...]) -> None:
     n = len(rows)
     frame = {"run_id": np.full(n, run_id, dtype=object), "seed": np.full(n, seed)}
-    for i, name in enumerate(names):
-        col = [r[i] for r in rows]
+    for name, col in zip(names, zip(*rows, strict=True), strict=True):
         frame[name] = np.array(col, dtype=object if isinstance(col[0], str) else None)
     insert_frame(con, table, frame)
 

@@ -3,6 +3,7 @@ read back instead of run again; and the budget ledger under concurrent use."""
 
 from __future__ import annotations
 
+import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 from multiprocessing import get_context
@@ -11,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from glia.simulator.telemetry import reading
-from glia.tools import evaluator as evaluator_module
-from glia.tools.evaluator import Evaluator, derive_timeout
+from glia.simulator import runner
+from glia.simulator.runner import derive_timeout
+from glia.tools.evaluator import Evaluator
 from glia.tools.ledger import BudgetLedger
 
 POLICIES = Path(__file__).parent / "policies"
@@ -44,8 +46,8 @@ def test_a_candidate_that_fails_on_one_seed_does_not_run_its_other_seeds(tmp_pat
 
 
 def test_an_infinite_loop_ends_with_a_timeout_derived_from_the_baselines(tmp_path, monkeypatch):
-    monkeypatch.setattr(evaluator_module, "TIMEOUT_FLOOR_S", 1.0)
-    monkeypatch.setattr(evaluator_module, "TIMEOUT_FACTOR", 3.0)
+    monkeypatch.setattr(runner, "TIMEOUT_FLOOR_S", 1.0)
+    monkeypatch.setattr(runner, "TIMEOUT_FACTOR", 3.0)
     ev = Evaluator("paper-routing-short", [0, 1], mean_e2e, db=tmp_path / "telemetry.duckdb")
     baseline = ev.measure("llq", "llq")
     assert baseline["seed_s"] > 0
@@ -91,3 +93,17 @@ def test_the_ledger_never_goes_past_its_cap_under_threads_and_processes(tmp_path
         in_processes = pool.starmap(_reserve_many, [(path, "u", keys[2]), (path, "u", keys[3])])
     assert sum(in_threads) + sum(in_processes) == 25
     assert BudgetLedger(path).used("u") == 25
+
+
+def test_glia_simulate_stops_a_policy_file_that_never_returns_and_skips_its_other_seeds(monkeypatch, capsys):
+    from glia.graph.cli import main
+
+    monkeypatch.setattr(runner, "TIMEOUT_FLOOR_S", 1.0)
+    monkeypatch.setattr(runner, "TIMEOUT_FACTOR", 2.0)
+    started = time.monotonic()
+    code = main(["simulate", "--policy", str(POLICIES / "loops_forever.py"), "--workload", "paper-routing-short",
+                 "--seeds", "3", "--jobs", "1", "--no-record", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 1 and out["error"]["kind"] == "timeout" and out["error"]["seed"] == 0
+    assert out["error"]["failed_seeds"] == [0, 1, 2]  # seeds 1 and 2 never ran: skipped
+    assert time.monotonic() - started < 10

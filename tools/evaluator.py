@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from glia.simulator import run_benchmark
+from glia.simulator.runner import DEFAULT_TIMEOUT_S, derive_timeout
 from glia.simulator.config import SimulationConfig
 from glia.simulator.metrics import SUMMARY_METRICS
 from glia.simulator.telemetry import reading
@@ -30,21 +31,7 @@ from glia.simulator.telemetry import reading
 from .executors import Executor, LocalExecutor
 from .ledger import BudgetLedger
 
-DEFAULT_TIMEOUT_S = 300.0   # before the task's baselines have been measured
-TIMEOUT_FACTOR = 10.0       # x the slowest baseline's seconds per seed
-TIMEOUT_FLOOR_S = 15.0
-TIMEOUT_CEILING_S = 300.0
-
 Scorer = Callable[[dict], float]  # metrics -> the objective as a number to minimise (inf: failed or infeasible)
-
-
-def derive_timeout(seed_seconds: Iterable[float]) -> float:
-    """The wall-clock limit per seed: ``TIMEOUT_FACTOR`` times the slowest measured seconds per seed, within
-    [``TIMEOUT_FLOOR_S``, ``TIMEOUT_CEILING_S``]; the default when nothing was measured."""
-    measured = [s for s in seed_seconds if s and s > 0 and math.isfinite(s)]
-    if not measured:
-        return DEFAULT_TIMEOUT_S
-    return round(min(TIMEOUT_CEILING_S, max(TIMEOUT_FLOOR_S, TIMEOUT_FACTOR * max(measured))), 1)
 
 
 def code_key(source: str) -> str:
