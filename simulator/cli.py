@@ -10,8 +10,7 @@ from pathlib import Path
 
 from .metrics import SUMMARY_METRICS, fmt
 from .policies import POLICIES
-from .presets import PRESETS
-from .presets import get_preset
+from .presets import PRESETS, get_preset
 from .runner import DEFAULT_TIMEOUT_S, BenchmarkResult, derive_timeout, remeasure, run_benchmark
 from .sandbox import simulate_seed
 

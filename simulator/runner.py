@@ -22,7 +22,6 @@ from .presets import get_preset
 from .sandbox import SeedOutcome, run_seeds
 from .telemetry import config_json, write_run
 
-
 DEFAULT_TIMEOUT_S = 300.0   # wall-clock seconds per seed, before anything was measured
 TIMEOUT_FACTOR = 10.0       # x the slowest measured baseline's seconds per seed
 TIMEOUT_FLOOR_S = 15.0

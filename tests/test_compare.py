@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 import pytest
+from servers import Call, HTTPError, Json, Model, OpenAIServer, Say, View, typical_model
 
 from glia.graph.cli import main
 from glia.graph.compare import CompareConfig, resume_compare, start_compare
@@ -18,8 +19,6 @@ from glia.nodes import prompts
 from glia.simulator.telemetry import reading
 from glia.state import load_task
 from glia.tools.ledger import BudgetLedger
-
-from servers import Call, HTTPError, Json, Model, OpenAIServer, Say, View, typical_model
 
 TASK = str(Path(__file__).parent / "tasks" / "quick.toml")
 

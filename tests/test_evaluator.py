@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from glia.simulator.telemetry import reading
 from glia.simulator import runner
 from glia.simulator.runner import derive_timeout
+from glia.simulator.telemetry import reading
 from glia.tools.evaluator import Evaluator
 from glia.tools.ledger import BudgetLedger
 

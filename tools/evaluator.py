@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from glia.simulator import run_benchmark
-from glia.simulator.runner import DEFAULT_TIMEOUT_S, derive_timeout
 from glia.simulator.config import SimulationConfig
 from glia.simulator.metrics import SUMMARY_METRICS
+from glia.simulator.runner import DEFAULT_TIMEOUT_S, derive_timeout
 from glia.simulator.telemetry import reading
 
 from .executors import Executor, LocalExecutor
