@@ -50,8 +50,10 @@ def request_metrics(run: RunResult, model: ExecutionModel, chunk_size: int) -> d
     with np.errstate(invalid="ignore", divide="ignore"):
         r["tpot_s"] = np.where(decode > 1, (r["completed_at"] - r["first_token_at"]) / (decode - 1), np.nan)
     r["queueing_s"] = r["scheduled_at"] - arrived
-    # every candidate of a task meets the same requests (its seeds' workload): the times alone are kept per process
-    cache = _ALONE.setdefault((model.device.name, model.model.name, model.tp, repr(model.eff), chunk_size), {})
+    # every candidate of a task meets the same requests (its seeds' workload): the roofline's times alone are kept
+    # per process (other models, e.g. measured ones, only per call)
+    cache = (_ALONE.setdefault((model.device.name, model.model.name, model.tp, repr(model.eff), chunk_size), {})
+             if type(model) is ExecutionModel else {})
     alone = np.empty(len(arrived))
     for i, key in enumerate(zip(r["num_prefill_tokens"].tolist(), decode.tolist())):
         t = cache.get(key)
