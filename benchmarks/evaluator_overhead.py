@@ -4,9 +4,12 @@ simulation alone (the engine in this process, the same policy and seeds). Target
 
     python benchmarks/evaluator_overhead.py [--task routing] [--repeats 3] [--policy FILE]
 
-Prints the simulation time, the evaluation's wall clock with one and with all cores, and the parts of the
+Prints the simulation time, an evaluation's wall clock with one and with all cores (two in a row, as a search makes
+them, their telemetry written beside them, the last write waited for), and the parts of the
 difference measured one by one (a seed process doing nothing, the metrics, the aggregation with its bootstrap CIs,
-the telemetry write). The best of ``--repeats`` is kept for each figure (the machine is shared). Then what bad
+the telemetry write). Each figure is taken ``--repeats`` times in rounds, and the overhead is the median of the
+rounds' ratios, so that a figure and the simulation it is compared with share the load of the moment (the machine
+is shared). Then what bad
 candidates cost with the timeout derived from the task's baselines: one that loops forever, one that raises on
 seed 0.
 """
@@ -16,6 +19,7 @@ from __future__ import annotations
 import argparse
 import functools
 import os
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -25,7 +29,7 @@ from glia.simulator.loader import read_policy
 from glia.simulator.metrics import aggregate
 from glia.simulator.presets import get_preset
 from glia.simulator.sandbox import simulate_seed
-from glia.simulator.telemetry import write_run
+from glia.simulator.telemetry import flush, write_run
 from glia.state import load_task, score
 from glia.tools.evaluator import Evaluator
 from glia.tools.executors import LocalExecutor
@@ -34,13 +38,10 @@ STARTER = Path(__file__).parent.parent / "state" / "tasks" / "routing_starter.py
 POLICIES = Path(__file__).parent.parent / "tests" / "policies"
 
 
-def best_of(repeats: int, fn) -> float:
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
+def timed(fn) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
 
 
 def main() -> None:
@@ -58,9 +59,9 @@ def main() -> None:
         for s in seeds:
             Simulation(config, cls, s).run()
 
-    sim = best_of(args.repeats, simulate_only)
     tmp = Path(tempfile.mkdtemp(prefix="glia-overhead-"))
     counter = iter(range(10**6))
+    cores = os.cpu_count() or 1
 
     def evaluation(jobs: int, db: Path | None):
         ev = Evaluator(workload, seeds, functools.partial(score, task), task["objective"]["metric"], db,
@@ -68,26 +69,46 @@ def main() -> None:
         res = ev.measure(args.policy, f"e{next(counter)}")
         assert not res.get("error"), res["error"]
 
-    one = best_of(args.repeats, lambda: evaluation(1, tmp / "telemetry.duckdb"))
-    one_bare = best_of(args.repeats, lambda: evaluation(1, None))
-    both = best_of(args.repeats, lambda: evaluation(os.cpu_count() or 1, tmp / "telemetry.duckdb"))
+    def search(jobs: int, db: Path | None, n: int = 2):
+        """A search's n consecutive evaluations, their telemetry written beside them, and the wait for the last
+        write: per evaluation."""
+        for _ in range(n):
+            evaluation(jobs, db)
+        flush()
+
+    def in_process():
+        run_benchmark(args.policy, workload, seeds, isolate=False, allow_unconfined=True)
+
+    # rounds of every figure in turn, so that each round's figures share the machine's load of the moment
+    figures: dict[str, list[float]] = {k: [] for k in ("sim", "one", "bare", "all", "inproc")}
+    for _ in range(args.repeats):
+        for key, fn in (("sim", simulate_only), ("one", lambda: search(1, tmp / "telemetry.duckdb")),
+                        ("bare", lambda: search(1, None)),
+                        ("all", lambda: search(cores, tmp / "telemetry.duckdb")), ("inproc", in_process)):
+            figures[key].append(timed(fn) / (2 if key in ("one", "bare", "all") else 1))
+    med = {k: statistics.median(v) for k, v in figures.items()}
+    ratio = {k: statistics.median(x / y for x, y in zip(figures[k], figures["sim"], strict=True))
+             for k in ("one", "bare", "all", "inproc")}
     outcomes = [simulate_seed(config, read_policy(args.policy), s) for s in seeds]
-    agg = best_of(args.repeats, lambda: aggregate([o.summary for o in outcomes], [o.requests for o in outcomes]))
-    tel = best_of(args.repeats, lambda: write_run(tmp / f"w{next(counter)}.duckdb", {"run_id": "x"}, outcomes))
-    in_process = best_of(args.repeats, lambda: run_benchmark(args.policy, workload, seeds, isolate=False,
-                                                             allow_unconfined=True))
-    n = len(seeds)
-    print(f"task {args.task}: {Path(args.policy).name} on {workload}, {n} seeds, best of {args.repeats} "
-          f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
+    agg = statistics.median(timed(lambda: aggregate([o.summary for o in outcomes], [o.requests for o in outcomes]))
+                            for _ in range(args.repeats))
+    tel = statistics.median(timed(lambda: write_run(tmp / f"w{next(counter)}.duckdb", {"run_id": "x"}, outcomes))
+                            for _ in range(args.repeats))
+    n, sim = len(seeds), med["sim"]
+    print(f"task {args.task}: {Path(args.policy).name} on {workload}, {n} seeds; medians of {args.repeats} rounds "
+          f"(load average {os.getloadavg()[0]:.1f} on {cores} cores; overheads are the medians of each round's ratio)")
     print(f"simulation alone (engine in-process)        {sim:7.2f} s  ({sim / n:.2f} s per seed)")
-    print(f"evaluation, 1 process at a time, telemetry  {one:7.2f} s  overhead {100 * (one / sim - 1):+5.1f} %")
-    print(f"evaluation, 1 process at a time, no record  {one_bare:7.2f} s  "
-          f"overhead {100 * (one_bare / sim - 1):+5.1f} %")
-    print(f"evaluation, {os.cpu_count()} processes, telemetry        {both:7.2f} s  "
-          f"against simulation / cores {sim / min(n, os.cpu_count() or 1):.2f} s")
-    print(f"parts: records checked and measured, aggregated (in this process) {in_process - sim:+.2f} s, of which "
+    for key, what in (("one", "telemetry"), ("bare", "no record")):
+        print(f"evaluation, 1 process at a time, {what:<10} {med[key]:7.2f} s  overhead "
+              f"{100 * (ratio[key] - 1):+5.1f} %")
+    rounds = -(-n // cores)
+    print(f"evaluation, {cores} processes, telemetry        {med['all']:7.2f} s  against the simulation's "
+          f"{rounds} rounds of {cores} seeds {rounds * sim / n:.2f} s: overhead "
+          f"{100 * (ratio['all'] * n / rounds - 1):+5.1f} %")
+    print(f"parts: records checked and measured, aggregated (in this process) {med['inproc'] - sim:+.2f} s, of which "
           f"the aggregation with bootstrap CIs {agg:.3f} s; a confined process per seed and the records' trip "
-          f"{one_bare - in_process:+.2f} s; the telemetry write {one - one_bare:+.2f} s (alone: {tel:.2f} s)")
+          f"{med['bare'] - med['inproc']:+.2f} s; the telemetry write {med['one'] - med['bare']:+.2f} s (alone: "
+          f"{tel:.2f} s)")
     ev = Evaluator(workload, seeds, functools.partial(score, task), task["objective"]["metric"], tmp / "t.duckdb")
     ev.calibrate([ev.measure(p, f"baseline-{p}") for p in task["benchmark"]["baselines"]])
     for name in ("loops_forever.py", "raises_on_seed_0.py"):

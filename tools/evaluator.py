@@ -9,8 +9,9 @@ shot) evaluate through this, so they see the same benchmark, the same limits and
   a candidate that loops forever costs seconds, not the default five minutes;
 - a charged evaluation reserves one simulation in the budget ledger (``ledger.py``) before anything runs, once per
   key; past the cap nothing runs;
-- results are recorded in the telemetry database under the evaluation's key, and an evaluation already recorded is
-  read back, not run again (a resumed search never repeats or loses one).
+- results are recorded in the telemetry database under the evaluation's key (by a background thread, beside what
+  comes next: the next simulation, a model call; ``flush`` and every telemetry read wait for it), and an evaluation
+  already recorded is read back, not run again (a resumed search never repeats or loses one).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from glia.simulator import run_benchmark
 from glia.simulator.config import SimulationConfig
 from glia.simulator.metrics import SUMMARY_METRICS
 from glia.simulator.runner import DEFAULT_TIMEOUT_S, derive_timeout
-from glia.simulator.telemetry import reading
+from glia.simulator.telemetry import flush, reading
 
 from .executors import Executor, LocalExecutor
 from .ledger import BudgetLedger
@@ -69,7 +70,7 @@ class Evaluator:
         seeds = list(self.seeds if seeds is None else seeds)
         res = run_benchmark(policy, self.workload if workload is None else workload, seeds, timeout_s=self.timeout_s,
                             memory_mb=self.memory_mb, telemetry=self.db, context=context, run_id=run_id,
-                            executor=self.executor)
+                            executor=self.executor, record_later=True)
         ok = [o for o in res.outcomes if not o.error]
         ci = res.metrics.get("mean_e2e_s", {}).get("ci90")
         return self._scored({
@@ -80,6 +81,11 @@ class Evaluator:
             "sim_s": sum(o.wall_s for o in ok), "seed_s": max((o.wall_s for o in ok), default=0.0),
             "seeds_run": sum(1 for o in res.outcomes if (o.error or {}).get("kind") != "skipped"),
             "reused": False})
+
+    def flush(self) -> None:
+        """Wait until this process's evaluations are written to the telemetry database (they are written in the
+        background, beside whatever comes next; every telemetry read waits for them too)."""
+        flush()
 
     def evaluate(self, policy: str, key: str, *, label: str = "", context: str = "") -> dict:
         """A charged evaluation of the policy file ``policy``: one simulation from the ledger (when there is one),

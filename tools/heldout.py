@@ -66,6 +66,7 @@ def measure_heldout(evaluator: Evaluator, task: dict, designs: dict[str, str], p
         shift = evaluator.measure(policy, f"{prefix}-shifted-{tag}", seeds=p["seeds"], workload=shifted,
                                   context="heldout")
         out[design] = {"heldout": _brief(held), "shifted": {**_brief(shift), "workload": name}}
+    evaluator.flush()
     return out
 
 

@@ -37,6 +37,7 @@ def run_simulation(workspace: Path, evaluator: Evaluator, candidate: str, experi
         snapshot.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(src, snapshot)
     res = evaluator.evaluate(str(snapshot), experiment_id, context=context)
+    evaluator.flush()  # recorded before the step that ran it is checkpointed (the analyst reads it next)
     if res["status"] == "budget":
         raise ValueError("the simulation budget is used up; call finish with your best design")
     code = snapshot.read_bytes() if snapshot.is_file() else b""
