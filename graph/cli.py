@@ -9,6 +9,7 @@ from glia.simulator import cli as simulator_cli
 from glia.tools.serving import cli as serving_cli
 
 from . import commands
+from .compare import commands as compare_commands
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -16,6 +17,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("tui", help="the terminal UI: watch, step, resume and fork runs (glia tui --help)")
     commands.add_commands(sub)
+    compare_commands.add_commands(sub)
     simulator_cli.add_commands(sub)
     serving_cli.add_commands(sub)
     return parser

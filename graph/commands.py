@@ -11,6 +11,7 @@ from glia.nodes.endpoint import EndpointUnreachable, profile_for
 from glia.nodes.modes import NEEDS, choose_modes, endpoint_lines, parse_overrides
 from glia.nodes.registry import ROLES
 from glia.simulator import confine
+from glia.tools.executors import EXECUTORS
 from glia.tools.simulation import describe_check
 
 from .config import DEFAULT_WORKSPACE, RunConfig
@@ -32,6 +33,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                    help="override how a role talks to its model, e.g. researcher.tools=named_router (see glia "
                         "doctor); repeatable")
     r.add_argument("--thread", default=None, help="thread id for the run (default: generated)")
+    add_executor_options(r)
     _shared(r)
     r.set_defaults(func=cmd_run)
     s = sub.add_parser("resume", help="continue a checkpointed run")
@@ -59,6 +61,13 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                    help="override a mode, e.g. researcher.tools=named_router or all.structured=json_mode")
     d.add_argument("--json", action="store_true", help="print the profile and the modes as one JSON object")
     d.set_defaults(func=cmd_doctor)
+
+
+def add_executor_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--executor", choices=EXECUTORS, default="local",
+                   help="where simulations run: local processes (default) or a Ray cluster (pip install 'glia[ray]')")
+    p.add_argument("--ray-address", default=None, metavar="ADDR",
+                   help="the Ray cluster to use (default: $RAY_ADDRESS, else a local one)")
 
 
 def _shared(p: argparse.ArgumentParser) -> None:
@@ -107,6 +116,9 @@ def _progress(quiet: bool):
                   file=sys.stderr)
         elif kind == "context_end":
             print(f"[{d['context']}] done: {d['outcome']['stop_reason']}", file=sys.stderr)
+        elif kind == "heldout":
+            print(f"[run] re-measuring {', '.join(d['designs'])} on held-out seeds and the shifted workload",
+                  file=sys.stderr)
         elif kind == "modes":
             print(f"[run] {d['text']}", file=sys.stderr)
     return on_event
@@ -127,10 +139,21 @@ def _finish(outcome, as_json: bool) -> int:
                   f"({data['best']['path']})")
             if data["best"].get("hardened"):
                 print(f"best: {describe_check(data['best']['hardened'])}")
+        for name, h in data["heldout"].items():
+            print("held-out " + name + ": " + "; ".join(
+                f"{part} {_value(h[part])}" for part in ("heldout", "shifted")))
         print(data["isolation"])
         if data["report"]:
             print(f"report: {data['report']}")
     return 0 if outcome.status in ("finished", "paused") else 1
+
+
+def _value(m: dict) -> str:
+    if m.get("error"):
+        return f"error {m['error']['kind']}"
+    value = next((v for k, v in m.items() if k not in ("seeds", "ci90", "error", "workload")), None)
+    where = m.get("workload") or f"{len(m.get('seeds') or [])} seeds"
+    return f"{value:.2f} ({where})" if isinstance(value, (int, float)) else f"- ({where})"
 
 
 def cmd_run(args) -> int:
@@ -138,7 +161,8 @@ def cmd_run(args) -> int:
     config = RunConfig.build(args.task, contexts=args.contexts, mode=args.mode, budget_sims=args.budget_sims,
                              implementations=_impls(args.impl), model=args.model, base_url=args.base_url,
                              offline=args.offline, workspace=args.workspace, thread_id=args.thread,
-                             endpoint=args.endpoint)
+                             endpoint=args.endpoint,
+                             evaluation={"executor": args.executor, "ray_address": args.ray_address})
     if not config.models and not args.quiet and not args.json:
         print("no model configured (--model or GLIA_MODEL): running every node's offline implementation",
               file=sys.stderr)

@@ -13,10 +13,11 @@ from langchain_core.messages import AIMessage, ToolMessage, messages_to_dict
 from langgraph.runtime import Runtime
 
 from glia.state import Baseline, BestDesign, ContextOutcome, GliaContext, GliaState, LedgerEntry, score
+from glia.tools.heldout import measure_heldout
 from glia.tools.simulation import confirm_hardened, describe_check, run_baseline
 from glia.tools.toolkit import execute
 
-from .common import tool_context
+from .common import task_evaluator, tool_context
 from .progress import own_ledger, sims_left
 from .report import write_report
 
@@ -37,11 +38,11 @@ def measure_baselines(state: GliaState, runtime: Runtime[GliaContext]) -> GliaSt
     task = state["task"]
     done = {b["policy"] for b in state.get("baselines", [])}
     out: list[Baseline] = []
+    evaluator = task_evaluator(state, runtime.context)
     for policy in task["benchmark"]["baselines"]:
         if policy in done:
             continue
-        b = run_baseline(Path(runtime.context.db), policy, task["benchmark"]["workload"], task["benchmark"]["seeds"],
-                         f"{state['thread_id']}-baseline-{policy}")
+        b = run_baseline(evaluator, policy, f"{state['thread_id']}-baseline-{policy}")
         b["score"] = score(task, b["metrics"]) if not b.get("error") else math.inf
         out.append(b)
         runtime.stream_writer({"event": "baseline", "policy": policy, "metrics": b["metrics"]})
@@ -76,7 +77,7 @@ def run_tools(state: GliaState, runtime: Runtime[GliaContext]) -> GliaState:
             entry = {**e, "context": state["context_id"], "seq": seq, "score": sc,
                      "verdict": verdict, "workspace": str(ctx.workspace)}
             if sc < best_score:  # reported best only once a hardened re-measurement agrees
-                check = confirm_hardened(ctx.workspace, e, task["benchmark"]["workload"], task["benchmark"]["seeds"])
+                check = confirm_hardened(ctx.workspace, e, ctx.evaluator)
                 entry["hardened"] = check
                 res.text += "\n" + describe_check(check)
                 if not check["agree"]:
@@ -120,11 +121,19 @@ def finalize_context(state: GliaState, runtime: Runtime[GliaContext]) -> GliaSta
 
 
 def collect(state: GliaState, runtime: Runtime[GliaContext]) -> GliaState:
-    """The run's outputs: the best design file, the Markdown report, the full transcript."""
+    """The run's outputs: the best design file, its re-measurement (and the baselines') on held-out seeds and on the
+    shifted workload, the Markdown report, the full transcript."""
     run_dir = Path(state["run_dir"])
     best = state.get("best")
     if best and Path(best["snapshot"]).is_file():
         shutil.copyfile(best["snapshot"], run_dir / f"best_{Path(state['task']['design']['file']).name}")
+    designs = {b["policy"]: b["policy"] for b in state.get("baselines", []) if not b.get("error")}
+    if best and Path(best["snapshot"]).is_file():
+        designs = {"best": best["snapshot"], **designs}
+    heldout = {}
+    if runtime.context.evaluation.get("heldout", True):  # a comparison re-measures every method's design itself
+        runtime.stream_writer({"event": "heldout", "designs": list(designs)})
+        heldout = measure_heldout(task_evaluator(state, runtime.context), state["task"], designs, state["thread_id"])
     with open(run_dir / "transcript.jsonl", "w") as out:
         for c in sorted(state.get("contexts", []), key=lambda c: c["id"]):
             t = Path(c["workspace"]) / "transcript.jsonl"
@@ -132,5 +141,5 @@ def collect(state: GliaState, runtime: Runtime[GliaContext]) -> GliaState:
                 for line in t.read_text().splitlines():
                     out.write(json.dumps({"context": c["id"], **json.loads(line)}) + "\n")
     reasons = "; ".join(sorted({c["stop_reason"] for c in state.get("contexts", [])})) or "finished"
-    write_report({**state, "stop_reason": reasons}, run_dir / "report.md")
-    return {"stop_reason": reasons}
+    write_report({**state, "stop_reason": reasons, "heldout": heldout}, run_dir / "report.md")
+    return {"stop_reason": reasons, "heldout": heldout}

@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 
 from .metrics import SUMMARY_METRICS, fmt
 from .policies import POLICIES
-from .presets import PRESETS
-from .runner import BenchmarkResult, remeasure, run_benchmark
+from .presets import PRESETS, get_preset
+from .runner import DEFAULT_TIMEOUT_S, BenchmarkResult, derive_timeout, remeasure, run_benchmark
+from .sandbox import simulate_seed
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -32,8 +34,12 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workload", default="paper-routing", choices=sorted(PRESETS), help="benchmark preset")
     p.add_argument("--seeds", type=_positive_int, default=10, help="number of seeds (0..N-1); default 10")
     p.add_argument("--jobs", type=_positive_int, default=None, help="parallel processes (default: all cores)")
-    p.add_argument("--timeout", type=float, default=300.0, help="wall-clock limit per seed, seconds")
+    p.add_argument("--timeout", type=float, default=None,
+                   help="wall-clock limit per seed, seconds (default for a policy file: 10 x llq's time on the first "
+                        "seed, at least 15 s, at most 300 s; for built-in policies 300 s)")
     p.add_argument("--memory-mb", type=_positive_int, default=4096, help="memory cap per seed process")
+    p.add_argument("--all-seeds", action="store_true",
+                   help="run every seed even after one failed (default: the first failure stops the others)")
     p.add_argument("--workspace", default="glia-workspace",
                    help="where run artifacts (runs/) and the telemetry database (telemetry.duckdb) go")
     p.add_argument("--no-record", action="store_true", help="write no artifacts or telemetry")
@@ -50,13 +56,30 @@ def _positive_int(text: str) -> int:
     return v
 
 
+def _timeout(policy: str, args) -> float:
+    """``--timeout``, or for a policy file one derived from llq's time on the benchmark's first seed (measured here,
+    in this process: a built-in policy is trusted), so that a policy that never returns costs seconds."""
+    if args.timeout is not None:
+        return args.timeout
+    if policy in POLICIES:
+        args.timeout = DEFAULT_TIMEOUT_S
+        return args.timeout
+    start = time.perf_counter()
+    simulate_seed(get_preset(args.workload), "llq", 0)
+    args.timeout = derive_timeout([time.perf_counter() - start])
+    if not args.json:
+        print(f"timeout per seed: {args.timeout:g} s (from llq's time on seed 0; --timeout sets it)",
+              file=sys.stderr)
+    return args.timeout
+
+
 def _run(policy: str, args) -> BenchmarkResult:
     ws = Path(args.workspace)
     record = not args.no_record
-    return run_benchmark(policy, args.workload, args.seeds, jobs=args.jobs, timeout_s=args.timeout,
+    return run_benchmark(policy, args.workload, args.seeds, jobs=args.jobs, timeout_s=_timeout(policy, args),
                          memory_mb=args.memory_mb, out_dir=ws / "runs" if record else None,
                          telemetry=ws / "telemetry.duckdb" if record else None,
-                         allow_unconfined=args.allow_unconfined)
+                         allow_unconfined=args.allow_unconfined, fail_fast=not args.all_seeds)
 
 
 def _verdict(check: dict) -> str:

@@ -20,7 +20,22 @@ from .metrics import JSON_METRICS, RUNS_TABLE_METRICS, SUMMARY_METRICS, aggregat
 from .policies import POLICIES
 from .presets import get_preset
 from .sandbox import SeedOutcome, run_seeds
-from .telemetry import config_json, write_run
+from .telemetry import config_json, write_run, write_run_later
+
+DEFAULT_TIMEOUT_S = 300.0   # wall-clock seconds per seed, before anything was measured
+TIMEOUT_FACTOR = 10.0       # x the slowest measured baseline's seconds per seed
+TIMEOUT_FLOOR_S = 15.0
+TIMEOUT_CEILING_S = 300.0
+
+
+def derive_timeout(seed_seconds) -> float:
+    """The wall-clock limit per seed for candidates of a benchmark: ``TIMEOUT_FACTOR`` times the slowest seconds per
+    seed its baselines took, within [``TIMEOUT_FLOOR_S``, ``TIMEOUT_CEILING_S``]; the default when nothing was
+    measured. A candidate that loops forever then costs seconds, not minutes."""
+    measured = [s for s in seed_seconds if s and s > 0 and math.isfinite(s)]
+    if not measured:
+        return DEFAULT_TIMEOUT_S
+    return round(min(TIMEOUT_CEILING_S, max(TIMEOUT_FLOOR_S, TIMEOUT_FACTOR * max(measured))), 1)
 
 
 @dataclass
@@ -66,21 +81,31 @@ def run_benchmark(policy: str, workload: str | SimulationConfig = "paper-routing
                   jobs: int | None = None, timeout_s: float = 300.0, memory_mb: int | None = 4096,
                   out_dir: str | Path | None = None, telemetry: str | Path | None = None, context: str = "",
                   isolate: bool = True, run_id: str | None = None, hardened: bool = False,
-                  allow_unconfined: bool = False) -> BenchmarkResult:
+                  allow_unconfined: bool = False, executor=None, fail_fast: bool = False,
+                  record_later: bool = False) -> BenchmarkResult:
     """Run ``policy`` (a built-in name or a policy file) on a benchmark over ``seeds`` (a count: 0..N-1, or a list).
 
     With ``out_dir``, each seed's artifact files go to ``out_dir/RUN_ID/seed_K/``; with ``telemetry``, everything is
     added to that DuckDB file. A failing policy gives ``error`` (kind, message, seed); it never raises. ``hardened``
-    runs each seed's policy in a process of its own driven over a pipe (slower; see ``remeasure``).
+    runs each seed's policy in a process of its own driven over a pipe (slower; see ``remeasure``). ``executor`` (an
+    object with ``run(config, policy, seeds, timeout_s, memory_mb)``, e.g. ``glia.tools``' executors) runs the
+    seeds instead of this machine's pool; it stops a candidate at its first failing seed, whose other seeds then come
+    back ``skipped``, as ``fail_fast`` does on this machine. ``record_later``: the telemetry is written by a background
+    thread while the caller goes on (``telemetry.flush`` waits for it; every telemetry read in this process does).
     """
     start = time.perf_counter()
     seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
     name, config = benchmark_config(workload)
     run_id = run_id or datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
-    outcomes = run_seeds(config, policy, seed_list, jobs=jobs, timeout_s=timeout_s, memory_mb=memory_mb,
-                         isolate=isolate, hardened=hardened, allow_unconfined=allow_unconfined)
+    if executor is not None:
+        outcomes = executor.run(config, policy, seed_list, timeout_s, memory_mb)
+    else:
+        outcomes = run_seeds(config, policy, seed_list, jobs=jobs, timeout_s=timeout_s, memory_mb=memory_mb,
+                             isolate=isolate, hardened=hardened, allow_unconfined=allow_unconfined,
+                             fail_fast=fail_fast)
     ok = [o for o in outcomes if o.error is None]
-    failed = [o for o in outcomes if o.error is not None]
+    # the seed that failed first is the error; seeds it stopped are listed with it
+    failed = sorted((o for o in outcomes if o.error is not None), key=lambda o: o.error["kind"] == "skipped")
     result = BenchmarkResult(run_id, policy, name, seed_list, outcomes=outcomes, hardened=hardened,
                              isolation=_isolation(policy, outcomes))
     if failed:
@@ -105,7 +130,7 @@ def run_benchmark(policy: str, workload: str | SimulationConfig = "paper-routing
                "error_message": (result.error or {}).get("message"), "config": config_json(cfg_dict),
                "mean_e2e_s": clean(result.metric("mean_e2e_s")), "mean_e2e_ci_low": clean(ci[0]),
                "mean_e2e_ci_high": clean(ci[1]), **{m: clean(result.metric(m)) for m in RUNS_TABLE_METRICS}}
-        write_run(telemetry, row, outcomes)
+        (write_run_later if record_later else write_run)(telemetry, row, outcomes)
     return result
 
 

@@ -285,8 +285,7 @@ def _stop(job: _Job) -> None:
     job.conn.close()
 
 
-def _finish(config: SimulationConfig, job: _Job, data: bytes, memory_mb: int | None) -> SeedOutcome:
-    wall = time.monotonic() - job.started
+def _finish(config: SimulationConfig, job: _Job, data: bytes, memory_mb: int | None, wall: float) -> SeedOutcome:
     out = SeedOutcome(job.seed, wall_s=wall, isolation=job.isolation or "")
     try:
         run, err, _ = wire.decode(data, job.seed)
@@ -310,10 +309,11 @@ def _finish(config: SimulationConfig, job: _Job, data: bytes, memory_mb: int | N
 
 def run_seeds(config: SimulationConfig, policy: str, seeds: list[int], jobs: int | None = None,
               timeout_s: float = 300.0, memory_mb: int | None = 4096, isolate: bool = True, fast: bool = True,
-              hardened: bool = False, allow_unconfined: bool = False) -> list[SeedOutcome]:
+              hardened: bool = False, allow_unconfined: bool = False, fail_fast: bool = False) -> list[SeedOutcome]:
     """Run every seed, ``jobs`` at a time, each in its own confined process (``isolate``; in the hardened mode two:
     the simulator and the policy) under the limits. A policy file needs filesystem and network confinement unless
-    ``allow_unconfined`` (or GLIA_ALLOW_UNCONFINED=1); built-in policies are trusted."""
+    ``allow_unconfined`` (or GLIA_ALLOW_UNCONFINED=1); built-in policies are trusted. ``fail_fast``: once a seed
+    fails, the seeds still running are killed and those not started are not run (both come back ``skipped``)."""
     try:
         src = read_policy(policy)
     except PolicyLoadError as exc:
@@ -326,7 +326,11 @@ def run_seeds(config: SimulationConfig, policy: str, seeds: list[int], jobs: int
             f"{confine.ALLOW_ENV}=1); run it isolated instead")
         return [SeedOutcome(s, error=error("unconfined", why)) for s in seeds]
     if not isolate:
-        return [simulate_seed(config, src, s, fast) for s in seeds]
+        out: list[SeedOutcome] = []
+        for s in seeds:
+            failed = next((o for o in out if o.error), None) if fail_fast else None
+            out.append(skipped(s, failed) if failed else simulate_seed(config, src, s, fast))
+        return out
     ctx = _context()
     limits = Limits(timeout_s, memory_mb)
     # a hardened seed waits on its pipe most of the time: twice as many at once use the cores better
@@ -334,10 +338,17 @@ def run_seeds(config: SimulationConfig, policy: str, seeds: list[int], jobs: int
     todo = list(seeds)
     running: dict = {}  # connection -> job
     results: dict[int, SeedOutcome] = {}
-    while todo or running:
+    received: list[tuple[_Job, bytes, float]] = []
+    while todo or running or received:
         while todo and len(running) < jobs:
             job = _start(ctx, config, src, todo.pop(0), limits, iso, fast, hardened)
             running[job.conn] = job
+        # records received are checked and measured while the next seeds already run
+        for job, data, wall in received:
+            results[job.seed] = _finish(config, job, data, memory_mb, wall)
+        received.clear()
+        if not running:
+            break
         deadline = min(j.started + timeout_s for j in running.values())
         for conn in wait(list(running), timeout=max(0.0, deadline - time.monotonic())):
             job = running[conn]
@@ -358,8 +369,10 @@ def run_seeds(config: SimulationConfig, policy: str, seeds: list[int], jobs: int
                         "unconfined", f"seed {job.seed}: the seed process could confine itself only with "
                         f"{job.isolation}, which leaves its filesystem or network open; it was stopped before the "
                         "policy ran"))
+                elif wire.holds_error(data):  # cheap, and a failure must stop the others at once (fail_fast)
+                    results[job.seed] = _finish(config, job, data, memory_mb, time.monotonic() - job.started)
                 else:
-                    results[job.seed] = _finish(config, job, data, memory_mb)
+                    received.append((job, data, time.monotonic() - job.started))
             del running[conn]
             _stop(job)
         now = time.monotonic()
@@ -370,7 +383,22 @@ def run_seeds(config: SimulationConfig, policy: str, seeds: list[int], jobs: int
                 results[job.seed] = SeedOutcome(job.seed, error=error(
                     "timeout", f"seed {job.seed} did not finish within {timeout_s:g} s of wall time (killed)"),
                     wall_s=now - job.started, isolation=job.isolation or "")
+        first = next((results[s] for s in seeds if s in results and results[s].error), None)
+        if fail_fast and first is not None:
+            for job in running.values():
+                _stop(job)
+                results[job.seed] = skipped(job.seed, first)
+            running.clear()
+            for seed in todo:
+                results[seed] = skipped(seed, first)
+            todo.clear()
     return [results[s] for s in seeds]
+
+
+def skipped(seed: int, cause: SeedOutcome) -> SeedOutcome:
+    """A seed not run (or stopped) because another seed of the same candidate failed first."""
+    return SeedOutcome(seed, error=error("skipped", f"not run: seed {cause.seed} failed first "
+                                                    f"({cause.error['kind']})"))
 
 
 def _enough(isolation: str) -> bool:

@@ -63,6 +63,15 @@ def encode(seed: int, run: RunResult | None, error: dict | None, wall_s: float) 
     return MAGIC + struct.pack("<Q", len(head)) + head + b"".join(buffers)
 
 
+def holds_error(data: bytes) -> bool:
+    """Whether ``encode``'s bytes carry an error rather than records (the header alone is read)."""
+    try:
+        (n,) = struct.unpack_from("<Q", data, len(MAGIC))
+        return json.loads(data[len(MAGIC) + 8:len(MAGIC) + 8 + n]).get("error") is not None
+    except (struct.error, ValueError, AttributeError):
+        return True  # malformed: decoding it says how, at once
+
+
 def _text(v, what: str) -> str:
     if not isinstance(v, str):
         raise WireError(f"{what} is not text")

@@ -9,6 +9,7 @@ from helpers import small_config
 from test_hardened import TWO_FACED
 
 from glia.simulator import run_benchmark
+from glia.tools.evaluator import Evaluator
 from glia.tools.simulation import confirm_hardened, describe_check, run_simulation
 from glia.tools.telemetry_query import query_telemetry, schema
 from glia.tools.toolkit import ToolContext, execute
@@ -76,7 +77,8 @@ def test_query_telemetry_is_read_only_capped_and_discoverable(db):
 def test_a_failing_tool_call_returns_an_error_the_model_can_act_on(db, tmp_path):
     task = {"design": {"file": "policy.py", "editable": ["policy.py"]},
             "benchmark": {"workload": "paper-routing-short", "seeds": [0]}}
-    ctx = ToolContext(tmp_path, db, task, "c1")
+    evaluator = Evaluator("paper-routing-short", [0], lambda m: m.get("mean_e2e_s", float("inf")), db=db)
+    ctx = ToolContext(tmp_path, db, task, "c1", evaluator)
     bad = execute(ctx, "query_telemetry", {}, "t1", 5)
     assert bad.error and "bad arguments for query_telemetry: sql: Field required" in bad.text
     assert execute(ctx, "launch_rockets", {}, "t2", 5).text.startswith("ERROR: unknown tool 'launch_rockets'")
@@ -89,15 +91,16 @@ def test_a_failing_tool_call_returns_an_error_the_model_can_act_on(db, tmp_path)
 def test_a_design_is_reported_best_only_if_its_hardened_re_measurement_agrees(tmp_path):
     (tmp_path / "honest.py").write_text(STARTER.read_text())
     (tmp_path / "two_faced.py").write_text(TWO_FACED)
-    db = tmp_path / "telemetry.duckdb"
-    honest = run_simulation(tmp_path, db, "honest.py", "c1-e1", "paper-routing-short", [0])
-    check = confirm_hardened(tmp_path, honest, "paper-routing-short", [0])
+    ev = Evaluator("paper-routing-short", [0], lambda m: m.get("mean_e2e_s", float("inf")),
+                   db=tmp_path / "telemetry.duckdb")
+    honest = run_simulation(tmp_path, ev, "honest.py", "c1-e1")
+    check = confirm_hardened(tmp_path, honest, ev)
     assert check["agree"] and check["differences"] == {} and describe_check(check).startswith(
         "hardened re-measurement agrees (")
-    cheat = run_simulation(tmp_path, db, "two_faced.py", "c1-e2", "paper-routing-short", [0])
-    check = confirm_hardened(tmp_path, cheat, "paper-routing-short", [0])
+    cheat = run_simulation(tmp_path, ev, "two_faced.py", "c1-e2")
+    check = confirm_hardened(tmp_path, cheat, ev)
     assert not check["agree"] and describe_check(check).startswith(
         "hardened re-measurement DISAGREES, the measured figures cannot be trusted (mean_e2e_s ")
     (tmp_path / honest["snapshot"]).write_text(TWO_FACED)  # the frozen code changed after it was measured
-    assert confirm_hardened(tmp_path, honest, "paper-routing-short", [0])["differences"] == {
+    assert confirm_hardened(tmp_path, honest, ev)["differences"] == {
         "snapshot": "changed or missing since it was measured"}

@@ -24,8 +24,8 @@ TASK = str(Path(__file__).parent / "tasks" / "quick.toml")
 
 def experiment_ids(db: Path, thread_prefix: str = "c") -> list[str]:
     with reading(db) as con:
-        return [r[0] for r in con.execute("SELECT run_id FROM runs WHERE context <> 'baselines' ORDER BY run_id")
-                .fetchall()]
+        return [r[0] for r in con.execute("SELECT run_id FROM runs WHERE context NOT IN ('baselines', 'heldout') "
+                                          "ORDER BY run_id").fetchall()]
 
 
 @pytest.fixture(scope="module")
@@ -59,6 +59,20 @@ def test_an_offline_run_does_real_research_and_says_which_implementation_ran(sin
     lines = (Path(out.run_dir) / "transcript.jsonl").read_text().splitlines()
     agents = {json.loads(line)["agent"] for line in lines}
     assert {"researcher", "analyst", "supervisor"} <= agents
+
+
+def test_a_run_re_measures_its_best_design_and_its_baselines_where_the_search_never_looked(single):
+    ws, out = single
+    held = out.to_json()["heldout"]
+    assert set(held) == {"best", "llq"}
+    assert held["best"]["heldout"]["seeds"] == [1000] and held["best"]["heldout"]["mean_e2e_s"] > 0
+    assert held["best"]["shifted"]["workload"] == "paper-routing-short (qps x1.25)"
+    assert held["best"]["shifted"]["mean_e2e_s"] != held["best"]["heldout"]["mean_e2e_s"]
+    report = Path(out.to_json()["report"]).read_text()
+    assert "## Held-out evaluation" in report and "| **best design** |" in report and "| llq (baseline) |" in report
+    with reading(ws / "telemetry.duckdb") as con:
+        heldout_runs = con.execute("SELECT count(*) FROM runs WHERE context = 'heldout'").fetchone()[0]
+    assert heldout_runs == 4
 
 
 def test_runs_lists_and_report_reads_back(single):

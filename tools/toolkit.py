@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from glia.simulator.metrics import KEY_METRICS, fmt
 
+from .evaluator import Evaluator
 from .simulation import run_simulation
 from .telemetry_query import query_telemetry
 from .workspace import WorkspaceError, patch_file, read_file, shell, write_file
@@ -18,12 +19,14 @@ from .workspace import WorkspaceError, patch_file, read_file, shell, write_file
 
 @dataclass(frozen=True)
 class ToolContext:
-    """Where a context's tools act: its workspace, the shared telemetry database, the task, the context id."""
+    """Where a context's tools act: its workspace, the shared telemetry database, the task, the context id, and the
+    evaluator its simulations go through."""
 
     workspace: Path
     db: Path
     task: dict
     context_id: str
+    evaluator: Evaluator
 
 
 class RunSimulationArgs(BaseModel):
@@ -109,8 +112,8 @@ def execute(ctx: ToolContext, name: str, args: dict, call_id: str, sims_left: in
             if sims_left <= 0:
                 return ToolResult("ERROR: the simulation budget is used up; call finish with your best design", True)
             exp_id = f"{ctx.context_id}-{call_id}"
-            res = run_simulation(ws, ctx.db, parsed.candidate or task["design"]["file"], exp_id,
-                                 task["benchmark"]["workload"], task["benchmark"]["seeds"], context=ctx.context_id)
+            res = run_simulation(ws, ctx.evaluator, parsed.candidate or task["design"]["file"], exp_id,
+                                 context=ctx.context_id)
             res.update(label=parsed.label, hypothesis=parsed.hypothesis)
             return ToolResult(experiment_text(res, sims_left - 1), bool(res.get("error")), res)
         if name == "query_telemetry":
