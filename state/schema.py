@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal, TypedDict
 from langchain_core.messages import AnyMessage
 from langgraph.graph.message import add_messages
 
-from .records import BestDesign, Baseline, ContextOutcome, Finding, Hypothesis, Intervention, LedgerEntry
+from .records import Baseline, BestDesign, ContextOutcome, Finding, Hypothesis, Intervention, LedgerEntry
 from .task import Task
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from glia.simulator import Simulation
 from glia.simulator.autoscaler import ClusterView, ThroughputThresholdAutoscaler, make_autoscaler
 from glia.simulator.policies import POLICIES

@@ -9,12 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from langchain_core.messages import HumanMessage, ToolMessage
+from fakes import ScriptedChatModel, reply, text
+from langchain_core.messages import ToolMessage
 
 from glia.graph.config import RunConfig
 from glia.graph.runs import start_run
-
-from fakes import ScriptedChatModel, reply, text
 
 TASK = str(Path(__file__).parent / "tasks" / "quick.toml")
 
