@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 import pytest
+from helpers import BY_BLOCKS_REPLY
 from servers import Call, HTTPError, Json, Model, OpenAIServer, Say, View, typical_model
 
 from glia.graph.cli import main
@@ -22,19 +23,7 @@ from glia.tools.ledger import BudgetLedger
 
 TASK = str(Path(__file__).parent / "tasks" / "quick.toml")
 
-POLICY = """```python
-from glia.simulator import BaseGlobalScheduler
-
-
-class ByBlocks(BaseGlobalScheduler):
-    def schedule(self):
-        self.sort_requests()
-        out = []
-        while self._request_queue:
-            rid = min(self._replica_schedulers, key=lambda i: self._replica_schedulers[i].num_allocated_blocks)
-            out.append((rid, self._request_queue.pop(0)))
-        return out
-```"""
+POLICY = BY_BLOCKS_REPLY
 DIFF = """Route by KV blocks in use.
 <<<<<<< SEARCH
         load = {rid: rs.num_pending_requests + rs.num_active_requests

@@ -9,6 +9,7 @@ import html
 from pathlib import Path
 
 import pytest
+from helpers import BY_BLOCKS_REPLY
 from servers import SERVERS, Call, Json, Model, Say, View, typical_model
 
 from glia.graph.config import RunConfig
@@ -17,19 +18,7 @@ from glia.nodes import prompts
 
 TASK = str(Path(__file__).parent / "tasks" / "quick.toml")
 
-DESIGNS = ["""```python
-from glia.simulator import BaseGlobalScheduler
-
-
-class ByBlocks(BaseGlobalScheduler):
-    def schedule(self):
-        self.sort_requests()
-        out = []
-        while self._request_queue:
-            rid = min(self._replica_schedulers, key=lambda i: self._replica_schedulers[i].num_allocated_blocks)
-            out.append((rid, self._request_queue.pop(0)))
-        return out
-```""", """```python
+DESIGNS = [BY_BLOCKS_REPLY, """```python
 from glia.simulator import BaseGlobalScheduler
 
 
