@@ -56,6 +56,9 @@ class RoleModes(BaseModel):
     structured: StructuredMethod = "text"
     tool_results: ToolResults = "tool_messages"
     tool_call_text: bool = False
+    # where a role that acts goes when its native calls come back unusable (a small model under a server's
+    # function-calling format: a call with no arguments): the next rung of the ladder that works
+    fallback: ToolMode | None = None
     why: dict[str, str] = {}
 
 
@@ -93,6 +96,8 @@ def choose_modes(profile: EndpointProfile, role: str = "researcher", overrides: 
         for key, value in ((overrides or {}).get(scope) or {}).items():
             modes[key] = value == "true" if key == "tool_call_text" else value
             why[key] = "override"
+    if modes["tools"] in ("native_auto", "required"):
+        modes["fallback"] = next(m for m, ok in tools[2:] if ok)
     return RoleModes(**modes, why=why)
 
 
@@ -100,7 +105,8 @@ def mode_summary(modes: RoleModes | Mapping) -> str:
     """One line for run.json readers, reports and the TUI: the tool mode, the structured method, and how tool
     results travel."""
     m = modes if isinstance(modes, RoleModes) else RoleModes.model_validate(modes)
-    return (f"tools {m.tools}, structured {m.structured}, tool results as {m.tool_results.replace('_', ' ')}"
+    return (f"tools {m.tools}" + (f" (fallback {m.fallback})" if m.fallback else "")
+            + f", structured {m.structured}, tool results as {m.tool_results.replace('_', ' ')}"
             + (", tool-call turns with text" if m.tool_call_text else ""))
 
 

@@ -147,6 +147,9 @@ def write_report(state: GliaState, path: Path) -> str:
                      f"{r.get('parsed_from_text', 0)}; sent back with an error: {r.get('repairs', 0)} "
                      f"({100 * (r.get('parsed_from_text', 0) + r.get('repairs', 0)) / r['replies']:.0f} % needed "
                      "parsing or a retry)")
+    if r.get("mode_fallbacks"):
+        lines.append("- a native tool call of the researcher came back unusable, so it went on in its fallback tool "
+                     "mode (see its modes above)")
     fallbacks = {role: u.get("structured_fallbacks") for role, u in usage.items()
                  if isinstance(u, dict) and u.get("structured_fallbacks")}
     if fallbacks:

@@ -43,9 +43,9 @@ def llm_researcher(state: GliaState, runtime: Runtime[GliaContext]) -> GliaState
         call = {"name": "run_simulation", "args": {"label": "starter"}, "id": "starter", "type": "tool_call"}
         msg = AIMessage(content="[harness] Measuring the starting design first.", tool_calls=[call], name="harness")
         return {"researcher_messages": [msg], "phase": "experiment"}
-    modes = role_modes(ctx.modes, "researcher")
     usage: dict = {}
     retrying = _failures_in_a_row(state.get("researcher_messages", [])) > 0
+    modes = _modes(state, role_modes(ctx.modes, "researcher"), retrying, usage)
     reply = _ask(ctx, modes, _conversation(state, modes), usage, RETRY_TEMPERATURE if retrying else None)
     parsed = parse_reply(reply)
     design = state["task"]["design"]["file"]
@@ -66,6 +66,19 @@ def llm_researcher(state: GliaState, runtime: Runtime[GliaContext]) -> GliaState
     # a finish is answered here, so every call in the conversation has its result
     acks = [ToolMessage(content="noted: the supervisor will review", tool_call_id=c["id"]) for c in calls]
     return {"researcher_messages": [said, *acks, note], "usage": usage, "phase": "done"}
+
+
+def _modes(state: GliaState, modes: RoleModes, retrying: bool, usage: dict) -> RoleModes:
+    """The role's modes, or its fallback for the rest of the context once a native reply had to be sent back:
+    a model that wrote one unusable native call tends to write the next one the same way."""
+    if not modes.fallback:
+        return modes
+    fell_back = (state.get("usage", {}).get("researcher") or {}).get("mode_fallbacks", 0)
+    if not (fell_back or retrying):
+        return modes
+    if not fell_back:
+        count(usage, "researcher", mode_fallbacks=1)
+    return modes.model_copy(update={"tools": modes.fallback})
 
 
 def _conversation(state: GliaState, modes: RoleModes) -> list[AnyMessage]:

@@ -84,3 +84,31 @@ def test_a_whole_run_completes_on_each_kind_of_server(kind, tmp_path):
     run_requests = server.requests[8:]
     assert run_requests and all(r.get("tool_choice") != "required" or kind != "llama-cpp-python-fc"
                                 for r in run_requests)
+
+
+def test_a_researcher_whose_native_calls_come_back_empty_goes_on_with_the_two_stage_choice(tmp_path):
+    """Under llama-cpp-python's function-calling format the 1.5B model answered `functions.write_file:` with no
+    arguments, turn after turn; once one is sent back the researcher chooses its action first, then writes code."""
+    capable = research_model()
+
+    def turn(view: View):
+        researcher = view.messages and "Researcher of Glia" in view.messages[0]["content"]
+        if researcher and "choose_action" not in view.tools and "write_file" in view.tools:
+            return Call("write_file", {})
+        return capable.turns[0](view)
+
+    server = SERVERS["llama-cpp-python-fc"](Model(turn))
+    config = RunConfig.build(TASK, budget_sims=3, model="emulated", base_url="http://fc.emulated/v1",
+                             workspace=tmp_path, settings={"retry_base_s": 0.0})
+    out = start_run(config, factory=server.factory)
+    assert out.status == "finished", out.message
+    assert [e["label"] for e in sorted(out.state["ledger"], key=lambda e: e["seq"])] == ["starter", "ByBlocks",
+                                                                                        "ShortFirst"]
+    usage = out.state["usage"]["researcher"]
+    assert usage["repairs"] == 1 and usage["mode_fallbacks"] == 1       # one empty call, then the fallback held
+    researcher = [r for r in server.requests[8:] if "Researcher of Glia" in str(r["messages"][0]["content"])]
+    assert researcher[0]["tool_choice"] == "auto"
+    assert all(r.get("tool_choice") != "auto" for r in researcher[1:])
+    report = Path(out.to_json()["report"]).read_text()
+    assert "researcher modes: tools native_auto (fallback named_router)" in report
+    assert "went on in its fallback tool mode" in report
