@@ -7,7 +7,7 @@ import sys
 
 from glia.simulator import cli as simulator_cli
 
-from . import commands
+from . import commands, stack, sweep
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -15,6 +15,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("tui", help="the terminal UI: watch, step, resume and fork runs (glia tui --help)")
     commands.add_commands(sub)
+    stack.add_command(sub)
+    sweep.add_command(sub)
     simulator_cli.add_commands(sub)
     return parser
 

@@ -7,6 +7,7 @@ import json
 import sys
 
 from glia.nodes.registry import ROLES
+from glia.state import load_task
 
 from .config import DEFAULT_WORKSPACE, RunConfig
 from .runs import list_runs, resume_run, run_state, start_run
@@ -58,7 +59,19 @@ def _impls(pairs: list[str]) -> dict[str, str]:
     return out
 
 
-def _progress(quiet: bool):
+def _figures(m: dict, metric: str) -> str:
+    """An experiment's objective, and the mean end-to-end time and restarts that every routing user reads."""
+    parts = [] if metric == "mean_e2e_s" else [f"{metric} {m.get(metric, float('nan')):.3f}"]
+    parts += [f"mean e2e {m.get('mean_e2e_s', float('nan')):.2f} s",
+              f"restarts {m.get('restart_fraction', float('nan')):.3f}"]
+    return ", ".join(parts)
+
+
+def _infeasible(d: dict) -> str:
+    return "" if d.get("feasible", True) else f", INFEASIBLE (+{100 * d.get('violation', float('inf')):.1f} %)"
+
+
+def _progress(quiet: bool, metric: str = "mean_e2e_s"):
     def on_event(e: dict) -> None:
         if quiet or e["mode"] != "custom":
             return
@@ -67,15 +80,19 @@ def _progress(quiet: bool):
         if kind == "experiment":
             m = d.get("metrics", {})
             res = (f"error {d['error']['kind']}" if d.get("error") else
-                   f"mean e2e {m.get('mean_e2e_s', float('nan')):.2f} s, restarts "
-                   f"{m.get('restart_fraction', float('nan')):.3f} ({d['verdict']})")
+                   f"{_figures(m, metric)}{_infeasible(d)} ({d['verdict']})")
             print(f"[{d['context']}] experiment {d['id']}: {d['label'][:90]} -> {res}", file=sys.stderr)
         elif kind == "baseline":
-            print(f"[run] baseline {d['policy']}: mean e2e {d['metrics'].get('mean_e2e_s', float('nan')):.2f} s",
-                  file=sys.stderr)
+            print(f"[run] baseline {d['policy']}: {_figures(d['metrics'], metric)}{_infeasible(d)}", file=sys.stderr)
         elif kind == "context_end":
             print(f"[{d['context']}] done: {d['outcome']['stop_reason']}", file=sys.stderr)
     return on_event
+
+
+def _objective(metric: str, v) -> str:
+    if v is None:
+        return f"{metric} -"
+    return f"mean e2e {v:.2f} s" if metric == "mean_e2e_s" else f"{metric} {v:.3f}"
 
 
 def _finish(outcome, as_json: bool) -> int:
@@ -86,11 +103,15 @@ def _finish(outcome, as_json: bool) -> int:
         print(f"run {data['thread_id']}: {data['status']} {data['message']}".rstrip())
         print(f"implementations: {', '.join(f'{k}={v}' for k, v in data['implementations'].items())}")
         print(f"simulations used: {data['simulations_used']} of {data['simulations_budget']}")
+        metric = data.get("objective", "mean_e2e_s")
         for name, b in data["baselines"].items():
-            print(f"baseline {name}: mean e2e {b['mean_e2e_s']:.2f} s")
+            print(f"baseline {name}: {_objective(metric, b.get(metric))}" + ("" if b.get("feasible", True) else
+                  f" (infeasible: +{100 * b['violation']:.1f} %)"))
         if data["best"]:
-            print(f"best: {data['best']['label']} -> mean e2e {data['best']['mean_e2e_s']:.2f} s "
+            print(f"best: {data['best']['label']} -> {_objective(metric, data['best'].get(metric))} "
                   f"({data['best']['path']})")
+        elif data["status"] == "finished":
+            print("best: none (no design succeeded or met the task's constraint)")
         if data["report"]:
             print(f"report: {data['report']}")
     return 0 if outcome.status in ("finished", "paused") else 1
@@ -103,7 +124,8 @@ def cmd_run(args) -> int:
     if not config.models and not args.quiet and not args.json:
         print("no model configured (--model or GLIA_MODEL): running every node's offline implementation",
               file=sys.stderr)
-    return _finish(start_run(config, on_event=_progress(args.quiet or args.json)), args.json)
+    metric = load_task(config.task)["objective"]["metric"]
+    return _finish(start_run(config, on_event=_progress(args.quiet or args.json, metric)), args.json)
 
 
 def cmd_resume(args) -> int:

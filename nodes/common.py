@@ -11,7 +11,8 @@ from glia.tools.toolkit import ToolContext
 
 
 def tool_context(state: GliaState, ctx: GliaContext) -> ToolContext:
-    return ToolContext(Path(state["workspace"]), Path(ctx.db), state["task"], state["context_id"])
+    return ToolContext(Path(state["workspace"]), Path(ctx.db), state["task"], state["context_id"],
+                       state.get("thread_id", ""))
 
 
 def from_agent(role: str, text: str) -> HumanMessage:

@@ -11,7 +11,9 @@ from pathlib import Path
 from langchain_core.messages import AIMessage, ToolMessage, messages_to_dict
 from langgraph.runtime import Runtime
 
-from glia.state import Baseline, BestDesign, ContextOutcome, GliaContext, GliaState, LedgerEntry, score
+from glia.state import (Baseline, BestDesign, ContextOutcome, GliaContext, GliaState, LedgerEntry, feasible, improves,
+                        score, violation, worse)
+from glia.state.task import layer_of, objective_ci, policy_name
 from glia.tools.simulation import run_baseline
 from glia.tools.toolkit import execute
 
@@ -36,15 +38,25 @@ def measure_baselines(state: GliaState, runtime: Runtime[GliaContext]) -> GliaSt
     task = state["task"]
     done = {b["policy"] for b in state.get("baselines", [])}
     out: list[Baseline] = []
-    for policy in task["benchmark"]["baselines"]:
-        if policy in done:
+    for spec in task["benchmark"]["baselines"]:
+        name = policy_name(spec)
+        if name in done:
             continue
-        b = run_baseline(Path(runtime.context.db), policy, task["benchmark"]["workload"], task["benchmark"]["seeds"],
-                         f"{state['thread_id']}-baseline-{policy}")
-        b["score"] = score(task, b["metrics"]) if not b.get("error") else math.inf
+        b = run_baseline(Path(runtime.context.db), spec, task["benchmark"]["workload"], task["benchmark"]["seeds"],
+                         f"{state['thread_id']}-baseline-{name}", layer=layer_of(task), fixed=task.get("stack"))
+        b.update(_judged(task, b), policy=name, spec=spec)
         out.append(b)
-        runtime.stream_writer({"event": "baseline", "policy": policy, "metrics": b["metrics"]})
+        runtime.stream_writer({"event": "baseline", "policy": name, "metrics": b["metrics"],
+                               "feasible": b["feasible"], "violation": b["violation"]})
     return {"baselines": out, "started_at": state.get("started_at") or time.time()}
+
+
+def _judged(task, m: dict) -> dict:
+    """A measurement's score (penalised by the constraint), feasibility and violation; a failed run is infeasible."""
+    if m.get("error"):
+        return {"score": math.inf, "feasible": False, "violation": math.inf}
+    return {"score": score(task, m["metrics"]), "feasible": feasible(task, m["metrics"]),
+            "violation": violation(task, m["metrics"])}
 
 
 def run_tools(state: GliaState, runtime: Runtime[GliaContext]) -> GliaState:
@@ -53,7 +65,9 @@ def run_tools(state: GliaState, runtime: Runtime[GliaContext]) -> GliaState:
     ctx = tool_context(state, runtime.context)
     task = state["task"]
     ledger = own_ledger(state)
-    best_score = min((e["score"] for e in ledger), default=math.inf)
+    best_score = min((e["score"] for e in ledger), default=math.inf)   # what the search compares (penalised)
+    best_feasible = min((e["score"] for e in ledger if e.get("feasible", True) and not e.get("error")),
+                        default=math.inf)                                  # what can be called best
     left = sims_left(state)
     messages: list[ToolMessage] = []
     entries: list[LedgerEntry] = []
@@ -66,21 +80,24 @@ def run_tools(state: GliaState, runtime: Runtime[GliaContext]) -> GliaState:
         if res.experiment is not None:
             left -= 1
             e = res.experiment
-            sc = score(task, e["metrics"]) if not e.get("error") else math.inf
-            verdict = ("error" if e.get("error") else "improved" if sc < 0.99 * best_score else
-                       "worse" if sc > 1.05 * best_score else "no gain")
-            entry = {**e, "context": state["context_id"], "seq": len(ledger) + len(entries) + 1, "score": sc,
+            judged = _judged(task, e)
+            sc = judged["score"]
+            verdict = ("error" if e.get("error") else "improved" if improves(sc, best_score, 0.99) else
+                       "worse" if worse(sc, best_score, 1.05) else "no gain")
+            entry = {**e, **judged, "context": state["context_id"], "seq": len(ledger) + len(entries) + 1,
                      "verdict": verdict, "workspace": str(ctx.workspace)}
             entries.append(entry)
-            if sc < best_score:
-                best_score = sc
+            best_score = min(best_score, sc)
+            if judged["feasible"] and sc < best_feasible:
+                best_feasible = sc
                 best = {"id": e["id"], "context": state["context_id"], "label": e.get("label", ""), "score": sc,
                         "value": e["metrics"].get(task["objective"]["metric"]), "metrics": e["metrics"],
-                        "ci90": e.get("mean_e2e_ci90"), "snapshot": str(ctx.workspace / e["snapshot"]),
+                        "ci90": objective_ci(task, e), "snapshot": str(ctx.workspace / e["snapshot"]),
                         "hash": e["hash"]}
             runtime.stream_writer({"event": "experiment", "context": state["context_id"], "id": e["id"],
                                    "label": e.get("label", ""), "metrics": e["metrics"], "error": e.get("error"),
-                                   "verdict": verdict})
+                                   "verdict": verdict, "feasible": judged["feasible"],
+                                   "violation": judged["violation"]})
         messages.append(ToolMessage(content=res.text, tool_call_id=tc["id"], name=tc["name"],
                                     status="error" if res.error else "success"))
     update: GliaState = {"researcher_messages": messages, "ledger": entries,

@@ -1,5 +1,7 @@
 """The Supervisor: sees the task and the researcher's outputs (never code or tools); asks questions, recalls
-findings, pushes to combine ideas, stops unproductive lines, approves the final design or sends it back."""
+findings, pushes to combine ideas, stops unproductive lines, approves the final design or sends it back. It never
+approves a design that breaks the task's constraint: with the budget used and nothing feasible, it stops the
+context with nothing approved."""
 
 from __future__ import annotations
 
@@ -9,7 +11,8 @@ import re
 from langchain_core.messages import HumanMessage, SystemMessage
 from langgraph.runtime import Runtime
 
-from glia.state import Decision, GliaContext, GliaState, Intervention
+from glia.state import Decision, GliaContext, GliaState, Intervention, improves
+from glia.state.task import constraint_text
 
 from . import prompts
 from .claims import known_figures, mark_unsupported
@@ -18,26 +21,48 @@ from .llm import call_model
 from .progress import budget_exhausted, consult_reason, marks_crossed, own_ledger
 
 
+def best_feasible(state: GliaState) -> dict | None:
+    """This context's best experiment that met the task's constraint (and did not fail), or None."""
+    feasible = [e for e in own_ledger(state) if not e.get("error") and e.get("feasible", True)]
+    return min(feasible, key=lambda e: e["score"]) if feasible else None
+
+
+def _nothing_to_approve(state: GliaState) -> str:
+    constraint = constraint_text(state["task"])
+    tried = [e for e in own_ledger(state) if not e.get("error")]
+    if constraint and tried:
+        closest = min(tried, key=lambda e: e.get("violation", 0.0))
+        return (f"no design met the constraint {constraint} (the closest, {closest['id']}, broke it by "
+                f"{100 * closest.get('violation', 0.0):.1f} %): nothing is approved")
+    return "no design succeeded: nothing is approved"
+
+
 def _decision(state: GliaState, reason: str, window: int) -> tuple[Decision, str]:
     """The heuristic supervisor's rules."""
     ledger = own_ledger(state)
     ok = [e for e in ledger if not e.get("error")]
     base = ok[0] if ok else None
-    best = min(ok, key=lambda e: e["score"]) if ok else None
+    best = best_feasible(state)
     metric = state["task"]["objective"]["metric"]
     if reason in ("researcher done", "check-in"):
         exhausted = budget_exhausted(state)
-        if best and base and best["score"] < base["score"] * 0.9:
+        if best and base and best is not base and not base.get("feasible", True):
+            return "approve", (f"Approved: {best['id']} ({best.get('label', '')}) meets "
+                               f"{constraint_text(state['task'])}, which the first design broke by "
+                               f"{100 * base.get('violation', 0.0):.1f} %; {metric} {best['metrics'][metric]:.2f}.")
+        if best and base and improves(best["score"], base["score"], 0.9):
             return "approve", (f"Approved: {best['id']} ({best.get('label', '')}) improves {metric} from "
                                f"{base['metrics'][metric]:.2f} to {best['metrics'][metric]:.2f}.")
         if exhausted:
+            if not best:
+                return "stop", f"Budget reached ({exhausted}); {_nothing_to_approve(state)}."
             return "approve", f"Budget reached ({exhausted}); approving the best design found."
         mine = [i for i in state.get("interventions", []) if i["context"] == state.get("context_id")]
         if mine and mine[-1]["reason"] == "researcher done" and mine[-1]["after_count"] == len(ledger):
             # it was sent back once already when it wanted to stop, and it has tried nothing since
-            return "approve", ("The researcher has nothing left to try; " +
-                               (f"approving the best design found, {best['id']}." if best else
-                                "no design succeeded."))
+            if not best:
+                return "stop", f"The researcher has nothing left to try; {_nothing_to_approve(state)}."
+            return "approve", f"The researcher has nothing left to try; approving the best design found, {best['id']}."
         return "combine", ("Not yet convincing: the best design is within 10 % of the baseline. Combine the ideas "
                            "that helped, or test the hypotheses still open.")
     if reason == "stagnation":
@@ -61,6 +86,8 @@ def _intervene(state: GliaState, reason: str, decision: Decision, message: str) 
                          "supervisor_messages": [HumanMessage(content=message, name="supervisor")]}
     if decision == "approve":
         update["stop_reason"] = f"approved by the supervisor: {message}"
+    elif decision == "stop":
+        update["stop_reason"] = f"stopped by the supervisor: {message}"
     else:
         update["researcher_messages"] = [from_agent("supervisor", message)]
     return update
@@ -86,11 +113,17 @@ def llm_supervisor(state: GliaState, runtime: Runtime[GliaContext]) -> GliaState
                                                  HumanMessage(content=request)], ctx.settings, usage, "supervisor")
     decision, message = parse_decision(str(reply.content))
     exhausted = budget_exhausted(state)
-    if decision != "approve" and exhausted:
+    feasible = best_feasible(state)
+    if exhausted and not feasible:
+        decision, message = "stop", message + f" (budget reached; {_nothing_to_approve(state)})"
+    elif decision != "approve" and exhausted:
         decision, message = "approve", message + " (budget reached: the best design is final)"
     elif decision == "approve" and not any(not e.get("error") for e in own_ledger(state)):
         decision, message = "continue", ("Nothing has been measured yet, so there is nothing to approve: write a "
                                          "design and run it (run_simulation) first. " + message)
+    elif decision == "approve" and not feasible:
+        decision, message = "continue", (f"No design meets the constraint {constraint_text(state['task'])} yet, so "
+                                         "there is nothing to approve: find one that does. " + message)
     return {**_intervene(state, reason, decision, message), "usage": usage}
 
 

@@ -7,6 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+from .autoscaler import AUTOSCALERS
+from .batch_policies import BATCH_POLICIES
 from .metrics import SUMMARY_METRICS, fmt
 from .policies import POLICIES
 from .presets import PRESETS
@@ -14,7 +16,7 @@ from .runner import BenchmarkResult, run_benchmark
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("simulate", help="run a routing policy on a benchmark")
+    p = sub.add_parser("simulate", help="run a routing policy (with a batch policy and an autoscaler) on a benchmark")
     p.add_argument("--policy", required=True, help=f"built-in ({', '.join(POLICIES)}) or PATH.py[:ClassName]")
     _common(p)
     p.set_defaults(func=cmd_simulate)
@@ -34,6 +36,11 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workspace", default="glia-workspace",
                    help="where run artifacts (runs/) and the telemetry database (telemetry.duckdb) go")
     p.add_argument("--no-record", action="store_true", help="write no artifacts or telemetry")
+    p.add_argument("--batch", default=None, metavar="NAME|PATH.py[:Class]",
+                   help=f"batch policy of every replica ({', '.join(BATCH_POLICIES)} or a file; default: the preset's)")
+    p.add_argument("--autoscaler", default=None, metavar="NAME|PATH.py[:Class]",
+                   help=f"autoscaling policy ({', '.join(AUTOSCALERS)}, a file, or none; default: the preset's; "
+                        "needs a preset with autoscaling)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -49,7 +56,8 @@ def _run(policy: str, args) -> BenchmarkResult:
     record = not args.no_record
     return run_benchmark(policy, args.workload, args.seeds, jobs=args.jobs, timeout_s=args.timeout,
                          memory_mb=args.memory_mb, out_dir=ws / "runs" if record else None,
-                         telemetry=ws / "telemetry.duckdb" if record else None)
+                         telemetry=ws / "telemetry.duckdb" if record else None, batch=args.batch,
+                         autoscaler=args.autoscaler)
 
 
 def cmd_simulate(args) -> int:
@@ -57,7 +65,9 @@ def cmd_simulate(args) -> int:
     if args.json:
         print(json.dumps(res.to_json()))
         return 1 if res.error else 0
-    print(f"policy {res.policy} on {res.workload}, {len(res.seeds)} seed(s), {res.wall_s:.1f} s wall")
+    scaling = f", autoscaler {res.autoscaler}" if res.autoscaler else ""
+    print(f"policy {res.policy} (batch {res.batch_policy}{scaling}) on {res.workload}, {len(res.seeds)} seed(s), "
+          f"{res.wall_s:.1f} s wall")
     if res.metrics:
         print(f"{'metric':<26}{'mean':>12}{'90% CI':>24}")
         for key in SUMMARY_METRICS:

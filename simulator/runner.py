@@ -13,7 +13,7 @@ from pathlib import Path
 from .artifacts import write_seed_artifacts
 from .config import SimulationConfig
 from .loader import policy_source_hash
-from .metrics import JSON_METRICS, RUNS_TABLE_METRICS, aggregate, clean
+from .metrics import JSON_METRICS, RUNS_TABLE_METRICS, SUMMARY_METRICS, aggregate, clean
 from .presets import get_preset
 from .sandbox import SeedOutcome, run_seeds
 from .telemetry import config_json, write_run
@@ -32,21 +32,33 @@ class BenchmarkResult:
     error: dict | None = None
     wall_s: float = 0.0
     artifacts: str | None = None
+    batch_policy: str = "fcfs"
+    autoscaler: str | None = None    # the autoscaling policy; None for a fixed cluster
 
     def metric(self, name: str) -> float:
         m = self.metrics.get(name)
         return m["mean"] if m else float("nan")
 
+    def cis(self) -> dict[str, list]:
+        """The 90 % CI of each summary metric: metric -> [low, high]."""
+        return {m: [clean(v, None) for v in self.metrics[m]["ci90"]] for m in SUMMARY_METRICS if m in self.metrics}
+
     def to_json(self) -> dict:
         """The compact summary the CLI prints with ``--json``."""
         ci = self.metrics.get("mean_e2e_s", {}).get("ci90")
-        out = {"run_id": self.run_id, "policy": self.policy, "workload": self.workload, "seeds": len(self.seeds),
+        out = {"run_id": self.run_id, "policy": self.policy, "batch_policy": self.batch_policy,
+               "autoscaler": self.autoscaler, "workload": self.workload, "seeds": len(self.seeds),
                **{m: clean(self.metric(m)) for m in JSON_METRICS},
                "mean_e2e_ci90": [clean(ci[0]), clean(ci[1])] if ci else None,
                "wall_s": round(self.wall_s, 3), "error": self.error}
         if self.artifacts:
             out["artifacts"] = self.artifacts
         return out
+
+
+def _short(spec: str) -> str:
+    """A policy spec as the telemetry names it: a built-in's name, a file's base name."""
+    return os.path.basename(spec) if ".py" in spec else spec
 
 
 def benchmark_config(workload: str | SimulationConfig) -> tuple[str, SimulationConfig]:
@@ -59,21 +71,27 @@ def benchmark_config(workload: str | SimulationConfig) -> tuple[str, SimulationC
 def run_benchmark(policy: str, workload: str | SimulationConfig = "paper-routing", seeds: int | list[int] = 1,
                   jobs: int | None = None, timeout_s: float = 300.0, memory_mb: int | None = 4096,
                   out_dir: str | Path | None = None, telemetry: str | Path | None = None, context: str = "",
-                  isolate: bool = True, run_id: str | None = None) -> BenchmarkResult:
-    """Run ``policy`` (a built-in name or a policy file) on a benchmark over ``seeds`` (a count: 0..N-1, or a list).
+                  isolate: bool = True, run_id: str | None = None, batch: str | None = None,
+                  autoscaler: str | None = None) -> BenchmarkResult:
+    """Run the router ``policy`` (a built-in name or a policy file) on a benchmark over ``seeds`` (a count: 0..N-1,
+    or a list), with the benchmark's batch policy and autoscaling unless ``batch`` / ``autoscaler`` name others
+    (built-ins or files; ``autoscaler="none"`` for a fixed cluster).
 
     With ``out_dir``, each seed's artifact files go to ``out_dir/RUN_ID/seed_K/``; with ``telemetry``, everything is
-    added to that DuckDB file. A failing policy gives ``error`` (kind, message, seed); it never raises.
+    added to that DuckDB file. A failing policy of any layer gives ``error`` (kind, message, seed); it never raises.
     """
     start = time.perf_counter()
     seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
     name, config = benchmark_config(workload)
+    config = config.with_stack(batch, autoscaler)
     run_id = run_id or datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
     outcomes = run_seeds(config, policy, seed_list, jobs=jobs, timeout_s=timeout_s, memory_mb=memory_mb,
                          isolate=isolate)
     ok = [o for o in outcomes if o.error is None]
     failed = [o for o in outcomes if o.error is not None]
-    result = BenchmarkResult(run_id, policy, name, seed_list, outcomes=outcomes)
+    result = BenchmarkResult(run_id, policy, name, seed_list, outcomes=outcomes,
+                             batch_policy=config.cluster.batch_policy,
+                             autoscaler=config.autoscaler.policy if config.autoscaler else None)
     if failed:
         first = failed[0]
         result.error = {**first.error, "seed": first.seed, "failed_seeds": [o.seed for o in failed]}
@@ -89,12 +107,16 @@ def run_benchmark(policy: str, workload: str | SimulationConfig = "paper-routing
         result.artifacts = str(base)
     if telemetry is not None:
         ci = result.metrics.get("mean_e2e_s", {}).get("ci90", (None, None))
-        row = {"run_id": run_id, "policy": os.path.basename(policy) if policy.endswith(".py") else policy,
-               "policy_hash": policy_source_hash(policy), "workload": name, "seeds": len(seed_list),
+        scaling = config.autoscaler.policy if config.autoscaler else None
+        row = {"run_id": run_id, "policy": _short(policy), "batch_policy": _short(config.cluster.batch_policy),
+               "autoscaler": _short(scaling) if scaling else None,
+               "policy_hash": policy_source_hash(policy, config.cluster.batch_policy, scaling), "workload": name,
+               "seeds": len(seed_list),
                "context": context, "created_at": datetime.now(UTC).replace(tzinfo=None),
                "wall_s": result.wall_s, "error_kind": (result.error or {}).get("kind"),
                "error_message": (result.error or {}).get("message"), "config": config_json(cfg_dict),
                "mean_e2e_s": clean(result.metric("mean_e2e_s")), "mean_e2e_ci_low": clean(ci[0]),
-               "mean_e2e_ci_high": clean(ci[1]), **{m: clean(result.metric(m)) for m in RUNS_TABLE_METRICS}}
+               "mean_e2e_ci_high": clean(ci[1]), **{m: clean(result.metric(m)) for m in RUNS_TABLE_METRICS},
+               "ci90": json.dumps(result.cis())}
         write_run(telemetry, row, outcomes)
     return result

@@ -19,12 +19,14 @@ from .workspace import WorkspaceError, patch_file, read_file, shell, write_file
 
 @dataclass(frozen=True)
 class ToolContext:
-    """Where a context's tools act: its workspace, the shared telemetry database, the task, the context id."""
+    """Where a context's tools act: its workspace, the shared telemetry database, the task, the context id, and the
+    run (thread) id, which makes the experiments' telemetry ids unique in a database that several runs share."""
 
     workspace: Path
     db: Path
     task: dict
     context_id: str
+    run: str = ""
 
 
 class RunSimulationArgs(BaseModel):
@@ -110,7 +112,9 @@ def execute(ctx: ToolContext, name: str, args: dict, call_id: str, sims_left: in
                 return ToolResult("ERROR: the simulation budget is used up; call finish with your best design", True)
             exp_id = f"{ctx.context_id}-{call_id}"
             res = run_simulation(ws, ctx.db, parsed.candidate or task["design"]["file"], exp_id,
-                                 task["benchmark"]["workload"], task["benchmark"]["seeds"], context=ctx.context_id)
+                                 task["benchmark"]["workload"], task["benchmark"]["seeds"], context=ctx.context_id,
+                                 layer=task["design"].get("layer", "router"), fixed=task.get("stack"),
+                                 run_id=f"{ctx.run}/{exp_id}" if ctx.run else exp_id)
             res.update(label=parsed.label, hypothesis=parsed.hypothesis)
             text = json.dumps(jsonable({k: v for k, v in res.items() if k not in ("snapshot", "workload")}))
             return ToolResult(text, bool(res.get("error")), res)
