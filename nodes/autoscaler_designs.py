@@ -119,29 +119,48 @@ HYPOTHESES = {
 }
 
 
+def _half(x: float) -> float:
+    return max(1.0, round(x * 2) / 2)
+
+
+def line_search(props: list[tuple[AutoscalerDesign, LedgerEntry]], spare: bool) -> list[tuple[float, str]]:
+    """Next targets for a proportional design, from those tried with the same other settings: halfway to the
+    nearest target tried on each side of the best, or 30 % beyond when none was; upwards first when the latency
+    bound leaves capacity to spare. The best is the best feasible design (the least violating if none is)."""
+    feasible = [(d, e) for d, e in props if e.get("feasible", True)]
+    best = (min(feasible, key=lambda de: de[1]["score"]) if feasible else
+            min(props, key=lambda de: de[1].get("violation", 0.0)))[0].target
+    tried = sorted({d.target for d, _ in props})
+    above = [t for t in tried if t > best]
+    below = [t for t in tried if t < best]
+    up = _half((best + above[0]) / 2) if above else _half(best * 1.3)
+    down = _half((best + below[-1]) / 2) if below else _half(best * 0.8)
+    steps = [(up, "more load per replica"), (down, "less load per replica")]
+    return steps if spare else steps[::-1]
+
+
 def candidates(state: GliaState, designs: list[tuple[AutoscalerDesign, LedgerEntry]], findings: list[Finding]
                ) -> list[tuple[AutoscalerDesign, str, str]]:
     """Designs worth testing next (after the starting design), in order: (design, hypothesis id, why)."""
     anchor, best = anchor_and_best(designs)
     flagged = flagged_topics(findings, HYPOTHESES)
     out: list[tuple[AutoscalerDesign, str, str]] = []
-    load = latest_value(findings, "per_replica_load")
+    # the load per replica measured where the finding was first made (the starting design's own)
+    load = flagged["per_replica_load"]["value"] if "per_replica_load" in flagged else latest_value(
+        findings, "per_replica_load")
+    start = BASELINE.with_(kind="proportional", target=_half(load or 16.0))
     if "per_replica_load" in flagged:
-        target = float(max(2, round(load or 16.0)))
         hid, statement = HYPOTHESES["per_replica_load"]
-        out.append((BASELINE.with_(kind="proportional", target=target), hid,
-                    f"{hid}: {statement}; target the {target:g} requests per replica measured (finding: "
-                    f"{flagged['per_replica_load']['text']})"))
-    ref = best if best.kind == "proportional" else anchor if anchor.kind == "proportional" else None
-    if ref is None:
-        ref = BASELINE.with_(kind="proportional", target=float(max(2, round(load or 16.0))))
+        out.append((start, hid, f"{hid}: {statement}; target the {start.target:g} requests per replica measured "
+                                f"(finding: {flagged['per_replica_load']['text']})"))
+    ref = best if best.kind == "proportional" else anchor if anchor.kind == "proportional" else start
+    props = [(d, e) for d, e in designs if d.kind == "proportional" and
+             (d.signal, d.down_step, d.spare) == (ref.signal, ref.down_step, ref.spare)]
     margin = flagged.get("slo_margin")
     hid, statement = HYPOTHESES["slo_margin"]
-    broken = margin is not None and "broken" in margin["text"]
-    steps = (0.85, 0.7) if broken else (1.25, 1.5, 0.85)
-    for f in steps:
-        t = round(ref.target * f, 1)
-        out.append((ref.with_(target=t), f"{hid}/scale", f"{hid}: {statement}: target {t:g} per replica"))
+    spare = margin is None or "capacity to spare" in margin["text"]
+    for target, why in (line_search(props, spare) if props else []):
+        out.append((ref.with_(target=target), f"{hid}/search", f"{hid}: {statement}: target {target:g} ({why})"))
     out.append((ref.with_(signal="running"), "H-signal", "size on the requests running, not those waiting too"))
     for step in (1, 2):
         out.append((ref.with_(down_step=step), "H-damping", f"release at most {step} replica(s) per tick"))
@@ -149,8 +168,7 @@ def candidates(state: GliaState, designs: list[tuple[AutoscalerDesign, LedgerEnt
     out.append((compose(ref, [(d, e) for d, e in designs if d.kind == "proportional"],
                         ("signal", "target", "down_step", "spare")), "compose",
                 "compose the best value of every dimension tried"))
-    for dt in (-2.0, -1.0, 1.0, 2.0, 3.0):
-        if ref.target + dt >= 1:
-            out.append((ref.with_(target=ref.target + dt), "H-target/refine",
-                        f"refine the target: {ref.target + dt:g}"))
+    for dt in (-1.0, 1.0):
+        out.append((ref.with_(target=_half(ref.target + dt)), "H-target/refine",
+                    f"refine the target: {ref.target + dt:g}"))
     return out

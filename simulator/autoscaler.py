@@ -139,21 +139,25 @@ class ThroughputThresholdAutoscaler(BaseAutoscaler):
 
 
 class QueueLengthAutoscaler(BaseAutoscaler):
-    """Kubernetes HPA / KEDA on vLLM's waiting-requests metric: ``ceil(current * waiting per replica / target)``,
-    within a tolerance of 10 % around the target, as the HPA computes it."""
+    """Kubernetes' HPA (through KEDA) on vLLM's waiting-requests metric: ``ceil(current * waiting per replica /
+    target)``, nothing within a 10 % tolerance of the target, and HPA's default scale-down stabilisation: it scales
+    down only to the highest count it recommended over the last ``stabilisation_s`` (300 s)."""
 
-    def __init__(self, config: Any = None, target_waiting_per_replica: float = 5.0, tolerance: float = 0.1):
+    def __init__(self, config: Any = None, target_waiting_per_replica: float = 5.0, tolerance: float = 0.1,
+                 stabilisation_s: float = 300.0):
         super().__init__(config)
         if target_waiting_per_replica <= 0:
             raise ValueError("the queue autoscaler needs target_waiting_per_replica > 0")
-        self.target, self.tolerance = target_waiting_per_replica, tolerance
+        self.target, self.tolerance, self.window = target_waiting_per_replica, tolerance, stabilisation_s
+        self._recommended: list[tuple[float, int]] = []
 
     def desired_replicas(self, view: ClusterView) -> int:
         current = view.serving + view.starting
         ratio = view.waiting / max(view.serving, 1) / self.target
-        if abs(ratio - 1.0) <= self.tolerance:
-            return current
-        return _clamp(view, math.ceil(current * ratio))
+        want = current if abs(ratio - 1.0) <= self.tolerance else _clamp(view, math.ceil(current * ratio))
+        self._recommended = [(t, w) for t, w in self._recommended if t > view.now - self.window]
+        self._recommended.append((view.now, want))
+        return want if want >= current else min(current, max(w for _, w in self._recommended))
 
 
 AUTOSCALERS: dict[str, type[BaseAutoscaler]] = {

@@ -69,10 +69,11 @@ def test_threshold_autoscaler_decisions_and_cooldown():
 
 
 def test_the_queue_autoscaler_follows_the_hpa_formula_within_its_tolerance():
-    a = QueueLengthAutoscaler(None, target_waiting_per_replica=5)
+    a = QueueLengthAutoscaler(None, target_waiting_per_replica=5)  # HPA: scale-downs stabilised over 300 s
     assert a.desired_replicas(view(serving=4, waiting=40)) == 8        # 10 per replica: twice the target
     assert a.desired_replicas(view(serving=4, waiting=21)) == 4        # within 10 % of the target
-    assert a.desired_replicas(view(serving=4, waiting=0)) == 1         # nothing waits: down to the minimum
+    assert a.desired_replicas(view(serving=4, waiting=0)) == 4         # held by the last 300 s of advice
+    assert a.desired_replicas(view(now=400.0, serving=4, waiting=0)) == 1  # nothing waits: down to the minimum
 
 
 def test_settings_dicts_and_legacy_keys_become_the_platform_and_the_policy_s_parameters():
