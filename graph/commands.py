@@ -1,11 +1,14 @@
-"""The workflow's commands: ``glia run``, ``glia resume``, ``glia runs``, ``glia report``."""
+"""The workflow's commands: ``glia run``, ``glia resume``, ``glia runs``, ``glia report``, ``glia doctor``."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
+from glia.nodes.endpoint import EndpointUnreachable, profile_for
+from glia.nodes.modes import NEEDS, choose_modes, endpoint_lines, parse_overrides
 from glia.nodes.registry import ROLES
 from glia.state import load_task
 
@@ -24,6 +27,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--offline", action="store_true", help="use every node's offline implementation")
     r.add_argument("--impl", action="append", default=[], metavar="ROLE=NAME",
                    help=f"choose one role's implementation ({', '.join(ROLES)}), e.g. analyst=offline")
+    r.add_argument("--endpoint", action="append", default=[], metavar="ROLE.KEY=VALUE",
+                   help="override how a role talks to its model, e.g. researcher.tools=named_router (see glia "
+                        "doctor); repeatable")
     r.add_argument("--thread", default=None, help="thread id for the run (default: generated)")
     _shared(r)
     r.set_defaults(func=cmd_run)
@@ -41,6 +47,16 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     rp.add_argument("--workspace", default=DEFAULT_WORKSPACE)
     rp.add_argument("--json", action="store_true")
     rp.set_defaults(func=cmd_report)
+    d = sub.add_parser("doctor", help="probe a model endpoint: what its tool calls and structured output support, "
+                                      "and the mode each role will use")
+    d.add_argument("--model", default=None, help="chat model name (default: $GLIA_MODEL)")
+    d.add_argument("--base-url", default=None, help="OpenAI-compatible endpoint (default: $OPENAI_BASE_URL)")
+    d.add_argument("--workspace", default=DEFAULT_WORKSPACE, help="where the profile is cached (endpoints.json)")
+    d.add_argument("--refresh", action="store_true", help="probe again even if a cached profile exists")
+    d.add_argument("--endpoint", action="append", default=[], metavar="ROLE.KEY=VALUE",
+                   help="override a mode, e.g. researcher.tools=named_router or all.structured=json_mode")
+    d.add_argument("--json", action="store_true", help="print the profile and the modes as one JSON object")
+    d.set_defaults(func=cmd_doctor)
 
 
 def _shared(p: argparse.ArgumentParser) -> None:
@@ -86,6 +102,8 @@ def _progress(quiet: bool, metric: str = "mean_e2e_s"):
             print(f"[run] baseline {d['policy']}: {_figures(d['metrics'], metric)}{_infeasible(d)}", file=sys.stderr)
         elif kind == "context_end":
             print(f"[{d['context']}] done: {d['outcome']['stop_reason']}", file=sys.stderr)
+        elif kind == "modes":
+            print(f"[run] {d['text']}", file=sys.stderr)
     return on_event
 
 
@@ -120,7 +138,8 @@ def _finish(outcome, as_json: bool) -> int:
 def cmd_run(args) -> int:
     config = RunConfig.build(args.task, contexts=args.contexts, mode=args.mode, budget_sims=args.budget_sims,
                              implementations=_impls(args.impl), model=args.model, base_url=args.base_url,
-                             offline=args.offline, workspace=args.workspace, thread_id=args.thread)
+                             offline=args.offline, workspace=args.workspace, thread_id=args.thread,
+                             endpoint=args.endpoint)
     if not config.models and not args.quiet and not args.json:
         print("no model configured (--model or GLIA_MODEL): running every node's offline implementation",
               file=sys.stderr)
@@ -158,4 +177,23 @@ def cmd_report(args) -> int:
         print(open(report).read())
     else:
         print(f"run {args.thread} has no report yet ({outcome.status}); `glia resume {args.thread}` continues it")
+    return 0
+
+
+def cmd_doctor(args) -> int:
+    model = args.model or os.environ.get("GLIA_MODEL")
+    if not model:
+        raise ValueError("glia doctor needs a model: pass --model or set GLIA_MODEL")
+    overrides = parse_overrides(args.endpoint)
+    try:
+        profile, cached = profile_for(args.workspace, args.base_url or os.environ.get("OPENAI_BASE_URL"), model,
+                                      refresh=args.refresh)
+    except EndpointUnreachable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        modes = {role: choose_modes(profile, role, overrides).model_dump() for role in NEEDS}
+        print(json.dumps({"profile": profile.model_dump(), "cached": cached, "modes": modes}))
+    else:
+        print("\n".join(endpoint_lines(profile, overrides, cached)))
     return 0

@@ -7,14 +7,21 @@ import dataclasses
 import json
 import os
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from glia.nodes.endpoint import profile_for
+from glia.nodes.llm import make_chat_model, with_token_limit
+from glia.nodes.modes import choose_modes, mode_summary, parse_overrides
 from glia.nodes.registry import ROLES, choose_implementations
 from glia.state import AgentSettings, GliaContext, ModelSpec, load_task
+
+ChatFactory = Callable[[str | None, str], Any]   # (base URL, model) -> a chat model
+# the longest reply each role may write (tokens): a whole policy file for the researcher
+MAX_TOKENS = {"researcher": 3000, "analyst": 1200, "supervisor": 600, "summarizer": 1200}
 
 DEFAULT_WORKSPACE = "glia-workspace"
 MODES = ("parallel", "sequential")
@@ -52,6 +59,8 @@ class RunConfig:
     mode: str = "parallel"
     models: dict[str, ModelSpec] = field(default_factory=dict)   # role -> model, for the llm implementations
     settings: AgentSettings = field(default_factory=AgentSettings)
+    endpoint: dict[str, dict[str, str]] = field(default_factory=dict)  # mode overrides: role (or all) -> key -> value
+    modes: dict[str, dict] = field(default_factory=dict)       # role -> the modes chosen at the start (RoleModes)
     created_at: str = ""
 
     @classmethod
@@ -59,10 +68,12 @@ class RunConfig:
               budget_sims: int | None = None, implementations: Mapping[str, str] | None = None,
               model: str | None = None, base_url: str | None = None, offline: bool = False, llm: bool = False,
               workspace: str | Path = DEFAULT_WORKSPACE, thread_id: str | None = None,
-              settings: Mapping[str, Any] | None = None, env: Mapping[str, str] = os.environ) -> RunConfig:
+              settings: Mapping[str, Any] | None = None, endpoint: Sequence[str] = (),
+              env: Mapping[str, str] = os.environ) -> RunConfig:
         """Validate the choices and fill in the defaults: the model from ``GLIA_MODEL`` and the endpoint from
         ``OPENAI_BASE_URL`` unless given; with a model (or ``llm``, for test models) every role uses its LLM
-        implementation unless ``implementations`` says otherwise; ``offline`` makes every role offline."""
+        implementation unless ``implementations`` says otherwise; ``offline`` makes every role offline.
+        ``endpoint``: mode overrides ``ROLE.KEY=VALUE`` (the command line's win over the task file's)."""
         if contexts < 1:
             raise ValueError(f"--contexts must be >= 1, got {contexts}")
         if mode not in MODES:
@@ -86,6 +97,7 @@ class RunConfig:
                    mode=mode,
                    models={r: ModelSpec(model, base_url) for r, n in impl.items() if n == "llm"} if model else {},
                    settings=AgentSettings.from_dict(dict(settings or {})),
+                   endpoint=parse_overrides(endpoint, t.get("endpoint")),
                    created_at=datetime.now(UTC).isoformat(timespec="seconds"))
 
     @property
@@ -102,18 +114,31 @@ class RunConfig:
             return self
         return dataclasses.replace(self, implementations=choose_implementations({**self.implementations, **changes}))
 
-    def context(self, models: dict | None = None) -> GliaContext:
-        """The run-time context for the graph; chat models are made lazily from ``models`` unless given."""
+    def context(self, models: dict | None = None, factory: ChatFactory | None = None) -> GliaContext:
+        """The run-time context for the graph. Chat models are made lazily from ``models`` by ``factory`` (default:
+        ``ChatOpenAI``), each with a reply-length limit for its role, unless given."""
         if models is None:
-            from glia.nodes.llm import make_chat_model
+            make = factory or (lambda base_url, model: make_chat_model(model, base_url))
+            models = {r: (lambda r=r, s=s: with_token_limit(make(s.base_url, s.model), s.base_url, MAX_TOKENS[r]))
+                      for r, s in self.models.items()}
+        return GliaContext(db=str(self.paths.db), models=models, settings=self.settings, modes=self.modes)
 
-            models = {r: (lambda s=s: make_chat_model(s.model, s.base_url)) for r, s in self.models.items()}
-        return GliaContext(db=str(self.paths.db), models=models, settings=self.settings)
+    def choose_modes(self, factory: ChatFactory | None = None, refresh: bool = False) -> list[str]:
+        """Probe each role's endpoint (cached per endpoint in the workspace) and choose how the role talks to it,
+        overrides applied; returns what to tell the user."""
+        notes = []
+        for role, spec in self.models.items():
+            profile, cached = profile_for(self.workspace, spec.base_url, spec.model, factory, refresh)
+            self.modes[role] = choose_modes(profile, role, self.endpoint).model_dump()
+            notes.append(f"{role}: {mode_summary(self.modes[role])} ({spec.model} at {profile.base_url}, "
+                         f"{'cached profile' if cached else 'probed'})")
+        return notes
 
     def to_json(self) -> dict:
         return {"thread_id": self.thread_id, "task": self.task, "contexts": self.contexts, "mode": self.mode,
                 "budget_sims": self.budget_sims, "implementations": self.implementations,
                 "models": {r: dataclasses.asdict(s) for r, s in self.models.items()},
+                "endpoint": self.endpoint, "modes": self.modes,
                 "created_at": self.created_at, "context_settings": dataclasses.asdict(self.settings)}
 
     @classmethod
@@ -123,6 +148,7 @@ class RunConfig:
                    contexts=data.get("contexts", 1), mode=data.get("mode", "parallel"),
                    models={r: ModelSpec(**s) for r, s in (data.get("models") or {}).items()},
                    settings=AgentSettings.from_dict(data.get("context_settings")),
+                   endpoint=data.get("endpoint") or {}, modes=data.get("modes") or {},
                    created_at=data.get("created_at", ""))
 
     def save(self) -> None:

@@ -12,9 +12,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from glia.nodes.modes import mode_summary
 from glia.state import GliaState, load_task
 
-from .config import DEFAULT_WORKSPACE, Paths, RunConfig
+from .config import DEFAULT_WORKSPACE, ChatFactory, Paths, RunConfig
 from .session import RunOutcome, RunSession
 
 
@@ -25,8 +26,10 @@ def prepare_run(config: RunConfig) -> GliaState:
     task = load_task(config.task)
     task["budget"]["simulations"] = config.budget_sims
     config.save()
+    facts = {f"{role} model": f"{spec.model} at {spec.base_url or 'OpenAI'}" for role, spec in config.models.items()}
+    facts |= {f"{role} modes": mode_summary(m) for role, m in config.modes.items()}
     state: GliaState = {"task": task, "thread_id": config.thread_id, "run_dir": str(config.run_dir),
-                        "budget": task["budget"], "started_at": time.time()}
+                        "budget": task["budget"], "started_at": time.time(), "facts": facts}
     if config.contexts == 1:  # the flat graph runs the one context directly
         state.update(context_id="c1", workspace=str(config.run_dir / "contexts" / "c1"), ledger=[])
     else:
@@ -34,22 +37,28 @@ def prepare_run(config: RunConfig) -> GliaState:
     return state
 
 
-def start_run(config: RunConfig, models: dict | None = None,
-              on_event: Callable[[dict], None] | None = None) -> RunOutcome:
-    """Start a run and carry it to its end (``models``: chat models per role, e.g. test fakes)."""
+def start_run(config: RunConfig, models: dict | None = None, on_event: Callable[[dict], None] | None = None,
+              factory: ChatFactory | None = None) -> RunOutcome:
+    """Start a run and carry it to its end. Each role's endpoint is probed first (cached in the workspace) to
+    choose how the role talks to it, unless ``models`` (chat models per role, e.g. test fakes) are given;
+    ``factory`` makes the chat models from (base URL, model) otherwise (default: ``ChatOpenAI``)."""
+    if models is None and config.models and not config.modes:
+        for note in config.choose_modes(factory):
+            if on_event:
+                on_event({"namespace": [], "mode": "custom", "data": {"event": "modes", "text": note}})
     state = prepare_run(config)
-    return _execute(RunSession(config, models), state, on_event)
+    return _execute(RunSession(config, models, factory), state, on_event)
 
 
 def resume_run(thread_id: str, workspace: str | Path = DEFAULT_WORKSPACE, implementations: dict | None = None,
                models: dict | None = None, on_event: Callable[[dict], None] | None = None,
-               checkpoint_id: str | None = None) -> RunOutcome:
+               checkpoint_id: str | None = None, factory: ChatFactory | None = None) -> RunOutcome:
     """Continue a run from its last checkpoint (or fork it from ``checkpoint_id``), optionally with other
-    implementations (kept in its ``run.json``)."""
+    implementations (kept in its ``run.json``), talking to its models in the modes chosen when it started."""
     config = RunConfig.load(thread_id, workspace).with_implementations(implementations)
     if implementations:
         config.save()
-    return _execute(RunSession(config, models), None, on_event, checkpoint_id)
+    return _execute(RunSession(config, models, factory), None, on_event, checkpoint_id)
 
 
 def _execute(session: RunSession, state: GliaState | None, on_event, checkpoint_id: str | None = None) -> RunOutcome:

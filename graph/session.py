@@ -18,7 +18,7 @@ from langgraph.checkpoint.sqlite import SqliteSaver
 from glia.nodes.llm import EndpointDown
 
 from .builder import build_graph
-from .config import RunConfig
+from .config import ChatFactory, RunConfig
 
 
 def recursion_limit(budget_sims: int, contexts: int) -> int:
@@ -65,7 +65,7 @@ class RunOutcome:
 class RunSession:
     """One run's graph with its checkpointer (``models``: chat models per role; made from the config if None)."""
 
-    def __init__(self, config: RunConfig, models: dict | None = None):
+    def __init__(self, config: RunConfig, models: dict | None = None, factory: ChatFactory | None = None):
         self.config = config
         self.thread_id = config.thread_id
         self.run_dir = config.run_dir
@@ -74,7 +74,7 @@ class RunSession:
         self.saver = SqliteSaver(self._conn)
         self.graph = build_graph(config.implementations, config.contexts, config.mode).compile(
             checkpointer=self.saver)
-        self.context = config.context(models)
+        self.context = config.context(models, factory)
         self.message = ""
         self.paused = False
 

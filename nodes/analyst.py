@@ -5,19 +5,24 @@ model explore the telemetry with the ``query_telemetry`` tool and write the find
 
 from __future__ import annotations
 
-from langchain_core.messages import HumanMessage, SystemMessage, ToolMessage
+from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, SystemMessage, ToolMessage
 from langgraph.runtime import Runtime
 
 from glia.simulator.telemetry import reading
 from glia.state import Finding, GliaContext, GliaState, LedgerEntry
 from glia.tools.telemetry_query import schema
-from glia.tools.toolkit import ANALYST_TOOLS, execute, langchain_tools
+from glia.tools.toolkit import ANALYST_TOOLS, QueryTelemetryArgs, execute, langchain_tools
 
 from . import prompts
 from .claims import figures_in
 from .common import from_agent, tool_context
-from .llm import call_model
+from .llm import account, count, invoke_with_retries
+from .modes import adapt_messages, role_modes
 from .progress import own_ledger
+from .replies import FENCE, parse_reply
+from .structured import AnalystFindings, findings_from_text, structured_answer
+
+MAX_QUERIES = 3  # rounds of SQL the model may run before it writes its findings
 
 # topic -> (SQL over the experiment's rows; a finding's threshold test on the value; how to say it)
 DIAGNOSTICS = {
@@ -206,37 +211,68 @@ def offline_analyst(state: GliaState, runtime: Runtime[GliaContext]) -> GliaStat
 
 
 def llm_analyst(state: GliaState, runtime: Runtime[GliaContext]) -> GliaState:
+    """The model starts from the harness's standard diagnostics of the new experiments, may query the telemetry
+    a few times (natively or as SQL written in its reply, by its endpoint's mode), then answers with findings in
+    the schema its endpoint supports best."""
     ctx = runtime.context
     new = _new_experiments(state)
     if not new:
         return {"researcher_messages": [from_agent("analyst", "No new successful experiment to analyse.")]}
-    model = ctx.model("analyst").bind_tools(langchain_tools(ANALYST_TOOLS))
+    modes = role_modes(ctx.modes, "analyst")
+    model = ctx.model("analyst")
     tctx = tool_context(state, ctx)
-    ids = ", ".join(e["id"] for e in new)
-    messages = [SystemMessage(content=prompts.ANALYST_SYSTEM),
-                HumanMessage(content=prompts.analyst_request(
-                    state["task"], [{**e, "id": e.get("run_id", e["id"])} for e in new], schema(tctx.db)))]
     usage: dict = {}
-    reply = None
-    for _ in range(6):
-        reply = call_model(model, messages, ctx.settings, usage, "analyst")
-        messages.append(reply)
-        if not reply.tool_calls:
+
+    def call(runnable, msgs):
+        reply = invoke_with_retries(runnable, msgs, ctx.settings, "analyst")
+        account(usage, "analyst", reply.get("raw") if isinstance(reply, dict) else reply, model)
+        return reply
+
+    task = state["task"]
+    extra = tuple((task.get("offline") or {}).get("diagnostics", ()))
+    standard = [f for e in new for f in diagnose(ctx.db, e.get("run_id", e["id"]), extra, task, e["id"])]
+    # the model queries the telemetry, where an experiment is its run id
+    in_telemetry = [{**e, "id": e.get("run_id", e["id"])} for e in new]
+    messages: list[AnyMessage] = [
+        SystemMessage(content=prompts.ANALYST_SYSTEM),
+        HumanMessage(content=prompts.analyst_request(task, in_telemetry, schema(tctx.db),
+                                                     [f["text"] for f in standard]))]
+    native = modes.tools == "native_auto"
+    asking = model.bind_tools(langchain_tools(ANALYST_TOOLS), tool_choice="auto") if native else model
+    for _ in range(MAX_QUERIES):
+        reply = call(asking, [*adapt_messages(messages, modes), HumanMessage(content=prompts.ANALYST_QUERY)])
+        queries = _queries(reply)
+        if not queries:
             break
-        for tc in reply.tool_calls:
-            if tc["name"] != "query_telemetry":
-                messages.append(ToolMessage(content="ERROR: the analyst may only use query_telemetry",
-                                            tool_call_id=tc["id"], status="error"))
-                continue
-            res = execute(tctx, "query_telemetry", tc.get("args", {}), tc["id"], 0)
-            messages.append(ToolMessage(content=res.text, tool_call_id=tc["id"],
-                                        status="error" if res.error else "success"))
-    text = str(reply.content).strip() if reply is not None else ""
-    bullets = [b.strip("-* ").strip() for b in text.splitlines() if b.strip().startswith(("-", "*"))] or [text]
-    seen = [x for m in messages if isinstance(m, ToolMessage) for x in figures_in(str(m.content))]
-    findings: list[Finding] = [{"id": f"{new[-1]['id']}:llm{i}", "experiment": new[-1]["id"], "topic": "llm",
-                                "flagged": True, "text": b, "value": None, "sql": "", "figures": seen}
-                               for i, b in enumerate(bullets) if b]
-    report = f"Findings on {ids}:\n" + "\n".join(f"- {f['text']}" for f in findings)
+        messages.append(reply if native else AIMessage(content=str(reply.content)))
+        for call_id, sql in queries:
+            res = execute(tctx, "query_telemetry", {"sql": sql}, call_id, 0)
+            messages.append(ToolMessage(content=res.text, tool_call_id=call_id, name="query_telemetry",
+                                        status="error" if res.error else "success") if native else
+                            HumanMessage(content=f"[result of {sql}]\n{res.text}"))
+    answer = structured_answer(model, AnalystFindings, [*adapt_messages(messages, modes),
+                                                        HumanMessage(content=prompts.ANALYST_FINDINGS)],
+                               modes.structured, findings_from_text, invoke=call)
+    seen = [x for f in standard for x in f.get("figures", [])] + [
+        x for m in messages[2:] for x in figures_in(str(m.content))]
+    last = new[-1]["id"]
+    findings: list[Finding] = [{"id": f"{last}:llm{i}", "experiment": last, "topic": "llm", "flagged": True,
+                                "text": f.text.strip(), "value": None, "sql": "", "figures": seen}
+                               for i, f in enumerate(answer.value.findings) if f.text.strip()]
+    if not findings:  # the model said nothing usable: the standard diagnostics stand
+        findings = standard
+    count(usage, "analyst", structured_fallbacks=int(answer.method == "text_fallback"))
+    ids = ", ".join(e["id"] for e in new)
+    report = f"Findings on {ids}:\n" + "\n".join(f"- {f['text']}" for f in findings if f["flagged"])
     return {"findings": findings, "researcher_messages": [from_agent("analyst", report)],
-            "analyst_messages": messages[1:], "usage": usage}
+            "analyst_messages": [*messages[1:], HumanMessage(content=report, name="analyst")], "usage": usage}
+
+
+def _queries(reply: AIMessage) -> list[tuple[str, str]]:
+    """The SQL queries a reply asks for: native or written calls of query_telemetry, or ```sql blocks."""
+    parsed = parse_reply(reply, specs={"query_telemetry": QueryTelemetryArgs}, code=False)
+    found = [(a.id, a.args["sql"]) for a in parsed.actions if a.args.get("sql", "").strip()]
+    if not found:
+        found = [(f"sql{i}", body.strip()) for i, (lang, body) in enumerate(FENCE.findall(str(reply.content)))
+                 if lang.lower() == "sql" and body.strip()]
+    return found[:2]

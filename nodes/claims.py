@@ -19,12 +19,19 @@ RESULT_WORDS = re.compile(r"\b(latency|e2e|ttft|tpot|throughput|restart|slowdown
                           r"improv|reduc|faster|slower|better|worse|lower|higher|cut|gain|speed)", re.IGNORECASE)
 
 
+# words that name what a sentence measures -> the part of the metric names it refers to
+TOPICS = {"latenc": "e2e", "e2e": "e2e", "end-to-end": "e2e", "end to end": "e2e", "ttft": "ttft",
+          "first token": "ttft", "tpot": "tpot", "restart": "restart", "preempt": "preempt", "throughput": "throughput",
+          "gpu": "gpu", "kv": "kv", "memory": "kv", "cache": "kv", "slowdown": "slowdown", "queue": "queueing"}
+
+
 @dataclass(frozen=True)
 class Claim:
     text: str          # the number as written, with its unit
     value: float
     percent: bool
     ratio: bool
+    topics: frozenset[str] = frozenset()  # what its sentence measures (parts of metric names); empty: unknown
 
 
 def claims_in(text: str) -> list[Claim]:
@@ -34,6 +41,8 @@ def claims_in(text: str) -> list[Claim]:
     for sentence in re.split(r"(?<=[.!?;\n])\s+", text):
         if not RESULT_WORDS.search(sentence):
             continue
+        lowered = sentence.lower()
+        topics = frozenset(v for k, v in TOPICS.items() if k in lowered)
         for m in NUMBER.finditer(sentence):
             raw, unit = m.group(1), (m.group(2) or "").strip()
             start = m.start()
@@ -42,7 +51,7 @@ def claims_in(text: str) -> list[Claim]:
             value = float(raw.replace(",", ""))
             if not unit and "." not in raw and abs(value) <= 10:
                 continue  # a count ("3 experiments"), not a result
-            out.append(Claim(m.group(0).strip(), value, unit == "%", unit == "x"))
+            out.append(Claim(m.group(0).strip(), value, unit == "%", unit == "x", topics))
     return out
 
 
@@ -51,48 +60,55 @@ def figures_in(text: str) -> list[float]:
     return [float(m.group(1).replace(",", "")) for m in NUMBER.finditer(text)]
 
 
-def known_figures(state: GliaState, extra: Iterable[float] = ()) -> list[float]:
-    """Every figure the harness recorded for this run: experiments' and baselines' metrics and CIs."""
-    figures: list[float] = list(extra)
+Figures = dict[str, list[float]]  # metric (or "" for figures of no named metric) -> recorded values
+
+
+def known_figures(state: GliaState, extra: Iterable[float] = ()) -> Figures:
+    """Every figure the harness recorded for this run, by metric: experiments' and baselines' metrics and the CI
+    of the mean, plus ``extra`` (figures the model was shown, such as query results)."""
+    out: Figures = {"": list(extra)}
     records: list[LedgerEntry | Baseline] = [*state.get("ledger", []), *state.get("baselines", [])]
     for r in records:
-        figures += [v for v in (r.get("metrics") or {}).values() if isinstance(v, (int, float)) and math.isfinite(v)]
-        figures += [v for v in (r.get("mean_e2e_ci90") or []) if isinstance(v, (int, float)) and math.isfinite(v)]
-    return figures
+        for k, v in (r.get("metrics") or {}).items():
+            if isinstance(v, (int, float)) and math.isfinite(v):
+                out.setdefault(k, []).append(float(v))
+        out["mean_e2e_s"] = out.get("mean_e2e_s", []) + [
+            float(v) for v in (r.get("mean_e2e_ci90") or []) if isinstance(v, (int, float)) and math.isfinite(v)]
+    return out
 
 
 def _matches(value: float, figure: float, written: str) -> bool:
-    """``value`` as written agrees with ``figure`` rounded to the written precision (and 5 % either way for
-    whole numbers, which prose rounds freely)."""
+    """``value`` is ``figure`` rounded to the precision it is written with."""
     decimals = len(written.split(".")[1].rstrip("%x ").strip()) if "." in written else 0
-    if abs(round(figure, decimals) - value) <= 0.5 * 10 ** -decimals + 1e-9:
-        return True
-    return decimals == 0 and figure != 0 and abs(value - figure) <= 0.05 * abs(figure)
+    return abs(round(figure, decimals) - value) <= 0.5 * 10 ** -decimals + 1e-9
 
 
-def supported(claim: Claim, figures: list[float]) -> bool:
-    """Whether a claim matches a figure (a percentage: a share written in percent), or, for a percentage or a
-    ratio, the change between two figures."""
-    scale = 100.0 if claim.percent else 1.0
-    if any(_matches(claim.value, f * scale, claim.text) or _matches(claim.value, f, claim.text) for f in figures):
+def supported(claim: Claim, figures: Figures) -> bool:
+    """Whether a claim is a recorded figure (a percentage: a share written in percent), or, for a percentage or a
+    ratio, the change between two recorded values of the same metric."""
+    if claim.topics:  # a sentence about latency is checked against latency figures (and what the model was shown)
+        figures = {k: v for k, v in figures.items() if not k or any(t in k for t in claim.topics)}
+    scale = 100.0 if claim.percent else 1.0  # figures are stored as fractions; prose writes them in percent
+    if any(_matches(claim.value, f * scale, claim.text) for values in figures.values() for f in values):
         return True
     if not (claim.percent or claim.ratio):
         return False
-    positive = [f for f in set(figures) if f > 0]
-    for a in positive:
-        for b in positive:
-            change = a / b if claim.ratio else 100.0 * abs(a / b - 1.0)
-            if a != b and _matches(abs(claim.value), change, claim.text):
-                return True
+    for values in figures.values():
+        positive = sorted({f for f in values if f > 0})
+        for a in positive:
+            for b in positive:
+                change = a / b if claim.ratio else 100.0 * abs(a / b - 1.0)
+                if a != b and _matches(abs(claim.value), change, claim.text):
+                    return True
     return False
 
 
-def unsupported(text: str, figures: list[float]) -> list[str]:
+def unsupported(text: str, figures: Figures) -> list[str]:
     """The numbers ``text`` states as results that no recorded figure supports, as written."""
     return [c.text for c in claims_in(text) if not supported(c, figures)]
 
 
-def mark_unsupported(text: str, figures: list[float]) -> str:
+def mark_unsupported(text: str, figures: Figures) -> str:
     """``text`` with each unsupported result marked ``[unmeasured]``, for reports that quote model prose."""
     bad = set(unsupported(text, figures))
     if not bad:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, ToolMessage
@@ -20,13 +21,16 @@ def from_agent(role: str, text: str) -> HumanMessage:
     return HumanMessage(content=f"[{role}] {text}", name=role)
 
 
+CODE = re.compile(r"```.*?(?:```|\Z)", re.DOTALL)
+
+
 def text_of(messages: list[AnyMessage], limit: int = 12) -> str:
     """The readable part of recent messages: no code, no tool arguments (what the supervisor may see)."""
     lines = []
     for m in messages[-limit:]:
         if isinstance(m, ToolMessage):
             continue
-        content = str(m.content).strip()
+        content = CODE.sub(lambda c: f"(code, {c.group(0).count(chr(10))} lines)", str(m.content)).strip()
         if isinstance(m, AIMessage) and m.tool_calls:
             names = ", ".join(tc["name"] for tc in m.tool_calls)
             content = (content + f" (called: {names})").strip()

@@ -76,7 +76,10 @@ def run_tools(state: GliaState, runtime: Runtime[GliaContext]) -> GliaState:
         runtime.stream_writer({"event": "tool_call", "context": state["context_id"], "tool": tc["name"],
                                "args": {k: (v if len(str(v)) < 200 else str(v)[:200] + "...")
                                         for k, v in (tc.get("args") or {}).items()}})
-        res = execute(ctx, tc["name"], tc.get("args") or {}, tc["id"], left)
+        # an experiment is named by its place in the context (e001, ...), so a re-executed step names it the same
+        seq = len(ledger) + len(entries) + 1
+        res = execute(ctx, tc["name"], tc.get("args") or {}, f"e{seq:03d}" if tc["name"] == "run_simulation" else
+                      tc["id"], left)
         if res.experiment is not None:
             left -= 1
             e = res.experiment
@@ -84,7 +87,7 @@ def run_tools(state: GliaState, runtime: Runtime[GliaContext]) -> GliaState:
             sc = judged["score"]
             verdict = ("error" if e.get("error") else "improved" if improves(sc, best_score, 0.99) else
                        "worse" if worse(sc, best_score, 1.05) else "no gain")
-            entry = {**e, **judged, "context": state["context_id"], "seq": len(ledger) + len(entries) + 1,
+            entry = {**e, **judged, "context": state["context_id"], "seq": seq,
                      "verdict": verdict, "workspace": str(ctx.workspace)}
             entries.append(entry)
             best_score = min(best_score, sc)

@@ -22,13 +22,14 @@ class EndpointDown(RuntimeError):
     """The model endpoint kept failing after retries; the run stops here, resumable."""
 
 
-def make_chat_model(model: str, base_url: str | None = None, api_key: str | None = None, temperature: float = 0.2):
+def make_chat_model(model: str, base_url: str | None = None, api_key: str | None = None, temperature: float = 0.2,
+                    timeout: float = 300):
     """A ``ChatOpenAI`` against any OpenAI-compatible endpoint (OpenAI, vLLM, Ollama, llama.cpp)."""
     from langchain_openai import ChatOpenAI
 
     key = api_key or os.environ.get("OPENAI_API_KEY") or ("not-needed" if base_url else None)
     return ChatOpenAI(model=model, base_url=base_url, api_key=key, temperature=temperature, max_retries=0,
-                      timeout=300)
+                      timeout=timeout)
 
 
 def _retryable(exc: Exception) -> bool:
@@ -42,18 +43,29 @@ def _retryable(exc: Exception) -> bool:
     return isinstance(exc, openai.APIStatusError) and exc.status_code >= 500
 
 
+def with_token_limit(chat, base_url: str | None, max_tokens: int):
+    """The model with a reply-length limit, on endpoints other than OpenAI's (whose reasoning models spend tokens
+    before answering). ChatOpenAI sends the limit as ``max_completion_tokens``, which llama-cpp-python ignores (it
+    reads only ``max_tokens``), so both are sent. Other chat models are returned as they are."""
+    fields = getattr(type(chat), "model_fields", {})
+    if "api.openai.com" in (base_url or "https://api.openai.com/v1") or not {"max_tokens", "extra_body"} <= set(fields):
+        return chat
+    return chat.model_copy(update={"max_tokens": max_tokens,
+                                   "extra_body": {**(chat.extra_body or {}), "max_tokens": max_tokens}})
+
+
 def cost_usd(model_name: str, tokens_in: int, tokens_out: int) -> float:
     p_in, p_out = PRICES.get(model_name, (0.0, 0.0))
     return (tokens_in * p_in + tokens_out * p_out) / 1e6
 
 
-def call_model(model, messages, settings: AgentSettings, usage: dict, role: str) -> AIMessage:
-    """Invoke with retries; add the call's tokens and USD to ``usage`` (per role and in total)."""
+def invoke_with_retries(runnable, messages, settings: AgentSettings, role: str):
+    """``runnable.invoke(messages)``, retried with back-off on rate limits and server errors; ``EndpointDown`` when
+    they persist (the run pauses there, resumable)."""
     delay = settings.retry_base_s
     for attempt in range(settings.max_retries + 1):
         try:
-            reply = model.invoke(messages)
-            break
+            return runnable.invoke(messages)
         except Exception as exc:  # only transient endpoint failures are retried
             if not _retryable(exc):
                 raise
@@ -61,6 +73,11 @@ def call_model(model, messages, settings: AgentSettings, usage: dict, role: str)
                 raise EndpointDown(f"the {role} model endpoint failed {attempt + 1} times: {exc}") from exc
             time.sleep(delay)
             delay *= 2
+    raise AssertionError("unreachable")
+
+
+def account(usage: dict, role: str, reply, model) -> None:
+    """Add one reply's tokens and USD to ``usage``, per role and in total."""
     meta = getattr(reply, "usage_metadata", None) or {}
     t_in, t_out = int(meta.get("input_tokens", 0)), int(meta.get("output_tokens", 0))
     name = getattr(model, "model_name", None) or getattr(getattr(model, "bound", None), "model_name", "") or ""
@@ -69,4 +86,17 @@ def call_model(model, messages, settings: AgentSettings, usage: dict, role: str)
         bucket["tokens"] = bucket.get("tokens", 0) + t_in + t_out
         bucket["usd"] = bucket.get("usd", 0.0) + usd
         bucket["calls"] = bucket.get("calls", 0) + 1
+
+
+def count(usage: dict, role: str, **counters: int) -> None:
+    """Add to a role's counters (e.g. replies parsed from text, repairs) in ``usage``."""
+    bucket = usage.setdefault(role, {})
+    for key, n in counters.items():
+        bucket[key] = bucket.get(key, 0) + n
+
+
+def call_model(model, messages, settings: AgentSettings, usage: dict, role: str) -> AIMessage:
+    """Invoke with retries and account the reply's tokens and USD."""
+    reply = invoke_with_retries(model, messages, settings, role)
+    account(usage, role, reply, model)
     return reply

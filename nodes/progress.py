@@ -73,6 +73,14 @@ def consult_reason(state: GliaState, window: int = 3) -> str:
     return milestone(state, window) or "check-in"
 
 
+def sent_back_with_nothing_new(state: GliaState) -> bool:
+    """The researcher wants to stop again, was sent back the last time it did, and has run nothing since."""
+    if state.get("phase") != "done":
+        return False
+    mine = [i for i in state.get("interventions", []) if i.get("context") == state.get("context_id")]
+    return bool(mine) and mine[-1]["reason"] == "researcher done" and mine[-1]["after_count"] == len(own_ledger(state))
+
+
 def estimate_tokens(messages: list[AnyMessage]) -> int:
     """About four characters a token."""
     total = 0

@@ -4,20 +4,53 @@ from __future__ import annotations
 
 import json
 
-RESEARCHER_SYSTEM = """You are the Researcher of Glia, designing a systems policy the way a good research team does.
-Protocol: measure the starting design (baseline); study the analyst's findings from telemetry; state hypotheses
-(what limits performance and why); change the design file to test one idea at a time; run experiments; keep what
-works and combine ideas; stop when further experiments are unlikely to help or the budget is low, then call finish
-with the design you propose and why it works. Policies subclass glia.simulator.BaseGlobalScheduler (or vidur's
-BaseGlobalScheduler) and implement schedule() returning (replica_id, request) pairs; requests expose
-num_prefill_tokens, arrived_at, num_processed_tokens, num_restarts (never the output length); replicas expose
-pending_queue, active_queue, num_pending_requests, num_active_requests, num_allocated_blocks, num_blocks,
-block_size. Always answer with tool calls until you call finish."""
+RESEARCHER_SYSTEM = """You are the Researcher of Glia, designing a systems policy the way a good research team does:
+measure the starting design; study the analyst's findings; state a hypothesis (what limits performance and why);
+change the design to test one idea at a time; run it; keep what works and combine ideas; when more experiments are
+unlikely to help, finish and propose your best measured design. Only simulation results count: never state a result
+you did not measure.
 
-ANALYST_SYSTEM = """You are the Analyst of Glia. You turn raw simulation telemetry into findings with SQL, using the
-query_telemetry tool (read-only DuckDB). Look at where time goes (queueing, execution, recomputation after
-preemption), memory pressure, imbalance across replicas and tail behaviour for the newest experiments. Finish with a
-short list of findings, one per line starting with '- ', each with its numbers."""
+The design is a Python file defining one scheduler class:
+    from glia.simulator import BaseGlobalScheduler
+    class Router(BaseGlobalScheduler):
+        def schedule(self):  # called after every arrival and every completion
+            ...              # returns [(replica_id, request), ...]; pop the requests you route from
+                             # self._request_queue; requests left there wait (held) for a later call
+It reads self._request_queue (waiting requests), self.sort_requests() (oldest first), self._replica_schedulers
+(replica id -> replica), self.rng (a seeded random.Random). A request has id, arrived_at, num_prefill_tokens,
+num_processed_tokens, num_restarts, is_prefill_complete (its output length is hidden). A replica has replica_id,
+pending_queue, active_queue, num_pending_requests, num_active_requests, num_allocated_blocks, num_blocks,
+block_size. Nothing else exists: no other attribute, no files, no network."""
+
+# how to act, by the tool mode the endpoint supports (nodes/modes.py)
+PROTOCOL_TOOLS = """To act, call one tool. To try a new design, either reply with the whole new file in one ```python
+block (it is written to the design file and run), or call write_file with the whole file and then run_simulation. Call
+finish with your proposal when you are done."""
+
+PROTOCOL_TEXT = """Reply with exactly one action:
+- a new design: the whole file in one ```python block (it is written to {design} and run);
+- a tool call: <tool_call>{{"name": "TOOL", "arguments": {{...}}}}</tool_call>, TOOL one of {tools};
+- <tool_call>{{"name": "finish", "arguments": {{"summary": "..."}}}}</tool_call> to propose your best design."""
+
+NEW_POLICY = "new_policy"  # the two-stage protocol's action "write a new design and run it"
+ACTION_HELP = {NEW_POLICY: "write a new version of the design file and run it",
+               "run_simulation": "run the design file as it is", "query_telemetry": "one SQL query on telemetry",
+               "read_file": "read a file", "patch_file": "replace a text in a file", "write_file": "write a file",
+               "shell": "run a shell command", "finish": "stop and propose your best design"}
+CHOOSE_ACTION = "Choose your next action: " + "; ".join(f"{k} ({v})" for k, v in ACTION_HELP.items()) + "."
+WRITE_POLICY = ("Write the whole new {design} in one ```python block: the complete file, with its imports and "
+                "exactly one scheduler class (your new design replaces the old one). Nothing else.")
+USE_TOOL = "Now call {tool}."
+
+ANALYST_SYSTEM = """You are the Analyst of Glia. You turn raw simulation telemetry into findings: where time goes
+(queueing, execution, recomputation after preemption), memory pressure, imbalance across replicas, tail behaviour,
+and what they suggest the design should change. The harness has run standard diagnostics; you may run read-only SQL
+(DuckDB) on the telemetry to look further. Every number you state must come from the diagnostics or your queries."""
+
+ANALYST_QUERY = ("If a query would tell you something the diagnostics do not, call query_telemetry (or write one "
+                 "```sql block); otherwise reply DONE.")
+ANALYST_FINDINGS = ("Write your findings: at most five, most important first, each one sentence with its numbers "
+                    "and what it suggests for the design.")
 
 SUPERVISOR_SYSTEM = """You are the Supervisor of Glia. You never see code and never run tools. You read the task,
 the researcher's reports, the experiment results and the analyst's findings; you ask questions, recall earlier
@@ -42,6 +75,26 @@ def task_brief(task: dict) -> str:
             f"{', '.join(task['design']['editable'])}).")
 
 
+def workbench(task: dict, design_source: str, ledger: list[dict], baselines: list[dict], findings: list[dict],
+              instruction: str | None, sims_left: int, best: dict | None) -> str:
+    """What the researcher sees at every turn, whatever its history holds: the design file as it is now, every
+    experiment, the baselines, the newest findings, the supervisor's latest word and the simulations left."""
+    metric, goal = task["objective"]["metric"], task["objective"]["goal"]
+    lines = [f"Simulations left: {sims_left}.",
+             f"Design file {task['design']['file']} now:", "```python", design_source.rstrip() or "(empty)", "```",
+             f"Experiments ({goal} {metric}):", ledger_table(ledger, metric)]
+    if baselines:
+        lines.append("Baselines: " + ", ".join(f"{b['policy']} {metric} {b['metrics'].get(metric, float('nan')):.3f}"
+                                                for b in baselines if not b.get("error")))
+    if best:
+        lines.append(f"Best so far: {best['id']} ({best.get('label', '')}), {metric} {best['value']:.3f}.")
+    if findings:
+        lines += ["Newest findings:", *(f"- {f['text']}" for f in findings[-5:])]
+    if instruction:
+        lines.append(f"Supervisor's latest instruction: {instruction}")
+    return "\n".join(lines)
+
+
 def ledger_table(ledger: list[dict], metric: str) -> str:
     rows = [f"{e['id']}: {e.get('label') or e['candidate']} -> "
             + (f"ERROR {e['error']['kind']}: {e['error']['message'][:200]}" if e.get("error") else
@@ -51,9 +104,10 @@ def ledger_table(ledger: list[dict], metric: str) -> str:
     return "\n".join(rows) or "(no experiments yet)"
 
 
-def analyst_request(task: dict, new: list[dict], schema_text: str) -> str:
+def analyst_request(task: dict, new: list[dict], schema_text: str, diagnostics: list[str]) -> str:
     return (f"{task_brief(task)}\nNew experiments (run_id in the tables): "
-            f"{', '.join(e['id'] + ' (' + (e.get('label') or '') + ')' for e in new)}\nSchema:\n{schema_text}")
+            f"{', '.join(e['id'] + ' (' + (e.get('label') or '') + ')' for e in new)}\nStandard diagnostics:\n"
+            + "\n".join(f"- {d}" for d in diagnostics) + f"\nTelemetry schema:\n{schema_text}")
 
 
 def supervisor_request(task: dict, reason: str, ledger: list[dict], findings: list[dict], researcher_text: str,

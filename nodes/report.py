@@ -55,6 +55,8 @@ def write_report(state: GliaState, path: Path) -> str:
         lines.append("")
         lines.append("> The researcher was the **heuristic (offline, rule-driven) researcher**: no language model "
                      "was used for it. Its hypotheses come from fixed rules applied to the analyst's findings.")
+    for fact, value in sorted((state.get("facts") or {}).items()):
+        lines.append(f"- {fact}: {value}")
     lines.append("")
     base = {b["policy"]: b for b in state.get("baselines", [])}
     ref_name = "llq" if "llq" in base else next(iter(base), None)
@@ -101,7 +103,7 @@ def write_report(state: GliaState, path: Path) -> str:
     if findings:
         lines += ["Analyst findings (flagged):", ""]
         for f in findings:
-            text = mark_unsupported(f["text"], measured + f.get("figures", []))
+            text = mark_unsupported(f["text"], {**measured, "": measured[""] + f.get("figures", [])})
             lines.append(f"- `{f['experiment']}` {f['topic']}: {text}")
         lines.append("")
     ints = state.get("interventions", [])
@@ -142,8 +144,19 @@ def write_report(state: GliaState, path: Path) -> str:
               f"- simulations: {len(ledger)} (of {task['budget']['simulations']} budgeted), plus "
               f"{len(base)} baseline run(s) measured by the harness",
               f"- model tokens: {usage.get('tokens', 0)}, USD {usage.get('usd', 0.0):.4f}, calls "
-              f"{usage.get('calls', 0)}", f"- wall clock: {wall:.0f} s", f"- stop: {state.get('stop_reason', '')}",
-              ""]
+              f"{usage.get('calls', 0)}", f"- wall clock: {wall:.0f} s", f"- stop: {state.get('stop_reason', '')}"]
+    r = usage.get("researcher") or {}
+    if r.get("replies"):
+        lines.append(f"- researcher replies: {r['replies']}; read from text (not native tool calls): "
+                     f"{r.get('parsed_from_text', 0)}; sent back with an error: {r.get('repairs', 0)} "
+                     f"({100 * (r.get('parsed_from_text', 0) + r.get('repairs', 0)) / r['replies']:.0f} % needed "
+                     "parsing or a retry)")
+    fallbacks = {role: u.get("structured_fallbacks") for role, u in usage.items()
+                 if isinstance(u, dict) and u.get("structured_fallbacks")}
+    if fallbacks:
+        lines.append("- structured answers read from plain text: "
+                     + ", ".join(f"{role} {n}" for role, n in fallbacks.items()))
+    lines.append("")
     text = "\n".join(lines)
     path.write_text(text)
     return text

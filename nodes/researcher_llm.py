@@ -1,27 +1,34 @@
-"""The LLM Researcher: a chat model with the tools bound, following the research protocol."""
+"""The LLM Researcher: one action per turn, however its endpoint takes tools.
+
+Every turn the model sees the task, its recent conversation and the workbench (the design file as it is now, every
+experiment, the newest findings, the supervisor's latest word, the simulations left), and is asked for one action
+in the way its endpoint supports (``nodes/modes.py``): native calls under ``auto`` or ``required``, a two-stage
+choice (pick an action from a fixed list, then carry it out with that tool forced, or write the new design), or
+plain text. Whatever comes back is parsed (``nodes/replies.py``): native calls, calls written as text, a fenced
+Python block (a new design, written to the design file and run), a finish. A reply with nothing runnable gets a
+specific error back, at most ``MAX_REPAIRS`` times in a row; running an unchanged design again is refused; results
+claimed in prose that nothing measured are answered with the real ledger."""
 
 from __future__ import annotations
 
-from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
+import hashlib
+from pathlib import Path
+
+from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, SystemMessage, ToolMessage
 from langgraph.runtime import Runtime
 
 from glia.state import GliaContext, GliaState
 from glia.tools.toolkit import RESEARCHER_TOOLS, langchain_tools
 
 from . import prompts
-from .llm import call_model
+from .claims import known_figures, mark_unsupported, unsupported
+from .llm import account, count, invoke_with_retries
+from .modes import RoleModes, adapt_messages, choose_action_tool, role_modes
 from .progress import budget_exhausted, own_ledger, sims_left
+from .replies import MAX_REPAIRS, POLICY, ParsedReply, as_tool_calls, parse_reply, policy_problem
 
-MAX_NUDGES = 3
-
-
-def _conversation(state: GliaState) -> list:
-    task = state["task"]
-    head = [SystemMessage(content=prompts.RESEARCHER_SYSTEM),
-            HumanMessage(content=prompts.task_brief(task) + f"\nSimulations left: {sims_left(state)}.")]
-    if state.get("summary"):
-        head.append(HumanMessage(content=f"Summary of the earlier conversation:\n{state['summary']}"))
-    return head + list(state.get("researcher_messages", []))
+HISTORY = 8  # recent messages the model sees beside the workbench
+ACTIONS = (prompts.NEW_POLICY, *(t for t in RESEARCHER_TOOLS if t != "finish"), "finish")
 
 
 def llm_researcher(state: GliaState, runtime: Runtime[GliaContext]) -> GliaState:
@@ -30,25 +37,177 @@ def llm_researcher(state: GliaState, runtime: Runtime[GliaContext]) -> GliaState
     if stop:
         msg = AIMessage(content=f"Budget reached ({stop}); proposing the best design so far.", name="researcher")
         return {"researcher_messages": [msg], "phase": "done"}
+    if not own_ledger(state) and _design_source(state) == state["task"]["design"]["starter_source"]:
+        # the protocol's first step, taken for the model: it designs from measured figures, not from nothing
+        call = {"name": "run_simulation", "args": {"label": "starter"}, "id": "starter", "type": "tool_call"}
+        msg = AIMessage(content="[harness] Measuring the starting design first.", tool_calls=[call], name="harness")
+        return {"researcher_messages": [msg], "phase": "experiment"}
+    modes = role_modes(ctx.modes, "researcher")
     usage: dict = {}
-    model = ctx.model("researcher").bind_tools(langchain_tools(RESEARCHER_TOOLS))
-    reply = call_model(model, _conversation(state), ctx.settings, usage, "researcher")
-    reply.name = "researcher"
-    calls = reply.tool_calls or []
-    finish = [tc for tc in calls if tc["name"] == "finish"]
-    if finish:
-        summary = str(finish[0].get("args", {}).get("summary", "")).strip()
-        note = AIMessage(content=f"Proposal: {summary}" if summary else "I propose the best design so far.",
-                         name="researcher")
-        # a finish call is answered here, so the conversation stays well formed
-        acks = [ToolMessage(content="noted: the supervisor will review", tool_call_id=tc["id"]) for tc in calls]
-        return {"researcher_messages": [reply, *acks, note], "usage": usage, "phase": "done"}
-    if calls:
-        return {"researcher_messages": [reply], "usage": usage, "phase": "experiment"}
-    nudges = sum(1 for m in state.get("researcher_messages", [])[-2 * MAX_NUDGES:]
-                 if getattr(m, "name", None) == "harness")
-    if nudges >= MAX_NUDGES or (own_ledger(state) and "finish" in str(reply.content).lower()):
-        return {"researcher_messages": [reply], "usage": usage, "phase": "done"}
-    nudge = HumanMessage(content="[harness] Your reply had no tool call. Use a tool (run_simulation, write_file, "
-                                 "query_telemetry, ...) or call finish with your proposal.", name="harness")
-    return {"researcher_messages": [reply, nudge], "usage": usage, "phase": "nudged"}
+    reply = _ask(ctx, modes, _conversation(state, modes), usage)
+    parsed = parse_reply(reply)
+    design = state["task"]["design"]["file"]
+    problem = parsed.error() or _design_problem(parsed, design) or _repeat(state, parsed, design)
+    # each reply is counted once: run as a native call, run after reading it from text, or sent back
+    count(usage, "researcher", replies=1, repairs=int(bool(problem)),
+          parsed_from_text=int(not problem and parsed.shape != "native"))
+    if problem:
+        return _repair(state, reply, problem, usage)
+    calls = as_tool_calls(parsed.actions, design)
+    said = AIMessage(content=reply.content, tool_calls=calls, name="researcher", id=reply.id)
+    finish = next((c for c in calls if c["name"] == "finish"), None)
+    if finish is None:
+        return {"researcher_messages": [said], "usage": usage, "phase": "experiment"}
+    summary = mark_unsupported(str(finish["args"].get("summary", "")).strip(), known_figures(state))
+    note = AIMessage(content=f"Proposal: {summary}" if summary else "I propose the best design so far.",
+                     name="researcher")
+    # a finish is answered here, so every call in the conversation has its result
+    acks = [ToolMessage(content="noted: the supervisor will review", tool_call_id=c["id"]) for c in calls]
+    return {"researcher_messages": [said, *acks, note], "usage": usage, "phase": "done"}
+
+
+def _conversation(state: GliaState, modes: RoleModes) -> list[AnyMessage]:
+    """System prompt and protocol, the task, the recent conversation (as this endpoint can take it) and, last,
+    the workbench."""
+    task = state["task"]
+    design = task["design"]["file"]
+    protocol = (prompts.PROTOCOL_TEXT.format(design=design, tools=", ".join(RESEARCHER_TOOLS))
+                if modes.tools == "text" else prompts.PROTOCOL_TOOLS)
+    head: list[AnyMessage] = [SystemMessage(content=f"{prompts.RESEARCHER_SYSTEM}\n\n{protocol}"),
+                              HumanMessage(content=prompts.task_brief(task))]
+    if state.get("summary"):
+        head.append(HumanMessage(content=f"Summary of the earlier conversation:\n{state['summary']}"))
+    flat = modes if modes.tools in ("native_auto", "required") else modes.model_copy(
+        update={"tool_results": "user_messages"})  # tools are not bound on every call: history as plain text
+    return head + adapt_messages(_recent(state.get("researcher_messages", [])), flat) + [
+        HumanMessage(content=_workbench(state) + "\nWhat is your next action?")]
+
+
+def _recent(messages: list[AnyMessage]) -> list[AnyMessage]:
+    """The last ``HISTORY`` messages, starting after a tool result's call never, with old code replaced by a note
+    (the workbench shows the design as it is; each version that ran is in experiments/)."""
+    cut = max(0, len(messages) - HISTORY)
+    while cut > 0 and isinstance(messages[cut], ToolMessage):
+        cut -= 1
+    out: list[AnyMessage] = []
+    for m in messages[cut:]:
+        if isinstance(m, AIMessage) and m.tool_calls:
+            calls = [{**c, "args": {**c["args"], "content": f"({len(str(c['args']['content']))} characters)"}}
+                     if c["name"] == "write_file" else c for c in m.tool_calls]
+            m = m.model_copy(update={"tool_calls": calls})
+        out.append(m)
+    return out
+
+
+def _design_source(state: GliaState) -> str:
+    path = Path(state["workspace"]) / state["task"]["design"]["file"]
+    return path.read_text(errors="replace") if path.is_file() else ""
+
+
+def _workbench(state: GliaState) -> str:
+    task = state["task"]
+    source = _design_source(state)
+    mine = [i for i in state.get("interventions", []) if i.get("context") == state.get("context_id")]
+    findings = [f for f in state.get("findings", []) if f.get("flagged")]
+    return prompts.workbench(task, source, own_ledger(state), state.get("baselines", []), findings,
+                             mine[-1]["text"] if mine else None, sims_left(state), state.get("best"))
+
+
+def _ask(ctx: GliaContext, modes: RoleModes, messages: list[AnyMessage], usage: dict) -> AIMessage:
+    """One action from the model, asked the way its endpoint supports."""
+    model = ctx.model("researcher")
+    tools = langchain_tools(RESEARCHER_TOOLS)
+
+    def call(runnable, msgs) -> AIMessage:
+        reply = invoke_with_retries(runnable, msgs, ctx.settings, "researcher")
+        account(usage, "researcher", reply, model)
+        return reply
+
+    if modes.tools == "native_auto":
+        return call(model.bind_tools(tools, tool_choice="auto"), messages)
+    if modes.tools == "required":
+        return call(model.bind_tools(tools, tool_choice="required"), messages)
+    if modes.tools == "text":
+        return call(model, messages)
+    # named_router: choose an action from a fixed list, then carry it out
+    choice = call(model.bind_tools([choose_action_tool(ACTIONS)], tool_choice="choose_action"),
+                  [*messages, HumanMessage(content=prompts.CHOOSE_ACTION)])
+    action = _chosen(choice)
+    if action is None:  # no valid choice: the reply is parsed as it is
+        return choice
+    asked = [*messages, AIMessage(content=f"Next: {action}."), HumanMessage(
+        content=prompts.WRITE_POLICY.format(design="the design file") if action == prompts.NEW_POLICY else
+        prompts.USE_TOOL.format(tool=action))]
+    if action == prompts.NEW_POLICY:
+        return call(model, asked)
+    return call(model.bind_tools([t for t in tools if t.name == action], tool_choice=action), asked)
+
+
+def _chosen(reply: AIMessage) -> str | None:
+    for tc in reply.tool_calls or []:
+        action = str((tc.get("args") or {}).get("action", "")).strip()
+        if action in ACTIONS:
+            return action
+    text = str(reply.content or "")
+    return next((a for a in ACTIONS if a in text), None)
+
+
+def _design_problem(parsed: ParsedReply, design: str) -> str | None:
+    """A new design that cannot run as meant is sent back before it costs a simulation."""
+    for a in parsed.actions:
+        code = a.args["code"] if a.name == POLICY else a.args.get("content") if (
+            a.name == "write_file" and a.args.get("path") == design) else None
+        problem = policy_problem(code) if code is not None else None
+        if problem:
+            return f"[harness] {problem}"
+    return None
+
+
+def _repeat(state: GliaState, parsed: ParsedReply, design: str) -> str | None:
+    """Refuse to run a design identical to one already measured (nothing new would be learned, and it costs)."""
+    if not any(a.name in ("run_simulation", POLICY) for a in parsed.actions):
+        return None
+    source = next((a.args["code"] for a in parsed.actions if a.name == POLICY), None)
+    source = next((a.args["content"] for a in parsed.actions
+                   if a.name == "write_file" and a.args.get("path") == design), source)
+    if source is None:
+        source = _design_source(state)
+    digest = hashlib.sha256(source.encode()).hexdigest()[:16]
+    same = next((e for e in own_ledger(state) if e.get("hash") == digest), None)
+    if same is None:
+        return None
+    metric = state["task"]["objective"]["metric"]
+    if same.get("error"):
+        return (f"[harness] This design is identical to experiment {same['id']}, which failed: "
+                f"{same['error']['kind']}: {same['error']['message'][:400]}. Fix that and send the whole file again.")
+    return (f"[harness] This design is identical to experiment {same['id']} ({metric} "
+            f"{same['metrics'].get(metric, float('nan')):.3f}); running it again would measure nothing new and cost "
+            "a simulation. Change the design, or finish.")
+
+
+def _repair(state: GliaState, reply: AIMessage, problem: str, usage: dict) -> GliaState:
+    """The reply goes back with what was wrong; after ``MAX_REPAIRS`` failures in a row the researcher stops."""
+    claimed = unsupported(str(reply.content), known_figures(state))
+    if claimed:
+        metric = state["task"]["objective"]["metric"]
+        problem += (f"\nNo experiment measured {', '.join(claimed)}: only run_simulation results count. The "
+                    f"experiments so far:\n{prompts.ledger_table(own_ledger(state), metric)}")
+    said = AIMessage(content=reply.content or "(empty reply)", name="researcher", id=reply.id)
+    failures = _failures_in_a_row(state.get("researcher_messages", [])) + 1
+    if failures >= MAX_REPAIRS:
+        note = AIMessage(content=f"I gave no usable action in {failures} replies in a row; proposing the best "
+                                 "design measured so far.", name="researcher")
+        return {"researcher_messages": [said, note], "usage": usage, "phase": "done"}
+    return {"researcher_messages": [said, HumanMessage(content=problem, name="harness")], "usage": usage,
+            "phase": "nudged"}
+
+
+def _failures_in_a_row(messages: list[AnyMessage]) -> int:
+    """Harness corrections since the researcher last ran something or heard from another agent."""
+    n = 0
+    for m in reversed(messages):
+        if isinstance(m, ToolMessage) or getattr(m, "name", None) in ("analyst", "supervisor"):
+            break
+        if isinstance(m, HumanMessage) and getattr(m, "name", None) == "harness":
+            n += 1
+    return n

@@ -5,9 +5,6 @@ context with nothing approved."""
 
 from __future__ import annotations
 
-import json
-import re
-
 from langchain_core.messages import HumanMessage, SystemMessage
 from langgraph.runtime import Runtime
 
@@ -17,8 +14,10 @@ from glia.state.task import constraint_text
 from . import prompts
 from .claims import known_figures, mark_unsupported
 from .common import from_agent, text_of
-from .llm import call_model
-from .progress import budget_exhausted, consult_reason, marks_crossed, own_ledger
+from .llm import account, count, invoke_with_retries
+from .modes import role_modes
+from .progress import budget_exhausted, consult_reason, marks_crossed, own_ledger, sent_back_with_nothing_new
+from .structured import SupervisorDecision, decision_from_text, structured_answer
 
 
 def best_feasible(state: GliaState) -> dict | None:
@@ -57,9 +56,7 @@ def _decision(state: GliaState, reason: str, window: int) -> tuple[Decision, str
             if not best:
                 return "stop", f"Budget reached ({exhausted}); {_nothing_to_approve(state)}."
             return "approve", f"Budget reached ({exhausted}); approving the best design found."
-        mine = [i for i in state.get("interventions", []) if i["context"] == state.get("context_id")]
-        if mine and mine[-1]["reason"] == "researcher done" and mine[-1]["after_count"] == len(ledger):
-            # it was sent back once already when it wanted to stop, and it has tried nothing since
+        if sent_back_with_nothing_new(state):
             if not best:
                 return "stop", f"The researcher has nothing left to try; {_nothing_to_approve(state)}."
             return "approve", f"The researcher has nothing left to try; approving the best design found, {best['id']}."
@@ -100,7 +97,13 @@ def offline_supervisor(state: GliaState, runtime: Runtime[GliaContext]) -> GliaS
 
 
 def llm_supervisor(state: GliaState, runtime: Runtime[GliaContext]) -> GliaState:
+    """The model's decision, asked in the schema its endpoint supports best (a plain-text fallback still yields a
+    valid decision, never an approval by accident); the harness's rules stand above it: a design with nothing
+    measured behind it is not approved, nor one that breaks the task's constraint; a used budget ends the context,
+    a researcher sent back with nothing new to try is stopped (with nothing approved when nothing is feasible)."""
     ctx = runtime.context
+    modes = role_modes(ctx.modes, "supervisor")
+    model = ctx.model("supervisor")
     best = state.get("best")
     best_view = {"id": best["id"], "label": best.get("label", ""), "value": best["value"]} if best else None
     reason = consult_reason(state, ctx.settings.stagnation_window)
@@ -109,15 +112,25 @@ def llm_supervisor(state: GliaState, runtime: Runtime[GliaContext]) -> GliaState
     request = prompts.supervisor_request(state["task"], reason, own_ledger(state), state.get("findings", []), words,
                                          best_view)
     usage: dict = {}
-    reply = call_model(ctx.model("supervisor"), [SystemMessage(content=prompts.SUPERVISOR_SYSTEM),
-                                                 HumanMessage(content=request)], ctx.settings, usage, "supervisor")
-    decision, message = parse_decision(str(reply.content))
-    exhausted = budget_exhausted(state)
+
+    def call(runnable, msgs):
+        reply = invoke_with_retries(runnable, msgs, ctx.settings, "supervisor")
+        account(usage, "supervisor", reply.get("raw") if isinstance(reply, dict) else reply, model)
+        return reply
+
+    answer = structured_answer(model, SupervisorDecision, [SystemMessage(content=prompts.SUPERVISOR_SYSTEM),
+                                                           HumanMessage(content=request)],
+                               modes.structured, decision_from_text, invoke=call)
+    count(usage, "supervisor", structured_fallbacks=int(answer.method == "text_fallback"))
+    decision, message = answer.value.decision, answer.value.message.strip() or answer.value.decision
     feasible = best_feasible(state)
-    if exhausted and not feasible:
-        decision, message = "stop", message + f" (budget reached; {_nothing_to_approve(state)})"
-    elif decision != "approve" and exhausted:
-        decision, message = "approve", message + " (budget reached: the best design is final)"
+    if budget_exhausted(state) or sent_back_with_nothing_new(state):
+        if not feasible:
+            decision, message = "stop", message + f" (the researcher has nothing more to run; " \
+                                                  f"{_nothing_to_approve(state)})"
+        elif decision != "approve":
+            decision, message = "approve", message + " (the researcher has nothing more to run: the best " \
+                                                     "measured design is final)"
     elif decision == "approve" and not any(not e.get("error") for e in own_ledger(state)):
         decision, message = "continue", ("Nothing has been measured yet, so there is nothing to approve: write a "
                                          "design and run it (run_simulation) first. " + message)
@@ -125,17 +138,3 @@ def llm_supervisor(state: GliaState, runtime: Runtime[GliaContext]) -> GliaState
         decision, message = "continue", (f"No design meets the constraint {constraint_text(state['task'])} yet, so "
                                          "there is nothing to approve: find one that does. " + message)
     return {**_intervene(state, reason, decision, message), "usage": usage}
-
-
-def parse_decision(text: str) -> tuple[Decision, str]:
-    """The JSON decision in a reply; a malformed reply counts as 'continue' with its text as the message."""
-    match = re.search(r"\{.*\}", text, re.DOTALL)
-    if match:
-        try:
-            obj = json.loads(match.group(0))
-            d = str(obj.get("decision", "continue")).lower()
-            if d in ("approve", "continue", "stop_line", "combine"):
-                return d, str(obj.get("message", "")).strip() or d
-        except (json.JSONDecodeError, AttributeError):
-            pass
-    return "continue", text.strip()[:2000] or "Continue."

@@ -38,11 +38,13 @@ class ModelSpec:
 @dataclass
 class GliaContext:
     """Run-time context of every node. ``models`` maps a role to a chat model (or a zero-argument factory of one);
-    roles without one run their offline implementation."""
+    roles without one run their offline implementation. ``modes`` maps a role to how it talks to its model (the
+    fields of ``nodes.modes.RoleModes``, chosen from the endpoint's probed profile)."""
 
     db: str = "glia-workspace/telemetry.duckdb"
     models: dict[str, Any] = field(default_factory=dict)
     settings: AgentSettings = field(default_factory=AgentSettings)
+    modes: dict[str, dict] = field(default_factory=dict)
 
     def model(self, role: str):
         m = self.models.get(role)

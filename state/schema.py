@@ -90,4 +90,5 @@ class GliaState(TypedDict, total=False):
     phase: Annotated[Phase, last_value]
     stop_reason: Annotated[str | None, last_value]
     implementations: Annotated[dict[str, str], merge_dicts]     # role -> implementation that ran
+    facts: Annotated[dict[str, str], merge_dicts]               # how the run ran (models, modes), for the report
     contexts: Annotated[list[ContextOutcome], merge_by_id]       # multi-context: each context's outcome

@@ -15,6 +15,7 @@ Format:
   [offline]   rules of the heuristic agents: space = "<design space of the offline researcher>" (default: the
               layer's), diagnostics = [extra analyst diagnostics]
   [budget]    simulations = N, usd = X, wall_clock_s = S, tokens = N (optional)
+  [endpoint.ROLE] tools = "...", structured = "..." (optional; ROLE a role or "all"; see nodes/modes.py)
 
 A constraint makes a design *feasible* or not. ``score`` is the objective as a number to minimise, penalised by
 ``penalty`` (in the objective's units) per unit of relative violation, so that the search can compare designs that
@@ -97,6 +98,7 @@ class Task(TypedDict):
     design: Design
     offline: Offline
     budget: TaskBudget
+    endpoint: dict                 # overrides of how roles talk to their model (see nodes/modes.py)
 
 
 class TaskError(ValueError):
@@ -239,6 +241,7 @@ def validate_task(raw: dict, base_dir: Path) -> Task:
         "budget": {"simulations": sims, "usd": float(budget.get("usd", math.inf)),
                    "wall_clock_s": float(budget.get("wall_clock_s", math.inf)),
                    "tokens": int(budget.get("tokens", 0)) or None},
+        "endpoint": raw.get("endpoint", {}),
     }
 
 

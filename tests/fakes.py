@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 from pydantic import Field
 
+_ids = itertools.count(1)
+
 
 class ScriptedChatModel(GenericFakeChatModel):
-    """Answers with the scripted messages in order; records what each call received."""
+    """Answers with the scripted messages in order; records what each call received and what was bound."""
 
     model_name: str = "gpt-4.1-mini"
     calls: list = Field(default_factory=list, exclude=True)
-    bound: list = Field(default_factory=list, exclude=True)
+    bound: list = Field(default_factory=list, exclude=True)   # {"tools": names, "tool_choice": ...} per bind
 
     def bind_tools(self, tools: Any, **kwargs: Any) -> ScriptedChatModel:
-        self.bound.append([getattr(t, "name", t) for t in tools])
+        names = [getattr(t, "name", None) or (t.get("function", {}).get("name") if isinstance(t, dict) else t)
+                 for t in tools]
+        self.bound.append({"tools": names, "tool_choice": kwargs.get("tool_choice")})
         return self
 
     def _generate(self, messages, stop=None, run_manager=None, **kwargs):
@@ -27,17 +32,10 @@ class ScriptedChatModel(GenericFakeChatModel):
 
 def reply(content: str = "", *calls: tuple[str, dict], tokens: tuple[int, int] = (1000, 200)) -> AIMessage:
     """An AI message with tool calls (name, args) and token usage."""
-    global _n
-    tool_calls = []
-    for name, args in calls:
-        _n += 1
-        tool_calls.append({"name": name, "args": args, "id": f"call{_n}", "type": "tool_call"})
+    tool_calls = [{"name": name, "args": args, "id": f"call{next(_ids)}", "type": "tool_call"} for name, args in calls]
     return AIMessage(content=content, tool_calls=tool_calls,
                      usage_metadata={"input_tokens": tokens[0], "output_tokens": tokens[1],
                                      "total_tokens": sum(tokens)})
-
-
-_n = 0
 
 
 def text(message) -> str:

@@ -32,3 +32,9 @@ def test_ids_counts_and_sentences_without_results_are_not_claims():
 def test_settings_in_design_labels_are_not_results():
     assert unsupported("Approved: c1-e005 (admission=True,growth=0.3,headroom=0.03) improves mean_e2e_s from "
                        "49.15 to 22.13.", FIGURES) == []
+
+
+def test_a_claim_is_checked_against_the_metric_its_sentence_names():
+    # 21 % is the restart share, not a latency figure or change
+    assert unsupported("It cut latency by 21 %.", FIGURES) == ["21 %"]
+    assert unsupported("Restarts fell to 21 %.", FIGURES) == []

@@ -1,6 +1,8 @@
 """The LLM implementations, run by the real graph against scripted fake chat models (no network): a whole
-single-context run in which the researcher writes a policy and runs it, the analyst queries, the supervisor
-intervenes and the summarizer compacts; malformed model output is handled."""
+single-context run in which the researcher writes policies (as a tool call and as a fenced block) and runs them,
+bad replies go back with specific errors, invented results are answered with the ledger, an unchanged design is not
+run twice; the analyst queries and writes structured findings; the supervisor's decisions are repaired when they
+are not JSON; the summarizer compacts. Assertions are on what each model call received."""
 
 from __future__ import annotations
 
@@ -11,7 +13,6 @@ from langchain_core.messages import HumanMessage, ToolMessage
 
 from glia.graph.config import RunConfig
 from glia.graph.runs import start_run
-from glia.nodes.supervisor import parse_decision
 
 from fakes import ScriptedChatModel, reply, text
 
@@ -32,32 +33,56 @@ class ByBlocks(BaseGlobalScheduler):
 '''
 
 
+HEDGED = """```python
+from glia.simulator import BaseGlobalScheduler
+
+
+class Hedged(BaseGlobalScheduler):
+    def schedule(self):
+        self.sort_requests()
+        out = []
+        while self._request_queue:
+            rid = min(self._replica_schedulers, key=lambda i: self._replica_schedulers[i].num_active_requests)
+            out.append((rid, self._request_queue.pop(0)))
+        return out
+```"""
+
+
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     ws = tmp_path_factory.mktemp("llm")
     researcher = ScriptedChatModel(messages=iter([
-        reply("Measure the starting design first.", ("run_simulation", {"label": "baseline"})),
+        reply("Two routers:\n```python\n" + POLICY + "\n\nclass Other(ByBlocks):\n    def schedule(self):\n"
+              "        return super().schedule()\n```"),                                  # two classes: which one?
         reply("Hypothesis: KV blocks are a better load signal.", ("write_file", {"path": "policy.py",
                                                                                 "content": POLICY}),
               ("run_simulation", {"label": "blocks", "hypothesis": "H1"})),
-        reply("", ("query_telemetry", {})),                                   # bad arguments
-        reply("I wonder whether the queue matters."),                          # no tool call
-        reply("", ("write_file", {"path": "policy.py", "content": "def schedule(:\n"}),
-              ("run_simulation", {"label": "garbage"})),                       # garbage code
-        reply("", ("finish", {"summary": "route by KV blocks in use"})),
-    ] + [reply("", ("finish", {"summary": "done"}))] * 4))
-    analyst = ScriptedChatModel(messages=iter(
-        [reply("", ("query_telemetry", {"sql": "SELECT avg(num_restarts) FROM requests"})),
-         reply("- restarts are frequent\n- memory is full")] + [reply("- nothing new")] * 6))
-    supervisor = ScriptedChatModel(messages=iter(
-        ["I am not answering in JSON, but: what about the tail?",
-         '{"decision": "approve", "message": "Ship the block-based router."}'] + ['{"decision": "approve"}'] * 4))
+        reply("", ("query_telemetry", {})),                                                 # bad arguments
+        reply("Increasing the KV cache reduced mean latency by 15 % to 41.7 s."),           # an invented result
+        reply("A router on active requests:\n" + HEDGED),                                   # a design as text
+        reply("", ("run_simulation", {"label": "again"})),                                  # the same design again
+        reply("", ("finish", {"summary": "route by KV blocks in use; it cut latency by 30 %"})),
+    ]))
+    analyst = ScriptedChatModel(messages=iter([
+        reply("", ("query_telemetry", {"sql": "SELECT avg(num_restarts) AS r FROM requests"})), reply("DONE"),
+        reply('{"findings": [{"text": "restarts are frequent"}, {"text": "memory is full"}]}'),
+        reply("DONE"), reply('{"findings": [{"text": "blocks balance load"}]}'),
+        reply("DONE"), reply("- nothing new"), reply("- still nothing new"),               # text, twice: fallback
+    ]))
+    supervisor = ScriptedChatModel(messages=iter([
+        "I am not answering in JSON, but: what about the tail?",
+        '{"decision": "continue", "message": "What about the tail?"}',
+        '{"decision": "approve", "message": "Ship the block-based router."}']))
     summarizer = ScriptedChatModel(messages=iter(["The researcher measured the baseline and a block router."] * 6))
     models = {"researcher": researcher, "analyst": analyst, "supervisor": supervisor, "summarizer": summarizer}
-    config = RunConfig.build(TASK, budget_sims=4, llm=True, workspace=ws,
-                             settings={"summary_token_limit": 300, "keep_recent_messages": 3, "retry_base_s": 0.0})
+    config = RunConfig.build(TASK, budget_sims=5, llm=True, workspace=ws,
+                             settings={"summary_token_limit": 700, "keep_recent_messages": 4, "retry_base_s": 0.0})
     out = start_run(config, models=models)
     return out, models
+
+
+def seen(model) -> list[str]:
+    return ["\n".join(text(x) for x in call) for call in model.calls]
 
 
 def test_the_run_finishes_with_every_llm_implementation(run):
@@ -66,58 +91,71 @@ def test_the_run_finishes_with_every_llm_implementation(run):
     assert out.to_json()["implementations"] == {"researcher": "llm", "analyst": "llm", "supervisor": "llm",
                                                 "summarizer": "llm"}
     ledger = sorted(out.state["ledger"], key=lambda e: e["seq"])
-    assert [e.get("label") for e in ledger] == ["baseline", "blocks", "garbage"]
-    assert ledger[2]["error"]["kind"] == "load_error"
-    assert out.state["best"]["label"] in ("baseline", "blocks")
+    assert [e.get("label") for e in ledger] == ["starter", "blocks", "Hedged"]
+    assert all(not e.get("error") for e in ledger)
+    assert out.state["best"]["label"] in ("starter", "blocks", "Hedged")
     usage = out.state["usage"]
-    assert usage["tokens"] > 0 and usage["usd"] > 0 and usage["researcher"]["calls"] >= 6
+    assert usage["tokens"] > 0 and usage["usd"] > 0
+    assert usage["researcher"]["replies"] == 7 and usage["researcher"]["parsed_from_text"] == 1
+    assert usage["researcher"]["repairs"] == 4
 
 
-def test_the_researcher_saw_results_errors_and_nudges(run):
+def test_every_researcher_turn_shows_the_workbench_and_asks_for_tools(run):
+    out, m = run
+    calls = seen(m["researcher"])
+    assert all("Design file policy.py now:" in c and "Simulations left:" in c for c in calls)
+    # the harness measured the starter before the model's first turn, which sees its figures
+    assert "Simulations left: 4." in calls[0] and "c1-e001: starter" in calls[0] and "Baselines: llq" in calls[0]
+    assert "class ByBlocks" in calls[3]                       # the design file as it is now
+    assert all(b["tool_choice"] == "auto" and "run_simulation" in b["tools"] for b in m["researcher"].bound)
+
+
+def test_bad_replies_go_back_with_what_was_wrong(run):
     _, m = run
-    calls = m["researcher"].calls
-    assert m["researcher"].bound and "run_simulation" in m["researcher"].bound[0]
-    seen = ["\n".join(text(x) for x in c) for c in calls]
-    assert any("mean_e2e_s" in s and "[analyst]" in s for s in seen[1:3])
-    assert any("bad arguments for query_telemetry: sql: Field required" in s for s in seen)
-    assert any("[harness] Your reply had no tool call" in s for s in seen)
-    assert any("load_error" in s and "syntax error" in s for s in seen)
-    assert any("Summary of the earlier conversation" in s for s in seen)
-    tool_results = [x for c in calls for x in c if isinstance(x, ToolMessage)]
-    assert all(t.tool_call_id.startswith("call") for t in tool_results)
+    calls = seen(m["researcher"])
+    assert "defines 2 scheduler classes (ByBlocks, Other)" in calls[1]
+    assert "Bad arguments for query_telemetry: sql: Field required" in calls[3]
+    assert "No experiment measured 15 %, 41.7: only run_simulation results count" in calls[4]
+    assert "c1-e002: blocks" in calls[4].split("No experiment measured")[1]      # answered with the real ledger
+    assert "identical to experiment c1-e003" in calls[6]
+    tool_results = [x for c in m["researcher"].calls for x in c if isinstance(x, ToolMessage)]
+    assert tool_results and all(t.tool_call_id for t in tool_results)
 
 
-def test_the_analyst_queried_telemetry_for_the_new_experiment(run):
+def test_the_analyst_starts_from_diagnostics_queries_and_answers_in_the_schema(run):
     out, m = run
-    first = "\n".join(text(x) for x in m["analyst"].calls[0])
-    assert "c1-call" in first and "requests(run_id" in first
-    assert any(isinstance(x, ToolMessage) and "avg(num_restarts)" in text(x) for x in m["analyst"].calls[1])
-    assert any("restarts are frequent" in f["text"] for f in out.state["findings"])
+    calls = seen(m["analyst"])
+    assert "Standard diagnostics:" in calls[0] and "requests(run_id" in calls[0]
+    results = [x for x in m["analyst"].calls[1] if isinstance(x, ToolMessage)]   # a native call: a tool message
+    assert len(results) == 1 and text(results[0]).startswith("r\n0.1")
+    assert "JSON schema" in calls[2]
+    texts = [f["text"] for f in out.state["findings"] if f["topic"] == "llm"]
+    assert {"restarts are frequent", "memory is full", "blocks balance load", "still nothing new"} <= set(texts)
+    assert out.state["usage"]["analyst"]["structured_fallbacks"] == 1
 
 
-def test_the_supervisor_never_sees_code_and_its_interventions_are_recorded(run):
+def test_the_supervisor_never_sees_code_and_its_answers_are_repaired(run):
     out, m = run
-    for call in m["supervisor"].calls:
-        seen = "\n".join(text(x) for x in call)
-        assert "def schedule" not in seen and "BaseGlobalScheduler" not in seen.split("Policies")[0]
-        assert "Experiments:" in seen
+    for call in seen(m["supervisor"]):
+        assert "def schedule" not in call and "class ByBlocks" not in call
+        assert "Experiments:" in call
+    assert "could not be used" in seen(m["supervisor"])[1]
     decisions = [i["decision"] for i in out.state["interventions"]]
-    assert decisions[0] == "continue" and decisions[-1] == "approve"
-    assert "what about the tail" in out.state["interventions"][0]["text"]
+    assert decisions == ["continue", "approve"]
+    assert "30 % [unmeasured]" in seen(m["supervisor"])[-1]       # the proposal's invented figure is marked
+
+
+def test_the_report_says_how_the_replies_were_read(run):
+    out, _ = run
+    report = Path(out.to_json()["report"]).read_text()
+    assert "researcher replies: 7; read from text (not native tool calls): 1; sent back with an error: 4" in report
 
 
 def test_the_summarizer_compacted_the_history(run):
     out, m = run
     assert m["summarizer"].calls
     assert "Messages to compact" in text(m["summarizer"].calls[0][-1])
-    assert "block router" in out.state.get("summary", "") or any(
-        "Summary" in text(x) for c in m["researcher"].calls for x in c if isinstance(x, HumanMessage))
-
-
-def test_supervisor_replies_are_parsed_leniently():
-    assert parse_decision('ok {"decision": "stop_line", "message": "enough"}') == ("stop_line", "enough")
-    assert parse_decision("{broken json")[0] == "continue"
-    assert parse_decision('{"decision": "dance"}') == ("continue", '{"decision": "dance"}')
+    assert any("Summary of the earlier conversation" in c for c in seen(m["researcher"]))
 
 
 class DownChatModel(ScriptedChatModel):

@@ -3,14 +3,13 @@ failure into an error the model can act on (never an exception that kills the ru
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from langchain_core.tools import StructuredTool
 from pydantic import BaseModel, Field, ValidationError
 
-from glia.simulator.metrics import jsonable
+from glia.simulator.metrics import KEY_METRICS, fmt
 
 from .simulation import run_simulation
 from .telemetry_query import query_telemetry
@@ -116,8 +115,7 @@ def execute(ctx: ToolContext, name: str, args: dict, call_id: str, sims_left: in
                                  layer=task["design"].get("layer", "router"), fixed=task.get("stack"),
                                  run_id=f"{ctx.run}/{exp_id}" if ctx.run else exp_id)
             res.update(label=parsed.label, hypothesis=parsed.hypothesis)
-            text = json.dumps(jsonable({k: v for k, v in res.items() if k not in ("snapshot", "workload")}))
-            return ToolResult(text, bool(res.get("error")), res)
+            return ToolResult(experiment_text(res, sims_left - 1, task), bool(res.get("error")), res)
         if name == "query_telemetry":
             return ToolResult(query_telemetry(ctx.db, parsed.sql))
         if name == "shell":
@@ -129,3 +127,33 @@ def execute(ctx: ToolContext, name: str, args: dict, call_id: str, sims_left: in
         return ToolResult(patch_file(ws, parsed.path, parsed.old, parsed.new, editable))
     except (WorkspaceError, ValueError, FileNotFoundError, OSError) as exc:
         return ToolResult(f"ERROR: {exc}", True)
+
+
+def experiment_text(res: dict, sims_left: int, task: dict | None = None) -> str:
+    """An experiment's result as the researcher reads it: its id, the task's objective and constrained metric
+    first, then the key figures (or the error), whether the constraint held, the budget."""
+    head = f"experiment {res['id']}" + (f" ({res['label']})" if res.get("label") else "")
+    obj = (task or {}).get("objective") or {}
+    metric, c = obj.get("metric", "mean_e2e_s"), obj.get("constraint")
+    if res.get("error"):
+        body = f"ERROR {res['error']['kind']}: {res['error']['message']}"
+    else:
+        m = res["metrics"]
+        keys = dict.fromkeys([metric, *([c["metric"]] if c else []), *KEY_METRICS])
+        body = ", ".join(f"{k} {fmt(m.get(k), 3)}" for k in keys if k in m)
+        ci = res.get("mean_e2e_ci90") if metric == "mean_e2e_s" else (res.get("ci90") or {}).get(metric)
+        if ci:
+            body += f"; 90 % CI of {metric} [{fmt(ci[0])}, {fmt(ci[1])}] over seeds {res['seeds']}"
+        if c:
+            body += "; " + _constraint_result(c, m.get(c["metric"]))
+    return f"{head}: {body}. Simulations left: {sims_left}."
+
+
+def _constraint_result(c: dict, value: float | None) -> str:
+    bound = c["max"] if c.get("max") is not None else c["min"]
+    text = f"{c['metric']} {'<=' if c.get('max') is not None else '>='} {bound:g}"
+    if value is None:
+        return f"constraint {text}: not measured (INFEASIBLE)"
+    broken = value > c["max"] if c.get("max") is not None else value < c["min"]
+    return (f"constraint {text} BROKEN by {100 * abs(value - bound) / abs(bound or 1):.1f} % (INFEASIBLE: it "
+            "cannot be the best design)" if broken else f"constraint {text} met")

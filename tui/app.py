@@ -1,62 +1,52 @@
 """The Glia TUI: watch the graph move, step it, resume and fork checkpointed runs, swap node implementations.
 
-Long work runs in a thread worker (``Stepper``) that posts messages; only the message handlers touch widgets."""
+Anything slow (compiling a graph, opening SQLite, running the graph) happens in thread workers, which post typed
+messages (``messages.py``); only the handlers touch widgets. Every call into the engine goes through
+``backend.py``. The layout's rules are in ``app.tcss``."""
 
 from __future__ import annotations
 
+import argparse
 import math
+import os
+from collections.abc import Callable
 from pathlib import Path
 
 from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.message import Message
-from textual.widgets import (DataTable, Footer, Header, ProgressBar, RichLog, Static, TabbedContent, TabPane,
-                             Tree)
+from textual.widgets import DataTable, Footer, ProgressBar, RichLog, Static, TabbedContent, TabPane, Tree
+from textual.widgets.tree import TreeNode
 
-from glia.graph.builder import build_graph
-from glia.graph.config import DEFAULT_WORKSPACE, RunConfig
-from glia.graph.runs import list_runs, prepare_run
-from glia.graph.session import RunSession
-from glia.nodes.registry import ROLES, choose_implementations
-
+from . import backend
+from .messages import (
+    BaselineMeasured,
+    ContextEnded,
+    ContextStarted,
+    ExperimentRecorded,
+    GraphShaped,
+    HistoryLoaded,
+    RunEnded,
+    RunFailed,
+    RunOpened,
+    RunsLoaded,
+    StepFinished,
+    ToolCalled,
+    for_event,
+)
 from .screens import ImplementationsScreen
-from .stepper import Stepper
+from .stepper import Ended, Event, Failure, Stepper
 from .widgets import BestPlot, GraphView
 
-
-class StepMessage(Message):
-    """Something happened in the run (posted from the worker thread)."""
-
-    def __init__(self, kind: str, data: dict):
-        super().__init__()
-        self.kind, self.data = kind, data
+Opener = Callable[[], tuple[backend.RunSession, dict | None]]
 
 
 class GliaApp(App):
     """Keyboard-driven: see the footer. Works in 80 x 24 and over SSH."""
 
     TITLE = "Glia"
-    CSS = """
-    Screen { overflow: hidden; }
-    TabbedContent { height: 1fr; }
-    TabPane { padding: 0; }
-    #status { height: 1; padding: 0 1; background: $boost; }
-    #meters { height: 1; padding: 0 1; }
-    #meters ProgressBar { width: 30; }
-    #meters Static { width: 1fr; }
-    #graph { height: auto; max-height: 13; border: round $accent; padding: 0 1; }
-    #transitions { width: 38; height: 1fr; }
-    #details { height: 1fr; border: round $accent; }
-    #experiments { height: 1fr; }
-    #plot { height: 12; border: round $accent; }
-    #dialog { width: 60; height: auto; border: thick $accent; background: $surface; padding: 1 2; }
-    ImplementationsScreen { align: center middle; }
-    #roles { grid-size: 2; grid-columns: 14 1fr; height: auto; grid-rows: 3; }
-    #dialog-buttons { height: 3; margin-top: 1; }
-    #dialog-error { color: $error; }
-    """
+    CSS_PATH = ["widgets.tcss", "app.tcss"]
     BINDINGS = [
         Binding("s", "start", "Start"), Binding("n", "step", "Step"), Binding("c", "continue", "Continue"),
         Binding("p", "pause", "Pause"), Binding("x", "stop", "Stop"), Binding("r", "resume", "Resume"),
@@ -65,33 +55,33 @@ class GliaApp(App):
         Binding("3", "tab('runs')", "Runs", show=False), Binding("q", "quit", "Quit"),
     ]
 
-    def __init__(self, workspace: str | Path = DEFAULT_WORKSPACE, task: str = "routing",
+    def __init__(self, workspace: str | Path = backend.DEFAULT_WORKSPACE, task: str = "routing",
                  budget_sims: int | None = None, contexts: int = 1, mode: str = "parallel", model: str | None = None,
                  base_url: str | None = None, models: dict | None = None):
         super().__init__()
         self.workspace, self.task_name, self.budget_sims = Path(workspace), task, budget_sims
         self.contexts, self.mode, self.model, self.base_url, self.models = contexts, mode, model, base_url, models
-        self.session: RunSession | None = None
+        self.session: backend.RunSession | None = None
         self.stepper: Stepper | None = None
         self.running = False
         self.step_count = 0
-        self.last_update: dict = {}
         self.updates: dict[int, tuple[str, dict]] = {}
-        self.context_names: dict[str, str] = {}
+        self._followed: set[str] = set()   # transition rows the cursor was moved to by the app
+        self.histories: dict[str, list[dict] | str] = {}   # thread -> its checkpoints (or why they cannot be read)
+        self._listed: list[tuple[str, bool]] | None = None   # the runs the tree shows
 
     # -- layout -------------------------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
-        yield Header(show_clock=False)
-        yield Static("no run: press s to start one, 3 to browse runs", id="status")
+        yield Static("Glia · no run: s starts one, 3 browses the runs", id="status")
+        yield Static(self._next_run_facts(), id="facts")
         with Horizontal(id="meters"):
-            yield ProgressBar(total=1, show_eta=False, id="sims")
-            yield Static("simulations 0 | tokens 0 | USD 0.0000", id="usage")
+            yield ProgressBar(total=1, show_eta=False, show_percentage=False, id="sims")
+            yield Static("sims 0 · tokens 0 · USD 0.0000", id="usage")
         with TabbedContent(initial="graph-tab"):
             with TabPane("Graph", id="graph-tab"):
                 with Vertical():
-                    g = build_graph(contexts=self.contexts, mode=self.mode).compile().get_graph(xray=1)
-                    yield GraphView(list(g.nodes), [(e.source, e.target) for e in g.edges], id="graph")
-                    with Horizontal():
+                    yield GraphView(id="graph")
+                    with Horizontal(id="below-graph"):
                         yield DataTable(id="transitions", cursor_type="row", zebra_stripes=True)
                         yield RichLog(id="details", wrap=True, markup=False, highlight=False)
             with TabPane("Experiments", id="experiments-tab"):
@@ -102,43 +92,55 @@ class GliaApp(App):
                 yield Tree("runs", id="runs")
         yield Footer()
 
+    def _next_run_facts(self) -> str:
+        contexts = f"{self.contexts} contexts {self.mode}" if self.contexts > 1 else "1 context"
+        budget = f"{self.budget_sims} sims" if self.budget_sims else "the task's budget"
+        return f"next run: {Path(self.task_name).stem} · {contexts} · {budget}"
+
     def on_mount(self) -> None:
-        t = self.query_one("#transitions", DataTable)
-        t.add_columns("step", "context", "node", "seconds")
-        e = self.query_one("#experiments", DataTable)
-        e.add_columns("id", "design", "mean e2e s", "90% CI", "restarts", "verdict")
-        self.query_one("#graph", GraphView).refresh_view()
+        self.query_one("#transitions", DataTable).add_columns("step", "context", "node", "seconds")
+        self.query_one("#experiments", DataTable).add_columns("id", "design", "mean e2e s", "90% CI", "restarts",
+                                                              "verdict")
+        self.query_one("#runs", Tree).root.expand()
+        self.load_shape()
         self.refresh_runs()
+
+    @work(thread=True, exclusive=True, group="shape", exit_on_error=False, description="compile the graph")
+    def load_shape(self) -> None:
+        self.post_message(GraphShaped(*backend.graph_shape(contexts=self.contexts, mode=self.mode)))
+
+    @on(GraphShaped)
+    def _graph_shaped(self, message: GraphShaped) -> None:
+        if self.session is None:
+            self.query_one("#graph", GraphView).set_graph(message.nodes, message.edges)
 
     def action_tab(self, name: str) -> None:
         self.query_one(TabbedContent).active = f"{name}-tab"
         if name == "runs":
             self.refresh_runs()
 
-    # -- starting, resuming, forking ------------------------------------------------------------------------
+    # -- starting, resuming, forking ----------------------------------------------------------------------------
     def _ask_implementations(self, title: str, current: dict[str, str], then) -> None:
-        self.push_screen(ImplementationsScreen(title, current, bool(self.model or self.models)), then)
+        self.push_screen(ImplementationsScreen(title, current, bool(self.model or self.models),
+                                               backend.implementation_names()), then)
+
+    def _busy(self) -> bool:
+        if self.running:
+            self.notify("a run is going: c continues, n steps, x stops it", severity="warning")
+        return self.running
 
     def action_start(self) -> None:
-        if self.running:
-            self.notify("a run is in progress: stop it first (x)", severity="warning")
+        if self._busy():
             return
-        default = choose_implementations({r: "llm" for r in ROLES} if (self.model or self.models) else None)
-        self._ask_implementations(f"New run of task {Path(self.task_name).stem}: implementations", default,
-                                  self._start)
+        self._ask_implementations(f"New run of task {Path(self.task_name).stem}: implementations",
+                                  backend.default_implementations(llm=bool(self.model or self.models)), self._start)
 
     def _start(self, choice: dict | None) -> None:
-        if choice is None:
-            return
-        try:
-            config = RunConfig.build(self.task_name, contexts=self.contexts, mode=self.mode,
-                                     budget_sims=self.budget_sims, implementations=choice, model=self.model,
-                                     base_url=self.base_url, llm=bool(self.models), workspace=self.workspace)
-            state = prepare_run(config)
-        except ValueError as exc:
-            self.notify(str(exc), severity="error")
-            return
-        self._launch(RunSession(config, self.models), state=state)
+        if choice is not None:
+            self._launch(lambda: backend.new_run(
+                task=self.task_name, contexts=self.contexts, mode=self.mode, budget_sims=self.budget_sims,
+                implementations=choice, model=self.model, base_url=self.base_url, models=self.models,
+                workspace=self.workspace))
 
     def _selected(self) -> tuple[str | None, str | None]:
         node = self.query_one("#runs", Tree).cursor_node
@@ -148,61 +150,74 @@ class GliaApp(App):
         return data.get("thread_id"), data.get("checkpoint_id")
 
     def action_resume(self) -> None:
-        if self.running:
-            self.notify("the run is going: c continues, n steps", severity="warning")
+        if self._busy():
             return
         thread, checkpoint = self._selected()
         if not thread:
             self.notify("select a run in the Runs tab (3) first", severity="warning")
             return
-        config = RunConfig.load(thread, self.workspace)
         where = f"checkpoint {checkpoint[:13]}" if checkpoint else "its last checkpoint"
-        self._ask_implementations(f"Resume {thread} from {where}", config.implementations,
-                                  lambda c: self._continue(thread, checkpoint, c))
+        self._ask_about(thread, f"Resume {thread} from {where}", checkpoint)
 
     def action_fork(self) -> None:
+        if self._busy():
+            return
         thread, checkpoint = self._selected()
-        if self.running or not thread or not checkpoint:
+        if not thread or not checkpoint:
             self.notify("select a checkpoint in the Runs tab (3) to fork from", severity="warning")
             return
-        config = RunConfig.load(thread, self.workspace)
-        self._ask_implementations(f"Fork {thread} at {checkpoint[:13]}: implementations", config.implementations,
-                                  lambda c: self._continue(thread, checkpoint, c))
+        self._ask_about(thread, f"Fork {thread} at {checkpoint[:13]}: implementations", checkpoint)
+
+    def _ask_about(self, thread: str, title: str, checkpoint: str | None) -> None:
+        try:
+            current = backend.implementations_of(thread, workspace=self.workspace)
+        except ValueError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        self._ask_implementations(title, current, lambda choice: self._continue(thread, checkpoint, choice))
 
     def _continue(self, thread: str, checkpoint: str | None, choice: dict | None) -> None:
-        if choice is None:
-            return
-        config = RunConfig.load(thread, self.workspace).with_implementations(choice)
-        config.save()
-        self._launch(RunSession(config, self.models), checkpoint_id=checkpoint)
+        if choice is not None:
+            self._launch(lambda: (backend.reopen_run(thread, workspace=self.workspace, implementations=choice,
+                                                     models=self.models), None), checkpoint)
 
-    def _launch(self, session: RunSession, state: dict | None = None, checkpoint_id: str | None = None) -> None:
-        if self.session is not None and self.session is not session:
+    def _launch(self, opener: Opener, checkpoint_id: str | None = None) -> None:
+        self.running = True
+        self._status("opening the run…")
+        self._drive(opener, checkpoint_id)
+
+    @work(thread=True, exclusive=True, group="run", exit_on_error=False, description="run the graph")
+    def _drive(self, opener: Opener, checkpoint_id: str | None) -> None:
+        """Open the run, then step it as the user asks; everything it learns goes out as messages."""
+        try:
+            session, state = opener()
+            stepper = Stepper(session, self._post, state=state, checkpoint_id=checkpoint_id)
+            self.post_message(RunOpened(session, stepper, backend.graph_shape(session=session),
+                                        backend.session_facts(session)))
+        except Exception as exc:  # a bad task file, a run that exists, a damaged run.json: said, not raised
+            self._post(Failure(str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"))
+            self._post(Ended(None, False))
+            return
+        stepper.run()
+
+    def _post(self, event: Event) -> None:
+        self.post_message(for_event(event))
+
+    @on(RunOpened)
+    def _run_opened(self, message: RunOpened) -> None:
+        if self.session is not None and self.session is not message.session:
             self.session.close()
-        self.session = session
+        self.session, self.stepper = message.session, message.stepper
         self.step_count = 0
         self.updates.clear()
-        self.context_names.clear()
+        self._followed.clear()
         self.query_one("#transitions", DataTable).clear()
         self.query_one("#details", RichLog).clear()
-        graph = self.query_one("#graph", GraphView)
-        g = session.graph.get_graph(xray=1)
-        graph.set_graph(list(g.nodes), [(e.source, e.target) for e in g.edges])
-        graph.reset()
-        self.stepper = Stepper(session, self._post, state=state, checkpoint_id=checkpoint_id, stepping=True)
-        self.running = True
-        impl = ", ".join(f"{k}={v}" for k, v in session.config.implementations.items())
-        self._status(f"{session.thread_id}: stepping (n step, c continue, x stop) | {impl}")
-        self._drive()
+        self.query_one("#graph", GraphView).set_graph(*message.shape)
+        self.query_one("#facts", Static).update(message.facts)
+        self._status(f"{self.session.thread_id}: stepping (n step, c continue, x stop)")
 
-    @work(thread=True, exclusive=True, group="run")
-    def _drive(self) -> None:
-        self.stepper.run()
-
-    def _post(self, kind: str, data: dict) -> None:
-        self.post_message(StepMessage(kind, data))
-
-    # -- controls -------------------------------------------------------------------------------------------
+    # -- controls -----------------------------------------------------------------------------------------------
     def action_step(self) -> None:
         if self.stepper and self.running:
             self.stepper.step()
@@ -222,57 +237,90 @@ class GliaApp(App):
             self.stepper.stop()
             self._status(f"{self.session.thread_id}: stopping after this step")
 
-    # -- messages from the worker -----------------------------------------------------------------------------
-    def on_step_message(self, message: StepMessage) -> None:
-        kind, d = message.kind, message.data
-        if kind == "step":
-            self._on_step(d)
-        elif kind == "custom":
-            ev = d["data"]
-            if ev.get("event") == "tool_call":
-                self.query_one("#details", RichLog).write(f"tool call {ev['tool']}({_short(ev['args'])})")
-        elif kind == "error":
-            self.notify(d["text"], severity="error", timeout=10)
-            self.query_one("#details", RichLog).write(f"error: {d['text']}")
-        elif kind == "ended":
-            self.running = False
-            out = d["outcome"]
-            word = "stopped (resumable)" if d["stopped"] else out.status
-            self._status(f"{out.thread_id}: {word}. {out.message}".strip())
-            self.refresh_runs()
-
-    def _on_step(self, d: dict) -> None:
+    # -- what the run reports -----------------------------------------------------------------------------------
+    @on(StepFinished)
+    def _step_finished(self, message: StepFinished) -> None:
+        step = message.step
         self.step_count += 1
-        node, ns = d["node"], d["namespace"]
-        ctx = None
-        if ns:
-            ctx = self.context_names.setdefault(ns[0], f"c{len(self.context_names) + 1}")
-        self.updates[self.step_count] = (node, d["update"] or {})
-        self.query_one("#graph", GraphView).visit(node, ctx)
-        self.query_one("#transitions", DataTable).add_row(str(self.step_count), ctx or "-", node,
-                                                          f"{d['duration']:.2f}", key=str(self.step_count))
-        self.query_one("#transitions", DataTable).move_cursor(row=self.step_count - 1)
-        self._show_update(node, d["update"] or {})
-        self._refresh_digest(d["digest"])
+        context = self.query_one("#graph", GraphView).visit(step.node, step.namespace)
+        self.updates[self.step_count] = (step.node, step.update)
+        table = self.query_one("#transitions", DataTable)
+        table.add_row(str(self.step_count), context or "-", step.node, f"{step.duration:.2f}",
+                      key=str(self.step_count))
+        self._followed.add(str(self.step_count))
+        table.move_cursor(row=self.step_count - 1)
+        self._show_update(step.node, step.update)
+        self._show_digest(step.digest)
+
+    @on(ToolCalled)
+    def _tool_called(self, message: ToolCalled) -> None:
+        call = message.call
+        self.query_one("#details", RichLog).write(f"tool call {call.tool}({_short(call.args)})")
+
+    @on(ExperimentRecorded)
+    def _experiment_recorded(self, message: ExperimentRecorded) -> None:
+        e = message.experiment
+        result = (f"error {e.error.get('kind')}" if e.error else
+                  f"mean e2e {e.metrics.get('mean_e2e_s', math.nan):.2f} s ({e.verdict})")
+        self.query_one("#details", RichLog).write(f"{e.context} experiment {e.id}: {e.label} -> {result}")
+
+    @on(BaselineMeasured)
+    def _baseline_measured(self, message: BaselineMeasured) -> None:
+        b = message.baseline
+        self.query_one("#details", RichLog).write(
+            f"baseline {b.policy}: mean e2e {b.metrics.get('mean_e2e_s', math.nan):.2f} s")
+
+    @on(ContextStarted)
+    def _context_started(self, message: ContextStarted) -> None:
+        self.query_one("#graph", GraphView).name_context(message.change.namespace, message.change.context)
+
+    @on(ContextEnded)
+    def _context_ended(self, message: ContextEnded) -> None:
+        c = message.change
+        self.query_one("#details", RichLog).write(
+            f"context {c.context} ended: {c.outcome.get('stop_reason', 'finished')}, "
+            f"{c.outcome.get('simulations_used', 0)} simulation(s)")
+
+    @on(RunFailed)
+    def _run_failed(self, message: RunFailed) -> None:
+        self.notify(message.text, severity="error", timeout=10)
+        self.query_one("#details", RichLog).write(f"error: {message.text}")
+
+    @on(RunEnded)
+    def _run_ended(self, message: RunEnded) -> None:
+        self.running = False
+        out = message.outcome
+        if out is None:
+            self._status("the run could not start (see the error)")
+            return
+        word = "stopped (resumable)" if message.stopped else out.status
+        self._status(f"{out.thread_id}: {word}. {out.message}".strip())
+        self.histories.pop(out.thread_id, None)
+        self.refresh_runs()
+        shown = next((n for n in self.query_one("#runs", Tree).root.children
+                      if n.data and n.data["thread_id"] == out.thread_id and n.is_expanded), None)
+        if shown is not None:  # its checkpoints changed: read them again
+            self.load_history(out.thread_id)
 
     @on(DataTable.RowHighlighted, "#transitions")
     def _transition_selected(self, event: DataTable.RowHighlighted) -> None:
         key = event.row_key.value if event.row_key else None
-        if key and int(key) in self.updates and int(key) != self.step_count:
+        if key in self._followed:  # the cursor following the run, not the user choosing a step
+            self._followed.discard(key)
+        elif key and int(key) in self.updates:
             self._show_update(*self.updates[int(key)])
 
     def _show_update(self, node: str, update: dict) -> None:
         log = self.query_one("#details", RichLog)
         log.clear()
         log.write(f"── {node} ──")
-        for field in ("researcher_messages", "analyst_messages", "supervisor_messages"):
-            for m in update.get(field, []) or []:
+        for role in backend.ROLES:
+            for m in update.get(f"{role}_messages", []) or []:
                 who = getattr(m, "name", None) or getattr(m, "type", "")
                 content = str(getattr(m, "content", "")).strip()
-                calls = getattr(m, "tool_calls", None) or []
                 if content:
                     log.write(f"{who}: {content[:400]}")
-                for tc in calls:
+                for tc in getattr(m, "tool_calls", None) or []:
                     log.write(f"  → {tc['name']}({_short(tc.get('args', {}))})")
         for e in update.get("ledger", []) or []:
             log.write(f"experiment {e['id']}: {e.get('label', '')} -> "
@@ -283,7 +331,7 @@ class GliaApp(App):
         if update.get("stop_reason"):
             log.write(f"stop: {update['stop_reason']}")
 
-    def _refresh_digest(self, dg: dict) -> None:
+    def _show_digest(self, dg: dict) -> None:
         metric = dg.get("task", {}).get("objective", {}).get("metric", "mean_e2e_s")
         table = self.query_one("#experiments", DataTable)
         table.clear()
@@ -302,8 +350,8 @@ class GliaApp(App):
         self.query_one("#sims", ProgressBar).update(total=total, progress=used)
         u = dg["usage"]
         best = dg.get("best")
-        best_text = f" | best {best['value']:.2f}" if best else ""
-        self.query_one("#usage", Static).update(f"simulations {used}/{total} | tokens {u.get('tokens', 0)} | USD "
+        best_text = f" · best {best['value']:.2f}" if best else ""
+        self.query_one("#usage", Static).update(f"sims {used}/{total} · tokens {u.get('tokens', 0)} · USD "
                                                 f"{u.get('usd', 0.0):.4f}{best_text}")
 
     @on(DataTable.HeaderSelected, "#experiments")
@@ -315,49 +363,106 @@ class GliaApp(App):
                 return (1, str(v))
         event.data_table.sort(event.column_key, key=key)
 
-    # -- runs browser ---------------------------------------------------------------------------------------
+    # -- runs browser -------------------------------------------------------------------------------------------
     def refresh_runs(self) -> None:
+        """List the workspace's runs again (in a worker); each run's checkpoints load when it is expanded."""
+        self.load_runs()
+
+    @work(thread=True, exclusive=True, group="runs", exit_on_error=False, description="list the runs")
+    def load_runs(self) -> None:
+        self.post_message(RunsLoaded(backend.load_runs(workspace=self.workspace)))
+
+    @work(thread=True, group="history", exit_on_error=False, description="read a run's checkpoints")
+    def load_history(self, thread_id: str) -> None:
+        try:
+            self.post_message(HistoryLoaded(thread_id, backend.load_history(thread_id, workspace=self.workspace)))
+        except Exception as exc:  # a damaged run is shown, not fatal
+            self.post_message(HistoryLoaded(thread_id, [], f"{type(exc).__name__}: {exc}"))
+
+    @on(RunsLoaded)
+    def _runs_loaded(self, message: RunsLoaded) -> None:
+        """Rebuild the tree if the runs changed, keeping which runs are expanded and where the cursor is."""
+        listed = [(r.thread_id, r.finished) for r in message.runs]
+        if listed == self._listed:
+            return
+        self._listed = listed
         tree = self.query_one("#runs", Tree)
+        expanded = {n.data["thread_id"] for n in tree.root.children if n.is_expanded and n.data}
+        at = tree.cursor_node.data if tree.cursor_node is not None else None
         tree.clear()
         tree.root.expand()
-        for r in reversed(list_runs(self.workspace)):
-            label = f"{r['thread_id']}  {r['task']}  {'finished' if r['finished'] else 'unfinished'}"
-            node = tree.root.add(label, data={"thread_id": r["thread_id"]}, expand=False)
-            try:
-                s = RunSession(RunConfig.load(r["thread_id"], self.workspace)) if self.session is None or self.session.thread_id != r["thread_id"] \
-                    else self.session
-                history = s.history() if not self.running or s is not self.session else []
-                if s is not self.session:
-                    s.close()
-            except Exception as exc:  # a damaged run is shown, not fatal
-                node.add_leaf(f"cannot read: {exc}")
-                continue
-            children: dict[str | None, list[dict]] = {}
-            for h in history:
-                children.setdefault(h["parent_id"], []).append(h)
+        for r in message.runs:
+            text = f"{r.thread_id}  {Path(r.task).stem}  {'finished' if r.finished else 'unfinished'}"
+            node = tree.root.add(text, data={"thread_id": r.thread_id}, expand=False, allow_expand=True)
+            if r.thread_id in self.histories:
+                self._fill_history(node, self.histories[r.thread_id])
+            if r.thread_id in expanded:
+                node.expand()
+        if not message.runs:
+            tree.root.add_leaf(f"no runs in {self.workspace} yet: s starts one")
+        if at:
+            self._move_to(tree, at)
 
-            # a linear history is one level of siblings; each branch of a fork nests under its first checkpoint
-            pending = [(node, None)]
-            while pending:
-                parent_node, parent_id = pending.pop()
-                while True:
-                    kids = sorted(children.get(parent_id, []), key=lambda h: h["created_at"])
-                    if not kids:
-                        break
-                    for h in kids:
-                        fork = " (fork)" if len(kids) > 1 else ""
-                        text = (f"step {h['step']}: after {h['node'] or h['source']} → "
-                                f"{','.join(h['next']) or 'end'} [{h['sims']} sims]{fork}")
-                        child = parent_node.add(text, data={"thread_id": r["thread_id"],
-                                                            "checkpoint_id": h["checkpoint_id"]}, expand=True)
-                        if len(kids) > 1:
-                            pending.append((child, h["checkpoint_id"]))
+    def _move_to(self, tree: Tree, data: dict) -> None:
+        stack = list(tree.root.children)
+        while stack:
+            node = stack.pop()
+            if node.data == data:
+                tree.move_cursor(node)
+                return
+            stack.extend(node.children)
+
+    @on(Tree.NodeExpanded, "#runs")
+    def _run_expanded(self, event: Tree.NodeExpanded) -> None:
+        data = event.node.data or {}
+        thread = data.get("thread_id")
+        if thread and "checkpoint_id" not in data and thread not in self.histories and not event.node.children:
+            event.node.add_leaf("reading checkpoints…")
+            self.load_history(thread)
+
+    @on(HistoryLoaded)
+    def _history_loaded(self, message: HistoryLoaded) -> None:
+        self.histories[message.thread_id] = message.error or message.history
+        tree = self.query_one("#runs", Tree)
+        at = tree.cursor_node.data if tree.cursor_node is not None else None
+        for node in tree.root.children:
+            if node.data and node.data.get("thread_id") == message.thread_id:
+                self._fill_history(node, self.histories[message.thread_id])
+        if at and at.get("thread_id") == message.thread_id:
+            self._move_to(tree, at)
+
+    def _fill_history(self, node: TreeNode, history: list[dict] | str) -> None:
+        """A run's checkpoints as a tree: a linear history is one level of siblings; each branch of a fork nests
+        under its first checkpoint."""
+        node.remove_children()
+        if isinstance(history, str):
+            node.add_leaf(f"cannot read: {history}")
+            return
+        thread = node.data["thread_id"]
+        children: dict[str | None, list[dict]] = {}
+        for h in history:
+            children.setdefault(h["parent_id"], []).append(h)
+        pending = [(node, None)]
+        while pending:
+            parent_node, parent_id = pending.pop()
+            while True:
+                kids = sorted(children.get(parent_id, []), key=lambda h: h["created_at"])
+                if not kids:
+                    break
+                for h in kids:
+                    fork = " (fork)" if len(kids) > 1 else ""
+                    text = (f"step {h['step']}: after {h['node'] or h['source']} → "
+                            f"{','.join(h['next']) or 'end'} [{h['sims']} sims]{fork}")
+                    child = parent_node.add(text, data={"thread_id": thread, "checkpoint_id": h["checkpoint_id"]},
+                                            expand=True, allow_expand=len(kids) > 1)
                     if len(kids) > 1:
-                        break
-                    parent_id = kids[0]["checkpoint_id"]
+                        pending.append((child, h["checkpoint_id"]))
+                if len(kids) > 1:
+                    break
+                parent_id = kids[0]["checkpoint_id"]
 
     def _status(self, text: str) -> None:
-        self.query_one("#status", Static).update(text)
+        self.query_one("#status", Static).update(f"Glia · {text}")
 
     def on_unmount(self) -> None:
         if self.stepper and self.running:
@@ -369,11 +474,8 @@ def _short(args: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    import argparse
-    import os
-
     ap = argparse.ArgumentParser(prog="glia tui")
-    ap.add_argument("--workspace", default=DEFAULT_WORKSPACE)
+    ap.add_argument("--workspace", default=backend.DEFAULT_WORKSPACE)
     ap.add_argument("--task", default="routing")
     ap.add_argument("--budget-sims", type=int, default=None)
     ap.add_argument("--contexts", type=int, default=1)
@@ -381,5 +483,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model", default=os.environ.get("GLIA_MODEL"))
     ap.add_argument("--base-url", default=os.environ.get("OPENAI_BASE_URL"))
     args = ap.parse_args(argv)
-    GliaApp(args.workspace, args.task, args.budget_sims, args.contexts, args.mode, args.model, args.base_url).run()
+    GliaApp(args.workspace, args.task, budget_sims=args.budget_sims, contexts=args.contexts, mode=args.mode,
+            model=args.model, base_url=args.base_url).run()
     return 0

@@ -1,4 +1,5 @@
-"""Dialogs: choose each node's implementation (the ablation switch) before a run, a resume or a fork."""
+"""Dialogs: choose each node's implementation (the ablation switch) before a run, a resume or a fork. Their styles
+are in ``screens.tcss``."""
 
 from __future__ import annotations
 
@@ -7,26 +8,25 @@ from textual.containers import Grid, Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Select
 
-from glia.nodes.registry import IMPLEMENTATIONS, ROLES
-
 
 class ImplementationsScreen(ModalScreen[dict | None]):
     """One selector per role; dismisses with {role: implementation} or None when cancelled."""
 
+    CSS_PATH = "screens.tcss"
     BINDINGS = [("escape", "cancel", "Cancel")]
     AUTO_FOCUS = "#ok"
 
-    def __init__(self, title: str, current: dict[str, str], llm_available: bool):
+    def __init__(self, title: str, current: dict[str, str], llm_available: bool, names: dict[str, list[str]]):
         super().__init__()
-        self.title_text, self.current, self.llm_available = title, current, llm_available
+        self.title_text, self.current, self.llm_available, self.names = title, current, llm_available, names
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
             yield Label(self.title_text, id="dialog-title")
             with Grid(id="roles"):
-                for role in ROLES:
+                for role, names in self.names.items():
                     options = [(name if name != "llm" or self.llm_available else "llm (needs a model)", name)
-                               for name in IMPLEMENTATIONS[role]]
+                               for name in names]
                     yield Label(role)
                     yield Select(options, value=self.current.get(role, "offline"), allow_blank=False,
                                  id=f"impl-{role}")
@@ -36,7 +36,7 @@ class ImplementationsScreen(ModalScreen[dict | None]):
                 yield Button("Cancel", id="cancel")
 
     def choice(self) -> dict[str, str]:
-        return {role: str(self.query_one(f"#impl-{role}", Select).value) for role in ROLES}
+        return {role: str(self.query_one(f"#impl-{role}", Select).value) for role in self.names}
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "ok":

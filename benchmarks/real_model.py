@@ -1,0 +1,94 @@
+"""A short design session with a real model behind an OpenAI-compatible endpoint, and what it did: the modes the
+probe chose, how many experiments ran code the model wrote, how many of its replies needed parsing or a retry, the
+best design against llq, tokens and wall clock. Starts the local model first when asked to and it is not up.
+
+    python benchmarks/real_model.py [--base-url http://127.0.0.1:8765/v1] [--model qwen-coder] [--task routing]
+                                    [--budget-sims 6] [--workspace DIR] [--start SCRIPT] [--endpoint ROLE.KEY=VALUE]
+
+``--start`` names a script that serves the model (e.g. the workplace's ``local-llm.sh``, run as ``SCRIPT start
+PORT``); default: ``$GLIA_LOCAL_LLM`` if set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import subprocess
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlparse
+
+from glia.graph.config import RunConfig
+from glia.graph.runs import start_run
+from glia.state import load_task
+
+
+def answering(base_url: str) -> bool:
+    try:
+        with urllib.request.urlopen(base_url.rstrip("/") + "/models", timeout=5) as r:
+            return r.status == 200
+    except OSError:
+        return False
+
+
+def session(base_url: str, model: str, task: str, budget: int, workspace: str, endpoint: list[str]) -> dict:
+    """Run a session and measure it (the opt-in end-to-end test calls this too)."""
+    config = RunConfig.build(task, budget_sims=budget, model=model, base_url=base_url, workspace=workspace,
+                             endpoint=endpoint)
+    started = time.perf_counter()
+    out = start_run(config)
+    wall = time.perf_counter() - started
+    state = out.state
+    starter = hashlib.sha256(load_task(task)["design"]["starter_source"].encode()).hexdigest()[:16]
+    ledger = sorted(state.get("ledger", []), key=lambda e: e["seq"])
+    written = [e for e in ledger if e.get("hash") != starter]
+    usage = state.get("usage", {})
+    r = usage.get("researcher", {})
+    llq = next((b["metrics"].get("mean_e2e_s") for b in state.get("baselines", []) if b["policy"] == "llq"), None)
+    best = state.get("best")
+    return {"thread": out.thread_id, "status": out.status, "message": out.message, "wall_s": wall,
+            "modes": {role: m.get("tools") + "/" + m.get("structured") for role, m in config.modes.items()},
+            "experiments": len(ledger), "model_written": len(written),
+            "model_written_ok": sum(1 for e in written if not e.get("error")),
+            "errors": [f"{e['id']}: {e['error']['kind']}" for e in ledger if e.get("error")],
+            "replies": r.get("replies", 0), "parsed_from_text": r.get("parsed_from_text", 0),
+            "repairs": r.get("repairs", 0), "tokens": usage.get("tokens", 0), "llq": llq,
+            "best": (best["label"], best["value"]) if best else None, "report": out.to_json()["report"]}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--base-url", default="http://127.0.0.1:8765/v1")
+    ap.add_argument("--model", default="qwen-coder")
+    ap.add_argument("--task", default="routing")
+    ap.add_argument("--budget-sims", type=int, default=6)
+    ap.add_argument("--workspace", default=None)
+    ap.add_argument("--start", default=os.environ.get("GLIA_LOCAL_LLM"))
+    ap.add_argument("--endpoint", action="append", default=[])
+    args = ap.parse_args()
+    if not answering(args.base_url):
+        if not args.start:
+            raise SystemExit(f"no model answers at {args.base_url}; start one or pass --start SCRIPT")
+        port = str(urlparse(args.base_url).port or 8765)
+        subprocess.run([args.start, "start", port], check=True)
+    workspace = args.workspace or tempfile.mkdtemp(prefix="glia-real-")
+    m = session(args.base_url, args.model, args.task, args.budget_sims, workspace, args.endpoint)
+    share = (m["parsed_from_text"] + m["repairs"]) / m["replies"] if m["replies"] else float("nan")
+    print(f"{args.model} at {args.base_url}, task {args.task}, budget {args.budget_sims}: {m['status']} "
+          f"{m['message']}".rstrip())
+    print(f"modes: {m['modes']}")
+    print(f"wall clock {m['wall_s']:.0f} s; experiments {m['experiments']}, of code the model wrote "
+          f"{m['model_written']} ({m['model_written_ok']} ran without error); errors: {m['errors'] or 'none'}")
+    print(f"researcher replies {m['replies']}: read from text {m['parsed_from_text']}, sent back {m['repairs']} "
+          f"({100 * share:.0f} % needed parsing or a retry); tokens {m['tokens']}")
+    if m["best"] and m["llq"]:
+        print(f"best {m['best'][0]}: mean e2e {m['best'][1]:.2f} s against llq {m['llq']:.2f} s "
+              f"({100 * (m['best'][1] / m['llq'] - 1):+.1f} %)")
+    print(f"report: {m['report']} (workspace {Path(workspace).resolve()})")
+
+
+if __name__ == "__main__":
+    main()

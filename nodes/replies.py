@@ -1,0 +1,426 @@
+"""The actions in a model's reply, whatever shape the model and its server gave them.
+
+Small models and local servers rarely return clean native tool calls: llama-cpp-python with a GGUF chat template
+leaves Qwen's ``<tool_call>`` text in the content, the same model often writes a fenced JSON object instead, and
+``chatml-function-calling`` teaches ``functions.NAME:`` lines. ``parse_reply`` accepts all of these, plus a fenced
+Python block that defines a scheduler class (to be written to the design file and run) and a finish. Arguments are
+validated with the tools' pydantic schemas, HTML entities are unescaped until stable (that server's prompt template
+HTML-escapes every message, so quotes come back as ``&#39;``, then ``&amp;#39;``), and every problem is a specific
+sentence a harness can send back to the model (at most ``MAX_REPAIRS`` times in a row)."""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import html
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from langchain_core.messages import AIMessage
+from pydantic import BaseModel, ValidationError
+
+from glia.tools.toolkit import RESEARCHER_TOOLS, SPECS
+
+MAX_REPAIRS = 3  # bad replies answered with an error before the harness gives up on the turn
+POLICY = "policy_code"  # the action of a fenced Python block defining a scheduler class
+
+NAME_KEYS = ("name", "tool", "tool_name", "function", "action", "function_name")
+ARG_KEYS = ("arguments", "args", "parameters", "input", "tool_input", "action_input", "params")
+
+EXPECTED = """Reply with exactly one of:
+- a tool call: <tool_call>{{"name": "TOOL", "arguments": {{...}}}}</tool_call>, with TOOL one of {tools};
+- a new policy: the whole file in one ```python block defining a class with a schedule(self) method (it is written
+  to the design file and run);
+- <tool_call>{{"name": "finish", "arguments": {{"summary": "..."}}}}</tool_call> to propose your best design."""
+
+FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL)
+TOOL_CALL_TAG = re.compile(r"<tool_call>\s*(.*?)\s*(?:</tool_call>|\Z)", re.DOTALL)
+FUNCTIONS_PREFIX = re.compile(r"functions\.([A-Za-z_][A-Za-z0-9_]*)\s*:")
+CURLY_QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"'})
+
+
+@dataclass(frozen=True)
+class Action:
+    """One thing the model asked for: a tool (by its toolkit name), ``POLICY`` code, or ``finish``."""
+
+    name: str
+    args: dict
+    source: str  # native | tool_call_tag | functions_prefix | json | code_block
+    id: str
+
+    @property
+    def key(self) -> str:
+        """The same for identical calls (see ``repeats``)."""
+        return f"{self.name} {json.dumps(self.args, sort_keys=True, default=str)}"
+
+
+@dataclass
+class ParsedReply:
+    """What a reply asked for, and what was wrong with it."""
+
+    actions: list[Action] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    truncated: bool = False
+
+    @property
+    def shape(self) -> str:
+        """How the actions came: ``native``, a text form, ``code_block``, ``mixed`` or ``none``."""
+        sources = {a.source for a in self.actions}
+        return "none" if not sources else sources.pop() if len(sources) == 1 else "mixed"
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.actions) and not self.problems
+
+    def error(self, tools: Iterable[str] = RESEARCHER_TOOLS) -> str | None:
+        """The message to send back to the model (None when the reply can run): what was wrong, then the shapes
+        expected. A reply with any problem should run nothing, so a write is never skipped before its run."""
+        if self.ok:
+            return None
+        lines = self.problems[:3] or ["Your reply contained no action I could run."]
+        names = ", ".join(t for t in tools if t != "finish")
+        return "\n".join(["[harness] " + lines[0], *lines[1:], EXPECTED.format(tools=names)])
+
+
+def parse_reply(message: AIMessage, specs: Mapping[str, type[BaseModel]] | None = None,
+                code: bool = True) -> ParsedReply:
+    """The actions in ``message``: native tool calls if any, else calls written as text, plus (when ``code``) a
+    fenced Python block that defines a scheduler class. ``specs`` maps tool names to argument schemas (default: the
+    researcher's tools)."""
+    specs = specs if specs is not None else {n: SPECS[n][0] for n in RESEARCHER_TOOLS}
+    out = ParsedReply(truncated=(message.response_metadata or {}).get("finish_reason") == "length")
+    for i, tc in enumerate(message.tool_calls or []):
+        _add(out, specs, tc["name"], tc.get("args") or {}, "native", tc.get("id") or f"native{i}")
+    for bad in message.invalid_tool_calls or []:
+        out.problems.append(f"The arguments of your {bad.get('name') or 'tool'} call are not valid JSON: "
+                            f"{str(bad.get('args'))[:200]!r}.")
+    text = _content_text(message.content)
+    if not message.tool_calls:
+        _text_calls(out, specs, text)
+    if code and not any(a.name == "write_file" for a in out.actions):
+        _code_block(out, text, bool(out.actions or out.problems))
+    if not out.actions and not out.problems:
+        _explain_nothing(out, specs, text)
+    if out.truncated and not out.ok:
+        out.problems.insert(0, "Your reply was cut off at the token limit; keep it shorter.")
+    return out
+
+
+def as_tool_calls(actions: Iterable[Action], design_file: str) -> list[dict]:
+    """LangChain tool calls for the graph's tools node: a policy block becomes write_file to the design file,
+    then run_simulation unless the reply runs one itself."""
+    actions = list(actions)
+    runs = any(a.name == "run_simulation" for a in actions)
+    calls = []
+    for a in actions:
+        if a.name == POLICY:
+            calls.append(_call("write_file", {"path": design_file, "content": a.args["code"]}, a.id + "w"))
+            if not runs:
+                calls.append(_call("run_simulation", {"label": a.args.get("class_name", "")}, a.id + "r"))
+        else:
+            calls.append(_call(a.name, a.args, a.id))
+    return calls
+
+
+def repeats(actions: Iterable[Action], seen: Iterable[str], context: str = "") -> list[Action]:
+    """The actions identical to one already made. ``seen`` holds earlier ``call_key`` values; ``context`` should
+    be what an identical call depends on (the design file's content for run_simulation), so that re-running an
+    unchanged design is a repeat and re-running after an edit is not."""
+    earlier = set(seen)
+    return [a for a in actions if call_key(a, context) in earlier]
+
+
+def call_key(action: Action, context: str = "") -> str:
+    digest = hashlib.sha256(context.encode()).hexdigest()[:12] if context else ""
+    return f"{action.key} {digest}".rstrip()
+
+
+def repeat_error(repeated: list[Action]) -> str:
+    names = ", ".join(sorted({a.name for a in repeated}))
+    return (f"[harness] You already made exactly this call ({names}) and nothing it depends on has changed; its "
+            "result is above. Change the design, run something else, or finish.")
+
+
+def unescape(text: str) -> str:
+    """HTML entities decoded until nothing changes (``&amp;#39;`` -> ``&#39;`` -> ``'``)."""
+    for _ in range(10):
+        decoded = html.unescape(text)
+        if decoded == text:
+            break
+        text = decoded
+    return text
+
+
+def clean_code(text: str) -> str:
+    """A program as the model meant it: entities decoded, a fence or wrapping quotes removed, curly quotes made
+    straight when that is what keeps it from parsing."""
+    code = unescape(text).strip("\n")
+    fenced = [body for lang, body in FENCE.findall(code) if lang.lower() in ("", "python", "py", "python3")]
+    if fenced:
+        code = max(fenced, key=len)
+    for quote in ('"""', "'''", '"', "'"):
+        inner = code.strip()
+        if len(inner) > 2 * len(quote) and inner.startswith(quote) and inner.endswith(quote):
+            inner = inner[len(quote):-len(quote)]
+            if _parses(inner) and not _is_statements(code):
+                code = inner
+    if not _parses(code) and _parses(code.translate(CURLY_QUOTES)):
+        code = code.translate(CURLY_QUOTES)
+    return code.strip("\n") + "\n"
+
+
+def _content_text(content) -> str:
+    if isinstance(content, list):
+        return "\n".join(p.get("text", "") if isinstance(p, dict) else str(p) for p in content)
+    return str(content or "")
+
+
+def _call(name: str, args: dict, call_id: str) -> dict:
+    return {"name": name, "args": args, "id": call_id, "type": "tool_call"}
+
+
+def _text_calls(out: ParsedReply, specs, text: str) -> None:
+    """Calls written in the content: ``<tool_call>`` blocks, ``functions.NAME:`` lines, JSON objects naming a tool
+    (fenced or bare). The raw text is tried first, so entities inside JSON strings stay valid JSON."""
+    for variant in dict.fromkeys((text, unescape(text))):
+        if _tagged(out, specs, variant) or _prefixed(out, specs, variant) or _json_blobs(out, specs, variant):
+            return
+
+
+def _tagged(out, specs, text) -> bool:
+    blocks = TOOL_CALL_TAG.findall(text)
+    for n, block in enumerate(blocks):
+        objs = [o for o, _ in json_values(block)]
+        if not objs:
+            out.problems.append(f"The <tool_call> block is not a JSON object: {block[:160]!r} "
+                                f"({_json_error(block)}).")
+        for obj in objs:
+            _add_object(out, specs, obj, "tool_call_tag", f"text{n}")
+    return bool(blocks)
+
+
+def _prefixed(out, specs, text) -> bool:
+    """``functions.NAME:`` then the arguments (chatml-function-calling's format); llama-cpp-python 0.3.36 sometimes
+    returns just ``functions.NAME:`` as the content, which is a call with no arguments."""
+    found = False
+    for n, m in enumerate(FUNCTIONS_PREFIX.finditer(text)):
+        rest = text[m.end():].lstrip()
+        values = json_values(rest, first_only=True) if rest.startswith("{") else []
+        if values or not rest or rest.startswith("functions."):
+            found = True
+            _add(out, specs, m.group(1), values[0][0] if values else {}, "functions_prefix", f"fn{n}")
+    return found
+
+
+def _json_blobs(out, specs, text) -> bool:
+    found = False
+    for n, (obj, _) in enumerate(json_values(text)):
+        found |= _add_object(out, specs, obj, "json", f"json{n}", quiet=True)
+    return found
+
+
+def _add_object(out, specs, obj, source: str, call_id: str, quiet: bool = False) -> bool:
+    """A JSON value naming a tool, in any of the shapes models emit; ``quiet`` ignores objects that name none."""
+    if isinstance(obj, list):
+        return any([_add_object(out, specs, o, source, f"{call_id}.{i}", quiet) for i, o in enumerate(obj)])
+    if not isinstance(obj, dict):
+        return False
+    if isinstance(obj.get("tool_calls"), list):
+        return _add_object(out, specs, obj["tool_calls"], source, call_id, quiet)
+    if isinstance(obj.get("function"), dict):
+        return _add_object(out, specs, obj["function"], source, call_id, quiet)
+    name = next((obj[k] for k in NAME_KEYS if isinstance(obj.get(k), str)), None)
+    if name is None or (quiet and _tool_name(name, specs) is None and not any(k in obj for k in ARG_KEYS)):
+        if not quiet:
+            out.problems.append(f"The tool call {json.dumps(obj)[:160]} names no tool (expected a \"name\" key).")
+        return False
+    key = next((k for k in ARG_KEYS if k in obj), None)
+    args = obj[key] if key else {k: v for k, v in obj.items() if k not in (*NAME_KEYS, "type", "id")}
+    if isinstance(args, str):
+        try:
+            args = json.loads(args) if args.strip() else {}
+        except json.JSONDecodeError as exc:
+            out.problems.append(f"The arguments of your {name} call are a string that is not JSON ({exc.msg}); "
+                                "give them as an object.")
+            return True
+    _add(out, specs, name, args, source, call_id)
+    return True
+
+
+def _add(out: ParsedReply, specs, name: str, args, source: str, call_id: str) -> None:
+    tool = _tool_name(name, specs)
+    if tool is None:
+        out.problems.append(f"{name!r} is not a tool here; the tools are: {', '.join(specs)}.")
+        return
+    if not isinstance(args, dict):
+        out.problems.append(f"The arguments of {tool} must be a JSON object, not {type(args).__name__}.")
+        return
+    args = _unescape_values(args)
+    try:
+        specs[tool].model_validate(args)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'arguments'}: {e['msg']}" for e in exc.errors())
+        out.problems.append(f"Bad arguments for {tool}: {problems}. Expected {_signature(specs[tool])}.")
+        return
+    if tool == "write_file" and str(args.get("path", "")).endswith(".py"):
+        args = {**args, "content": clean_code(str(args["content"]))}
+    out.actions.append(Action(tool, args, source, call_id))
+
+
+def _tool_name(name: str, specs) -> str | None:
+    """A known tool for a name as models write it (``functions.write_file``, ``glia.tools.Run_Simulation``)."""
+    bare = name.strip().split(".")[-1].strip().lower()
+    return next((t for t in specs if t.lower() == bare), None)
+
+
+def _signature(schema: type[BaseModel]) -> str:
+    fields = ", ".join(f'"{n}": {_type_name(f.annotation)}{"" if f.is_required() else " (optional)"}'
+                       for n, f in schema.model_fields.items())
+    return "{" + fields + "}"
+
+
+def _type_name(annotation) -> str:
+    return {str: "string", int: "integer", float: "number", bool: "boolean"}.get(annotation, "value")
+
+
+def _unescape_values(value):
+    if isinstance(value, str):
+        return unescape(value)
+    if isinstance(value, dict):
+        return {k: _unescape_values(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unescape_values(v) for v in value]
+    return value
+
+
+def json_values(text: str, first_only: bool = False) -> list[tuple[object, int]]:
+    """Top-level JSON objects and arrays in ``text`` (each with its offset); Python dict literals too, since small
+    models write ``{'name': 'x'}``."""
+    decoder = json.JSONDecoder()
+    found, i = [], 0
+    while i < len(text):
+        start = min((p for p in (text.find("{", i), text.find("[", i)) if p >= 0), default=-1)
+        if start < 0:
+            break
+        try:
+            value, end = decoder.raw_decode(text, start)
+        except json.JSONDecodeError:
+            value, end = _python_literal(text, start)
+        if end > start and isinstance(value, (dict, list)) and (value or text[start] == "{"):
+            found.append((value, start))
+            if first_only:
+                break
+            i = end
+        else:
+            i = start + 1
+    return found
+
+
+def _python_literal(text: str, start: int) -> tuple[object, int]:
+    if text[start] != "{" or not re.match(r"\{\s*'", text[start:]):
+        return None, start
+    depth = 0
+    for j in range(start, min(len(text), start + 20000)):
+        depth += {"{": 1, "}": -1}.get(text[j], 0)
+        if depth == 0:
+            try:
+                return ast.literal_eval(text[start:j + 1]), j + 1
+            except (ValueError, SyntaxError):
+                return None, start
+    return None, start
+
+
+def _json_error(text: str) -> str:
+    try:
+        json.loads(text)
+    except json.JSONDecodeError as exc:
+        return f"{exc.msg} at column {exc.colno}"
+    return "not an object"
+
+
+def _code_block(out: ParsedReply, text: str, have_other: bool) -> None:
+    """The last fenced Python block (or a bare program) that defines a class with ``schedule``."""
+    text = unescape(text)
+    blocks = [(lang.lower(), body) for lang, body in FENCE.findall(text)]
+    python = [b for lang, b in blocks if lang in ("python", "py", "python3") or (lang == "" and "def " in b)]
+    if not blocks and "def schedule" in text and _parses(text):
+        python = [text]
+    for body in reversed(python):
+        code = clean_code(body)
+        try:
+            tree = ast.parse(code)
+        except SyntaxError as exc:
+            if not have_other:
+                cut = " (it looks cut off)" if out.truncated or text.count("```") % 2 else ""
+                out.problems.append(f"Your Python block does not parse{cut}: line {exc.lineno}: {exc.msg}. Send "
+                                    "the whole file again in one ```python block.")
+            return
+        cls = _scheduler_class(tree)
+        if cls:
+            out.actions.insert(0, Action(POLICY, {"code": code, "class_name": cls}, "code_block",
+                                         "code" + hashlib.sha256(code.encode()).hexdigest()[:8]))
+            return
+    if python and not have_other:
+        out.problems.append("Your Python block defines no scheduler: the file needs a class with a schedule(self) "
+                            "method returning (replica_id, request) pairs.")
+
+
+def policy_problem(code: str) -> str | None:
+    """What keeps a design file from running as meant, found without running it: it must parse, define exactly
+    one scheduler class (a file with the old and a new class cannot say which one is the design), and its
+    schedule() must do something."""
+    try:
+        tree = ast.parse(code)
+    except SyntaxError as exc:
+        return f"Your design does not parse: line {exc.lineno}: {exc.msg}."
+    classes = [n for n in tree.body if isinstance(n, ast.ClassDef)
+               and any(isinstance(f, ast.FunctionDef) and f.name == "schedule" for f in n.body)]
+    if len(classes) > 1:
+        return (f"Your design defines {len(classes)} scheduler classes ({', '.join(c.name for c in classes)}); the "
+                "design file must define exactly one. Send the whole file again with only your new class.")
+    for cls in classes:
+        body = next(f for f in cls.body if isinstance(f, ast.FunctionDef) and f.name == "schedule").body
+        stmts = [b for b in body if not (isinstance(b, ast.Expr) and isinstance(b.value, ast.Constant))]
+        if all(isinstance(b, ast.Pass) for b in stmts):
+            return (f"{cls.name}.schedule() does nothing (only pass or a docstring): write the routing logic; it "
+                    "must return a list of (replica_id, request) pairs.")
+    return None
+
+
+def _scheduler_class(tree: ast.Module) -> str | None:
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef) and any(isinstance(f, ast.FunctionDef) and f.name == "schedule"
+                                                   for f in node.body):
+            return node.name
+    return None
+
+
+def _is_statements(code: str) -> bool:
+    """Parses as more than one string literal (a program wrapped in quotes is only that)."""
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return False
+    return not (len(tree.body) == 1 and isinstance(tree.body[0], ast.Expr)
+                and isinstance(tree.body[0].value, ast.Constant) and isinstance(tree.body[0].value.value, str))
+
+
+def _parses(code: str) -> bool:
+    try:
+        ast.parse(code)
+    except SyntaxError:
+        return False
+    return True
+
+
+def _explain_nothing(out: ParsedReply, specs, text: str) -> None:
+    """A specific reason when nothing runnable was found: a tool written as a Python call, or prose."""
+    for name in specs:
+        m = re.search(rf"(?:[\w.]+\.)?\b{re.escape(name)}\s*\(([^)]{{0,160}})\)", unescape(text))
+        if m:
+            out.problems.append(f"You wrote {m.group(0)!r} as text; tools are not Python functions here. Call "
+                                f"<tool_call>{{\"name\": \"{name}\", \"arguments\": {{...}}}}</tool_call> with "
+                                f"arguments {_signature(specs[name])}.")
+            return
