@@ -98,7 +98,7 @@ def markdown(results: list[dict], workload: str, param: str, seeds: list[int], m
         cells = []
         for p in r["points"]:
             m = p.get(metric)
-            cells.append("error" if p.get("error") and not m else fmt(m["mean"]) if m else "-")
+            cells.append("error" if p.get("error") and not m else fmt(m["mean"], 3) if m else "-")
         top = "none" if r["max_load"] is None else f"{r['max_load']:g}"
         lines.append(f"| {r['design']} | {top} | {fmt(r['throughput_at_max'])} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

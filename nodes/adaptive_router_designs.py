@@ -54,34 +54,37 @@ class AdaptiveRouterDesign:
 
     def code(self) -> str:
         """The policy file."""
-        lines = header("Router", self.describe(), self.key()) + [
-                 "from glia.simulator import BaseGlobalScheduler", "", "",
-                 "def reserve(prompt, block_size):",
-                 '    """Blocks a request is charged for: its prompt plus the growth we expect."""',
-                 f"    return -(-int(prompt * {1 + self.growth:.3f}) // block_size)", "", "",
-                 "class Router(BaseGlobalScheduler):",
-                 f"    HEADROOM = {self.headroom}",
-                 f"    SLACK = {self.slack}", "",
-                 "    def load(self, rs):"]
+        memory = self.admission == "memory"
+        lines = header("Router", self.describe(), self.key()) + ["from glia.simulator import BaseGlobalScheduler", ""]
+        if memory:
+            lines += ["",
+                      "def reserve(prompt, block_size):",
+                      '    """Blocks a request is charged for: its prompt plus the growth we expect."""',
+                      f"    return -(-int(prompt * {1 + self.growth:.3f}) // block_size)", ""]
+        lines += ["", "class Router(BaseGlobalScheduler):"]
+        lines += [f"    HEADROOM = {self.headroom}"] if memory else []
+        lines += [f"    SLACK = {self.slack}"] if self.admission == "slots" else []
+        lines += ["", "    def load(self, rs):"]
         if self.signal == "count":
             lines.append("        return rs.num_pending_requests + rs.num_active_requests")
         else:
             lines += ["        bs = rs.block_size",
                       "        return rs.num_allocated_blocks + sum(-(-r.num_prefill_tokens // bs) "
                       "for r in rs.pending_queue)"]
+        if memory:
+            lines += ["",
+                      "    def projected(self, rs):",
+                      '        """Pessimistic KV usage: each request charged the larger of what it holds and its '
+                      'reservation."""',
+                      "        bs, used = rs.block_size, 0",
+                      "        for r in rs.active_queue:",
+                      "            held = -(-r.num_processed_tokens // bs)",
+                      "            charged = reserve(r.num_prefill_tokens, bs)",
+                      "            used += held if held > charged else charged",
+                      "        for r in rs.pending_queue:",
+                      "            used += reserve(r.num_prefill_tokens, bs)",
+                      "        return used"]
         lines += ["",
-                  "    def projected(self, rs):",
-                  '        """Pessimistic KV usage: each request charged the larger of what it holds and its '
-                  'reservation."""',
-                  "        bs, used = rs.block_size, 0",
-                  "        for r in rs.active_queue:",
-                  "            held = -(-r.num_processed_tokens // bs)",
-                  "            charged = reserve(r.num_prefill_tokens, bs)",
-                  "            used += held if held > charged else charged",
-                  "        for r in rs.pending_queue:",
-                  "            used += reserve(r.num_prefill_tokens, bs)",
-                  "        return used",
-                  "",
                   "    def schedule(self):",
                   "        if not self._request_queue:",
                   "            return []"]

@@ -126,18 +126,18 @@ def write_report(state: GliaState, path: Path) -> str:
         else:
             lines.append(f"| {e['context']} | `{e['id']}` | {e.get('label', '')} | {fmt(e['metrics'].get(metric))} | "
                          f"{_ci(objective_ci(task, e))} | {fmt(e['metrics'].get('restart_fraction'), 3)} |"
-                         + (f" {fmt(e['metrics'].get(cmetric))} | {_feasible(e)} |" if constraint else "")
+                         + (f" {fmt(e['metrics'].get(cmetric), 3)} | {_feasible(e)} |" if constraint else "")
                          + f" {e.get('verdict', '')} |")
     lines += ["", "## Against the baselines", "", f"| policy | {metric} | 90 % CI | restarts |{extra_head}",
               f"| --- | ---: | ---: | ---: |{extra_rule}"]
     for name, b in base.items():
         lines.append(f"| {name} (baseline) | {fmt(b['metrics'].get(metric))} | {_ci(objective_ci(task, b))} | "
                      f"{fmt(b['metrics'].get('restart_fraction'), 3)} |"
-                     + (f" {fmt(b['metrics'].get(cmetric))} | {_feasible(b)} |" if constraint else ""))
+                     + (f" {fmt(b['metrics'].get(cmetric), 3)} | {_feasible(b)} |" if constraint else ""))
     if best:
         lines.append(f"| **best design** | **{fmt(best['value'])}** | {_ci(best.get('ci90'))} | "
                      f"{fmt(best['metrics'].get('restart_fraction'), 3)} |"
-                     + (f" {fmt(best['metrics'].get(cmetric))} | yes |" if constraint else ""))
+                     + (f" {fmt(best['metrics'].get(cmetric), 3)} | yes |" if constraint else ""))
     usage = state.get("usage", {})
     wall = time.time() - state.get("started_at", time.time())
     lines += ["", "## Cost", "",

@@ -150,8 +150,8 @@ def test_the_report_marks_infeasible_designs_and_never_calls_one_best(tmp_path):
                          "contexts": [], "best": None}, tmp_path / "report.md")
     assert "subject to `p90_ttft_s <= 1.5`" in text
     assert "**No design met the constraint** `p90_ttft_s <= 1.5`" in text and "`c1-e002`" in text
-    assert "| c1 | `c1-e001` | design 1 | 26.00 | - | - | 2.10 | no (+40.0 %) |" in text
-    assert "| llq (baseline) | 26.00 | - | - | 2.10 | no (+40.0 %) |" in text
+    assert "| c1 | `c1-e001` | design 1 | 26.00 | - | - | 2.100 | no (+40.0 %) |" in text
+    assert "| llq (baseline) | 26.00 | - | - | 2.100 | no (+40.0 %) |" in text
     assert "**best design**" not in text
 
 
