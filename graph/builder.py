@@ -32,7 +32,16 @@ from langgraph.types import Send
 from glia.nodes.harness import collect, finalize_context, measure_baselines, run_tools, setup_context
 from glia.nodes.progress import milestone, needs_summary
 from glia.nodes.registry import IMPLEMENTATIONS, choose_implementations
-from glia.state import BestDesign, ContextOutcome, Finding, GliaContext, GliaState, Hypothesis, Intervention, LedgerEntry
+from glia.state import (
+    BestDesign,
+    ContextOutcome,
+    Finding,
+    GliaContext,
+    GliaState,
+    Hypothesis,
+    Intervention,
+    LedgerEntry,
+)
 from glia.state.schema import merge_by_id
 
 ToResearcher = Literal["researcher", "summarizer"]

@@ -6,8 +6,10 @@ import argparse
 import sys
 
 from glia.simulator import cli as simulator_cli
+from glia.tools.serving import cli as serving_cli
 
 from . import commands, stack, sweep
+from .compare import commands as compare_commands
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -17,7 +19,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_commands(sub)
     stack.add_command(sub)
     sweep.add_command(sub)
+    compare_commands.add_commands(sub)
     simulator_cli.add_commands(sub)
+    serving_cli.add_commands(sub)
     return parser
 
 

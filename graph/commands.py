@@ -10,7 +10,10 @@ import sys
 from glia.nodes.endpoint import EndpointUnreachable, profile_for
 from glia.nodes.modes import NEEDS, choose_modes, endpoint_lines, parse_overrides
 from glia.nodes.registry import ROLES
+from glia.simulator import confine
 from glia.state import load_task
+from glia.tools.executors import EXECUTORS
+from glia.tools.simulation import describe_check
 
 from .config import DEFAULT_WORKSPACE, RunConfig
 from .runs import list_runs, resume_run, run_state, start_run
@@ -31,6 +34,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                    help="override how a role talks to its model, e.g. researcher.tools=named_router (see glia "
                         "doctor); repeatable")
     r.add_argument("--thread", default=None, help="thread id for the run (default: generated)")
+    add_executor_options(r)
     _shared(r)
     r.set_defaults(func=cmd_run)
     s = sub.add_parser("resume", help="continue a checkpointed run")
@@ -47,8 +51,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     rp.add_argument("--workspace", default=DEFAULT_WORKSPACE)
     rp.add_argument("--json", action="store_true")
     rp.set_defaults(func=cmd_report)
-    d = sub.add_parser("doctor", help="probe a model endpoint: what its tool calls and structured output support, "
-                                      "and the mode each role will use")
+    d = sub.add_parser("doctor", help="what this machine offers to confine model-written code, and (with a model) "
+                                      "what the endpoint's tool calls and structured output support, and the mode "
+                                      "each role will use")
     d.add_argument("--model", default=None, help="chat model name (default: $GLIA_MODEL)")
     d.add_argument("--base-url", default=None, help="OpenAI-compatible endpoint (default: $OPENAI_BASE_URL)")
     d.add_argument("--workspace", default=DEFAULT_WORKSPACE, help="where the profile is cached (endpoints.json)")
@@ -59,10 +64,30 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     d.set_defaults(func=cmd_doctor)
 
 
+def add_executor_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--executor", choices=EXECUTORS, default="local",
+                   help="where simulations run: local processes (default) or a Ray cluster (pip install 'glia[ray]')")
+    p.add_argument("--ray-address", default=None, metavar="ADDR",
+                   help="the Ray cluster to use (default: $RAY_ADDRESS, else a local one)")
+
+
 def _shared(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workspace", default=DEFAULT_WORKSPACE)
     p.add_argument("--json", action="store_true", help="print one JSON object at the end")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.add_argument("--allow-unconfined", action="store_true",
+                   help="run model-written code even where the filesystem or the network cannot be confined "
+                        "(also GLIA_ALLOW_UNCONFINED=1); outputs and the report then say so")
+
+
+def _require_confinement(args) -> None:
+    """Refuse before anything runs when model-written code could not be confined (unless allowed)."""
+    if args.allow_unconfined:
+        os.environ[confine.ALLOW_ENV] = "1"  # the tools in this process read it
+    for kind in ("policy", "shell"):
+        confine.require(kind)
+    if not args.json and not args.quiet:
+        print(confine.describe(), file=sys.stderr)
 
 
 def _impls(pairs: list[str]) -> dict[str, str]:
@@ -102,6 +127,9 @@ def _progress(quiet: bool, metric: str = "mean_e2e_s"):
             print(f"[run] baseline {d['policy']}: {_figures(d['metrics'], metric)}{_infeasible(d)}", file=sys.stderr)
         elif kind == "context_end":
             print(f"[{d['context']}] done: {d['outcome']['stop_reason']}", file=sys.stderr)
+        elif kind == "heldout":
+            print(f"[run] re-measuring {', '.join(d['designs'])} on held-out seeds and the shifted workload",
+                  file=sys.stderr)
         elif kind == "modes":
             print(f"[run] {d['text']}", file=sys.stderr)
     return on_event
@@ -128,18 +156,34 @@ def _finish(outcome, as_json: bool) -> int:
         if data["best"]:
             print(f"best: {data['best']['label']} -> {_objective(metric, data['best'].get(metric))} "
                   f"({data['best']['path']})")
+            if data["best"].get("hardened"):
+                print(f"best: {describe_check(data['best']['hardened'])}")
         elif data["status"] == "finished":
             print("best: none (no design succeeded or met the task's constraint)")
+        for name, h in data["heldout"].items():
+            print("held-out " + name + ": " + "; ".join(
+                f"{part} {_value(h[part])}" for part in ("heldout", "shifted")))
+        print(data["isolation"])
         if data["report"]:
             print(f"report: {data['report']}")
     return 0 if outcome.status in ("finished", "paused") else 1
 
 
+def _value(m: dict) -> str:
+    if m.get("error"):
+        return f"error {m['error']['kind']}"
+    value = next((v for k, v in m.items() if k not in ("seeds", "ci90", "error", "workload")), None)
+    where = m.get("workload") or f"{len(m.get('seeds') or [])} seeds"
+    return f"{value:.2f} ({where})" if isinstance(value, (int, float)) else f"- ({where})"
+
+
 def cmd_run(args) -> int:
+    _require_confinement(args)
     config = RunConfig.build(args.task, contexts=args.contexts, mode=args.mode, budget_sims=args.budget_sims,
                              implementations=_impls(args.impl), model=args.model, base_url=args.base_url,
                              offline=args.offline, workspace=args.workspace, thread_id=args.thread,
-                             endpoint=args.endpoint)
+                             endpoint=args.endpoint,
+                             evaluation={"executor": args.executor, "ray_address": args.ray_address})
     if not config.models and not args.quiet and not args.json:
         print("no model configured (--model or GLIA_MODEL): running every node's offline implementation",
               file=sys.stderr)
@@ -148,6 +192,7 @@ def cmd_run(args) -> int:
 
 
 def cmd_resume(args) -> int:
+    _require_confinement(args)
     outcome = resume_run(args.thread, args.workspace, _impls(args.impl) or None,
                          on_event=_progress(args.quiet or args.json))
     return _finish(outcome, args.json)
@@ -181,9 +226,20 @@ def cmd_report(args) -> int:
 
 
 def cmd_doctor(args) -> int:
+    """The isolation this machine offers, then the model endpoint's profile when a model is configured."""
+    iso = confine.available()
+    confined = iso.confined("policy") and iso.confined("shell")
+    isolation = {"level": iso.level, "confined": confined, "lines": confine.doctor_lines()}
     model = args.model or os.environ.get("GLIA_MODEL")
     if not model:
-        raise ValueError("glia doctor needs a model: pass --model or set GLIA_MODEL")
+        if args.json:
+            print(json.dumps({"isolation": isolation}))
+        else:
+            print("\n".join(isolation["lines"]))
+            print("model endpoint: none configured (pass --model or set GLIA_MODEL to probe one)")
+        return 0 if confined else 1
+    if not args.json:
+        print("\n".join(isolation["lines"]))
     overrides = parse_overrides(args.endpoint)
     try:
         profile, cached = profile_for(args.workspace, args.base_url or os.environ.get("OPENAI_BASE_URL"), model,
@@ -193,7 +249,7 @@ def cmd_doctor(args) -> int:
         return 1
     if args.json:
         modes = {role: choose_modes(profile, role, overrides).model_dump() for role in NEEDS}
-        print(json.dumps({"profile": profile.model_dump(), "cached": cached, "modes": modes}))
+        print(json.dumps({"profile": profile.model_dump(), "cached": cached, "modes": modes, "isolation": isolation}))
     else:
         print("\n".join(endpoint_lines(profile, overrides, cached)))
-    return 0
+    return 0 if confined else 1

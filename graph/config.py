@@ -18,10 +18,11 @@ from glia.nodes.llm import make_chat_model, with_token_limit
 from glia.nodes.modes import choose_modes, mode_summary, parse_overrides
 from glia.nodes.registry import ROLES, choose_implementations
 from glia.state import AgentSettings, GliaContext, ModelSpec, load_task
+from glia.tools.executors import EXECUTORS
 
 ChatFactory = Callable[[str | None, str], Any]   # (base URL, model) -> a chat model
 # the longest reply each role may write (tokens): a whole policy file for the researcher
-MAX_TOKENS = {"researcher": 3000, "analyst": 1200, "supervisor": 600, "summarizer": 1200}
+MAX_TOKENS = {"researcher": 1500, "analyst": 800, "supervisor": 400, "summarizer": 800}
 
 DEFAULT_WORKSPACE = "glia-workspace"
 MODES = ("parallel", "sequential")
@@ -61,6 +62,8 @@ class RunConfig:
     settings: AgentSettings = field(default_factory=AgentSettings)
     endpoint: dict[str, dict[str, str]] = field(default_factory=dict)  # mode overrides: role (or all) -> key -> value
     modes: dict[str, dict] = field(default_factory=dict)       # role -> the modes chosen at the start (RoleModes)
+    evaluation: dict[str, Any] = field(default_factory=dict)   # executor, ray_address (+ ledger, unit, heldout)
+    wall_clock_s: float | None = None                           # the task's wall-clock budget, overridden
     created_at: str = ""
 
     @classmethod
@@ -69,17 +72,23 @@ class RunConfig:
               model: str | None = None, base_url: str | None = None, offline: bool = False, llm: bool = False,
               workspace: str | Path = DEFAULT_WORKSPACE, thread_id: str | None = None,
               settings: Mapping[str, Any] | None = None, endpoint: Sequence[str] = (),
+              evaluation: Mapping[str, Any] | None = None, wall_clock_s: float | None = None,
               env: Mapping[str, str] = os.environ) -> RunConfig:
         """Validate the choices and fill in the defaults: the model from ``GLIA_MODEL`` and the endpoint from
         ``OPENAI_BASE_URL`` unless given; with a model (or ``llm``, for test models) every role uses its LLM
         implementation unless ``implementations`` says otherwise; ``offline`` makes every role offline.
-        ``endpoint``: mode overrides ``ROLE.KEY=VALUE`` (the command line's win over the task file's)."""
+        ``endpoint``: mode overrides ``ROLE.KEY=VALUE`` (the command line's win over the task file's).
+        ``evaluation``: where simulations run (``executor`` local or ray, ``ray_address``) and, in a comparison, the
+        budget ``ledger`` file and ``unit``, and ``heldout`` False to leave the re-measurement to the comparison."""
         if contexts < 1:
             raise ValueError(f"--contexts must be >= 1, got {contexts}")
         if mode not in MODES:
             raise ValueError(f"mode must be 'parallel' or 'sequential', got {mode!r}")
         if budget_sims is not None and budget_sims < 1:
             raise ValueError(f"--budget-sims must be >= 1, got {budget_sims}")
+        evaluation = dict(evaluation or {})
+        if evaluation.get("executor", "local") not in EXECUTORS:
+            raise ValueError(f"unknown executor {evaluation['executor']!r}; one of {', '.join(EXECUTORS)}")
         t = load_task(task)
         model = None if offline else (model or env.get("GLIA_MODEL") or None)
         base_url = base_url or env.get("OPENAI_BASE_URL") or None
@@ -97,7 +106,8 @@ class RunConfig:
                    mode=mode,
                    models={r: ModelSpec(model, base_url) for r, n in impl.items() if n == "llm"} if model else {},
                    settings=AgentSettings.from_dict(dict(settings or {})),
-                   endpoint=parse_overrides(endpoint, t.get("endpoint")),
+                   endpoint=parse_overrides(endpoint, t.get("endpoint")), evaluation=evaluation,
+                   wall_clock_s=wall_clock_s,
                    created_at=datetime.now(UTC).isoformat(timespec="seconds"))
 
     @property
@@ -121,7 +131,8 @@ class RunConfig:
             make = factory or (lambda base_url, model: make_chat_model(model, base_url))
             models = {r: (lambda r=r, s=s: with_token_limit(make(s.base_url, s.model), s.base_url, MAX_TOKENS[r]))
                       for r, s in self.models.items()}
-        return GliaContext(db=str(self.paths.db), models=models, settings=self.settings, modes=self.modes)
+        return GliaContext(db=str(self.paths.db), models=models, settings=self.settings, modes=self.modes,
+                           evaluation=self.evaluation)
 
     def choose_modes(self, factory: ChatFactory | None = None, refresh: bool = False) -> list[str]:
         """Probe each role's endpoint (cached per endpoint in the workspace) and choose how the role talks to it,
@@ -138,8 +149,8 @@ class RunConfig:
         return {"thread_id": self.thread_id, "task": self.task, "contexts": self.contexts, "mode": self.mode,
                 "budget_sims": self.budget_sims, "implementations": self.implementations,
                 "models": {r: dataclasses.asdict(s) for r, s in self.models.items()},
-                "endpoint": self.endpoint, "modes": self.modes,
-                "created_at": self.created_at, "context_settings": dataclasses.asdict(self.settings)}
+                "endpoint": self.endpoint, "modes": self.modes, "evaluation": self.evaluation,
+                "wall_clock_s": self.wall_clock_s, "created_at": self.created_at, "context_settings": dataclasses.asdict(self.settings)}
 
     @classmethod
     def from_json(cls, data: dict, workspace: str | Path) -> RunConfig:
@@ -149,7 +160,7 @@ class RunConfig:
                    models={r: ModelSpec(**s) for r, s in (data.get("models") or {}).items()},
                    settings=AgentSettings.from_dict(data.get("context_settings")),
                    endpoint=data.get("endpoint") or {}, modes=data.get("modes") or {},
-                   created_at=data.get("created_at", ""))
+                   evaluation=data.get("evaluation") or {}, wall_clock_s=data.get("wall_clock_s"), created_at=data.get("created_at", ""))
 
     def save(self) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)

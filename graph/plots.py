@@ -10,7 +10,7 @@ def _pyplot():
     try:
         import matplotlib
     except ImportError:
-        raise ImportError("matplotlib is not installed; pip install 'glia[plot]' for the figures") from None
+        raise ImportError("matplotlib is not installed; pip install 'glia[plots]' for the figures") from None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     return plt
@@ -22,8 +22,9 @@ def bar_panels(labels: list[str], panels: list[tuple[str, list[float], list[list
     plt = _pyplot()
     fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.2), squeeze=False)
     colours = plt.cm.tab10.colors
-    for ax, (name, means, cis, line) in zip(axes[0], panels):
-        err = [[m - lo for m, (lo, _) in zip(means, cis)], [hi - m for m, (_, hi) in zip(means, cis)]]
+    for ax, (name, means, cis, line) in zip(axes[0], panels, strict=True):
+        err = [[m - lo for m, (lo, _) in zip(means, cis, strict=True)],
+               [hi - m for m, (_, hi) in zip(means, cis, strict=True)]]
         ax.bar(range(len(means)), means, yerr=err, capsize=4, color=[colours[i % 10] for i in range(len(means))])
         if line is not None:
             ax.axhline(line, color="black", linestyle="--", linewidth=1, label=f"bound {line:g}")

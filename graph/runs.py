@@ -25,6 +25,8 @@ def prepare_run(config: RunConfig) -> GliaState:
         raise ValueError(f"run {config.thread_id} exists already; resume it with `glia resume {config.thread_id}`")
     task = load_task(config.task)
     task["budget"]["simulations"] = config.budget_sims
+    if config.wall_clock_s:
+        task["budget"]["wall_clock_s"] = config.wall_clock_s
     config.save()
     facts = {f"{role} model": f"{spec.model} at {spec.base_url or 'OpenAI'}" for role, spec in config.models.items()}
     facts |= {f"{role} modes": mode_summary(m) for role, m in config.modes.items()}

@@ -16,6 +16,7 @@ from typing import Any
 from langgraph.checkpoint.sqlite import SqliteSaver
 
 from glia.nodes.llm import EndpointDown
+from glia.simulator import confine
 
 from .builder import build_graph
 from .config import ChatFactory, RunConfig
@@ -50,13 +51,19 @@ class RunOutcome:
             "simulations_budget": s.get("budget", {}).get("simulations"),
             "best": ({"path": str(Path(self.run_dir) / f"best_{Path(design).name}"), "experiment": best["id"],
                       "label": best.get("label", ""), metric: best["value"],
-                      "mean_e2e_s": best["metrics"].get("mean_e2e_s"), "ci90": best.get("ci90")} if best else None),
+                      "mean_e2e_s": best["metrics"].get("mean_e2e_s"), "ci90": best.get("ci90"),
+                      "hardened": best.get("hardened")} if best else None),
+            "isolation": confine.describe(),
             "baselines": {b["policy"]: {"mean_e2e_s": b["metrics"].get("mean_e2e_s"), "ci90": b.get("mean_e2e_ci90"),
                                         metric: b["metrics"].get(metric), "feasible": b.get("feasible", True),
                                         "violation": b.get("violation", 0.0)} for b in s.get("baselines", [])},
             "objective": metric,
             "implementations": {**self.configured, **{r: "/".join(sorted(v)) for r, v in impls.items()}},
             "contexts": len(s.get("contexts", [])), "stop_reason": s.get("stop_reason"),
+            "heldout": {name: {part: {"seeds": h[part].get("seeds"), metric: h[part].get("value"),
+                                      "ci90": h[part].get("ci90"), "error": h[part].get("error"),
+                                      **({"workload": h[part]["workload"]} if "workload" in h[part] else {})}
+                               for part in ("heldout", "shifted")} for name, h in (s.get("heldout") or {}).items()},
             "usage": {k: v for k, v in s.get("usage", {}).items() if not isinstance(v, dict)},
             "report": str(Path(self.run_dir) / "report.md") if (Path(self.run_dir) / "report.md").exists() else None,
         }

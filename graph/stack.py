@@ -136,7 +136,7 @@ def add_command(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--timeout", type=float, default=600.0, help="wall-clock limit per seed, seconds")
     p.add_argument("--workspace", default=DEFAULT_WORKSPACE, help="where earlier runs are (for run:THREAD)")
     p.add_argument("--out", default=None, help="output directory (default: WORKSPACE/stack)")
-    p.add_argument("--no-plot", action="store_true", help="no PNG (the plot needs the 'plot' extra: matplotlib)")
+    p.add_argument("--no-plot", action="store_true", help="no PNG (the plot needs the 'plots' extra: matplotlib)")
     p.add_argument("--json", action="store_true", help="print the results as one JSON object")
     p.set_defaults(func=cmd_stack)
 

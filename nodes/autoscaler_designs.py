@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, replace
 
 from glia.state import Finding, GliaState, LedgerEntry
 
-from .design_rules import header, anchor_and_best, compose, flagged_topics, latest_value
+from .design_rules import anchor_and_best, compose, flagged_topics, header, latest_value
 
 SIGNALS = {"in_flight": ("view.in_flight", "requests in flight (waiting or running)"),
            "running": ("view.running", "requests running"),

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, replace
 
 from glia.state import Finding, GliaState, LedgerEntry
 
-from .design_rules import header, anchor_and_best, compose, flagged_topics
+from .design_rules import anchor_and_best, compose, flagged_topics, header
 
 ORDERS = {"fcfs": "first come, first served", "spf": "shortest prompt first",
           "aged": "shortest prompt first, a prompt's priority rising with its wait"}

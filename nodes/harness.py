@@ -8,16 +8,29 @@ import math
 import shutil
 import time
 from pathlib import Path
+
 from langchain_core.messages import AIMessage, ToolMessage, messages_to_dict
 from langgraph.runtime import Runtime
 
-from glia.state import (Baseline, BestDesign, ContextOutcome, GliaContext, GliaState, LedgerEntry, feasible, improves,
-                        score, violation, worse)
-from glia.state.task import layer_of, objective_ci, policy_name
-from glia.tools.simulation import run_baseline
+from glia.state import (
+    Baseline,
+    BestDesign,
+    ContextOutcome,
+    GliaContext,
+    GliaState,
+    LedgerEntry,
+    feasible,
+    improves,
+    score,
+    violation,
+    worse,
+)
+from glia.state.task import objective_ci, policy_name
+from glia.tools.heldout import measure_heldout
+from glia.tools.simulation import confirm_hardened, describe_check, run_baseline
 from glia.tools.toolkit import execute
 
-from .common import tool_context
+from .common import task_evaluator, tool_context
 from .progress import own_ledger, sims_left
 from .report import write_report
 
@@ -38,12 +51,12 @@ def measure_baselines(state: GliaState, runtime: Runtime[GliaContext]) -> GliaSt
     task = state["task"]
     done = {b["policy"] for b in state.get("baselines", [])}
     out: list[Baseline] = []
+    evaluator = task_evaluator(state, runtime.context)
     for spec in task["benchmark"]["baselines"]:
         name = policy_name(spec)
         if name in done:
             continue
-        b = run_baseline(Path(runtime.context.db), spec, task["benchmark"]["workload"], task["benchmark"]["seeds"],
-                         f"{state['thread_id']}-baseline-{name}", layer=layer_of(task), fixed=task.get("stack"))
+        b = run_baseline(evaluator, spec, f"{state['thread_id']}-baseline-{name}")
         b.update(_judged(task, b), policy=name, spec=spec)
         out.append(b)
         runtime.stream_writer({"event": "baseline", "policy": name, "metrics": b["metrics"],
@@ -89,18 +102,27 @@ def run_tools(state: GliaState, runtime: Runtime[GliaContext]) -> GliaState:
                        "worse" if worse(sc, best_score, 1.05) else "no gain")
             entry = {**e, **judged, "context": state["context_id"], "seq": seq,
                      "verdict": verdict, "workspace": str(ctx.workspace)}
+            if judged["feasible"] and sc < best_feasible:  # reported best once a hardened re-measurement agrees
+                check = confirm_hardened(ctx.workspace, e, ctx.evaluator)
+                entry["hardened"] = check
+                res.text += "\n" + describe_check(check)
+                if not check["agree"]:
+                    sc = math.inf
+                    entry.update(score=sc, feasible=False, verdict="error", error={
+                        "kind": "hardened_disagrees", "message": describe_check(check)})
+                    res.error = True
             entries.append(entry)
             best_score = min(best_score, sc)
-            if judged["feasible"] and sc < best_feasible:
+            if entry["feasible"] and sc < best_feasible:
                 best_feasible = sc
                 best = {"id": e["id"], "context": state["context_id"], "label": e.get("label", ""), "score": sc,
                         "value": e["metrics"].get(task["objective"]["metric"]), "metrics": e["metrics"],
                         "ci90": objective_ci(task, e), "snapshot": str(ctx.workspace / e["snapshot"]),
-                        "hash": e["hash"]}
+                        "hash": e["hash"], "hardened": entry["hardened"]}
             runtime.stream_writer({"event": "experiment", "context": state["context_id"], "id": e["id"],
-                                   "label": e.get("label", ""), "metrics": e["metrics"], "error": e.get("error"),
-                                   "verdict": verdict, "feasible": judged["feasible"],
-                                   "violation": judged["violation"]})
+                                   "label": e.get("label", ""), "metrics": e["metrics"], "error": entry.get("error"),
+                                   "verdict": entry["verdict"], "feasible": entry["feasible"],
+                                   "violation": entry["violation"]})
         messages.append(ToolMessage(content=res.text, tool_call_id=tc["id"], name=tc["name"],
                                     status="error" if res.error else "success"))
     update: GliaState = {"researcher_messages": messages, "ledger": entries,
@@ -127,11 +149,19 @@ def finalize_context(state: GliaState, runtime: Runtime[GliaContext]) -> GliaSta
 
 
 def collect(state: GliaState, runtime: Runtime[GliaContext]) -> GliaState:
-    """The run's outputs: the best design file, the Markdown report, the full transcript."""
+    """The run's outputs: the best design file, its re-measurement (and the baselines') on held-out seeds and on the
+    shifted workload, the Markdown report, the full transcript."""
     run_dir = Path(state["run_dir"])
     best = state.get("best")
     if best and Path(best["snapshot"]).is_file():
         shutil.copyfile(best["snapshot"], run_dir / f"best_{Path(state['task']['design']['file']).name}")
+    designs = {b["policy"]: b["policy"] for b in state.get("baselines", []) if not b.get("error")}
+    if best and Path(best["snapshot"]).is_file():
+        designs = {"best": best["snapshot"], **designs}
+    heldout = {}
+    if runtime.context.evaluation.get("heldout", True):  # a comparison re-measures every method's design itself
+        runtime.stream_writer({"event": "heldout", "designs": list(designs)})
+        heldout = measure_heldout(task_evaluator(state, runtime.context), state["task"], designs, state["thread_id"])
     with open(run_dir / "transcript.jsonl", "w") as out:
         for c in sorted(state.get("contexts", []), key=lambda c: c["id"]):
             t = Path(c["workspace"]) / "transcript.jsonl"
@@ -139,5 +169,5 @@ def collect(state: GliaState, runtime: Runtime[GliaContext]) -> GliaState:
                 for line in t.read_text().splitlines():
                     out.write(json.dumps({"context": c["id"], **json.loads(line)}) + "\n")
     reasons = "; ".join(sorted({c["stop_reason"] for c in state.get("contexts", [])})) or "finished"
-    write_report({**state, "stop_reason": reasons}, run_dir / "report.md")
-    return {"stop_reason": reasons}
+    write_report({**state, "stop_reason": reasons, "heldout": heldout}, run_dir / "report.md")
+    return {"stop_reason": reasons, "heldout": heldout}

@@ -23,13 +23,20 @@ class EndpointDown(RuntimeError):
 
 
 def make_chat_model(model: str, base_url: str | None = None, api_key: str | None = None, temperature: float = 0.2,
-                    timeout: float = 300):
-    """A ``ChatOpenAI`` against any OpenAI-compatible endpoint (OpenAI, vLLM, Ollama, llama.cpp)."""
+                    timeout: float = 900):
+    """A ``ChatOpenAI`` against any OpenAI-compatible endpoint (OpenAI, vLLM, Ollama, llama.cpp). The timeout is
+    long because a small local model on a busy laptop can take minutes to write a whole policy file."""
     from langchain_openai import ChatOpenAI
 
     key = api_key or os.environ.get("OPENAI_API_KEY") or ("not-needed" if base_url else None)
     return ChatOpenAI(model=model, base_url=base_url, api_key=key, temperature=temperature, max_retries=0,
                       timeout=timeout)
+
+
+def _is_timeout(exc: Exception) -> bool:
+    import openai
+
+    return isinstance(exc, openai.APITimeoutError)
 
 
 def _retryable(exc: Exception) -> bool:
@@ -63,13 +70,17 @@ def invoke_with_retries(runnable, messages, settings: AgentSettings, role: str):
     """``runnable.invoke(messages)``, retried with back-off on rate limits and server errors; ``EndpointDown`` when
     they persist (the run pauses there, resumable)."""
     delay = settings.retry_base_s
+    timeouts = 0
     for attempt in range(settings.max_retries + 1):
         try:
             return runnable.invoke(messages)
         except Exception as exc:  # only transient endpoint failures are retried
             if not _retryable(exc):
                 raise
-            if attempt == settings.max_retries:
+            # a server that serves one request at a time keeps working on one we gave up on: asking again at
+            # once only queues more work behind it, so a timeout is retried once, after the back-off
+            timeouts += _is_timeout(exc)
+            if attempt == settings.max_retries or timeouts > 1:
                 raise EndpointDown(f"the {role} model endpoint failed {attempt + 1} times: {exc}") from exc
             time.sleep(delay)
             delay *= 2

@@ -7,9 +7,11 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from glia.simulator import confine
 from glia.simulator.metrics import KEY_METRICS, fmt
 from glia.state import GliaState
 from glia.state.task import constraint_text, layer_of, objective_ci
+from glia.tools.simulation import describe_check
 
 from .claims import known_figures, mark_unsupported
 
@@ -28,6 +30,31 @@ def _feasible(m: dict) -> str:
         return "no"
     v = m.get("violation", 0.0)
     return "yes" if m.get("feasible", True) else f"no (+{100 * v:.1f} %)" if v != float("inf") else "no"
+
+
+def _heldout(state: GliaState, metric: str) -> list[str]:
+    """The best design and the baselines re-measured where the search never looked."""
+    held = state.get("heldout") or {}
+    if not held:
+        return []
+    first = next(iter(held.values()))
+    seeds, shifted = first["heldout"].get("seeds") or [], first["shifted"].get("workload", "shifted workload")
+    search = {"best": (state.get("best") or {}).get("value"),
+              **{b["policy"]: b["metrics"].get(metric) for b in state.get("baselines", [])}}
+    lines = ["", "## Held-out evaluation", "",
+             f"The search chose its best design on the task's seeds, which biases its figure there; here it is "
+             f"re-measured on {len(seeds)} seeds the search never saw ({seeds[0]}-{seeds[-1]}) and on `{shifted}`.",
+             "", f"| design | {metric} on the search seeds | held-out seeds | 90 % CI | shifted workload | 90 % CI |",
+             "| --- | ---: | ---: | ---: | ---: | ---: |"]
+    for name, h in held.items():
+        cells = []
+        for part in ("heldout", "shifted"):
+            m = h[part]
+            cells += ([f"error {m['error']['kind']}", "-"] if m.get("error") else
+                      [fmt(m.get("value")), _ci(m.get("ci90"))])
+        label = "**best design**" if name == "best" else f"{name} (baseline)"
+        lines.append(f"| {label} | {fmt(search.get(name))} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def write_report(state: GliaState, path: Path) -> str:
@@ -51,6 +78,8 @@ def write_report(state: GliaState, path: Path) -> str:
                           if spec and lay != layer)
         lines += [f"Designed layer: **{layer}**" + (f"; fixed: {fixed}" if fixed else "") + ".", ""]
     lines.append("Implementations that ran: " + ", ".join(f"{r}: {'/'.join(sorted(n))}" for r, n in impls.items()))
+    lines += ["", f"Model-written code (candidate policies, shell commands) ran confined; {confine.describe()}."
+              if confine.available().confined("policy") else f"> **{confine.describe()}**"]
     if any("offline" in n for r, n in impls.items() if r == "researcher"):
         lines.append("")
         lines.append("> The researcher was the **heuristic (offline, rule-driven) researcher**: no language model "
@@ -68,6 +97,8 @@ def write_report(state: GliaState, path: Path) -> str:
             change = f" ({100 * (best['value'] / ref['metrics'][metric] - 1):+.1f} % against {ref_name})"
         lines += ["", f"Best: experiment `{best['id']}` — {best.get('label', '')}", "",
                   f"`{metric}` = **{fmt(best['value'])}** (90 % CI {_ci(best.get('ci90'))}){change}.", "",
+                  *([f"Checked: {describe_check(best['hardened'])} (the policy in a process of its own, driven over "
+                     "a pipe).", ""] if best.get("hardened") else []),
                   f"File: `best_{Path(task['design']['file']).name}` (sha256 {best['hash']}…)", "", "```python",
                   Path(best["snapshot"]).read_text().rstrip() if Path(best["snapshot"]).is_file() else "(missing)",
                   "```", ""]
@@ -138,6 +169,7 @@ def write_report(state: GliaState, path: Path) -> str:
         lines.append(f"| **best design** | **{fmt(best['value'])}** | {_ci(best.get('ci90'))} | "
                      f"{fmt(best['metrics'].get('restart_fraction'), 3)} |"
                      + (f" {fmt(best['metrics'].get(cmetric), 3)} | yes |" if constraint else ""))
+    lines += _heldout(state, metric)
     usage = state.get("usage", {})
     wall = time.time() - state.get("started_at", time.time())
     lines += ["", "## Cost", "",

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, replace
 
 from glia.state import Finding, GliaState, LedgerEntry
 
-from .design_rules import header, anchor_and_best, compose, flagged_topics
+from .design_rules import anchor_and_best, compose, flagged_topics, header
 
 SIGNALS = {"count": "least in-flight requests", "pending": "fewest requests waiting for admission",
            "prefill": "least prefill work queued (prompt tokens not yet processed)"}

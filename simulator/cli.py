@@ -5,19 +5,24 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 
 from .autoscaler import AUTOSCALERS
 from .batch_policies import BATCH_POLICIES
 from .metrics import SUMMARY_METRICS, fmt
 from .policies import POLICIES
-from .presets import PRESETS
-from .runner import BenchmarkResult, run_benchmark
+from .presets import PRESETS, get_preset
+from .runner import DEFAULT_TIMEOUT_S, BenchmarkResult, derive_timeout, remeasure, run_benchmark
+from .sandbox import simulate_seed
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("simulate", help="run a routing policy (with a batch policy and an autoscaler) on a benchmark")
     p.add_argument("--policy", required=True, help=f"built-in ({', '.join(POLICIES)}) or PATH.py[:ClassName]")
+    p.add_argument("--hardened", action="store_true",
+                   help="then re-measure with the policy in a process of its own, driven over a pipe, and flag any "
+                        "disagreement")
     _common(p)
     p.set_defaults(func=cmd_simulate)
     b = sub.add_parser("baselines", help="the built-in policies side by side")
@@ -31,8 +36,12 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workload", default="paper-routing", choices=sorted(PRESETS), help="benchmark preset")
     p.add_argument("--seeds", type=_positive_int, default=10, help="number of seeds (0..N-1); default 10")
     p.add_argument("--jobs", type=_positive_int, default=None, help="parallel processes (default: all cores)")
-    p.add_argument("--timeout", type=float, default=300.0, help="wall-clock limit per seed, seconds")
+    p.add_argument("--timeout", type=float, default=None,
+                   help="wall-clock limit per seed, seconds (default for a policy file: 10 x llq's time on the first "
+                        "seed, at least 15 s, at most 300 s; for built-in policies 300 s)")
     p.add_argument("--memory-mb", type=_positive_int, default=4096, help="memory cap per seed process")
+    p.add_argument("--all-seeds", action="store_true",
+                   help="run every seed even after one failed (default: the first failure stops the others)")
     p.add_argument("--workspace", default="glia-workspace",
                    help="where run artifacts (runs/) and the telemetry database (telemetry.duckdb) go")
     p.add_argument("--no-record", action="store_true", help="write no artifacts or telemetry")
@@ -41,6 +50,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--autoscaler", default=None, metavar="NAME|PATH.py[:Class]",
                    help=f"autoscaling policy ({', '.join(AUTOSCALERS)}, a file, or none; default: the preset's; "
                         "needs a preset with autoscaling)")
+    p.add_argument("--allow-unconfined", action="store_true",
+                   help="run policy files even where the filesystem or the network cannot be confined "
+                        "(also GLIA_ALLOW_UNCONFINED=1); outputs then say so")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -51,23 +63,57 @@ def _positive_int(text: str) -> int:
     return v
 
 
+def _timeout(policy: str, args) -> float:
+    """``--timeout``, or for a policy file (of any layer) one derived from llq's time on the benchmark's first seed
+    (measured here, in this process: a built-in policy is trusted), so that a policy that never returns costs
+    seconds."""
+    if args.timeout is not None:
+        return args.timeout
+    files = [p for p, builtins in ((policy, POLICIES), (args.batch, BATCH_POLICIES),
+                                   (args.autoscaler, (*AUTOSCALERS, "none"))) if p and p not in builtins]
+    if not files:
+        args.timeout = DEFAULT_TIMEOUT_S
+        return args.timeout
+    start = time.perf_counter()
+    simulate_seed(get_preset(args.workload), "llq", 0)
+    args.timeout = derive_timeout([time.perf_counter() - start])
+    if not args.json:
+        print(f"timeout per seed: {args.timeout:g} s (from llq's time on seed 0; --timeout sets it)",
+              file=sys.stderr)
+    return args.timeout
+
+
 def _run(policy: str, args) -> BenchmarkResult:
     ws = Path(args.workspace)
     record = not args.no_record
-    return run_benchmark(policy, args.workload, args.seeds, jobs=args.jobs, timeout_s=args.timeout,
+    return run_benchmark(policy, args.workload, args.seeds, jobs=args.jobs, timeout_s=_timeout(policy, args),
                          memory_mb=args.memory_mb, out_dir=ws / "runs" if record else None,
                          telemetry=ws / "telemetry.duckdb" if record else None, batch=args.batch,
-                         autoscaler=args.autoscaler)
+                         autoscaler=args.autoscaler, allow_unconfined=args.allow_unconfined,
+                         fail_fast=not args.all_seeds)
+
+
+def _verdict(check: dict) -> str:
+    if check["agree"]:
+        return (f"hardened re-measurement: agrees (every figure of every seed identical; {check['wall_s']:.1f} s, "
+                f"policy process {check['isolation']})")
+    diffs = "; ".join(f"{m}: {v[0]} measured, {v[1]} hardened" for m, v in check["differences"].items())
+    return f"hardened re-measurement: DISAGREES, the measured figures cannot be trusted ({diffs})"
 
 
 def cmd_simulate(args) -> int:
     res = _run(args.policy, args)
+    check = None
+    if args.hardened and not res.error:
+        _, check = remeasure(res, args.workload, jobs=args.jobs, timeout_s=args.timeout, memory_mb=args.memory_mb,
+                             allow_unconfined=args.allow_unconfined)
     if args.json:
-        print(json.dumps(res.to_json()))
-        return 1 if res.error else 0
+        print(json.dumps({**res.to_json(), **({"hardened": check} if args.hardened else {})}))
+        return 1 if res.error or (check and not check["agree"]) else 0
     scaling = f", autoscaler {res.autoscaler}" if res.autoscaler else ""
     print(f"policy {res.policy} (batch {res.batch_policy}{scaling}) on {res.workload}, {len(res.seeds)} seed(s), "
-          f"{res.wall_s:.1f} s wall")
+          f"{res.wall_s:.1f} s wall; "
+          f"{res.isolation if 'UNCONFINED' in res.isolation else 'isolation: ' + res.isolation}")
     if res.metrics:
         print(f"{'metric':<26}{'mean':>12}{'90% CI':>24}")
         for key in SUMMARY_METRICS:
@@ -77,10 +123,12 @@ def cmd_simulate(args) -> int:
                 print(f"{key:<26}{fmt(m['mean'], 3):>12}{'[' + fmt(lo, 3) + ', ' + fmt(hi, 3) + ']':>24}")
     if res.artifacts:
         print(f"artifacts: {res.artifacts}")
+    if check:
+        print(_verdict(check))
     if res.error:
         print(f"error ({res.error['kind']}, seed {res.error['seed']}): {res.error['message']}", file=sys.stderr)
         return 1
-    return 0
+    return 0 if not check or check["agree"] else 1
 
 
 def cmd_baselines(args) -> int:

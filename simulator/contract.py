@@ -15,28 +15,49 @@ from typing import Any
 
 import numpy as np
 
+from . import guard
 from .request import PolicyViolation, Request
 
 
 def call_policy(fn: Callable[[], Any], where: str) -> Any:
-    """Call into policy code; an exception it raises becomes a violation naming the policy's file and line."""
+    """Call into policy code; an exception it raises becomes a violation naming the policy's file and line, and
+    anything the audit hook refused fails the run even when the policy caught the exception."""
     try:
-        return fn()
+        out = fn()
     except (PolicyViolation, MemoryError):
         raise
-    except Exception as exc:
-        raise policy_exception(exc, where) from None
+    except (Exception, SystemExit) as exc:
+        raise guard.first_refusal() or policy_exception(exc, where) from None
+    refused = guard.first_refusal()
+    if refused:
+        raise refused
+    return out
+
+
+def call_schedule(sched) -> list | None:
+    """``sched.schedule()``'s pairs as a list (a generator's body is policy code too), or None if it returned None."""
+    def run():
+        pairs = sched.schedule()
+        if pairs is None:
+            return None
+        try:
+            items = iter(pairs)
+        except TypeError:
+            raise PolicyViolation("bad_return", f"schedule() returned {pairs!r}; it must return a list of "
+                                  "(replica_id, request) pairs") from None
+        return list(items)
+    return call_policy(run, "schedule")
 
 
 def policy_exception(exc: BaseException, where: str) -> PolicyViolation:
-    frames = traceback.extract_tb(exc.__traceback__)
+    frames = traceback.StackSummary.extract(traceback.walk_tb(exc.__traceback__), lookup_lines=False)
     policy_frames = [f for f in frames if "/simulator/" not in f.filename.replace("\\", "/")] or frames
     loc = f" at {policy_frames[-1].filename}:{policy_frames[-1].lineno}" if policy_frames else ""
     return PolicyViolation("exception", f"policy raised {type(exc).__name__} in {where}(){loc}: {exc}")
 
 
-def checked_routes(pairs: Any, serving: dict, now: float) -> list[tuple[Any, Request]]:
-    """``schedule()``'s return value as (replica, request) pairs, or the violation it commits."""
+def route_pairs(pairs: Any, request_type: type = Request) -> list[tuple[Any, Any]]:
+    """``schedule()``'s return value as (replica_id, request) pairs, or the ``bad_return`` violation it commits."""
     if pairs is None:
         raise PolicyViolation("bad_return", "schedule() returned None; it must return a list of "
                               "(replica_id, request) pairs (an empty list to route nothing)")
@@ -47,9 +68,20 @@ def checked_routes(pairs: Any, serving: dict, now: float) -> list[tuple[Any, Req
         except (TypeError, ValueError):
             raise PolicyViolation("bad_return", f"schedule() returned {pair!r}; expected (replica_id, request)"
                                   ) from None
-        if type(r) is not Request:
+        if type(r) is not request_type:
             raise PolicyViolation("bad_return", f"schedule() returned {type(r).__name__} {r!r} in place of a "
                                   "request")
+        out.append((rid, r))
+    return out
+
+
+def checked_routes(pairs: Any, serving: dict, requests: list[Request], now: float) -> list[tuple[Any, Request]]:
+    """(replica, request) for each pair ``schedule()`` returned, or the violation it commits: each request one the
+    policy was given (``requests[id]``) and has not routed before, unmodified, to a replica that accepts requests."""
+    out = []
+    for rid, r in route_pairs(pairs):
+        if not (0 <= r._r_id < len(requests) and requests[r._r_id] is r):
+            raise PolicyViolation("bad_return", f"schedule() returned a request it was not given ({r!r})")
         rep = serving.get(rid) if isinstance(rid, (int, np.integer)) and not isinstance(rid, bool) else None
         if rep is None:
             raise PolicyViolation("invalid_replica", f"schedule() routed request {r._r_id} to replica {rid!r}; "

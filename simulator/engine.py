@@ -17,11 +17,18 @@ import numpy as np
 
 from .autoscaler import BaseAutoscaler, ClusterView, ReplicaLoad, make_builtin_autoscaler
 from .config import SimulationConfig
-from .contract import (CheckedBatchPolicy, call_policy, check_all_admitted, check_all_routed, checked_replica_count,
-                       checked_routes)
+from .contract import (
+    CheckedBatchPolicy,
+    call_policy,
+    call_schedule,
+    check_all_admitted,
+    check_all_routed,
+    checked_replica_count,
+    checked_routes,
+)
 from .global_scheduler import BaseGlobalScheduler
 from .loader import is_builtin, load_policy
-from .replica import ReplicaScheduler
+from .replica import ReplicaHandle, ReplicaScheduler
 from .request import Request
 from .workloads import ClosedLoop, Trace
 
@@ -71,35 +78,39 @@ class Simulation:
     """One seed of a benchmark under one routing policy, with the batch policy and the autoscaling its configuration
     names (built-ins or policy files, loaded here)."""
 
-    def __init__(self, config: SimulationConfig, policy: type[BaseGlobalScheduler], seed: int = 0, fast: bool = True):
+    def __init__(self, config: SimulationConfig, policy: type[BaseGlobalScheduler], seed: int = 0, fast: bool = True,
+                 workload: Trace | ClosedLoop | None = None, layers: dict[str, type] | None = None):
         cluster = config.cluster
         self.config, self.seed, self.fast = config, seed, fast
         self.clock = Clock()
         self.log = Log(config.record_events)
         self.model = cluster.execution_model()
         self.rcfg = cluster.replica_config(self.model)
-        workload = config.workload.generate(seed)
+        workload = config.workload.generate(seed) if workload is None else workload  # given: generated before confining
         self._check_fits(workload)
-        self._batch_cls = load_policy(cluster.batch_policy, "batch")
+        layers = layers or {}  # classes the caller loaded (a confined process loads them from sources read earlier)
+        self._batch_cls = layers.get("batch") or load_policy(cluster.batch_policy, "batch")
         self._batch_checked = not is_builtin(cluster.batch_policy, "batch")
         self.scaling_config = config.autoscaler
-        self.autoscaler = self._make_autoscaler(seed)
+        self.autoscaler = self._make_autoscaler(seed, layers.get("autoscaler"))
         self._recommendations: list[tuple[float, int]] = []  # (tick, replicas wanted), for scale-down stabilisation
         self.all_replicas: dict[int, ReplicaScheduler] = {}
+        self.handles: dict[int, ReplicaHandle] = {}          # what the policy gets of each replica
         self.serving: dict[int, ReplicaScheduler] = {}
         self.life: dict[int, list[float]] = {}            # replica id -> [requested at, released at]
         self.scaling: list[tuple] = []
+        self.requests: list[Request] = []
+        self.totals: list[int] = []                       # request id -> prompt + decode: the hidden length
         for _ in range(cluster.num_replicas):
             rep = self._new_replica(0.0)
             self.serving[rep.replica_id] = rep
-        self.requests: list[Request] = []
         self.samples: list[tuple] = []
         self.window_tokens = 0                            # output tokens completed since the last control tick
         self.window_arrivals = 0                          # requests arrived since the last control tick
         self.window_completions = 0                       # requests completed since the last control tick
         self.heap: list[tuple] = []                       # (time, kind, sequence, object, version)
         self._seq = itertools.count()
-        self.sched = call_policy(lambda: policy(SimpleNamespace(cluster=cluster, seed=seed), dict(self.serving)),
+        self.sched = call_policy(lambda: policy(SimpleNamespace(cluster=cluster, seed=seed), self._handles()),
                                  "__init__")
         # open-loop arrivals stay in arrays beside the heap (they are most events); a closed loop's are on the heap
         self._closed = workload if isinstance(workload, ClosedLoop) else None
@@ -117,14 +128,14 @@ class Simulation:
         if self.autoscaler:
             self._push(self.scaling_config.interval_s, _AUTOSCALE, None)
 
-    def _make_autoscaler(self, seed: int) -> BaseAutoscaler | None:
+    def _make_autoscaler(self, seed: int, cls: type | None) -> BaseAutoscaler | None:
         a = self.scaling_config
         if a is None:
             return None
         ns = SimpleNamespace(cluster=self.config.cluster, autoscaling=a, seed=seed)
         if is_builtin(a.policy, "autoscaler"):
             return make_builtin_autoscaler(a.policy, a.params, ns)
-        cls = load_policy(a.policy, "autoscaler")
+        cls = cls or load_policy(a.policy, "autoscaler")
         return call_policy(lambda: cls(ns, **a.params), "__init__")
 
     def run(self) -> RunResult:
@@ -140,7 +151,7 @@ class Simulation:
                 handlers[kind](obj, version)
             else:
                 clock.now = times[i]
-                self._arrive(Request(-1, times[i], prefill[i], decode[i]))
+                self._arrive(Request(-1, times[i], prefill[i]), decode[i])
                 i += 1
         check_all_routed(self.requests)
         check_all_admitted(self.requests)
@@ -164,7 +175,7 @@ class Simulation:
         if done:
             self.window_completions += len(done)
             for r in done:
-                self.window_tokens += r._r_total() - r._r_orig_prompt
+                self.window_tokens += self.totals[r._r_id] - r._r_orig_prompt
                 if self._closed is not None:
                     think = self._closed.think[r._r_id % len(self._closed.think)]
                     t = self.clock.now + think
@@ -172,30 +183,33 @@ class Simulation:
                         self._push(t, _ARRIVAL, self._closed_request(t))
             self._schedule()
 
-    def _closed_request(self, t: float) -> Request:
+    def _closed_request(self, t: float) -> tuple[Request, int]:
         k = self._closed_next % len(self._closed.prefill)
         self._closed_next += 1
-        return Request(-1, t, int(self._closed.prefill[k]), int(self._closed.decode[k]))
+        return Request(-1, t, int(self._closed.prefill[k])), int(self._closed.decode[k])
 
-    def _on_arrival(self, r: Request, _version: int) -> None:
-        self._arrive(r)
+    def _on_arrival(self, arrival: tuple[Request, int], _version: int) -> None:
+        self._arrive(*arrival)
 
-    def _arrive(self, r: Request) -> None:
+    def _arrive(self, r: Request, decode: int) -> None:
+        if decode < 1:
+            raise ValueError(f"request {len(self.requests)}: the decode length must be >= 1, got {decode}")
         self.window_arrivals += 1
         r._r_id = len(self.requests)
         self.requests.append(r)
+        self.totals.append(r._r_prompt + int(decode))
         self.sched._request_queue.append(r)
         self._schedule()
 
     def _schedule(self) -> None:
         """Ask the policy for routes, check them against the contract, hand the requests to their replicas."""
         sched = self.sched
-        pairs = call_policy(sched.schedule, "schedule")
+        pairs = call_schedule(sched)
         if not pairs and pairs is not None:
             return
         now = self.clock.now
         routed = set()
-        for rep, r in checked_routes(pairs, self.serving, now):
+        for rep, r in checked_routes(pairs, self.serving, self.requests, now):
             routed.add(r._r_id)
             self.log.add(now, "route", r._r_id, rep.replica_id, r._r_prompt)
             if rep.enqueue(r, now):
@@ -223,6 +237,10 @@ class Simulation:
             return True
         return any(p == _ARRIVAL or (p == _READY and obj.accepting) for _, p, _, obj, _ in self.heap)
 
+    def _handles(self) -> dict[int, ReplicaHandle]:
+        """The serving replicas as the policy sees them (the documented reads only)."""
+        return {rid: self.handles[rid] for rid in self.serving}
+
     # -- autoscaling ----------------------------------------------------------------------------------------
     def _new_replica(self, now: float) -> ReplicaScheduler:
         rid = len(self.all_replicas)
@@ -230,8 +248,9 @@ class Simulation:
         batch = call_policy(lambda: cls(ns), "__init__")
         if self._batch_checked:
             batch = CheckedBatchPolicy(batch)
-        rep = ReplicaScheduler(rid, self.rcfg, self.model, batch, self.clock, self.log, fast=self.fast)
+        rep = ReplicaScheduler(rid, self.rcfg, self.model, batch, self.clock, self.log, self.totals, fast=self.fast)
         self.all_replicas[rid] = rep
+        self.handles[rid] = rep.handle
         self.life[rid] = [now, math.inf]
         return rep
 
@@ -245,7 +264,7 @@ class Simulation:
         if not rep.accepting:
             return  # cancelled during its cold start
         self.serving[rep.replica_id] = rep
-        self.sched._set_replicas(self.serving)
+        self.sched._set_replicas(self._handles())
         self.scaling.append((t, "ready", rep.replica_id))
         self._schedule()
 
@@ -288,7 +307,7 @@ class Simulation:
             rep = min(self.serving.values(), key=lambda r: len(r.pending) + len(r.active))
             rep.accepting = False
             del self.serving[rep.replica_id]
-            self.sched._set_replicas(self.serving)
+            self.sched._set_replicas(self._handles())
             self.scaling.append((t, "drain", rep.replica_id))
             if rep.is_idle and not rep.pending:
                 self._release(rep, t)
@@ -326,7 +345,7 @@ class Simulation:
         cols = {
             "request_id": [r._r_id for r in reqs], "arrived_at": [r._r_arr for r in reqs],
             "num_prefill_tokens": [r._r_orig_prompt for r in reqs],
-            "num_decode_tokens": [r._r_total() - r._r_orig_prompt for r in reqs],
+            "num_decode_tokens": [t - r._r_orig_prompt for t, r in zip(self.totals, reqs, strict=True)],
             "routed_at": [r._r_routed_at for r in reqs], "replica_id": [r._r_replica_id for r in reqs],
             "scheduled_at": [r._r_t_sched for r in reqs], "first_token_at": [r._r_t_first for r in reqs],
             "completed_at": [r._r_t_done for r in reqs], "num_restarts": [r._r_restarts for r in reqs],

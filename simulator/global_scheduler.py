@@ -31,7 +31,7 @@ class BaseGlobalScheduler:
 
     def sort_requests(self) -> None:
         """Order the waiting requests by arrival time."""
-        self._request_queue.sort(key=lambda r: r._r_arr)
+        self._request_queue.sort(key=lambda r: r.arrived_at)
 
     def add_request(self, request: Request) -> None:
         self._request_queue.append(request)

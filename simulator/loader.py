@@ -2,27 +2,28 @@
 base class (``BaseGlobalScheduler`` for a router, ``BaseBatchPolicy`` for a batch policy, ``BaseAutoscaler`` for an
 autoscaler).
 
-A file may import from vidur's module paths (``vidur.entities``,
-``vidur.scheduler.global_scheduler.base_global_scheduler``, ...) as the paper's policies do: those paths are
-served by this simulator's own classes, so the file loads unchanged.
+A file is checked before it runs (``guard.check_source``: only the documented API) and runs in a namespace of
+restricted builtins whose imports are served by ``guard`` (allowed modules as facades), whatever its layer. A file
+may import from vidur's module paths (``vidur.entities``, ``vidur.scheduler.global_scheduler.base_global_scheduler``,
+...) as the paper's policies do: those paths serve this simulator's classes, so the file loads unchanged.
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib.util
-import logging
+import linecache
 import sys
 import types
+from dataclasses import dataclass
 from pathlib import Path
 
-from dataclasses import dataclass
-
-from . import global_scheduler, replica, request
+from . import guard
 from .autoscaler import AUTOSCALERS, BaseAutoscaler
 from .batch_policies import BATCH_POLICIES, BaseBatchPolicy
 from .global_scheduler import BaseGlobalScheduler
 from .policies import POLICIES
+from .replica import ReplicaScheduler
+from .request import PolicyViolation, Request
 
 
 @dataclass(frozen=True)
@@ -56,35 +57,19 @@ class PolicyLoadError(Exception):
     """The policy could not be loaded; the message says why and where."""
 
 
-def _vidur_modules() -> dict[str, types.ModuleType]:
-    def module(name: str, **attrs) -> types.ModuleType:
-        m = types.ModuleType(name)
-        m.__path__ = []  # importable as a package too
-        m.__dict__.update(attrs)
-        return m
+@dataclass(frozen=True)
+class PolicySource:
+    """A policy as the harness read it before any policy code ran: a built-in's name, or a file's path and bytes."""
 
-    entities = dict(Request=request.Request)
-    base_gs = dict(BaseGlobalScheduler=global_scheduler.BaseGlobalScheduler)
-    base_rs = dict(BaseReplicaScheduler=replica.ReplicaScheduler)
-    return {
-        "vidur": module("vidur"),
-        "vidur.entities": module("vidur.entities", **entities),
-        "vidur.entities.request": module("vidur.entities.request", **entities),
-        "vidur.logger": module("vidur.logger", init_logger=logging.getLogger),
-        "vidur.scheduler": module("vidur.scheduler"),
-        "vidur.scheduler.global_scheduler": module("vidur.scheduler.global_scheduler", **base_gs),
-        "vidur.scheduler.global_scheduler.base_global_scheduler":
-            module("vidur.scheduler.global_scheduler.base_global_scheduler", **base_gs),
-        "vidur.scheduler.replica_scheduler": module("vidur.scheduler.replica_scheduler", **base_rs),
-        "vidur.scheduler.replica_scheduler.base_replica_scheduler":
-            module("vidur.scheduler.replica_scheduler.base_replica_scheduler", **base_rs),
-    }
+    spec: str
+    path: str = ""
+    class_name: str = ""
+    source: bytes = b""
+    layer: str = "router"
 
-
-def install_vidur_aliases() -> None:
-    """Serve vidur's module paths from this simulator (idempotent)."""
-    for name, mod in _vidur_modules().items():
-        sys.modules.setdefault(name, mod)
+    @property
+    def builtin(self) -> bool:
+        return not self.path
 
 
 def _split(spec: str) -> tuple[Path, str]:
@@ -95,34 +80,62 @@ def _split(spec: str) -> tuple[Path, str]:
     return Path(spec), ""
 
 
-def load_policy(spec: str, layer: str = "router") -> type:
-    """``NAME`` of a built-in policy of ``layer``, or ``PATH.py`` / ``PATH.py:ClassName``."""
+def read_policy(spec: str, layer: str = "router") -> PolicySource:
+    """``NAME`` of a built-in policy of ``layer``, or ``PATH.py`` / ``PATH.py:ClassName`` read from disk."""
     lay = get_layer(layer)
-    base = lay.base
     if spec in lay.builtins:
-        return lay.builtins[spec]
+        return PolicySource(spec, layer=layer)
     path, class_name = _split(spec)
     if path.suffix != ".py":
         raise PolicyLoadError(f"unknown policy {spec!r}: not a built-in {lay.name} policy "
                               f"({', '.join(lay.builtins)}) nor a .py file")
     if not path.is_file():
         raise PolicyLoadError(f"policy file not found: {path}")
-    install_vidur_aliases()
-    source = path.read_bytes()
-    mod_name = "glia_policy_" + hashlib.sha1(source + str(path.resolve()).encode()).hexdigest()[:12]
-    spec_obj = importlib.util.spec_from_file_location(mod_name, path)
-    module = importlib.util.module_from_spec(spec_obj)
-    sys.modules[mod_name] = module
+    return PolicySource(spec, str(path), class_name, path.read_bytes(), layer)
+
+
+def load_policy(spec: str | PolicySource, layer: str = "router", api: dict[str, types.ModuleType] | None = None
+                ) -> type:
+    """The policy's class (of ``layer``, or of the source's own layer). A file is checked, then run in its
+    restricted namespace, where ``api`` serves the documented modules (by default this process's own classes)."""
+    src = spec if isinstance(spec, PolicySource) else read_policy(spec, layer)
+    lay = get_layer(src.layer)
+    if src.builtin:
+        return lay.builtins[src.spec]
+    path = src.path
     try:
-        spec_obj.loader.exec_module(module)
+        text = src.source.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise PolicyLoadError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    guard.check_source(text, path)
+    mod_name = "glia_policy_" + hashlib.sha1(src.source + path.encode()).hexdigest()[:12]
+    try:
+        code = compile(text, path, "exec")
     except SyntaxError as exc:
         raise PolicyLoadError(f"{path}:{exc.lineno}: syntax error: {exc.msg}") from None
+    linecache.cache[path] = (len(text), None, text.splitlines(True), path)  # tracebacks without reading the file
+    module = types.ModuleType(mod_name)
+    module.__dict__.update(guard.policy_globals(path, mod_name, api or guard.api_modules(
+        Request, BaseGlobalScheduler, ReplicaScheduler)))
+    sys.modules[mod_name] = module
+    try:
+        exec(code, module.__dict__)
+    except PolicyViolation:
+        raise
     except Exception as exc:  # the file's top level failed: name it and where
         raise PolicyLoadError(f"{path}: loading failed with {type(exc).__name__}: {exc}") from None
+    refused = guard.first_refusal()
+    if refused:
+        raise refused
+    return _policy_class(module, mod_name, path, src.class_name, lay)
+
+
+def _policy_class(module: types.ModuleType, mod_name: str, path: str, class_name: str, lay: Layer):
+    base = lay.base
     candidates = {n: c for n, c in vars(module).items()
                   if isinstance(c, type) and issubclass(c, base) and c is not base and c.__module__ == mod_name}
     if class_name:
-        cls = getattr(module, class_name, None)
+        cls = vars(module).get(class_name)
         if not (isinstance(cls, type) and issubclass(cls, base)):
             raise PolicyLoadError(f"{path} defines no {lay.noun} class {class_name!r} (a subclass of "
                                   f"{base.__name__}); it defines: {', '.join(candidates) or 'none'}")
@@ -140,9 +153,19 @@ def is_builtin(spec: str, layer: str = "router") -> bool:
     return spec in get_layer(layer).builtins
 
 
+def stack_sources(config, policy: str | PolicySource) -> dict[str, PolicySource]:
+    """Every policy a run of ``config`` under the router ``policy`` executes, read before any policy code runs:
+    the router, the configuration's batch policy and, when it scales, its autoscaler."""
+    router = policy if isinstance(policy, PolicySource) else read_policy(policy)
+    out = {"router": router, "batch": read_policy(config.cluster.batch_policy, "batch")}
+    if config.autoscaler is not None:
+        out["autoscaler"] = read_policy(config.autoscaler.policy, "autoscaler")
+    return out
+
+
 def policy_source_hash(*specs: str | None) -> str | None:
     """SHA-256 of the sources of the policy files among ``specs`` (None when all are built-ins)."""
-    paths = [_split(s)[0] for s in specs if s and s.endswith(".py") or s and ".py:" in s]
+    paths = [_split(s)[0] for s in specs if s and (s.endswith(".py") or ".py:" in s)]
     paths = [p for p in paths if p.is_file()]
     if not paths:
         return None

@@ -39,6 +39,9 @@ _MEAN_OF = {"mean_e2e_s": "e2e_s", "mean_ttft_s": "ttft_s", "mean_tpot_s": "tpot
             "mean_queueing_s": "queueing_s", "mean_slowdown": "slowdown"}
 
 
+_ALONE: dict[tuple, dict[tuple[int, int], float]] = {}  # execution model -> (prompt, decode) -> time alone
+
+
 def request_metrics(run: RunResult, model: ExecutionModel, chunk_size: int) -> dict[str, np.ndarray]:
     """Per-request columns: the run's raw times plus end-to-end, TTFT, TPOT, queueing delay and slowdown."""
     r = dict(run.requests)
@@ -49,7 +52,10 @@ def request_metrics(run: RunResult, model: ExecutionModel, chunk_size: int) -> d
     with np.errstate(invalid="ignore", divide="ignore"):
         r["tpot_s"] = np.where(decode > 1, (r["completed_at"] - r["first_token_at"]) / (decode - 1), np.nan)
     r["queueing_s"] = r["scheduled_at"] - arrived
-    cache: dict[tuple[int, int], float] = {}
+    # every candidate of a task meets the same requests (its seeds' workload): the roofline's times alone are kept
+    # per process (other models, e.g. measured ones, only per call)
+    cache = (_ALONE.setdefault((model.device.name, model.model.name, model.tp, repr(model.eff), chunk_size), {})
+             if type(model) is ExecutionModel else {})
     alone = np.empty(len(arrived))
     for i, key in enumerate(zip(r["num_prefill_tokens"].tolist(), decode.tolist())):
         t = cache.get(key)

@@ -54,12 +54,61 @@ class ReplicaConfig:
 IDLE, ITERATION, RUN = 0, 1, 2
 
 
+class ReplicaAPI:
+    """What a global scheduler may read of a replica (``simulator/policy_api.md``), whatever holds the state: a
+    ``ReplicaHandle`` on a live replica, or the hardened mode's view. Queues are tuples: a policy reads them, it does
+    not change them."""
+
+    __slots__ = ()
+
+    def _state(self) -> tuple:  # (replica id, pending, active, config)
+        raise NotImplementedError
+
+    def _blocks(self) -> int:  # KV blocks allocated now
+        raise NotImplementedError
+
+    replica_id = property(lambda self: self._state()[0])
+    pending_queue = _request_queue = property(lambda self: tuple(self._state()[1]))
+    active_queue = _active_queue = property(lambda self: tuple(self._state()[2]))
+    num_pending_requests = property(lambda self: len(self._state()[1]))
+    num_active_requests = property(lambda self: len(self._state()[2]))
+    num_allocated_blocks = _num_allocated_blocks = property(lambda self: self._blocks())
+    _config = property(lambda self: self._state()[3])
+    num_blocks = property(lambda self: self._state()[3].num_blocks)
+    block_size = property(lambda self: self._state()[3].block_size)
+    memory_usage_percent = property(lambda self: 100.0 * self._blocks() / self._state()[3].num_blocks)
+    free_blocks = property(lambda self: self._state()[3].num_blocks - self._blocks())
+
+
+class ReplicaHandle(ReplicaAPI):
+    """A policy's handle on a live replica: the documented reads and nothing else (the replica itself, with its
+    engine-side methods and lists, is behind a private name the policy check refuses)."""
+
+    __slots__ = ("_rep",)
+
+    def __init__(self, rep: ReplicaScheduler):
+        self._rep = rep
+
+    def _state(self) -> tuple:
+        r = self._rep
+        return r.replica_id, r.pending, r.active, r._config
+
+    def _blocks(self) -> int:
+        return self._rep.num_allocated_blocks
+
+    @property
+    def now(self) -> float:
+        """The simulated time, seconds (documented for batch policies, which are asked at moments of their own)."""
+        return self._rep._clock.now
+
+
 class ReplicaScheduler:
     """Replica-level scheduler; what a global scheduler may read is documented in ``simulator/policy_api.md``."""
 
     def __init__(self, replica_id: int, config: ReplicaConfig, model: ExecutionModel, batch_policy: BaseBatchPolicy,
-                 clock: Clock, log: Log, fast: bool = True):
+                 clock: Clock, log: Log, totals: list[int] | dict[int, int], fast: bool = True):
         self.replica_id = replica_id
+        self._totals = totals  # request id -> prompt + decode length, owned by the engine (never on the request)
         self._config = config
         self._model = model
         self._policy = batch_policy
@@ -90,57 +139,17 @@ class ReplicaScheduler:
         self._synced_at = -1.0
         self._blocked = False  # the batch policy declined, or its choice did not fit, since the queues last changed
         self.accepting = True
+        self.handle = ReplicaHandle(self)  # what a policy gets of this replica (its batch policy too)
 
-    # -- what a global scheduler reads ------------------------------------------------------------------------
-    @property
-    def _request_queue(self) -> list[Request]:
-        return self.pending
-
-    @property
-    def pending_queue(self) -> list[Request]:
-        return self.pending
-
-    @property
-    def active_queue(self) -> list[Request]:
-        return self.active
-
-    _active_queue = active_queue
-
-    @property
-    def num_pending_requests(self) -> int:
-        return len(self.pending)
-
-    @property
-    def num_active_requests(self) -> int:
-        return len(self.active)
-
+    # -- what the engine reads (a policy reads a ReplicaHandle) ------------------------------------------------
     @property
     def num_blocks(self) -> int:
         return self._config.num_blocks
 
     @property
-    def block_size(self) -> int:
-        return self._config.block_size
-
-    @property
     def num_allocated_blocks(self) -> int:
         self._sync_now()
         return self.alloc
-
-    _num_allocated_blocks = num_allocated_blocks
-
-    @property
-    def memory_usage_percent(self) -> float:
-        return 100.0 * self.num_allocated_blocks / self._config.num_blocks
-
-    @property
-    def free_blocks(self) -> int:
-        return self._config.num_blocks - self.num_allocated_blocks
-
-    @property
-    def now(self) -> float:
-        """The simulated time, seconds."""
-        return self._clock.now
 
     def current_epoch(self) -> int:
         if self._kind == RUN and self._clock.now > self._synced_at:
@@ -192,9 +201,15 @@ class ReplicaScheduler:
     def _sync(self, t: float) -> None:
         """Apply the iterations of the current run that have completed by time ``t``."""
         self._synced_at = t
+        k = self._done_by(t)
+        if k:
+            self._apply_run(k)
+
+    def _done_by(self, t: float) -> int:
+        """How many iterations of the current run have completed by time ``t`` (changes nothing)."""
         span = t - self._seg_start
         if span <= 0.0:
-            return
+            return 0
         t0, g, n = self._run_t0, self._run_g, self._run_len
         if g > 0.0:
             b = t0 - 0.5 * g
@@ -206,8 +221,17 @@ class ReplicaScheduler:
             k += 1
         while k > 0 and self._run_cum(k) > span:
             k -= 1
-        if k:
-            self._apply_run(k)
+        return k
+
+    def peek(self) -> tuple[int, int]:
+        """(iteration counter, allocated blocks) as a policy reading them now would see them, without applying the
+        run's completed iterations (reading does that; the hardened mode's engine does it only for the replicas the
+        remote policy read, so both modes evolve identically)."""
+        if self._kind == RUN and self._clock.now > self._synced_at:
+            k = self._done_by(self._clock.now)
+            if k:
+                return self.epoch + k, self.alloc + self._run_need(min(k + 1, self._run_len)) - self._run_need(1)
+        return self.epoch, self.alloc
 
     def _run_cum(self, k: int) -> float:
         """Duration of the first ``k`` iterations of the run: an arithmetic series."""
@@ -279,7 +303,7 @@ class ReplicaScheduler:
     def _can_admit(self) -> bool:
         if self._blocked or not self.pending or len(self.active) >= self._config.batch_size_cap:
             return False
-        i = self._policy.next_index(self.pending, self)
+        i = self._policy.next_index(self.pending, self.handle)
         if i is not None:
             need = -(-self.pending[i]._r_prompt // self._config.block_size)
             if self._config.num_blocks - self.alloc - need >= self._config.watermark_blocks:
@@ -314,7 +338,7 @@ class ReplicaScheduler:
             budget -= q
         pending = self.pending
         while pending and budget > 0 and len(self.active) < cfg.batch_size_cap and not self._blocked:
-            i = self._policy.next_index(pending, self)
+            i = self._policy.next_index(pending, self.handle)
             if i is None:
                 self._blocked = True
                 break
@@ -384,7 +408,7 @@ class ReplicaScheduler:
             r._r_n += 1  # the prefill's last iteration samples the first output token
             if r._r_t_first != r._r_t_first:
                 r._r_t_first = now
-            if r._r_n >= r._r_total():
+            if r._r_n >= self._totals[r._r_id]:
                 self.alloc -= -(-r._r_prompt // self._config.block_size)
                 self._complete(r, now, done)
                 continue
@@ -394,7 +418,7 @@ class ReplicaScheduler:
             self._buckets[base % self._config.block_size][r._r_id] = r
             self._n_dec += 1
             self._sum_base += base
-            heapq.heappush(self._heap, (r._r_total() - base, r._r_arr, r._r_id, r._r_gen, r))
+            heapq.heappush(self._heap, (self._totals[r._r_id] - base, r._r_arr, r._r_id, r._r_gen, r))
         self._plan = []
         heap = self._heap
         while heap and heap[0][0] <= epoch:
@@ -402,7 +426,7 @@ class ReplicaScheduler:
             if self._valid(entry):
                 r = entry[4]
                 self._drop_decoder(r)
-                r._r_n = r._r_total()
+                r._r_n = self._totals[r._r_id]
                 self._complete(r, now, done)
 
     def _valid(self, entry) -> bool:

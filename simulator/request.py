@@ -1,4 +1,5 @@
-"""The request entity, as a scheduling policy sees it (read-only, decode length hidden)."""
+"""The request entity, as a scheduling policy sees it: read-only, and without its decode length, which the engine
+keeps in an array of its own (``Simulation.totals``), so that no introspection of a request can reveal it."""
 
 from __future__ import annotations
 
@@ -34,12 +35,12 @@ def _refuse(name: str):
 class Request:
     """One inference request. Scheduling policies read the public properties; the simulator owns the slots.
 
+    Its total length (prompt + decode) is not here: replicas read it from the engine's ``totals`` by request id.
     While a request decodes, its processed-token count advances with its replica's iteration counter
     (``_r_base + replica.epoch``) so that runs of identical iterations cost nothing per request.
     """
 
     __slots__ = (
-        "__total",
         "_r_arr",
         "_r_base",
         "_r_decoding",
@@ -58,14 +59,12 @@ class Request:
         "_r_wasted",
     )
 
-    def __init__(self, rid: int, arrived_at: float, num_prefill_tokens: int, num_decode_tokens: int):
-        if num_prefill_tokens < 1 or num_decode_tokens < 1:
-            raise ValueError(f"request {rid}: prefill and decode lengths must be >= 1, "
-                             f"got {num_prefill_tokens} and {num_decode_tokens}")
+    def __init__(self, rid: int, arrived_at: float, num_prefill_tokens: int):
+        if num_prefill_tokens < 1:
+            raise ValueError(f"request {rid}: the prefill length must be >= 1, got {num_prefill_tokens}")
         self._r_id = rid
         self._r_arr = float(arrived_at)
         self._r_orig_prompt = self._r_prompt = int(num_prefill_tokens)
-        self.__total = int(num_prefill_tokens) + int(num_decode_tokens)
         self._r_n = 0
         self._r_base = 0
         self._r_decoding = False
@@ -75,10 +74,6 @@ class Request:
         self._r_wasted = 0
         self._r_t_sched = self._r_t_first = self._r_t_done = self._r_routed_at = math.nan
         self._r_replica_id = -1
-
-    def _r_total(self) -> int:
-        """The hidden total length (prompt + decode); simulator use only."""
-        return self.__total
 
     def _r_processed(self) -> int:
         if self._r_decoding:

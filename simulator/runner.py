@@ -1,8 +1,10 @@
-"""Benchmark runs: a policy on a benchmark over seeds, in parallel and isolated, aggregated, recorded."""
+"""Benchmark runs: a policy on a benchmark over seeds, in parallel and isolated, aggregated, recorded; and the
+hardened re-measurement that confirms a result before it is reported best."""
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 import uuid
@@ -10,13 +12,30 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from . import confine
 from .artifacts import write_seed_artifacts
 from .config import SimulationConfig
-from .loader import policy_source_hash
+from .loader import is_builtin, policy_source_hash
 from .metrics import JSON_METRICS, RUNS_TABLE_METRICS, SUMMARY_METRICS, aggregate, clean
+from .policies import POLICIES
 from .presets import get_preset
 from .sandbox import SeedOutcome, run_seeds
-from .telemetry import config_json, write_run
+from .telemetry import config_json, write_run, write_run_later
+
+DEFAULT_TIMEOUT_S = 300.0   # wall-clock seconds per seed, before anything was measured
+TIMEOUT_FACTOR = 10.0       # x the slowest measured baseline's seconds per seed
+TIMEOUT_FLOOR_S = 15.0
+TIMEOUT_CEILING_S = 300.0
+
+
+def derive_timeout(seed_seconds) -> float:
+    """The wall-clock limit per seed for candidates of a benchmark: ``TIMEOUT_FACTOR`` times the slowest seconds per
+    seed its baselines took, within [``TIMEOUT_FLOOR_S``, ``TIMEOUT_CEILING_S``]; the default when nothing was
+    measured. A candidate that loops forever then costs seconds, not minutes."""
+    measured = [s for s in seed_seconds if s and s > 0 and math.isfinite(s)]
+    if not measured:
+        return DEFAULT_TIMEOUT_S
+    return round(min(TIMEOUT_CEILING_S, max(TIMEOUT_FLOOR_S, TIMEOUT_FACTOR * max(measured))), 1)
 
 
 @dataclass
@@ -34,6 +53,8 @@ class BenchmarkResult:
     artifacts: str | None = None
     batch_policy: str = "fcfs"
     autoscaler: str | None = None    # the autoscaling policy; None for a fixed cluster
+    hardened: bool = False
+    isolation: str = ""      # the mechanisms the policy's processes ran under, or a loud UNCONFINED warning
 
     def metric(self, name: str) -> float:
         m = self.metrics.get(name)
@@ -50,7 +71,7 @@ class BenchmarkResult:
                "autoscaler": self.autoscaler, "workload": self.workload, "seeds": len(self.seeds),
                **{m: clean(self.metric(m)) for m in JSON_METRICS},
                "mean_e2e_ci90": [clean(ci[0]), clean(ci[1])] if ci else None,
-               "wall_s": round(self.wall_s, 3), "error": self.error}
+               "wall_s": round(self.wall_s, 3), "error": self.error, "isolation": self.isolation}
         if self.artifacts:
             out["artifacts"] = self.artifacts
         return out
@@ -72,26 +93,40 @@ def run_benchmark(policy: str, workload: str | SimulationConfig = "paper-routing
                   jobs: int | None = None, timeout_s: float = 300.0, memory_mb: int | None = 4096,
                   out_dir: str | Path | None = None, telemetry: str | Path | None = None, context: str = "",
                   isolate: bool = True, run_id: str | None = None, batch: str | None = None,
-                  autoscaler: str | None = None) -> BenchmarkResult:
+                  autoscaler: str | None = None, hardened: bool = False, allow_unconfined: bool = False,
+                  executor=None, fail_fast: bool = False, record_later: bool = False) -> BenchmarkResult:
     """Run the router ``policy`` (a built-in name or a policy file) on a benchmark over ``seeds`` (a count: 0..N-1,
     or a list), with the benchmark's batch policy and autoscaling unless ``batch`` / ``autoscaler`` name others
-    (built-ins or files; ``autoscaler="none"`` for a fixed cluster).
+    (built-ins or files; ``autoscaler="none"`` for a fixed cluster). Policy files of every layer are confined,
+    checked and measured alike.
 
     With ``out_dir``, each seed's artifact files go to ``out_dir/RUN_ID/seed_K/``; with ``telemetry``, everything is
     added to that DuckDB file. A failing policy of any layer gives ``error`` (kind, message, seed); it never raises.
+    ``hardened`` runs each seed's policies in a process of their own driven over a pipe (slower; see ``remeasure``).
+    ``executor`` (an object with ``run(config, policy, seeds, timeout_s, memory_mb)``, e.g. ``glia.tools``'
+    executors) runs the seeds instead of this machine's pool; it stops a candidate at its first failing seed, whose
+    other seeds then come back ``skipped``, as ``fail_fast`` does on this machine. ``record_later``: the telemetry is
+    written by a background thread while the caller goes on (``telemetry.flush`` waits for it; every telemetry read
+    in this process does).
     """
     start = time.perf_counter()
     seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
     name, config = benchmark_config(workload)
     config = config.with_stack(batch, autoscaler)
     run_id = run_id or datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
-    outcomes = run_seeds(config, policy, seed_list, jobs=jobs, timeout_s=timeout_s, memory_mb=memory_mb,
-                         isolate=isolate)
+    if executor is not None:
+        outcomes = executor.run(config, policy, seed_list, timeout_s, memory_mb)
+    else:
+        outcomes = run_seeds(config, policy, seed_list, jobs=jobs, timeout_s=timeout_s, memory_mb=memory_mb,
+                             isolate=isolate, hardened=hardened, allow_unconfined=allow_unconfined,
+                             fail_fast=fail_fast)
     ok = [o for o in outcomes if o.error is None]
-    failed = [o for o in outcomes if o.error is not None]
+    # the seed that failed first is the error; seeds it stopped are listed with it
+    failed = sorted((o for o in outcomes if o.error is not None), key=lambda o: o.error["kind"] == "skipped")
     result = BenchmarkResult(run_id, policy, name, seed_list, outcomes=outcomes,
                              batch_policy=config.cluster.batch_policy,
-                             autoscaler=config.autoscaler.policy if config.autoscaler else None)
+                             autoscaler=config.autoscaler.policy if config.autoscaler else None, hardened=hardened,
+                             isolation=_isolation(config, policy, outcomes))
     if failed:
         first = failed[0]
         result.error = {**first.error, "seed": first.seed, "failed_seeds": [o.seed for o in failed]}
@@ -118,5 +153,44 @@ def run_benchmark(policy: str, workload: str | SimulationConfig = "paper-routing
                "mean_e2e_s": clean(result.metric("mean_e2e_s")), "mean_e2e_ci_low": clean(ci[0]),
                "mean_e2e_ci_high": clean(ci[1]), **{m: clean(result.metric(m)) for m in RUNS_TABLE_METRICS},
                "ci90": json.dumps(result.cis())}
-        write_run(telemetry, row, outcomes)
+        (write_run_later if record_later else write_run)(telemetry, row, outcomes)
     return result
+
+
+def _isolation(config: SimulationConfig, policy: str, outcomes: list[SeedOutcome]) -> str:
+    """What the policies' processes ran under; for a policy file (of any layer) on a machine without enough
+    confinement (allowed explicitly), the UNCONFINED warning instead."""
+    files = policy not in POLICIES or not is_builtin(config.cluster.batch_policy, "batch") or (
+        config.autoscaler is not None and not is_builtin(config.autoscaler.policy, "autoscaler"))
+    if files and not confine.available().confined("policy"):
+        return confine.describe()
+    return "/".join(sorted({o.isolation for o in outcomes if o.isolation})) or "in-process"
+
+
+def same_figure(a: float | None, b: float | None) -> bool:
+    """Equal, to float rounding (aggregates may be summed in another order); missing equals missing."""
+    a, b = (math.nan if a is None else a), (math.nan if b is None else b)
+    return (math.isnan(a) and math.isnan(b)) or a == b or abs(a - b) <= 1e-9 * max(abs(a), abs(b))
+
+
+def compare(normal: BenchmarkResult, hardened: BenchmarkResult) -> dict:
+    """Whether a hardened re-measurement agrees with the normal measurement: every figure of every seed equal (to
+    float rounding) and the same seeds failing the same way. ``differences``: metric -> [normal, hardened]."""
+    diffs: dict = {}
+    for m in SUMMARY_METRICS:
+        a, b = normal.metrics.get(m, {}).get("per_seed", []), hardened.metrics.get(m, {}).get("per_seed", [])
+        if len(a) != len(b) or not all(same_figure(x, y) for x, y in zip(a, b, strict=True)):
+            diffs[m] = [clean(normal.metric(m)), clean(hardened.metric(m))]
+    errors = ([(o.seed, (o.error or {}).get("kind")) for o in normal.outcomes],
+              [(o.seed, (o.error or {}).get("kind")) for o in hardened.outcomes])
+    if errors[0] != errors[1]:
+        diffs["errors"] = [normal.error, hardened.error]
+    return {"agree": not diffs, "differences": diffs, "wall_s": round(hardened.wall_s, 3),
+            "isolation": hardened.isolation, "error": hardened.error}
+
+
+def remeasure(normal: BenchmarkResult, workload: str | SimulationConfig, **kwargs) -> tuple[BenchmarkResult, dict]:
+    """Run ``normal``'s policy again, hardened, on the same seeds; (the hardened result, ``compare``'s verdict)."""
+    hard = run_benchmark(normal.policy, workload, normal.seeds, hardened=True, batch=normal.batch_policy,
+                         autoscaler=normal.autoscaler or "none", **kwargs)
+    return hard, compare(normal, hard)

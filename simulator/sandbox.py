@@ -1,29 +1,44 @@
-"""Run simulations of untrusted policies in child processes, with a wall-clock timeout and a memory cap.
+"""Run simulations of untrusted policies in confined child processes; the harness computes the figures itself.
 
-Whatever a policy does (raise, loop forever, exhaust memory, break the routing rules, crash the interpreter), the
-caller gets a ``SeedOutcome`` whose ``error`` names the problem, and the other seeds go on.
+Per seed, in the normal mode, one process forked from a clean server (started with a scrubbed environment) does the
+harness's own work first (it generates the workload), confines itself (``confine.py``: no network, no writes, reads
+of the Python installation only, no processes, limits), reports the isolation it got, installs the audit hook
+(``guard.py``), then loads and runs the policy with the simulator and sends back raw records (``wire.py``). The
+parent checks the records against the workload it regenerates and the execution model's physics, and only then
+computes the figures (``verify.py``): a policy that patches the simulator or its metrics in its own process changes
+nothing the harness reports, or fails with ``tampered_records``. In the hardened mode the simulator runs in a
+process of its own and drives the policy's process over a pipe (``hardened.py``).
+
+Whatever a policy does (raise, loop forever, exhaust memory, break the routing rules, crash the interpreter, reach
+for files, the network or the harness), the caller gets a ``SeedOutcome`` whose ``error`` names the problem, and the
+other seeds go on.
 """
 
 from __future__ import annotations
 
+import json
 import multiprocessing as mp
 import os
 import random
-import resource
 import sys
 import time
 import traceback
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from multiprocessing import forkserver
 from multiprocessing.connection import wait
+from pathlib import Path
 
 import numpy as np
 
+from . import confine, guard, hardened, verify, wire
 from .config import SimulationConfig
-from .engine import Simulation
-from .loader import PolicyLoadError, load_policy
-from .metrics import request_metrics, run_summary
+from .engine import RunResult, Simulation
+from .loader import PolicyLoadError, PolicySource, load_policy, stack_sources
 from .request import PolicyViolation
+
+SIMULATOR_DIR = str(Path(__file__).parent)
+DATA_DIR = str(Path(__file__).parent / "data")  # the traces: never readable by policy code
 
 
 @dataclass
@@ -38,59 +53,157 @@ class SeedOutcome:
     scaling: list = field(default_factory=list)
     error: dict | None = None
     wall_s: float = 0.0
+    isolation: str = ""  # the mechanisms the policy's process confined itself with ("" when it ran in-process)
 
 
 def error(kind: str, message: str) -> dict:
     return {"kind": kind, "message": message}
 
 
-def simulate_seed(config: SimulationConfig, policy: str, seed: int, fast: bool = True) -> SeedOutcome:
-    """Load the policy and run one seed in this process; every failure becomes a structured error.
+def failure(exc: BaseException, running: bool = False) -> dict:
+    """The structured error for an exception raised while setting up (a ValueError: the configuration) or
+    ``running`` a simulation (a ValueError then: a simulator bug, or state a policy corrupted)."""
+    if isinstance(exc, PolicyLoadError):
+        return error("load_error", str(exc))
+    if isinstance(exc, PolicyViolation):
+        return error(exc.kind, str(exc))
+    if isinstance(exc, verify.TamperedRecords):
+        return error(exc.kind, str(exc))
+    if isinstance(exc, MemoryError):
+        return error("memory", "the simulation ran out of memory (memory cap reached; MemoryError)")
+    if isinstance(exc, RecursionError):
+        return error("exception", "the policy recursed without bound (RecursionError)")
+    if isinstance(exc, ValueError) and not running:
+        return error("config", str(exc))
+    # a simulator bug: report it with its origin
+    frame = traceback.StackSummary.extract(traceback.walk_tb(exc.__traceback__), lookup_lines=False)[-1]
+    return error("internal", f"{type(exc).__name__} at {frame.filename}:{frame.lineno}: {exc}")
 
-    The process-wide ``random`` and ``numpy.random`` generators are seeded too, so that a policy file that uses them
-    directly (instead of ``self.rng``) is still reproducible seed for seed."""
-    start = time.perf_counter()
-    out = SeedOutcome(seed)
+
+def _seed_generators(seed: int) -> None:
+    """The process-wide generators too, so that a policy file using them directly (instead of ``self.rng``) is still
+    reproducible seed for seed."""
     random.seed(seed)
     np.random.seed(seed % 2**32)
+
+
+def simulate_seed(config: SimulationConfig, policy: str | PolicySource, seed: int, fast: bool = True) -> SeedOutcome:
+    """Load the policy and run one seed in this process (trusted policies: no confinement, no audit hook); the
+    records are checked and measured as a child's would be."""
+    start = time.perf_counter()
+    out = SeedOutcome(seed)
+    _seed_generators(seed)
     try:
-        cls = load_policy(policy)
-        run = Simulation(config, cls, seed, fast=fast).run()
-        req = request_metrics(run, config.cluster.execution_model(), config.cluster.chunk_size)
-        out.summary = run_summary(run, req)
-        out.requests, out.samples, out.events, out.scaling = req, run.samples, run.events, run.scaling
-    except PolicyLoadError as exc:
-        out.error = error("load_error", str(exc))
-    except PolicyViolation as exc:
-        out.error = error(exc.kind, str(exc))
-    except MemoryError:
-        out.error = error("memory", "the simulation ran out of memory (memory cap reached; MemoryError)")
-    except RecursionError:
-        out.error = error("exception", "the policy recursed without bound (RecursionError)")
-    except ValueError as exc:
-        out.error = error("config", str(exc))
-    except Exception as exc:  # a simulator bug: report it with its origin rather than crash the caller
-        frame = traceback.extract_tb(exc.__traceback__)[-1]
-        out.error = error("internal", f"{type(exc).__name__} at {frame.filename}:{frame.lineno}: {exc}")
+        sim = Simulation(config, load_policy(policy), seed, fast=fast)
+    except Exception as exc:
+        out.error = failure(exc)
+    else:
+        try:
+            run = sim.run()
+            out.summary, out.requests = verify.measure(config, seed, run)
+            out.samples, out.events, out.scaling = run.samples, run.events, run.scaling
+        except Exception as exc:
+            out.error = failure(exc, running=True)
     out.wall_s = time.perf_counter() - start
     return out
 
 
-def _child(conn, config: SimulationConfig, policy: str, seed: int, memory_mb: int | None, fast: bool) -> None:
-    if memory_mb:
-        cap = memory_mb * 1024 * 1024
-        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+# -- the child processes ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Limits:
+    timeout_s: float
+    memory_mb: int | None
+
+
+def policy_box(limits: Limits) -> confine.Box:
+    """Where policy code (and the simulator beside it) may be: reads of the Python installation and the simulator's
+    source but not its traces; no writes, no processes; memory, CPU seconds and open files capped."""
+    return confine.Box(profile="policy", read=[*confine.python_roots(), SIMULATOR_DIR], hide=[DATA_DIR], write=[],
+                       memory_mb=limits.memory_mb, cpu_s=limits.timeout_s + 5, file_mb=0, open_files=64,
+                       processes=None)
+
+
+def _confine(limits: Limits, iso: confine.Isolation, policy_files: list[str]) -> str:
+    """Confine this process and, for policy code, install the audit hook; the mechanisms applied."""
+    box = policy_box(limits)
+    sys.dont_write_bytecode = True
+    applied = confine.apply(box, iso)
+    guard.prepare_facades()
+    guard.install_audit_hook(policy_files, box.read, box.hide)
+    return "+".join(m for m in confine.MECHANISMS if m in applied) or "none"
+
+
+def _files(srcs: dict[str, PolicySource]) -> list[str]:
+    return [s.path for s in srcs.values() if not s.builtin]
+
+
+def _layers(srcs: dict[str, PolicySource]) -> dict[str, type]:
+    """The classes of the batch policy and the autoscaler, loaded (checked, in their restricted namespaces) from the
+    sources read before the process was confined."""
+    return {layer: load_policy(s) for layer, s in srcs.items() if layer != "router"}
+
+
+def _normal_child(conn, config: SimulationConfig, srcs: dict[str, PolicySource], seed: int, limits: Limits,
+                  iso: confine.Isolation, fast: bool) -> None:
+    run, err, sim = None, None, None
     try:
-        outcome = simulate_seed(config, policy, seed, fast)
-    except MemoryError:
-        outcome = SeedOutcome(seed, error=error("memory", f"exceeded the {memory_mb} MB memory cap"))
+        workload = config.workload.generate(seed)
+        conn.send_bytes(json.dumps({"isolation": _confine(limits, iso, _files(srcs))}).encode())
+        if conn.recv() != "go":  # the parent found the confinement insufficient
+            return
+        _seed_generators(seed)
+        sim = Simulation(config, load_policy(srcs["router"]), seed, fast=fast, workload=workload,
+                         layers=_layers(srcs))
+        run = sim.run()
+    except BaseException as exc:  # noqa: BLE001 - every failure becomes the seed's error
+        err = failure(exc, running=sim is not None) if isinstance(exc, Exception) else error(
+            "crashed", f"the seed process stopped with {type(exc).__name__}")
+    _send(conn, seed, run, err, limits)
+
+
+def _send(conn, seed: int, run: RunResult | None, err: dict | None, limits: Limits) -> None:
     try:
-        conn.send(outcome)
+        conn.send_bytes(wire.encode(seed, run, err, 0.0))
     except MemoryError:
-        conn.send(SeedOutcome(seed, error=error("memory", f"exceeded the {memory_mb} MB memory cap")))
+        conn.send_bytes(wire.encode(seed, None, error("memory", f"exceeded the {limits.memory_mb} MB memory cap"), 0))
     conn.close()
 
 
+def _trusted_child(conn, peer, config: SimulationConfig, srcs: dict[str, PolicySource], seed: int, limits: Limits,
+                   iso: confine.Isolation, fast: bool) -> None:
+    """The hardened mode's simulator: no policy code in this process; the policies of every layer that is not a
+    built-in answer over ``peer``."""
+    run, err, sim = None, None, None
+    try:
+        workload = config.workload.generate(seed)
+        mine = _confine(limits, iso, [])
+        first = peer.recv_bytes(4096)  # sent by the policy process before any policy code ran
+        theirs = json.loads(first).get("isolation", "none") if first.startswith(b"{") else "none"
+        conn.send_bytes(json.dumps({"isolation": str(theirs)[:100], "simulator": mine}).encode())
+        if conn.recv() != "go":
+            return
+        peer.send("go")
+        link = hardened.Link(peer, {layer for layer, s in srcs.items() if not s.builtin}, config, seed)
+        router = hardened.remote_policy(link) if "router" in link.layers else load_policy(srcs["router"])
+        sim = Simulation(config, router, seed, fast=fast, workload=workload, layers=link.remote_layers())
+        run = sim.run()
+    except BaseException as exc:  # noqa: BLE001
+        err = failure(exc, running=sim is not None) if isinstance(exc, Exception) else error(
+            "crashed", f"the seed process stopped with {type(exc).__name__}")
+    hardened.end(peer)
+    _send(conn, seed, run, err, limits)
+
+
+def _policy_child(peer, srcs: dict[str, PolicySource], seed: int, limits: Limits, iso: confine.Isolation) -> None:
+    """The hardened mode's policy process: confined, then serving the policies' calls."""
+    peer.send_bytes(json.dumps({"isolation": _confine(limits, iso, _files(srcs))}).encode())
+    if peer.recv() != "go":  # sent once the parent accepted this process's confinement
+        return
+    _seed_generators(seed)
+    hardened.serve_policy(peer, {layer: s for layer, s in srcs.items() if not s.builtin})
+
+
+# -- the parent ------------------------------------------------------------------------------------------------------
 _CONTEXT = None
 
 
@@ -113,63 +226,214 @@ def _real_stdio():
         sys.stdout, sys.stderr = saved
 
 
+@contextmanager
+def _without_main():
+    """Seed processes run simulator code only: keep multiprocessing from re-running the caller's main module in each
+    of them (for the ``glia`` command that imports the whole agent stack: 1.5 s per process)."""
+    main = sys.modules.get("__main__")
+    saved = {k: v for k, v in vars(main).items() if k in ("__file__", "__spec__")} if main else {}
+    try:
+        if main:
+            main.__dict__.pop("__file__", None)
+            main.__spec__ = None
+        yield
+    finally:
+        if main:
+            main.__dict__.pop("__spec__", None)
+            main.__dict__.update(saved)
+
+
 def _context():
-    """A forkserver context: children fork from a clean, single-threaded server with the simulator imported."""
+    """A forkserver context: children fork from a clean, single-threaded server with the simulator imported, started
+    with an environment of a few harmless variables (no keys, tokens or endpoints to find in a child's memory)."""
     global _CONTEXT
     if _CONTEXT is None:
-        _CONTEXT = mp.get_context("forkserver")
-        _CONTEXT.set_forkserver_preload(["glia.simulator.sandbox"])
+        ctx = mp.get_context("forkserver")
+        ctx.set_forkserver_preload(["glia.simulator.sandbox"])
+        saved = dict(os.environ)
+        try:
+            os.environ.clear()
+            os.environ.update(confine.safe_env(), **{k: saved[k] for k in ("PYTHONPATH",) if k in saved})
+            with _real_stdio():
+                forkserver.ensure_running()
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+        _CONTEXT = ctx
     return _CONTEXT
 
 
+@dataclass
+class _Job:
+    seed: int
+    procs: list
+    conn: object
+    started: float
+    isolation: str | None = None
+
+
+def _start(ctx, config: SimulationConfig, srcs: dict[str, PolicySource], seed: int, limits: Limits,
+           iso: confine.Isolation, fast: bool, hardened_mode: bool) -> _Job:
+    parent, child = ctx.Pipe(duplex=True)
+    if hardened_mode:
+        a, b = ctx.Pipe(duplex=True)
+        procs = [ctx.Process(target=_trusted_child, args=(child, a, config, srcs, seed, limits, iso, fast),
+                             daemon=True),
+                 ctx.Process(target=_policy_child, args=(b, srcs, seed, limits, iso), daemon=True)]
+    else:
+        procs = [ctx.Process(target=_normal_child, args=(child, config, srcs, seed, limits, iso, fast), daemon=True)]
+    with _real_stdio(), _without_main():
+        for p in procs:
+            p.start()
+    child.close()
+    if hardened_mode:
+        a.close()
+        b.close()
+    return _Job(seed, procs, parent, time.monotonic())
+
+
+def _stop(job: _Job) -> None:
+    for p in job.procs:
+        if p.is_alive():
+            p.kill()
+        p.join(5)
+    job.conn.close()
+
+
+def _finish(config: SimulationConfig, job: _Job, data: bytes, memory_mb: int | None, wall: float) -> SeedOutcome:
+    out = SeedOutcome(job.seed, wall_s=wall, isolation=job.isolation or "")
+    try:
+        run, err, _ = wire.decode(data, job.seed)
+    except wire.WireError as exc:
+        out.error = error("tampered_records", f"seed {job.seed}: the seed process sent malformed records ({exc})")
+        return out
+    if err is not None:
+        if err["kind"] == "policy_process_died":
+            job.procs[-1].join(5)
+            err = _died(job.procs[-1].exitcode, memory_mb)
+        out.error = err
+        return out
+    try:
+        out.summary, out.requests = verify.measure(config, job.seed, run)
+    except verify.TamperedRecords as exc:
+        out.error = error(exc.kind, f"seed {job.seed}: the records fail the harness's checks: {exc}")
+        return out
+    out.samples, out.events, out.scaling = run.samples, run.events, run.scaling
+    return out
+
+
 def run_seeds(config: SimulationConfig, policy: str, seeds: list[int], jobs: int | None = None,
-              timeout_s: float = 300.0, memory_mb: int | None = 4096, isolate: bool = True,
-              fast: bool = True) -> list[SeedOutcome]:
-    """Run every seed, ``jobs`` at a time, each in its own process (``isolate``) under the limits."""
+              timeout_s: float = 300.0, memory_mb: int | None = 4096, isolate: bool = True, fast: bool = True,
+              hardened: bool = False, allow_unconfined: bool = False, fail_fast: bool = False) -> list[SeedOutcome]:
+    """Run every seed, ``jobs`` at a time, each in its own confined process (``isolate``; in the hardened mode two:
+    the simulator and the policy) under the limits. A policy file needs filesystem and network confinement unless
+    ``allow_unconfined`` (or GLIA_ALLOW_UNCONFINED=1); built-in policies are trusted. ``fail_fast``: once a seed
+    fails, the seeds still running are killed and those not started are not run (both come back ``skipped``)."""
+    try:
+        srcs = stack_sources(config, policy)
+    except PolicyLoadError as exc:
+        return [SeedOutcome(s, error=error("load_error", str(exc))) for s in seeds]
+    trusted = all(s.builtin for s in srcs.values())  # built-ins of every layer
+    iso = confine.available()
+    if not trusted and not confine.unconfined_allowed(allow_unconfined) and (
+            not isolate or not iso.confined("policy")):
+        why = confine.refusal(iso) if isolate else (
+            "a policy file runs in this process only when unconfined runs are allowed (--allow-unconfined or "
+            f"{confine.ALLOW_ENV}=1); run it isolated instead")
+        return [SeedOutcome(s, error=error("unconfined", why)) for s in seeds]
     if not isolate:
-        return [simulate_seed(config, policy, s, fast) for s in seeds]
+        out: list[SeedOutcome] = []
+        for s in seeds:
+            failed = next((o for o in out if o.error), None) if fail_fast else None
+            out.append(skipped(s, failed) if failed else simulate_seed(config, srcs["router"], s, fast))
+        return out
     ctx = _context()
-    jobs = max(1, min(jobs or os.cpu_count() or 1, len(seeds)))
+    limits = Limits(timeout_s, memory_mb)
+    # a hardened seed waits on its pipe most of the time: twice as many at once use the cores better
+    jobs = max(1, min(jobs or (os.cpu_count() or 1) * (2 if hardened else 1), len(seeds)))
     todo = list(seeds)
-    running: dict = {}  # connection -> (process, seed, started)
+    running: dict = {}  # connection -> job
     results: dict[int, SeedOutcome] = {}
-    while todo or running:
+    received: list[tuple[_Job, bytes, float]] = []
+    while todo or running or received:
         while todo and len(running) < jobs:
-            seed = todo.pop(0)
-            parent, child = ctx.Pipe(duplex=False)
-            proc = ctx.Process(target=_child, args=(child, config, policy, seed, memory_mb, fast), daemon=True)
-            with _real_stdio():
-                proc.start()
-            child.close()
-            running[parent] = (proc, seed, time.monotonic())
-        now = time.monotonic()
-        deadline = min(started + timeout_s for _, _, started in running.values())
-        for conn in wait(list(running), timeout=max(0.0, deadline - now)):
-            proc, seed, started = running.pop(conn)
+            job = _start(ctx, config, srcs, todo.pop(0), limits, iso, fast, hardened)
+            running[job.conn] = job
+        # records received are checked and measured while the next seeds already run
+        for job, data, wall in received:
+            results[job.seed] = _finish(config, job, data, memory_mb, wall)
+        received.clear()
+        if not running:
+            break
+        deadline = min(j.started + timeout_s for j in running.values())
+        for conn in wait(list(running), timeout=max(0.0, deadline - time.monotonic())):
+            job = running[conn]
             try:
-                results[seed] = conn.recv()
+                data = conn.recv_bytes(wire.MAX_BYTES)
             except (EOFError, OSError):
-                proc.join(5)
-                results[seed] = SeedOutcome(seed, error=_died(proc.exitcode, memory_mb),
-                                            wall_s=time.monotonic() - started)
-            conn.close()
-            proc.join(5)
+                job.procs[0].join(5)
+                dead = next((p for p in job.procs if p.exitcode not in (None, 0)), job.procs[0])
+                results[job.seed] = SeedOutcome(job.seed, error=_died(dead.exitcode, memory_mb),
+                                                wall_s=time.monotonic() - job.started, isolation=job.isolation or "")
+            else:
+                if job.isolation is None:  # the first message, sent before any policy code ran
+                    job.isolation = _isolation(data)
+                    if trusted or confine.unconfined_allowed(allow_unconfined) or _enough(job.isolation):
+                        conn.send("go")  # the seed process waits for it before any policy code runs
+                        continue
+                    results[job.seed] = SeedOutcome(job.seed, isolation=job.isolation, error=error(
+                        "unconfined", f"seed {job.seed}: the seed process could confine itself only with "
+                        f"{job.isolation}, which leaves its filesystem or network open; it was stopped before the "
+                        "policy ran"))
+                elif wire.holds_error(data):  # cheap, and a failure must stop the others at once (fail_fast)
+                    results[job.seed] = _finish(config, job, data, memory_mb, time.monotonic() - job.started)
+                else:
+                    received.append((job, data, time.monotonic() - job.started))
+            del running[conn]
+            _stop(job)
         now = time.monotonic()
-        for conn, (proc, seed, started) in list(running.items()):
-            if now - started >= timeout_s:
-                proc.kill()
-                proc.join(5)
-                conn.close()
+        for conn, job in list(running.items()):
+            if now - job.started >= timeout_s:
+                _stop(job)
                 del running[conn]
-                results[seed] = SeedOutcome(seed, error=error(
-                    "timeout", f"seed {seed} did not finish within {timeout_s:g} s of wall time (killed)"),
-                    wall_s=now - started)
+                results[job.seed] = SeedOutcome(job.seed, error=error(
+                    "timeout", f"seed {job.seed} did not finish within {timeout_s:g} s of wall time (killed)"),
+                    wall_s=now - job.started, isolation=job.isolation or "")
+        first = next((results[s] for s in seeds if s in results and results[s].error), None)
+        if fail_fast and first is not None:
+            for job in running.values():
+                _stop(job)
+                results[job.seed] = skipped(job.seed, first)
+            running.clear()
+            for seed in todo:
+                results[seed] = skipped(seed, first)
+            todo.clear()
     return [results[s] for s in seeds]
+
+
+def skipped(seed: int, cause: SeedOutcome) -> SeedOutcome:
+    """A seed not run (or stopped) because another seed of the same candidate failed first."""
+    return SeedOutcome(seed, error=error("skipped", f"not run: seed {cause.seed} failed first "
+                                                    f"({cause.error['kind']})"))
+
+
+def _enough(isolation: str) -> bool:
+    """Whether the mechanisms a seed process applied confine both its filesystem and its network."""
+    got = set(isolation.split("+"))
+    return "landlock" in got and bool({"userns", "seccomp"} & got)
+
+
+def _isolation(data: bytes) -> str:
+    try:
+        return str(json.loads(data).get("isolation", "none"))[:100]
+    except (ValueError, AttributeError):
+        return "unknown"
 
 
 def _died(exitcode: int | None, memory_mb: int | None) -> dict:
     if exitcode is not None and exitcode < 0:
         sig = -exitcode
-        hint = f" (likely the {memory_mb} MB memory cap)" if sig in (6, 9) and memory_mb else ""
+        hint = (f" (likely the {memory_mb} MB memory cap)" if sig in (6, 9) and memory_mb else
+                " (the CPU-time limit)" if sig == 24 else " (the policy tried to write a file)" if sig == 25 else "")
         return error("crashed", f"the simulation process was killed by signal {sig}{hint}")
     return error("crashed", f"the simulation process exited with code {exitcode} without a result")

@@ -22,8 +22,11 @@ Writers serialise on a lock file, so parallel design contexts can share one data
 
 from __future__ import annotations
 
+import atexit
 import fcntl
 import json
+import queue
+import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -94,45 +97,102 @@ def _connect_rw(path: Path, attempts: int = 50) -> duckdb.DuckDBPyConnection:
     raise AssertionError("unreachable")
 
 
-def write_run(path: str | Path, run: dict, seeds: list) -> None:
-    """Store one benchmark run (``run``: the runs row) and its seeds' outcomes (``SeedOutcome``)."""
+class _Background:
+    """One thread that writes runs in the order they were handed over, so that recording a run overlaps with what
+    comes next (the next simulation, a model call); ``flush`` waits until everything handed over is written."""
+
+    def __init__(self):
+        self.jobs: queue.Queue = queue.Queue()
+        self.errors: list[BaseException] = []
+        self.thread = threading.Thread(target=self._work, daemon=True, name="glia-telemetry")
+        self.thread.start()
+        atexit.register(flush)
+
+    def _work(self) -> None:
+        while True:
+            fn, args = self.jobs.get()
+            try:
+                fn(*args)
+            except BaseException as exc:  # reported by the next flush, in the thread that waits
+                self.errors.append(exc)
+            finally:
+                self.jobs.task_done()
+
+
+_BACKGROUND: _Background | None = None
+_BACKGROUND_LOCK = threading.Lock()
+
+
+def write_run_later(path: str | Path, run: dict, seeds: list) -> None:
+    """``write_run`` on the background writer; any read or write of telemetry in this process waits for it first."""
+    global _BACKGROUND
+    with _BACKGROUND_LOCK:
+        if _BACKGROUND is None:
+            _BACKGROUND = _Background()
+    _BACKGROUND.jobs.put((write_run, (path, run, seeds)))
+
+
+def flush() -> None:
+    """Wait until every run handed to the background writer is written; raise the first failure among them."""
+    bg = _BACKGROUND
+    if bg is None or threading.current_thread() is bg.thread:
+        return
+    bg.jobs.join()
+    if bg.errors:
+        error = bg.errors.pop(0)
+        bg.errors.clear()
+        raise error
+
+
+@contextmanager
+def writing(path: str | Path):
+    """A read-write connection with the schema in place, held under the writers' lock (others wait); in this
+    process, after the runs the background writer holds."""
+    flush()
     path = Path(path)
     with _locked(path):
         con = _connect_rw(path)
         try:
             con.execute(SCHEMA)
             _migrate(con)
-            con.execute("BEGIN")
-            cols = list(run)
-            con.execute(f"INSERT INTO runs ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
-                        [run[c] for c in cols])
-            rid = run["run_id"]
-            for o in seeds:
-                s = o.summary or {}
-                err = o.error or {}
-                con.execute(f"INSERT INTO run_seeds ({', '.join(SEED_COLUMNS)}) "
-                            f"VALUES ({', '.join('?' * len(SEED_COLUMNS))})",
-                            [rid, o.seed, o.wall_s, err.get("kind"), err.get("message")]
-                            + [clean(s.get(m), None) for m in RUN_METRICS])
-                if o.requests is not None and len(o.requests["request_id"]):
-                    n = len(o.requests["request_id"])
-                    frame = {"run_id": np.full(n, rid, dtype=object), "seed": np.full(n, o.seed)}
-                    frame.update({c: o.requests[c] for c in REQUEST_COLUMNS})
-                    _insert(con, "requests", frame)
-                if o.samples:
-                    _insert_rows(con, "replica_samples", rid, o.seed, o.samples,
-                                 ("t", "replica_id", "num_pending", "num_active", "allocated_blocks", "num_blocks",
-                                  "global_queue"))
-                events = list(o.events) + [(t, kind, -1, rep, 0) for t, kind, rep in o.scaling]
-                if events:
-                    _insert_rows(con, "scheduling_events", rid, o.seed, events,
-                                 ("t", "kind", "request_id", "replica_id", "value"))
-            con.execute("COMMIT")
+            yield con
         finally:
             con.close()
 
 
-def _insert(con: duckdb.DuckDBPyConnection, table: str, frame: dict) -> None:
+def write_run(path: str | Path, run: dict, seeds: list) -> None:
+    """Store one benchmark run (``run``: the runs row) and its seeds' outcomes (``SeedOutcome``)."""
+    with writing(path) as con:
+        con.execute("BEGIN")
+        cols = list(run)
+        con.execute(f"INSERT INTO runs ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+                    [run[c] for c in cols])
+        rid = run["run_id"]
+        for o in seeds:
+            s = o.summary or {}
+            err = o.error or {}
+            con.execute(f"INSERT INTO run_seeds ({', '.join(SEED_COLUMNS)}) "
+                        f"VALUES ({', '.join('?' * len(SEED_COLUMNS))})",
+                        [rid, o.seed, o.wall_s, err.get("kind"), err.get("message")]
+                        + [clean(s.get(m), None) for m in RUN_METRICS])
+            if o.requests is not None and len(o.requests["request_id"]):
+                n = len(o.requests["request_id"])
+                frame = {"run_id": np.full(n, rid, dtype=object), "seed": np.full(n, o.seed)}
+                frame.update({c: o.requests[c] for c in REQUEST_COLUMNS})
+                insert_frame(con, "requests", frame)
+            if o.samples:
+                _insert_rows(con, "replica_samples", rid, o.seed, o.samples,
+                             ("t", "replica_id", "num_pending", "num_active", "allocated_blocks", "num_blocks",
+                              "global_queue"))
+            events = list(o.events) + [(t, kind, -1, rep, 0) for t, kind, rep in o.scaling]
+            if events:
+                _insert_rows(con, "scheduling_events", rid, o.seed, events,
+                             ("t", "kind", "request_id", "replica_id", "value"))
+        con.execute("COMMIT")
+
+
+def insert_frame(con: duckdb.DuckDBPyConnection, table: str, frame: dict) -> None:
+    """Append the columns of ``frame`` (name -> array, all of one length) to ``table``."""
     con.register("_frame", frame)
     con.execute(f"INSERT INTO {table} ({', '.join(frame)}) SELECT * FROM _frame")
     con.unregister("_frame")
@@ -141,15 +201,16 @@ def _insert(con: duckdb.DuckDBPyConnection, table: str, frame: dict) -> None:
 def _insert_rows(con, table: str, run_id: str, seed: int, rows: list[tuple], names: tuple[str, ...]) -> None:
     n = len(rows)
     frame = {"run_id": np.full(n, run_id, dtype=object), "seed": np.full(n, seed)}
-    for i, name in enumerate(names):
-        col = [r[i] for r in rows]
+    for name, col in zip(names, zip(*rows, strict=True), strict=True):
         frame[name] = np.array(col, dtype=object if isinstance(col[0], str) else None)
-    _insert(con, table, frame)
+    insert_frame(con, table, frame)
 
 
 @contextmanager
 def reading(path: str | Path):
-    """A read-only connection (writes raise a clear error), held while no writer is active."""
+    """A read-only connection (writes raise a clear error), held while no writer is active; in this process, after
+    the runs the background writer holds."""
+    flush()
     path = Path(path)
     with _locked(path, shared=True):
         con = duckdb.connect(str(path), read_only=True)
@@ -161,3 +222,20 @@ def reading(path: str | Path):
 
 def config_json(config_dict: dict) -> str:
     return json.dumps(config_dict, sort_keys=True)
+
+
+def append_rows(path: str | Path, table: str, create_sql: str, rows: list[dict],
+                replace: dict | None = None) -> None:
+    """Add ``rows`` (dicts with the same keys) to ``table``, created by ``create_sql`` if missing; rows matching
+    ``replace`` (column -> value) are deleted first, so that writing a result again replaces it."""
+    with writing(path) as con:
+        con.execute(create_sql)
+        con.execute("BEGIN")
+        if replace:
+            where = " AND ".join(f"{c} = ?" for c in replace)
+            con.execute(f"DELETE FROM {table} WHERE {where}", list(replace.values()))
+        if rows:
+            cols = list(rows[0])
+            con.executemany(f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+                            [[r[c] for c in cols] for r in rows])
+        con.execute("COMMIT")

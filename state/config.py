@@ -45,6 +45,7 @@ class GliaContext:
     models: dict[str, Any] = field(default_factory=dict)
     settings: AgentSettings = field(default_factory=AgentSettings)
     modes: dict[str, dict] = field(default_factory=dict)
+    evaluation: dict[str, Any] = field(default_factory=dict)  # executor, ray_address; ledger and unit in a comparison
 
     def model(self, role: str):
         m = self.models.get(role)

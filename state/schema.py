@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal, TypedDict
 from langchain_core.messages import AnyMessage
 from langgraph.graph.message import add_messages
 
-from .records import BestDesign, Baseline, ContextOutcome, Finding, Hypothesis, Intervention, LedgerEntry
+from .records import Baseline, BestDesign, ContextOutcome, Finding, Hypothesis, Intervention, LedgerEntry
 from .task import Task
 
 
@@ -92,3 +92,4 @@ class GliaState(TypedDict, total=False):
     implementations: Annotated[dict[str, str], merge_dicts]     # role -> implementation that ran
     facts: Annotated[dict[str, str], merge_dicts]               # how the run ran (models, modes), for the report
     contexts: Annotated[list[ContextOutcome], merge_by_id]       # multi-context: each context's outcome
+    heldout: Annotated[dict, merge_dicts]                        # design -> its re-measurement after the search

@@ -11,9 +11,14 @@ Format:
               names or files beside the task; a layer left out keeps the preset's; autoscaler = "none" fixes the
               cluster's size). A task whose design is not the router must name its router.
   [design]    layer = "router" | "batch" | "autoscaler" (default router), file = "policy.py" (the file the agent
-              designs), editable = [files it may write], starter = "<file beside the TOML>" (the first version)
+              designs), editable = [files it may write], starter = "<file beside the TOML, or a built-in policy
+              name>" (the first version), function = "<file beside the TOML>" (optional: the design as one
+              function, for methods that evolve a function, EoH and FunSearch: a preface, the function, then the
+              class that calls it)
   [offline]   rules of the heuristic agents: space = "<design space of the offline researcher>" (default: the
               layer's), diagnostics = [extra analyst diagnostics]
+  [heldout]   seeds = N or [..] (default 10, never the benchmark's), and workload = "<preset>" or load_scale = X
+              (default 1.25): where a final design is re-measured after the search (optional)
   [budget]    simulations = N, usd = X, wall_clock_s = S, tokens = N (optional)
   [endpoint.ROLE] tools = "...", structured = "..." (optional; ROLE a role or "all"; see nodes/modes.py)
 
@@ -75,6 +80,7 @@ class Design(TypedDict):
     file: str                      # the file the researcher designs
     editable: list[str]            # the files it may write (glob patterns)
     starter_source: str            # the design's first version
+    function_source: str           # the design as one function and the class that calls it ("" if none)
 
 
 class Offline(TypedDict):
@@ -99,6 +105,7 @@ class Task(TypedDict):
     offline: Offline
     budget: TaskBudget
     endpoint: dict                 # overrides of how roles talk to their model (see nodes/modes.py)
+    heldout: dict                  # where a final design is re-measured: seeds, workload or load_scale
 
 
 class TaskError(ValueError):
@@ -227,6 +234,29 @@ def validate_task(raw: dict, base_dir: Path) -> Task:
     unknown = [d for d in diagnostics if d not in OFFLINE_DIAGNOSTICS]
     if unknown:
         raise TaskError(f"task: offline.diagnostics {unknown} unknown; available: {', '.join(OFFLINE_DIAGNOSTICS)}")
+    function_source = ""
+    if design.get("function"):
+        fpath = base_dir / design["function"]
+        if not fpath.is_file():
+            raise TaskError(f"task: design.function {design['function']!r} not found beside the task file")
+        function_source = fpath.read_text()
+    heldout = dict(raw.get("heldout", {}))
+    unknown = set(heldout) - {"seeds", "workload", "load_scale"}
+    if unknown:
+        raise TaskError(f"task: unknown heldout setting(s) {', '.join(sorted(unknown))}; known: seeds, workload, "
+                        "load_scale")
+    hseeds = heldout.get("seeds", 10)
+    if not (isinstance(hseeds, int) and hseeds > 0 or isinstance(hseeds, list) and hseeds
+            and all(isinstance(s, int) and s >= 0 for s in hseeds)):
+        raise TaskError("task: heldout.seeds must be a positive count or a list of non-negative integers")
+    if isinstance(hseeds, list) and set(hseeds) & set(seeds):
+        raise TaskError(f"task: heldout.seeds must not include the benchmark's seeds "
+                        f"({sorted(set(hseeds) & set(seeds))})")
+    scale = heldout.get("load_scale", 1.25)
+    if not isinstance(scale, (int, float)) or scale <= 0:
+        raise TaskError(f"task: heldout.load_scale must be a positive number, got {scale!r}")
+    if heldout.get("workload") is not None and heldout["workload"] not in PRESETS:
+        raise TaskError(f"task: heldout.workload {heldout['workload']!r} is not a preset")
     budget = raw.get("budget", {})
     sims = budget.get("simulations", 20)
     if not isinstance(sims, int) or sims < 1:
@@ -236,12 +266,14 @@ def validate_task(raw: dict, base_dir: Path) -> Task:
         "objective": {"metric": metric, "goal": goal, "constraint": constraint},
         "benchmark": {"workload": workload, "seeds": seeds, "baselines": baselines},
         "stack": stack,
-        "design": {"layer": layer, "file": file, "editable": editable, "starter_source": starter_source},
+        "design": {"layer": layer, "file": file, "editable": editable, "starter_source": starter_source,
+                   "function_source": function_source},
         "offline": {"space": space, "diagnostics": diagnostics},
         "budget": {"simulations": sims, "usd": float(budget.get("usd", math.inf)),
                    "wall_clock_s": float(budget.get("wall_clock_s", math.inf)),
                    "tokens": int(budget.get("tokens", 0)) or None},
         "endpoint": raw.get("endpoint", {}),
+        "heldout": heldout,
     }
 
 

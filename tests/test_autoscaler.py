@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+
 from glia.simulator import AutoscalingConfig, ClusterView, Simulation
 from glia.simulator.autoscaler import QueueLengthAutoscaler, ThroughputThresholdAutoscaler, make_builtin_autoscaler
 from glia.simulator.config import SimulationConfig
@@ -119,7 +120,8 @@ def test_the_platform_clamps_a_file_autoscaler_and_holds_scale_downs_for_the_win
     assert sum(k == "drain" for _, k, _ in steady.scaling) < sum(k == "drain" for _, k, _ in run.scaling)
 
 
-HEADER = "from glia.simulator import BaseAutoscaler\n\nclass A(BaseAutoscaler):\n    def desired_replicas(self, view):\n"
+HEADER = ("from glia.simulator import BaseAutoscaler\n\nclass A(BaseAutoscaler):\n"
+          "    def desired_replicas(self, view):\n")
 BAD = {
     "exception": ("        return view.no_such_field\n", "AttributeError"),
     "bad_return": ("        return 2.5\n", "returned float 2.5"),

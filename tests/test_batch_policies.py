@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import small_config
+
 from glia.simulator import Simulation
 from glia.simulator.loader import PolicyLoadError, load_policy
 from glia.simulator.policies import POLICIES
 from glia.simulator.sandbox import run_seeds
-from helpers import small_config
 
 # bursts of long and short prompts on one small replica: admission order and memory both matter
 REQUESTS = [(0.01 * i, 400 if i % 3 == 0 else 40, 60 + 7 * (i % 5)) for i in range(40)]
@@ -78,7 +79,8 @@ def test_the_loader_knows_each_layer_and_says_what_is_wrong(tmp_path):
         load_policy("spf", "scheduler")
 
 
-HEADER = "from glia.simulator import BaseBatchPolicy\n\nclass B(BaseBatchPolicy):\n    def next_index(self, pending, replica):\n"
+HEADER = ("from glia.simulator import BaseBatchPolicy\n\nclass B(BaseBatchPolicy):\n"
+          "    def next_index(self, pending, replica):\n")
 
 BAD = {
     "exception": "        return [][1]\n",
@@ -88,14 +90,14 @@ BAD = {
     "mutated_request": "        pending[0].num_prefill_tokens = 1\n        return 0\n",
     "hidden_field": "        return 0 if pending[0].num_decode_tokens else 0\n",
     "timeout": "        while True:\n            pass\n",
-    "crashed": "        import os\n        os._exit(3)\n",
+    "crashed": "        x = iter([1])\n        for _ in range(1_000_000):\n            x = map(abs, x)\n        return list(x)\n",
     "load_error": None,
 }
 KIND = {"out_of_range": "bad_return"}
 MESSAGES = {
     "exception": "IndexError", "bad_return": "returned str 'first'", "out_of_range": "valid indices 0..",
     "never_admitted": "never admitted", "mutated_request": "request.num_prefill_tokens",
-    "hidden_field": "num_decode_tokens", "timeout": "did not finish within", "crashed": "exited with code 3",
+    "hidden_field": "num_decode_tokens", "timeout": "did not finish within", "crashed": "killed by signal 11",
     "load_error": "no subclass of BaseBatchPolicy",
 }
 

@@ -87,9 +87,8 @@ def test_the_supervisor_stops_a_researcher_with_nothing_left_to_try():
 
 
 def test_the_llm_supervisor_cannot_approve_what_was_never_measured():
-    from langchain_core.messages import AIMessage
-
     from fakes import ScriptedChatModel
+    from langchain_core.messages import AIMessage
 
     model = ScriptedChatModel(messages=iter(['{"decision": "approve", "message": "Great, 15 % faster."}']))
     runtime = Runtime(context=GliaContext(db="unused.duckdb", models={"supervisor": model}))

@@ -8,16 +8,17 @@ from typing import ClassVar
 
 import numpy as np
 import pytest
+from helpers import small_config
+
 from glia.simulator import Simulation
 from glia.simulator.batch_policies import get_batch_policy
-from glia.simulator.execution import ExecutionModel
-from glia.simulator.policies.llq import LLQGlobalScheduler
-from glia.simulator.policies import POLICIES
-from glia.simulator.presets import get_preset
 from glia.simulator.engine import Clock, Log
+from glia.simulator.execution import ExecutionModel
+from glia.simulator.policies import POLICIES
+from glia.simulator.policies.llq import LLQGlobalScheduler
+from glia.simulator.presets import get_preset
 from glia.simulator.replica import ReplicaConfig, ReplicaScheduler
 from glia.simulator.request import Request
-from helpers import small_config
 
 MODEL = ExecutionModel("A10", "Llama-3-8B")
 
@@ -25,8 +26,14 @@ MODEL = ExecutionModel("A10", "Llama-3-8B")
 def make_replica(num_blocks=64, chunk=8192, cap=128, watermark=0.0, fast=False, order="fcfs"):
     clock = Clock()
     rep = ReplicaScheduler(0, ReplicaConfig(num_blocks, 16, chunk, cap, watermark), MODEL, get_batch_policy(order),
-                           clock, Log(), fast=fast)
+                           clock, Log(), {}, fast=fast)
     return rep, clock
+
+
+def request(rep, rid, arrived_at, prompt, decode):
+    """A request for ``rep``, its total length registered where the engine keeps it (not on the request)."""
+    rep._totals[rid] = prompt + decode
+    return Request(rid, arrived_at, prompt)
 
 
 def drive(rep, clock, each=None):
@@ -51,7 +58,7 @@ def expected_blocks(rep) -> int:
 
 def test_blocks_follow_prompt_then_one_per_16_decoded_tokens():
     rep, clock = make_replica()
-    a, b = Request(0, 0.0, 40, 30), Request(1, 0.0, 17, 50)
+    a, b = request(rep, 0, 0.0, 40, 30), request(rep, 1, 0.0, 17, 50)
     rep.enqueue(a, 0.0)
     rep.enqueue(b, 0.0)
     assert rep.alloc == 3  # a's prompt, admitted at once; b waits for the next iteration boundary
@@ -61,12 +68,12 @@ def test_blocks_follow_prompt_then_one_per_16_decoded_tokens():
     done = drive(rep, clock, check)
     assert [r._r_id for r in done] == [0, 1]
     assert rep.alloc == 0 and not rep.active
-    assert all(r._r_n == r._r_total() for r in done)
+    assert all(r._r_n == rep._totals[r._r_id] for r in done)
 
 
 def test_chunked_prefill_takes_the_prompt_in_budget_sized_chunks():
     rep, clock = make_replica(num_blocks=200, chunk=512)
-    r = Request(0, 0.0, 1300, 3)
+    r = request(rep, 0, 0.0, 1300, 3)
     rep.enqueue(r, 0.0)
     chunks = []
     while not r._r_decoding:
@@ -84,10 +91,10 @@ def test_chunked_prefill_takes_the_prompt_in_budget_sized_chunks():
 
 def test_decoding_requests_take_their_share_of_the_token_budget():
     rep, clock = make_replica(chunk=100)
-    rep.enqueue(Request(0, 0.0, 10, 50), 0.0)
+    rep.enqueue(request(rep, 0, 0.0, 10, 50), 0.0)
     clock.now = rep.next_event_time
     rep.on_segment_end()  # request 0 now decodes
-    rep.enqueue(Request(1, clock.now, 500, 5), clock.now)
+    rep.enqueue(request(rep, 1, clock.now, 500, 5), clock.now)
     clock.now = rep.next_event_time
     rep.on_segment_end()
     assert [(r._r_id, q) for r, q in rep._plan] == [(1, 99)]
@@ -112,7 +119,7 @@ def test_youngest_request_is_preempted_recomputed_and_counted():
 
 def test_a_lone_youngest_request_preempts_itself_when_no_block_is_free():
     rep, clock = make_replica(num_blocks=6)
-    a, b = Request(0, 0.0, 32, 40), Request(1, 0.0, 47, 40)  # 2 + 3 blocks; b needs a 4th first
+    a, b = request(rep, 0, 0.0, 32, 40), request(rep, 1, 0.0, 47, 40)  # 2 + 3 blocks; b needs a 4th first
     rep.enqueue(a, 0.0)
     rep.enqueue(b, 0.0)
     drive(rep, clock)
@@ -123,7 +130,7 @@ def test_a_lone_youngest_request_preempts_itself_when_no_block_is_free():
 def test_batch_size_cap_bounds_the_active_requests():
     rep, clock = make_replica(cap=2)
     for i in range(5):
-        rep.enqueue(Request(i, 0.0, 20, 20), 0.0)
+        rep.enqueue(request(rep, i, 0.0, 20, 20), 0.0)
     sizes = []
     done = drive(rep, clock, lambda: sizes.append(len(rep.active)))
     assert len(done) == 5 and max(sizes) == 2
@@ -144,9 +151,9 @@ def test_a_request_that_can_never_fit_is_refused_up_front():
 
 def test_shortest_prefill_first_batch_ordering():
     rep, clock = make_replica(num_blocks=40, order="spf")
-    rep.enqueue(Request(0, 0.0, 400, 10), 0.0)  # 25 blocks: fills the replica
+    rep.enqueue(request(rep, 0, 0.0, 400, 10), 0.0)  # 25 blocks: fills the replica
     for i, p in enumerate((300, 20, 100), start=1):
-        rep.enqueue(Request(i, 0.0, p, 5), 0.0)
+        rep.enqueue(request(rep, i, 0.0, p, 5), 0.0)
     order = []
     rep._log.add = lambda t, kind, rid, rep_id, value=0: order.append(rid) if kind == "admit" else None
     drive(rep, clock)

@@ -8,8 +8,17 @@ import json
 
 from langchain_core.messages import AIMessage
 
-from glia.nodes.replies import (MAX_REPAIRS, POLICY, as_tool_calls, call_key, clean_code, parse_reply, repeat_error,
-                                repeats, unescape)
+from glia.nodes.replies import (
+    MAX_REPAIRS,
+    POLICY,
+    as_tool_calls,
+    call_key,
+    clean_code,
+    parse_reply,
+    repeat_error,
+    repeats,
+    unescape,
+)
 
 POLICY_CODE = '''from glia.simulator import BaseGlobalScheduler
 

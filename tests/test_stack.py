@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from glia.graph import plots, stack
 from glia.graph.cli import main
 from glia.graph.designs import resolve_design
@@ -54,7 +55,7 @@ def test_the_stack_table_has_the_standard_each_layer_replaced_and_all_with_cis(t
 
 
 def _no_matplotlib():
-    raise ImportError("matplotlib is not installed; pip install 'glia[plot]' for the figures")
+    raise ImportError("matplotlib is not installed; pip install 'glia[plots]' for the figures")
 
 
 def test_the_stack_plot_is_drawn_or_skipped_with_a_message(tiny, tmp_path, capsys):

@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 
 import pytest
+
 from glia.state import TaskError, feasible, improves, load_task, score, violation, worse
 from glia.state.task import TASKS_DIR, builtin_tasks, constraint_text, objective_ci, validate_task
 

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+from helpers import small_config
+from test_hardened import TWO_FACED
 
 from glia.simulator import run_benchmark
+from glia.tools.evaluator import Evaluator
+from glia.tools.simulation import confirm_hardened, describe_check, run_simulation
 from glia.tools.telemetry_query import query_telemetry, schema
 from glia.tools.toolkit import ToolContext, execute
 from glia.tools.workspace import WorkspaceError, patch_file, read_file, shell, write_file
 
-from helpers import small_config
+STARTER = Path(__file__).parent.parent / "state" / "tasks" / "routing_starter.py"
 
 
 def test_files_stay_inside_the_workspace_and_the_task_s_editable_list(tmp_path):
@@ -25,16 +31,27 @@ def test_files_stay_inside_the_workspace_and_the_task_s_editable_list(tmp_path):
         patch_file(tmp_path, "policy.py", "y", "z", ["policy.py"])
 
 
-def test_shell_runs_in_the_workspace_without_secrets_and_refuses_outside_paths(tmp_path, monkeypatch):
+def test_shell_runs_confined_in_the_workspace_without_secrets(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    (home / ".ssh" / "id_rsa").write_text("PRIVATE KEY")
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("OPENAI_API_KEY", "sk-secret")
-    out = shell(tmp_path, "pwd; echo ${OPENAI_API_KEY:-none}")
-    assert str(tmp_path.resolve()) in out and "none" in out and "sk-secret" not in out
-    for bad in ("cat /etc/passwd", "ls ../", "cd .. && ls", "cat ~/.bashrc"):
-        with pytest.raises(WorkspaceError):
-            shell(tmp_path, bad)
-    with pytest.raises(WorkspaceError, match="did not finish"):
-        shell(tmp_path, "sleep 5", timeout_s=0.5)
-    assert "cut at 100" in shell(tmp_path, "seq 1 1000", max_output=100)
+    out = shell(ws, "pwd; echo ${OPENAI_API_KEY:-none} $HOME; echo made > made.txt")
+    assert out == f"exit code 0\n{ws.resolve()}\nnone {ws.resolve()}" and (ws / "made.txt").read_text() == "made\n"
+    with pytest.raises(WorkspaceError, match="the sandbox stopped the command") as err:
+        shell(ws, "cat /etc/passwd")
+    assert "cat: /etc/passwd: Permission denied" in str(err.value) and "root:" not in str(err.value)
+    # the workspace sits under /tmp here: the sandbox's /tmp is private, so its neighbours do not exist in there
+    assert shell(ws, f"cat {home}/.ssh/id_rsa") == (
+        f"exit code 1\n[stderr]\ncat: {home}/.ssh/id_rsa: No such file or directory")
+    assert shell(ws, "ls ..; echo x > ../x.txt; ls ..") == f"exit code 0\n{ws.name}\n{ws.name}\nx.txt"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["home", "ws"]
+    with pytest.raises(WorkspaceError, match=r"did not finish within 0.5 s \(killed, with every process it started"):
+        shell(ws, "sleep 5", timeout_s=0.5)
+    assert "cut at 100" in shell(ws, "seq 1 1000", max_output=100)
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +77,8 @@ def test_query_telemetry_is_read_only_capped_and_discoverable(db):
 def test_a_failing_tool_call_returns_an_error_the_model_can_act_on(db, tmp_path):
     task = {"design": {"file": "policy.py", "editable": ["policy.py"]},
             "benchmark": {"workload": "paper-routing-short", "seeds": [0]}}
-    ctx = ToolContext(tmp_path, db, task, "c1")
+    evaluator = Evaluator("paper-routing-short", [0], lambda m: m.get("mean_e2e_s", float("inf")), db=db)
+    ctx = ToolContext(tmp_path, db, task, "c1", evaluator)
     bad = execute(ctx, "query_telemetry", {}, "t1", 5)
     assert bad.error and "bad arguments for query_telemetry: sql: Field required" in bad.text
     assert execute(ctx, "launch_rockets", {}, "t2", 5).text.startswith("ERROR: unknown tool 'launch_rockets'")
@@ -68,3 +86,21 @@ def test_a_failing_tool_call_returns_an_error_the_model_can_act_on(db, tmp_path)
     missing = execute(ctx, "run_simulation", {"candidate": "nothing.py"}, "t4", 5)
     assert missing.error and "not found" in missing.text
     assert "exp1" in execute(ctx, "query_telemetry", {"sql": "SELECT run_id FROM runs"}, "t5", 5).text
+
+
+def test_a_design_is_reported_best_only_if_its_hardened_re_measurement_agrees(tmp_path):
+    (tmp_path / "honest.py").write_text(STARTER.read_text())
+    (tmp_path / "two_faced.py").write_text(TWO_FACED)
+    ev = Evaluator("paper-routing-short", [0], lambda m: m.get("mean_e2e_s", float("inf")),
+                   db=tmp_path / "telemetry.duckdb")
+    honest = run_simulation(tmp_path, ev, "honest.py", "c1-e1")
+    check = confirm_hardened(tmp_path, honest, ev)
+    assert check["agree"] and check["differences"] == {} and describe_check(check).startswith(
+        "hardened re-measurement agrees (")
+    cheat = run_simulation(tmp_path, ev, "two_faced.py", "c1-e2")
+    check = confirm_hardened(tmp_path, cheat, ev)
+    assert not check["agree"] and describe_check(check).startswith(
+        "hardened re-measurement DISAGREES, the measured figures cannot be trusted (mean_e2e_s ")
+    (tmp_path / honest["snapshot"]).write_text(TWO_FACED)  # the frozen code changed after it was measured
+    assert confirm_hardened(tmp_path, honest, ev)["differences"] == {
+        "snapshot": "changed or missing since it was measured"}

@@ -24,8 +24,8 @@ TASK = str(Path(__file__).parent / "tasks" / "quick.toml")
 
 def experiment_ids(db: Path, thread_prefix: str = "c") -> list[str]:
     with reading(db) as con:
-        return [r[0] for r in con.execute("SELECT run_id FROM runs WHERE context <> 'baselines' ORDER BY run_id")
-                .fetchall()]
+        return [r[0] for r in con.execute("SELECT run_id FROM runs WHERE context NOT IN ('baselines', 'heldout') "
+                                          "ORDER BY run_id").fetchall()]
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +43,12 @@ def test_an_offline_run_does_real_research_and_says_which_implementation_ran(sin
         set(data["implementations"].values()) == {"offline"}
     assert data["best"]["mean_e2e_s"] < data["baselines"]["llq"]["mean_e2e_s"]
     assert Path(data["best"]["path"]).read_text().startswith('"""Router')
+    assert data["best"]["hardened"]["agree"] and data["isolation"] == "isolation: landlock+userns+pidns+seccomp"
+    crowned = [e for e in out.state["ledger"] if "hardened" in e]  # each new best was re-measured hardened
+    assert crowned and all(e["hardened"]["agree"] for e in crowned)
     report = Path(data["report"]).read_text()
+    assert "ran confined; isolation: landlock+userns+pidns+seccomp." in report
+    assert "Checked: hardened re-measurement agrees (" in report
     assert "heuristic (offline, rule-driven) researcher" in report
     assert "## Against the baselines" in report and "Hypotheses:" in report
     ledger = out.state["ledger"]
@@ -54,6 +59,20 @@ def test_an_offline_run_does_real_research_and_says_which_implementation_ran(sin
     lines = (Path(out.run_dir) / "transcript.jsonl").read_text().splitlines()
     agents = {json.loads(line)["agent"] for line in lines}
     assert {"researcher", "analyst", "supervisor"} <= agents
+
+
+def test_a_run_re_measures_its_best_design_and_its_baselines_where_the_search_never_looked(single):
+    ws, out = single
+    held = out.to_json()["heldout"]
+    assert set(held) == {"best", "llq"}
+    assert held["best"]["heldout"]["seeds"] == [1000] and held["best"]["heldout"]["mean_e2e_s"] > 0
+    assert held["best"]["shifted"]["workload"] == "paper-routing-short (qps x1.25)"
+    assert held["best"]["shifted"]["mean_e2e_s"] != held["best"]["heldout"]["mean_e2e_s"]
+    report = Path(out.to_json()["report"]).read_text()
+    assert "## Held-out evaluation" in report and "| **best design** |" in report and "| llq (baseline) |" in report
+    with reading(ws / "telemetry.duckdb") as con:
+        heldout_runs = con.execute("SELECT count(*) FROM runs WHERE context = 'heldout'").fetchone()[0]
+    assert heldout_runs == 4
 
 
 def test_runs_lists_and_report_reads_back(single):

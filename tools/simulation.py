@@ -1,5 +1,7 @@
 """The ``run_simulation`` tool: a candidate policy of the task's layer (router, batch policy or autoscaler), with the
-task's fixed policies in the other layers, on the task's benchmark over its seeds, recorded in telemetry.
+task's fixed policies in the other layers, on the task's benchmark over its seeds, through the evaluator every method
+shares (``evaluator.py``: fail-fast, the task's timeout, the budget ledger, recorded in telemetry); and
+``confirm_hardened``, the re-measurement a design must pass before it is reported best.
 
 Experiments are idempotent by id: an experiment already in the telemetry database (finished before a crash or a
 kill) is read back instead of run again, so resuming a run never repeats or loses one.
@@ -8,64 +10,26 @@ kill) is read back instead of run again, so resuming a run never repeats or lose
 from __future__ import annotations
 
 import hashlib
-import json
 import shutil
 from pathlib import Path
 
 from glia.simulator import run_benchmark
-from glia.simulator.metrics import SUMMARY_METRICS
-from glia.simulator.telemetry import reading
+from glia.simulator.metrics import SUMMARY_METRICS, clean
+from glia.simulator.runner import same_figure
 
-def _stored(db: Path, experiment_id: str) -> dict | None:
-    if not db.exists():
-        return None
-    with reading(db) as con:
-        row = con.execute("SELECT error_kind, error_message, wall_s, ci90 FROM runs WHERE run_id = ?",
-                          [experiment_id]).fetchone()
-        if row is None:
-            return None
-        cols = ", ".join(f"avg({m})" for m in SUMMARY_METRICS)
-        ci = con.execute("SELECT mean_e2e_ci_low, mean_e2e_ci_high FROM runs WHERE run_id = ?",
-                         [experiment_id]).fetchone()
-        agg = con.execute(f"SELECT {cols} FROM run_seeds WHERE run_id = ? AND error_kind IS NULL",
-                          [experiment_id]).fetchone()
-    metrics = {m: v for m, v in zip(SUMMARY_METRICS, agg) if v is not None}
-    error = {"kind": row[0], "message": row[1]} if row[0] else None
-    cis = json.loads(row[3]) if row[3] else {}
-    return {"metrics": metrics, "mean_e2e_ci90": [ci[0], ci[1]], "ci90": cis, "error": error, "wall_s": row[2],
-            "reused": True}
+from .evaluator import Evaluator
+
+# what an experiment keeps of its evaluation (the ``Measurement`` record's fields)
+MEASUREMENT = ("metrics", "mean_e2e_ci90", "ci90", "error", "wall_s", "sim_s")
+HARDENED_TIMEOUT_FACTOR = 4  # the hardened mode costs 2-4x a seed in the normal mode
 
 
-def _stack(policy: str, layer: str, fixed: dict | None) -> dict:
-    """The router, batch policy and autoscaler of a run of ``policy`` in ``layer`` (None: the preset's)."""
-    stack = {"router": None, "batch": None, "autoscaler": None, **(fixed or {})}
-    stack[layer] = policy
-    if stack["router"] is None:
-        raise ValueError(f"a {layer} experiment needs a router: the task must fix one ([stack] router)")
-    return stack
-
-
-def _measure(db: Path, policy: str, workload: str, seeds: list[int], run_id: str, context: str,
-             timeout_s: float = 300.0, layer: str = "router", fixed: dict | None = None) -> dict:
-    """Run ``policy`` (of ``layer``, the other layers ``fixed``) on the benchmark and record it under ``run_id``, or
-    read it back if it was recorded."""
-    stored = _stored(db, run_id)
-    if stored is not None:
-        return stored
-    stack = _stack(policy, layer, fixed)
-    res = run_benchmark(stack["router"], workload, seeds, timeout_s=timeout_s, telemetry=db, context=context,
-                        run_id=run_id, batch=stack["batch"], autoscaler=stack["autoscaler"])
-    metrics = {m: res.metric(m) for m in SUMMARY_METRICS if m in res.metrics}
-    ci = res.metrics.get("mean_e2e_s", {}).get("ci90")
-    return {"metrics": metrics, "mean_e2e_ci90": list(ci) if ci else None, "ci90": res.cis(), "error": res.error,
-            "wall_s": res.wall_s, "reused": False}
-
-
-def run_simulation(workspace: Path, db: Path, candidate: str, experiment_id: str, workload: str, seeds: list[int],
-                   context: str = "", timeout_s: float = 300.0, layer: str = "router",
-                   fixed: dict | None = None, run_id: str | None = None) -> dict:
-    """Run ``candidate`` (a file in the workspace: a policy of ``layer``, the other layers ``fixed``) and return a
-    compact result with the experiment id and its telemetry ``run_id`` (default: the experiment id).
+def run_simulation(workspace: Path, evaluator: Evaluator, candidate: str, experiment_id: str,
+                   context: str = "", run_id: str | None = None) -> dict:
+    """Run ``candidate`` (a file in the workspace: a policy of the evaluator's layer) and return a compact result
+    with the experiment id and its ``run_id``, the key it is recorded (and charged) under: by default the
+    experiment id; a Glia run makes it unique to the run (``THREAD/c1-e001``), so that runs sharing a workspace
+    never read back each other's experiments.
 
     The candidate is frozen as ``experiments/<id>.py`` so the ledger always points at the code that ran.
     """
@@ -77,16 +41,52 @@ def run_simulation(workspace: Path, db: Path, candidate: str, experiment_id: str
         snapshot.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(src, snapshot)
     run_id = run_id or experiment_id
-    stored = _measure(db, str(snapshot), workload, seeds, run_id, context, timeout_s, layer, fixed)
+    res = evaluator.evaluate(str(snapshot), run_id, context=context)
+    evaluator.flush()  # recorded before the step that ran it is checkpointed (the analyst reads it next)
+    if res["status"] == "budget":
+        raise ValueError("the simulation budget is used up; call finish with your best design")
     code = snapshot.read_bytes() if snapshot.is_file() else b""
-    return {"id": experiment_id, "run_id": run_id, "candidate": candidate,
-            "snapshot": str(snapshot.relative_to(workspace)),
-            "hash": hashlib.sha256(code).hexdigest()[:16], "workload": workload, "seeds": list(seeds), **stored}
+    return {**{k: res.get(k) for k in MEASUREMENT}, "id": experiment_id, "run_id": run_id, "candidate": candidate,
+            "snapshot": str(snapshot.relative_to(workspace)), "hash": hashlib.sha256(code).hexdigest()[:16],
+            "workload": res.get("workload") or evaluator.workload, "seeds": list(evaluator.seeds),
+            "reused": bool(res.get("reused"))}
 
 
-def run_baseline(db: Path, policy: str, workload: str, seeds: list[int], run_id: str, layer: str = "router",
-                 fixed: dict | None = None) -> dict:
-    """A baseline policy of ``layer`` on the benchmark, recorded under ``run_id`` (idempotent like
-    ``run_simulation``)."""
-    stored = _measure(db, policy, workload, seeds, run_id, "baselines", layer=layer, fixed=fixed)
-    return {"id": run_id, "policy": policy, "workload": workload, "seeds": list(seeds), **stored}
+def run_baseline(evaluator: Evaluator, policy: str, run_id: str) -> dict:
+    """A baseline policy of the evaluator's layer (a built-in or a file) on the benchmark, uncharged, recorded under
+    ``run_id`` (idempotent like ``run_simulation``)."""
+    res = evaluator.measure(policy, run_id, context="baselines")
+    return {**{k: res.get(k) for k in (*MEASUREMENT, "seed_s", "workload", "reused")}, "id": run_id,
+            "policy": policy, "seeds": list(evaluator.seeds)}
+
+
+def confirm_hardened(workspace: Path, experiment: dict, evaluator: Evaluator) -> dict:
+    """Re-measure an experiment's frozen snapshot (with the task's fixed policies of the other layers) with the
+    policies in a process of their own driven over a pipe (the hardened mode), and say whether every figure agrees
+    with the measurement. A snapshot changed since it was measured, a failure or any difference means the measured
+    figures cannot be trusted. Not recorded in telemetry: the experiment is there once, as measured."""
+    snapshot = workspace / experiment["snapshot"]
+    code = snapshot.read_bytes() if snapshot.is_file() else b""
+    if hashlib.sha256(code).hexdigest()[:16] != experiment["hash"]:
+        return {"agree": False, "differences": {"snapshot": "changed or missing since it was measured"},
+                "wall_s": 0.0, "error": None}
+    stack = evaluator.stack(str(snapshot))
+    hard = run_benchmark(stack["router"], evaluator.workload, evaluator.seeds, memory_mb=evaluator.memory_mb,
+                         timeout_s=HARDENED_TIMEOUT_FACTOR * evaluator.timeout_s, hardened=True,
+                         batch=stack["batch"], autoscaler=stack["autoscaler"])
+    measured = experiment.get("metrics", {})
+    diffs = {m: [clean(measured.get(m)), clean(hard.metric(m))] for m in SUMMARY_METRICS
+             if not same_figure(measured.get(m), hard.metric(m) if m in hard.metrics else None)}
+    return {"agree": not diffs and not hard.error, "differences": diffs, "wall_s": round(hard.wall_s, 3),
+            "error": hard.error}
+
+
+def describe_check(check: dict) -> str:
+    """One line for the researcher, the report and the CLI."""
+    if check["agree"]:
+        return f"hardened re-measurement agrees ({check['wall_s']:.1f} s)"
+    if check.get("error"):
+        return f"hardened re-measurement FAILED ({check['error']['kind']}: {check['error']['message'][:200]})"
+    diffs = "; ".join(f"{m}: {v}" if isinstance(v, str) else f"{m} {v[0]} measured, {v[1]} hardened"
+                      for m, v in check["differences"].items())
+    return f"hardened re-measurement DISAGREES, the measured figures cannot be trusted ({diffs})"

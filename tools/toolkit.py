@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from glia.simulator.metrics import KEY_METRICS, fmt
 
+from .evaluator import Evaluator
 from .simulation import run_simulation
 from .telemetry_query import query_telemetry
 from .workspace import WorkspaceError, patch_file, read_file, shell, write_file
@@ -19,12 +20,14 @@ from .workspace import WorkspaceError, patch_file, read_file, shell, write_file
 @dataclass(frozen=True)
 class ToolContext:
     """Where a context's tools act: its workspace, the shared telemetry database, the task, the context id, and the
-    run (thread) id, which makes the experiments' telemetry ids unique in a database that several runs share."""
+    run (thread) id, which makes the experiments' telemetry ids unique in a database that several runs share, and the
+    evaluator its simulations go through."""
 
     workspace: Path
     db: Path
     task: dict
     context_id: str
+    evaluator: Evaluator
     run: str = ""
 
 
@@ -67,7 +70,8 @@ SPECS: dict[str, tuple[type[BaseModel], str]] = {
                                           "and a run id."),
     "query_telemetry": (QueryTelemetryArgs, "Read-only SQL on the telemetry database (tables runs, run_seeds, "
                                             "requests, replica_samples, scheduling_events); SCHEMA lists columns."),
-    "shell": (ShellArgs, "Run a bash command in the workspace (timeout, capped output, no secrets, no paths outside)."),
+    "shell": (ShellArgs, "Run a bash command in the workspace, confined: it reads only the workspace and system "
+                         "programs, writes only in the workspace, has no network; timeout, capped output."),
     "read_file": (ReadFileArgs, "Read a file in the workspace."),
     "write_file": (WriteFileArgs, "Write a whole file in the workspace (only the task's editable files)."),
     "patch_file": (PatchFileArgs, "Replace one exact occurrence of a text in a workspace file."),
@@ -110,10 +114,8 @@ def execute(ctx: ToolContext, name: str, args: dict, call_id: str, sims_left: in
             if sims_left <= 0:
                 return ToolResult("ERROR: the simulation budget is used up; call finish with your best design", True)
             exp_id = f"{ctx.context_id}-{call_id}"
-            res = run_simulation(ws, ctx.db, parsed.candidate or task["design"]["file"], exp_id,
-                                 task["benchmark"]["workload"], task["benchmark"]["seeds"], context=ctx.context_id,
-                                 layer=task["design"].get("layer", "router"), fixed=task.get("stack"),
-                                 run_id=f"{ctx.run}/{exp_id}" if ctx.run else exp_id)
+            res = run_simulation(ws, ctx.evaluator, parsed.candidate or task["design"]["file"], exp_id,
+                                 context=ctx.context_id, run_id=f"{ctx.run}/{exp_id}" if ctx.run else exp_id)
             res.update(label=parsed.label, hypothesis=parsed.hypothesis)
             return ToolResult(experiment_text(res, sims_left - 1, task), bool(res.get("error")), res)
         if name == "query_telemetry":

@@ -5,13 +5,18 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
-import shlex
+import shutil
+import signal
 import subprocess
+import sys
+import tempfile
 from pathlib import Path
+
+from glia.simulator import confine
+from glia.simulator.sandbox import DATA_DIR
 
 MAX_READ = 20_000
 MAX_OUTPUT = 8_000
-SECRET = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|CREDENTIAL|AUTH", re.IGNORECASE)
 
 
 class WorkspaceError(ValueError):
@@ -62,32 +67,62 @@ def patch_file(workspace: Path, path: str, old: str, new: str, editable: list[st
     return f"patched {path}"
 
 
-def _clean_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not SECRET.search(k)}
+SANDBOX_NOTE = ("the shell is confined: it reads the workspace and the system's program directories only, writes in "
+                "the workspace only, has no network, and every process it starts ends with the command")
+_DENIED = re.compile(r"Permission denied|Operation not permitted")
 
 
-def shell(workspace: Path, command: str, timeout_s: float = 60.0, max_output: int = MAX_OUTPUT) -> str:
-    """Run ``command`` with bash in the workspace; paths outside it are refused; output capped."""
+def shell_box(root: Path, timeout_s: float) -> confine.Box:
+    """Where a shell command may be: the workspace (read and write), the system's programs and the Python
+    installation (read), nothing else; no sockets; about 300 processes; memory, CPU time and file sizes capped."""
+    return confine.Box(profile="shell", read=[*confine.python_roots(), *confine.SYSTEM_READ], hide=[DATA_DIR],
+                       write=[str(root)], cwd=str(root), memory_mb=4096, cpu_s=timeout_s + 1, file_mb=256,
+                       open_files=512, processes=confine.PID_MAX_MIN)
+
+
+def shell(workspace: Path, command: str, timeout_s: float = 60.0, max_output: int = MAX_OUTPUT,
+          allow_unconfined: bool = False) -> str:
+    """Run ``command`` with bash in the workspace, confined (``confine.py``: Landlock, namespaces, seccomp, limits),
+    with a scrubbed environment; the whole process tree is killed at the timeout; output capped. A command the
+    sandbox stopped is an error that says so."""
     root = workspace.resolve()
     try:
-        tokens = shlex.split(command)
-    except ValueError as exc:
-        raise WorkspaceError(f"cannot parse the command: {exc}") from None
-    for tok in tokens:
-        for part in re.split(r"[=:,]", tok):
-            if ".." in Path(part).parts:
-                raise WorkspaceError(f"{part!r} leaves the workspace ('..' is not allowed)")
-            if part.startswith("/") and not Path(part).resolve().is_relative_to(root) and not \
-                    part.startswith(("/usr/", "/bin/", "/dev/null")):
-                raise WorkspaceError(f"{part!r} is outside the workspace")
-            if part.startswith("~"):
-                raise WorkspaceError(f"{part!r} is outside the workspace")
-    try:
-        proc = subprocess.run(["bash", "-c", command], cwd=root, env=_clean_env(), capture_output=True, text=True,
-                              timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        raise WorkspaceError(f"the command did not finish within {timeout_s:g} s (killed)") from None
-    out = (proc.stdout + ("\n[stderr]\n" + proc.stderr if proc.stderr else "")).strip()
-    if len(out) > max_output:
-        out = out[:max_output] + f"\n... (cut at {max_output} characters)"
-    return f"exit code {proc.returncode}\n{out}"
+        iso = confine.require("shell", allow_unconfined)
+    except confine.Unconfined as exc:
+        raise WorkspaceError(str(exc)) from None
+    box = shell_box(root, timeout_s)
+    env = confine.safe_env(home=str(root), extra_path=[str(Path(sys.prefix) / "bin")])
+    private_tmp = None
+    if not iso.pidns:  # no private /tmp: a temporary directory of its own
+        private_tmp = tempfile.mkdtemp(prefix="glia-shell-")
+        box.write.append(private_tmp)
+        env["TMPDIR"] = private_tmp
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(confine.command(box, ["bash", "-c", command], timeout_s, iso), cwd=root, env=env,
+                                stdin=subprocess.DEVNULL, stdout=out, stderr=err, start_new_session=True)
+        try:
+            code = proc.wait(timeout=timeout_s + 10)
+        except subprocess.TimeoutExpired:  # the launcher itself is stuck: kill its session
+            os.killpg(proc.pid, signal.SIGKILL)
+            code = proc.wait()
+        finally:
+            if private_tmp:
+                shutil.rmtree(private_tmp, ignore_errors=True)
+        stdout, stderr = _read(out, max_output), _read(err, max_output)
+    if "glia-confine: cannot start the sandbox" in stderr:
+        raise WorkspaceError(f"the sandbox could not start, so the command did not run: {stderr.strip()}")
+    if code == confine.TIMEOUT_EXIT and "glia-confine: killed at" in stderr:
+        raise WorkspaceError(f"the command did not finish within {timeout_s:g} s (killed, with every process it "
+                             "started)")
+    text = (stdout + ("\n[stderr]\n" + stderr if stderr else "")).strip()
+    if len(text) > max_output:
+        text = text[:max_output] + f"\n... (cut at {max_output} characters)"
+    if code != 0 and _DENIED.search(stderr) and iso.confined("shell"):
+        raise WorkspaceError(f"the sandbox stopped the command (exit code {code}): {SANDBOX_NOTE}\n{text}")
+    warning = "" if iso.confined("shell") else confine.describe(iso, "shell") + "\n"
+    return f"{warning}exit code {code}\n{text}"
+
+
+def _read(f, limit: int) -> str:
+    f.seek(0)
+    return f.read(limit * 4 + 1).decode(errors="replace")

@@ -1,4 +1,5 @@
-"""Router: least in-flight requests; hold requests unless prompt x 1.25 of blocks fit under 97% of the cache; shortest prompt first.
+"""Router: least in-flight requests; hold requests unless prompt x 1.25 of blocks fit under 97% of the cache;
+shortest prompt first.
 
 Design key: signal=count,admission=True,growth=0.25,extra_tokens=0,headroom=0.03,order=spf
 """

@@ -1,0 +1,122 @@
+"""What an experiment costs beyond its simulation: one evaluation of a policy file over a task's seeds through the
+evaluator every method uses (confined processes, records checked, metrics, bootstrap CIs, telemetry), against the
+simulation alone (the engine in this process, the same policy and seeds). Target: at most 25 % above it.
+
+    python benchmarks/evaluator_overhead.py [--task routing] [--repeats 3] [--policy FILE]
+
+Prints the simulation time, an evaluation's wall clock with one and with all cores (two in a row, as a search makes
+them, their telemetry written beside them, the last write waited for), and the parts of the
+difference measured one by one (a seed process doing nothing, the metrics, the aggregation with its bootstrap CIs,
+the telemetry write). Each figure is taken ``--repeats`` times in rounds, and the overhead is the median of the
+rounds' ratios, so that a figure and the simulation it is compared with share the load of the moment (the machine
+is shared). Then what bad
+candidates cost with the timeout derived from the task's baselines: one that loops forever, one that raises on
+seed 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from glia.simulator import Simulation, load_policy, run_benchmark
+from glia.simulator.loader import read_policy
+from glia.simulator.metrics import aggregate
+from glia.simulator.presets import get_preset
+from glia.simulator.sandbox import simulate_seed
+from glia.simulator.telemetry import flush, write_run
+from glia.state import load_task, score
+from glia.tools.evaluator import Evaluator
+from glia.tools.executors import LocalExecutor
+
+STARTER = Path(__file__).parent.parent / "state" / "tasks" / "routing_starter.py"
+POLICIES = Path(__file__).parent.parent / "tests" / "policies"
+
+
+def timed(fn) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--task", default="routing")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--policy", default=str(STARTER))
+    args = ap.parse_args()
+    task = load_task(args.task)
+    workload, seeds = task["benchmark"]["workload"], task["benchmark"]["seeds"]
+    config = get_preset(workload)
+    cls = load_policy(args.policy)
+
+    def simulate_only():
+        for s in seeds:
+            Simulation(config, cls, s).run()
+
+    tmp = Path(tempfile.mkdtemp(prefix="glia-overhead-"))
+    counter = iter(range(10**6))
+    cores = os.cpu_count() or 1
+
+    def evaluation(jobs: int, db: Path | None):
+        ev = Evaluator(workload, seeds, functools.partial(score, task), task["objective"]["metric"], db,
+                       LocalExecutor(jobs))
+        res = ev.measure(args.policy, f"e{next(counter)}")
+        assert not res.get("error"), res["error"]
+
+    def search(jobs: int, db: Path | None, n: int = 2):
+        """A search's n consecutive evaluations, their telemetry written beside them, and the wait for the last
+        write: per evaluation."""
+        for _ in range(n):
+            evaluation(jobs, db)
+        flush()
+
+    def in_process():
+        run_benchmark(args.policy, workload, seeds, isolate=False, allow_unconfined=True)
+
+    # rounds of every figure in turn, so that each round's figures share the machine's load of the moment
+    figures: dict[str, list[float]] = {k: [] for k in ("sim", "one", "bare", "all", "inproc")}
+    for _ in range(args.repeats):
+        for key, fn in (("sim", simulate_only), ("one", lambda: search(1, tmp / "telemetry.duckdb")),
+                        ("bare", lambda: search(1, None)),
+                        ("all", lambda: search(cores, tmp / "telemetry.duckdb")), ("inproc", in_process)):
+            figures[key].append(timed(fn) / (2 if key in ("one", "bare", "all") else 1))
+    med = {k: statistics.median(v) for k, v in figures.items()}
+    ratio = {k: statistics.median(x / y for x, y in zip(figures[k], figures["sim"], strict=True))
+             for k in ("one", "bare", "all", "inproc")}
+    outcomes = [simulate_seed(config, read_policy(args.policy), s) for s in seeds]
+    agg = statistics.median(timed(lambda: aggregate([o.summary for o in outcomes], [o.requests for o in outcomes]))
+                            for _ in range(args.repeats))
+    tel = statistics.median(timed(lambda: write_run(tmp / f"w{next(counter)}.duckdb", {"run_id": "x"}, outcomes))
+                            for _ in range(args.repeats))
+    n, sim = len(seeds), med["sim"]
+    print(f"task {args.task}: {Path(args.policy).name} on {workload}, {n} seeds; medians of {args.repeats} rounds "
+          f"(load average {os.getloadavg()[0]:.1f} on {cores} cores; overheads are the medians of each round's ratio)")
+    print(f"simulation alone (engine in-process)        {sim:7.2f} s  ({sim / n:.2f} s per seed)")
+    for key, what in (("one", "telemetry"), ("bare", "no record")):
+        print(f"evaluation, 1 process at a time, {what:<10} {med[key]:7.2f} s  overhead "
+              f"{100 * (ratio[key] - 1):+5.1f} %")
+    rounds = -(-n // cores)
+    print(f"evaluation, {cores} processes, telemetry        {med['all']:7.2f} s  against the simulation's "
+          f"{rounds} rounds of {cores} seeds {rounds * sim / n:.2f} s: overhead "
+          f"{100 * (ratio['all'] * n / rounds - 1):+5.1f} %")
+    print(f"parts: records checked and measured, aggregated (in this process) {med['inproc'] - sim:+.2f} s, of which "
+          f"the aggregation with bootstrap CIs {agg:.3f} s; a confined process per seed and the records' trip "
+          f"{med['bare'] - med['inproc']:+.2f} s; the telemetry write {med['one'] - med['bare']:+.2f} s (alone: "
+          f"{tel:.2f} s)")
+    ev = Evaluator(workload, seeds, functools.partial(score, task), task["objective"]["metric"], tmp / "t.duckdb")
+    ev.calibrate([ev.measure(p, f"baseline-{p}") for p in task["benchmark"]["baselines"]])
+    for name in ("loops_forever.py", "raises_on_seed_0.py"):
+        t = time.perf_counter()
+        res = ev.measure(str(POLICIES / name), f"bad-{name}")
+        print(f"{name}: {res['error']['kind']} after {time.perf_counter() - t:.1f} s (timeout {ev.timeout_s:g} s "
+              f"derived from the baselines), {res['seeds_run']} of {n} seeds run")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,13 @@
+# tries: drop requests from a replica's queue (the engine's own list) so that slow ones never count
+# kind: exception
+# message: policy raised AttributeError in schedule() at {policy}:12: 'tuple' object has no attribute 'clear'
+from glia.simulator import BaseGlobalScheduler
+
+
+class P(BaseGlobalScheduler):
+    def schedule(self):
+        out = [(0, r) for r in self._request_queue]
+        self._request_queue.clear()
+        for rs in self._replica_schedulers.values():
+            rs.pending_queue.clear()
+        return out

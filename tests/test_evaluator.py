@@ -1,0 +1,109 @@
+"""The evaluator every method shares: fail-fast seeds, a timeout from the baselines, one charge per key, results
+read back instead of run again; and the budget ledger under concurrent use."""
+
+from __future__ import annotations
+
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+
+import pytest
+
+from glia.simulator import runner
+from glia.simulator.runner import derive_timeout
+from glia.simulator.telemetry import reading
+from glia.tools.evaluator import Evaluator
+from glia.tools.ledger import BudgetLedger
+
+POLICIES = Path(__file__).parent / "policies"
+
+
+def mean_e2e(metrics: dict) -> float:
+    return metrics.get("mean_e2e_s", float("inf"))
+
+
+def test_the_timeout_is_a_multiple_of_the_slowest_baseline_seed_within_a_floor_and_a_ceiling():
+    assert derive_timeout([0.3, 0.5]) == 15.0
+    assert derive_timeout([2.0, 4.0]) == 40.0
+    assert derive_timeout([100.0]) == 300.0
+    assert derive_timeout([]) == 300.0
+
+
+def test_a_candidate_that_fails_on_one_seed_does_not_run_its_other_seeds(tmp_path):
+    db = tmp_path / "telemetry.duckdb"
+    ev = Evaluator("paper-routing-short", [0, 1, 2, 3], mean_e2e, db=db)
+    started = time.monotonic()
+    res = ev.measure(str(POLICIES / "raises_on_seed_0.py"), "fragile")
+    assert res["error"]["kind"] == "exception" and res["error"]["seed"] == 0
+    assert "seed 0 is not supported" in res["error"]["message"]
+    assert res["seeds_run"] <= 2  # seed 0, and at most the seed already running beside it on two cores
+    with reading(db) as con:
+        kinds = dict(con.execute("SELECT seed, error_kind FROM run_seeds WHERE run_id = 'fragile'").fetchall())
+    assert kinds[0] == "exception" and kinds[2] == kinds[3] == "skipped"
+    assert time.monotonic() - started < 10
+
+
+def test_an_infinite_loop_ends_with_a_timeout_derived_from_the_baselines(tmp_path, monkeypatch):
+    monkeypatch.setattr(runner, "TIMEOUT_FLOOR_S", 1.0)
+    monkeypatch.setattr(runner, "TIMEOUT_FACTOR", 3.0)
+    ev = Evaluator("paper-routing-short", [0, 1], mean_e2e, db=tmp_path / "telemetry.duckdb")
+    baseline = ev.measure("llq", "llq")
+    assert baseline["seed_s"] > 0
+    ev.calibrate([baseline])
+    assert ev.timeout_s == pytest.approx(max(1.0, round(3 * baseline["seed_s"], 1)))
+    started = time.monotonic()
+    res = ev.measure(str(POLICIES / "loops_forever.py"), "loop")
+    assert res["error"]["kind"] == "timeout" and res["score"] == float("inf")
+    assert time.monotonic() - started < ev.timeout_s + 5
+
+
+def test_an_evaluation_is_charged_once_per_key_and_refused_past_the_cap(tmp_path):
+    ledger = BudgetLedger(tmp_path / "ledger.sqlite")
+    ledger.open_unit("u", 2)
+    ev = Evaluator("paper-routing-short", [0], mean_e2e, db=tmp_path / "telemetry.duckdb", ledger=ledger, unit="u")
+    first = ev.evaluate_source("from glia.simulator.policies.llq import *\n", tmp_path)
+    assert first["status"] == "error" and first["charged"] and first["seq"] == 1  # no scheduler class: load error
+    again = ev.evaluate_source("from glia.simulator.policies.llq import *\n", tmp_path)
+    assert again["status"] == "reused" and not again["charged"] and again["seq"] == 1
+    llq = (POLICIES.parent.parent / "state" / "tasks" / "routing_starter.py").read_text()
+    second = ev.evaluate_source(llq, tmp_path, label="starter")
+    assert second["status"] == "ok" and second["seq"] == 2 and second["value"] > 0
+    third = ev.evaluate_source(llq.replace("Router", "Router2"), tmp_path)
+    assert third["status"] == "budget" and not third["charged"]
+    rows = ledger.rows("u")
+    assert [r["seq"] for r in rows] == [1, 2] and rows[1]["label"] == "starter"
+    assert rows[1]["value"] == second["value"] and Path(rows[1]["snapshot"]).read_text() == llq
+
+
+def _reserve_many(path: str, unit: str, keys: list[str]) -> int:
+    ledger = BudgetLedger(path)
+    return sum(ledger.reserve(unit, k) is not None for k in keys)
+
+
+def test_the_ledger_never_goes_past_its_cap_under_threads_and_processes(tmp_path):
+    path = str(tmp_path / "ledger.sqlite")
+    BudgetLedger(path).open_unit("u", 25)
+    keys = [[f"k{w}-{i}" for i in range(20)] for w in range(4)]
+    with ThreadPoolExecutor(2) as threads:
+        in_threads = list(threads.map(_reserve_many, [path] * 2, ["u"] * 2, keys[:2]))
+    ctx = get_context("fork")
+    with ctx.Pool(2) as pool:
+        in_processes = pool.starmap(_reserve_many, [(path, "u", keys[2]), (path, "u", keys[3])])
+    assert sum(in_threads) + sum(in_processes) == 25
+    assert BudgetLedger(path).used("u") == 25
+
+
+def test_glia_simulate_stops_a_policy_file_that_never_returns_and_skips_its_other_seeds(monkeypatch, capsys):
+    from glia.graph.cli import main
+
+    monkeypatch.setattr(runner, "TIMEOUT_FLOOR_S", 1.0)
+    monkeypatch.setattr(runner, "TIMEOUT_FACTOR", 2.0)
+    started = time.monotonic()
+    code = main(["simulate", "--policy", str(POLICIES / "loops_forever.py"), "--workload", "paper-routing-short",
+                 "--seeds", "3", "--jobs", "1", "--no-record", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 1 and out["error"]["kind"] == "timeout" and out["error"]["seed"] == 0
+    assert out["error"]["failed_seeds"] == [0, 1, 2]  # seeds 1 and 2 never ran: skipped
+    assert time.monotonic() - started < 10

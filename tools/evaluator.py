@@ -1,0 +1,191 @@
+"""One evaluator for every method: a candidate policy -> its figures over a task's seeds, charged to a budget.
+
+Glia's researcher (through the ``run_simulation`` tool) and every baseline method (OpenEvolve, EoH, FunSearch, best
+shot) evaluate through this, so they see the same benchmark, the same limits and the same accounting:
+
+- the seeds run on an executor (``executors.py``: local processes or Ray), fail-fast: a candidate that fails on one
+  seed does not spend the others;
+- the timeout per seed comes from the task: a multiple of the slowest baseline's seconds per seed, with a floor, so
+  a candidate that loops forever costs seconds, not the default five minutes;
+- a charged evaluation reserves one simulation in the budget ledger (``ledger.py``) before anything runs, once per
+  key; past the cap nothing runs;
+- a task's constraint is first-class: each result says whether it is ``feasible`` and by how much it breaks the
+  bound (``violation``), and the ledger keeps both, so that an infeasible design is never a best;
+- a candidate is a policy of the task's layer (router, batch policy or autoscaler), run with the task's fixed
+  policies of the other layers;
+- results are recorded in the telemetry database under the evaluation's key (by a background thread, beside what
+  comes next: the next simulation, a model call; ``flush`` and every telemetry read wait for it), and an evaluation
+  already recorded is read back, not run again (a resumed search never repeats or loses one).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from glia.simulator import run_benchmark
+from glia.simulator.config import SimulationConfig
+from glia.simulator.metrics import SUMMARY_METRICS
+from glia.simulator.runner import DEFAULT_TIMEOUT_S, derive_timeout
+from glia.simulator.telemetry import flush, reading
+
+from .executors import Executor, LocalExecutor
+from .ledger import BudgetLedger
+
+Scorer = Callable[[dict], float]  # metrics -> the objective as a number to minimise (inf: failed)
+Judge = Callable[[dict], float]   # metrics -> relative violation of the task's constraint (0: feasible)
+
+
+def code_key(source: str) -> str:
+    """An evaluation key for a program: the same code is one evaluation, charged once."""
+    return "code-" + hashlib.sha256(source.encode()).hexdigest()[:16]
+
+
+@dataclass
+class Evaluator:
+    """A task's benchmark as a function of candidates. ``workload``/``seeds``: the task's; ``scorer``: the task's
+    objective (``glia.state.score`` bound to the task, penalised past the constraint); ``db``: the telemetry database
+    (None: nothing recorded); ``layer``: the layer a candidate is a policy of, ``fixed``: the task's policies of the
+    other layers (None: the preset's); ``judge``: the constraint (``glia.state.violation`` bound to the task)."""
+
+    workload: str | SimulationConfig
+    seeds: list[int]
+    scorer: Scorer
+    metric: str = "mean_e2e_s"
+    db: Path | None = None
+    executor: Executor = field(default_factory=LocalExecutor)
+    timeout_s: float = DEFAULT_TIMEOUT_S
+    memory_mb: int | None = 4096
+    ledger: BudgetLedger | None = None
+    unit: str = ""
+    layer: str = "router"
+    fixed: dict | None = None
+    judge: Judge | None = None
+
+    def stack(self, policy: str) -> dict[str, str | None]:
+        """The router, batch policy and autoscaler of a run of ``policy`` (None: the preset's)."""
+        stack = {"router": None, "batch": None, "autoscaler": None, **(self.fixed or {}), self.layer: policy}
+        if stack["router"] is None:
+            raise ValueError(f"a {self.layer} evaluation needs a router: the task must fix one ([stack] router)")
+        return stack
+
+    def calibrate(self, measured: Iterable[dict]) -> float:
+        """Set the timeout from measured baselines (results of ``measure`` with their ``seed_s``)."""
+        self.timeout_s = derive_timeout(b.get("seed_s") or 0.0 for b in measured if not b.get("error"))
+        return self.timeout_s
+
+    def measure(self, policy: str, run_id: str, *, seeds: list[int] | None = None,
+                workload: str | SimulationConfig | None = None, context: str = "") -> dict:
+        """Run ``policy`` (a built-in name or a file) uncharged, recorded under ``run_id``, or read it back."""
+        stored = _stored(self.db, run_id) if self.db else None
+        if stored is not None:
+            return self._scored(stored)
+        seeds = list(self.seeds if seeds is None else seeds)
+        stack = self.stack(policy)
+        res = run_benchmark(stack["router"], self.workload if workload is None else workload, seeds,
+                            timeout_s=self.timeout_s, memory_mb=self.memory_mb, telemetry=self.db, context=context,
+                            run_id=run_id, executor=self.executor, record_later=True, batch=stack["batch"],
+                            autoscaler=stack["autoscaler"])
+        ok = [o for o in res.outcomes if not o.error]
+        ci = res.metrics.get("mean_e2e_s", {}).get("ci90")
+        return self._scored({
+            "id": run_id, "workload": res.workload, "seeds": seeds,
+            "metrics": {m: res.metric(m) for m in SUMMARY_METRICS if m in res.metrics},
+            "per_seed": {m: res.metrics[m]["per_seed"] for m in (self.metric,) if m in res.metrics},
+            "mean_e2e_ci90": list(ci) if ci else None, "ci90": res.cis(), "error": res.error, "wall_s": res.wall_s,
+            "sim_s": sum(o.wall_s for o in ok), "seed_s": max((o.wall_s for o in ok), default=0.0),
+            "seeds_run": sum(1 for o in res.outcomes if (o.error or {}).get("kind") != "skipped"),
+            "reused": False})
+
+    def flush(self) -> None:
+        """Wait until this process's evaluations are written to the telemetry database (they are written in the
+        background, beside whatever comes next; every telemetry read waits for them too)."""
+        flush()
+
+    def evaluate(self, policy: str, key: str, *, label: str = "", context: str = "") -> dict:
+        """A charged evaluation of the policy file ``policy``: one simulation from the ledger (when there is one),
+        refused with ``status`` ``budget`` when none is left; ``status`` otherwise ok, error or reused."""
+        charge = None
+        if self.ledger is not None:
+            charge = self.ledger.reserve(self.unit, key, label)
+            if charge is None:
+                return {"id": key, "status": "budget", "error": {"kind": "budget", "message":
+                        "the simulation budget is used up"}, "metrics": {}, "score": math.inf, "charged": False}
+            if charge.repeat:
+                done = next((r for r in self.ledger.rows(self.unit) if r["key"] == key), None)
+                if done and done["status"] != "running":
+                    return _from_row(done)
+        started = time.perf_counter()
+        out = self.measure(policy, key, context=context)
+        code = Path(policy).read_bytes() if Path(policy).is_file() else policy.encode()
+        out.update(status="reused" if out.get("reused") else "error" if out.get("error") else "ok",
+                   charged=charge is not None and not charge.repeat, seq=charge.seq if charge else None,
+                   wall_s=out.get("wall_s") or time.perf_counter() - started, snapshot=str(Path(policy).resolve()),
+                   hash=hashlib.sha256(code).hexdigest()[:16])
+        if self.ledger is not None:
+            self.ledger.record(self.unit, key, out)
+        return out
+
+    def evaluate_source(self, source: str, workdir: Path, *, key: str | None = None, label: str = "",
+                        context: str = "") -> dict:
+        """A charged evaluation of a program given as text (the libraries' candidates): frozen as
+        ``workdir/candidates/KEY.py`` first, so the code that ran is kept beside its result."""
+        key = key or code_key(source)
+        path = Path(workdir) / "candidates" / f"{key}.py"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.exists():
+            path.write_text(source)
+        return self.evaluate(str(path), key, label=label, context=context)
+
+    def _scored(self, res: dict) -> dict:
+        metrics = res.get("metrics") or {}
+        res["score"] = math.inf if res.get("error") else self.scorer(metrics)
+        res["value"] = metrics.get(self.metric)
+        res["violation"] = 0.0 if self.judge is None or res.get("error") else self.judge(metrics)
+        res["feasible"] = not res.get("error") and res["violation"] == 0.0
+        return res
+
+
+def _from_row(row: dict) -> dict:
+    err = {"kind": row["error_kind"], "message": row["error_message"]} if row["error_kind"] else None
+    return {"id": row["key"], "status": "reused", "charged": False, "seq": row["seq"], "metrics": row["metrics"],
+            "score": math.inf if row["score"] is None else row["score"], "value": row["value"], "error": err,
+            "wall_s": row["wall_s"], "sim_s": row["sim_s"], "snapshot": row["snapshot"], "hash": row["code_hash"],
+            "feasible": feasible_row(row), "violation": row.get("violation") or 0.0, "reused": True}
+
+
+def feasible_row(row: dict) -> bool:
+    """Whether a ledger row is a valid, feasible design (rows written before constraints were kept: by score)."""
+    return row["score"] is not None and row["status"] != "running" and row.get("feasible") in (None, 1, True)
+
+
+def _stored(db: Path, run_id: str) -> dict | None:
+    """An evaluation recorded in the telemetry database, read back (None if it never finished)."""
+    if not Path(db).exists():
+        return None
+    with reading(db) as con:
+        try:
+            row = con.execute("SELECT error_kind, error_message, wall_s, workload, mean_e2e_ci_low, mean_e2e_ci_high, "
+                              "ci90 FROM runs WHERE run_id = ?", [run_id]).fetchone()
+        except Exception:  # a database with no tables yet
+            return None
+        if row is None:
+            return None
+        cols = ", ".join(f"avg({m})" for m in SUMMARY_METRICS)
+        agg = con.execute(f"SELECT {cols}, sum(wall_s), max(wall_s) FROM run_seeds WHERE run_id = ? "
+                          "AND error_kind IS NULL", [run_id]).fetchone()
+        seeds = [s for (s,) in con.execute("SELECT seed FROM run_seeds WHERE run_id = ? ORDER BY seed",
+                                           [run_id]).fetchall()]
+        ran = con.execute("SELECT count(*) FROM run_seeds WHERE run_id = ? AND (error_kind IS NULL OR "
+                          "error_kind <> 'skipped')", [run_id]).fetchone()[0]
+    metrics = {m: v for m, v in zip(SUMMARY_METRICS, agg[:len(SUMMARY_METRICS)], strict=True) if v is not None}
+    error = {"kind": row[0], "message": row[1]} if row[0] else None
+    return {"id": run_id, "workload": row[3], "seeds": seeds, "metrics": metrics, "mean_e2e_ci90": [row[4], row[5]],
+            "ci90": json.loads(row[6]) if row[6] else {},
+            "error": error, "wall_s": row[2], "sim_s": agg[-2] or 0.0, "seed_s": agg[-1] or 0.0, "seeds_run": ran,
+            "reused": True}
