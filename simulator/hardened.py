@@ -319,7 +319,8 @@ class Link:
         if not self.started:
             self.started = True
             a = self.config.autoscaler
-            self.ask(("init", asdict(self.config.cluster), self.seed, asdict(a) if a is not None else None))
+            self.ask(("init", _plain(asdict(self.config.cluster)), int(self.seed),
+                      _plain(asdict(a)) if a is not None else None))
 
     def ask(self, msg: tuple) -> dict:
         try:
@@ -344,23 +345,24 @@ class Link:
         """Add ``r``'s state to ``changes`` if it differs from what the policy process has."""
         self.given[r._r_id] = r
         rep = r._r_rep
-        st = (r._r_prompt, r._r_n, r._r_base, r._r_decoding, r._r_restarts, r._r_t_sched, r._r_replica_id,
-              rep.replica_id if rep is not None else -1)
+        # plain Python numbers (the engine may hold numpy scalars): the policy process unpickles builtins only
+        st = (int(r._r_prompt), int(r._r_n), int(r._r_base), bool(r._r_decoding), int(r._r_restarts),
+              float(r._r_t_sched), int(r._r_replica_id), rep.replica_id if rep is not None else -1)
         if self.req_sent.get(r._r_id) != st:
-            changes.append((r._r_id, r._r_arr, *st))
+            changes.append((r._r_id, float(r._r_arr), *st))
             self.req_sent[r._r_id] = st
 
     def changes(self, replicas: dict[int, object], requests: list[Request] = ()) -> tuple:
         """(now, new replicas, replica changes, request changes) for a call that may read ``replicas`` (and the
         requests on them) and ``requests``."""
-        new_reps = [(rid, astuple(rep._config)) for rid, rep in replicas.items() if rid not in self.all]
+        new_reps = [(rid, _plain(astuple(rep._config))) for rid, rep in replicas.items() if rid not in self.all]
         self.all.update(replicas)
         req_changes: list[tuple] = []
         for r in requests:
             self.note(r, req_changes)
         rep_changes = []
         for rid, rep in self.all.items():
-            epoch, alloc = rep.peek()
+            epoch, alloc = (int(v) for v in rep.peek())
             last = self.rep_sent.get(rid)
             # a replica's requests change only when it plans a new segment (version) or a request is routed to it
             sig = (rep.version, len(rep.pending), len(rep.active))
@@ -380,7 +382,7 @@ class Link:
             rep_changes.append((rid, epoch, alloc, pend if not last or last[3] != pend else None,
                                 act if not last or last[4] != act else None))
             self.rep_sent[rid] = (epoch, alloc, sig, pend, act)
-        now = next(iter(self.all.values()))._clock.now if self.all else 0.0
+        now = float(next(iter(self.all.values()))._clock.now) if self.all else 0.0
         return now, new_reps, rep_changes, req_changes
 
     def touched(self, reply: dict) -> None:
@@ -471,10 +473,19 @@ class RemoteAutoscaler(BaseAutoscaler):
         self.link.start()
 
     def desired_replicas(self, view: ClusterView) -> int:
-        want = self.link.ask(("scale", asdict(view))).get("want")
+        want = self.link.ask(("scale", _plain(asdict(view)))).get("want")
         if not isinstance(want, int) or isinstance(want, bool):
             raise PolicyViolation("bad_return", "the policy process sent a malformed replica count")
         return want
+
+
+def _plain(value):
+    """``value`` with numpy scalars as Python numbers (what the policy process may unpickle: builtins only)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_plain(v) for v in value)
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def remote_policy(link: Link) -> type[RemoteScheduler]:

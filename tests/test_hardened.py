@@ -172,3 +172,25 @@ class B(BaseBatchPolicy):
     normal = run_benchmark("llq", SHORT, 1, batch=str(path))
     hard, verdict = remeasure(normal, SHORT)
     assert hard.batch_policy == str(path) and not verdict["agree"] and "mean_ttft_s" in verdict["differences"]
+
+
+def test_a_router_file_on_the_fp8_closed_loop_gives_identical_results_hardened(tmp_path):
+    # the FP8 execution model's times are numpy scalars; the policy process must still get plain numbers only
+    base = get_preset("slo-prefill")
+    config = base.replace(workload=WorkloadSpec(base.workload.kind, {**base.workload.params, "users": 40,
+                                                                     "duration_s": 15.0}))
+    path = tmp_path / "prefill_work.py"
+    path.write_text(HEADER.replace("    def schedule(self):\n", '''    def load(self, rs):
+        work = sum(r.num_prefill_tokens for r in rs.pending_queue)
+        return work + sum(r.num_prefill_tokens - r.num_processed_tokens for r in rs.active_queue
+                          if not r.is_prefill_complete)
+
+    def schedule(self):
+''') + '''        out = []
+        while self._request_queue:
+            r = self._request_queue.pop(0)
+            out.append((min(self._replica_schedulers, key=lambda i: self.load(self._replica_schedulers[i])), r))
+        return out
+''')
+    normal, hard = run_seeds(config, str(path), [0], jobs=1), run_seeds(config, str(path), [0], hardened=True)
+    same(normal[0], hard[0])
