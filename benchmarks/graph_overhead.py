@@ -30,7 +30,7 @@ def fake_execute(ctx, name, args, call_id, sims_left):
            "workload": "paper-routing", "seeds": [0], "metrics": {"mean_e2e_s": value, "restart_fraction": 0.1},
            "mean_e2e_ci90": [value - 1, value + 1], "error": None, "wall_s": 0.0, "reused": False,
            "label": args.get("label", ""), "hypothesis": args.get("hypothesis", "")}
-    return ToolResult('{"mean_e2e_s": %f}' % value, False, exp)
+    return ToolResult(f'{{"mean_e2e_s": {value:f}}}', False, exp)
 
 
 def fake_baseline(db, policy, workload, seeds, run_id):

@@ -150,7 +150,8 @@ class RunConfig:
                 "budget_sims": self.budget_sims, "implementations": self.implementations,
                 "models": {r: dataclasses.asdict(s) for r, s in self.models.items()},
                 "endpoint": self.endpoint, "modes": self.modes, "evaluation": self.evaluation,
-                "wall_clock_s": self.wall_clock_s, "created_at": self.created_at, "context_settings": dataclasses.asdict(self.settings)}
+                "wall_clock_s": self.wall_clock_s, "created_at": self.created_at,
+                "context_settings": dataclasses.asdict(self.settings)}
 
     @classmethod
     def from_json(cls, data: dict, workspace: str | Path) -> RunConfig:
@@ -160,7 +161,8 @@ class RunConfig:
                    models={r: ModelSpec(**s) for r, s in (data.get("models") or {}).items()},
                    settings=AgentSettings.from_dict(data.get("context_settings")),
                    endpoint=data.get("endpoint") or {}, modes=data.get("modes") or {},
-                   evaluation=data.get("evaluation") or {}, wall_clock_s=data.get("wall_clock_s"), created_at=data.get("created_at", ""))
+                   evaluation=data.get("evaluation") or {}, wall_clock_s=data.get("wall_clock_s"),
+                   created_at=data.get("created_at", ""))
 
     def save(self) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)

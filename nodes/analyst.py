@@ -14,7 +14,7 @@ from glia.tools.telemetry_query import schema
 from glia.tools.toolkit import ANALYST_TOOLS, QueryTelemetryArgs, execute, langchain_tools
 
 from . import prompts
-from .claims import figures_in
+from .claims import figures_in, known_figures, mark_unsupported
 from .common import from_agent, tool_context
 from .llm import account, count, invoke_with_retries
 from .modes import adapt_messages, role_modes
@@ -261,8 +261,12 @@ def llm_analyst(state: GliaState, runtime: Runtime[GliaContext]) -> GliaState:
     seen = [x for f in standard for x in f.get("figures", [])] + [
         x for m in messages[2:] for x in figures_in(str(m.content))]
     last = new[-1]["id"]
+    # what it states that neither the diagnostics, its queries nor any experiment measured is marked at once, so
+    # the researcher and the supervisor do not take it for a result
+    figures = known_figures(state, seen)
     findings: list[Finding] = [{"id": f"{last}:llm{i}", "experiment": last, "topic": "llm", "flagged": True,
-                                "text": f.text.strip(), "value": None, "sql": "", "figures": seen}
+                                "text": mark_unsupported(f.text.strip(), figures), "value": None, "sql": "",
+                                "figures": seen}
                                for i, f in enumerate(answer.value.findings) if f.text.strip()]
     if not findings:  # the model said nothing usable: the standard diagnostics stand
         findings = standard

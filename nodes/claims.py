@@ -14,6 +14,7 @@ from glia.state import Baseline, GliaState, LedgerEntry
 
 # a number as prose writes it: 1,234.5 / 0.45 / 15 % / 2.3x; ids and years are filtered out below
 NUMBER = re.compile(r"(?<![\w.])(-?\d{1,3}(?:,\d{3})+(?:\.\d+)?|-?\d+(?:\.\d+)?)(\s?%|x\b)?")
+UNMEASURED = "[unmeasured]"
 # words that make a sentence a claim about a result
 RESULT_WORDS = re.compile(r"\b(latency|e2e|ttft|tpot|throughput|restart|slowdown|gpu|mean|p50|p90|p95|p99|"
                           r"improv|reduc|faster|slower|better|worse|lower|higher|cut|gain|speed)", re.IGNORECASE)
@@ -115,8 +116,13 @@ def unsupported(text: str, figures: Figures) -> list[str]:
 
 
 def mark_unsupported(text: str, figures: Figures) -> str:
-    """``text`` with each unsupported result marked ``[unmeasured]``, for reports that quote model prose."""
+    """``text`` with each unsupported result marked ``[unmeasured]`` (once, however often it is quoted)."""
     bad = set(unsupported(text, figures))
     if not bad:
         return text
-    return NUMBER.sub(lambda m: m.group(0) + (" [unmeasured]" if m.group(0).strip() in bad else ""), text)
+
+    def mark(m: re.Match) -> str:
+        marked = m.string.startswith(f" {UNMEASURED}", m.end())
+        return m.group(0) + (f" {UNMEASURED}" if m.group(0).strip() in bad and not marked else "")
+
+    return NUMBER.sub(mark, text)

@@ -16,7 +16,7 @@ import re
 import secrets
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
@@ -134,7 +134,7 @@ def probe(base_url: str | None, model: str, factory: ChatFactory | None = None,
         check.latency_s = round(time.perf_counter() - started, 2)
         checks[name] = check
     return EndpointProfile(base_url=base_url or OPENAI_URL, model=model, checks=checks,
-                           probed_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+                           probed_at=datetime.now(UTC).isoformat(timespec="seconds"))
 
 
 def profile_for(workspace: str | Path, base_url: str | None, model: str, factory: ChatFactory | None = None,

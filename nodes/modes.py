@@ -129,13 +129,16 @@ def parse_overrides(pairs: Iterable[str] = (), table: Mapping | None = None) -> 
     return found
 
 
-def choose_action_tool(names: Iterable[str]) -> dict:
-    """The first stage of ``named_router``: a function whose one argument is the next action, an enum of tool
-    names, forced by name so a grammar-constrained server can only answer with one of them."""
+def choose_action_tool(names: Iterable[str], idea: str | None = None) -> dict:
+    """The first stage of ``named_router``: a function whose argument is the next action, an enum of tool names,
+    forced by name so a grammar-constrained server can only answer with one of them; with ``idea`` (its
+    description), a second argument where the model states the change it means to make before it writes code."""
+    properties: dict = {"action": {"type": "string", "enum": list(names)}}
+    if idea:
+        properties["idea"] = {"type": "string", "description": idea}
     return {"type": "function", "function": {
         "name": "choose_action", "description": "Choose the next action.",
-        "parameters": {"type": "object", "properties": {"action": {"type": "string", "enum": list(names)}},
-                       "required": ["action"]}}}
+        "parameters": {"type": "object", "properties": properties, "required": list(properties)}}}
 
 
 def adapt_messages(messages: list[AnyMessage], modes: RoleModes) -> list[AnyMessage]:

@@ -38,8 +38,14 @@ ACTION_HELP = {NEW_POLICY: "write a new version of the design file and run it",
                "read_file": "read a file", "patch_file": "replace a text in a file", "write_file": "write a file",
                "shell": "run a shell command", "finish": "stop and propose your best design"}
 CHOOSE_ACTION = "Choose your next action: " + "; ".join(f"{k} ({v})" for k, v in ACTION_HELP.items()) + "."
-WRITE_POLICY = ("Write the whole new {design} in one ```python block: the complete file, with its imports and "
-                "exactly one scheduler class (your new design replaces the old one). Nothing else.")
+IDEA = ("the one change to the design you will test next and why, in one sentence, from the findings and the "
+        "experiments (e.g. 'hold requests at the router while every replica's KV cache is over 90 % full, because "
+        "preemptions waste 20 % of the tokens'); empty unless the action is new_policy")
+WRITE_POLICY = ("Write the whole new {design} in one ```python block: the current file shown above with {idea} "
+                "Keep its imports and its one scheduler class, and change schedule() (or add helper methods) so it "
+                "does that; write real code, no placeholder. Nothing else.")
+YOUR_IDEA = "your change made: {idea}."
+ANY_IDEA = "one change made that the findings suggest."
 USE_TOOL = "Now call {tool}."
 
 ANALYST_SYSTEM = """You are the Analyst of Glia. You turn raw simulation telemetry into findings: where time goes

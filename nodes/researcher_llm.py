@@ -28,6 +28,7 @@ from .progress import budget_exhausted, own_ledger, sims_left
 from .replies import MAX_REPAIRS, POLICY, ParsedReply, as_tool_calls, parse_reply, policy_problem
 
 HISTORY = 8  # recent messages the model sees beside the workbench
+RETRY_TEMPERATURE = 0.7  # after a reply was sent back: at temperature 0 a small model repeats it word for word
 ACTIONS = (prompts.NEW_POLICY, *(t for t in RESEARCHER_TOOLS if t != "finish"), "finish")
 
 
@@ -44,7 +45,8 @@ def llm_researcher(state: GliaState, runtime: Runtime[GliaContext]) -> GliaState
         return {"researcher_messages": [msg], "phase": "experiment"}
     modes = role_modes(ctx.modes, "researcher")
     usage: dict = {}
-    reply = _ask(ctx, modes, _conversation(state, modes), usage)
+    retrying = _failures_in_a_row(state.get("researcher_messages", [])) > 0
+    reply = _ask(ctx, modes, _conversation(state, modes), usage, RETRY_TEMPERATURE if retrying else None)
     parsed = parse_reply(reply)
     design = state["task"]["design"]["file"]
     problem = parsed.error() or _design_problem(parsed, design) or _repeat(state, parsed, design)
@@ -113,9 +115,10 @@ def _workbench(state: GliaState) -> str:
                              mine[-1]["text"] if mine else None, sims_left(state), state.get("best"))
 
 
-def _ask(ctx: GliaContext, modes: RoleModes, messages: list[AnyMessage], usage: dict) -> AIMessage:
-    """One action from the model, asked the way its endpoint supports."""
-    model = ctx.model("researcher")
+def _ask(ctx: GliaContext, modes: RoleModes, messages: list[AnyMessage], usage: dict,
+         temperature: float | None = None) -> AIMessage:
+    """One action from the model, asked the way its endpoint supports (at ``temperature`` when given)."""
+    model = _at(ctx.model("researcher"), temperature)
     tools = langchain_tools(RESEARCHER_TOOLS)
 
     def call(runnable, msgs) -> AIMessage:
@@ -130,26 +133,37 @@ def _ask(ctx: GliaContext, modes: RoleModes, messages: list[AnyMessage], usage: 
     if modes.tools == "text":
         return call(model, messages)
     # named_router: choose an action from a fixed list, then carry it out
-    choice = call(model.bind_tools([choose_action_tool(ACTIONS)], tool_choice="choose_action"),
+    choice = call(model.bind_tools([choose_action_tool(ACTIONS, prompts.IDEA)], tool_choice="choose_action"),
                   [*messages, HumanMessage(content=prompts.CHOOSE_ACTION)])
-    action = _chosen(choice)
+    action, idea = _chosen(choice)
     if action is None:  # no valid choice: the reply is parsed as it is
         return choice
-    asked = [*messages, AIMessage(content=f"Next: {action}."), HumanMessage(
-        content=prompts.WRITE_POLICY.format(design="the design file") if action == prompts.NEW_POLICY else
-        prompts.USE_TOOL.format(tool=action))]
+    said = f"Next: {action}." + (f" Idea: {idea}" if idea and action == prompts.NEW_POLICY else "")
+    change = prompts.YOUR_IDEA.format(idea=idea.rstrip(".")) if idea else prompts.ANY_IDEA
+    asked = [*messages, AIMessage(content=said), HumanMessage(
+        content=prompts.WRITE_POLICY.format(design="the design file", idea=change) if action == prompts.NEW_POLICY
+        else prompts.USE_TOOL.format(tool=action))]
     if action == prompts.NEW_POLICY:
         return call(model, asked)
     return call(model.bind_tools([t for t in tools if t.name == action], tool_choice=action), asked)
 
 
-def _chosen(reply: AIMessage) -> str | None:
+def _at(model, temperature: float | None):
+    """The model sampling at ``temperature``, where it has one to set (scripted test models have none)."""
+    if temperature is None or "temperature" not in getattr(type(model), "model_fields", {}):
+        return model
+    return model.model_copy(update={"temperature": temperature})
+
+
+def _chosen(reply: AIMessage) -> tuple[str | None, str]:
+    """The action chosen in the first stage, and the idea stated with it."""
     for tc in reply.tool_calls or []:
-        action = str((tc.get("args") or {}).get("action", "")).strip()
+        args = tc.get("args") or {}
+        action = str(args.get("action", "")).strip()
         if action in ACTIONS:
-            return action
+            return action, str(args.get("idea") or "").strip()
     text = str(reply.content or "")
-    return next((a for a in ACTIONS if a in text), None)
+    return next((a for a in ACTIONS if a in text), None), ""
 
 
 def _design_problem(parsed: ParsedReply, design: str) -> str | None:

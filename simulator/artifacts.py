@@ -32,7 +32,7 @@ def write_seed_artifacts(directory: Path, config: dict, outcome) -> None:
                ((t, rid, rep, val) for t, kind, rid, rep, val in outcome.events if kind == "route"))
     _write_csv(directory / "reqs_log.csv", ["request_id", "arrived_at", "num_prefill_tokens", "num_decode_tokens"],
                zip(*(req[c].tolist() for c in ("request_id", "arrived_at", "num_prefill_tokens",
-                                               "num_decode_tokens"))))
+                                               "num_decode_tokens")), strict=True))
     cols = [c for c in REQUEST_COLUMNS]
     _write_csv(directory / "request_metrics.csv", cols,
-               zip(*(np.asarray(req[c]).tolist() for c in cols)))
+               zip(*(np.asarray(req[c]).tolist() for c in cols), strict=True))

@@ -57,7 +57,7 @@ def request_metrics(run: RunResult, model: ExecutionModel, chunk_size: int) -> d
     cache = (_ALONE.setdefault((model.device.name, model.model.name, model.tp, repr(model.eff), chunk_size), {})
              if type(model) is ExecutionModel else {})
     alone = np.empty(len(arrived))
-    for i, key in enumerate(zip(r["num_prefill_tokens"].tolist(), decode.tolist())):
+    for i, key in enumerate(zip(r["num_prefill_tokens"].tolist(), decode.tolist(), strict=True)):
         t = cache.get(key)
         if t is None:
             t = cache[key] = model.isolated_time(key[0], key[1], chunk_size)

@@ -23,7 +23,8 @@ class AgentSettings:
         known = {f.name for f in fields(cls)}
         unknown = set(data or {}) - known
         if unknown:
-            raise ValueError(f"unknown agent setting(s): {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}")
+            raise ValueError(f"unknown agent setting(s): {', '.join(sorted(unknown))}; "
+                             f"known: {', '.join(sorted(known))}")
         return cls(**(data or {}))
 
 

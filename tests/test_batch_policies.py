@@ -90,7 +90,8 @@ BAD = {
     "mutated_request": "        pending[0].num_prefill_tokens = 1\n        return 0\n",
     "hidden_field": "        return 0 if pending[0].num_decode_tokens else 0\n",
     "timeout": "        while True:\n            pass\n",
-    "crashed": "        x = iter([1])\n        for _ in range(1_000_000):\n            x = map(abs, x)\n        return list(x)\n",
+    "crashed": ("        x = iter([1])\n        for _ in range(1_000_000):\n            x = map(abs, x)\n"
+                "        return list(x)\n"),
     "load_error": None,
 }
 KIND = {"out_of_range": "bad_return"}

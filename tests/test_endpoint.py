@@ -8,13 +8,12 @@ import json
 import httpx
 import pytest
 from langchain_openai import ChatOpenAI
+from servers import SERVERS, Model, Say, typical_model
 
 from glia.graph.cli import main
 from glia.nodes import endpoint
 from glia.nodes.endpoint import CACHE_FILE, EndpointUnreachable, probe, profile_for
 from glia.nodes.modes import choose_modes
-
-from servers import SERVERS, Model, Say, typical_model
 
 NONCE = "ZEBRA-1234"
 
@@ -56,7 +55,7 @@ def test_the_probe_sends_each_check_as_the_server_needs_to_see_it():
     assert schema["response_format"]["type"] == "json_schema"
     assert mode["response_format"] == {"type": "json_object"} and "schema" in mode["messages"][0]["content"]
     assert object_schema["response_format"]["schema"]["properties"]["color"]["enum"] == ["amber", "teal"]
-    for body, check in zip(server.requests, endpoint.CHECKS):
+    for body, check in zip(server.requests, endpoint.CHECKS, strict=True):
         limit = endpoint.LIMITS[check]
         assert (body["temperature"], body["max_completion_tokens"], body["max_tokens"]) == (0.0, limit, limit)
 

@@ -13,13 +13,13 @@ import pytest
 from langchain_core.messages import HumanMessage, SystemMessage
 from langchain_openai import ChatOpenAI
 
-from glia.state import load_task
 from glia.nodes import prompts
 from glia.nodes.endpoint import probe
 from glia.nodes.modes import choose_action_tool, choose_modes
 from glia.nodes.replies import POLICY, parse_reply
 from glia.nodes.structured import SupervisorDecision, decision_from_text, structured_answer
 from glia.simulator.loader import load_policy
+from glia.state import load_task
 from glia.tools.toolkit import RESEARCHER_TOOLS, langchain_tools
 
 TEMPLATE = "http://127.0.0.1:8765/v1"  # the model's own chat template (the server's default)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from glia.simulator.calibration import errors, fit
 from glia.simulator.execution import EFFICIENCY, ExecutionModel
 

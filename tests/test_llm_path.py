@@ -9,12 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from langchain_core.messages import HumanMessage, ToolMessage
+from fakes import ScriptedChatModel, reply, text
+from langchain_core.messages import ToolMessage
 
 from glia.graph.config import RunConfig
 from glia.graph.runs import start_run
-
-from fakes import ScriptedChatModel, reply, text
 
 TASK = str(Path(__file__).parent / "tasks" / "quick.toml")
 
@@ -66,7 +65,8 @@ def run(tmp_path_factory):
     analyst = ScriptedChatModel(messages=iter([
         reply("", ("query_telemetry", {"sql": "SELECT avg(num_restarts) AS r FROM requests"})), reply("DONE"),
         reply('{"findings": [{"text": "restarts are frequent"}, {"text": "memory is full"}]}'),
-        reply("DONE"), reply('{"findings": [{"text": "blocks balance load"}]}'),
+        reply("DONE"), reply('{"findings": [{"text": "blocks balance load"}, {"text": "mean latency is higher '
+                             'than the paper\'s 28.5 s"}]}'),
         reply("DONE"), reply("- nothing new"), reply("- still nothing new"),               # text, twice: fallback
     ]))
     supervisor = ScriptedChatModel(messages=iter([
@@ -131,6 +131,9 @@ def test_the_analyst_starts_from_diagnostics_queries_and_answers_in_the_schema(r
     assert "JSON schema" in calls[2]
     texts = [f["text"] for f in out.state["findings"] if f["topic"] == "llm"]
     assert {"restarts are frequent", "memory is full", "blocks balance load", "still nothing new"} <= set(texts)
+    invented = "mean latency is higher than the paper's 28.5 [unmeasured] s"   # marked once, before anyone reads it
+    assert invented in texts and any(invented in c for c in seen(m["researcher"]))
+    assert invented in Path(out.to_json()["report"]).read_text()
     assert out.state["usage"]["analyst"]["structured_fallbacks"] == 1
 
 

@@ -9,12 +9,11 @@ import html
 from pathlib import Path
 
 import pytest
+from servers import SERVERS, Call, Json, Model, Say, View, typical_model
 
 from glia.graph.config import RunConfig
 from glia.graph.runs import start_run
 from glia.nodes import prompts
-
-from servers import SERVERS, Call, Json, Model, Say, View, typical_model
 
 TASK = str(Path(__file__).parent / "tasks" / "quick.toml")
 
@@ -47,7 +46,8 @@ class ShortFirst(BaseGlobalScheduler):
 
 def research_model() -> Model:
     """Answers the probe as a capable model, and each role's turns the way a small model would: designs as fenced
-    code, two of them, then a finish; the analyst queries nothing; the supervisor approves when the researcher is done."""
+    code, two of them, then a finish; the analyst queries nothing; the supervisor approves when the researcher is
+    done."""
     probe = typical_model()
 
     def turn(view: View):
@@ -67,7 +67,8 @@ def research_model() -> Model:
                 {"findings": [{"text": "restarts are frequent"}]})
         if "Supervisor of Glia" in system:
             done = "Why you are consulted: researcher done" in html.unescape(view.text())
-            return Json({"decision": "approve" if done else "continue", "message": "Go on." if not done else "Ship it."})
+            return Json({"decision": "approve" if done else "continue",
+                         "message": "Ship it." if done else "Go on."})
         if "compact a research conversation" in system:
             return Say("The researcher measured two routers.")
         return probe.turns[0](view)

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
+from servers import SERVERS, Call, Model
 
 from glia.nodes.endpoint import Check, EndpointProfile
-from glia.nodes.modes import (adapt_messages, advice, choose_action_tool, choose_modes, endpoint_lines,
-                              parse_overrides)
+from glia.nodes.modes import adapt_messages, advice, choose_action_tool, choose_modes, endpoint_lines, parse_overrides
 from glia.tools.toolkit import RESEARCHER_TOOLS
-
-from servers import SERVERS, Call, Model
 
 GOOD = {"named": "honoured", "required": "honoured", "auto": "native", "tool_history": "accepted",
         "tool_results": "seen", "json_schema": "enforced", "json_mode": "valid", "json_object_schema": "enforced"}

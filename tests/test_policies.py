@@ -6,11 +6,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import small_config
+
 from glia.simulator import Simulation
 from glia.simulator.loader import PolicyLoadError, load_policy
 from glia.simulator.policies import POLICIES
 from glia.simulator.presets import get_preset
-from helpers import small_config
 
 HERE = Path(__file__).parent
 

@@ -8,10 +8,11 @@ import json
 import duckdb
 import numpy as np
 import pytest
+from helpers import small_config
+
 from glia.graph.cli import main
 from glia.simulator import run_benchmark
 from glia.simulator.metrics import aggregate, bootstrap_ci
-from helpers import small_config
 
 
 def test_bootstrap_ci_brackets_the_mean_and_narrows_with_more_data():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from glia.simulator import run_benchmark
 from glia.simulator.policies import POLICIES
 

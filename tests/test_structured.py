@@ -7,11 +7,16 @@ import json
 
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
-
-from glia.nodes.structured import (REPAIR_PROMPT, AnalystFindings, SupervisorDecision, decision_from_text,
-                                   findings_from_text, structured_answer)
-
 from servers import SERVERS, Call, Json, Model, Say
+
+from glia.nodes.structured import (
+    REPAIR_PROMPT,
+    AnalystFindings,
+    SupervisorDecision,
+    decision_from_text,
+    findings_from_text,
+    structured_answer,
+)
 
 ASK = [SystemMessage(content="You are the Supervisor."), HumanMessage(content="The best design beats llq by 30 %.")]
 APPROVE = {"decision": "approve", "message": "Ship it."}

@@ -104,3 +104,16 @@ def test_a_design_is_reported_best_only_if_its_hardened_re_measurement_agrees(tm
     (tmp_path / honest["snapshot"]).write_text(TWO_FACED)  # the frozen code changed after it was measured
     assert confirm_hardened(tmp_path, honest, ev)["differences"] == {
         "snapshot": "changed or missing since it was measured"}
+
+
+def test_a_policy_that_raises_is_reported_with_the_line_that_raised(db, tmp_path):
+    task = {"design": {"file": "policy.py", "editable": ["policy.py"]},
+            "benchmark": {"workload": "paper-routing-short", "seeds": [0]}}
+    (tmp_path / "policy.py").write_text(
+        "from glia.simulator import BaseGlobalScheduler\n\n\nclass Router(BaseGlobalScheduler):\n"
+        "    def schedule(self):\n        load = {}\n"
+        "        return [(load[r.arrived_at], r) for r in self._request_queue]\n")
+    evaluator = Evaluator("paper-routing-short", [0], lambda m: m.get("mean_e2e_s", float("inf")), db=db)
+    res = execute(ToolContext(tmp_path, db, task, "c1", evaluator), "run_simulation", {"label": "raises"}, "t1", 5)
+    assert "policy raised KeyError in schedule() at " in res.text
+    assert "py:7: 0.0 (line 7: `return [(load[r.arrived_at], r) for r in self._request_queue]`)" in res.text

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from glia.simulator import Simulation, workloads
 from glia.simulator.config import ClusterConfig, SimulationConfig
 from glia.simulator.policies import POLICIES

@@ -3,6 +3,7 @@ failure into an error the model can act on (never an exception that kills the ru
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -131,6 +132,17 @@ def execute(ctx: ToolContext, name: str, args: dict, call_id: str, sims_left: in
         return ToolResult(f"ERROR: {exc}", True)
 
 
+def _failing_line(message: str) -> str:
+    """The line of the policy file an error points at (``... at FILE.py:LINE: ...``), quoted: a model fixes code it
+    can see, not a line number."""
+    at = re.search(r" at (\S+\.py):(\d+)", message)
+    if not at or not Path(at.group(1)).is_file():
+        return ""
+    lines = Path(at.group(1)).read_text(errors="replace").splitlines()
+    n = int(at.group(2))
+    return f" (line {n}: `{lines[n - 1].strip()}`)" if 0 < n <= len(lines) else ""
+
+
 def experiment_text(res: dict, sims_left: int, task: dict | None = None) -> str:
     """An experiment's result as the researcher reads it: its id, the task's objective and constrained metric
     first, then the key figures (or the error), whether the constraint held, the budget."""
@@ -138,7 +150,7 @@ def experiment_text(res: dict, sims_left: int, task: dict | None = None) -> str:
     obj = (task or {}).get("objective") or {}
     metric, c = obj.get("metric", "mean_e2e_s"), obj.get("constraint")
     if res.get("error"):
-        body = f"ERROR {res['error']['kind']}: {res['error']['message']}"
+        body = f"ERROR {res['error']['kind']}: {res['error']['message']}{_failing_line(res['error']['message'])}"
     else:
         m = res["metrics"]
         keys = dict.fromkeys([metric, *([c["metric"]] if c else []), *KEY_METRICS])

@@ -1,9 +1,10 @@
 # tries: an autoscaler walking from its view to the engine (gc) to erase replicas' lifetimes, i.e. GPU-hours
 # layer: autoscaler
 # kind: forbidden
-# message: {policy}:6: the policy imports gc; a policy may import only {allowed}
-from glia.simulator import BaseAutoscaler
+# message: {policy}:5: the policy imports gc; a policy may import only {allowed}
 import gc
+
+from glia.simulator import BaseAutoscaler
 
 
 class A(BaseAutoscaler):
