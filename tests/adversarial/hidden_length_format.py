@@ -6,5 +6,5 @@ from glia.simulator import BaseGlobalScheduler
 
 class P(BaseGlobalScheduler):
     def schedule(self):
-        self.leak = f"{self._replica_schedulers[0]._heap}"
+        self.leak = "{0._replica_schedulers[0]._heap}".format(self)
         return [(0, self._request_queue.pop()) for _ in range(len(self._request_queue))]

@@ -3,8 +3,8 @@
 # message: {policy}:7: the policy imports glia.simulator.sandbox; a policy may import only {allowed}
 # message: {policy}:18: the policy modifies sb.run_summary: imported modules and harness classes are read-only to
 #+  policies (keep your own state on self)
-import glia.simulator.sandbox as sb
 from glia.simulator import BaseGlobalScheduler
+import glia.simulator.sandbox as sb
 
 _orig = sb.run_summary
 

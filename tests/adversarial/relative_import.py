@@ -3,6 +3,8 @@
 # message: {policy}:6: the policy uses a relative import; a policy is one file and may import only {allowed}
 from glia.simulator import BaseGlobalScheduler
 
+from . import sandbox
+
 
 class P(BaseGlobalScheduler):
     def schedule(self):
