@@ -148,6 +148,14 @@ def finalize_context(state: GliaState, runtime: Runtime[GliaContext]) -> GliaSta
     return {"contexts": [outcome]}
 
 
+def heldout_designs(state: GliaState) -> dict[str, str]:
+    """What the held-out evaluation re-measures: the best design's snapshot and each baseline that ran, by name ->
+    what the simulator loads (a built-in's name, a baseline file's path)."""
+    best = state.get("best")
+    designs = {b["policy"]: b.get("spec", b["policy"]) for b in state.get("baselines", []) if not b.get("error")}
+    return {"best": best["snapshot"], **designs} if best and Path(best["snapshot"]).is_file() else designs
+
+
 def collect(state: GliaState, runtime: Runtime[GliaContext]) -> GliaState:
     """The run's outputs: the best design file, its re-measurement (and the baselines') on held-out seeds and on the
     shifted workload, the Markdown report, the full transcript."""
@@ -155,9 +163,7 @@ def collect(state: GliaState, runtime: Runtime[GliaContext]) -> GliaState:
     best = state.get("best")
     if best and Path(best["snapshot"]).is_file():
         shutil.copyfile(best["snapshot"], run_dir / f"best_{Path(state['task']['design']['file']).name}")
-    designs = {b["policy"]: b["policy"] for b in state.get("baselines", []) if not b.get("error")}
-    if best and Path(best["snapshot"]).is_file():
-        designs = {"best": best["snapshot"], **designs}
+    designs = heldout_designs(state)
     heldout = {}
     if runtime.context.evaluation.get("heldout", True):  # a comparison re-measures every method's design itself
         runtime.stream_writer({"event": "heldout", "designs": list(designs)})

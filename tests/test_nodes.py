@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from langgraph.runtime import Runtime
 
+from glia.nodes.harness import heldout_designs
 from glia.nodes.progress import milestone
 from glia.nodes.researcher_offline import offline_researcher
 from glia.nodes.router_designs import RouterDesign
@@ -185,3 +186,13 @@ def test_the_heuristic_researcher_walks_each_task_s_design_space(tmp_path):
     assert run["args"]["hypothesis"] == "H-proportional"
     assert "TARGET = 21.5" in write["args"]["content"] and "math.ceil(view.in_flight / self.TARGET)" in \
         write["args"]["content"]
+
+
+def test_the_held_out_evaluation_loads_a_baseline_file_by_its_path_and_names_it_as_reports_do(tmp_path):
+    snapshot = tmp_path / "c1-e002.py"
+    snapshot.write_text("")
+    state = {"best": {"snapshot": str(snapshot)}, "baselines": [
+        {"policy": "adapt_routing_best", "spec": "/tasks/adapt_routing_best.py"}, {"policy": "llq"},
+        {"policy": "broken", "spec": "/tasks/broken.py", "error": {"kind": "load_error"}}]}
+    assert heldout_designs(state) == {"best": str(snapshot), "adapt_routing_best": "/tasks/adapt_routing_best.py",
+                                      "llq": "llq"}
