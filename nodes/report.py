@@ -33,10 +33,13 @@ def _feasible(m: dict) -> str:
 
 
 def _heldout(state: GliaState, metric: str) -> list[str]:
-    """The best design and the baselines re-measured where the search never looked."""
+    """The best design and the baselines re-measured where the search never looked (and, under a constraint,
+    whether each still meets it there)."""
     held = state.get("heldout") or {}
     if not held:
         return []
+    bound = constraint_text(state["task"])
+    meets = f" {bound} |" if bound else ""
     first = next(iter(held.values()))
     seeds, shifted = first["heldout"].get("seeds") or [], first["shifted"].get("workload", "shifted workload")
     search = {"best": (state.get("best") or {}).get("value"),
@@ -44,14 +47,17 @@ def _heldout(state: GliaState, metric: str) -> list[str]:
     lines = ["", "## Held-out evaluation", "",
              f"The search chose its best design on the task's seeds, which biases its figure there; here it is "
              f"re-measured on {len(seeds)} seeds the search never saw ({seeds[0]}-{seeds[-1]}) and on `{shifted}`.",
-             "", f"| design | {metric} on the search seeds | held-out seeds | 90 % CI | shifted workload | 90 % CI |",
-             "| --- | ---: | ---: | ---: | ---: | ---: |"]
+             "", f"| design | {metric} on the search seeds | held-out seeds | 90 % CI |{meets} shifted workload | "
+             f"90 % CI |{meets}", "| --- | ---: | ---: | ---: |" + " --- |" * bool(bound) + " ---: | ---: |"
+             + " --- |" * bool(bound)]
     for name, h in held.items():
         cells = []
         for part in ("heldout", "shifted"):
             m = h[part]
-            cells += ([f"error {m['error']['kind']}", "-"] if m.get("error") else
-                      [fmt(m.get("value")), _ci(m.get("ci90"))])
+            cells += [f"error {m['error']['kind']}", "-"] if m.get("error") else [fmt(m.get("value")),
+                                                                                  _ci(m.get("ci90"))]
+            if bound:
+                cells.append("-" if m.get("feasible") is None else _feasible(m))
         label = "**best design**" if name == "best" else f"{name} (baseline)"
         lines.append(f"| {label} | {fmt(search.get(name))} | " + " | ".join(cells) + " |")
     return lines

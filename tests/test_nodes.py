@@ -155,6 +155,24 @@ def test_the_report_marks_infeasible_designs_and_never_calls_one_best(tmp_path):
     assert "**best design**" not in text
 
 
+def test_the_held_out_table_says_whether_each_design_still_meets_the_constraint(tmp_path):
+    from glia.nodes.report import write_report
+
+    def part(value, feasible, violation, **extra):
+        return {"value": value, "ci90": [value - 1, value + 1], "seeds": [1000, 1001], "feasible": feasible,
+                "violation": violation, "metrics": {}, "error": None, **extra}
+    heldout = {"llq": {"heldout": part(26.0, False, 0.2),
+                       "shifted": part(27.0, False, 0.5, workload="slo-prefill (users x1.25)")}}
+    baselines = [{"id": "b-llq", "policy": "llq", "metrics": {"throughput_rps": 26.0, "p90_ttft_s": 2.1},
+                  "feasible": False, "violation": 0.4, "score": 0.0}]
+    text = write_report({"task": CONSTRAINED, "thread_id": "t1", "ledger": [], "baselines": baselines,
+                         "contexts": [], "best": None, "heldout": heldout}, tmp_path / "report.md")
+    assert ("| design | throughput_rps on the search seeds | held-out seeds | 90 % CI | p90_ttft_s <= 1.5 | shifted "
+            "workload | 90 % CI | p90_ttft_s <= 1.5 |") in text
+    assert ("| llq (baseline) | 26.00 | 26.00 | [25.00, 27.00] | no (+20.0 %) | 27.00 | [26.00, 28.00] | "
+            "no (+50.0 %) |") in text
+
+
 def space_state(task_name: str, ledger: list, findings: list, tmp_path) -> dict:
     from glia.state import load_task
 
