@@ -4,6 +4,7 @@ best design against llq, tokens and wall clock. Starts the local model first whe
 
     python benchmarks/real_model.py [--base-url http://127.0.0.1:8765/v1] [--model qwen-coder] [--task routing]
                                     [--budget-sims 6] [--workspace DIR] [--start SCRIPT] [--endpoint ROLE.KEY=VALUE]
+                             [--wall-clock-s S]
 
 ``--start`` names a script that serves the model (e.g. the workplace's ``local-llm.sh``, run as ``SCRIPT start
 PORT``); default: ``$GLIA_LOCAL_LLM`` if set.
@@ -34,10 +35,11 @@ def answering(base_url: str) -> bool:
         return False
 
 
-def session(base_url: str, model: str, task: str, budget: int, workspace: str, endpoint: list[str]) -> dict:
+def session(base_url: str, model: str, task: str, budget: int, workspace: str, endpoint: list[str],
+            wall_clock_s: float | None = None) -> dict:
     """Run a session and measure it (the opt-in end-to-end test calls this too)."""
     config = RunConfig.build(task, budget_sims=budget, model=model, base_url=base_url, workspace=workspace,
-                             endpoint=endpoint)
+                             endpoint=endpoint, wall_clock_s=wall_clock_s)
     started = time.perf_counter()
     out = start_run(config)
     wall = time.perf_counter() - started
@@ -68,6 +70,7 @@ def main() -> None:
     ap.add_argument("--workspace", default=None)
     ap.add_argument("--start", default=os.environ.get("GLIA_LOCAL_LLM"))
     ap.add_argument("--endpoint", action="append", default=[])
+    ap.add_argument("--wall-clock-s", type=float, default=None, help="default: the task's budget")
     args = ap.parse_args()
     if not answering(args.base_url):
         if not args.start:
@@ -75,7 +78,7 @@ def main() -> None:
         port = str(urlparse(args.base_url).port or 8765)
         subprocess.run([args.start, "start", port], check=True)
     workspace = args.workspace or tempfile.mkdtemp(prefix="glia-real-")
-    m = session(args.base_url, args.model, args.task, args.budget_sims, workspace, args.endpoint)
+    m = session(args.base_url, args.model, args.task, args.budget_sims, workspace, args.endpoint, args.wall_clock_s)
     share = (m["parsed_from_text"] + m["repairs"]) / m["replies"] if m["replies"] else float("nan")
     print(f"{args.model} at {args.base_url}, task {args.task}, budget {args.budget_sims}: {m['status']} "
           f"{m['message']}".rstrip())

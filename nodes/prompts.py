@@ -82,13 +82,18 @@ def task_brief(task: dict) -> str:
 
 
 def workbench(task: dict, design_source: str, ledger: list[dict], baselines: list[dict], findings: list[dict],
-              instruction: str | None, sims_left: int, best: dict | None) -> str:
+              instruction: str | None, sims_left: int, best: dict | None, best_source: str | None = None) -> str:
     """What the researcher sees at every turn, whatever its history holds: the design file as it is now, every
-    experiment, the baselines, the newest findings, the supervisor's latest word and the simulations left."""
+    experiment, the baselines, the newest findings, the supervisor's latest word and the simulations left; when
+    the file as it is now failed, also the best design's code, a working place to start again from."""
     metric, goal = task["objective"]["metric"], task["objective"]["goal"]
     lines = [f"Simulations left: {sims_left}.",
-             f"Design file {task['design']['file']} now:", "```python", design_source.rstrip() or "(empty)", "```",
-             f"Experiments ({goal} {metric}):", ledger_table(ledger, metric)]
+             f"Design file {task['design']['file']} now:", "```python", design_source.rstrip() or "(empty)", "```"]
+    last = max(ledger, key=lambda e: e.get("seq", 0)) if ledger else None
+    if best and best_source and last and last.get("error") and best_source.strip() != design_source.strip():
+        lines += [f"That file failed in {last['id']} ({last['error']['kind']}). Fix it, or start again from the best "
+                  f"design so far, {best['id']}, which ran:", "```python", best_source.rstrip(), "```"]
+    lines += [f"Experiments ({goal} {metric}):", ledger_table(ledger, metric)]
     if baselines:
         lines.append("Baselines: " + ", ".join(f"{b['policy']} {metric} {b['metrics'].get(metric, float('nan')):.3f}"
                                                 for b in baselines if not b.get("error")))

@@ -111,8 +111,11 @@ def _workbench(state: GliaState) -> str:
     source = _design_source(state)
     mine = [i for i in state.get("interventions", []) if i.get("context") == state.get("context_id")]
     findings = [f for f in state.get("findings", []) if f.get("flagged")]
+    best = state.get("best")
+    best_source = Path(best["snapshot"]).read_text(errors="replace") if best and Path(
+        best.get("snapshot", "")).is_file() else None
     return prompts.workbench(task, source, own_ledger(state), state.get("baselines", []), findings,
-                             mine[-1]["text"] if mine else None, sims_left(state), state.get("best"))
+                             mine[-1]["text"] if mine else None, sims_left(state), best, best_source)
 
 
 def _ask(ctx: GliaContext, modes: RoleModes, messages: list[AnyMessage], usage: dict,

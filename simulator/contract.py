@@ -102,7 +102,8 @@ def check_all_routed(requests: list[Request]) -> None:
     if unrouted:
         raise PolicyViolation("never_routed", f"{len(unrouted)} request(s) were never routed (ids "
                               f"{', '.join(map(str, unrouted[:10]))}{', ...' if len(unrouted) > 10 else ''}); "
-                              "schedule() must eventually route every request it holds")
+                              "schedule() must eventually route every request it holds; to hold a request, "
+                              "leave it in self._request_queue (a request popped and not returned is lost)")
 
 
 def _is_int(value: Any) -> bool:
