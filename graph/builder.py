@@ -10,7 +10,7 @@ One design context, every transition (the routing predicates are in ``nodes/prog
                 -> researcher      (summarizer first if needed)
     analyst     -> supervisor      a milestone (stagnation, a budget mark)
                 -> researcher      (summarizer first if needed)
-    supervisor  -> finalize        approved
+    supervisor  -> finalize        approved, or stopped (the budget is used and no design met the constraint)
                 -> researcher      any other decision (summarizer first if needed)
     summarizer  -> researcher
     finalize    -> END (a context graph), collect (the flat one-context run)
@@ -74,7 +74,7 @@ def after_analyst(state: GliaState, runtime: Runtime[GliaContext]) -> Literal["s
 
 def after_supervisor(state: GliaState, runtime: Runtime[GliaContext]) -> Literal["finalize", "researcher",
                                                                                   "summarizer"]:
-    return "finalize" if state.get("phase") == "approve" else to_researcher(state, runtime)
+    return "finalize" if state.get("phase") in ("approve", "stop") else to_researcher(state, runtime)
 
 
 def _agent(role: str, name: str) -> Callable:

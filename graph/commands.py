@@ -11,6 +11,7 @@ from glia.nodes.endpoint import EndpointUnreachable, profile_for
 from glia.nodes.modes import NEEDS, choose_modes, endpoint_lines, parse_overrides
 from glia.nodes.registry import ROLES
 from glia.simulator import confine
+from glia.state import load_task
 from glia.tools.executors import EXECUTORS
 from glia.tools.simulation import describe_check
 
@@ -99,7 +100,19 @@ def _impls(pairs: list[str]) -> dict[str, str]:
     return out
 
 
-def _progress(quiet: bool):
+def _figures(m: dict, metric: str) -> str:
+    """An experiment's objective, and the mean end-to-end time and restarts that every routing user reads."""
+    parts = [] if metric == "mean_e2e_s" else [f"{metric} {m.get(metric, float('nan')):.3f}"]
+    parts += [f"mean e2e {m.get('mean_e2e_s', float('nan')):.2f} s",
+              f"restarts {m.get('restart_fraction', float('nan')):.3f}"]
+    return ", ".join(parts)
+
+
+def _infeasible(d: dict) -> str:
+    return "" if d.get("feasible", True) else f", INFEASIBLE (+{100 * d.get('violation', float('inf')):.1f} %)"
+
+
+def _progress(quiet: bool, metric: str = "mean_e2e_s"):
     def on_event(e: dict) -> None:
         if quiet or e["mode"] != "custom":
             return
@@ -108,12 +121,10 @@ def _progress(quiet: bool):
         if kind == "experiment":
             m = d.get("metrics", {})
             res = (f"error {d['error']['kind']}" if d.get("error") else
-                   f"mean e2e {m.get('mean_e2e_s', float('nan')):.2f} s, restarts "
-                   f"{m.get('restart_fraction', float('nan')):.3f} ({d['verdict']})")
+                   f"{_figures(m, metric)}{_infeasible(d)} ({d['verdict']})")
             print(f"[{d['context']}] experiment {d['id']}: {d['label'][:90]} -> {res}", file=sys.stderr)
         elif kind == "baseline":
-            print(f"[run] baseline {d['policy']}: mean e2e {d['metrics'].get('mean_e2e_s', float('nan')):.2f} s",
-                  file=sys.stderr)
+            print(f"[run] baseline {d['policy']}: {_figures(d['metrics'], metric)}{_infeasible(d)}", file=sys.stderr)
         elif kind == "context_end":
             print(f"[{d['context']}] done: {d['outcome']['stop_reason']}", file=sys.stderr)
         elif kind == "heldout":
@@ -124,6 +135,12 @@ def _progress(quiet: bool):
     return on_event
 
 
+def _objective(metric: str, v) -> str:
+    if v is None:
+        return f"{metric} -"
+    return f"mean e2e {v:.2f} s" if metric == "mean_e2e_s" else f"{metric} {v:.3f}"
+
+
 def _finish(outcome, as_json: bool) -> int:
     data = outcome.to_json()
     if as_json:
@@ -132,13 +149,17 @@ def _finish(outcome, as_json: bool) -> int:
         print(f"run {data['thread_id']}: {data['status']} {data['message']}".rstrip())
         print(f"implementations: {', '.join(f'{k}={v}' for k, v in data['implementations'].items())}")
         print(f"simulations used: {data['simulations_used']} of {data['simulations_budget']}")
+        metric = data.get("objective", "mean_e2e_s")
         for name, b in data["baselines"].items():
-            print(f"baseline {name}: mean e2e {b['mean_e2e_s']:.2f} s")
+            print(f"baseline {name}: {_objective(metric, b.get(metric))}" + ("" if b.get("feasible", True) else
+                  f" (infeasible: +{100 * b['violation']:.1f} %)"))
         if data["best"]:
-            print(f"best: {data['best']['label']} -> mean e2e {data['best']['mean_e2e_s']:.2f} s "
+            print(f"best: {data['best']['label']} -> {_objective(metric, data['best'].get(metric))} "
                   f"({data['best']['path']})")
             if data["best"].get("hardened"):
                 print(f"best: {describe_check(data['best']['hardened'])}")
+        elif data["status"] == "finished":
+            print("best: none (no design succeeded or met the task's constraint)")
         for name, h in data["heldout"].items():
             print("held-out " + name + ": " + "; ".join(
                 f"{part} {_value(h[part])}" for part in ("heldout", "shifted")))
@@ -166,7 +187,8 @@ def cmd_run(args) -> int:
     if not config.models and not args.quiet and not args.json:
         print("no model configured (--model or GLIA_MODEL): running every node's offline implementation",
               file=sys.stderr)
-    return _finish(start_run(config, on_event=_progress(args.quiet or args.json)), args.json)
+    metric = load_task(config.task)["objective"]["metric"]
+    return _finish(start_run(config, on_event=_progress(args.quiet or args.json, metric)), args.json)
 
 
 def cmd_resume(args) -> int:

@@ -57,18 +57,25 @@ DIAGNOSTICS = {
 }
 
 
-def diagnose(db, run_id: str) -> list[Finding]:
-    """The offline analyst's findings for one experiment."""
+def diagnose(db, run_id: str, extra: tuple[str, ...] = (), task: dict | None = None,
+             experiment: str | None = None) -> list[Finding]:
+    """The offline analyst's findings for one experiment (``run_id`` in the telemetry; ``experiment``: its ledger
+    id, the run id by default): the standard battery, then the task's ``extra`` diagnostic sets
+    (``EXTRA_DIAGNOSTICS``)."""
+    experiment = experiment or run_id
+    queries = dict(DIAGNOSTICS)
+    for name in extra:
+        queries.update(EXTRA_DIAGNOSTICS[name])
     vals: dict[str, tuple] = {}
     with reading(db) as con:
-        for topic, sql in DIAGNOSTICS.items():
+        for topic, sql in queries.items():
             vals[topic] = con.execute(sql, [run_id] * sql.count("?")).fetchone()
     out: list[Finding] = []
 
     def add(topic: str, flagged: bool, text: str, value: float | None):
         figures = [float(v) for v in vals[topic] if isinstance(v, (int, float))]
-        out.append({"id": f"{run_id}:{topic}", "experiment": run_id, "topic": topic, "flagged": bool(flagged),
-                    "text": text, "value": value, "sql": " ".join(DIAGNOSTICS[topic].split()), "figures": figures})
+        out.append({"id": f"{experiment}:{topic}", "experiment": experiment, "topic": topic, "flagged": bool(flagged),
+                    "text": text, "value": value, "sql": " ".join(queries[topic].split()), "figures": figures})
 
     q, prefill, decode, waste = vals["time_breakdown"]
     if q is not None:
@@ -101,7 +108,90 @@ def diagnose(db, run_id: str) -> list[Finding]:
         add("output_length", avg_d > avg_p, f"outputs average {avg_d:.0f} tokens (median {med_d:.0f}) against "
             f"{avg_p:.0f}-token prompts: growth after admission is {avg_d / avg_p:.1f}x the prompt on average",
             avg_d)
+    for name in extra:
+        _EXTRA_FINDINGS[name](vals, add, task or {})
     return out
+
+
+# extra diagnostic sets a task's offline rules can ask for (task [offline] diagnostics)
+EXTRA_DIAGNOSTICS = {
+    "scaling": {
+        "slo_margin": """
+            SELECT avg(p95), avg(p50) FROM (SELECT seed, quantile_cont(slowdown, 0.95) AS p95,
+                   quantile_cont(slowdown, 0.5) AS p50 FROM requests WHERE run_id = ? GROUP BY seed)""",
+        "per_replica_load": """
+            SELECT avg(per), avg(n), stddev_pop(per) / nullif(avg(per), 0) FROM (
+                SELECT seed, t, sum(num_pending + num_active) / count(*) AS per, count(*) AS n
+                FROM replica_samples WHERE run_id = ? GROUP BY seed, t)""",
+    },
+    "ttft": {
+        "ttft_tail": """
+            WITH q AS (SELECT seed, quantile_cont(ttft_s, 0.9) AS p90, quantile_cont(ttft_s, 0.5) AS p50
+                       FROM requests WHERE run_id = ? GROUP BY seed)
+            SELECT avg(q.p90), avg(q.p50), avg(r.queueing_s) FILTER (r.ttft_s >= q.p90),
+                   avg(r.first_token_at - r.scheduled_at) FILTER (r.ttft_s >= q.p90),
+                   avg(r.num_prefill_tokens) FILTER (r.ttft_s >= q.p90), avg(r.num_prefill_tokens)
+            FROM requests r JOIN q USING (seed) WHERE r.run_id = ?""",
+        "ttft_imbalance": """
+            SELECT avg(hi / nullif(lo, 0)) FROM (SELECT seed, max(m) AS hi, min(m) AS lo FROM (
+                SELECT seed, replica_id, avg(ttft_s) AS m FROM requests WHERE run_id = ? GROUP BY seed, replica_id)
+                GROUP BY seed)""",
+    },
+    "batch_cap": {
+        "batch_cap": """
+            WITH c AS (SELECT CAST(json_extract(config, '$.cluster.batch_size_cap') AS INTEGER) AS cap FROM runs
+                       WHERE run_id = ?)
+            SELECT avg(CASE WHEN num_active >= c.cap THEN 1.0 ELSE 0 END), avg(allocated_blocks / num_blocks),
+                   avg(num_pending), any_value(c.cap)
+            FROM replica_samples, c WHERE run_id = ?""",
+    },
+}
+
+
+def _scaling_findings(vals: dict, add, task: dict) -> None:
+    c = (task.get("objective") or {}).get("constraint") or {}
+    p95, p50 = vals["slo_margin"]
+    if p95 is not None:
+        bound = c.get("max") if c.get("metric") == "p95_slowdown" else None
+        margin = f" against a bound of {bound:g}" if bound else ""
+        add("slo_margin", bound is not None and (p95 < 0.6 * bound or p95 > bound),
+            f"p95 slowdown {p95:.2f}{margin} (median {p50:.2f})"
+            + ("; capacity to spare" if bound and p95 < 0.6 * bound else "; the bound is broken"
+               if bound and p95 > bound else ""), p95)
+    per, n, cv = vals["per_replica_load"]
+    if per is not None:
+        add("per_replica_load", cv is not None and cv > 0.3,
+            f"{per:.1f} requests in flight per replica on average over {n:.1f} replicas; it varies by "
+            f"{100 * (cv or 0):.0f} % over time: the cluster's size does not follow the load", per)
+
+
+def _ttft_findings(vals: dict, add, task: dict) -> None:
+    c = (task.get("objective") or {}).get("constraint") or {}
+    bound = c.get("max") if c.get("metric") == "p90_ttft_s" else None
+    p90, p50, queued, prefill, tail_prompt, mean_prompt = vals["ttft_tail"]
+    if p90 is not None:
+        add("ttft_tail", (bound is not None and p90 > bound) or p90 > 2 * p50,
+            f"p90 TTFT {p90:.2f} s" + (f" against a bound of {bound:g} s" if bound is not None else "")
+            + f" (median {p50:.2f} s); the slowest 10 % waited {queued or 0:.2f} s for admission (the token budget "
+            f"taken by other prompts' chunks) and {prefill or 0:.2f} s more to their first token; their prompts "
+            f"average {tail_prompt or 0:.0f} tokens (all requests: {mean_prompt:.0f}): a first token waits for the "
+            "prefill work queued ahead of it", p90)
+    (ratio,) = vals["ttft_imbalance"]
+    if ratio is not None:
+        add("ttft_imbalance", ratio > 1.2, f"mean TTFT differs {ratio:.2f}x between the fastest and the slowest "
+            "replica: the load signal does not see prefill work", ratio)
+
+
+def _batch_cap_findings(vals: dict, add, task: dict) -> None:
+    at_cap, kv, pending, cap = vals["batch_cap"]
+    if at_cap is not None:
+        add("batch_cap", at_cap > 0.2 and kv < 0.7,
+            f"replicas ran at the batch-size cap ({cap}) in {100 * at_cap:.0f} % of samples with the KV cache "
+            f"{100 * kv:.0f} % used and {pending:.1f} requests pending on average: batch slots, not memory, limit "
+            "admission", at_cap)
+
+
+_EXTRA_FINDINGS = {"scaling": _scaling_findings, "ttft": _ttft_findings, "batch_cap": _batch_cap_findings}
 
 
 def _new_experiments(state: GliaState) -> list[LedgerEntry]:
@@ -112,8 +202,10 @@ def _new_experiments(state: GliaState) -> list[LedgerEntry]:
 def offline_analyst(state: GliaState, runtime: Runtime[GliaContext]) -> GliaState:
     new = _new_experiments(state)
     findings = []
+    task = state["task"]
+    extra = tuple((task.get("offline") or {}).get("diagnostics", ()))
     for e in new:
-        findings += diagnose(runtime.context.db, e["id"])
+        findings += diagnose(runtime.context.db, e.get("run_id", e["id"]), extra, task, e["id"])
     flagged = [f for f in findings if f["flagged"]]
     lines = [f"- {f['text']}" for f in (flagged or findings)[:6]]
     ids = ", ".join(e["id"] for e in new)
@@ -141,10 +233,14 @@ def llm_analyst(state: GliaState, runtime: Runtime[GliaContext]) -> GliaState:
         account(usage, "analyst", reply.get("raw") if isinstance(reply, dict) else reply, model)
         return reply
 
-    standard = [f for e in new for f in diagnose(ctx.db, e["id"])]
+    task = state["task"]
+    extra = tuple((task.get("offline") or {}).get("diagnostics", ()))
+    standard = [f for e in new for f in diagnose(ctx.db, e.get("run_id", e["id"]), extra, task, e["id"])]
+    # the model queries the telemetry, where an experiment is its run id
+    in_telemetry = [{**e, "id": e.get("run_id", e["id"])} for e in new]
     messages: list[AnyMessage] = [
         SystemMessage(content=prompts.ANALYST_SYSTEM),
-        HumanMessage(content=prompts.analyst_request(state["task"], new, schema(tctx.db),
+        HumanMessage(content=prompts.analyst_request(task, in_telemetry, schema(tctx.db),
                                                      [f["text"] for f in standard]))]
     native = modes.tools == "native_auto"
     asking = model.bind_tools(langchain_tools(ANALYST_TOOLS), tool_choice="auto") if native else model

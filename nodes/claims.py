@@ -65,8 +65,9 @@ Figures = dict[str, list[float]]  # metric (or "" for figures of no named metric
 
 
 def known_figures(state: GliaState, extra: Iterable[float] = ()) -> Figures:
-    """Every figure the harness recorded for this run, by metric: experiments' and baselines' metrics and the CI
-    of the mean, plus ``extra`` (figures the model was shown, such as query results)."""
+    """Every figure the harness recorded for this run, by metric: experiments' and baselines' metrics, the CI of
+    the mean and how far each broke the task's constraint, plus ``extra`` (figures the model was shown, such as
+    query results)."""
     out: Figures = {"": list(extra)}
     records: list[LedgerEntry | Baseline] = [*state.get("ledger", []), *state.get("baselines", [])]
     for r in records:
@@ -75,6 +76,11 @@ def known_figures(state: GliaState, extra: Iterable[float] = ()) -> Figures:
                 out.setdefault(k, []).append(float(v))
         out["mean_e2e_s"] = out.get("mean_e2e_s", []) + [
             float(v) for v in (r.get("mean_e2e_ci90") or []) if isinstance(v, (int, float)) and math.isfinite(v)]
+        v = r.get("violation")
+        if isinstance(v, (int, float)) and 0 < v < math.inf:  # by how much it broke the task's constraint
+            out[""].append(float(v))
+    constraint = ((state.get("task") or {}).get("objective") or {}).get("constraint") or {}
+    out[""] += [float(constraint[k]) for k in ("max", "min") if isinstance(constraint.get(k), (int, float))]
     return out
 
 

@@ -8,28 +8,37 @@ from pathlib import Path
 
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, ToolMessage
 
-from glia.state import GliaContext, GliaState, score
+from glia.state import GliaContext, GliaState, score, violation
+from glia.state.task import layer_of
 from glia.tools.evaluator import Evaluator
 from glia.tools.executors import make_executor
 from glia.tools.ledger import BudgetLedger
 from glia.tools.toolkit import ToolContext
 
 
+def evaluator_for(task: dict, db: Path | None, executor, **kwargs) -> Evaluator:
+    """The task's benchmark as every method evaluates it: candidates of the task's layer with its fixed policies of
+    the other layers, scored by its objective (penalised past its constraint) and judged against its constraint."""
+    return Evaluator(task["benchmark"]["workload"], task["benchmark"]["seeds"], functools.partial(score, task),
+                     task["objective"]["metric"], db, executor, layer=layer_of(task), fixed=task.get("stack"),
+                     judge=functools.partial(violation, task), **kwargs)
+
+
 def task_evaluator(state: GliaState, ctx: GliaContext) -> Evaluator:
-    """The task's benchmark as every method evaluates it: on the run's executor, charged to its budget ledger when it
-    has one (a comparison's unit), with the timeout the measured baselines give."""
-    task, ev = state["task"], ctx.evaluation
-    evaluator = Evaluator(task["benchmark"]["workload"], task["benchmark"]["seeds"], functools.partial(score, task),
-                          task["objective"]["metric"], Path(ctx.db),
-                          make_executor(ev.get("executor", "local"), ev.get("ray_address")),
-                          ledger=BudgetLedger(ev["ledger"]) if ev.get("ledger") else None, unit=ev.get("unit", ""))
+    """The run's evaluator: on the run's executor, charged to its budget ledger when it has one (a comparison's
+    unit), with the timeout the measured baselines give."""
+    ev = ctx.evaluation
+    evaluator = evaluator_for(state["task"], Path(ctx.db), make_executor(ev.get("executor", "local"),
+                                                                         ev.get("ray_address")),
+                              ledger=BudgetLedger(ev["ledger"]) if ev.get("ledger") else None,
+                              unit=ev.get("unit", ""))
     evaluator.calibrate(state.get("baselines", []))
     return evaluator
 
 
 def tool_context(state: GliaState, ctx: GliaContext) -> ToolContext:
     return ToolContext(Path(state["workspace"]), Path(ctx.db), state["task"], state["context_id"],
-                       task_evaluator(state, ctx))
+                       task_evaluator(state, ctx), state.get("thread_id", ""))
 
 
 def from_agent(role: str, text: str) -> HumanMessage:

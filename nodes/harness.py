@@ -12,7 +12,20 @@ from pathlib import Path
 from langchain_core.messages import AIMessage, ToolMessage, messages_to_dict
 from langgraph.runtime import Runtime
 
-from glia.state import Baseline, BestDesign, ContextOutcome, GliaContext, GliaState, LedgerEntry, score
+from glia.state import (
+    Baseline,
+    BestDesign,
+    ContextOutcome,
+    GliaContext,
+    GliaState,
+    LedgerEntry,
+    feasible,
+    improves,
+    score,
+    violation,
+    worse,
+)
+from glia.state.task import objective_ci, policy_name
 from glia.tools.heldout import measure_heldout
 from glia.tools.simulation import confirm_hardened, describe_check, run_baseline
 from glia.tools.toolkit import execute
@@ -39,14 +52,24 @@ def measure_baselines(state: GliaState, runtime: Runtime[GliaContext]) -> GliaSt
     done = {b["policy"] for b in state.get("baselines", [])}
     out: list[Baseline] = []
     evaluator = task_evaluator(state, runtime.context)
-    for policy in task["benchmark"]["baselines"]:
-        if policy in done:
+    for spec in task["benchmark"]["baselines"]:
+        name = policy_name(spec)
+        if name in done:
             continue
-        b = run_baseline(evaluator, policy, f"{state['thread_id']}-baseline-{policy}")
-        b["score"] = score(task, b["metrics"]) if not b.get("error") else math.inf
+        b = run_baseline(evaluator, spec, f"{state['thread_id']}-baseline-{name}")
+        b.update(_judged(task, b), policy=name, spec=spec)
         out.append(b)
-        runtime.stream_writer({"event": "baseline", "policy": policy, "metrics": b["metrics"]})
+        runtime.stream_writer({"event": "baseline", "policy": name, "metrics": b["metrics"],
+                               "feasible": b["feasible"], "violation": b["violation"]})
     return {"baselines": out, "started_at": state.get("started_at") or time.time()}
+
+
+def _judged(task, m: dict) -> dict:
+    """A measurement's score (penalised by the constraint), feasibility and violation; a failed run is infeasible."""
+    if m.get("error"):
+        return {"score": math.inf, "feasible": False, "violation": math.inf}
+    return {"score": score(task, m["metrics"]), "feasible": feasible(task, m["metrics"]),
+            "violation": violation(task, m["metrics"])}
 
 
 def run_tools(state: GliaState, runtime: Runtime[GliaContext]) -> GliaState:
@@ -55,7 +78,9 @@ def run_tools(state: GliaState, runtime: Runtime[GliaContext]) -> GliaState:
     ctx = tool_context(state, runtime.context)
     task = state["task"]
     ledger = own_ledger(state)
-    best_score = min((e["score"] for e in ledger), default=math.inf)
+    best_score = min((e["score"] for e in ledger), default=math.inf)   # what the search compares (penalised)
+    best_feasible = min((e["score"] for e in ledger if e.get("feasible", True) and not e.get("error")),
+                        default=math.inf)                                  # what can be called best
     left = sims_left(state)
     messages: list[ToolMessage] = []
     entries: list[LedgerEntry] = []
@@ -71,30 +96,33 @@ def run_tools(state: GliaState, runtime: Runtime[GliaContext]) -> GliaState:
         if res.experiment is not None:
             left -= 1
             e = res.experiment
-            sc = score(task, e["metrics"]) if not e.get("error") else math.inf
-            verdict = ("error" if e.get("error") else "improved" if sc < 0.99 * best_score else
-                       "worse" if sc > 1.05 * best_score else "no gain")
-            entry = {**e, "context": state["context_id"], "seq": seq, "score": sc,
+            judged = _judged(task, e)
+            sc = judged["score"]
+            verdict = ("error" if e.get("error") else "improved" if improves(sc, best_score, 0.99) else
+                       "worse" if worse(sc, best_score, 1.05) else "no gain")
+            entry = {**e, **judged, "context": state["context_id"], "seq": seq,
                      "verdict": verdict, "workspace": str(ctx.workspace)}
-            if sc < best_score:  # reported best only once a hardened re-measurement agrees
+            if judged["feasible"] and sc < best_feasible:  # reported best once a hardened re-measurement agrees
                 check = confirm_hardened(ctx.workspace, e, ctx.evaluator)
                 entry["hardened"] = check
                 res.text += "\n" + describe_check(check)
                 if not check["agree"]:
                     sc = math.inf
-                    entry.update(score=sc, verdict="error", error={"kind": "hardened_disagrees",
-                                                                   "message": describe_check(check)})
+                    entry.update(score=sc, feasible=False, verdict="error", error={
+                        "kind": "hardened_disagrees", "message": describe_check(check)})
                     res.error = True
             entries.append(entry)
-            if sc < best_score:
-                best_score = sc
+            best_score = min(best_score, sc)
+            if entry["feasible"] and sc < best_feasible:
+                best_feasible = sc
                 best = {"id": e["id"], "context": state["context_id"], "label": e.get("label", ""), "score": sc,
                         "value": e["metrics"].get(task["objective"]["metric"]), "metrics": e["metrics"],
-                        "ci90": e.get("mean_e2e_ci90"), "snapshot": str(ctx.workspace / e["snapshot"]),
+                        "ci90": objective_ci(task, e), "snapshot": str(ctx.workspace / e["snapshot"]),
                         "hash": e["hash"], "hardened": entry["hardened"]}
             runtime.stream_writer({"event": "experiment", "context": state["context_id"], "id": e["id"],
                                    "label": e.get("label", ""), "metrics": e["metrics"], "error": entry.get("error"),
-                                   "verdict": entry["verdict"]})
+                                   "verdict": entry["verdict"], "feasible": entry["feasible"],
+                                   "violation": entry["violation"]})
         messages.append(ToolMessage(content=res.text, tool_call_id=tc["id"], name=tc["name"],
                                     status="error" if res.error else "success"))
     update: GliaState = {"researcher_messages": messages, "ledger": entries,
@@ -120,6 +148,14 @@ def finalize_context(state: GliaState, runtime: Runtime[GliaContext]) -> GliaSta
     return {"contexts": [outcome]}
 
 
+def heldout_designs(state: GliaState) -> dict[str, str]:
+    """What the held-out evaluation re-measures: the best design's snapshot and each baseline that ran, by name ->
+    what the simulator loads (a built-in's name, a baseline file's path)."""
+    best = state.get("best")
+    designs = {b["policy"]: b.get("spec", b["policy"]) for b in state.get("baselines", []) if not b.get("error")}
+    return {"best": best["snapshot"], **designs} if best and Path(best["snapshot"]).is_file() else designs
+
+
 def collect(state: GliaState, runtime: Runtime[GliaContext]) -> GliaState:
     """The run's outputs: the best design file, its re-measurement (and the baselines') on held-out seeds and on the
     shifted workload, the Markdown report, the full transcript."""
@@ -127,9 +163,7 @@ def collect(state: GliaState, runtime: Runtime[GliaContext]) -> GliaState:
     best = state.get("best")
     if best and Path(best["snapshot"]).is_file():
         shutil.copyfile(best["snapshot"], run_dir / f"best_{Path(state['task']['design']['file']).name}")
-    designs = {b["policy"]: b["policy"] for b in state.get("baselines", []) if not b.get("error")}
-    if best and Path(best["snapshot"]).is_file():
-        designs = {"best": best["snapshot"], **designs}
+    designs = heldout_designs(state)
     heldout = {}
     if runtime.context.evaluation.get("heldout", True):  # a comparison re-measures every method's design itself
         runtime.stream_writer({"event": "heldout", "designs": list(designs)})

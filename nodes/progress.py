@@ -7,7 +7,7 @@ import time
 
 from langchain_core.messages import AnyMessage, ToolMessage
 
-from glia.state import AgentSettings, GliaState, LedgerEntry
+from glia.state import AgentSettings, GliaState, LedgerEntry, improves
 
 BUDGET_MARKS = (0.5,)  # shares of the simulation budget at which the supervisor looks in
 
@@ -42,7 +42,7 @@ def stagnant(ledger: list[LedgerEntry], window: int) -> bool:
     if len(ledger) <= window:
         return False
     best_before = min((e["score"] for e in ledger[:-window]), default=float("inf"))
-    return all(e["score"] >= best_before * 0.99 for e in ledger[-window:])
+    return not any(improves(e["score"], best_before, 0.99) for e in ledger[-window:])
 
 
 def marks_crossed(state: GliaState) -> list[float]:

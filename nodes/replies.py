@@ -341,11 +341,12 @@ def _json_error(text: str) -> str:
 
 
 def _code_block(out: ParsedReply, text: str, have_other: bool) -> None:
-    """The last fenced Python block (or a bare program) that defines a class with ``schedule``."""
+    """The last fenced Python block (or a bare program) that defines a policy class (``schedule``, ``next_index``
+    or ``desired_replicas``)."""
     text = unescape(text)
     blocks = [(lang.lower(), body) for lang, body in FENCE.findall(text)]
     python = [b for lang, b in blocks if lang in ("python", "py", "python3") or (lang == "" and "def " in b)]
-    if not blocks and "def schedule" in text and _parses(text):
+    if not blocks and any(f"def {m}" in text for m in POLICY_METHODS) and _parses(text):
         python = [text]
     for body in reversed(python):
         code = clean_code(body)
@@ -364,35 +365,49 @@ def _code_block(out: ParsedReply, text: str, have_other: bool) -> None:
             return
     if python and not have_other:
         out.problems.append("Your Python block defines no scheduler: the file needs a class with a schedule(self) "
-                            "method returning (replica_id, request) pairs.")
+                            "method returning (replica_id, request) pairs (or, for a batch or autoscaling task, "
+                            "next_index(self, pending, replica) or desired_replicas(self, view)).")
+
+
+# the method a policy class of each layer of the stack implements, what such a class is called, what it returns
+POLICY_METHODS = {"schedule": ("scheduler", "write the routing logic; it must return a list of (replica_id, request) "
+                                            "pairs"),
+                  "next_index": ("batch policy", "write the admission logic; it must return an index into pending "
+                                                 "or None"),
+                  "desired_replicas": ("autoscaler", "write the scaling logic; it must return an int")}
+
+
+def _policy_method(cls: ast.ClassDef) -> ast.FunctionDef | None:
+    """The layer method a class defines (schedule, next_index or desired_replicas), if any."""
+    return next((f for f in cls.body if isinstance(f, ast.FunctionDef) and f.name in POLICY_METHODS), None)
 
 
 def policy_problem(code: str) -> str | None:
     """What keeps a design file from running as meant, found without running it: it must parse, define exactly
-    one scheduler class (a file with the old and a new class cannot say which one is the design), and its
-    schedule() must do something."""
+    one policy class (a router's schedule(), a batch policy's next_index() or an autoscaler's
+    desired_replicas(); a file with the old and a new class cannot say which one is the design), and that method
+    must do something."""
     try:
         tree = ast.parse(code)
     except SyntaxError as exc:
         return f"Your design does not parse: line {exc.lineno}: {exc.msg}."
-    classes = [n for n in tree.body if isinstance(n, ast.ClassDef)
-               and any(isinstance(f, ast.FunctionDef) and f.name == "schedule" for f in n.body)]
+    classes = [n for n in tree.body if isinstance(n, ast.ClassDef) and _policy_method(n)]
     if len(classes) > 1:
-        return (f"Your design defines {len(classes)} scheduler classes ({', '.join(c.name for c in classes)}); the "
+        noun = POLICY_METHODS[_policy_method(classes[0]).name][0]
+        return (f"Your design defines {len(classes)} {noun} classes ({', '.join(c.name for c in classes)}); the "
                 "design file must define exactly one. Send the whole file again with only your new class.")
     for cls in classes:
-        body = next(f for f in cls.body if isinstance(f, ast.FunctionDef) and f.name == "schedule").body
-        stmts = [b for b in body if not (isinstance(b, ast.Expr) and isinstance(b.value, ast.Constant))]
+        method = _policy_method(cls)
+        stmts = [b for b in method.body if not (isinstance(b, ast.Expr) and isinstance(b.value, ast.Constant))]
         if all(isinstance(b, ast.Pass) for b in stmts):
-            return (f"{cls.name}.schedule() does nothing (only pass or a docstring): write the routing logic; it "
-                    "must return a list of (replica_id, request) pairs.")
+            return (f"{cls.name}.{method.name}() does nothing (only pass or a docstring): "
+                    f"{POLICY_METHODS[method.name][1]}.")
     return None
 
 
 def _scheduler_class(tree: ast.Module) -> str | None:
     for node in tree.body:
-        if isinstance(node, ast.ClassDef) and any(isinstance(f, ast.FunctionDef) and f.name == "schedule"
-                                                   for f in node.body):
+        if isinstance(node, ast.ClassDef) and _policy_method(node):
             return node.name
     return None
 

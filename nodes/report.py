@@ -1,4 +1,6 @@
-"""The run's Markdown report: the design, the reasoning that led to it, the experiments, the baselines, the cost."""
+"""The run's Markdown report: the design, the reasoning that led to it, the experiments, the baselines, the cost.
+With a constraint, every design and baseline is marked feasible or not, with the amount of its violation; the best
+design is always a feasible one."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from pathlib import Path
 from glia.simulator import confine
 from glia.simulator.metrics import KEY_METRICS, fmt
 from glia.state import GliaState
+from glia.state.task import constraint_text, layer_of, objective_ci
 from glia.tools.simulation import describe_check
 
 from .claims import known_figures, mark_unsupported
@@ -17,11 +20,26 @@ def _ci(ci) -> str:
     return f"[{fmt(ci[0])}, {fmt(ci[1])}]" if ci else "-"
 
 
+def _name(spec: str) -> str:
+    return Path(spec.partition(":")[0]).name if ".py" in spec else spec
+
+
+def _feasible(m: dict) -> str:
+    """``yes``, or ``no (+x %)``: by how much the constraint broke."""
+    if m.get("error"):
+        return "no"
+    v = m.get("violation", 0.0)
+    return "yes" if m.get("feasible", True) else f"no (+{100 * v:.1f} %)" if v != float("inf") else "no"
+
+
 def _heldout(state: GliaState, metric: str) -> list[str]:
-    """The best design and the baselines re-measured where the search never looked."""
+    """The best design and the baselines re-measured where the search never looked (and, under a constraint,
+    whether each still meets it there)."""
     held = state.get("heldout") or {}
     if not held:
         return []
+    bound = constraint_text(state["task"])
+    meets = f" {bound} |" if bound else ""
     first = next(iter(held.values()))
     seeds, shifted = first["heldout"].get("seeds") or [], first["shifted"].get("workload", "shifted workload")
     search = {"best": (state.get("best") or {}).get("value"),
@@ -29,14 +47,17 @@ def _heldout(state: GliaState, metric: str) -> list[str]:
     lines = ["", "## Held-out evaluation", "",
              f"The search chose its best design on the task's seeds, which biases its figure there; here it is "
              f"re-measured on {len(seeds)} seeds the search never saw ({seeds[0]}-{seeds[-1]}) and on `{shifted}`.",
-             "", f"| design | {metric} on the search seeds | held-out seeds | 90 % CI | shifted workload | 90 % CI |",
-             "| --- | ---: | ---: | ---: | ---: | ---: |"]
+             "", f"| design | {metric} on the search seeds | held-out seeds | 90 % CI |{meets} shifted workload | "
+             f"90 % CI |{meets}", "| --- | ---: | ---: | ---: |" + " --- |" * bool(bound) + " ---: | ---: |"
+             + " --- |" * bool(bound)]
     for name, h in held.items():
         cells = []
         for part in ("heldout", "shifted"):
             m = h[part]
-            cells += ([f"error {m['error']['kind']}", "-"] if m.get("error") else
-                      [fmt(m.get("value")), _ci(m.get("ci90"))])
+            cells += [f"error {m['error']['kind']}", "-"] if m.get("error") else [fmt(m.get("value")),
+                                                                                  _ci(m.get("ci90"))]
+            if bound:
+                cells.append("-" if m.get("feasible") is None else _feasible(m))
         label = "**best design**" if name == "best" else f"{name} (baseline)"
         lines.append(f"| {label} | {fmt(search.get(name))} | " + " | ".join(cells) + " |")
     return lines
@@ -52,9 +73,16 @@ def write_report(state: GliaState, path: Path) -> str:
     for c in contexts:
         for role, name in c.get("implementations", {}).items():
             impls.setdefault(role, set()).add(name)
+    constraint = constraint_text(task)
+    layer = layer_of(task)
     lines = [f"# Glia run {state.get('thread_id', '')}: task `{task['name']}`", ""]
-    lines += [f"Objective: {task['objective']['goal']} `{metric}` on `{task['benchmark']['workload']}` over seeds "
-              f"{task['benchmark']['seeds']}.", ""]
+    lines += [f"Objective: {task['objective']['goal']} `{metric}`"
+              + (f" subject to `{constraint}`" if constraint else "")
+              + f" on `{task['benchmark']['workload']}` over seeds {task['benchmark']['seeds']}.", ""]
+    if layer != "router" or any(task.get("stack", {}).values()):
+        fixed = ", ".join(f"{lay} `{_name(spec)}`" for lay, spec in task.get("stack", {}).items()
+                          if spec and lay != layer)
+        lines += [f"Designed layer: **{layer}**" + (f"; fixed: {fixed}" if fixed else "") + ".", ""]
     lines.append("Implementations that ran: " + ", ".join(f"{r}: {'/'.join(sorted(n))}" for r, n in impls.items()))
     lines += ["", f"Model-written code (candidate policies, shell commands) ran confined; {confine.describe()}."
               if confine.available().confined("policy") else f"> **{confine.describe()}**"]
@@ -66,12 +94,13 @@ def write_report(state: GliaState, path: Path) -> str:
         lines.append(f"- {fact}: {value}")
     lines.append("")
     base = {b["policy"]: b for b in state.get("baselines", [])}
-    llq = base.get("llq")
+    ref_name = "llq" if "llq" in base else next(iter(base), None)
+    ref = base.get(ref_name) if ref_name else None
     lines.append("## The design")
     if best:
         change = ""
-        if llq and llq["metrics"].get(metric):
-            change = f" ({100 * (best['value'] / llq['metrics'][metric] - 1):+.1f} % against llq)"
+        if ref and ref["metrics"].get(metric):
+            change = f" ({100 * (best['value'] / ref['metrics'][metric] - 1):+.1f} % against {ref_name})"
         lines += ["", f"Best: experiment `{best['id']}` — {best.get('label', '')}", "",
                   f"`{metric}` = **{fmt(best['value'])}** (90 % CI {_ci(best.get('ci90'))}){change}.", "",
                   *([f"Checked: {describe_check(best['hardened'])} (the policy in a process of its own, driven over "
@@ -79,6 +108,11 @@ def write_report(state: GliaState, path: Path) -> str:
                   f"File: `best_{Path(task['design']['file']).name}` (sha256 {best['hash']}…)", "", "```python",
                   Path(best["snapshot"]).read_text().rstrip() if Path(best["snapshot"]).is_file() else "(missing)",
                   "```", ""]
+    elif constraint and any(not e.get("error") for e in ledger):
+        closest = min((e for e in ledger if not e.get("error")), key=lambda e: e.get("violation", 0.0))
+        lines += ["", f"**No design met the constraint** `{constraint}`: nothing is called best. The closest, "
+                      f"`{closest['id']}` ({closest.get('label', '')}), broke it by "
+                      f"{100 * closest.get('violation', 0.0):.1f} %.", ""]
     else:
         lines += ["", "No experiment succeeded.", ""]
     lines.append("## Why it works")
@@ -88,7 +122,8 @@ def write_report(state: GliaState, path: Path) -> str:
         if first:
             lines += ["", "Against the first design measured in its context:", "",
                       "| metric | first design | best design |", "| --- | ---: | ---: |"]
-            for m in KEY_METRICS:
+            cm = (task["objective"].get("constraint") or {}).get("metric")
+            for m in dict.fromkeys([metric, *([cm] if cm else []), *KEY_METRICS]):
                 lines.append(f"| {m} | {fmt(first['metrics'].get(m), 3)} | {fmt(bm.get(m), 3)} |")
             lines.append("")
     hyps = state.get("hypotheses", [])
@@ -115,24 +150,31 @@ def write_report(state: GliaState, path: Path) -> str:
             lines.append(f"- after `{i.get('after_experiment')}` ({i['reason']}): **{i['decision']}** — "
                          f"{mark_unsupported(i['text'], measured)}")
         lines.append("")
-    lines += ["## Experiments", "", f"| context | id | design | {metric} | 90 % CI | restarts | verdict |",
-              "| --- | --- | --- | ---: | ---: | ---: | --- |"]
+    cmetric = (task["objective"].get("constraint") or {}).get("metric")
+    extra_head = f" {cmetric} | feasible |" if constraint else ""
+    extra_rule = " ---: | --- |" if constraint else ""
+    lines += ["## Experiments", "", f"| context | id | design | {metric} | 90 % CI | restarts |{extra_head} verdict |",
+              f"| --- | --- | --- | ---: | ---: | ---: |{extra_rule} --- |"]
     for e in ledger:
         if e.get("error"):
-            lines.append(f"| {e['context']} | `{e['id']}` | {e.get('label', '')} | error | - | - | "
-                         f"{e['error']['kind']}: {e['error']['message'][:120]} |")
+            lines.append(f"| {e['context']} | `{e['id']}` | {e.get('label', '')} | error | - | - |"
+                         + (" - | no |" if constraint else "")
+                         + f" {e['error']['kind']}: {e['error']['message'][:120]} |")
         else:
             lines.append(f"| {e['context']} | `{e['id']}` | {e.get('label', '')} | {fmt(e['metrics'].get(metric))} | "
-                         f"{_ci(e.get('mean_e2e_ci90'))} | {fmt(e['metrics'].get('restart_fraction'), 3)} | "
-                         f"{e.get('verdict', '')} |")
-    lines += ["", "## Against the baselines", "", f"| policy | {metric} | 90 % CI | restarts |",
-              "| --- | ---: | ---: | ---: |"]
+                         f"{_ci(objective_ci(task, e))} | {fmt(e['metrics'].get('restart_fraction'), 3)} |"
+                         + (f" {fmt(e['metrics'].get(cmetric), 3)} | {_feasible(e)} |" if constraint else "")
+                         + f" {e.get('verdict', '')} |")
+    lines += ["", "## Against the baselines", "", f"| policy | {metric} | 90 % CI | restarts |{extra_head}",
+              f"| --- | ---: | ---: | ---: |{extra_rule}"]
     for name, b in base.items():
-        lines.append(f"| {name} (baseline) | {fmt(b['metrics'].get(metric))} | {_ci(b.get('mean_e2e_ci90'))} | "
-                     f"{fmt(b['metrics'].get('restart_fraction'), 3)} |")
+        lines.append(f"| {name} (baseline) | {fmt(b['metrics'].get(metric))} | {_ci(objective_ci(task, b))} | "
+                     f"{fmt(b['metrics'].get('restart_fraction'), 3)} |"
+                     + (f" {fmt(b['metrics'].get(cmetric), 3)} | {_feasible(b)} |" if constraint else ""))
     if best:
         lines.append(f"| **best design** | **{fmt(best['value'])}** | {_ci(best.get('ci90'))} | "
-                     f"{fmt(best['metrics'].get('restart_fraction'), 3)} |")
+                     f"{fmt(best['metrics'].get('restart_fraction'), 3)} |"
+                     + (f" {fmt(best['metrics'].get(cmetric), 3)} | yes |" if constraint else ""))
     lines += _heldout(state, metric)
     usage = state.get("usage", {})
     wall = time.time() - state.get("started_at", time.time())

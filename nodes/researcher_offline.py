@@ -1,9 +1,12 @@
 """The heuristic Researcher: the same protocol and tools as the LLM researcher, driven by rules.
 
-Baseline first; then hypotheses from what the analyst finds (many restarts -> admission head-room; short prompts
-stuck behind long ones -> shortest prompt first; imbalance -> a better load signal; long outputs -> reserve for
-them); each tested by writing a candidate policy and running it; then parameter sweeps around the best design and a
-composition of what worked. Every decision is a function of the state, so a resumed run continues where it was."""
+Baseline first; then hypotheses from what the analyst finds (for routing: many restarts -> admission head-room;
+short prompts stuck behind long ones -> shortest prompt first; imbalance -> a better load signal; long outputs ->
+reserve for them); each tested by writing a candidate policy and running it; then parameter sweeps around the best
+design and a composition of what worked. The routing rules are below; a task of another kind names its design space
+(``[offline] space``, ``design_spaces.py``: batch policies, autoscalers, routers for a TTFT bound, routers
+re-designed where they are weak), whose rules work the same way. Every decision is a function of the state, so a
+resumed run continues where it was."""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ from langgraph.runtime import Runtime
 
 from glia.state import Finding, GliaContext, GliaState, Hypothesis, LedgerEntry
 
+from .design_spaces import SPACES, DesignSpace
 from .progress import budget_exhausted, own_ledger
 from .router_designs import RouterDesign
 
@@ -133,14 +137,18 @@ def _compose(best: RouterDesign, designs: list[tuple[RouterDesign, LedgerEntry]]
     return out
 
 
-def _hypotheses_update(state: GliaState) -> list[Hypothesis]:
+def _hypotheses_update(state: GliaState, hypotheses: dict = HYPOTHESES) -> list[Hypothesis]:
     """New hypotheses from findings; statuses from the experiments that tested them."""
     cid = state.get("context_id")
     known = {h["id"]: h for h in state.get("hypotheses", []) if h.get("context") == cid}
     ledger = own_ledger(state)
     out = []
-    for topic, f in _flagged(state).items():
-        hid, statement, _ = HYPOTHESES[topic]
+    flagged: dict[str, Finding] = {}
+    for f in state.get("findings", []):
+        if f.get("flagged") and f["topic"] in hypotheses:
+            flagged.setdefault(f["topic"], f)
+    for topic, f in flagged.items():
+        hid, statement = hypotheses[topic][:2]
         h: Hypothesis = dict(known.get(f"{cid}-{hid}") or {"id": f"{cid}-{hid}", "context": cid, "name": hid,
                                                 "statement": statement, "source": f["text"], "status": "open",
                                                 "evidence": []})
@@ -153,12 +161,30 @@ def _hypotheses_update(state: GliaState) -> list[Hypothesis]:
     return out
 
 
+def _space_plan(state: GliaState, space: DesignSpace) -> tuple[list[tuple], set[str]]:
+    """A non-routing task's plan: (candidates in order, keys of the designs tried), from its design space."""
+    start = space.starting_design(state["task"]["design"].get("starter_source", ""))
+    ledger = own_ledger(state)
+    tried = {(space.parse(e.get("label", "").split(": ", 1)[-1]) or start).key() for e in ledger}
+    designs = [(d, e) for e in ledger if not e.get("error") and (d := space.parse(e.get("label", "")
+                                                                               .split(": ", 1)[-1]))]
+    if not designs:
+        return [(start, "", "measure the starting design")], tried
+    plan = space.propose(state, designs, state.get("findings", []))
+    return [c for c in plan if c[1] not in _stopped_lines(state)], tried
+
+
 def offline_researcher(state: GliaState, runtime: Runtime[GliaContext]) -> GliaState:
-    hyps = _hypotheses_update(state)
+    space = SPACES.get((state["task"].get("offline") or {}).get("space", "router"))
+    hyps = _hypotheses_update(state, space.hypotheses if space else HYPOTHESES)
     stop = budget_exhausted(state)
     ledger = own_ledger(state)
-    tried = {(_label_design(e) or BASELINE).key() for e in ledger}
-    nxt = None if stop else next(((d, h, why) for d, h, why in candidates(state) if d.key() not in tried), None)
+    if space is None:
+        tried = {(_label_design(e) or BASELINE).key() for e in ledger}
+        plan = [] if stop else candidates(state)
+    else:
+        plan, tried = ([], set()) if stop else _space_plan(state, space)
+    nxt = next(((d, h, why) for d, h, why in plan if d.key() not in tried), None)
     if nxt is None:
         best = state.get("best")
         text = (f"I am the {NAME}. I stop here ({stop or 'no untested design left in my plan'}). "

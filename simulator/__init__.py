@@ -1,9 +1,13 @@
 """A fast, vLLM-faithful simulator of an LLM-serving GPU cluster (no dependency on agents, LangGraph or Textual).
 
-Entry points: ``run_benchmark`` (a policy on a named benchmark over seeds, isolated and aggregated),
-``Simulation`` (one seed in-process), ``BaseGlobalScheduler`` (the routing-policy API), ``PRESETS``.
+Entry points: ``run_benchmark`` (a stack of policies on a named benchmark over seeds, isolated and aggregated),
+``Simulation`` (one seed in-process), the policy APIs of the stack's three layers (``BaseGlobalScheduler`` for
+routing, ``BaseBatchPolicy`` for a replica's admission order, ``BaseAutoscaler`` with ``ClusterView`` for
+autoscaling), ``PRESETS``.
 """
 
+from .autoscaler import AutoscalingConfig, BaseAutoscaler, ClusterView, ReplicaLoad
+from .batch_policies import BaseBatchPolicy
 from .config import ClusterConfig, SimulationConfig
 from .engine import RunResult, Simulation
 from .global_scheduler import BaseGlobalScheduler
@@ -17,11 +21,16 @@ from .workloads import WorkloadSpec
 __all__ = [
            "POLICIES",
            "PRESETS",
+           "AutoscalingConfig",
+           "BaseAutoscaler",
+           "BaseBatchPolicy",
            "BaseGlobalScheduler",
            "BenchmarkResult",
            "ClusterConfig",
+           "ClusterView",
            "PolicyLoadError",
            "PolicyViolation",
+           "ReplicaLoad",
            "Request",
            "RunResult",
            "Simulation",

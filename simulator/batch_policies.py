@@ -1,28 +1,45 @@
-"""Replica batch-ordering policies: which pending request a replica admits next."""
+"""The batch (admission) policy API: which pending request a replica admits next, if any.
+
+A replica asks its policy whenever it could admit a request (token budget, batch-size cap and a pending request
+permitting); the replica itself then checks memory. The API is documented in ``simulator/batch_policy_api.md``.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import random
+from collections.abc import Sequence
+from typing import Any
 
 from .request import Request
 
 
-class BatchOrderPolicy:
-    """Picks the index of the next pending request to admit. First come, first served by default; a request that
-    was preempted goes back to the front of the pending queue."""
+class BaseBatchPolicy:
+    """Base class of batch policies; one instance per replica.
 
-    name = "fcfs"
+    ``next_index(pending, replica)`` returns the index in ``pending`` of the request to admit next, or None to admit
+    nothing now. Readable state: ``_config`` (the cluster settings and the seed), ``rng`` (seeded with the run's
+    seed), and the replica and requests as documented.
+    """
 
-    def next_index(self, pending: list[Request]) -> int:
+    def __init__(self, config: Any = None):
+        self._config = config
+        self.rng = random.Random(getattr(config, "seed", 0))
+
+    def next_index(self, pending: Sequence[Request], replica: Any) -> int | None:
+        raise NotImplementedError
+
+
+class FirstComeFirstServed(BaseBatchPolicy):
+    """vLLM's order: the head of the pending queue (a preempted request goes back to the front)."""
+
+    def next_index(self, pending: Sequence[Request], replica: Any = None) -> int:
         return 0
 
 
-class ShortestPrefillFirst(BatchOrderPolicy):
+class ShortestPrefillFirst(BaseBatchPolicy):
     """Admit the pending request with the shortest prompt (ties: earliest arrival)."""
 
-    name = "spf"
-
-    def next_index(self, pending: list[Request]) -> int:
+    def next_index(self, pending: Sequence[Request], replica: Any = None) -> int:
         best, best_key = 0, None
         for i, r in enumerate(pending):
             key = (r._r_prompt, r._r_arr)
@@ -31,13 +48,14 @@ class ShortestPrefillFirst(BatchOrderPolicy):
         return best
 
 
-BATCH_POLICIES: dict[str, Callable[[], BatchOrderPolicy]] = {
-    "fcfs": BatchOrderPolicy,
+BATCH_POLICIES: dict[str, type[BaseBatchPolicy]] = {
+    "fcfs": FirstComeFirstServed,
     "spf": ShortestPrefillFirst,
 }
 
 
-def get_batch_policy(name: str) -> BatchOrderPolicy:
+def get_batch_policy(name: str) -> BaseBatchPolicy:
+    """A built-in batch policy by name."""
     try:
         return BATCH_POLICIES[name]()
     except KeyError:

@@ -8,6 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+from .autoscaler import AUTOSCALERS
+from .batch_policies import BATCH_POLICIES
 from .metrics import SUMMARY_METRICS, fmt
 from .policies import POLICIES
 from .presets import PRESETS, get_preset
@@ -16,7 +18,7 @@ from .sandbox import simulate_seed
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("simulate", help="run a routing policy on a benchmark")
+    p = sub.add_parser("simulate", help="run a routing policy (with a batch policy and an autoscaler) on a benchmark")
     p.add_argument("--policy", required=True, help=f"built-in ({', '.join(POLICIES)}) or PATH.py[:ClassName]")
     p.add_argument("--hardened", action="store_true",
                    help="then re-measure with the policy in a process of its own, driven over a pipe, and flag any "
@@ -43,6 +45,11 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workspace", default="glia-workspace",
                    help="where run artifacts (runs/) and the telemetry database (telemetry.duckdb) go")
     p.add_argument("--no-record", action="store_true", help="write no artifacts or telemetry")
+    p.add_argument("--batch", default=None, metavar="NAME|PATH.py[:Class]",
+                   help=f"batch policy of every replica ({', '.join(BATCH_POLICIES)} or a file; default: the preset's)")
+    p.add_argument("--autoscaler", default=None, metavar="NAME|PATH.py[:Class]",
+                   help=f"autoscaling policy ({', '.join(AUTOSCALERS)}, a file, or none; default: the preset's; "
+                        "needs a preset with autoscaling)")
     p.add_argument("--allow-unconfined", action="store_true",
                    help="run policy files even where the filesystem or the network cannot be confined "
                         "(also GLIA_ALLOW_UNCONFINED=1); outputs then say so")
@@ -57,11 +64,14 @@ def _positive_int(text: str) -> int:
 
 
 def _timeout(policy: str, args) -> float:
-    """``--timeout``, or for a policy file one derived from llq's time on the benchmark's first seed (measured here,
-    in this process: a built-in policy is trusted), so that a policy that never returns costs seconds."""
+    """``--timeout``, or for a policy file (of any layer) one derived from llq's time on the benchmark's first seed
+    (measured here, in this process: a built-in policy is trusted), so that a policy that never returns costs
+    seconds."""
     if args.timeout is not None:
         return args.timeout
-    if policy in POLICIES:
+    files = [p for p, builtins in ((policy, POLICIES), (args.batch, BATCH_POLICIES),
+                                   (args.autoscaler, (*AUTOSCALERS, "none"))) if p and p not in builtins]
+    if not files:
         args.timeout = DEFAULT_TIMEOUT_S
         return args.timeout
     start = time.perf_counter()
@@ -78,8 +88,9 @@ def _run(policy: str, args) -> BenchmarkResult:
     record = not args.no_record
     return run_benchmark(policy, args.workload, args.seeds, jobs=args.jobs, timeout_s=_timeout(policy, args),
                          memory_mb=args.memory_mb, out_dir=ws / "runs" if record else None,
-                         telemetry=ws / "telemetry.duckdb" if record else None,
-                         allow_unconfined=args.allow_unconfined, fail_fast=not args.all_seeds)
+                         telemetry=ws / "telemetry.duckdb" if record else None, batch=args.batch,
+                         autoscaler=args.autoscaler, allow_unconfined=args.allow_unconfined,
+                         fail_fast=not args.all_seeds)
 
 
 def _verdict(check: dict) -> str:
@@ -99,7 +110,9 @@ def cmd_simulate(args) -> int:
     if args.json:
         print(json.dumps({**res.to_json(), **({"hardened": check} if args.hardened else {})}))
         return 1 if res.error or (check and not check["agree"]) else 0
-    print(f"policy {res.policy} on {res.workload}, {len(res.seeds)} seed(s), {res.wall_s:.1f} s wall; "
+    scaling = f", autoscaler {res.autoscaler}" if res.autoscaler else ""
+    print(f"policy {res.policy} (batch {res.batch_policy}{scaling}) on {res.workload}, {len(res.seeds)} seed(s), "
+          f"{res.wall_s:.1f} s wall; "
           f"{res.isolation if 'UNCONFINED' in res.isolation else 'isolation: ' + res.isolation}")
     if res.metrics:
         print(f"{'metric':<26}{'mean':>12}{'90% CI':>24}")

@@ -5,8 +5,10 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+from .autoscaler import AutoscalingConfig
 from .batch_policies import BATCH_POLICIES
 from .execution import ExecutionModel
+from .hardware import dtype_bytes
 from .replica import ReplicaConfig
 from .workloads import WorkloadSpec
 
@@ -24,7 +26,9 @@ class ClusterConfig:
     chunk_size: int = 8192
     batch_size_cap: int = 128
     watermark_fraction: float = 0.01
-    batch_policy: str = "fcfs"
+    batch_policy: str = "fcfs"     # a built-in batch policy or PATH.py[:Class]
+    weight_dtype: str = "fp16"     # fp16 / bf16 / fp8 (vLLM's --quantization fp8)
+    kv_cache_dtype: str = "fp16"   # fp16 / bf16 / fp8 (vLLM's --kv-cache-dtype fp8)
 
     def __post_init__(self):
         if self.num_replicas < 1:
@@ -36,11 +40,18 @@ class ClusterConfig:
             raise ValueError(f"num_blocks must be >= 1, got {self.num_blocks}")
         if not 0.0 <= self.watermark_fraction < 1.0:
             raise ValueError(f"watermark_fraction must be within [0, 1), got {self.watermark_fraction}")
-        if self.batch_policy not in BATCH_POLICIES:
-            raise ValueError(f"unknown batch policy {self.batch_policy!r}; known: {', '.join(BATCH_POLICIES)}")
+        if self.batch_policy not in BATCH_POLICIES and not _is_file_spec(self.batch_policy):
+            raise ValueError(f"unknown batch policy {self.batch_policy!r}; known: {', '.join(BATCH_POLICIES)}, or "
+                             "a PATH.py[:Class]")
+        dtype_bytes(self.weight_dtype)
+        dtype_bytes(self.kv_cache_dtype)
+
+    def replace(self, **changes) -> ClusterConfig:
+        return dataclasses.replace(self, **changes)
 
     def execution_model(self) -> ExecutionModel:
-        return ExecutionModel(self.device, self.model, self.tensor_parallel)
+        return ExecutionModel(self.device, self.model, self.tensor_parallel, weight_dtype=self.weight_dtype,
+                              kv_cache_dtype=self.kv_cache_dtype)
 
     def replica_config(self, model: ExecutionModel | None = None) -> ReplicaConfig:
         blocks = self.num_blocks
@@ -49,19 +60,30 @@ class ClusterConfig:
         return ReplicaConfig(blocks, self.block_size, self.chunk_size, self.batch_size_cap, self.watermark_fraction)
 
 
+def _is_file_spec(spec: str) -> bool:
+    return spec.endswith(".py") or ".py:" in spec
+
+
 @dataclass(frozen=True)
 class SimulationConfig:
-    """One benchmark: a cluster, a workload, optional autoscaling, and what to record."""
+    """One benchmark: a cluster, a workload, optional autoscaling (its platform settings and policy; a settings
+    dict is accepted), and what to record."""
 
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
     workload: WorkloadSpec = field(default_factory=lambda: WorkloadSpec("sharegpt"))
-    autoscaler: dict | None = None
+    autoscaler: AutoscalingConfig | None = None
     sample_interval_s: float = 1.0
     record_events: bool = True
 
+    def __post_init__(self):
+        if isinstance(self.autoscaler, dict):
+            object.__setattr__(self, "autoscaler", AutoscalingConfig.from_dict(self.autoscaler) if self.autoscaler
+                               else None)
+
     def to_dict(self) -> dict:
         return {"cluster": dataclasses.asdict(self.cluster), "workload": self.workload.to_dict(),
-                "autoscaler": self.autoscaler, "sample_interval_s": self.sample_interval_s}
+                "autoscaler": self.autoscaler.to_dict() if self.autoscaler else None,
+                "sample_interval_s": self.sample_interval_s}
 
     @classmethod
     def from_dict(cls, data: dict) -> SimulationConfig:
@@ -75,8 +97,23 @@ class SimulationConfig:
             raise ValueError(f"bad cluster settings: {exc}") from None
         wl = dict(data.get("workload", {"kind": "sharegpt"}))
         kind = wl.pop("kind", "sharegpt")
-        return cls(cluster, WorkloadSpec(kind, wl), data.get("autoscaler"),
+        return cls(cluster, WorkloadSpec(kind, wl), data.get("autoscaler") or None,
                    float(data.get("sample_interval_s", 1.0)), bool(data.get("record_events", True)))
 
     def replace(self, **changes) -> SimulationConfig:
         return dataclasses.replace(self, **changes)
+
+    def with_stack(self, batch: str | None = None, autoscaler: str | None = None) -> SimulationConfig:
+        """This benchmark with another batch policy and/or autoscaling policy (``"none"``: a fixed cluster)."""
+        out = self
+        if batch is not None:
+            out = out.replace(cluster=dataclasses.replace(out.cluster, batch_policy=batch))
+        if autoscaler == "none":
+            out = out.replace(autoscaler=None)
+        elif autoscaler is not None:
+            if out.autoscaler is None:
+                raise ValueError("this benchmark has no autoscaling platform (a fixed cluster): an autoscaling "
+                                 "policy needs a workload preset with autoscaling settings")
+            params = out.autoscaler.params if autoscaler == out.autoscaler.policy else {}
+            out = out.replace(autoscaler=dataclasses.replace(out.autoscaler, policy=autoscaler, params=params))
+        return out

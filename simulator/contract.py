@@ -1,7 +1,9 @@
-"""The routing contract between the engine and a policy, checked in one place.
+"""The contracts between the engine and the policies of each layer, checked in one place.
 
-A policy's ``schedule()`` returns ``(replica_id, request)`` pairs: each request one it was given and has not routed
-before, unmodified, to a replica that accepts requests now. Every request must be routed eventually. Anything else
+A router's ``schedule()`` returns ``(replica_id, request)`` pairs: each request one it was given and has not routed
+before, unmodified, to a replica that accepts requests now. Every request must be routed eventually. A batch
+policy's ``next_index()`` returns an index into the pending requests it was given, or None; every routed request
+must be admitted (and so complete) eventually. An autoscaler's ``desired_replicas()`` returns an int. Anything else
 is a ``PolicyViolation`` whose ``kind`` names the breach and whose message says what the policy did.
 """
 
@@ -102,3 +104,50 @@ def check_all_routed(requests: list[Request]) -> None:
                               f"{', '.join(map(str, unrouted[:10]))}{', ...' if len(unrouted) > 10 else ''}); "
                               "schedule() must eventually route every request it holds; to hold a request, "
                               "leave it in self._request_queue (a request popped and not returned is lost)")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+class CheckedBatchPolicy:
+    """A batch policy from a file, behind the contract: it is given a tuple of the pending requests (so it cannot
+    reorder the replica's queue), its exceptions name its file and line, and it must return an index into that tuple
+    or None."""
+
+    __slots__ = ("_policy",)
+
+    def __init__(self, policy: Any):
+        self._policy = policy
+
+    def next_index(self, pending: list[Request], replica: Any) -> int | None:
+        view = tuple(pending)
+        i = call_policy(lambda: self._policy.next_index(view, replica), "next_index")
+        if i is None:
+            return None
+        if not _is_int(i):
+            raise PolicyViolation("bad_return", f"next_index() returned {type(i).__name__} {i!r}; it must return the "
+                                  "index of a pending request (an int) or None to admit nothing now")
+        if not 0 <= i < len(view):
+            raise PolicyViolation("bad_return", f"next_index() returned {i} but replica {replica.replica_id} has "
+                                  f"{len(view)} pending request(s) (valid indices 0..{len(view) - 1})")
+        return int(i)
+
+
+def checked_replica_count(value: Any) -> int:
+    """An autoscaler's answer, or the violation it commits."""
+    if not _is_int(value):
+        raise PolicyViolation("bad_return", f"desired_replicas() returned {type(value).__name__} {value!r}; it must "
+                              "return an int, the number of replicas wanted (serving plus starting)")
+    return int(value)
+
+
+def check_all_admitted(requests: list[Request]) -> None:
+    """Every routed request must complete: a batch policy that holds requests forever breaks the contract."""
+    stuck = [r for r in requests if r._r_t_done != r._r_t_done]
+    if stuck:
+        held = sorted({r._r_replica_id for r in stuck})
+        raise PolicyViolation("never_admitted", f"{len(stuck)} request(s) were never admitted (ids "
+                              f"{', '.join(str(r._r_id) for r in stuck[:10])}{', ...' if len(stuck) > 10 else ''} "
+                              f"on replica(s) {', '.join(map(str, held))}); next_index() must eventually admit "
+                              "every pending request")

@@ -15,11 +15,19 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from .autoscaler import ClusterView, make_autoscaler
-from .batch_policies import get_batch_policy
+from .autoscaler import BaseAutoscaler, ClusterView, ReplicaLoad, make_builtin_autoscaler
 from .config import SimulationConfig
-from .contract import call_policy, call_schedule, check_all_routed, checked_routes
+from .contract import (
+    CheckedBatchPolicy,
+    call_policy,
+    call_schedule,
+    check_all_admitted,
+    check_all_routed,
+    checked_replica_count,
+    checked_routes,
+)
 from .global_scheduler import BaseGlobalScheduler
+from .loader import is_builtin, load_policy
 from .replica import ReplicaHandle, ReplicaScheduler
 from .request import Request
 from .workloads import ClosedLoop, Trace
@@ -67,10 +75,11 @@ class RunResult:
 
 
 class Simulation:
-    """One seed of a benchmark under one routing policy."""
+    """One seed of a benchmark under one routing policy, with the batch policy and the autoscaling its configuration
+    names (built-ins or policy files, loaded here)."""
 
     def __init__(self, config: SimulationConfig, policy: type[BaseGlobalScheduler], seed: int = 0, fast: bool = True,
-                 workload: Trace | ClosedLoop | None = None):
+                 workload: Trace | ClosedLoop | None = None, layers: dict[str, type] | None = None):
         cluster = config.cluster
         self.config, self.seed, self.fast = config, seed, fast
         self.clock = Clock()
@@ -79,7 +88,12 @@ class Simulation:
         self.rcfg = cluster.replica_config(self.model)
         workload = config.workload.generate(seed) if workload is None else workload  # given: generated before confining
         self._check_fits(workload)
-        self.autoscaler = make_autoscaler(config.autoscaler)
+        layers = layers or {}  # classes the caller loaded (a confined process loads them from sources read earlier)
+        self._batch_cls = layers.get("batch") or load_policy(cluster.batch_policy, "batch")
+        self._batch_checked = not is_builtin(cluster.batch_policy, "batch")
+        self.scaling_config = config.autoscaler
+        self.autoscaler = self._make_autoscaler(seed, layers.get("autoscaler"))
+        self._recommendations: list[tuple[float, int]] = []  # (tick, replicas wanted), for scale-down stabilisation
         self.all_replicas: dict[int, ReplicaScheduler] = {}
         self.handles: dict[int, ReplicaHandle] = {}          # what the policy gets of each replica
         self.serving: dict[int, ReplicaScheduler] = {}
@@ -92,6 +106,8 @@ class Simulation:
             self.serving[rep.replica_id] = rep
         self.samples: list[tuple] = []
         self.window_tokens = 0                            # output tokens completed since the last control tick
+        self.window_arrivals = 0                          # requests arrived since the last control tick
+        self.window_completions = 0                       # requests completed since the last control tick
         self.heap: list[tuple] = []                       # (time, kind, sequence, object, version)
         self._seq = itertools.count()
         self.sched = call_policy(lambda: policy(SimpleNamespace(cluster=cluster, seed=seed), self._handles()),
@@ -110,7 +126,17 @@ class Simulation:
         if config.sample_interval_s > 0:
             self._push(0.0, _SAMPLE, None)
         if self.autoscaler:
-            self._push(self.autoscaler.interval_s, _AUTOSCALE, None)
+            self._push(self.scaling_config.interval_s, _AUTOSCALE, None)
+
+    def _make_autoscaler(self, seed: int, cls: type | None) -> BaseAutoscaler | None:
+        a = self.scaling_config
+        if a is None:
+            return None
+        ns = SimpleNamespace(cluster=self.config.cluster, autoscaling=a, seed=seed)
+        if is_builtin(a.policy, "autoscaler"):
+            return make_builtin_autoscaler(a.policy, a.params, ns)
+        cls = cls or load_policy(a.policy, "autoscaler")
+        return call_policy(lambda: cls(ns, **a.params), "__init__")
 
     def run(self) -> RunResult:
         """Process events in time order until none is left; every request must have been routed by then."""
@@ -128,6 +154,7 @@ class Simulation:
                 self._arrive(Request(-1, times[i], prefill[i]), decode[i])
                 i += 1
         check_all_routed(self.requests)
+        check_all_admitted(self.requests)
         return self._result()
 
     # -- events ---------------------------------------------------------------------------------------------
@@ -146,6 +173,7 @@ class Simulation:
         if not rep.accepting and rep.is_idle and not rep.pending:
             self._release(rep, self.clock.now)
         if done:
+            self.window_completions += len(done)
             for r in done:
                 self.window_tokens += self.totals[r._r_id] - r._r_orig_prompt
                 if self._closed is not None:
@@ -166,6 +194,7 @@ class Simulation:
     def _arrive(self, r: Request, decode: int) -> None:
         if decode < 1:
             raise ValueError(f"request {len(self.requests)}: the decode length must be >= 1, got {decode}")
+        self.window_arrivals += 1
         r._r_id = len(self.requests)
         self.requests.append(r)
         self.totals.append(r._r_prompt + int(decode))
@@ -200,12 +229,13 @@ class Simulation:
             self._push(t + self.config.sample_interval_s, _SAMPLE, None)
 
     def _more_to_come(self) -> bool:
-        """Whether anything can still happen: a request yet to arrive, a replica working or starting. Control ticks
-        stop otherwise, so that requests a policy holds forever end the run (as never routed) instead of ticking
-        on."""
+        """Whether anything can still happen: a request yet to arrive, a replica working or starting (one whose
+        start was cancelled does not count). Control ticks stop otherwise, so that requests a policy holds forever
+        end the run (as never routed) instead of ticking on, and an autoscaler that keeps starting and cancelling
+        replicas cannot keep a finished run alive."""
         if self.clock.now < self._last_arrival or any(not r.is_idle for r in self.all_replicas.values()):
             return True
-        return any(p in (_ARRIVAL, _READY) for _, p, *_ in self.heap)
+        return any(p == _ARRIVAL or (p == _READY and obj.accepting) for _, p, _, obj, _ in self.heap)
 
     def _handles(self) -> dict[int, ReplicaHandle]:
         """The serving replicas as the policy sees them (the documented reads only)."""
@@ -214,10 +244,13 @@ class Simulation:
     # -- autoscaling ----------------------------------------------------------------------------------------
     def _new_replica(self, now: float) -> ReplicaScheduler:
         rid = len(self.all_replicas)
-        rep = ReplicaScheduler(rid, self.rcfg, self.model, get_batch_policy(self.config.cluster.batch_policy),
-                               self.clock, self.log, self.totals, fast=self.fast)
+        cls, ns = self._batch_cls, SimpleNamespace(cluster=self.config.cluster, seed=self.seed)
+        batch = call_policy(lambda: cls(ns), "__init__")
+        if self._batch_checked:
+            batch = CheckedBatchPolicy(batch)
+        rep = ReplicaScheduler(rid, self.rcfg, self.model, batch, self.clock, self.log, self.totals, fast=self.fast)
         self.all_replicas[rid] = rep
-        self.handles[rid] = ReplicaHandle(rep)
+        self.handles[rid] = rep.handle
         self.life[rid] = [now, math.inf]
         return rep
 
@@ -236,7 +269,7 @@ class Simulation:
         self._schedule()
 
     def _autoscale(self, _obj, _version: int) -> None:
-        t, a = self.clock.now, self.autoscaler
+        t, a, cfg = self.clock.now, self.autoscaler, self.scaling_config
         starting = [r for r in self.all_replicas.values()
                     if r.accepting and r.replica_id not in self.serving and self.life[r.replica_id][1] == math.inf]
         draining = [r for r in self.all_replicas.values() if not r.accepting and self.life[r.replica_id][1] == math.inf]
@@ -247,14 +280,22 @@ class Simulation:
             waiting=len(self.sched._request_queue) + sum(len(r.pending) for r in serving),
             running=sum(len(r.active) for r in serving),
             kv_utilisation=sum(r.num_allocated_blocks for r in serving) / blocks,
-            decode_tokens_per_s=self.window_tokens / a.interval_s / max(len(serving), 1))
-        self.window_tokens = 0
-        want = a.desired_replicas(view)
+            decode_tokens_per_s=self.window_tokens / cfg.interval_s / max(len(serving), 1),
+            arrivals_per_s=self.window_arrivals / cfg.interval_s,
+            completions_per_s=self.window_completions / cfg.interval_s,
+            min_replicas=cfg.min_replicas, max_replicas=cfg.max_replicas, interval_s=cfg.interval_s,
+            cold_start_s=cfg.cold_start_s,
+            replicas=tuple(ReplicaLoad(r.replica_id, len(r.pending), len(r.active), r.num_allocated_blocks,
+                                       r.num_blocks) for r in serving))
+        self.window_tokens = self.window_arrivals = self.window_completions = 0
+        want = checked_replica_count(call_policy(lambda: a.desired_replicas(view), "desired_replicas"))
+        want = max(cfg.min_replicas, min(cfg.max_replicas, want))
         current = len(serving) + len(starting)
+        want = self._stabilised(t, want, current)
         for _ in range(max(0, want - current)):
             rep = self._new_replica(t)
             self.scaling.append((t, "start", rep.replica_id))
-            self._push(t + a.cold_start_s, _READY, rep)
+            self._push(t + cfg.cold_start_s, _READY, rep)
         for _ in range(max(0, current - want)):
             if starting:
                 rep = starting.pop()
@@ -271,7 +312,18 @@ class Simulation:
             if rep.is_idle and not rep.pending:
                 self._release(rep, t)
         if self._more_to_come():
-            self._push(t + a.interval_s, _AUTOSCALE, None)
+            self._push(t + cfg.interval_s, _AUTOSCALE, None)
+
+    def _stabilised(self, t: float, want: int, current: int) -> int:
+        """HPA's scale-down stabilisation: scale down only to the highest count recommended within the window."""
+        window = self.scaling_config.scale_down_stabilisation_s
+        if window <= 0:
+            return want
+        recs = self._recommendations
+        recs.append((t, want))
+        while recs and recs[0][0] < t - window:
+            recs.pop(0)
+        return want if want >= current else min(current, max(w for _, w in recs))
 
     # -- checks and results ---------------------------------------------------------------------------------
     def _check_fits(self, workload: Trace | ClosedLoop) -> None:

@@ -9,6 +9,9 @@ For the sequences of one iteration, each with ``q`` new tokens and ``p`` tokens 
 * attention: ``4 * layers * heads * head_dim * q * (p + (q + 1) / 2)`` FLOPs and ``kv_bytes_per_token * (p + q)``
   bytes read, summed over the sequences; time is the larger of the compute and memory times;
 * tensor parallelism divides FLOPs and bytes by the degree and adds two ring all-reduces per layer;
+* FP8 weights (``weight_dtype="fp8"``) halve the bytes streamed and, on a device with FP8 tensor cores (the H100),
+  run the linear layers at the FP8 peak; an FP8 KV cache (``kv_cache_dtype="fp8"``) halves the KV bytes stored and
+  read, attention itself staying in 16-bit;
 * a fixed overhead per iteration (about 1.1 ms for a 32-layer model) and a few microseconds per sequence.
 
 The compute and weight efficiencies and the fixed linear cost in ``EFFICIENCY`` were fitted (``calibration.fit``)
@@ -25,7 +28,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from .hardware import Device, ModelSpec, get_device, get_model
+from .hardware import Device, ModelSpec, dtype_bytes, get_device, get_model
 
 
 @dataclass(frozen=True)
@@ -54,7 +57,7 @@ class ExecutionModel:
     """Predicts the wall time of one engine iteration of one replica."""
 
     def __init__(self, device: str | Device, model: str | ModelSpec, tensor_parallel: int = 1,
-                 efficiency: Efficiency | None = None):
+                 efficiency: Efficiency | None = None, weight_dtype: str = "fp16", kv_cache_dtype: str = "fp16"):
         self.device = get_device(device) if isinstance(device, str) else device
         self.model = get_model(model) if isinstance(model, str) else model
         if tensor_parallel < 1:
@@ -62,18 +65,25 @@ class ExecutionModel:
         self.tp = tensor_parallel
         self.eff = efficiency or EFFICIENCY[self.device.name]
         m, d, tp = self.model, self.device, self.tp
-        if m.weight_bytes / tp >= d.memory_bytes * GPU_MEMORY_UTILIZATION:
+        wb, kb = dtype_bytes(weight_dtype), dtype_bytes(kv_cache_dtype)
+        self.weight_bytes = m.params * wb
+        if self.weight_bytes / tp >= d.memory_bytes * GPU_MEMORY_UTILIZATION:
             raise ValueError(
-                f"{m.name} needs {m.weight_bytes / 1e9:.1f} GB of weights: it does not fit on "
+                f"{m.name} needs {self.weight_bytes / 1e9:.1f} GB of weights: it does not fit on "
                 f"{tp} x {d.name} ({d.memory_bytes / 1e9:.1f} GB each); raise tensor_parallel")
+        # FP8 weights on a device with FP8 tensor cores run the linear layers in FP8 (W8A8, twice the fp16 peak);
+        # elsewhere they are dequantised (weight-only), so only the bytes streamed shrink
+        fp8_compute = wb == 1 and d.peak_flops_fp8 is not None
         self._flops_per_token = 2.0 * m.non_embedding_params / tp
         self._head_flops_per_seq = 2.0 * m.vocab * m.hidden / tp
-        self._body_bytes = m.non_embedding_params * m.dtype_bytes / tp
-        self._head_bytes = m.vocab * m.hidden * m.dtype_bytes / tp
-        self._compute_rate = self.eff.compute * d.peak_flops
+        self._body_bytes = m.non_embedding_params * wb / tp
+        self._head_bytes = m.vocab * m.hidden * wb / tp
+        self._compute_rate = self.eff.compute * (d.peak_flops_fp8 if fp8_compute else d.peak_flops)
         self._weight_rate = self.eff.weights * d.bandwidth
+        # attention runs in 16-bit whatever the KV cache stores (an FP8 cache is dequantised as it is read)
         self._attn_flops_unit = 4.0 * m.layers * m.heads * m.head_dim / tp
-        self._kv_bytes = m.kv_bytes_per_token / tp
+        self._attn_compute_rate = self.eff.compute * d.peak_flops
+        self._kv_bytes = 2 * m.layers * m.kv_heads * m.head_dim * kb / tp
         self._kv_rate = self.eff.kv * d.bandwidth
         self.iteration_overhead_s = ITERATION_OVERHEAD_PER_LAYER_S * m.layers
         if tp > 1:
@@ -83,7 +93,7 @@ class ExecutionModel:
         else:
             self._comm_per_token = self._comm_fixed = 0.0
         # decode attention per processed token: one KV token read and 4*L*H*d FLOPs
-        self._decode_attn_per_token = max(self._attn_flops_unit / self._compute_rate,
+        self._decode_attn_per_token = max(self._attn_flops_unit / self._attn_compute_rate,
                                           self._kv_bytes / self._kv_rate)
 
     def linear_time(self, tokens: int, emitting: int, with_head: bool = True) -> float:
@@ -99,7 +109,8 @@ class ExecutionModel:
 
     def attention_time(self, attn_units: float, kv_tokens: float) -> float:
         """``attn_units`` = sum of q*(p+(q+1)/2); ``kv_tokens`` = sum of p+q over the batch."""
-        return max(self._attn_flops_unit * attn_units / self._compute_rate, self._kv_bytes * kv_tokens / self._kv_rate)
+        return max(self._attn_flops_unit * attn_units / self._attn_compute_rate,
+                   self._kv_bytes * kv_tokens / self._kv_rate)
 
     def iteration_time(self, tokens: int, emitting: int, sequences: int, attn_units: float, kv_tokens: float) -> float:
         """Wall time of one iteration with the given batch composition."""
@@ -134,7 +145,7 @@ class ExecutionModel:
         activations, divided by the bytes of one block (per GPU under tensor parallelism)."""
         m, d = self.model, self.device
         activation = max_batch_tokens * (4 * m.hidden + 2 * m.ffn / self.tp) * m.dtype_bytes
-        free = d.memory_bytes * GPU_MEMORY_UTILIZATION - m.weight_bytes / self.tp - activation
+        free = d.memory_bytes * GPU_MEMORY_UTILIZATION - self.weight_bytes / self.tp - activation
         blocks = int(free // (block_size * self._kv_bytes))
         if blocks <= 0:
             raise ValueError(f"no memory left for the KV cache of {m.name} on {self.tp} x {d.name}")

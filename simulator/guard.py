@@ -30,6 +30,8 @@ import os
 import sys
 import types
 
+from .autoscaler import BaseAutoscaler, ClusterView, ReplicaLoad
+from .batch_policies import BaseBatchPolicy
 from .request import PolicyViolation
 
 DOCS = "simulator/policy_api.md"
@@ -92,7 +94,8 @@ VIDUR_MODULES = ("vidur", "vidur.entities", "vidur.entities.request", "vidur.log
                  "vidur.scheduler.global_scheduler", "vidur.scheduler.global_scheduler.base_global_scheduler",
                  "vidur.scheduler.replica_scheduler", "vidur.scheduler.replica_scheduler.base_replica_scheduler")
 API_MODULES = ("glia", "glia.simulator")
-API_NAMES = ("BaseGlobalScheduler", "Request", "PolicyViolation")
+API_NAMES = ("BaseGlobalScheduler", "Request", "PolicyViolation", "BaseBatchPolicy", "BaseAutoscaler", "ClusterView",
+             "ReplicaLoad")
 # names left out of the facades: they evaluate strings as code or touch files and raw memory
 FACADE_EXCLUDED = {
     "typing": {"get_type_hints", "ForwardRef", "get_overloads", "clear_overloads"},
@@ -111,7 +114,8 @@ class ForbiddenCode(PolicyViolation):
 
 
 def allowed_imports() -> str:
-    return ", ".join(ALLOWED_MODULES[:-1]) + "; glia.simulator (BaseGlobalScheduler, Request) and vidur's paths"
+    return (", ".join(ALLOWED_MODULES[:-1]) + "; glia.simulator (BaseGlobalScheduler, BaseBatchPolicy, BaseAutoscaler, "
+            "ClusterView, Request) and vidur's paths")
 
 
 def _module_allowed(name: str) -> bool:
@@ -274,7 +278,9 @@ def _facade(name: str) -> Facade:
 
 
 def api_modules(request_cls: type, scheduler_cls: type, replica_cls: type) -> dict[str, types.ModuleType]:
-    """The documented names at glia.simulator's and vidur's paths (the classes of this process's mode)."""
+    """The documented names at glia.simulator's and vidur's paths (the classes of this process's mode; the batch
+    policy's and the autoscaler's base classes and the autoscaler's views are the same in every mode)."""
+
     def module(name: str, **attrs) -> Facade:
         m = Facade(name)
         for k, v in attrs.items():
@@ -286,7 +292,8 @@ def api_modules(request_cls: type, scheduler_cls: type, replica_cls: type) -> di
     base_rs = dict(BaseReplicaScheduler=replica_cls)
     mods = {
         "glia.simulator": module("glia.simulator", BaseGlobalScheduler=scheduler_cls, Request=request_cls,
-                                 PolicyViolation=PolicyViolation),
+                                 PolicyViolation=PolicyViolation, BaseBatchPolicy=BaseBatchPolicy,
+                                 BaseAutoscaler=BaseAutoscaler, ClusterView=ClusterView, ReplicaLoad=ReplicaLoad),
         "vidur.entities.request": module("vidur.entities.request", **entities),
         "vidur.logger": module("vidur.logger", init_logger=logging.getLogger),
         "vidur.scheduler.global_scheduler.base_global_scheduler":

@@ -1,11 +1,12 @@
-"""The hardened mode: the policy in a confined process of its own, driven by the trusted simulator over a pipe.
+"""The hardened mode: the policies in a confined process of their own, driven by the trusted simulator over a pipe.
 
-The policy process holds nothing but what it is sent: views of the waiting requests and of each replica (the
-documented API; no decode length anywhere). At each ``schedule()`` call the simulator sends what changed since the
-previous call (new arrivals, queue membership, each replica's iteration counter and KV use, requests whose state
-changed), and receives JSON: (replica id, request id) pairs, the ids of its queue when it changed, and which
-replicas the policy read time-dependent state of. View objects are kept across calls, so a policy that caches
-per-request state works unchanged.
+The policy process serves every layer whose policy is a file (router, batch policy, autoscaler) and holds nothing but
+what it is sent: views of the waiting requests and of each replica (the documented API; no decode length anywhere),
+and the autoscaler's plain ``ClusterView``. At each ``schedule()`` or ``next_index()`` call the simulator sends what
+changed since the previous call (new arrivals, queue membership, each replica's iteration counter and KV use,
+requests whose state changed), and receives JSON: (replica id, request id) pairs or an index, the ids of the
+router's queue when it changed, and which replicas the policy read time-dependent state of. View objects are kept
+across calls, so a policy that caches per-request state works unchanged.
 
 Results equal the normal mode's seed for seed: views show what the engine's objects would (``ReplicaScheduler.peek``
 computes it without side effects), and the replicas the policy read are brought up to date afterwards
@@ -24,8 +25,17 @@ from types import SimpleNamespace
 import numpy as np
 
 from . import guard
+from .autoscaler import AutoscalingConfig, BaseAutoscaler, ClusterView, ReplicaLoad
+from .batch_policies import BaseBatchPolicy
 from .config import ClusterConfig
-from .contract import call_policy, call_schedule, policy_exception, route_pairs
+from .contract import (
+    CheckedBatchPolicy,
+    call_policy,
+    call_schedule,
+    checked_replica_count,
+    policy_exception,
+    route_pairs,
+)
 from .global_scheduler import BaseGlobalScheduler
 from .loader import PolicyLoadError, PolicySource, load_policy
 from .replica import ReplicaAPI, ReplicaConfig
@@ -33,6 +43,7 @@ from .request import HIDDEN_FIELDS, PolicyViolation, Request
 
 MAX_REPLY = 64 << 20
 _TOUCHED: set[int] = set()   # (policy process) replicas whose time-dependent state the policy read in this call
+_NOW = [0.0]                 # (policy process) the simulated time of the current call
 _TOKEN = object()
 
 
@@ -119,6 +130,10 @@ class ReplicaView(ReplicaAPI):
         _TOUCHED.add(self._v_id)
         return self._v_alloc
 
+    @property
+    def now(self) -> float:
+        return _NOW[0]
+
 
 def _encode_rid(rid) -> object:
     if isinstance(rid, (int, np.integer)) and not isinstance(rid, bool):
@@ -130,82 +145,125 @@ def _reply(conn, **fields) -> None:
     conn.send_bytes(json.dumps(fields).encode())
 
 
-def _error(exc: BaseException) -> dict:
+def _error(exc: BaseException, where: str = "__init__") -> dict:
     if isinstance(exc, PolicyViolation):
         return {"kind": exc.kind, "message": str(exc)}
     if isinstance(exc, PolicyLoadError):
         return {"kind": "load_error", "message": str(exc)}
     if isinstance(exc, MemoryError):
         return {"kind": "memory", "message": "the simulation ran out of memory (memory cap reached; MemoryError)"}
-    return {"kind": "exception", "message": str(policy_exception(exc, "schedule"))}
+    return {"kind": "exception", "message": str(policy_exception(exc, where))}
 
 
-def serve_policy(conn, src: PolicySource) -> None:
-    """The policy process: load the policy against views, then answer ``schedule()`` calls until told to stop."""
+class _Served:
+    """The policy process's state: the views, and the policies of the layers it serves."""
+
+    def __init__(self, classes: dict[str, type]):
+        self.classes = classes
+        self.requests: dict[int, RequestView] = {}
+        self.replicas: dict[int, ReplicaView] = {}
+        self.config = None
+        self.sched = None
+        self.batch: list = []      # replica id -> its batch policy (one per replica, created in the engine's order)
+        self.scaler = None
+        self.queue_sent: list[int] = []
+        self.where = "__init__"
+
+    def sync(self, now: float, new_replicas: list, rep_changes: list, req_changes: list) -> None:
+        """Apply what changed since the previous call."""
+        _NOW[0] = now
+        for rid, config in new_replicas:
+            self.replicas[rid] = ReplicaView(rid, ReplicaConfig(*config))
+        for rid, arrived, prompt, n, base, dec, restarts, sched_at, replica, rep in req_changes:
+            v = self.requests.get(rid)
+            if v is None:
+                v = self.requests[rid] = RequestView(_TOKEN, rid, arrived)
+            v._v_prompt, v._v_n, v._v_base, v._v_dec, v._v_restarts = prompt, n, base, dec, restarts
+            v._v_sched, v._v_replica, v._v_rep = sched_at, replica, self.replicas.get(rep)
+        for rid, epoch, alloc, pending, active in rep_changes:
+            view = self.replicas[rid]
+            view._v_epoch, view._v_alloc = epoch, alloc
+            if pending is not None:
+                view._v_pending = [self.requests[i] for i in pending]
+            if active is not None:
+                view._v_active = [self.requests[i] for i in active]
+
+    def handle(self, msg: tuple) -> dict:
+        kind = msg[0]
+        _TOUCHED.clear()
+        if kind == "init":
+            _, cluster, seed, autoscaling = msg
+            self.config = SimpleNamespace(cluster=ClusterConfig(**cluster), seed=seed)
+            if "autoscaler" in self.classes:
+                a = AutoscalingConfig(**autoscaling)
+                ns = SimpleNamespace(cluster=self.config.cluster, autoscaling=a, seed=seed)
+                cls = self.classes["autoscaler"]
+                self.scaler = call_policy(lambda: cls(ns, **a.params), "__init__")
+            return {"ok": True}
+        if kind == "batch_new":
+            cls, config = self.classes["batch"], self.config
+            self.batch.append(CheckedBatchPolicy(call_policy(lambda: cls(config), "__init__")))
+            return {"ok": True}
+        if kind == "scale":
+            self.where = "desired_replicas"
+            data = dict(msg[1])
+            view = ClusterView(**{**data, "replicas": tuple(ReplicaLoad(**r) for r in data["replicas"])})
+            scaler = self.scaler
+            return {"want": checked_replica_count(call_policy(lambda: scaler.desired_replicas(view),
+                                                              "desired_replicas"))}
+        self.sync(*msg[1:5])
+        if kind == "batch":
+            self.where = "next_index"
+            rep = self.replicas[msg[5]]
+            i = self.batch[msg[5]].next_index(rep._v_pending, rep)
+            return {"index": i, "touched": sorted(_TOUCHED)}
+        if kind == "router":
+            cls, config = self.classes["router"], self.config
+            self.sched = call_policy(lambda: cls(config, {rid: self.replicas[rid] for rid in msg[5]}), "__init__")
+            self.queue_sent = []
+            return {"ok": True}
+        self.where = "schedule"
+        arrivals, serving = msg[5], msg[6]
+        requests, sched = self.requests, self.sched
+        if serving is not None:
+            sched._set_replicas({rid: self.replicas[rid] for rid in serving})
+        for rid in arrivals:
+            sched._request_queue.append(requests[rid])
+        pairs = call_schedule(sched)
+        reply: dict = {}
+        if pairs is None:
+            reply["pairs"] = None
+        elif not pairs:
+            reply["pairs"] = []
+        else:
+            reply["pairs"], routed = _encode_pairs(pairs, requests)
+            queue = sched._request_queue
+            if any(isinstance(q, RequestView) and q._v_id in routed for q in queue):
+                queue[:] = [q for q in queue if not (isinstance(q, RequestView) and q._v_id in routed)]
+        ids = [q._v_id if isinstance(q, RequestView) else -1 for q in sched._request_queue]
+        if ids != self.queue_sent:
+            reply["queue"] = self.queue_sent = ids
+        reply["touched"] = sorted(_TOUCHED)
+        return reply
+
+
+def serve_policy(conn, srcs: dict[str, PolicySource]) -> None:
+    """The policy process: load the policies of the layers it serves against views, then answer their calls until
+    told to stop."""
     api = guard.api_modules(RequestView, BaseGlobalScheduler, ReplicaView)
     try:
-        cls = load_policy(src, api=api)
+        served = _Served({layer: load_policy(src, api=api) for layer, src in srcs.items()})
     except (PolicyLoadError, PolicyViolation) as exc:
         _reply(conn, error=_error(exc))
         return
-    requests: dict[int, RequestView] = {}
-    replicas: dict[int, ReplicaView] = {}
-    sched = None
-    queue_sent: list[int] = []
     while True:
         msg = conn.recv()
         if msg[0] == "end":
             return
         try:
-            if msg[0] == "init":
-                _, cluster, seed, static = msg
-                cluster = ClusterConfig(**cluster)
-                for rid, config in static:
-                    replicas[rid] = ReplicaView(rid, ReplicaConfig(*config))
-                config = SimpleNamespace(cluster=cluster, seed=seed)
-                sched = call_policy(lambda c=config: cls(c, dict(replicas)), "__init__")
-                queue_sent = []
-                _reply(conn, ok=True)
-                continue
-            _, arrivals, serving, new_replicas, rep_changes, req_changes = msg
-            for rid, config in new_replicas:
-                replicas[rid] = ReplicaView(rid, ReplicaConfig(*config))
-            for rid, arrived in arrivals:
-                requests[rid] = RequestView(_TOKEN, rid, arrived)
-            for rid, prompt, n, base, dec, restarts, sched_at, replica, rep in req_changes:
-                v = requests[rid]
-                v._v_prompt, v._v_n, v._v_base, v._v_dec, v._v_restarts = prompt, n, base, dec, restarts
-                v._v_sched, v._v_replica, v._v_rep = sched_at, replica, replicas.get(rep)
-            for rid, epoch, alloc, pending, active in rep_changes:
-                view = replicas[rid]
-                view._v_epoch, view._v_alloc = epoch, alloc
-                if pending is not None:
-                    view._v_pending = [requests[i] for i in pending]
-                if active is not None:
-                    view._v_active = [requests[i] for i in active]
-            if serving is not None:
-                sched._set_replicas({rid: replicas[rid] for rid in serving})
-            for rid, _ in arrivals:
-                sched._request_queue.append(requests[rid])
-            _TOUCHED.clear()
-            pairs = call_schedule(sched)
-            reply: dict = {}
-            if pairs is None:
-                reply["pairs"] = None
-            elif not pairs:
-                reply["pairs"] = []
-            else:
-                reply["pairs"], routed = _encode_pairs(pairs, requests)
-                queue = sched._request_queue
-                if any(isinstance(q, RequestView) and q._v_id in routed for q in queue):
-                    queue[:] = [q for q in queue if not (isinstance(q, RequestView) and q._v_id in routed)]
-            ids = [q._v_id if isinstance(q, RequestView) else -1 for q in sched._request_queue]
-            if ids != queue_sent:
-                reply["queue"] = queue_sent = ids
-            reply["touched"] = sorted(_TOUCHED)
-            _reply(conn, **reply)
+            _reply(conn, **served.handle(msg))
         except (PolicyViolation, MemoryError, Exception) as exc:
-            _reply(conn, error=_error(exc))
+            _reply(conn, error=_error(exc, served.where))
             return
 
 
@@ -233,22 +291,38 @@ class _Repr:
     __str__ = __repr__
 
 
-class RemoteScheduler(BaseGlobalScheduler):
-    """Stands in for the policy in the trusted simulator: each call sends what changed and applies the answer."""
+class Link:
+    """The simulator's end of the pipe to the policy process, shared by every layer it serves (``layers``): what
+    that process knows of the replicas and requests, so that each call sends only what changed."""
 
-    conn = None
+    def __init__(self, conn, layers: set[str], config, seed: int):
+        self.conn, self.layers, self.config, self.seed = conn, layers, config, seed
+        self.started = False
+        self.all: dict[int, object] = {}        # replica id -> replica, every replica the process was told of
+        self.rep_sent: dict[int, tuple] = {}    # replica id -> (epoch, alloc, signature, pending ids, active ids)
+        self.req_sent: dict[int, tuple] = {}    # request id -> last state sent
+        self.given: dict[int, Request] = {}     # every request the process was told of
 
-    def __init__(self, config=None, replicas: dict | None = None):
-        super().__init__(config, replicas)
-        self._all: dict[int, object] = {rid: h._rep for rid, h in self._replica_schedulers.items()}  # ever serving
-        self._rep_sent: dict[int, tuple] = {}  # replica id -> (epoch, alloc, signature, pending ids, active ids)
-        self._req_sent: dict[int, tuple] = {}  # request id -> last state sent
-        self._given: dict[int, Request] = {}   # every request the policy was given
-        self._serving_sent = tuple(sorted(self._replica_schedulers))
-        static = [(rid, astuple(rep._config)) for rid, rep in sorted(self._all.items())]
-        self._ask(("init", asdict(config.cluster), config.seed, static))  # plain data: nothing to unpickle
+    def remote_layers(self) -> dict[str, type]:
+        """The engine's classes for the batch policy and the autoscaler, when this process serves them."""
+        out: dict[str, type] = {}
+        if "batch" in self.layers:
+            out["batch"] = types.new_class("RemoteBatch", (RemoteBatchPolicy,), exec_body=lambda ns: ns.update(
+                link=self))
+        if "autoscaler" in self.layers:
+            out["autoscaler"] = types.new_class("RemoteAutoscaling", (RemoteAutoscaler,),
+                                                exec_body=lambda ns: ns.update(link=self))
+        return out
 
-    def _ask(self, msg: tuple) -> dict:
+    def start(self) -> None:
+        """The first message (sent when the engine builds the first policy it serves): the settings."""
+        if not self.started:
+            self.started = True
+            a = self.config.autoscaler
+            self.ask(("init", _plain(asdict(self.config.cluster)), int(self.seed),
+                      _plain(asdict(a)) if a is not None else None))
+
+    def ask(self, msg: tuple) -> dict:
         try:
             self.conn.send(msg)
             data = self.conn.recv_bytes(MAX_REPLY)
@@ -267,55 +341,82 @@ class RemoteScheduler(BaseGlobalScheduler):
                                   if isinstance(err, dict) else str(err))
         return reply
 
-    def _note(self, r: Request, changes: list) -> None:
+    def note(self, r: Request, changes: list) -> None:
         """Add ``r``'s state to ``changes`` if it differs from what the policy process has."""
+        self.given[r._r_id] = r
         rep = r._r_rep
-        st = (r._r_prompt, r._r_n, r._r_base, r._r_decoding, r._r_restarts, r._r_t_sched, r._r_replica_id,
-              rep.replica_id if rep is not None else -1)
-        if self._req_sent.get(r._r_id) != st:
-            changes.append((r._r_id, *st))
-            self._req_sent[r._r_id] = st
+        # plain Python numbers (the engine may hold numpy scalars): the policy process unpickles builtins only
+        st = (int(r._r_prompt), int(r._r_n), int(r._r_base), bool(r._r_decoding), int(r._r_restarts),
+              float(r._r_t_sched), int(r._r_replica_id), rep.replica_id if rep is not None else -1)
+        if self.req_sent.get(r._r_id) != st:
+            changes.append((r._r_id, float(r._r_arr), *st))
+            self.req_sent[r._r_id] = st
 
-    def schedule(self):
-        new_reps = [(rid, astuple(h._rep._config)) for rid, h in self._replica_schedulers.items()
-                    if rid not in self._all]
-        self._all.update({rid: h._rep for rid, h in self._replica_schedulers.items()})
-        serving = tuple(sorted(self._replica_schedulers))
-        arrivals = [r for r in self._request_queue if r._r_id not in self._given]
+    def changes(self, replicas: dict[int, object], requests: list[Request] = ()) -> tuple:
+        """(now, new replicas, replica changes, request changes) for a call that may read ``replicas`` (and the
+        requests on them) and ``requests``."""
+        new_reps = [(rid, _plain(astuple(rep._config))) for rid, rep in replicas.items() if rid not in self.all]
+        self.all.update(replicas)
         req_changes: list[tuple] = []
-        for r in arrivals:
-            self._given[r._r_id] = r
-            self._note(r, req_changes)
+        for r in requests:
+            self.note(r, req_changes)
         rep_changes = []
-        for rid, rep in self._all.items():
-            epoch, alloc = rep.peek()
-            last = self._rep_sent.get(rid)
+        for rid, rep in self.all.items():
+            epoch, alloc = (int(v) for v in rep.peek())
+            last = self.rep_sent.get(rid)
             # a replica's requests change only when it plans a new segment (version) or a request is routed to it
             sig = (rep.version, len(rep.pending), len(rep.active))
             if last is not None and last[2] == sig:
                 if last[:2] != (epoch, alloc):
                     rep_changes.append((rid, epoch, alloc, None, None))
-                    self._rep_sent[rid] = (epoch, alloc, *last[2:])
+                    self.rep_sent[rid] = (epoch, alloc, *last[2:])
                 continue
             pend, act = tuple(r._r_id for r in rep.pending), tuple(r._r_id for r in rep.active)
             for r in rep.pending:
-                self._note(r, req_changes)
+                self.note(r, req_changes)
             for r in rep.active:
-                self._note(r, req_changes)
+                self.note(r, req_changes)
             if last is not None:  # requests that left it (completed): their final state
                 for i in set(last[3]).union(last[4]).difference(pend, act):
-                    self._note(self._given[i], req_changes)
+                    self.note(self.given[i], req_changes)
             rep_changes.append((rid, epoch, alloc, pend if not last or last[3] != pend else None,
                                 act if not last or last[4] != act else None))
-            self._rep_sent[rid] = (epoch, alloc, sig, pend, act)
-        msg = ("call", [(r._r_id, r._r_arr) for r in arrivals],
-               serving if serving != self._serving_sent else None, new_reps, rep_changes, req_changes)
-        self._serving_sent = serving
-        reply = self._ask(msg)
+            self.rep_sent[rid] = (epoch, alloc, sig, pend, act)
+        now = float(next(iter(self.all.values()))._clock.now) if self.all else 0.0
+        return now, new_reps, rep_changes, req_changes
+
+    def touched(self, reply: dict) -> None:
         for rid in reply.get("touched", []):
-            rep = self._all.get(rid) if isinstance(rid, int) else None
+            rep = self.all.get(rid) if isinstance(rid, int) else None
             if rep is not None:
                 rep._sync_now()  # what the policy's read did in the normal mode
+
+
+class RemoteScheduler(BaseGlobalScheduler):
+    """Stands in for the router in the trusted simulator: each call sends what changed and applies the answer."""
+
+    link: Link = None
+
+    def __init__(self, config=None, replicas: dict | None = None):
+        super().__init__(config, replicas)
+        self._given: set[int] = set()   # the requests the router was given
+        link = self.link
+        link.start()
+        reps = {rid: h._rep for rid, h in self._replica_schedulers.items()}
+        self._serving_sent = tuple(sorted(reps))
+        link.ask(("router", *link.changes(reps), self._serving_sent))
+
+    def schedule(self):
+        link = self.link
+        reps = {rid: h._rep for rid, h in self._replica_schedulers.items()}
+        serving = tuple(sorted(reps))
+        arrivals = [r for r in self._request_queue if r._r_id not in self._given]
+        self._given.update(r._r_id for r in arrivals)
+        sync = link.changes(reps, arrivals)
+        reply = link.ask(("call", *sync, [r._r_id for r in arrivals],
+                          serving if serving != self._serving_sent else None))
+        self._serving_sent = serving
+        link.touched(reply)
         if "queue" in reply:
             ids = reply["queue"]
             if not isinstance(ids, list) or not all(isinstance(i, int) for i in ids):
@@ -334,15 +435,62 @@ class RemoteScheduler(BaseGlobalScheduler):
         return out
 
     def _by_id(self, rid: int):
-        r = self._given.get(rid)
+        r = self.link.given.get(rid) if rid in self._given else None
         if r is None:
             raise PolicyViolation("bad_return", f"the policy process named request {rid}, which it was not given")
         return r
 
 
-def remote_policy(conn) -> type[RemoteScheduler]:
-    """A scheduler class the engine can instantiate, talking to the policy process over ``conn``."""
-    return types.new_class("RemotePolicy", (RemoteScheduler,), exec_body=lambda ns: ns.update(conn=conn))
+class RemoteBatchPolicy(BaseBatchPolicy):
+    """Stands in for a replica's batch policy: the policy process holds one instance per replica, created in the
+    same order as the engine creates replicas (so replica k's is the k-th)."""
+
+    link: Link = None
+
+    def __init__(self, config=None):
+        super().__init__(config)
+        self.link.start()
+        self.link.ask(("batch_new",))
+
+    def next_index(self, pending, replica):
+        rep = replica._rep
+        link = self.link
+        reply = link.ask(("batch", *link.changes({rep.replica_id: rep}), rep.replica_id))
+        link.touched(reply)
+        i = reply.get("index")
+        if i is not None and not (isinstance(i, int) and 0 <= i < len(pending)):
+            raise PolicyViolation("bad_return", "the policy process sent a malformed index")
+        return i
+
+
+class RemoteAutoscaler(BaseAutoscaler):
+    """Stands in for the autoscaler: the view it is given is plain data, sent whole."""
+
+    link: Link = None
+
+    def __init__(self, config=None, **_params):
+        super().__init__(config)
+        self.link.start()
+
+    def desired_replicas(self, view: ClusterView) -> int:
+        want = self.link.ask(("scale", _plain(asdict(view)))).get("want")
+        if not isinstance(want, int) or isinstance(want, bool):
+            raise PolicyViolation("bad_return", "the policy process sent a malformed replica count")
+        return want
+
+
+def _plain(value):
+    """``value`` with numpy scalars as Python numbers (what the policy process may unpickle: builtins only)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_plain(v) for v in value)
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def remote_policy(link: Link) -> type[RemoteScheduler]:
+    """A scheduler class the engine can instantiate, talking to the policy process over ``link``."""
+    return types.new_class("RemotePolicy", (RemoteScheduler,), exec_body=lambda ns: ns.update(link=link))
 
 
 def end(conn) -> None:

@@ -1,9 +1,11 @@
-"""Load a routing policy: a built-in name, or a Python file defining a ``BaseGlobalScheduler`` subclass.
+"""Load a policy of one layer of the stack: a built-in name, or a Python file defining a subclass of the layer's
+base class (``BaseGlobalScheduler`` for a router, ``BaseBatchPolicy`` for a batch policy, ``BaseAutoscaler`` for an
+autoscaler).
 
 A file is checked before it runs (``guard.check_source``: only the documented API) and runs in a namespace of
-restricted builtins whose imports are served by ``guard`` (allowed modules as facades). A file may import from vidur's
-module paths (``vidur.entities``, ``vidur.scheduler.global_scheduler.base_global_scheduler``, ...) as the paper's
-policies do: those paths serve this simulator's classes, so the file loads unchanged.
+restricted builtins whose imports are served by ``guard`` (allowed modules as facades), whatever its layer. A file
+may import from vidur's module paths (``vidur.entities``, ``vidur.scheduler.global_scheduler.base_global_scheduler``,
+...) as the paper's policies do: those paths serve this simulator's classes, so the file loads unchanged.
 """
 
 from __future__ import annotations
@@ -16,10 +18,39 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import guard
+from .autoscaler import AUTOSCALERS, BaseAutoscaler
+from .batch_policies import BATCH_POLICIES, BaseBatchPolicy
 from .global_scheduler import BaseGlobalScheduler
 from .policies import POLICIES
 from .replica import ReplicaScheduler
 from .request import PolicyViolation, Request
+
+
+@dataclass(frozen=True)
+class Layer:
+    """A layer of the serving stack: its policies' base class, the method they implement, its built-ins."""
+
+    name: str
+    noun: str             # what a policy class of the layer is called in messages
+    base: type
+    method: str
+    builtins: dict[str, type]
+    where: str            # where to import the base class from, for the error message
+
+
+LAYERS: dict[str, Layer] = {
+    "router": Layer("router", "scheduler", BaseGlobalScheduler, "schedule", POLICIES,
+                    "glia.simulator or vidur.scheduler.global_scheduler.base_global_scheduler"),
+    "batch": Layer("batch", "batch policy", BaseBatchPolicy, "next_index", BATCH_POLICIES, "glia.simulator"),
+    "autoscaler": Layer("autoscaler", "autoscaler", BaseAutoscaler, "desired_replicas", AUTOSCALERS, "glia.simulator"),
+}
+
+
+def get_layer(name: str) -> Layer:
+    try:
+        return LAYERS[name]
+    except KeyError:
+        raise ValueError(f"unknown layer {name!r}; layers: {', '.join(LAYERS)}") from None
 
 
 class PolicyLoadError(Exception):
@@ -34,6 +65,7 @@ class PolicySource:
     path: str = ""
     class_name: str = ""
     source: bytes = b""
+    layer: str = "router"
 
     @property
     def builtin(self) -> bool:
@@ -48,25 +80,28 @@ def _split(spec: str) -> tuple[Path, str]:
     return Path(spec), ""
 
 
-def read_policy(spec: str) -> PolicySource:
-    """``NAME`` of a built-in policy, or ``PATH.py`` / ``PATH.py:ClassName`` read from disk."""
-    if spec in POLICIES:
-        return PolicySource(spec)
+def read_policy(spec: str, layer: str = "router") -> PolicySource:
+    """``NAME`` of a built-in policy of ``layer``, or ``PATH.py`` / ``PATH.py:ClassName`` read from disk."""
+    lay = get_layer(layer)
+    if spec in lay.builtins:
+        return PolicySource(spec, layer=layer)
     path, class_name = _split(spec)
     if path.suffix != ".py":
-        raise PolicyLoadError(f"unknown policy {spec!r}: not a built-in ({', '.join(POLICIES)}) nor a .py file")
+        raise PolicyLoadError(f"unknown policy {spec!r}: not a built-in {lay.name} policy "
+                              f"({', '.join(lay.builtins)}) nor a .py file")
     if not path.is_file():
         raise PolicyLoadError(f"policy file not found: {path}")
-    return PolicySource(spec, str(path), class_name, path.read_bytes())
+    return PolicySource(spec, str(path), class_name, path.read_bytes(), layer)
 
 
-def load_policy(spec: str | PolicySource, api: dict[str, types.ModuleType] | None = None
-                ) -> type[BaseGlobalScheduler]:
-    """The policy's scheduler class. A file is checked, then run in its restricted namespace, where ``api`` serves
-    the documented modules (by default this process's own classes)."""
-    src = spec if isinstance(spec, PolicySource) else read_policy(spec)
+def load_policy(spec: str | PolicySource, layer: str = "router", api: dict[str, types.ModuleType] | None = None
+                ) -> type:
+    """The policy's class (of ``layer``, or of the source's own layer). A file is checked, then run in its
+    restricted namespace, where ``api`` serves the documented modules (by default this process's own classes)."""
+    src = spec if isinstance(spec, PolicySource) else read_policy(spec, layer)
+    lay = get_layer(src.layer)
     if src.builtin:
-        return POLICIES[src.spec]
+        return lay.builtins[src.spec]
     path = src.path
     try:
         text = src.source.decode("utf-8")
@@ -92,32 +127,49 @@ def load_policy(spec: str | PolicySource, api: dict[str, types.ModuleType] | Non
     refused = guard.first_refusal()
     if refused:
         raise refused
-    return _scheduler_class(module, mod_name, path, src.class_name)
+    return _policy_class(module, mod_name, path, src.class_name, lay)
 
 
-def _scheduler_class(module: types.ModuleType, mod_name: str, path: str, class_name: str):
+def _policy_class(module: types.ModuleType, mod_name: str, path: str, class_name: str, lay: Layer):
+    base = lay.base
     candidates = {n: c for n, c in vars(module).items()
-                  if isinstance(c, type) and issubclass(c, BaseGlobalScheduler) and c is not BaseGlobalScheduler
-                  and c.__module__ == mod_name}
+                  if isinstance(c, type) and issubclass(c, base) and c is not base and c.__module__ == mod_name}
     if class_name:
         cls = vars(module).get(class_name)
-        if not (isinstance(cls, type) and issubclass(cls, BaseGlobalScheduler)):
-            raise PolicyLoadError(f"{path} defines no scheduler class {class_name!r}; it defines: "
-                                  f"{', '.join(candidates) or 'none'}")
+        if not (isinstance(cls, type) and issubclass(cls, base)):
+            raise PolicyLoadError(f"{path} defines no {lay.noun} class {class_name!r} (a subclass of "
+                                  f"{base.__name__}); it defines: {', '.join(candidates) or 'none'}")
         return cls
     if not candidates:
-        raise PolicyLoadError(f"{path} defines no subclass of BaseGlobalScheduler (import it from "
-                              "glia.simulator or vidur.scheduler.global_scheduler.base_global_scheduler)")
-    concrete = {n: c for n, c in candidates.items() if "schedule" in vars(c)} or candidates
+        raise PolicyLoadError(f"{path} defines no subclass of {base.__name__} (import it from {lay.where})")
+    concrete = {n: c for n, c in candidates.items() if lay.method in vars(c)} or candidates
     if len(concrete) > 1:
-        raise PolicyLoadError(f"{path} defines several scheduler classes ({', '.join(concrete)}): name one as "
+        raise PolicyLoadError(f"{path} defines several {lay.noun} classes ({', '.join(concrete)}): name one as "
                               f"{path}:ClassName")
     return next(iter(concrete.values()))
 
 
-def policy_source_hash(spec: str) -> str | None:
-    """SHA-256 of a policy file's source (None for a built-in)."""
-    if spec in POLICIES:
+def is_builtin(spec: str, layer: str = "router") -> bool:
+    return spec in get_layer(layer).builtins
+
+
+def stack_sources(config, policy: str | PolicySource) -> dict[str, PolicySource]:
+    """Every policy a run of ``config`` under the router ``policy`` executes, read before any policy code runs:
+    the router, the configuration's batch policy and, when it scales, its autoscaler."""
+    router = policy if isinstance(policy, PolicySource) else read_policy(policy)
+    out = {"router": router, "batch": read_policy(config.cluster.batch_policy, "batch")}
+    if config.autoscaler is not None:
+        out["autoscaler"] = read_policy(config.autoscaler.policy, "autoscaler")
+    return out
+
+
+def policy_source_hash(*specs: str | None) -> str | None:
+    """SHA-256 of the sources of the policy files among ``specs`` (None when all are built-ins)."""
+    paths = [_split(s)[0] for s in specs if s and (s.endswith(".py") or ".py:" in s)]
+    paths = [p for p in paths if p.is_file()]
+    if not paths:
         return None
-    path = _split(spec)[0]
-    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+    h = hashlib.sha256()
+    for p in paths:
+        h.update(p.read_bytes())
+    return h.hexdigest()

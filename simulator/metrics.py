@@ -11,18 +11,20 @@ from .engine import RunResult
 from .execution import ExecutionModel
 
 # every per-run figure ``run_summary`` produces (the telemetry's ``run_seeds`` columns, in order)
-RUN_METRICS = ("num_requests", "mean_e2e_s", "p50_e2e_s", "p90_e2e_s", "p99_e2e_s", "mean_ttft_s", "p50_ttft_s",
-               "p90_ttft_s", "p99_ttft_s", "mean_tpot_s", "p90_tpot_s", "mean_queueing_s", "p90_queueing_s",
-               "mean_slowdown", "p90_slowdown", "restart_fraction", "mean_restarts", "e2e_restarted_s",
-               "e2e_not_restarted_s", "wasted_tokens", "preemptions", "makespan_s", "throughput_rps",
-               "throughput_tokens_per_s", "gpu_utilisation", "kv_utilisation", "gpu_hours")
+RUN_METRICS = ("num_requests", "mean_e2e_s", "p50_e2e_s", "p90_e2e_s", "p95_e2e_s", "p99_e2e_s", "mean_ttft_s",
+               "p50_ttft_s", "p90_ttft_s", "p95_ttft_s", "p99_ttft_s", "mean_tpot_s", "p90_tpot_s", "mean_queueing_s",
+               "p90_queueing_s", "mean_slowdown", "p90_slowdown", "p95_slowdown", "restart_fraction",
+               "mean_restarts", "e2e_restarted_s", "e2e_not_restarted_s", "wasted_tokens", "preemptions",
+               "makespan_s", "throughput_rps", "throughput_tokens_per_s", "gpu_utilisation", "kv_utilisation",
+               "gpu_hours")
 # the figures of an experiment: what the agents see, what the ledger keeps, what ``glia simulate`` prints
-SUMMARY_METRICS = ("mean_e2e_s", "p50_e2e_s", "p90_e2e_s", "p99_e2e_s", "mean_ttft_s", "p90_ttft_s", "mean_tpot_s",
-                   "mean_queueing_s", "mean_slowdown", "restart_fraction", "throughput_rps", "gpu_utilisation",
-                   "kv_utilisation", "gpu_hours")
+SUMMARY_METRICS = ("mean_e2e_s", "p50_e2e_s", "p90_e2e_s", "p95_e2e_s", "p99_e2e_s", "mean_ttft_s", "p90_ttft_s",
+                   "p95_ttft_s", "mean_tpot_s", "mean_queueing_s", "mean_slowdown", "p95_slowdown", "restart_fraction",
+                   "throughput_rps", "gpu_utilisation", "kv_utilisation", "gpu_hours")
 # what ``glia simulate --json`` prints beside the mean's CI
-JSON_METRICS = ("mean_e2e_s", "p90_e2e_s", "p99_e2e_s", "mean_ttft_s", "p90_ttft_s", "mean_tpot_s", "restart_fraction",
-                "throughput_rps", "gpu_utilisation", "kv_utilisation", "gpu_hours")
+JSON_METRICS = ("mean_e2e_s", "p90_e2e_s", "p95_e2e_s", "p99_e2e_s", "mean_ttft_s", "p90_ttft_s", "p95_ttft_s",
+                "mean_tpot_s", "p95_slowdown", "restart_fraction", "throughput_rps", "gpu_utilisation",
+                "kv_utilisation", "gpu_hours")
 # the metric columns of the telemetry's ``runs`` table, beside the mean and its CI
 RUNS_TABLE_METRICS = ("p90_e2e_s", "mean_ttft_s", "p90_ttft_s", "restart_fraction", "throughput_rps", "gpu_hours")
 # what a run's report compares between the first and the best design
@@ -77,10 +79,11 @@ def run_summary(run: RunResult, req: dict[str, np.ndarray]) -> dict[str, float]:
         if len(col) == 0:
             continue
         out[f"mean_{name}_s"] = float(col.mean())
-        for q in (50, 90, 99):
+        for q in (50, 90, 95, 99):
             out[f"p{q}_{name}_s"] = float(np.percentile(col, q))
     out["mean_slowdown"] = float(req["slowdown"].mean())
     out["p90_slowdown"] = float(np.percentile(req["slowdown"], 90))
+    out["p95_slowdown"] = float(np.percentile(req["slowdown"], 95))
     restarts = req["num_restarts"]
     out["restart_fraction"] = float((restarts > 0).mean())
     out["mean_restarts"] = float(restarts.mean())

@@ -5,7 +5,10 @@ Each iteration: every decoding request adds one token and needs a new 16-token b
 reaches ``16 k + 1``; if no block is free the youngest active request is preempted (blocks freed, progress lost,
 back to the front of the pending queue, recomputed later with its processed tokens as the new prompt). Requests in
 prefill then take chunks from the token budget in arrival order, and pending requests are admitted (blocks for the
-whole prompt, a 1 % watermark kept free) while the budget, the batch-size cap and memory allow.
+whole prompt, a 1 % watermark kept free) while the budget, the batch-size cap and memory allow, in the order the
+batch policy chooses. When the policy declines to admit, or its choice does not fit, it is asked again only once the
+queues change (an arrival, a completion, a preemption): until then memory only shrinks and the pending queue is the
+same, so stepping and skipping a run of iterations give the same schedule for any policy.
 
 A decoding request's processed count is ``base + epoch`` where ``epoch`` counts this replica's iterations, so a
 decode-only stretch with no admission, completion or preemption (a *run*) is applied in O(1): its iteration times
@@ -20,7 +23,7 @@ from bisect import insort
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .batch_policies import BatchOrderPolicy
+from .batch_policies import BaseBatchPolicy
 from .execution import ExecutionModel
 from .request import Request
 
@@ -93,11 +96,16 @@ class ReplicaHandle(ReplicaAPI):
     def _blocks(self) -> int:
         return self._rep.num_allocated_blocks
 
+    @property
+    def now(self) -> float:
+        """The simulated time, seconds (documented for batch policies, which are asked at moments of their own)."""
+        return self._rep._clock.now
+
 
 class ReplicaScheduler:
     """Replica-level scheduler; what a global scheduler may read is documented in ``simulator/policy_api.md``."""
 
-    def __init__(self, replica_id: int, config: ReplicaConfig, model: ExecutionModel, batch_policy: BatchOrderPolicy,
+    def __init__(self, replica_id: int, config: ReplicaConfig, model: ExecutionModel, batch_policy: BaseBatchPolicy,
                  clock: Clock, log: Log, totals: list[int] | dict[int, int], fast: bool = True):
         self.replica_id = replica_id
         self._totals = totals  # request id -> prompt + decode length, owned by the engine (never on the request)
@@ -129,7 +137,9 @@ class ReplicaScheduler:
         self._run_g = 0.0
         self._prefix: list[int] = []
         self._synced_at = -1.0
+        self._blocked = False  # the batch policy declined, or its choice did not fit, since the queues last changed
         self.accepting = True
+        self.handle = ReplicaHandle(self)  # what a policy gets of this replica (its batch policy too)
 
     # -- what the engine reads (a policy reads a ReplicaHandle) ------------------------------------------------
     @property
@@ -159,6 +169,7 @@ class ReplicaScheduler:
         """Add a routed request to the pending queue. Returns True when the replica's next event time changed."""
         request._r_replica_id = self.replica_id
         self.pending.append(request)
+        self._blocked = False
         if self._kind == IDLE:
             self._start_segment(now)
             return True
@@ -290,11 +301,15 @@ class ReplicaScheduler:
 
     # -- single iterations ----------------------------------------------------------------------------------
     def _can_admit(self) -> bool:
-        if not self.pending or len(self.active) >= self._config.batch_size_cap:
+        if self._blocked or not self.pending or len(self.active) >= self._config.batch_size_cap:
             return False
-        r = self.pending[self._policy.next_index(self.pending)]
-        need = -(-r._r_prompt // self._config.block_size)
-        return self._config.num_blocks - self.alloc - need >= self._config.watermark_blocks
+        i = self._policy.next_index(self.pending, self.handle)
+        if i is not None:
+            need = -(-self.pending[i]._r_prompt // self._config.block_size)
+            if self._config.num_blocks - self.alloc - need >= self._config.watermark_blocks:
+                return True
+        self._blocked = True
+        return False
 
     def _start_segment(self, now: float) -> None:
         self.version += 1
@@ -322,11 +337,15 @@ class ReplicaScheduler:
             plan.append((r, q))
             budget -= q
         pending = self.pending
-        while pending and budget > 0 and len(self.active) < cfg.batch_size_cap:
-            i = self._policy.next_index(pending)
+        while pending and budget > 0 and len(self.active) < cfg.batch_size_cap and not self._blocked:
+            i = self._policy.next_index(pending, self.handle)
+            if i is None:
+                self._blocked = True
+                break
             r = pending[i]
             need = -(-r._r_prompt // bs)
             if cfg.num_blocks - self.alloc - need < cfg.watermark_blocks:
+                self._blocked = True
                 break
             del pending[i]
             self.alloc += need
@@ -428,6 +447,7 @@ class ReplicaScheduler:
 
     def _complete(self, r: Request, now: float, done: list[Request]) -> None:
         self.active.remove(r)
+        self._blocked = False
         r._r_rep = None
         r._r_t_done = now
         self._log.add(now, "complete", r._r_id, self.replica_id, r._r_n)
@@ -450,4 +470,5 @@ class ReplicaScheduler:
         r._r_rep = None
         self.num_preemptions += 1
         self.pending.insert(0, r)
+        self._blocked = False
         self._log.add(now, "preempt", r._r_id, self.replica_id, lost)

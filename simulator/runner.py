@@ -15,7 +15,7 @@ from pathlib import Path
 from . import confine
 from .artifacts import write_seed_artifacts
 from .config import SimulationConfig
-from .loader import policy_source_hash
+from .loader import is_builtin, policy_source_hash
 from .metrics import JSON_METRICS, RUNS_TABLE_METRICS, SUMMARY_METRICS, aggregate, clean
 from .policies import POLICIES
 from .presets import get_preset
@@ -51,6 +51,8 @@ class BenchmarkResult:
     error: dict | None = None
     wall_s: float = 0.0
     artifacts: str | None = None
+    batch_policy: str = "fcfs"
+    autoscaler: str | None = None    # the autoscaling policy; None for a fixed cluster
     hardened: bool = False
     isolation: str = ""      # the mechanisms the policy's processes ran under, or a loud UNCONFINED warning
 
@@ -58,16 +60,26 @@ class BenchmarkResult:
         m = self.metrics.get(name)
         return m["mean"] if m else float("nan")
 
+    def cis(self) -> dict[str, list]:
+        """The 90 % CI of each summary metric: metric -> [low, high]."""
+        return {m: [clean(v, None) for v in self.metrics[m]["ci90"]] for m in SUMMARY_METRICS if m in self.metrics}
+
     def to_json(self) -> dict:
         """The compact summary the CLI prints with ``--json``."""
         ci = self.metrics.get("mean_e2e_s", {}).get("ci90")
-        out = {"run_id": self.run_id, "policy": self.policy, "workload": self.workload, "seeds": len(self.seeds),
+        out = {"run_id": self.run_id, "policy": self.policy, "batch_policy": self.batch_policy,
+               "autoscaler": self.autoscaler, "workload": self.workload, "seeds": len(self.seeds),
                **{m: clean(self.metric(m)) for m in JSON_METRICS},
                "mean_e2e_ci90": [clean(ci[0]), clean(ci[1])] if ci else None,
                "wall_s": round(self.wall_s, 3), "error": self.error, "isolation": self.isolation}
         if self.artifacts:
             out["artifacts"] = self.artifacts
         return out
+
+
+def _short(spec: str) -> str:
+    """A policy spec as the telemetry names it: a built-in's name, a file's base name."""
+    return os.path.basename(spec) if ".py" in spec else spec
 
 
 def benchmark_config(workload: str | SimulationConfig) -> tuple[str, SimulationConfig]:
@@ -80,22 +92,27 @@ def benchmark_config(workload: str | SimulationConfig) -> tuple[str, SimulationC
 def run_benchmark(policy: str, workload: str | SimulationConfig = "paper-routing", seeds: int | list[int] = 1,
                   jobs: int | None = None, timeout_s: float = 300.0, memory_mb: int | None = 4096,
                   out_dir: str | Path | None = None, telemetry: str | Path | None = None, context: str = "",
-                  isolate: bool = True, run_id: str | None = None, hardened: bool = False,
-                  allow_unconfined: bool = False, executor=None, fail_fast: bool = False,
-                  record_later: bool = False) -> BenchmarkResult:
-    """Run ``policy`` (a built-in name or a policy file) on a benchmark over ``seeds`` (a count: 0..N-1, or a list).
+                  isolate: bool = True, run_id: str | None = None, batch: str | None = None,
+                  autoscaler: str | None = None, hardened: bool = False, allow_unconfined: bool = False,
+                  executor=None, fail_fast: bool = False, record_later: bool = False) -> BenchmarkResult:
+    """Run the router ``policy`` (a built-in name or a policy file) on a benchmark over ``seeds`` (a count: 0..N-1,
+    or a list), with the benchmark's batch policy and autoscaling unless ``batch`` / ``autoscaler`` name others
+    (built-ins or files; ``autoscaler="none"`` for a fixed cluster). Policy files of every layer are confined,
+    checked and measured alike.
 
     With ``out_dir``, each seed's artifact files go to ``out_dir/RUN_ID/seed_K/``; with ``telemetry``, everything is
-    added to that DuckDB file. A failing policy gives ``error`` (kind, message, seed); it never raises. ``hardened``
-    runs each seed's policy in a process of its own driven over a pipe (slower; see ``remeasure``). ``executor`` (an
-    object with ``run(config, policy, seeds, timeout_s, memory_mb)``, e.g. ``glia.tools``' executors) runs the
-    seeds instead of this machine's pool; it stops a candidate at its first failing seed, whose other seeds then come
-    back ``skipped``, as ``fail_fast`` does on this machine. ``record_later``: the telemetry is written by a background
-    thread while the caller goes on (``telemetry.flush`` waits for it; every telemetry read in this process does).
+    added to that DuckDB file. A failing policy of any layer gives ``error`` (kind, message, seed); it never raises.
+    ``hardened`` runs each seed's policies in a process of their own driven over a pipe (slower; see ``remeasure``).
+    ``executor`` (an object with ``run(config, policy, seeds, timeout_s, memory_mb)``, e.g. ``glia.tools``'
+    executors) runs the seeds instead of this machine's pool; it stops a candidate at its first failing seed, whose
+    other seeds then come back ``skipped``, as ``fail_fast`` does on this machine. ``record_later``: the telemetry is
+    written by a background thread while the caller goes on (``telemetry.flush`` waits for it; every telemetry read
+    in this process does).
     """
     start = time.perf_counter()
     seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
     name, config = benchmark_config(workload)
+    config = config.with_stack(batch, autoscaler)
     run_id = run_id or datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
     if executor is not None:
         outcomes = executor.run(config, policy, seed_list, timeout_s, memory_mb)
@@ -106,8 +123,10 @@ def run_benchmark(policy: str, workload: str | SimulationConfig = "paper-routing
     ok = [o for o in outcomes if o.error is None]
     # the seed that failed first is the error; seeds it stopped are listed with it
     failed = sorted((o for o in outcomes if o.error is not None), key=lambda o: o.error["kind"] == "skipped")
-    result = BenchmarkResult(run_id, policy, name, seed_list, outcomes=outcomes, hardened=hardened,
-                             isolation=_isolation(policy, outcomes))
+    result = BenchmarkResult(run_id, policy, name, seed_list, outcomes=outcomes,
+                             batch_policy=config.cluster.batch_policy,
+                             autoscaler=config.autoscaler.policy if config.autoscaler else None, hardened=hardened,
+                             isolation=_isolation(config, policy, outcomes))
     if failed:
         first = failed[0]
         result.error = {**first.error, "seed": first.seed, "failed_seeds": [o.seed for o in failed]}
@@ -123,21 +142,27 @@ def run_benchmark(policy: str, workload: str | SimulationConfig = "paper-routing
         result.artifacts = str(base)
     if telemetry is not None:
         ci = result.metrics.get("mean_e2e_s", {}).get("ci90", (None, None))
-        row = {"run_id": run_id, "policy": os.path.basename(policy) if policy.endswith(".py") else policy,
-               "policy_hash": policy_source_hash(policy), "workload": name, "seeds": len(seed_list),
+        scaling = config.autoscaler.policy if config.autoscaler else None
+        row = {"run_id": run_id, "policy": _short(policy), "batch_policy": _short(config.cluster.batch_policy),
+               "autoscaler": _short(scaling) if scaling else None,
+               "policy_hash": policy_source_hash(policy, config.cluster.batch_policy, scaling), "workload": name,
+               "seeds": len(seed_list),
                "context": context, "created_at": datetime.now(UTC).replace(tzinfo=None),
                "wall_s": result.wall_s, "error_kind": (result.error or {}).get("kind"),
                "error_message": (result.error or {}).get("message"), "config": config_json(cfg_dict),
                "mean_e2e_s": clean(result.metric("mean_e2e_s")), "mean_e2e_ci_low": clean(ci[0]),
-               "mean_e2e_ci_high": clean(ci[1]), **{m: clean(result.metric(m)) for m in RUNS_TABLE_METRICS}}
+               "mean_e2e_ci_high": clean(ci[1]), **{m: clean(result.metric(m)) for m in RUNS_TABLE_METRICS},
+               "ci90": json.dumps(result.cis())}
         (write_run_later if record_later else write_run)(telemetry, row, outcomes)
     return result
 
 
-def _isolation(policy: str, outcomes: list[SeedOutcome]) -> str:
-    """What the policy's processes ran under; for a policy file on a machine without enough confinement (allowed
-    explicitly), the UNCONFINED warning instead."""
-    if policy not in POLICIES and not confine.available().confined("policy"):
+def _isolation(config: SimulationConfig, policy: str, outcomes: list[SeedOutcome]) -> str:
+    """What the policies' processes ran under; for a policy file (of any layer) on a machine without enough
+    confinement (allowed explicitly), the UNCONFINED warning instead."""
+    files = policy not in POLICIES or not is_builtin(config.cluster.batch_policy, "batch") or (
+        config.autoscaler is not None and not is_builtin(config.autoscaler.policy, "autoscaler"))
+    if files and not confine.available().confined("policy"):
         return confine.describe()
     return "/".join(sorted({o.isolation for o in outcomes if o.isolation})) or "in-process"
 
@@ -166,5 +191,6 @@ def compare(normal: BenchmarkResult, hardened: BenchmarkResult) -> dict:
 
 def remeasure(normal: BenchmarkResult, workload: str | SimulationConfig, **kwargs) -> tuple[BenchmarkResult, dict]:
     """Run ``normal``'s policy again, hardened, on the same seeds; (the hardened result, ``compare``'s verdict)."""
-    hard = run_benchmark(normal.policy, workload, normal.seeds, hardened=True, **kwargs)
+    hard = run_benchmark(normal.policy, workload, normal.seeds, hardened=True, batch=normal.batch_policy,
+                         autoscaler=normal.autoscaler or "none", **kwargs)
     return hard, compare(normal, hard)

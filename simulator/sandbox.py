@@ -34,7 +34,7 @@ import numpy as np
 from . import confine, guard, hardened, verify, wire
 from .config import SimulationConfig
 from .engine import RunResult, Simulation
-from .loader import PolicyLoadError, PolicySource, load_policy, read_policy
+from .loader import PolicyLoadError, PolicySource, load_policy, stack_sources
 from .request import PolicyViolation
 
 SIMULATOR_DIR = str(Path(__file__).parent)
@@ -123,26 +123,37 @@ def policy_box(limits: Limits) -> confine.Box:
                        processes=None)
 
 
-def _confine(limits: Limits, iso: confine.Isolation, policy_file: str) -> str:
+def _confine(limits: Limits, iso: confine.Isolation, policy_files: list[str]) -> str:
     """Confine this process and, for policy code, install the audit hook; the mechanisms applied."""
     box = policy_box(limits)
     sys.dont_write_bytecode = True
     applied = confine.apply(box, iso)
     guard.prepare_facades()
-    guard.install_audit_hook([policy_file] if policy_file else [], box.read, box.hide)
+    guard.install_audit_hook(policy_files, box.read, box.hide)
     return "+".join(m for m in confine.MECHANISMS if m in applied) or "none"
 
 
-def _normal_child(conn, config: SimulationConfig, src: PolicySource, seed: int, limits: Limits,
+def _files(srcs: dict[str, PolicySource]) -> list[str]:
+    return [s.path for s in srcs.values() if not s.builtin]
+
+
+def _layers(srcs: dict[str, PolicySource]) -> dict[str, type]:
+    """The classes of the batch policy and the autoscaler, loaded (checked, in their restricted namespaces) from the
+    sources read before the process was confined."""
+    return {layer: load_policy(s) for layer, s in srcs.items() if layer != "router"}
+
+
+def _normal_child(conn, config: SimulationConfig, srcs: dict[str, PolicySource], seed: int, limits: Limits,
                   iso: confine.Isolation, fast: bool) -> None:
     run, err, sim = None, None, None
     try:
         workload = config.workload.generate(seed)
-        conn.send_bytes(json.dumps({"isolation": _confine(limits, iso, src.path)}).encode())
+        conn.send_bytes(json.dumps({"isolation": _confine(limits, iso, _files(srcs))}).encode())
         if conn.recv() != "go":  # the parent found the confinement insufficient
             return
         _seed_generators(seed)
-        sim = Simulation(config, load_policy(src), seed, fast=fast, workload=workload)
+        sim = Simulation(config, load_policy(srcs["router"]), seed, fast=fast, workload=workload,
+                         layers=_layers(srcs))
         run = sim.run()
     except BaseException as exc:  # noqa: BLE001 - every failure becomes the seed's error
         err = failure(exc, running=sim is not None) if isinstance(exc, Exception) else error(
@@ -158,20 +169,23 @@ def _send(conn, seed: int, run: RunResult | None, err: dict | None, limits: Limi
     conn.close()
 
 
-def _trusted_child(conn, peer, config: SimulationConfig, seed: int, limits: Limits, iso: confine.Isolation,
-                   fast: bool) -> None:
-    """The hardened mode's simulator: no policy code in this process; the policy answers over ``peer``."""
+def _trusted_child(conn, peer, config: SimulationConfig, srcs: dict[str, PolicySource], seed: int, limits: Limits,
+                   iso: confine.Isolation, fast: bool) -> None:
+    """The hardened mode's simulator: no policy code in this process; the policies of every layer that is not a
+    built-in answer over ``peer``."""
     run, err, sim = None, None, None
     try:
         workload = config.workload.generate(seed)
-        mine = _confine(limits, iso, "")
+        mine = _confine(limits, iso, [])
         first = peer.recv_bytes(4096)  # sent by the policy process before any policy code ran
         theirs = json.loads(first).get("isolation", "none") if first.startswith(b"{") else "none"
         conn.send_bytes(json.dumps({"isolation": str(theirs)[:100], "simulator": mine}).encode())
         if conn.recv() != "go":
             return
         peer.send("go")
-        sim = Simulation(config, hardened.remote_policy(peer), seed, fast=fast, workload=workload)
+        link = hardened.Link(peer, {layer for layer, s in srcs.items() if not s.builtin}, config, seed)
+        router = hardened.remote_policy(link) if "router" in link.layers else load_policy(srcs["router"])
+        sim = Simulation(config, router, seed, fast=fast, workload=workload, layers=link.remote_layers())
         run = sim.run()
     except BaseException as exc:  # noqa: BLE001
         err = failure(exc, running=sim is not None) if isinstance(exc, Exception) else error(
@@ -180,13 +194,13 @@ def _trusted_child(conn, peer, config: SimulationConfig, seed: int, limits: Limi
     _send(conn, seed, run, err, limits)
 
 
-def _policy_child(peer, src: PolicySource, seed: int, limits: Limits, iso: confine.Isolation) -> None:
-    """The hardened mode's policy process: confined, then serving ``schedule()`` calls."""
-    peer.send_bytes(json.dumps({"isolation": _confine(limits, iso, src.path)}).encode())
+def _policy_child(peer, srcs: dict[str, PolicySource], seed: int, limits: Limits, iso: confine.Isolation) -> None:
+    """The hardened mode's policy process: confined, then serving the policies' calls."""
+    peer.send_bytes(json.dumps({"isolation": _confine(limits, iso, _files(srcs))}).encode())
     if peer.recv() != "go":  # sent once the parent accepted this process's confinement
         return
     _seed_generators(seed)
-    hardened.serve_policy(peer, src)
+    hardened.serve_policy(peer, {layer: s for layer, s in srcs.items() if not s.builtin})
 
 
 # -- the parent ------------------------------------------------------------------------------------------------------
@@ -258,15 +272,16 @@ class _Job:
     isolation: str | None = None
 
 
-def _start(ctx, config: SimulationConfig, src: PolicySource, seed: int, limits: Limits, iso: confine.Isolation,
-           fast: bool, hardened_mode: bool) -> _Job:
+def _start(ctx, config: SimulationConfig, srcs: dict[str, PolicySource], seed: int, limits: Limits,
+           iso: confine.Isolation, fast: bool, hardened_mode: bool) -> _Job:
     parent, child = ctx.Pipe(duplex=True)
     if hardened_mode:
         a, b = ctx.Pipe(duplex=True)
-        procs = [ctx.Process(target=_trusted_child, args=(child, a, config, seed, limits, iso, fast), daemon=True),
-                 ctx.Process(target=_policy_child, args=(b, src, seed, limits, iso), daemon=True)]
+        procs = [ctx.Process(target=_trusted_child, args=(child, a, config, srcs, seed, limits, iso, fast),
+                             daemon=True),
+                 ctx.Process(target=_policy_child, args=(b, srcs, seed, limits, iso), daemon=True)]
     else:
-        procs = [ctx.Process(target=_normal_child, args=(child, config, src, seed, limits, iso, fast), daemon=True)]
+        procs = [ctx.Process(target=_normal_child, args=(child, config, srcs, seed, limits, iso, fast), daemon=True)]
     with _real_stdio(), _without_main():
         for p in procs:
             p.start()
@@ -315,11 +330,12 @@ def run_seeds(config: SimulationConfig, policy: str, seeds: list[int], jobs: int
     ``allow_unconfined`` (or GLIA_ALLOW_UNCONFINED=1); built-in policies are trusted. ``fail_fast``: once a seed
     fails, the seeds still running are killed and those not started are not run (both come back ``skipped``)."""
     try:
-        src = read_policy(policy)
+        srcs = stack_sources(config, policy)
     except PolicyLoadError as exc:
         return [SeedOutcome(s, error=error("load_error", str(exc))) for s in seeds]
+    trusted = all(s.builtin for s in srcs.values())  # built-ins of every layer
     iso = confine.available()
-    if not src.builtin and not confine.unconfined_allowed(allow_unconfined) and (
+    if not trusted and not confine.unconfined_allowed(allow_unconfined) and (
             not isolate or not iso.confined("policy")):
         why = confine.refusal(iso) if isolate else (
             "a policy file runs in this process only when unconfined runs are allowed (--allow-unconfined or "
@@ -329,7 +345,7 @@ def run_seeds(config: SimulationConfig, policy: str, seeds: list[int], jobs: int
         out: list[SeedOutcome] = []
         for s in seeds:
             failed = next((o for o in out if o.error), None) if fail_fast else None
-            out.append(skipped(s, failed) if failed else simulate_seed(config, src, s, fast))
+            out.append(skipped(s, failed) if failed else simulate_seed(config, srcs["router"], s, fast))
         return out
     ctx = _context()
     limits = Limits(timeout_s, memory_mb)
@@ -341,7 +357,7 @@ def run_seeds(config: SimulationConfig, policy: str, seeds: list[int], jobs: int
     received: list[tuple[_Job, bytes, float]] = []
     while todo or running or received:
         while todo and len(running) < jobs:
-            job = _start(ctx, config, src, todo.pop(0), limits, iso, fast, hardened)
+            job = _start(ctx, config, srcs, todo.pop(0), limits, iso, fast, hardened)
             running[job.conn] = job
         # records received are checked and measured while the next seeds already run
         for job, data, wall in received:
@@ -362,7 +378,7 @@ def run_seeds(config: SimulationConfig, policy: str, seeds: list[int], jobs: int
             else:
                 if job.isolation is None:  # the first message, sent before any policy code ran
                     job.isolation = _isolation(data)
-                    if src.builtin or confine.unconfined_allowed(allow_unconfined) or _enough(job.isolation):
+                    if trusted or confine.unconfined_allowed(allow_unconfined) or _enough(job.isolation):
                         conn.send("go")  # the seed process waits for it before any policy code runs
                         continue
                     results[job.seed] = SeedOutcome(job.seed, isolation=job.isolation, error=error(

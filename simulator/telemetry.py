@@ -1,9 +1,12 @@
 """The telemetry database: every run's figures and raw data in one DuckDB file per workspace, for SQL analysis.
 
 Tables (one row per ...):
-  runs               benchmark run: run_id, policy, policy_hash, workload, seeds, context, created_at, wall_s,
-                     error_kind, error_message, config (JSON), mean_e2e_s, mean_e2e_ci_low, mean_e2e_ci_high,
-                     p90_e2e_s, mean_ttft_s, p90_ttft_s, restart_fraction, throughput_rps, gpu_hours
+  runs               benchmark run: run_id, policy (the router), policy_hash (of every policy file of the stack),
+                     workload, seeds, context, created_at, wall_s, error_kind, error_message, config (JSON),
+                     mean_e2e_s, mean_e2e_ci_low, mean_e2e_ci_high, p90_e2e_s, mean_ttft_s, p90_ttft_s,
+                     restart_fraction, throughput_rps, gpu_hours, batch_policy, autoscaler (the other layers of the
+                     stack; autoscaler NULL for a fixed cluster), ci90 (JSON: metric -> [low, high], the 90 % CI of
+                     each summary metric)
   run_seeds          seed of a run: run_id, seed, wall_s, error_kind, error_message, and every per-run metric
   requests           request of a seed: times (arrived_at, routed_at, scheduled_at, first_token_at, completed_at),
                      lengths, replica_id, num_restarts, wasted_tokens, e2e_s, ttft_s, tpot_s, queueing_s,
@@ -42,7 +45,8 @@ CREATE TABLE IF NOT EXISTS runs (
     run_id VARCHAR PRIMARY KEY, policy VARCHAR, policy_hash VARCHAR, workload VARCHAR, seeds INTEGER,
     context VARCHAR, created_at TIMESTAMP, wall_s DOUBLE, error_kind VARCHAR, error_message VARCHAR,
     config VARCHAR, mean_e2e_s DOUBLE, mean_e2e_ci_low DOUBLE, mean_e2e_ci_high DOUBLE, p90_e2e_s DOUBLE,
-    mean_ttft_s DOUBLE, p90_ttft_s DOUBLE, restart_fraction DOUBLE, throughput_rps DOUBLE, gpu_hours DOUBLE);
+    mean_ttft_s DOUBLE, p90_ttft_s DOUBLE, restart_fraction DOUBLE, throughput_rps DOUBLE, gpu_hours DOUBLE,
+    batch_policy VARCHAR, autoscaler VARCHAR, ci90 VARCHAR);
 CREATE TABLE IF NOT EXISTS run_seeds (
     run_id VARCHAR, seed INTEGER, wall_s DOUBLE, error_kind VARCHAR, error_message VARCHAR,
     {", ".join(f"{m} DOUBLE" for m in RUN_METRICS)});
@@ -57,6 +61,17 @@ CREATE TABLE IF NOT EXISTS replica_samples (
 CREATE TABLE IF NOT EXISTS scheduling_events (
     run_id VARCHAR, seed INTEGER, t DOUBLE, kind VARCHAR, request_id BIGINT, replica_id INTEGER, value BIGINT);
 """
+
+
+SEED_COLUMNS = ("run_id", "seed", "wall_s", "error_kind", "error_message", *RUN_METRICS)
+
+
+def _migrate(con: duckdb.DuckDBPyConnection) -> None:
+    """Add the columns a database written by an older version lacks (metrics added since, the stack's layers)."""
+    for m in RUN_METRICS:
+        con.execute(f"ALTER TABLE run_seeds ADD COLUMN IF NOT EXISTS {m} DOUBLE")
+    for c in ("batch_policy", "autoscaler", "ci90"):
+        con.execute(f"ALTER TABLE runs ADD COLUMN IF NOT EXISTS {c} VARCHAR")
 
 
 @contextmanager
@@ -139,6 +154,7 @@ def writing(path: str | Path):
         con = _connect_rw(path)
         try:
             con.execute(SCHEMA)
+            _migrate(con)
             yield con
         finally:
             con.close()
@@ -155,7 +171,8 @@ def write_run(path: str | Path, run: dict, seeds: list) -> None:
         for o in seeds:
             s = o.summary or {}
             err = o.error or {}
-            con.execute(f"INSERT INTO run_seeds VALUES ({', '.join('?' * (5 + len(RUN_METRICS)))})",
+            con.execute(f"INSERT INTO run_seeds ({', '.join(SEED_COLUMNS)}) "
+                        f"VALUES ({', '.join('?' * len(SEED_COLUMNS))})",
                         [rid, o.seed, o.wall_s, err.get("kind"), err.get("message")]
                         + [clean(s.get(m), None) for m in RUN_METRICS])
             if o.requests is not None and len(o.requests["request_id"]):

@@ -133,15 +133,16 @@ def poisson(seed: int, qps: float = 7.5, duration_s: float = 1000.0, lengths: st
 
 
 def sinusoidal(seed: int, qps: float = 7.5, amplitude: float = 0.5, period_s: float = 600.0,
-               duration_s: float = 1800.0, lengths: str = "sharegpt-glia", **recipe) -> Trace:
-    """Poisson arrivals whose rate follows ``qps * (1 + amplitude * sin(2 pi t / period))`` (thinning)."""
+               duration_s: float = 1800.0, lengths: str = "sharegpt-glia", phase: float = 0.0, **recipe) -> Trace:
+    """Poisson arrivals whose rate follows ``qps * (1 + amplitude * sin(2 pi (t / period + phase)))`` (thinning);
+    ``phase`` is a fraction of the period (0.75 starts at the trough)."""
     _positive(qps=qps, duration_s=duration_s, period_s=period_s)
     if not 0.0 <= amplitude <= 1.0:
         raise ValueError(f"amplitude must be within [0, 1], got {amplitude}")
     rng = np.random.default_rng(seed)
     peak = qps * (1.0 + amplitude)
     cand = np.sort(rng.uniform(0.0, duration_s, rng.poisson(peak * duration_s)))
-    rate = qps * (1.0 + amplitude * np.sin(2.0 * math.pi * cand / period_s))
+    rate = qps * (1.0 + amplitude * np.sin(2.0 * math.pi * (cand / period_s + phase)))
     t = cand[rng.random(len(cand)) * peak < rate]
     p, d = sample_lengths(rng, len(t), lengths, **recipe)
     return Trace(t, p, d)

@@ -13,8 +13,9 @@ from .records import (
     Measurement,
 )
 from .schema import Budget, GliaState, Phase, add_usage, better_design, last_value, merge_by_id, merge_dicts
-from .task import Task, TaskError, load_task, score
+from .task import Task, TaskError, feasible, improves, load_task, score, violation, worse
 
 __all__ = ["AgentSettings", "Baseline", "BestDesign", "Budget", "ContextOutcome", "Decision", "Finding", "GliaContext",
            "GliaState", "Hypothesis", "Intervention", "LedgerEntry", "Measurement", "ModelSpec", "Phase", "Task",
-           "TaskError", "add_usage", "better_design", "last_value", "load_task", "merge_by_id", "merge_dicts", "score"]
+           "TaskError", "add_usage", "better_design", "feasible", "improves", "last_value", "load_task", "merge_by_id",
+           "merge_dicts", "score", "violation", "worse"]

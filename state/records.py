@@ -17,11 +17,13 @@ class MeasurementError(TypedDict):
 class Measurement(TypedDict, total=False):
     """A policy measured on a benchmark over seeds (what the simulation tools return)."""
 
-    id: str                        # the run id in the telemetry database
+    id: str                        # an experiment's id in the ledger; a baseline's run id in the telemetry
+    run_id: str                    # an experiment's run id in the telemetry (unique across the runs sharing it)
     workload: str
     seeds: list[int]
     metrics: dict[str, float]      # mean over seeds of each of simulator.metrics.SUMMARY_METRICS
     mean_e2e_ci90: list[float] | None
+    ci90: dict[str, list[float]]   # the 90 % CI of each metric
     error: MeasurementError | None
     wall_s: float
     reused: bool                   # read back from the telemetry (recorded before a crash or a kill)
@@ -37,16 +39,21 @@ class LedgerEntry(Measurement, total=False):
     hypothesis: str                # id of the hypothesis it tests (``H-x`` or ``H-x/variant``), if any
     context: str
     seq: int                       # 1, 2, ... within its context
-    score: float                   # the objective as a number to minimise; inf for a failure
+    score: float                   # the objective as a number to minimise, penalised when the constraint breaks
+    feasible: bool                 # whether it met the task's constraint (a failed run is not)
+    violation: float               # by how much it broke the constraint, relative to the bound (0: met)
     verdict: Literal["improved", "no gain", "worse", "error"]
     workspace: str
 
 
 class Baseline(Measurement, total=False):
-    """A built-in policy the harness measured on the task's benchmark."""
+    """A baseline policy of the task's layer the harness measured on the task's benchmark."""
 
-    policy: str
+    policy: str                    # its name (a built-in's, or a file's stem)
+    spec: str                      # the built-in name or the file that ran
     score: float
+    feasible: bool
+    violation: float
 
 
 class Finding(TypedDict):
@@ -70,7 +77,8 @@ class Hypothesis(TypedDict):
     evidence: list[str]            # ids of the experiments that tested it
 
 
-Decision = Literal["approve", "continue", "stop_line", "combine"]
+# ``stop`` ends a context with nothing approved: the budget is used and no design met the task's constraint
+Decision = Literal["approve", "continue", "stop_line", "combine", "stop"]
 
 
 class Intervention(TypedDict):
@@ -85,6 +93,8 @@ class Intervention(TypedDict):
 
 
 class BestDesign(TypedDict):
+    """The best feasible design (a design that breaks the task's constraint is never the best)."""
+
     id: str
     context: str
     label: str

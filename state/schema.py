@@ -62,8 +62,8 @@ class Budget(TypedDict, total=False):
 
 # What the last node handed over, which the graph routes on (graph/builder.py): the researcher asked for an
 # ``experiment`` (tool calls), is ``done``, or gave nothing usable (``nudged``: ask again); the tools node recorded
-# experiments (``analyse``); the supervisor's decision otherwise.
-Phase = Literal["experiment", "done", "nudged", "analyse", "approve", "continue", "stop_line", "combine"]
+# experiments (``analyse``); the supervisor's decision otherwise (``stop``: nothing feasible to approve, budget used).
+Phase = Literal["experiment", "done", "nudged", "analyse", "approve", "continue", "stop_line", "combine", "stop"]
 
 
 class GliaState(TypedDict, total=False):

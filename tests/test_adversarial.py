@@ -1,7 +1,9 @@
 """The adversarial corpus (``tests/adversarial/``): one file per trick model-written code might try, each contained,
 with the exact error the user sees. Policy files run through ``run_seeds`` as a design session runs them; shell files
-through the shell tool. A file's header says what it tries (``# tries:``) and what the user sees (``# kind:`` or
-``# expect:``, then ``# message:`` lines; ``#+`` continues a line). Keep it growing: a new door is a new file."""
+through the shell tool. A file's header says what it tries (``# tries:``), which layer of the stack it is a policy of
+(``# layer:`` router by default, batch or autoscaler: every layer is contained alike) and what the user sees
+(``# kind:`` or ``# expect:``, then ``# message:`` lines; ``#+`` continues a line). Keep it growing: a new door is a
+new file."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from pathlib import Path
 import pytest
 from helpers import small_config
 
-from glia.simulator import guard
+from glia.simulator import AutoscalingConfig, guard
 from glia.simulator.sandbox import DATA_DIR, run_seeds
 from glia.tools.workspace import SANDBOX_NOTE, WorkspaceError, shell
 
@@ -23,6 +25,8 @@ CORPUS = Path(__file__).parent / "adversarial"
 POLICIES = sorted(p.name for p in CORPUS.glob("*.py"))
 SHELLS = sorted(p.name for p in CORPUS.glob("*.sh"))
 CONFIG = small_config([(i * 0.05, 30 + i, 20) for i in range(40)], num_replicas=2, num_blocks=200)
+SCALING = CONFIG.replace(autoscaler=AutoscalingConfig(interval_s=0.25, cold_start_s=0.2, min_replicas=1,
+                                                      max_replicas=4))
 LEFTOVER = "sleep 1007"  # the processes the shell files try to leave behind
 
 
@@ -87,8 +91,11 @@ def policy_outcomes(home, tmp_path_factory):
     run_seeds(CONFIG, "llq", [0])  # start the process server once, before the threads
 
     def run(name):
-        timeout = float(header(CORPUS / name)[0].get("timeout", 20))
-        return name, run_seeds(CONFIG, str(paths[name]), [0], timeout_s=timeout, memory_mb=2048)[0]
+        fields = header(CORPUS / name)[0]
+        timeout, layer, path = float(fields.get("timeout", 20)), fields.get("layer", "router"), str(paths[name])
+        config, router = {"router": (CONFIG, path), "batch": (CONFIG.with_stack(batch=path), "llq"),
+                          "autoscaler": (SCALING.with_stack(autoscaler=path), "llq")}[layer]
+        return name, run_seeds(config, router, [0], timeout_s=timeout, memory_mb=2048)[0]
     with ThreadPoolExecutor(4) as pool:
         return {name: (paths[name], outcome) for name, outcome in pool.map(run, POLICIES)}
 

@@ -38,3 +38,12 @@ def test_a_claim_is_checked_against_the_metric_its_sentence_names():
     # 21 % is the restart share, not a latency figure or change
     assert unsupported("It cut latency by 21 %.", FIGURES) == ["21 %"]
     assert unsupported("Restarts fell to 21 %.", FIGURES) == []
+
+
+def test_how_far_a_design_broke_the_constraint_is_a_recorded_figure():
+    state = {"ledger": [{"id": "c1-e001", "metrics": {"p90_ttft_s": 1.678}, "violation": 0.11867},
+                        {"id": "c1-e009", "metrics": {"throughput_rps": 28.963}, "violation": 0.0}], "baselines": [],
+             "task": {"objective": {"constraint": {"metric": "p90_ttft_s", "max": 1.5, "min": None}}}}
+    text = "c1-e009 meets p90_ttft_s <= 1.5, which the first design broke by 11.9 %; throughput_rps 28.96."
+    assert "[unmeasured]" not in mark_unsupported(text, known_figures(state))
+    assert "[unmeasured]" in mark_unsupported(text.replace("11.9", "31.9"), known_figures(state))

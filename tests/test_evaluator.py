@@ -107,3 +107,47 @@ def test_glia_simulate_stops_a_policy_file_that_never_returns_and_skips_its_othe
     assert code == 1 and out["error"]["kind"] == "timeout" and out["error"]["seed"] == 0
     assert out["error"]["failed_seeds"] == [0, 1, 2]  # seeds 1 and 2 never ran: skipped
     assert time.monotonic() - started < 10
+
+
+def test_a_candidate_of_another_layer_runs_with_the_tasks_fixed_router_and_an_infeasible_one_is_never_best(tmp_path):
+    from glia.graph.compare.report import _scores
+    db, ledger = tmp_path / "telemetry.duckdb", BudgetLedger(tmp_path / "ledger.sqlite")
+    ledger.open_unit("u", 5)
+    probe = Evaluator("paper-routing-short", [0], mean_e2e, db=db, layer="batch", fixed={"router": "llq"})
+    fcfs, spf = probe.measure("fcfs", "fcfs")["value"], probe.measure("spf", "spf")["value"]
+    bound = (fcfs + spf) / 2  # the task's constraint: mean_e2e_s <= bound, which one of them breaks
+
+    def violation(metrics: dict) -> float:
+        return max(0.0, metrics["mean_e2e_s"] / bound - 1)
+    ev = Evaluator("paper-routing-short", [0], mean_e2e, db=db, ledger=ledger, unit="u", layer="batch",
+                   fixed={"router": "llq"}, judge=violation)
+    results = {p: ev.evaluate(p, p) for p in ("fcfs", "spf")}  # read back from the telemetry, charged once each
+    slow, fast = sorted(results, key=lambda p: results[p]["value"], reverse=True)
+    assert not results[slow]["feasible"] and results[slow]["violation"] == pytest.approx(violation(
+        {"mean_e2e_s": results[slow]["value"]}))
+    assert results[fast]["feasible"] and results[fast]["violation"] == 0.0
+    rows = {r["key"]: r for r in ledger.rows("u")}
+    assert rows[slow]["feasible"] == 0 and rows[slow]["violation"] > 0 and rows[fast]["feasible"] == 1
+    scores = _scores(ledger.rows("u"))
+    assert scores[[r["key"] for r in ledger.rows("u")].index(slow)] == float("inf")  # never on a best-so-far curve
+    with reading(db) as con:
+        stack = con.execute("SELECT policy, batch_policy FROM runs WHERE run_id = ?", [slow]).fetchone()
+    assert stack == ("llq", slow)
+
+
+def test_a_ledger_written_before_constraints_were_kept_gains_their_columns(tmp_path):
+    import sqlite3
+    path = tmp_path / "ledger.sqlite"
+    con = sqlite3.connect(path)
+    con.execute("CREATE TABLE evaluations (unit TEXT NOT NULL, key TEXT NOT NULL, seq INTEGER NOT NULL, status TEXT "
+                "NOT NULL, score REAL, value REAL, metrics TEXT, error_kind TEXT, error_message TEXT, code_hash TEXT, "
+                "snapshot TEXT, label TEXT, sim_s REAL, wall_s REAL, charged_at REAL NOT NULL, finished_at REAL, "
+                "tokens INTEGER, PRIMARY KEY (unit, key))")
+    con.commit()
+    con.close()
+    ledger = BudgetLedger(path)
+    ledger.open_unit("u", 1)
+    ledger.reserve("u", "k")
+    ledger.record("u", "k", {"status": "ok", "score": 1.0, "value": 1.0, "feasible": False, "violation": 0.25})
+    [row] = ledger.rows("u")
+    assert (row["feasible"], row["violation"]) == (0, 0.25)

@@ -200,3 +200,16 @@ def test_a_design_that_cannot_run_as_meant_is_found_without_running_it():
     stub = "class S(BaseGlobalScheduler):\n    def schedule(self):\n        # your logic here\n        pass\n"
     assert "S.schedule() does nothing" in policy_problem(stub)
     assert "does not parse: line 1" in policy_problem("def schedule(:\n")
+
+
+def test_a_batch_policy_or_an_autoscaler_in_a_block_is_a_design_and_an_empty_one_is_sent_back():
+    from glia.nodes.replies import policy_problem
+
+    batch = ("from glia.simulator import BaseBatchPolicy\n\nclass B(BaseBatchPolicy):\n"
+             "    def next_index(self, pending, replica):\n        return 0\n")
+    parsed = parse_reply(AIMessage(content=f"```python\n{batch}```"))
+    assert parsed.actions[0].name == POLICY and parsed.actions[0].args["class_name"] == "B"
+    assert policy_problem(batch) is None
+    empty = ("from glia.simulator import BaseAutoscaler\n\nclass A(BaseAutoscaler):\n"
+             "    def desired_replicas(self, view):\n        pass\n")
+    assert "A.desired_replicas() does nothing" in policy_problem(empty) and "return an int" in policy_problem(empty)

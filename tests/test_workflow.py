@@ -89,7 +89,8 @@ def test_best_of_two_contexts_share_the_telemetry_database(mode, tmp_path):
     assert out.status == "finished" and len(ledger) == 4
     assert sorted({e["context"] for e in ledger}) == ["c1", "c2"]
     ids = experiment_ids(tmp_path / "telemetry.duckdb")
-    assert sorted(ids) == sorted(e["id"] for e in ledger) and len(set(ids)) == 4
+    assert sorted(ids) == sorted(e["run_id"] for e in ledger) and len(set(ids)) == 4
+    assert all(e["run_id"] == f"{out.thread_id}/{e['id']}" for e in ledger)  # unique across runs
     best = min((e for e in ledger if not e.get("error")), key=lambda e: e["score"])
     assert out.state["best"]["id"] == best["id"]
     assert {c["id"] for c in out.state["contexts"]} == {"c1", "c2"}
@@ -142,7 +143,7 @@ def test_a_run_killed_with_sigkill_resumes_with_exactly_the_budgeted_simulations
     ledger = out.state["ledger"]
     assert len(ledger) == 6 and len({e["id"] for e in ledger}) == 6
     after = experiment_ids(db)
-    assert sorted(after) == sorted(e["id"] for e in ledger)  # none lost, none run twice
+    assert sorted(after) == sorted(e["run_id"] for e in ledger)  # none lost, none run twice
     assert set(before) <= set(after)
 
 

@@ -9,6 +9,10 @@ shot) evaluate through this, so they see the same benchmark, the same limits and
   a candidate that loops forever costs seconds, not the default five minutes;
 - a charged evaluation reserves one simulation in the budget ledger (``ledger.py``) before anything runs, once per
   key; past the cap nothing runs;
+- a task's constraint is first-class: each result says whether it is ``feasible`` and by how much it breaks the
+  bound (``violation``), and the ledger keeps both, so that an infeasible design is never a best;
+- a candidate is a policy of the task's layer (router, batch policy or autoscaler), run with the task's fixed
+  policies of the other layers;
 - results are recorded in the telemetry database under the evaluation's key (by a background thread, beside what
   comes next: the next simulation, a model call; ``flush`` and every telemetry read wait for it), and an evaluation
   already recorded is read back, not run again (a resumed search never repeats or loses one).
@@ -17,6 +21,7 @@ shot) evaluate through this, so they see the same benchmark, the same limits and
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import time
 from collections.abc import Callable, Iterable
@@ -32,7 +37,8 @@ from glia.simulator.telemetry import flush, reading
 from .executors import Executor, LocalExecutor
 from .ledger import BudgetLedger
 
-Scorer = Callable[[dict], float]  # metrics -> the objective as a number to minimise (inf: failed or infeasible)
+Scorer = Callable[[dict], float]  # metrics -> the objective as a number to minimise (inf: failed)
+Judge = Callable[[dict], float]   # metrics -> relative violation of the task's constraint (0: feasible)
 
 
 def code_key(source: str) -> str:
@@ -43,7 +49,9 @@ def code_key(source: str) -> str:
 @dataclass
 class Evaluator:
     """A task's benchmark as a function of candidates. ``workload``/``seeds``: the task's; ``scorer``: the task's
-    objective (``glia.state.score`` bound to the task); ``db``: the telemetry database (None: nothing recorded)."""
+    objective (``glia.state.score`` bound to the task, penalised past the constraint); ``db``: the telemetry database
+    (None: nothing recorded); ``layer``: the layer a candidate is a policy of, ``fixed``: the task's policies of the
+    other layers (None: the preset's); ``judge``: the constraint (``glia.state.violation`` bound to the task)."""
 
     workload: str | SimulationConfig
     seeds: list[int]
@@ -55,6 +63,16 @@ class Evaluator:
     memory_mb: int | None = 4096
     ledger: BudgetLedger | None = None
     unit: str = ""
+    layer: str = "router"
+    fixed: dict | None = None
+    judge: Judge | None = None
+
+    def stack(self, policy: str) -> dict[str, str | None]:
+        """The router, batch policy and autoscaler of a run of ``policy`` (None: the preset's)."""
+        stack = {"router": None, "batch": None, "autoscaler": None, **(self.fixed or {}), self.layer: policy}
+        if stack["router"] is None:
+            raise ValueError(f"a {self.layer} evaluation needs a router: the task must fix one ([stack] router)")
+        return stack
 
     def calibrate(self, measured: Iterable[dict]) -> float:
         """Set the timeout from measured baselines (results of ``measure`` with their ``seed_s``)."""
@@ -68,16 +86,18 @@ class Evaluator:
         if stored is not None:
             return self._scored(stored)
         seeds = list(self.seeds if seeds is None else seeds)
-        res = run_benchmark(policy, self.workload if workload is None else workload, seeds, timeout_s=self.timeout_s,
-                            memory_mb=self.memory_mb, telemetry=self.db, context=context, run_id=run_id,
-                            executor=self.executor, record_later=True)
+        stack = self.stack(policy)
+        res = run_benchmark(stack["router"], self.workload if workload is None else workload, seeds,
+                            timeout_s=self.timeout_s, memory_mb=self.memory_mb, telemetry=self.db, context=context,
+                            run_id=run_id, executor=self.executor, record_later=True, batch=stack["batch"],
+                            autoscaler=stack["autoscaler"])
         ok = [o for o in res.outcomes if not o.error]
         ci = res.metrics.get("mean_e2e_s", {}).get("ci90")
         return self._scored({
             "id": run_id, "workload": res.workload, "seeds": seeds,
             "metrics": {m: res.metric(m) for m in SUMMARY_METRICS if m in res.metrics},
             "per_seed": {m: res.metrics[m]["per_seed"] for m in (self.metric,) if m in res.metrics},
-            "mean_e2e_ci90": list(ci) if ci else None, "error": res.error, "wall_s": res.wall_s,
+            "mean_e2e_ci90": list(ci) if ci else None, "ci90": res.cis(), "error": res.error, "wall_s": res.wall_s,
             "sim_s": sum(o.wall_s for o in ok), "seed_s": max((o.wall_s for o in ok), default=0.0),
             "seeds_run": sum(1 for o in res.outcomes if (o.error or {}).get("kind") != "skipped"),
             "reused": False})
@@ -123,8 +143,11 @@ class Evaluator:
         return self.evaluate(str(path), key, label=label, context=context)
 
     def _scored(self, res: dict) -> dict:
-        res["score"] = math.inf if res.get("error") else self.scorer(res.get("metrics") or {})
-        res["value"] = (res.get("metrics") or {}).get(self.metric)
+        metrics = res.get("metrics") or {}
+        res["score"] = math.inf if res.get("error") else self.scorer(metrics)
+        res["value"] = metrics.get(self.metric)
+        res["violation"] = 0.0 if self.judge is None or res.get("error") else self.judge(metrics)
+        res["feasible"] = not res.get("error") and res["violation"] == 0.0
         return res
 
 
@@ -133,7 +156,12 @@ def _from_row(row: dict) -> dict:
     return {"id": row["key"], "status": "reused", "charged": False, "seq": row["seq"], "metrics": row["metrics"],
             "score": math.inf if row["score"] is None else row["score"], "value": row["value"], "error": err,
             "wall_s": row["wall_s"], "sim_s": row["sim_s"], "snapshot": row["snapshot"], "hash": row["code_hash"],
-            "reused": True}
+            "feasible": feasible_row(row), "violation": row.get("violation") or 0.0, "reused": True}
+
+
+def feasible_row(row: dict) -> bool:
+    """Whether a ledger row is a valid, feasible design (rows written before constraints were kept: by score)."""
+    return row["score"] is not None and row["status"] != "running" and row.get("feasible") in (None, 1, True)
 
 
 def _stored(db: Path, run_id: str) -> dict | None:
@@ -142,8 +170,8 @@ def _stored(db: Path, run_id: str) -> dict | None:
         return None
     with reading(db) as con:
         try:
-            row = con.execute("SELECT error_kind, error_message, wall_s, workload, mean_e2e_ci_low, mean_e2e_ci_high "
-                              "FROM runs WHERE run_id = ?", [run_id]).fetchone()
+            row = con.execute("SELECT error_kind, error_message, wall_s, workload, mean_e2e_ci_low, mean_e2e_ci_high, "
+                              "ci90 FROM runs WHERE run_id = ?", [run_id]).fetchone()
         except Exception:  # a database with no tables yet
             return None
         if row is None:
@@ -158,5 +186,6 @@ def _stored(db: Path, run_id: str) -> dict | None:
     metrics = {m: v for m, v in zip(SUMMARY_METRICS, agg[:len(SUMMARY_METRICS)], strict=True) if v is not None}
     error = {"kind": row[0], "message": row[1]} if row[0] else None
     return {"id": run_id, "workload": row[3], "seeds": seeds, "metrics": metrics, "mean_e2e_ci90": [row[4], row[5]],
+            "ci90": json.loads(row[6]) if row[6] else {},
             "error": error, "wall_s": row[2], "sim_s": agg[-2] or 0.0, "seed_s": agg[-1] or 0.0, "seeds_run": ran,
             "reused": True}

@@ -65,11 +65,14 @@ def measure_heldout(evaluator: Evaluator, task: dict, designs: dict[str, str], p
         held = evaluator.measure(policy, f"{prefix}-heldout-{tag}", seeds=p["seeds"], context="heldout")
         shift = evaluator.measure(policy, f"{prefix}-shifted-{tag}", seeds=p["seeds"], workload=shifted,
                                   context="heldout")
-        out[design] = {"heldout": _brief(held), "shifted": {**_brief(shift), "workload": name}}
+        out[design] = {"heldout": _brief(held, evaluator.metric),
+                       "shifted": {**_brief(shift, evaluator.metric), "workload": name}}
     evaluator.flush()
     return out
 
 
-def _brief(m: dict) -> dict:
-    return {"value": m.get("value"), "score": m.get("score"), "ci90": m.get("mean_e2e_ci90"), "seeds": m.get("seeds"),
-            "metrics": m.get("metrics"), "error": m.get("error"), "wall_s": m.get("wall_s")}
+def _brief(m: dict, metric: str) -> dict:
+    ci = m.get("mean_e2e_ci90") if metric == "mean_e2e_s" else (m.get("ci90") or {}).get(metric)
+    return {"value": m.get("value"), "score": m.get("score"), "ci90": ci, "seeds": m.get("seeds"),
+            "metrics": m.get("metrics"), "error": m.get("error"), "wall_s": m.get("wall_s"),
+            "feasible": m.get("feasible"), "violation": m.get("violation")}

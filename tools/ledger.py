@@ -23,9 +23,10 @@ CREATE TABLE IF NOT EXISTS units (
 CREATE TABLE IF NOT EXISTS evaluations (
     unit TEXT NOT NULL, key TEXT NOT NULL, seq INTEGER NOT NULL, status TEXT NOT NULL, score REAL, value REAL,
     metrics TEXT, error_kind TEXT, error_message TEXT, code_hash TEXT, snapshot TEXT, label TEXT, sim_s REAL,
-    wall_s REAL, charged_at REAL NOT NULL, finished_at REAL, tokens INTEGER,
+    wall_s REAL, charged_at REAL NOT NULL, finished_at REAL, tokens INTEGER, feasible INTEGER, violation REAL,
     PRIMARY KEY (unit, key));
 """
+ADDED_COLUMNS = {"feasible": "INTEGER", "violation": "REAL"}  # columns older ledger files lack
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,10 @@ class BudgetLedger:
         try:
             con.execute("PRAGMA journal_mode=WAL")
             con.executescript(SCHEMA)
+            have = {r[1] for r in con.execute("PRAGMA table_info(evaluations)")}
+            for name, kind in ADDED_COLUMNS.items():
+                if name not in have:
+                    con.execute(f"ALTER TABLE evaluations ADD COLUMN {name} {kind}")
         finally:
             con.close()
 
@@ -98,12 +103,13 @@ class BudgetLedger:
         err = result.get("error") or {}
         with self._tx() as con:
             con.execute("UPDATE evaluations SET status = ?, score = ?, value = ?, metrics = ?, error_kind = ?, "
-                        "error_message = ?, code_hash = ?, snapshot = ?, sim_s = ?, wall_s = ?, finished_at = ? "
-                        "WHERE unit = ? AND key = ?",
+                        "error_message = ?, code_hash = ?, snapshot = ?, sim_s = ?, wall_s = ?, finished_at = ?, "
+                        "feasible = ?, violation = ? WHERE unit = ? AND key = ?",
                         (result.get("status", "ok"), _finite(result.get("score")), _finite(result.get("value")),
                          json.dumps(_finite_dict(result.get("metrics") or {})), err.get("kind"),
                          err.get("message"), result.get("hash"), result.get("snapshot"), result.get("sim_s"),
-                         result.get("wall_s"), time.time(), unit, key))
+                         result.get("wall_s"), time.time(), int(bool(result.get("feasible", True))),
+                         _finite(result.get("violation")), unit, key))
 
     def add_usage(self, unit: str, tokens: int = 0, calls: int = 0, usd: float = 0.0) -> None:
         with self._tx() as con:

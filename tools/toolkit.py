@@ -21,6 +21,7 @@ from .workspace import WorkspaceError, patch_file, read_file, shell, write_file
 @dataclass(frozen=True)
 class ToolContext:
     """Where a context's tools act: its workspace, the shared telemetry database, the task, the context id, and the
+    run (thread) id, which makes the experiments' telemetry ids unique in a database that several runs share, and the
     evaluator its simulations go through."""
 
     workspace: Path
@@ -28,6 +29,7 @@ class ToolContext:
     task: dict
     context_id: str
     evaluator: Evaluator
+    run: str = ""
 
 
 class RunSimulationArgs(BaseModel):
@@ -114,9 +116,9 @@ def execute(ctx: ToolContext, name: str, args: dict, call_id: str, sims_left: in
                 return ToolResult("ERROR: the simulation budget is used up; call finish with your best design", True)
             exp_id = f"{ctx.context_id}-{call_id}"
             res = run_simulation(ws, ctx.evaluator, parsed.candidate or task["design"]["file"], exp_id,
-                                 context=ctx.context_id)
+                                 context=ctx.context_id, run_id=f"{ctx.run}/{exp_id}" if ctx.run else exp_id)
             res.update(label=parsed.label, hypothesis=parsed.hypothesis)
-            return ToolResult(experiment_text(res, sims_left - 1), bool(res.get("error")), res)
+            return ToolResult(experiment_text(res, sims_left - 1, task), bool(res.get("error")), res)
         if name == "query_telemetry":
             return ToolResult(query_telemetry(ctx.db, parsed.sql))
         if name == "shell":
@@ -141,15 +143,31 @@ def _failing_line(message: str) -> str:
     return f" (line {n}: `{lines[n - 1].strip()}`)" if 0 < n <= len(lines) else ""
 
 
-def experiment_text(res: dict, sims_left: int) -> str:
-    """An experiment's result as the researcher reads it: its id, the key figures (or the error), the budget."""
+def experiment_text(res: dict, sims_left: int, task: dict | None = None) -> str:
+    """An experiment's result as the researcher reads it: its id, the task's objective and constrained metric
+    first, then the key figures (or the error), whether the constraint held, the budget."""
     head = f"experiment {res['id']}" + (f" ({res['label']})" if res.get("label") else "")
+    obj = (task or {}).get("objective") or {}
+    metric, c = obj.get("metric", "mean_e2e_s"), obj.get("constraint")
     if res.get("error"):
         body = f"ERROR {res['error']['kind']}: {res['error']['message']}{_failing_line(res['error']['message'])}"
     else:
         m = res["metrics"]
-        body = ", ".join(f"{k} {fmt(m.get(k), 3)}" for k in KEY_METRICS if k in m)
-        ci = res.get("mean_e2e_ci90")
+        keys = dict.fromkeys([metric, *([c["metric"]] if c else []), *KEY_METRICS])
+        body = ", ".join(f"{k} {fmt(m.get(k), 3)}" for k in keys if k in m)
+        ci = res.get("mean_e2e_ci90") if metric == "mean_e2e_s" else (res.get("ci90") or {}).get(metric)
         if ci:
-            body += f"; 90 % CI of mean_e2e_s [{fmt(ci[0])}, {fmt(ci[1])}] over seeds {res['seeds']}"
+            body += f"; 90 % CI of {metric} [{fmt(ci[0])}, {fmt(ci[1])}] over seeds {res['seeds']}"
+        if c:
+            body += "; " + _constraint_result(c, m.get(c["metric"]))
     return f"{head}: {body}. Simulations left: {sims_left}."
+
+
+def _constraint_result(c: dict, value: float | None) -> str:
+    bound = c["max"] if c.get("max") is not None else c["min"]
+    text = f"{c['metric']} {'<=' if c.get('max') is not None else '>='} {bound:g}"
+    if value is None:
+        return f"constraint {text}: not measured (INFEASIBLE)"
+    broken = value > c["max"] if c.get("max") is not None else value < c["min"]
+    return (f"constraint {text} BROKEN by {100 * abs(value - bound) / abs(bound or 1):.1f} % (INFEASIBLE: it "
+            "cannot be the best design)" if broken else f"constraint {text} met")

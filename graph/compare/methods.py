@@ -19,6 +19,7 @@ with the budget it has left: a Glia run from its checkpoint, best shot with more
 from __future__ import annotations
 
 import ast
+import dataclasses
 import json
 import os
 import shutil
@@ -121,15 +122,14 @@ def run_unit(shared: Shared, unit: Unit) -> dict:
 
 def unit_evaluator(shared: Shared, unit: Unit) -> Evaluator:
     ev = shared.evaluator
-    return Evaluator(ev.workload, ev.seeds, ev.scorer, ev.metric, ev.db, ev.executor, ev.timeout_s, ev.memory_mb,
-                     shared.ledger, unit.key)
+    return dataclasses.replace(ev, ledger=shared.ledger, unit=unit.key)
 
 
 def fitness(result: dict, reference: float | None, goal: str) -> float | None:
     """A library's fitness (higher is better): the reference's objective over the candidate's for a minimised one,
     the inverse for a maximised one; None for a failed or infeasible candidate."""
     score, value = result.get("score"), result.get("value")
-    if score is None or score == float("inf") or value is None:
+    if score is None or score == float("inf") or value is None or result.get("feasible") is False:
         return None
     if reference and reference > 0 and value > 0:
         return reference / value if goal == "minimize" else value / reference

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from glia.simulator.metrics import fmt
 from glia.tools import heldout
+from glia.tools.evaluator import feasible_row
 
 from . import curves
 
@@ -18,8 +19,8 @@ NAMES = {"glia": "Glia", "offline": "Glia, heuristic researcher (offline)", "bes
 
 
 def _scores(rows: list[dict]) -> list[float]:
-    """A unit's evaluations as scores in charge order (inf: failed, infeasible, or still running)."""
-    return [r["score"] if r["score"] is not None and r["status"] != "running" else math.inf for r in rows]
+    """A unit's evaluations as scores in charge order (inf: failed, infeasible, or still running: never best)."""
+    return [r["score"] if feasible_row(r) else math.inf for r in rows]
 
 
 def _timed(rows: list[dict], started: float) -> list[tuple[float, float]]:

@@ -14,7 +14,6 @@ pauses the comparison there.
 
 from __future__ import annotations
 
-import functools
 import json
 import time
 import uuid
@@ -23,10 +22,11 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from glia.nodes.common import evaluator_for
 from glia.simulator.metrics import jsonable
 from glia.simulator.telemetry import append_rows
-from glia.state import AgentSettings, ModelSpec, load_task, score
-from glia.tools.evaluator import Evaluator
+from glia.state import AgentSettings, ModelSpec, load_task
+from glia.tools.evaluator import Evaluator, feasible_row
 from glia.tools.executors import make_executor
 from glia.tools.heldout import measure_heldout
 from glia.tools.ledger import BudgetLedger
@@ -41,7 +41,10 @@ UNITS_TABLE = """CREATE TABLE IF NOT EXISTS compare_units (
     wall_s DOUBLE, sim_s DOUBLE, tokens BIGINT, calls BIGINT, usd DOUBLE)"""
 EVALUATIONS_TABLE = """CREATE TABLE IF NOT EXISTS compare_evaluations (
     compare_id VARCHAR, unit VARCHAR, method VARCHAR, run INTEGER, seq INTEGER, key VARCHAR, status VARCHAR,
-    value DOUBLE, score DOUBLE, best_value DOUBLE, error_kind VARCHAR, seconds DOUBLE, tokens BIGINT)"""
+    value DOUBLE, score DOUBLE, best_value DOUBLE, error_kind VARCHAR, seconds DOUBLE, tokens BIGINT,
+    feasible BOOLEAN, violation DOUBLE);
+ALTER TABLE compare_evaluations ADD COLUMN IF NOT EXISTS feasible BOOLEAN;
+ALTER TABLE compare_evaluations ADD COLUMN IF NOT EXISTS violation DOUBLE"""
 
 
 @dataclass
@@ -147,9 +150,7 @@ def _execute(config: CompareConfig, on_event: Callable[[dict], None], factory: C
         task["budget"]["wall_clock_s"] = config.wall_clock_s
     paths = Paths(config.workspace)
     ledger = BudgetLedger(config.dir / "ledger.sqlite")
-    evaluator = Evaluator(task["benchmark"]["workload"], task["benchmark"]["seeds"], functools.partial(score, task),
-                          task["objective"]["metric"], paths.db,
-                          make_executor(config.executor, config.ray_address))
+    evaluator = evaluator_for(task, paths.db, make_executor(config.executor, config.ray_address))
     baselines = {}
     for policy in task["benchmark"]["baselines"]:
         baselines[policy] = evaluator.measure(policy, f"{config.compare_id}-baseline-{policy}", context="baselines")
@@ -216,7 +217,7 @@ def _finish_unit(config: CompareConfig, task: dict, evaluator: Evaluator, ledger
     """The unit's result: its best design (the best score in its ledger), re-measured on held-out seeds and on
     the shifted workload, and its cost."""
     rows = ledger.rows(unit.key)
-    ok = [r for r in rows if r["score"] is not None and r["status"] != "running"]
+    ok = [r for r in rows if feasible_row(r)]  # a design that breaks the task's constraint is never the best
     best = min(ok, key=lambda r: r["score"]) if ok else None
     heldout = {}
     if best and config.heldout and best.get("snapshot"):  # by code: a design several runs found is measured once
@@ -249,11 +250,12 @@ def _store(db: Path, config: CompareConfig, results: list[dict], ledger: BudgetL
         start = (ledger.unit(r["unit"]) or {}).get("started_at", 0.0)
         best = None
         for row in ledger.rows(r["unit"]):
-            if row["value"] is not None and row["score"] is not None and (best is None or row["score"] < best[0]):
+            if row["value"] is not None and feasible_row(row) and (best is None or row["score"] < best[0]):
                 best = (row["score"], row["value"])
             evals.append({"compare_id": config.compare_id, "unit": r["unit"], "method": r["method"], "run": r["run"],
                           "seq": row["seq"], "key": row["key"], "status": row["status"], "value": row["value"],
-                          "score": row["score"], "best_value": best[1] if best else None,
+                          "score": row["score"], "feasible": feasible_row(row),
+                          "violation": row.get("violation"), "best_value": best[1] if best else None,
                           "error_kind": row["error_kind"], "seconds": (row["finished_at"] or start) - start,
                           "tokens": row["tokens"]})
     append_rows(db, "compare_units", UNITS_TABLE, units, replace={"compare_id": config.compare_id})
