@@ -20,7 +20,8 @@ It reads self._request_queue (waiting requests), self.sort_requests() (oldest fi
 (replica id -> replica), self.rng (a seeded random.Random). A request has id, arrived_at, num_prefill_tokens,
 num_processed_tokens, num_restarts, is_prefill_complete (its output length is hidden). A replica has replica_id,
 pending_queue, active_queue, num_pending_requests, num_active_requests, num_allocated_blocks, num_blocks,
-block_size. Nothing else exists: no other attribute, no files, no network."""
+block_size. Nothing else exists: no other attribute, no files, no network. To keep state between calls, define
+__init__(self, config, replicas) and call super().__init__(config, replicas) first."""
 
 # how to act, by the tool mode the endpoint supports (nodes/modes.py)
 PROTOCOL_TOOLS = """To act, call one tool. To try a new design, either reply with the whole new file in one ```python

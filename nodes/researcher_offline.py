@@ -15,9 +15,12 @@ from langgraph.runtime import Runtime
 
 from glia.state import Finding, GliaContext, GliaState, Hypothesis, LedgerEntry
 
+from .design_rules import compose
 from .design_spaces import SPACES, DesignSpace
 from .progress import budget_exhausted, own_ledger
 from .router_designs import RouterDesign
+
+ROUTER_FIELDS = ("signal", "admission", "growth", "extra_tokens", "headroom", "order")
 
 BASELINE = RouterDesign()
 NAME = "heuristic researcher (offline, rule-driven)"
@@ -71,7 +74,7 @@ def candidates(state: GliaState) -> list[tuple[RouterDesign, str, str]]:
     recent = [i for i in state.get("interventions", []) if i.get("context") == state.get("context_id")]
     if recent and recent[-1]["decision"] in ("stop_line", "combine") and recent[-1]["after_count"] == len(
             own_ledger(state)):
-        out = [(_compose(best_d, designs), "compose", f"supervisor: {recent[-1]['text']}")] + out
+        out = [(compose(best_d, designs, ROUTER_FIELDS), "compose", f"supervisor: {recent[-1]['text']}")] + out
     if anchor.admission:
         for g in (0.3, 1.0, 1.5):
             out.append((anchor.with_(growth=g), "H-headroom/growth", f"sweep the reservation growth: {g}"))
@@ -86,7 +89,7 @@ def candidates(state: GliaState) -> list[tuple[RouterDesign, str, str]]:
                     "does the load signal matter once admission is controlled?"))
         if anchor.order == "fcfs":
             out.append((anchor.with_(order="spf"), "H-spf/order", "shortest prompt first on top of the best"))
-    out.append((_compose(best_d, designs), "compose", "compose the best value of every dimension tried"))
+    out.append((compose(best_d, designs, ROUTER_FIELDS), "compose", "compose the best value of every dimension tried"))
     for dg in (-0.2, -0.1, 0.1, 0.2):
         if best_d.admission and best_d.growth + dg > 0:
             out.append((best_d.with_(growth=round(best_d.growth + dg, 2)), "H-headroom/refine-growth",
@@ -121,20 +124,6 @@ def _stopped_lines(state: GliaState) -> set[str]:
                 "/" in e.get("hypothesis", ""):
             stopped.add(e["hypothesis"])
     return stopped
-
-
-def _compose(best: RouterDesign, designs: list[tuple[RouterDesign, LedgerEntry]]) -> RouterDesign:
-    """Start from the best design; take, for each parameter, the value that did best among designs that differ
-    from it only there."""
-    fields = ("signal", "admission", "growth", "extra_tokens", "headroom", "order")
-    score = {d.key(): e["score"] for d, e in designs}
-    out = best
-    for f in fields:
-        variants = [(score[d.key()], getattr(d, f)) for d, _ in designs
-                    if all(getattr(d, g) == getattr(best, g) for g in fields if g != f)]
-        if variants:
-            out = out.with_(**{f: min(variants)[1]})
-    return out
 
 
 def _hypotheses_update(state: GliaState, hypotheses: dict = HYPOTHESES) -> list[Hypothesis]:

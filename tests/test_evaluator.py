@@ -4,7 +4,7 @@ read back instead of run again; and the budget ledger under concurrent use."""
 from __future__ import annotations
 
 import json
-import time
+import re
 from concurrent.futures import ThreadPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
@@ -34,7 +34,6 @@ def test_the_timeout_is_a_multiple_of_the_slowest_baseline_seed_within_a_floor_a
 def test_a_candidate_that_fails_on_one_seed_does_not_run_its_other_seeds(tmp_path):
     db = tmp_path / "telemetry.duckdb"
     ev = Evaluator("paper-routing-short", [0, 1, 2, 3], mean_e2e, db=db)
-    started = time.monotonic()
     res = ev.measure(str(POLICIES / "raises_on_seed_0.py"), "fragile")
     assert res["error"]["kind"] == "exception" and res["error"]["seed"] == 0
     assert "seed 0 is not supported" in res["error"]["message"]
@@ -42,7 +41,6 @@ def test_a_candidate_that_fails_on_one_seed_does_not_run_its_other_seeds(tmp_pat
     with reading(db) as con:
         kinds = dict(con.execute("SELECT seed, error_kind FROM run_seeds WHERE run_id = 'fragile'").fetchall())
     assert kinds[0] == "exception" and kinds[2] == kinds[3] == "skipped"
-    assert time.monotonic() - started < 10
 
 
 def test_an_infinite_loop_ends_with_a_timeout_derived_from_the_baselines(tmp_path, monkeypatch):
@@ -53,10 +51,9 @@ def test_an_infinite_loop_ends_with_a_timeout_derived_from_the_baselines(tmp_pat
     assert baseline["seed_s"] > 0
     ev.calibrate([baseline])
     assert ev.timeout_s == pytest.approx(max(1.0, round(3 * baseline["seed_s"], 1)))
-    started = time.monotonic()
     res = ev.measure(str(POLICIES / "loops_forever.py"), "loop")
     assert res["error"]["kind"] == "timeout" and res["score"] == float("inf")
-    assert time.monotonic() - started < ev.timeout_s + 5
+    assert f"did not finish within {ev.timeout_s:g} s of wall time (killed)" in res["error"]["message"]
 
 
 def test_an_evaluation_is_charged_once_per_key_and_refused_past_the_cap(tmp_path):
@@ -100,13 +97,13 @@ def test_glia_simulate_stops_a_policy_file_that_never_returns_and_skips_its_othe
 
     monkeypatch.setattr(runner, "TIMEOUT_FLOOR_S", 1.0)
     monkeypatch.setattr(runner, "TIMEOUT_FACTOR", 2.0)
-    started = time.monotonic()
     code = main(["simulate", "--policy", str(POLICIES / "loops_forever.py"), "--workload", "paper-routing-short",
                  "--seeds", "3", "--jobs", "1", "--no-record", "--json"])
     out = json.loads(capsys.readouterr().out)
     assert code == 1 and out["error"]["kind"] == "timeout" and out["error"]["seed"] == 0
     assert out["error"]["failed_seeds"] == [0, 1, 2]  # seeds 1 and 2 never ran: skipped
-    assert time.monotonic() - started < 10
+    killed_at = float(re.search(r"within ([\d.]+) s of wall time", out["error"]["message"]).group(1))
+    assert killed_at < runner.DEFAULT_TIMEOUT_S  # derived from llq's time on seed 0, not the 300 s default
 
 
 def test_a_candidate_of_another_layer_runs_with_the_tasks_fixed_router_and_an_infeasible_one_is_never_best(tmp_path):

@@ -4,7 +4,6 @@ Ray runs on 2 local CPUs with its token authentication off and a temporary HOME.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -45,14 +44,12 @@ def test_ray_and_local_give_the_same_figures_seed_for_seed(ray_cluster):
 
 def test_a_stuck_candidate_is_cancelled_at_its_deadline_and_the_others_are_skipped(ray_cluster, monkeypatch):
     monkeypatch.setattr(executors, "RAY_GRACE_S", 1.0)
-    started = time.monotonic()
     out = ray_cluster.run(get_preset("paper-routing-short"),
                           str(POLICIES / "loops_forever.py"), [0, 1, 2, 3], timeout_s=2.0, memory_mb=4096)
-    took = time.monotonic() - started
     kinds = [o.error["kind"] for o in out]
     assert kinds.count("timeout") >= 1 and set(kinds) <= {"timeout", "skipped"}
     assert "skipped" in kinds  # four seeds on two CPUs: the last ones never started
-    assert took < 2.0 + 1.0 + 10
+    assert all("within 2 s" in o.error["message"] for o in out if o.error["kind"] == "timeout")
 
 
 def test_a_failure_on_one_seed_stops_the_candidate_s_other_tasks(ray_cluster):
