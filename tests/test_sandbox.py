@@ -3,8 +3,6 @@ the problem, the caller never crashes or hangs, and the other seeds go on."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from helpers import small_config
 
@@ -32,7 +30,7 @@ BAD = {
 MESSAGES = {
     "exception": "ZeroDivisionError", "invalid_replica": "replica 7", "routed_twice": "routed twice",
     "never_routed": "never routed", "mutated_request": "request.arrived_at", "hidden_field": "num_decode_tokens",
-    "bad_return": "returned None", "timeout": "did not finish within", "memory": "memory",
+    "bad_return": "returned None", "timeout": "did not finish within 4 s", "memory": "memory",
     "crashed": "killed by signal 11",
 }
 
@@ -41,9 +39,7 @@ MESSAGES = {
 def test_a_bad_policy_gives_a_structured_error(kind, tmp_path):
     path = tmp_path / f"{kind}.py"
     path.write_text(HEADER + BAD[kind])
-    start = time.monotonic()
     [outcome] = run_seeds(CONFIG, str(path), [0], timeout_s=4.0, memory_mb=2048)
-    assert time.monotonic() - start < 30
     assert outcome.summary is None
     assert outcome.error["kind"] == kind, outcome.error
     assert MESSAGES[kind] in outcome.error["message"]
