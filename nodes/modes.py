@@ -96,7 +96,7 @@ def choose_modes(profile: EndpointProfile, role: str = "researcher", overrides: 
         for key, value in ((overrides or {}).get(scope) or {}).items():
             modes[key] = value == "true" if key == "tool_call_text" else value
             why[key] = "override"
-    if modes["tools"] in ("native_auto", "required"):
+    if role == "researcher" and modes["tools"] in ("native_auto", "required"):  # the one role that falls back
         modes["fallback"] = next(m for m, ok in tools[2:] if ok)
     return RoleModes(**modes, why=why)
 
