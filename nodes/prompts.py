@@ -10,7 +10,10 @@ change the design to test one idea at a time; run it; keep what works and combin
 unlikely to help, finish and propose your best measured design. Only simulation results count: never state a result
 you did not measure.
 
-The design is a Python file defining one scheduler class:
+{api}"""
+
+# what the design file defines, by the layer of the serving stack the task designs (simulator/*_api.md)
+DESIGN_API = {"router": """The design is a Python file defining one scheduler class:
     from glia.simulator import BaseGlobalScheduler
     class Router(BaseGlobalScheduler):
         def schedule(self):  # called after every arrival and every completion
@@ -21,7 +24,27 @@ It reads self._request_queue (waiting requests), self.sort_requests() (oldest fi
 num_processed_tokens, num_restarts, is_prefill_complete (its output length is hidden). A replica has replica_id,
 pending_queue, active_queue, num_pending_requests, num_active_requests, num_allocated_blocks, num_blocks,
 block_size. Nothing else exists: no other attribute, no files, no network. To keep state between calls, define
-__init__(self, config, replicas) and call super().__init__(config, replicas) first."""
+__init__(self, config, replicas) and call super().__init__(config, replicas) first.""",
+              "batch": """The design is a Python file defining one batch policy class (one instance per replica):
+    from glia.simulator import BaseBatchPolicy
+    class Batch(BaseBatchPolicy):
+        def next_index(self, pending, replica):  # called while the replica can admit another request
+            ...  # returns the index in pending of the request to admit next, or None to admit none now
+pending is a tuple of requests (id, arrived_at, num_prefill_tokens, num_processed_tokens, num_restarts,
+scheduled, scheduled_at; the output length is hidden); a preempted request comes first. The replica has
+replica_id, now, active_queue, num_pending_requests, num_active_requests, num_allocated_blocks, free_blocks,
+num_blocks, block_size. self.rng is a seeded random.Random. Every request must be admitted eventually. To keep
+state, define __init__(self, config) and call super().__init__(config) first. Nothing else exists.""",
+              "autoscaler": """The design is a Python file defining one autoscaler class:
+    from glia.simulator import BaseAutoscaler
+    class Autoscaler(BaseAutoscaler):
+        def desired_replicas(self, view):  # called at every control tick
+            ...  # returns the number of replicas wanted (an int); the platform clamps it and adds cold starts
+view has now, serving, starting, draining, waiting, running, in_flight, kv_utilisation, decode_tokens_per_s,
+arrivals_per_s, completions_per_s, replicas (each: replica_id, pending, active, allocated_blocks, num_blocks),
+min_replicas, max_replicas, interval_s, cold_start_s. self.rng is a seeded random.Random. To keep state, define
+__init__(self, config) and call super().__init__(config) first. Nothing else exists."""}
+
 
 # how to act, by the tool mode the endpoint supports (nodes/modes.py)
 PROTOCOL_TOOLS = """To act, call one tool. To try a new design, either reply with the whole new file in one ```python

@@ -88,7 +88,8 @@ def _conversation(state: GliaState, modes: RoleModes) -> list[AnyMessage]:
     design = task["design"]["file"]
     protocol = (prompts.PROTOCOL_TEXT.format(design=design, tools=", ".join(RESEARCHER_TOOLS))
                 if modes.tools == "text" else prompts.PROTOCOL_TOOLS)
-    head: list[AnyMessage] = [SystemMessage(content=f"{prompts.RESEARCHER_SYSTEM}\n\n{protocol}"),
+    system = prompts.RESEARCHER_SYSTEM.format(api=prompts.DESIGN_API[task["design"].get("layer", "router")])
+    head: list[AnyMessage] = [SystemMessage(content=f"{system}\n\n{protocol}"),
                               HumanMessage(content=prompts.task_brief(task))]
     if state.get("summary"):
         head.append(HumanMessage(content=f"Summary of the earlier conversation:\n{state['summary']}"))

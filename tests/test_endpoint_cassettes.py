@@ -9,6 +9,8 @@ body (a changed probe prompt needs a re-recording); the researcher turns match i
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from langchain_core.messages import HumanMessage, SystemMessage
 from langchain_openai import ChatOpenAI
@@ -46,10 +48,15 @@ def factory(base_url, model):
     return real_model(base_url, model)
 
 
+# the researcher's system prompt as it was when the replies were recorded (requests are matched by their body)
+RECORDED_SYSTEM = (Path(__file__).parent / "cassettes" / "test_endpoint_cassettes" / "researcher_system.txt"
+                   ).read_text()
+
+
 def researcher_turn(request: str) -> list:
     task = load_task("routing")
     design = task["design"]["starter_source"]
-    return [SystemMessage(content=prompts.RESEARCHER_SYSTEM),
+    return [SystemMessage(content=RECORDED_SYSTEM),
             HumanMessage(content=f"{prompts.task_brief(task)}\nSimulations left: 6.\nCurrent design file policy.py:\n"
                                  f"```python\n{design}```\n{request}")]
 

@@ -7,14 +7,14 @@ from __future__ import annotations
 from glia.nodes import prompts
 
 
-def design_api() -> str:
-    """The design API as Glia's researcher reads it (its system prompt after the first paragraph, which is about the
-    researcher's own protocol), so that every method is told the same facts."""
-    return prompts.RESEARCHER_SYSTEM.partition("\n\n")[2].strip()
+def design_api(layer: str = "router") -> str:
+    """The design API of the task's layer as Glia's researcher reads it, so that every method is told the same
+    facts."""
+    return prompts.DESIGN_API[layer]
 
 
 def task_description(task: dict) -> str:
-    return f"{prompts.task_brief(task)}\n\n{design_api()}"
+    return f"{prompts.task_brief(task)}\n\n{design_api(task['design'].get('layer', 'router'))}"
 
 
 BEST_SHOT_SYSTEM = """You are an expert in computer systems. Design the best policy you can for the task below, in
