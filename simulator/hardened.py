@@ -39,7 +39,7 @@ from .contract import (
 from .global_scheduler import BaseGlobalScheduler
 from .loader import PolicyLoadError, PolicySource, load_policy
 from .replica import ReplicaAPI, ReplicaConfig
-from .request import HIDDEN_FIELDS, PolicyViolation, Request
+from .request import PolicyViolation, Request, read_only_surface
 
 MAX_REPLY = 64 << 20
 _TOUCHED: set[int] = set()   # (policy process) replicas whose time-dependent state the policy read in this call
@@ -55,20 +55,6 @@ class PolicyProcessDied(PolicyViolation):
 
 
 # -- the policy process's view of the cluster -----------------------------------------------------------------------
-def _refuse(name: str):
-    def write(self, value):
-        raise PolicyViolation("mutated_request", f"policy assigned request.{name}; request state is read-only")
-    return write
-
-
-def _hidden(name: str) -> property:
-    def read(self):
-        raise PolicyViolation(
-            "hidden_field", f"policy read request.{name}: the decode length is unknown to a scheduler until the "
-            "request completes; use num_prefill_tokens, num_processed_tokens and arrived_at")
-    return property(read, _refuse(name))
-
-
 class RequestView:
     """A request as the policy process knows it (the documented read-only fields)."""
 
@@ -104,12 +90,7 @@ _VIEW_FIELDS = {
     ("scheduled_at", "_scheduled_at"): lambda r: r._v_sched,
     ("replica_id",): lambda r: r._v_replica,
 }
-for _names, _getter in _VIEW_FIELDS.items():
-    for _name in _names:
-        setattr(RequestView, _name, property(_getter, _refuse(_name)))
-for _name in HIDDEN_FIELDS:
-    setattr(RequestView, _name, _hidden(_name))
-del _names, _getter, _name
+read_only_surface(RequestView, _VIEW_FIELDS)
 
 
 class ReplicaView(ReplicaAPI):

@@ -97,9 +97,14 @@ _READABLE = {
     ("scheduled_at", "_scheduled_at"): lambda r: r._r_t_sched,
     ("replica_id",): lambda r: r._r_replica_id,
 }
-for _names, _getter in _READABLE.items():
-    for _name in _names:
-        setattr(Request, _name, property(_getter, _refuse(_name)))
-for _name in HIDDEN_FIELDS:
-    setattr(Request, _name, _hidden(_name))
-del _names, _getter, _name
+def read_only_surface(cls: type, readable: dict) -> None:
+    """Give ``cls`` the request surface a policy sees: each name of ``readable`` a read-only property, the hidden
+    fields errors (the simulator's requests, the hardened mode's views and the real router's requests alike)."""
+    for names, getter in readable.items():
+        for name in names:
+            setattr(cls, name, property(getter, _refuse(name)))
+    for name in HIDDEN_FIELDS:
+        setattr(cls, name, _hidden(name))
+
+
+read_only_surface(Request, _READABLE)

@@ -17,21 +17,7 @@ from __future__ import annotations
 import math
 
 from glia.simulator.replica import ReplicaConfig
-from glia.simulator.request import HIDDEN_FIELDS, PolicyViolation
-
-
-def _refuse(name: str):
-    def write(self, value):
-        raise PolicyViolation("mutated_request", f"policy assigned request.{name}; request state is read-only")
-    return write
-
-
-def _hidden(name: str) -> property:
-    def read(self):
-        raise PolicyViolation(
-            "hidden_field", f"policy read request.{name}: the decode length is unknown to a scheduler until the "
-            "request completes; use num_prefill_tokens, num_processed_tokens and arrived_at")
-    return property(read, _refuse(name))
+from glia.simulator.request import read_only_surface
 
 
 class ServedRequest:
@@ -70,12 +56,7 @@ _READABLE = {
     ("scheduled_at", "_scheduled_at"): lambda r: r._r_t_sched,
     ("replica_id",): lambda r: r._r_replica_id,
 }
-for _names, _getter in _READABLE.items():
-    for _name in _names:
-        setattr(ServedRequest, _name, property(_getter, _refuse(_name)))
-for _name in HIDDEN_FIELDS:
-    setattr(ServedRequest, _name, _hidden(_name))
-del _names, _getter, _name
+read_only_surface(ServedRequest, _READABLE)
 
 
 class ServedReplica:
