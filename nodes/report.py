@@ -4,6 +4,7 @@ design is always a feasible one."""
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -14,6 +15,13 @@ from glia.state.task import constraint_text, layer_of, objective_ci
 from glia.tools.simulation import describe_check
 
 from .claims import known_figures, mark_unsupported
+
+
+def _short_error(message: str) -> str:
+    """An error for a table cell: file names without their directories (a workspace path would fill the cell before
+    the error itself), no pipes, at most 160 characters."""
+    text = re.sub(r"(?:/[^\s/:]+)+/([^\s/:]+\.py)", r"\1", message).replace("|", "\\|")
+    return text if len(text) <= 160 else text[:159] + "…"
 
 
 def _ci(ci) -> str:
@@ -159,7 +167,7 @@ def write_report(state: GliaState, path: Path) -> str:
         if e.get("error"):
             lines.append(f"| {e['context']} | `{e['id']}` | {e.get('label', '')} | error | - | - |"
                          + (" - | no |" if constraint else "")
-                         + f" {e['error']['kind']}: {e['error']['message'][:120]} |")
+                         + f" {e['error']['kind']}: {_short_error(e['error']['message'])} |")
         else:
             lines.append(f"| {e['context']} | `{e['id']}` | {e.get('label', '')} | {fmt(e['metrics'].get(metric))} | "
                          f"{_ci(objective_ci(task, e))} | {fmt(e['metrics'].get('restart_fraction'), 3)} |"

@@ -155,6 +155,19 @@ def test_the_report_marks_infeasible_designs_and_never_calls_one_best(tmp_path):
     assert "**best design**" not in text
 
 
+def test_the_report_shows_an_experiments_error_with_its_file_name_not_the_workspace_path(tmp_path):
+    from glia.nodes.report import write_report
+
+    where = f"{tmp_path}/runs/run-20261129-120333-e151/contexts/c1/experiments/c1-e002.py"
+    failed = {**measured(2, 26.0, 1.0), "verdict": "error", "metrics": {}, "error": {
+        "kind": "exception", "message": f"policy raised TypeError in next_index() at {where}:20: 'Request' object "
+                                        "is not subscriptable"}}
+    text = write_report({"task": CONSTRAINED, "thread_id": "t1", "ledger": [measured(1, 26.0, 1.0), failed],
+                         "baselines": [], "contexts": [], "best": None}, tmp_path / "report.md")
+    assert ("exception: policy raised TypeError in next_index() at c1-e002.py:20: 'Request' object is not "
+            "subscriptable |") in text
+
+
 def test_the_held_out_table_says_whether_each_design_still_meets_the_constraint(tmp_path):
     from glia.nodes.report import write_report
 
