@@ -9,6 +9,8 @@ is a ``PolicyViolation`` whose ``kind`` names the breach and whose message says 
 
 from __future__ import annotations
 
+import difflib
+import inspect
 import traceback
 from collections.abc import Callable
 from typing import Any
@@ -16,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from . import guard
-from .request import PolicyViolation, Request
+from .request import HIDDEN_FIELDS, PolicyViolation, Request
 
 
 def call_policy(fn: Callable[[], Any], where: str) -> Any:
@@ -53,7 +55,61 @@ def policy_exception(exc: BaseException, where: str) -> PolicyViolation:
     frames = traceback.StackSummary.extract(traceback.walk_tb(exc.__traceback__), lookup_lines=False)
     policy_frames = [f for f in frames if "/simulator/" not in f.filename.replace("\\", "/")] or frames
     loc = f" at {policy_frames[-1].filename}:{policy_frames[-1].lineno}" if policy_frames else ""
-    return PolicyViolation("exception", f"policy raised {type(exc).__name__} in {where}(){loc}: {exc}")
+    try:
+        hint = attribute_hint(exc) if isinstance(exc, AttributeError) else ""
+    except Exception:  # a policy's own __dir__ or __eq__ may raise too: the error stands without the hint
+        hint = ""
+    return PolicyViolation("exception", f"policy raised {type(exc).__name__} in {where}(){loc}: {exc}{hint}")
+
+
+def attribute_hint(exc: AttributeError) -> str:
+    """Where a missing attribute does live nearby (``._replica_schedulers[key].block_size``), the close names, and
+    what the object has: small models most often ask the wrong object. Names come from ``dir()``, ``vars()`` and the
+    class dictionaries, so no property (and no hidden field) is read."""
+    obj, name = getattr(exc, "obj", None), getattr(exc, "name", None)
+    if obj is None or not name:
+        return ""
+    names = api_names(obj)
+    owners = [f"{path}.{name}" for path, item in _nearby(obj, names) if name in api_names(item)]
+    close = difflib.get_close_matches(name, names, n=3, cutoff=0.6)
+    parts = [f"did you mean {' or '.join(owners[:3])}?"] if owners else []
+    parts += [f"close names: {', '.join(close)}"] if close else []
+    if names:
+        parts.append(f"{type(obj).__name__} has: {', '.join(names[:30])}" + (", ..." if len(names) > 30 else ""))
+    return " (" + "; ".join(parts) + ")" if parts else ""
+
+
+def api_names(obj: Any) -> list[str]:
+    """The names a policy may use on ``obj``: public ones, and the documented private ones (vidur's ``_config``,
+    ``_request_queue``: properties or instance attributes), not engine-side methods or slots, nor a private twin of
+    a public name."""
+    if isinstance(obj, (int, float, str, bytes, bool, type(None))):
+        return []
+    own = getattr(obj, "__dict__", {})
+    out = set()
+    for n in dir(obj):
+        if n.startswith("__") or n in HIDDEN_FIELDS:
+            continue
+        if n.startswith("_") and not (n in own or isinstance(inspect.getattr_static(obj, n, None), property)):
+            continue
+        out.add(n)
+    return sorted(n for n in out if not (n.startswith("_") and n[1:] in out))
+
+
+def _nearby(obj: Any, names: list[str], depth: int = 2, path: str = ""):
+    """(path, object) for what ``obj``'s instance attributes hold, a container's first item standing for all."""
+    if depth == 0:
+        return
+    for attr, value in sorted(getattr(obj, "__dict__", {}).items()):
+        if attr not in names:
+            continue
+        item, where = value, f"{path}.{attr}"
+        if isinstance(value, (list, tuple)) and value:
+            item, where = value[0], f"{where}[i]"
+        elif isinstance(value, dict) and value:
+            item, where = next(iter(value.values())), f"{where}[key]"
+        yield where, item
+        yield from _nearby(item, api_names(item), depth - 1, where)
 
 
 def route_pairs(pairs: Any, request_type: type = Request) -> list[tuple[Any, Any]]:

@@ -1,7 +1,9 @@
 # tries: call the replica's engine-side methods (route behind the contract's back, advance the replica)
 # kind: exception
-# message: policy raised AttributeError in schedule() at {policy}:11: 'ReplicaHandle' object has no attribute
-#+  'enqueue'
+# message: policy raised AttributeError in schedule() at {policy}:13: 'ReplicaHandle' object has no attribute
+#+  'enqueue' (close names: pending_queue, active_queue; ReplicaHandle has: _config, _request_queue, active_queue,
+#+  block_size, free_blocks, memory_usage_percent, now, num_active_requests, num_allocated_blocks, num_blocks,
+#+  num_pending_requests, pending_queue, replica_id)
 from glia.simulator import BaseGlobalScheduler
 
 

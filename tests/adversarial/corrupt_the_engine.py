@@ -1,6 +1,7 @@
 # tries: drop requests from a replica's queue (the engine's own list) so that slow ones never count
 # kind: exception
-# message: policy raised AttributeError in schedule() at {policy}:12: 'tuple' object has no attribute 'clear'
+# message: policy raised AttributeError in schedule() at {policy}:13: 'tuple' object has no attribute 'clear'
+#+  (tuple has: count, index)
 from glia.simulator import BaseGlobalScheduler
 
 
