@@ -4,15 +4,15 @@ readable policy code, and the rules that walk the space."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass
 
 from glia.state import Finding, GliaState, LedgerEntry
 
-from .design_rules import anchor_and_best, compose, flagged_topics, header
+from .design_rules import KeyedDesign, anchor_and_best, compose, flagged_topics, header
 
 
 @dataclass(frozen=True)
-class AdaptiveRouterDesign:
+class AdaptiveRouterDesign(KeyedDesign):
     """signal: ``count`` (in-flight requests) or ``blocks`` (KV blocks in use plus pending prompts' blocks);
     admission: ``none``, ``memory`` (hold requests unless ``prompt * (1 + growth)`` tokens of blocks fit under
     ``1 - headroom`` of the cache, every request charged so) or ``slots`` (hold requests unless a replica has fewer
@@ -25,20 +25,6 @@ class AdaptiveRouterDesign:
     slack: int = 0
     order: str = "spf"
 
-    def key(self) -> str:
-        return ",".join(f"{k}={v}" for k, v in asdict(self).items())
-
-    @classmethod
-    def from_key(cls, key: str) -> AdaptiveRouterDesign | None:
-        try:
-            kv = dict(p.split("=", 1) for p in key.split(","))
-            return cls(kv["signal"], kv["admission"], float(kv["growth"]), float(kv["headroom"]), int(kv["slack"]),
-                       kv["order"])
-        except (KeyError, ValueError):
-            return None
-
-    def with_(self, **changes) -> AdaptiveRouterDesign:
-        return replace(self, **changes)
 
     def describe(self) -> str:
         parts = [{"count": "least in-flight requests", "blocks": "least KV blocks in use"}[self.signal]]

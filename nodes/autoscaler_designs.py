@@ -3,11 +3,11 @@ proportional controllers, rendered as readable policy code, and the rules that w
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass
 
 from glia.state import Finding, GliaState, LedgerEntry
 
-from .design_rules import anchor_and_best, compose, flagged_topics, header, latest_value
+from .design_rules import KeyedDesign, anchor_and_best, compose, flagged_topics, header, latest_value
 
 SIGNALS = {"in_flight": ("view.in_flight", "requests in flight (waiting or running)"),
            "running": ("view.running", "requests running"),
@@ -15,7 +15,7 @@ SIGNALS = {"in_flight": ("view.in_flight", "requests in flight (waiting or runni
 
 
 @dataclass(frozen=True)
-class AutoscalerDesign:
+class AutoscalerDesign(KeyedDesign):
     """kind ``threshold``: one replica more when per-replica decode throughput passes ``high`` tokens/s (or more
     than 5 requests per replica wait), one less below ``low``, nothing within ``cooldown`` s of the last change.
     kind ``proportional``: ``ceil(signal / target) + spare`` replicas, releasing at most ``down_step`` per tick
@@ -30,20 +30,6 @@ class AutoscalerDesign:
     down_step: int = 0
     spare: int = 0
 
-    def key(self) -> str:
-        return ",".join(f"{k}={v}" for k, v in asdict(self).items())
-
-    @classmethod
-    def from_key(cls, key: str) -> AutoscalerDesign | None:
-        try:
-            kv = dict(p.split("=", 1) for p in key.split(","))
-            return cls(kv["kind"], float(kv["high"]), float(kv["low"]), float(kv["cooldown"]), kv["signal"],
-                       float(kv["target"]), int(kv["down_step"]), int(kv["spare"]))
-        except (KeyError, ValueError):
-            return None
-
-    def with_(self, **changes) -> AutoscalerDesign:
-        return replace(self, **changes)
 
     def describe(self) -> str:
         if self.kind == "threshold":

@@ -3,18 +3,18 @@ readable policy code, and the rules that walk it."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass
 
 from glia.state import Finding, GliaState, LedgerEntry
 
-from .design_rules import anchor_and_best, compose, flagged_topics, header
+from .design_rules import KeyedDesign, anchor_and_best, compose, flagged_topics, header
 
 ORDERS = {"fcfs": "first come, first served", "spf": "shortest prompt first",
           "aged": "shortest prompt first, a prompt's priority rising with its wait"}
 
 
 @dataclass(frozen=True)
-class BatchDesign:
+class BatchDesign(KeyedDesign):
     """order: ``fcfs``, ``spf`` or ``aged`` (shortest prompt first, ``aging`` tokens of priority per second waited);
     admission: hold admission while the replica's projected KV use (each active request charged the larger of what
     it holds and ``prompt * (1 + growth)``) plus the candidate's would pass ``1 - headroom`` of the cache."""
@@ -25,20 +25,6 @@ class BatchDesign:
     headroom: float = 0.03
     aging: float = 100.0
 
-    def key(self) -> str:
-        return ",".join(f"{k}={v}" for k, v in asdict(self).items())
-
-    @classmethod
-    def from_key(cls, key: str) -> BatchDesign | None:
-        try:
-            kv = dict(p.split("=", 1) for p in key.split(","))
-            return cls(kv["order"], kv["admission"] == "True", float(kv["growth"]), float(kv["headroom"]),
-                       float(kv["aging"]))
-        except (KeyError, ValueError):
-            return None
-
-    def with_(self, **changes) -> BatchDesign:
-        return replace(self, **changes)
 
     def describe(self) -> str:
         parts = [ORDERS[self.order] + (f" ({self.aging:g} tokens per second waited)" if self.order == "aged" else "")]

@@ -1,13 +1,36 @@
-"""What the heuristic researcher's design spaces share: where the search stands (the best design, the anchor of its
-sweeps), the flagged findings per topic, and the composition of the best value of every parameter tried."""
+"""What the heuristic researcher's design spaces share: designs known by their keys, where the search stands (the
+best design, the anchor of its sweeps), the flagged findings per topic, and the composition of the best value of
+every parameter tried."""
 
 from __future__ import annotations
 
 import textwrap
 from collections.abc import Iterable
-from typing import Any
+from dataclasses import asdict, fields, replace
+from typing import Any, Self
 
 from glia.state import Finding, LedgerEntry
+
+_PARSE = {"str": str, "float": float, "int": int, "bool": lambda raw: {"True": True, "False": False}[raw]}
+
+
+class KeyedDesign:
+    """A design dataclass's key, ``field=value,...`` (written into its policy file, so a run's designs are known
+    again by their files), read back by each field's type; ``with_`` is a changed copy."""
+
+    def key(self) -> str:
+        return ",".join(f"{k}={v}" for k, v in asdict(self).items())  # type: ignore[call-overload]
+
+    @classmethod
+    def from_key(cls, key: str) -> Self | None:
+        try:
+            kv = dict(p.split("=", 1) for p in key.split(","))
+            return cls(**{f.name: _PARSE[str(f.type)](kv[f.name]) for f in fields(cls)})  # type: ignore[arg-type]
+        except (KeyError, ValueError):
+            return None
+
+    def with_(self, **changes) -> Self:
+        return replace(self, **changes)  # type: ignore[type-var]
 
 
 def anchor_and_best(designs: list[tuple[Any, LedgerEntry]]) -> tuple[Any, Any]:

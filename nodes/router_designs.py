@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass
+
+from .design_rules import KeyedDesign
 
 
 @dataclass(frozen=True)
-class RouterDesign:
+class RouterDesign(KeyedDesign):
     """signal: how a replica's load is measured (``count`` in-flight requests, ``blocks`` allocated plus pending
     prompt blocks, ``projected`` pessimistic reservations); admission: hold requests centrally while head-room is
     short; growth / extra_tokens: each request reserves ``prompt * (1 + growth) + extra_tokens`` tokens of blocks;
@@ -19,20 +21,6 @@ class RouterDesign:
     headroom: float = 0.03
     order: str = "fcfs"
 
-    def key(self) -> str:
-        return ",".join(f"{k}={v}" for k, v in asdict(self).items())
-
-    @classmethod
-    def from_key(cls, key: str) -> RouterDesign | None:
-        try:
-            kv = dict(p.split("=", 1) for p in key.split(","))
-            return cls(kv["signal"], kv["admission"] == "True", float(kv["growth"]), int(kv["extra_tokens"]),
-                       float(kv["headroom"]), kv["order"])
-        except (KeyError, ValueError):
-            return None
-
-    def with_(self, **changes) -> RouterDesign:
-        return replace(self, **changes)
 
     def describe(self) -> str:
         parts = [{"count": "least in-flight requests", "blocks": "least KV blocks in use",

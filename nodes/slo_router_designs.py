@@ -4,18 +4,18 @@ rules that walk the space."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass
 
 from glia.state import Finding, GliaState, LedgerEntry
 
-from .design_rules import anchor_and_best, compose, flagged_topics, header
+from .design_rules import KeyedDesign, anchor_and_best, compose, flagged_topics, header
 
 SIGNALS = {"count": "least in-flight requests", "pending": "fewest requests waiting for admission",
            "prefill": "least prefill work queued (prompt tokens not yet processed)"}
 
 
 @dataclass(frozen=True)
-class SloRouterDesign:
+class SloRouterDesign(KeyedDesign):
     """signal: ``count`` (pending + active requests), ``pending`` (pending requests) or ``prefill`` (prompt tokens
     still to process on the replica, pending and in prefill, plus ``per_request`` tokens for every request in
     flight, a stand-in for the decode work); ``long_prompt``: prompts of at least this many tokens go to
@@ -26,19 +26,6 @@ class SloRouterDesign:
     long_prompt: int = 0
     long_replicas: int = 1
 
-    def key(self) -> str:
-        return ",".join(f"{k}={v}" for k, v in asdict(self).items())
-
-    @classmethod
-    def from_key(cls, key: str) -> SloRouterDesign | None:
-        try:
-            kv = dict(p.split("=", 1) for p in key.split(","))
-            return cls(kv["signal"], int(kv["per_request"]), int(kv["long_prompt"]), int(kv["long_replicas"]))
-        except (KeyError, ValueError):
-            return None
-
-    def with_(self, **changes) -> SloRouterDesign:
-        return replace(self, **changes)
 
     def describe(self) -> str:
         out = SIGNALS[self.signal]

@@ -1,0 +1,27 @@
+"""What the design spaces share (``nodes/design_rules.py``): a design is known again by the key in its file."""
+
+from __future__ import annotations
+
+import pytest
+
+from glia.nodes.design_spaces import SPACES
+from glia.nodes.router_designs import RouterDesign
+
+
+@pytest.mark.parametrize("space", sorted(SPACES))
+def test_every_spaces_design_reads_back_from_its_key_and_a_damaged_key_is_no_design(space):
+    baseline = SPACES[space].baseline
+    assert SPACES[space].parse(baseline.key()) == baseline
+    name, value = baseline.key().split(",")[0].split("=")
+    assert SPACES[space].parse(baseline.key().replace(f"{name}={value}", "")) is None  # a field missing
+    numeric = next(f for f in baseline.key().split(",") if f.split("=")[1][:1].isdigit())
+    assert SPACES[space].parse(baseline.key().replace(numeric, numeric.split("=")[0] + "=lots")) is None
+
+
+def test_a_key_carries_each_fields_type_and_with_changes_one_field():
+    design = RouterDesign(signal="blocks", admission=True, growth=0.8, extra_tokens=32, order="spf")
+    assert design.key() == "signal=blocks,admission=True,growth=0.8,extra_tokens=32,headroom=0.03,order=spf"
+    assert RouterDesign.from_key(design.key()) == design
+    assert RouterDesign.from_key(design.key().replace("admission=True", "admission=yes")) is None
+    assert design.with_(growth=0.5) == RouterDesign(signal="blocks", admission=True, growth=0.5, extra_tokens=32,
+                                                     order="spf")
