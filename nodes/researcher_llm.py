@@ -6,8 +6,8 @@ in the way its endpoint supports (``nodes/modes.py``): native calls under ``auto
 choice (pick an action from a fixed list, then carry it out with that tool forced, or write the new design), or
 plain text. Whatever comes back is parsed (``nodes/replies.py``): native calls, calls written as text, a fenced
 Python block (a new design, written to the design file and run), a finish. A reply with nothing runnable gets a
-specific error back, at most ``MAX_REPAIRS`` times in a row; running an unchanged design again is refused; results
-claimed in prose that nothing measured are answered with the real ledger."""
+specific error back, at most ``MAX_REPAIRS`` times in a row; running an unchanged design again (or one changed only
+in its comments) is refused; results claimed in prose that nothing measured are answered with the real ledger."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, SystemM
 from langgraph.runtime import Runtime
 
 from glia.state import GliaContext, GliaState
+from glia.tools.evaluator import program_key
 from glia.tools.toolkit import RESEARCHER_TOOLS, langchain_tools
 
 from . import prompts
@@ -195,7 +196,8 @@ def _design_problem(parsed: ParsedReply, design: str) -> str | None:
 
 
 def _repeat(state: GliaState, parsed: ParsedReply, design: str) -> str | None:
-    """Refuse to run a design identical to one already measured (nothing new would be learned, and it costs)."""
+    """Refuse to run a design that does what one already measured does (the same code, or the same but for comments,
+    docstrings and layout): nothing new would be learned, and it costs."""
     if not any(a.name in ("run_simulation", POLICY) for a in parsed.actions):
         return None
     source = next((a.args["code"] for a in parsed.actions if a.name == POLICY), None)
@@ -203,17 +205,26 @@ def _repeat(state: GliaState, parsed: ParsedReply, design: str) -> str | None:
                    if a.name == "write_file" and a.args.get("path") == design), source)
     if source is None:
         source = _design_source(state)
-    digest = hashlib.sha256(source.encode()).hexdigest()[:16]
+    digest, program = hashlib.sha256(source.encode()).hexdigest()[:16], program_key(source)
     same = next((e for e in own_ledger(state) if e.get("hash") == digest), None)
-    if same is None:
+    reworded = None if same else next((e for e in own_ledger(state) if _program_of(e) == program), None)
+    if same is None and reworded is None:
         return None
     metric = state["task"]["objective"]["metric"]
+    what = (f"identical to experiment {same['id']}" if same else
+            f"experiment {reworded['id']} with only its comments, docstrings or layout changed: it does the same")
+    same = same or reworded
     if same.get("error"):
-        return (f"[harness] This design is identical to experiment {same['id']}, which failed: "
-                f"{same['error']['kind']}: {same['error']['message'][:400]}. Fix that and send the whole file again.")
-    return (f"[harness] This design is identical to experiment {same['id']} ({metric} "
-            f"{same['metrics'].get(metric, float('nan')):.3f}); running it again would measure nothing new and cost "
-            "a simulation. Change the design, or finish.")
+        return (f"[harness] This design is {what}, which failed: {same['error']['kind']}: "
+                f"{same['error']['message'][:400]}. Fix that and send the whole file again.")
+    return (f"[harness] This design is {what} ({metric} {same['metrics'].get(metric, float('nan')):.3f}); running "
+            "it again would measure nothing new and cost a simulation. Change what the code does, or finish.")
+
+
+def _program_of(entry: dict) -> str | None:
+    """The program key of an experiment's frozen code (None if the snapshot is gone)."""
+    path = Path(entry.get("workspace", "")) / entry.get("snapshot", "")
+    return program_key(path.read_text(errors="replace")) if entry.get("snapshot") and path.is_file() else None
 
 
 def _repair(state: GliaState, reply: AIMessage, problem: str, usage: dict) -> GliaState:

@@ -67,6 +67,8 @@ def test_an_evaluation_is_charged_once_per_key_and_refused_past_the_cap(tmp_path
     llq = (POLICIES.parent.parent / "state" / "tasks" / "routing_starter.py").read_text()
     second = ev.evaluate_source(llq, tmp_path, label="starter")
     assert second["status"] == "ok" and second["seq"] == 2 and second["value"] > 0
+    reworded = ev.evaluate_source("# the starter, re-worded\n" + llq.replace("\n\n\n", "\n\n"), tmp_path)
+    assert reworded["status"] == "reused" and not reworded["charged"] and reworded["seq"] == 2  # the same program
     third = ev.evaluate_source(llq.replace("Router", "Router2"), tmp_path)
     assert third["status"] == "budget" and not third["charged"]
     rows = ledger.rows("u")

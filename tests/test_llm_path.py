@@ -187,3 +187,25 @@ def test_an_endpoint_that_stays_down_pauses_the_run_resumably(tmp_path):
     again = resume_run(out.thread_id, tmp_path, models=up)
     assert again.status == "finished" and again.state["stop_reason"].startswith("approved")
     assert [e["label"] for e in again.state["ledger"]] == ["starter"]
+
+
+def test_a_design_that_does_what_a_measured_one_does_is_not_run_again(tmp_path):
+    from langchain_core.messages import AIMessage
+
+    from glia.nodes.replies import parse_reply
+    from glia.nodes.researcher_llm import _repeat
+
+    code = HEDGED.removeprefix("```python\n").removesuffix("```")
+    (tmp_path / "experiments").mkdir()
+    (tmp_path / "experiments" / "c1-e003.py").write_text(code)
+    measured = {"id": "c1-e003", "context": "c1", "seq": 3, "metrics": {"mean_e2e_s": 41.25}, "error": None,
+                "hash": "not-this-text", "workspace": str(tmp_path), "snapshot": "experiments/c1-e003.py"}
+    state = {"context_id": "c1", "ledger": [measured], "task": {"objective": {"metric": "mean_e2e_s"}}}
+    reworded = code.replace("class Hedged", '"""Route to the replica with the fewest active requests."""\n\n\n'
+                            "class Hedged").replace("out = []", "out = [ ]  # routed pairs")
+    said = _repeat(state, parse_reply(AIMessage(content=f"```python\n{reworded}```")), "policy.py")
+    assert said == ("[harness] This design is experiment c1-e003 with only its comments, docstrings or layout "
+                    "changed: it does the same (mean_e2e_s 41.250); running it again would measure nothing new and "
+                    "cost a simulation. Change what the code does, or finish.")
+    changed = reworded.replace("num_active_requests", "num_pending_requests")
+    assert _repeat(state, parse_reply(AIMessage(content=f"```python\n{changed}```")), "policy.py") is None

@@ -20,6 +20,7 @@ shot) evaluate through this, so they see the same benchmark, the same limits and
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import math
@@ -42,8 +43,30 @@ Judge = Callable[[dict], float]   # metrics -> relative violation of the task's 
 
 
 def code_key(source: str) -> str:
-    """An evaluation key for a program: the same code is one evaluation, charged once."""
-    return "code-" + hashlib.sha256(source.encode()).hexdigest()[:16]
+    """An evaluation key for a program: the same program is one evaluation, charged once."""
+    return "code-" + program_key(source)
+
+
+def program_key(source: str) -> str:
+    """A digest of what a program does: two that differ only in comments, docstrings, layout or other statements
+    that do nothing (a bare string, ``pass``) have one key (a small model's "new" design is often the old one
+    re-worded); source that does not parse, its text's digest."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return hashlib.sha256(source.encode()).hexdigest()[:16]
+    for node in ast.walk(tree):
+        for name in ("body", "orelse", "finalbody"):
+            block = getattr(node, name, None)
+            if isinstance(block, list) and block and isinstance(block[0], ast.stmt):
+                kept = [s for s in block if not _no_op(s)]
+                setattr(node, name, kept or ([ast.Pass()] if name == "body" else []))
+    return hashlib.sha256(ast.dump(tree).encode()).hexdigest()[:16]
+
+
+def _no_op(statement: ast.stmt) -> bool:
+    return isinstance(statement, ast.Pass) or (isinstance(statement, ast.Expr)
+                                                and isinstance(statement.value, ast.Constant))
 
 
 @dataclass
