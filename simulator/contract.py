@@ -56,7 +56,7 @@ def policy_exception(exc: BaseException, where: str) -> PolicyViolation:
     policy_frames = [f for f in frames if "/simulator/" not in f.filename.replace("\\", "/")] or frames
     loc = f" at {policy_frames[-1].filename}:{policy_frames[-1].lineno}" if policy_frames else ""
     try:
-        hint = attribute_hint(exc) if isinstance(exc, AttributeError) else ""
+        hint = attribute_hint(exc) if isinstance(exc, AttributeError) else usage_hint(exc)
     except Exception:  # a policy's own __dir__ or __eq__ may raise too: the error stands without the hint
         hint = ""
     return PolicyViolation("exception", f"policy raised {type(exc).__name__} in {where}(){loc}: {exc}{hint}")
@@ -73,19 +73,36 @@ def attribute_hint(exc: AttributeError) -> str:
     owners = [f"{path}.{name}" for path, item in _nearby(obj, names) if name in api_names(item)]
     close = difflib.get_close_matches(name, names, n=3, cutoff=0.6)
     parts = [f"did you mean {' or '.join(owners[:3])}?"] if owners else []
+    if isinstance(obj, tuple) and name in _CHANGES:
+        parts.append("a replica's pending_queue and active_queue are read-only tuples; a router takes requests "
+                     "from its own list, self._request_queue")
     parts += [f"close names: {', '.join(close)}"] if close else []
     if names:
         parts.append(f"{type(obj).__name__} has: {', '.join(names[:30])}" + (", ..." if len(names) > 30 else ""))
     return " (" + "; ".join(parts) + ")" if parts else ""
 
 
+_CHANGES = {"pop", "append", "remove", "clear", "insert", "extend", "sort", "popleft", "appendleft"}
+
+
+def usage_hint(exc: BaseException) -> str:
+    """What the policy took a request for, when it indexed or unpacked one as if it were a tuple (the commonest
+    TypeError of the local model's designs)."""
+    text = str(exc)
+    if isinstance(exc, TypeError) and (text.startswith("'Request' object is not")
+                                       or "unpack non-iterable Request" in text):
+        return (" (a request is an object, not a tuple: read its fields by name; Request has: "
+                f"{', '.join(api_names(Request))})")
+    return ""
+
+
 def api_names(obj: Any) -> list[str]:
-    """The names a policy may use on ``obj``: public ones, and the documented private ones (vidur's ``_config``,
-    ``_request_queue``: properties or instance attributes), not engine-side methods or slots, nor a private twin of
-    a public name."""
+    """The names a policy may use on ``obj`` (an instance or its class): public ones, and the documented private
+    ones (vidur's ``_config``, ``_request_queue``: properties or instance attributes), not engine-side methods or
+    slots, nor a private twin of a public name."""
     if isinstance(obj, (int, float, str, bytes, bool, type(None))):
         return []
-    own = getattr(obj, "__dict__", {})
+    own = {} if isinstance(obj, type) else getattr(obj, "__dict__", {})
     out = set()
     for n in dir(obj):
         if n.startswith("__") or n in HIDDEN_FIELDS:

@@ -67,3 +67,24 @@ def test_a_policy_whose_own_dir_raises_still_gets_its_error():
             return self.missing
 
     assert violation(Router).endswith("'Router' object has no attribute 'missing'")
+
+
+def test_a_request_taken_for_a_tuple_is_answered_with_its_fields():
+    class Router(BaseGlobalScheduler):
+        def schedule(self):
+            return [(0, r) for r in self._request_queue if r[1] > 0]
+
+    text = violation(Router)
+    assert text.endswith("'Request' object is not subscriptable (a request is an object, not a tuple: read its "
+                         "fields by name; Request has: arrived_at, id, is_prefill_complete, num_prefill_tokens, "
+                         "num_processed_tokens, num_restarts, replica_id, scheduled, scheduled_at)")
+
+
+def test_popping_a_replicas_queue_is_answered_with_the_queue_a_router_takes_from():
+    class Router(BaseGlobalScheduler):
+        def schedule(self):
+            return [(0, self._replica_schedulers[0].pending_queue.pop())]
+
+    assert violation(Router).endswith(
+        "'tuple' object has no attribute 'pop' (a replica's pending_queue and active_queue are read-only tuples; a "
+        "router takes requests from its own list, self._request_queue; tuple has: count, index)")
