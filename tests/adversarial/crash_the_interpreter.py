@@ -1,4 +1,5 @@
 # tries: crash the interpreter (CPython 3.11 overflows the C stack on deeply nested iterators: SIGSEGV)
+# timeout: 120
 # kind: crashed
 # message: the simulation process was killed by signal 11
 from glia.simulator import BaseGlobalScheduler
