@@ -25,7 +25,6 @@ class AdaptiveRouterDesign(KeyedDesign):
     slack: int = 0
     order: str = "spf"
 
-
     def describe(self) -> str:
         parts = [{"count": "least in-flight requests", "blocks": "least KV blocks in use"}[self.signal]]
         if self.admission == "memory":
@@ -144,8 +143,7 @@ def candidates(state: GliaState, designs: list[tuple[AdaptiveRouterDesign, Ledge
         for g in (0.6, 1.0):
             out.append((best.with_(growth=g), "H-headroom/growth", f"sweep the reservation growth: {g}"))
     out.append((best.with_(admission="none"), "H-none", "route at once: does admission help here at all?"))
-    out.append((compose(best, designs, ("signal", "admission", "growth", "headroom", "slack", "order")), "compose",
-                "compose the best value of every dimension tried"))
+    out.append((compose(best, designs), "compose", "compose the best value of every dimension tried"))
     if best.admission == "slots":
         for d in (-4, 4):
             out.append((best.with_(slack=best.slack + d), "H-slots/refine", f"refine the slack: {best.slack + d:+d}"))

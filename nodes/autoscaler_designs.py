@@ -30,7 +30,6 @@ class AutoscalerDesign(KeyedDesign):
     down_step: int = 0
     spare: int = 0
 
-
     def describe(self) -> str:
         if self.kind == "threshold":
             return (f"throughput thresholds: +1 replica above {self.high:g} decode tokens/s per replica (or more than "

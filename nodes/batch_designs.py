@@ -25,7 +25,6 @@ class BatchDesign(KeyedDesign):
     headroom: float = 0.03
     aging: float = 100.0
 
-
     def describe(self) -> str:
         parts = [ORDERS[self.order] + (f" ({self.aging:g} tokens per second waited)" if self.order == "aged" else "")]
         if self.admission:
@@ -106,8 +105,7 @@ def candidates(state: GliaState, designs: list[tuple[BatchDesign, LedgerEntry]],
     for aging in (25.0, 100.0, 400.0):
         out.append((best.with_(order="aged", aging=aging), "H-aging/rate", f"aged shortest-first at {aging:g} "
                     "tokens of priority per second waited"))
-    out.append((compose(best, designs, ("order", "admission", "growth", "headroom", "aging")), "compose",
-                "compose the best value of every dimension tried"))
+    out.append((compose(best, designs), "compose", "compose the best value of every dimension tried"))
     for dg in (-0.1, -0.05, 0.05, 0.1):
         if best.admission and best.growth + dg > 0:
             out.append((best.with_(growth=round(best.growth + dg, 3)), "H-admission/refine", "refine the growth"))

@@ -58,14 +58,15 @@ def latest_value(findings: list[Finding], topic: str) -> float | None:
     return vals[-1] if vals else None
 
 
-def compose(best: Any, designs: list[tuple[Any, LedgerEntry]], fields: tuple[str, ...]) -> Any:
-    """Start from the best design; take, for each parameter, the value that did best among designs that differ
-    from it only there."""
+def compose(best: Any, designs: list[tuple[Any, LedgerEntry]], names: tuple[str, ...] = ()) -> Any:
+    """Start from the best design; take, for each parameter (``names``, default: every field, in order), the value
+    that did best among designs that differ from it only there."""
+    names = names or tuple(f.name for f in fields(best))
     score = {d.key(): e["score"] for d, e in designs}
     out = best
-    for f in fields:
+    for f in names:
         variants = [(score[d.key()], getattr(d, f)) for d, _ in designs
-                    if all(getattr(d, g) == getattr(best, g) for g in fields if g != f)]
+                    if all(getattr(d, g) == getattr(best, g) for g in names if g != f)]
         if variants:
             out = out.with_(**{f: min(variants)[1]})
     return out

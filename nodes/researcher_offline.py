@@ -20,8 +20,6 @@ from .design_spaces import SPACES, DesignSpace
 from .progress import budget_exhausted, own_ledger
 from .router_designs import RouterDesign
 
-ROUTER_FIELDS = ("signal", "admission", "growth", "extra_tokens", "headroom", "order")
-
 BASELINE = RouterDesign()
 NAME = "heuristic researcher (offline, rule-driven)"
 
@@ -74,7 +72,7 @@ def candidates(state: GliaState) -> list[tuple[RouterDesign, str, str]]:
     recent = [i for i in state.get("interventions", []) if i.get("context") == state.get("context_id")]
     if recent and recent[-1]["decision"] in ("stop_line", "combine") and recent[-1]["after_count"] == len(
             own_ledger(state)):
-        out = [(compose(best_d, designs, ROUTER_FIELDS), "compose", f"supervisor: {recent[-1]['text']}")] + out
+        out = [(compose(best_d, designs), "compose", f"supervisor: {recent[-1]['text']}")] + out
     if anchor.admission:
         for g in (0.3, 1.0, 1.5):
             out.append((anchor.with_(growth=g), "H-headroom/growth", f"sweep the reservation growth: {g}"))
@@ -89,7 +87,7 @@ def candidates(state: GliaState) -> list[tuple[RouterDesign, str, str]]:
                     "does the load signal matter once admission is controlled?"))
         if anchor.order == "fcfs":
             out.append((anchor.with_(order="spf"), "H-spf/order", "shortest prompt first on top of the best"))
-    out.append((compose(best_d, designs, ROUTER_FIELDS), "compose", "compose the best value of every dimension tried"))
+    out.append((compose(best_d, designs), "compose", "compose the best value of every dimension tried"))
     for dg in (-0.2, -0.1, 0.1, 0.2):
         if best_d.admission and best_d.growth + dg > 0:
             out.append((best_d.with_(growth=round(best_d.growth + dg, 2)), "H-headroom/refine-growth",

@@ -21,7 +21,6 @@ class RouterDesign(KeyedDesign):
     headroom: float = 0.03
     order: str = "fcfs"
 
-
     def describe(self) -> str:
         parts = [{"count": "least in-flight requests", "blocks": "least KV blocks in use",
                   "projected": "least projected KV usage"}[self.signal]]

@@ -26,7 +26,6 @@ class SloRouterDesign(KeyedDesign):
     long_prompt: int = 0
     long_replicas: int = 1
 
-
     def describe(self) -> str:
         out = SIGNALS[self.signal]
         if self.signal == "prefill" and self.per_request:
@@ -103,8 +102,7 @@ def candidates(state: GliaState, designs: list[tuple[SloRouterDesign, LedgerEntr
     for long_prompt in (4096, 6144):
         out.append((ref.with_(long_prompt=long_prompt), "H-split",
                     f"keep prompts of {long_prompt}+ tokens off the replicas serving short ones"))
-    out.append((compose(best, designs, ("signal", "per_request", "long_prompt", "long_replicas")), "compose",
-                "compose the best value of every dimension tried"))
+    out.append((compose(best, designs), "compose", "compose the best value of every dimension tried"))
     if best.per_request:
         for f in (0.5, 2.0):
             out.append((best.with_(per_request=int(best.per_request * f)), "H-prefill/refine",

@@ -97,6 +97,8 @@ _READABLE = {
     ("scheduled_at", "_scheduled_at"): lambda r: r._r_t_sched,
     ("replica_id",): lambda r: r._r_replica_id,
 }
+
+
 def read_only_surface(cls: type, readable: dict) -> None:
     """Give ``cls`` the request surface a policy sees: each name of ``readable`` a read-only property, the hidden
     fields errors (the simulator's requests, the hardened mode's views and the real router's requests alike)."""
