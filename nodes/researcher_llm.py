@@ -205,26 +205,19 @@ def _repeat(state: GliaState, parsed: ParsedReply, design: str) -> str | None:
                    if a.name == "write_file" and a.args.get("path") == design), source)
     if source is None:
         source = _design_source(state)
-    digest, program = hashlib.sha256(source.encode()).hexdigest()[:16], program_key(source)
-    same = next((e for e in own_ledger(state) if e.get("hash") == digest), None)
-    reworded = None if same else next((e for e in own_ledger(state) if _program_of(e) == program), None)
-    if same is None and reworded is None:
+    digest, program, ledger = hashlib.sha256(source.encode()).hexdigest()[:16], program_key(source), own_ledger(state)
+    same = (next((e for e in ledger if e.get("hash") == digest), None)
+            or next((e for e in ledger if e.get("program") == program), None))
+    if same is None:
         return None
     metric = state["task"]["objective"]["metric"]
-    what = (f"identical to experiment {same['id']}" if same else
-            f"experiment {reworded['id']} with only its comments, docstrings or layout changed: it does the same")
-    same = same or reworded
+    what = (f"identical to experiment {same['id']}" if same.get("hash") == digest else
+            f"experiment {same['id']} with only its comments, docstrings or layout changed: it does the same")
     if same.get("error"):
         return (f"[harness] This design is {what}, which failed: {same['error']['kind']}: "
                 f"{same['error']['message'][:400]}. Fix that and send the whole file again.")
     return (f"[harness] This design is {what} ({metric} {same['metrics'].get(metric, float('nan')):.3f}); running "
             "it again would measure nothing new and cost a simulation. Change what the code does, or finish.")
-
-
-def _program_of(entry: dict) -> str | None:
-    """The program key of an experiment's frozen code (None if the snapshot is gone)."""
-    path = Path(entry.get("workspace", "")) / entry.get("snapshot", "")
-    return program_key(path.read_text(errors="replace")) if entry.get("snapshot") and path.is_file() else None
 
 
 def _repair(state: GliaState, reply: AIMessage, problem: str, usage: dict) -> GliaState:

@@ -35,6 +35,7 @@ class LedgerEntry(Measurement, total=False):
     candidate: str                 # the design file the researcher ran
     snapshot: str                  # the frozen copy that ran, relative to the context's workspace
     hash: str                      # of the snapshot's source
+    program: str                   # its ``program_key``: the same for code that differs only in comments or layout
     label: str
     hypothesis: str                # id of the hypothesis it tests (``H-x`` or ``H-x/variant``), if any
     context: str

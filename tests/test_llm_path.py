@@ -189,17 +189,16 @@ def test_an_endpoint_that_stays_down_pauses_the_run_resumably(tmp_path):
     assert [e["label"] for e in again.state["ledger"]] == ["starter"]
 
 
-def test_a_design_that_does_what_a_measured_one_does_is_not_run_again(tmp_path):
+def test_a_design_that_does_what_a_measured_one_does_is_not_run_again():
     from langchain_core.messages import AIMessage
 
     from glia.nodes.replies import parse_reply
     from glia.nodes.researcher_llm import _repeat
+    from glia.tools.evaluator import program_key
 
     code = HEDGED.removeprefix("```python\n").removesuffix("```")
-    (tmp_path / "experiments").mkdir()
-    (tmp_path / "experiments" / "c1-e003.py").write_text(code)
     measured = {"id": "c1-e003", "context": "c1", "seq": 3, "metrics": {"mean_e2e_s": 41.25}, "error": None,
-                "hash": "not-this-text", "workspace": str(tmp_path), "snapshot": "experiments/c1-e003.py"}
+                "hash": "not-this-text", "program": program_key(code)}
     state = {"context_id": "c1", "ledger": [measured], "task": {"objective": {"metric": "mean_e2e_s"}}}
     reworded = code.replace("class Hedged", '"""Route to the replica with the fewest active requests."""\n\n\n'
                             "class Hedged").replace("out = []", "out = [ ]  # routed pairs")

@@ -9,7 +9,7 @@ from helpers import small_config
 from test_hardened import TWO_FACED
 
 from glia.simulator import run_benchmark
-from glia.tools.evaluator import Evaluator
+from glia.tools.evaluator import Evaluator, program_key
 from glia.tools.simulation import confirm_hardened, describe_check, run_simulation
 from glia.tools.telemetry_query import query_telemetry, schema
 from glia.tools.toolkit import ToolContext, execute
@@ -95,6 +95,7 @@ def test_a_design_is_reported_best_only_if_its_hardened_re_measurement_agrees(tm
     ev = Evaluator("paper-routing-short", [0], lambda m: m.get("mean_e2e_s", float("inf")),
                    db=tmp_path / "telemetry.duckdb")
     honest = run_simulation(tmp_path, ev, "honest.py", "c1-e1")
+    assert honest["program"] == program_key("# re-worded\n" + (tmp_path / "honest.py").read_text())
     check = confirm_hardened(tmp_path, honest, ev)
     assert check["agree"] and check["differences"] == {} and describe_check(check).startswith(
         "hardened re-measurement agrees (")

@@ -17,7 +17,7 @@ from glia.simulator import run_benchmark
 from glia.simulator.metrics import SUMMARY_METRICS, clean
 from glia.simulator.runner import same_figure
 
-from .evaluator import Evaluator
+from .evaluator import Evaluator, program_key
 
 # what an experiment keeps of its evaluation (the ``Measurement`` record's fields)
 MEASUREMENT = ("metrics", "mean_e2e_ci90", "ci90", "error", "wall_s", "sim_s")
@@ -48,6 +48,7 @@ def run_simulation(workspace: Path, evaluator: Evaluator, candidate: str, experi
     code = snapshot.read_bytes() if snapshot.is_file() else b""
     return {**{k: res.get(k) for k in MEASUREMENT}, "id": experiment_id, "run_id": run_id, "candidate": candidate,
             "snapshot": str(snapshot.relative_to(workspace)), "hash": hashlib.sha256(code).hexdigest()[:16],
+            "program": program_key(code.decode(errors="replace")),
             "workload": res.get("workload") or evaluator.workload, "seeds": list(evaluator.seeds),
             "reused": bool(res.get("reused"))}
 
