@@ -62,6 +62,10 @@ def policy_exception(exc: BaseException, where: str) -> PolicyViolation:
     return PolicyViolation("exception", f"policy raised {type(exc).__name__} in {where}(){loc}: {exc}{hint}")
 
 
+# list methods a policy tries on a replica's queue, which is a read-only tuple
+_QUEUE_CHANGES = {"pop", "append", "remove", "clear", "insert", "extend", "sort", "popleft", "appendleft"}
+
+
 def attribute_hint(exc: AttributeError) -> str:
     """Where a missing attribute does live nearby (``._replica_schedulers[key].block_size``), the close names, and
     what the object has: small models most often ask the wrong object. Names come from ``dir()``, ``vars()`` and the
@@ -73,16 +77,13 @@ def attribute_hint(exc: AttributeError) -> str:
     owners = [f"{path}.{name}" for path, item in _nearby(obj, names) if name in api_names(item)]
     close = difflib.get_close_matches(name, names, n=3, cutoff=0.6)
     parts = [f"did you mean {' or '.join(owners[:3])}?"] if owners else []
-    if isinstance(obj, tuple) and name in _CHANGES:
+    if isinstance(obj, tuple) and name in _QUEUE_CHANGES:
         parts.append("a replica's pending_queue and active_queue are read-only tuples; a router takes requests "
                      "from its own list, self._request_queue")
     parts += [f"close names: {', '.join(close)}"] if close else []
     if names:
         parts.append(f"{type(obj).__name__} has: {', '.join(names[:30])}" + (", ..." if len(names) > 30 else ""))
     return " (" + "; ".join(parts) + ")" if parts else ""
-
-
-_CHANGES = {"pop", "append", "remove", "clear", "insert", "extend", "sort", "popleft", "appendleft"}
 
 
 def usage_hint(exc: BaseException) -> str:
