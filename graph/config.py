@@ -15,14 +15,12 @@ from typing import Any
 
 from glia.nodes.endpoint import profile_for
 from glia.nodes.llm import make_chat_model, with_token_limit
-from glia.nodes.modes import choose_modes, mode_summary, parse_overrides
+from glia.nodes.modes import MAX_TOKENS, choose_modes, mode_summary, parse_overrides
 from glia.nodes.registry import ROLES, choose_implementations
 from glia.state import AgentSettings, GliaContext, ModelSpec, load_task
 from glia.tools.executors import EXECUTORS
 
 ChatFactory = Callable[[str | None, str], Any]   # (base URL, model) -> a chat model
-# the longest reply each role may write (tokens): a whole policy file for the researcher
-MAX_TOKENS = {"researcher": 1500, "analyst": 800, "supervisor": 400, "summarizer": 800}
 
 DEFAULT_WORKSPACE = "glia-workspace"
 MODES = ("parallel", "sequential")
@@ -126,13 +124,21 @@ class RunConfig:
 
     def context(self, models: dict | None = None, factory: ChatFactory | None = None) -> GliaContext:
         """The run-time context for the graph. Chat models are made lazily from ``models`` by ``factory`` (default:
-        ``ChatOpenAI``), each with a reply-length limit for its role, unless given."""
+        ``ChatOpenAI``), each with its role's reply limit (``max_tokens``), unless given."""
         if models is None:
             make = factory or (lambda base_url, model: make_chat_model(model, base_url))
-            models = {r: (lambda r=r, s=s: with_token_limit(make(s.base_url, s.model), s.base_url, MAX_TOKENS[r]))
+            models = {r: (lambda r=r, s=s: with_token_limit(make(s.base_url, s.model), s.base_url, self.max_tokens(r)))
                       for r, s in self.models.items()}
         return GliaContext(db=str(self.paths.db), models=models, settings=self.settings, modes=self.modes,
                            evaluation=self.evaluation)
+
+    def max_tokens(self, role: str) -> int:
+        """The role's reply limit: as chosen with its modes (from the endpoint's profile, or overridden:
+        ``--endpoint researcher.max_tokens=N``, a task's ``[endpoint.researcher] max_tokens``), else the default."""
+        chosen = (self.modes.get(role) or {}).get("max_tokens")
+        override = next((self.endpoint.get(s, {}).get("max_tokens") for s in (role, "all")
+                         if self.endpoint.get(s, {}).get("max_tokens")), None)
+        return int(chosen or override or MAX_TOKENS.get(role, 1500))
 
     def choose_modes(self, factory: ChatFactory | None = None, refresh: bool = False) -> list[str]:
         """Probe each role's endpoint (cached per endpoint in the workspace) and choose how the role talks to it,

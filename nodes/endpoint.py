@@ -100,6 +100,7 @@ class EndpointProfile(BaseModel):
     probed_at: str
     probe_version: int = PROBE_VERSION
     checks: dict[str, Check]
+    context_window: int | None = None   # tokens, where the server's model list says (vLLM, llama-server, LM Studio)
 
     def outcome(self, name: str) -> str:
         check = self.checks.get(name)
@@ -134,7 +135,31 @@ def probe(base_url: str | None, model: str, factory: ChatFactory | None = None,
         check.latency_s = round(time.perf_counter() - started, 2)
         checks[name] = check
     return EndpointProfile(base_url=base_url or OPENAI_URL, model=model, checks=checks,
-                           probed_at=datetime.now(UTC).isoformat(timespec="seconds"))
+                           probed_at=datetime.now(UTC).isoformat(timespec="seconds"),
+                           context_window=context_window(chat, model))
+
+
+# where servers report a model's context window in their /v1/models entry
+CONTEXT_KEYS = ("max_model_len", "context_length", "context_window", "max_context_length", "n_ctx")
+
+
+def context_window(chat, model: str) -> int | None:
+    """The model's context window as the server's ``/v1/models`` lists it (vLLM ``max_model_len``, LM Studio and
+    OpenRouter ``context_length``, llama-server ``meta.n_ctx_train``), or None: many servers do not say."""
+    try:
+        listed = chat.root_client.models.list()
+    except Exception:  # no client (a test model) or no model list: the reply limits keep their defaults
+        return None
+    for entry in getattr(listed, "data", None) or []:
+        if getattr(entry, "id", None) != model:
+            continue
+        extra = {**(getattr(entry, "model_extra", None) or {})}
+        extra.update(extra.get("meta") or {})
+        for key in (*CONTEXT_KEYS, "n_ctx_train"):
+            value = extra.get(key)
+            if isinstance(value, int) and value > 0:
+                return value
+    return None
 
 
 def profile_for(workspace: str | Path, base_url: str | None, model: str, factory: ChatFactory | None = None,

@@ -11,14 +11,24 @@ Structured-output methods for a role that answers in a schema (best first): ``js
 (valid JSON, the schema in the prompt), ``function_calling`` (a forced function), ``text`` (the schema in the prompt,
 parsed leniently, with a fallback that always yields a valid object, ``glia.nodes.structured``).
 
+Reply limits (``max_tokens``, per role): what a reply of the role needs (the researcher's: reasoning plus a whole
+policy file), within the model's context window where the endpoint reports one (``EndpointProfile.context_window``);
+a weak model (no native tool calls) gets the researcher's smaller limit, enough for a few small functions.
+
+Design form (``design_form``, the researcher's): ``class`` (the whole policy class, for strong models) or
+``functions`` (a few small functions called by a fixed driver, ``simulator/forms.py``), by default ``functions``
+where the endpoint takes no native tool calls (the small local models).
+
 Overrides (keys ``ROLE.KEY``, ``ROLE`` one of the roles or ``all``; a role's own key wins over ``all``):
 ``tools`` (a tool mode), ``structured`` (a method), ``tool_results`` (``tool_messages`` or ``user_messages``),
-``tool_call_text`` (``true``: give an assistant turn with tool calls a text). In a task file::
+``tool_call_text`` (``true``: give an assistant turn with tool calls a text), ``max_tokens`` (a reply limit, a
+positive integer), ``design_form`` (``class`` or ``functions``). In a task file::
 
     [endpoint.all]
     structured = "json_mode"
     [endpoint.researcher]
     tools = "named_router"
+    max_tokens = 6000
 
 and on the command line ``--endpoint researcher.tools=named_router`` (repeatable)."""
 
@@ -46,7 +56,14 @@ RESULTS: tuple[str, ...] = get_args(ToolResults)
 # what each role needs from its endpoint: tools to act, a structured answer, or neither (plain text)
 NEEDS = {"researcher": ("tools",), "analyst": ("tools", "structured"), "supervisor": ("structured",),
          "summarizer": ()}
-CHOICES = {"tools": TOOL_MODES, "structured": METHODS, "tool_results": RESULTS, "tool_call_text": ("true", "false")}
+DESIGN_FORMS = ("class", "functions")
+CHOICES = {"tools": TOOL_MODES, "structured": METHODS, "tool_results": RESULTS, "tool_call_text": ("true", "false"),
+           "max_tokens": None, "design_form": DESIGN_FORMS}  # None: a positive integer
+# the longest reply each role may write (tokens), unless overridden: the researcher's holds its reasoning and a whole
+# policy file (a frontier model's ran past 1,500); a weak model's researcher writes small functions
+MAX_TOKENS = {"researcher": 4096, "analyst": 1500, "supervisor": 1000, "summarizer": 1500}
+WEAK_MAX_TOKENS = {"researcher": 1500}
+CONTEXT_SHARE = 4  # a reply may take at most this share (1/N) of a known context window
 
 
 class RoleModes(BaseModel):
@@ -59,6 +76,8 @@ class RoleModes(BaseModel):
     # where a role that acts goes when its native calls come back unusable (a small model under a server's
     # function-calling format: a call with no arguments): the next rung of the ladder that works
     fallback: ToolMode | None = None
+    max_tokens: int | None = None           # the role's reply limit (None: ``MAX_TOKENS``)
+    design_form: Literal["class", "functions"] | None = None   # the researcher's (None: by its tool mode)
     why: dict[str, str] = {}
 
 
@@ -94,11 +113,29 @@ def choose_modes(profile: EndpointProfile, role: str = "researcher", overrides: 
            "tool_call_text": f"tool-call turn without text {out('tool_history')}"}
     for scope in ("all", role):
         for key, value in ((overrides or {}).get(scope) or {}).items():
-            modes[key] = value == "true" if key == "tool_call_text" else value
+            modes[key] = value == "true" if key == "tool_call_text" else int(value) if key == "max_tokens" else value
             why[key] = "override"
+    weak = modes["tools"] not in ("native_auto", "required")
+    if "max_tokens" not in modes:
+        modes["max_tokens"], why["max_tokens"] = reply_limit(role, profile.context_window, weak)
+    if role == "researcher" and "design_form" not in modes:
+        modes["design_form"] = "functions" if weak else "class"
+        why["design_form"] = f"tools {modes['tools']}: " + ("a weak model writes small functions" if weak else
+                                                             "the whole class")
     if role == "researcher" and modes["tools"] in ("native_auto", "required"):  # the one role that falls back
         modes["fallback"] = next(m for m, ok in tools[2:] if ok)
     return RoleModes(**modes, why=why)
+
+
+def reply_limit(role: str, context_window: int | None = None, weak: bool = False) -> tuple[int, str]:
+    """A role's reply limit and why: its default (a weak model's smaller one for the researcher), at most a
+    ``CONTEXT_SHARE`` share of the model's context window when the endpoint reports it."""
+    limit = (WEAK_MAX_TOKENS if weak else {}).get(role, MAX_TOKENS.get(role, 1500))
+    why = f"the {role}'s default" + (" for a model without native tool calls" if weak and role in WEAK_MAX_TOKENS
+                                       else "")
+    if context_window and context_window // CONTEXT_SHARE < limit:
+        return max(256, context_window // CONTEXT_SHARE), f"1/{CONTEXT_SHARE} of the {context_window}-token context"
+    return limit, why + (f" (context {context_window} tokens)" if context_window else "")
 
 
 def mode_summary(modes: RoleModes | Mapping) -> str:
@@ -107,7 +144,9 @@ def mode_summary(modes: RoleModes | Mapping) -> str:
     m = modes if isinstance(modes, RoleModes) else RoleModes.model_validate(modes)
     return (f"tools {m.tools}" + (f" (fallback {m.fallback})" if m.fallback else "")
             + f", structured {m.structured}, tool results as {m.tool_results.replace('_', ' ')}"
-            + (", tool-call turns with text" if m.tool_call_text else ""))
+            + (", tool-call turns with text" if m.tool_call_text else "")
+            + (f", replies up to {m.max_tokens} tokens" if m.max_tokens else "")
+            + (f", design form {m.design_form}" if m.design_form else ""))
 
 
 def parse_overrides(pairs: Iterable[str] = (), table: Mapping | None = None) -> Overrides:
@@ -128,8 +167,13 @@ def parse_overrides(pairs: Iterable[str] = (), table: Mapping | None = None) -> 
             raise ValueError(f"unknown role {scope!r} in endpoint overrides; roles: {', '.join(NEEDS)}, all")
         if key not in CHOICES:
             raise ValueError(f"unknown endpoint override key {key!r} for {scope}; keys: {', '.join(CHOICES)}")
+        if key == "design_form" and scope not in ("researcher", "all"):
+            raise ValueError(f"design_form is the researcher's (researcher.design_form=functions), not {scope}'s")
         value = str(value).lower() if isinstance(value, bool) else str(value)
-        if value not in CHOICES[key]:
+        if CHOICES[key] is None:
+            if not value.isdigit() or int(value) < 1:
+                raise ValueError(f"{scope}.{key} must be a positive integer (tokens), got {value!r}")
+        elif value not in CHOICES[key]:
             raise ValueError(f"{scope}.{key} must be one of {', '.join(CHOICES[key])}, got {value!r}")
         found.setdefault(scope, {})[key] = value
     return found
@@ -226,7 +270,8 @@ def endpoint_lines(profile: EndpointProfile, overrides: Overrides | None = None,
         lines.append(f"{role:<12}{cells[0]:<14}{cells[1]:<15}{cells[2]:<20}".rstrip()
                      + ("  (plain text)" if not needs else ""))
     m = choose_modes(profile, "analyst", overrides)
-    lines += ["", "why:"] + [f"  {key} {_value(m, key)}: {m.why[key]}" for key in CHOICES] + ["", "advice:"]
+    lines += ["", "why:"] + [f"  {key} {_value(m, key)}: {m.why[key]}" for key in CHOICES if key in m.why]
+    lines += ["", "advice:"]
     for tip in advice(profile):
         lines += textwrap.wrap(tip, WIDTH, initial_indent="- ", subsequent_indent="  ")
     return lines

@@ -47,7 +47,8 @@ def test_dropped_tool_results_and_rejected_tool_call_turns_change_how_the_conver
     assert (modes.tool_results, modes.tool_call_text) == ("user_messages", True)
     assert modes.why == {"tools": "auto native, required honoured, named honoured",
                          "structured": "json_schema enforced, json_object + schema enforced, JSON mode valid",
-                         "tool_results": "tool results dropped", "tool_call_text": "tool-call turn without text error"}
+                         "tool_results": "tool results dropped", "tool_call_text": "tool-call turn without text error",
+                         "max_tokens": "the researcher's default", "design_form": "tools native_auto: the whole class"}
 
 
 def test_overrides_apply_to_all_roles_then_to_one_and_say_so():
