@@ -14,8 +14,8 @@ from glia.tools.telemetry_query import schema
 from glia.tools.toolkit import ANALYST_TOOLS, QueryTelemetryArgs, execute, langchain_tools
 
 from . import prompts
-from .claims import figures_in, known_figures, mark_unsupported
-from .common import from_agent, tool_context
+from .claims import figures_in, mark_unsupported
+from .common import from_agent, shown_figures, tool_context
 from .llm import account, count, invoke_with_retries
 from .modes import adapt_messages, role_modes
 from .progress import own_ledger
@@ -238,10 +238,21 @@ def llm_analyst(state: GliaState, runtime: Runtime[GliaContext]) -> GliaState:
     standard = [f for e in new for f in diagnose(ctx.db, e.get("run_id", e["id"]), extra, task, e["id"])]
     # the model queries the telemetry, where an experiment is its run id
     in_telemetry = [{**e, "id": e.get("run_id", e["id"])} for e in new]
+    # the experiment before the new ones, with its diagnostics: a comparison across experiments can be checked
+    before = [e for e in own_ledger(state) if not e.get("error") and e["seq"] < new[0]["seq"]]
+    previous = None
+    if before:
+        prev = before[-1]
+        prev_diag = diagnose(ctx.db, prev.get("run_id", prev["id"]), extra, task, prev["id"])
+        standard_prev = [x for f in prev_diag for x in f.get("figures", [])]
+        previous = (prev.get("run_id", prev["id"]), [f["text"] for f in prev_diag])
+    else:
+        standard_prev = []
     messages: list[AnyMessage] = [
         SystemMessage(content=prompts.ANALYST_SYSTEM),
         HumanMessage(content=prompts.analyst_request(task, in_telemetry, schema(tctx.db),
-                                                     [f["text"] for f in standard]))]
+                                                     [f["text"] for f in standard], own_ledger(state),
+                                                     state.get("baselines", []), previous))]
     native = modes.tools == "native_auto"
     asking = model.bind_tools(langchain_tools(ANALYST_TOOLS), tool_choice="auto") if native else model
     for _ in range(MAX_QUERIES):
@@ -258,12 +269,12 @@ def llm_analyst(state: GliaState, runtime: Runtime[GliaContext]) -> GliaState:
     answer = structured_answer(model, AnalystFindings, [*adapt_messages(messages, modes),
                                                         HumanMessage(content=prompts.ANALYST_FINDINGS)],
                                modes.structured, findings_from_text, invoke=call)
-    seen = [x for f in standard for x in f.get("figures", [])] + [
+    seen = [x for f in standard for x in f.get("figures", [])] + standard_prev + [
         x for m in messages[2:] for x in figures_in(str(m.content))]
     last = new[-1]["id"]
     # what it states that neither the diagnostics, its queries nor any experiment measured is marked at once, so
     # the researcher and the supervisor do not take it for a result
-    figures = known_figures(state, seen)
+    figures = shown_figures(state, seen + figures_in(str(messages[1].content)))
     findings: list[Finding] = [{"id": f"{last}:llm{i}", "experiment": last, "topic": "llm", "flagged": True,
                                 "text": mark_unsupported(f.text.strip(), figures), "value": None, "sql": "",
                                 "figures": seen}

@@ -15,6 +15,8 @@ from glia.tools.executors import make_executor
 from glia.tools.ledger import BudgetLedger
 from glia.tools.toolkit import ToolContext
 
+from .claims import TOPICS, Figures, figures_in, known_figures
+
 
 def evaluator_for(task: dict, db: Path | None, executor, **kwargs) -> Evaluator:
     """The task's benchmark as every method evaluates it: candidates of the task's layer with its fixed policies of
@@ -60,5 +62,37 @@ def text_of(messages: list[AnyMessage], limit: int = 12) -> str:
             names = ", ".join(tc["name"] for tc in m.tool_calls)
             content = (content + f" (called: {names})").strip()
         if content:
-            lines.append(f"{getattr(m, 'name', None) or m.type}: {content[:600]}")
+            lines.append(f"{getattr(m, 'name', None) or m.type}: {clip(content, 600)}")
     return "\n".join(lines)
+
+
+def clip(text: str, limit: int) -> str:
+    """``text`` cut to at most about ``limit`` characters at the end of a sentence (or a line), never inside one;
+    what is left out is said."""
+    if len(text) <= limit:
+        return text
+    head = text[:limit]
+    ends = [m.end() for m in re.finditer(r"[.!?;)](?=\s)|\n", head)]
+    cut = ends[-1] if ends and ends[-1] > limit // 3 else (head.rfind(" ") if " " in head else limit)
+    return text[:cut].rstrip() + f" (... {len(text) - cut} more characters)"
+
+
+def shown_figures(state: GliaState, paired: list[float] | None = None) -> Figures:
+    """Every figure the harness recorded (``claims.known_figures``) plus every figure the agents were shown: the
+    task's text, the query results and diagnostics behind the findings, the results of the researcher's own tool
+    calls. A number quoted from any of these is not an invention, so no role sees it marked [unmeasured] (the
+    supervisor once saw nearly every number of the analyst's findings so marked). A shown figure counts as quoted
+    only, whatever the sentence is about, and never as an end of a claimed change: a percentage between two numbers
+    of a query table measures nothing, except ``paired`` ones (the analyst's own query results, whose changes it
+    computes itself)."""
+    task = state.get("task") or {}
+    seen = [*figures_in(str(task.get("background", "")))]
+    for f in state.get("findings", []):  # what a finding rests on (its own words may hold an invention)
+        seen += [float(x) for x in f.get("figures") or [] if isinstance(x, (int, float))]
+    seen += [x for m in state.get("researcher_messages", []) if isinstance(m, ToolMessage)
+             for x in figures_in(str(m.content))]
+    figures = known_figures(state, paired or [])
+    every_topic = ",".join(sorted(set(TOPICS.values())))  # a key naming every topic: no sentence filters it out
+    for i, x in enumerate(dict.fromkeys(seen)):
+        figures[f"shown{i}:{every_topic}"] = [x]              # alone under its key: never paired into a change
+    return figures

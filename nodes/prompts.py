@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
+
+from glia.simulator import guard
+from glia.simulator.loader import LAYERS
 
 RESEARCHER_SYSTEM = """You are the Researcher of Glia, designing a systems policy the way a good research team does:
 measure the starting design; study the analyst's findings; state a hypothesis (what limits performance and why);
@@ -24,7 +29,8 @@ It reads self._request_queue (waiting requests), self.sort_requests() (oldest fi
 num_processed_tokens, num_restarts, is_prefill_complete (its output length is hidden). A replica has replica_id,
 pending_queue, active_queue, num_pending_requests, num_active_requests, num_allocated_blocks, num_blocks,
 block_size. Nothing else exists: no other attribute, no files, no network. To keep state between calls, define
-__init__(self, config, replicas) and call super().__init__(config, replicas) first.""",
+__init__(self, config, replicas) and call super().__init__(config, replicas) first. The whole API, with what each
+field means: read_file simulator/policy_api.md.""",
               "batch": """The design is a Python file defining one batch policy class (one instance per replica):
     from glia.simulator import BaseBatchPolicy
     class Batch(BaseBatchPolicy):
@@ -33,8 +39,10 @@ __init__(self, config, replicas) and call super().__init__(config, replicas) fir
 pending is a tuple of requests (id, arrived_at, num_prefill_tokens, num_processed_tokens, num_restarts,
 scheduled, scheduled_at; the output length is hidden); a preempted request comes first. The replica has
 replica_id, now, active_queue, num_pending_requests, num_active_requests, num_allocated_blocks, free_blocks,
-num_blocks, block_size. self.rng is a seeded random.Random. Every request must be admitted eventually. To keep
-state, define __init__(self, config) and call super().__init__(config) first. Nothing else exists.""",
+num_blocks, block_size; its active_queue holds the admitted requests (the same fields, plus is_prefill_complete),
+oldest first. self.rng is a seeded random.Random. Every request must be admitted eventually. To keep state, define
+__init__(self, config) and call super().__init__(config) first. Nothing else exists. The whole API, with what each
+field means: read_file simulator/batch_policy_api.md.""",
               "autoscaler": """The design is a Python file defining one autoscaler class:
     from glia.simulator import BaseAutoscaler
     class Autoscaler(BaseAutoscaler):
@@ -43,13 +51,27 @@ state, define __init__(self, config) and call super().__init__(config) first. No
 view has now, serving, starting, draining, waiting, running, in_flight, kv_utilisation, decode_tokens_per_s,
 arrivals_per_s, completions_per_s, replicas (each: replica_id, pending, active, allocated_blocks, num_blocks),
 min_replicas, max_replicas, interval_s, cold_start_s. self.rng is a seeded random.Random. To keep state, define
-__init__(self, config) and call super().__init__(config) first. Nothing else exists."""}
+__init__(self, config) and call super().__init__(config) first. Nothing else exists. The whole API, with what each
+field means: read_file simulator/autoscaler_api.md."""}
+
+
+def static_rules() -> str:
+    """The rules every design is checked against before it runs (``simulator/guard.py``), stated where the model
+    writes code: a refusal by them is sent back at no cost, but a model that knows them does not need one."""
+    names = ", ".join(n for n in guard.REFUSED_NAMES if not n.startswith("__"))
+    private = ", ".join(sorted(n for n in guard.DOCUMENTED_PRIVATE if n in (
+        "_request_queue", "_replica_schedulers", "_num_replicas", "_config")))
+    return (f"Rules checked before a design runs (a design that breaks one is sent back without running): no "
+            f"{names} (read the documented fields directly: request.num_prefill_tokens, not getattr); no name "
+            f"starting with _ but the documented ones ({private}) and your own self._x; no str.format (use "
+            f"f-strings); imports only from {guard.allowed_imports()}.")
 
 
 # how to act, by the tool mode the endpoint supports (nodes/modes.py)
 PROTOCOL_TOOLS = """To act, call one tool. To try a new design, either reply with the whole new file in one ```python
 block (it is written to the design file and run), or call write_file with the whole file and then run_simulation. Call
-finish with your proposal when you are done."""
+finish with your proposal when you are done: finishing proposes the best measured experiment (its file is kept), not
+the design file as it is now."""
 
 PROTOCOL_TEXT = """Reply with exactly one action:
 - a new design: the whole file in one ```python block (it is written to {design} and run);
@@ -63,8 +85,7 @@ ACTION_HELP = {NEW_POLICY: "write a new version of the design file and run it",
                "shell": "run a shell command", "finish": "stop and propose your best design"}
 CHOOSE_ACTION = "Choose your next action: " + "; ".join(f"{k} ({v})" for k, v in ACTION_HELP.items()) + "."
 IDEA = ("the one change to the design you will test next and why, in one sentence, from the findings and the "
-        "experiments (e.g. 'hold requests at the router while every replica's KV cache is over 90 % full, because "
-        "preemptions waste 20 % of the tokens'); empty unless the action is new_policy")
+        "experiments, in the form 'CHANGE, because FINDING'; empty unless the action is new_policy")
 WRITE_POLICY = ("Write the whole new {design} in one ```python block: the current file shown above with {idea} "
                 "Keep its imports and its one scheduler class, and change schedule() (or add helper methods) so it "
                 "does that; write real code, no placeholder. Nothing else.")
@@ -86,12 +107,19 @@ SUPERVISOR_SYSTEM = """You are the Supervisor of Glia. You never see code and ne
 the researcher's reports, the experiment results and the analyst's findings; you ask questions, recall earlier
 findings, push to combine ideas, stop unproductive lines, and approve the final design or send it back. Only the
 experiment table counts: a number marked [unmeasured] in the researcher's words was never measured, and a design with
-no experiment behind it cannot be approved. Answer with one JSON object:
+no experiment behind it cannot be approved. Approving ends the run at once (nothing you write reaches the researcher
+after it) and keeps the best experiment's file. Answer with one JSON object:
 {"decision": "approve" | "continue" | "stop_line" | "combine", "message": "..."}."""
 
 SUMMARIZER_SYSTEM = """You compact a research conversation so it can go on within the context window. Keep every
 experiment's id and result, open hypotheses, the analyst's key findings, the supervisor's instructions and the best
 design so far. Be concise and factual."""
+
+
+def researcher_system(layer: str, api: str | None = None) -> str:
+    """The researcher's system prompt for a task of ``layer``: the method, the design API (``api``, by default the
+    layer's whole-class API) and the rules the design is checked against before it runs."""
+    return RESEARCHER_SYSTEM.format(api=f"{api or DESIGN_API[layer]}\n{static_rules()}")
 
 
 def task_brief(task: dict) -> str:
@@ -105,11 +133,37 @@ def task_brief(task: dict) -> str:
             f"{', '.join(task['design']['editable'])}).")
 
 
+def describe_policy(name: str, layer: str, spec: str = "") -> str:
+    """What a baseline is, in a few words: a built-in's first sentence, or the file it comes from."""
+    builtin = LAYERS[layer].builtins.get(name) if layer in LAYERS else None
+    if builtin is None:
+        return f"a {layer} policy supplied with the task ({Path(spec.partition(':')[0]).name or name})"
+    doc = " ".join((builtin.__doc__ or name).split())
+    first = re.split(r"(?<=\.)\s", doc, maxsplit=1)[0].rstrip(".")
+    return first[0].lower() + first[1:] if first[:2] != first[:2].upper() else first
+
+
+def baselines_text(task: dict, baselines: list[dict]) -> str:
+    """The baselines as every role is shown them: what each one is, and its measured figure (the harness measures
+    them once per run on the task's benchmark and seeds, outside the simulation budget)."""
+    metric = task["objective"]["metric"]
+    layer = (task.get("design") or {}).get("layer", "router")
+    shown = [f"{b['policy']} ({describe_policy(b['policy'], layer, b.get('spec', ''))}) {metric} "
+             f"{b['metrics'].get(metric, float('nan')):.3f}" for b in baselines if not b.get("error")]
+    if not shown:
+        return ""
+    return ("Baselines (built-in designs the harness measured on the same benchmark and seeds, not from your "
+            "budget): " + "; ".join(shown))
+
+
 def workbench(task: dict, design_source: str, ledger: list[dict], baselines: list[dict], findings: list[dict],
-              instruction: str | None, sims_left: int, best: dict | None, best_source: str | None = None) -> str:
+              instruction: str | None, sims_left: int, best: dict | None, best_source: str | None = None,
+              design_note: str = "") -> str:
     """What the researcher sees at every turn, whatever its history holds: the design file as it is now, every
     experiment, the baselines, the newest findings, the supervisor's latest word and the simulations left; when
-    the file as it is now failed, also the best design's code, a working place to start again from."""
+    the file as it is now failed, also the best design's code, a working place to start again from; when it holds
+    something other than the best experiment, what finishing proposes. ``design_note``: a line on the design form
+    (e.g. a repeated error's specific fix)."""
     metric, goal = task["objective"]["metric"], task["objective"]["goal"]
     lines = [f"Simulations left: {sims_left}.",
              f"Design file {task['design']['file']} now:", "```python", design_source.rstrip() or "(empty)", "```"]
@@ -117,39 +171,92 @@ def workbench(task: dict, design_source: str, ledger: list[dict], baselines: lis
     if best and best_source and last and last.get("error") and best_source.strip() != design_source.strip():
         lines += [f"That file failed in {last['id']} ({last['error']['kind']}). Fix it, or start again from the best "
                   f"design so far, {best['id']}, which ran:", "```python", best_source.rstrip(), "```"]
-    lines += [f"Experiments ({goal} {metric}):", ledger_table(ledger, metric)]
+    if design_note:
+        lines.append(design_note)
+    lines += [f"Experiments ({goal} {metric}):", ledger_table(ledger, metric, best)]
     if baselines:
-        lines.append("Baselines: " + ", ".join(f"{b['policy']} {metric} {b['metrics'].get(metric, float('nan')):.3f}"
-                                                for b in baselines if not b.get("error")))
+        lines.append(baselines_text(task, baselines))
     if best:
         lines.append(f"Best so far: {best['id']} ({best.get('label', '')}), {metric} {best['value']:.3f}.")
+        if best_source is not None and best_source.strip() != design_source.strip():
+            lines.append(f"If you finish now, {best['id']} is proposed (its file, experiments/{best['id']}.py, is "
+                         "kept), not the design file as it is now: there is no need to restore it first.")
     if findings:
-        lines += ["Newest findings:", *(f"- {f['text']}" for f in findings[-5:])]
+        lines += ["Newest findings:", *(f"- {_finding(f)}" for f in findings[-5:])]
     if instruction:
         lines.append(f"Supervisor's latest instruction: {instruction}")
     return "\n".join(lines)
 
 
-def ledger_table(ledger: list[dict], metric: str) -> str:
-    rows = [f"{e['id']}: {e.get('label') or e['candidate']} -> "
-            + (f"ERROR {e['error']['kind']}: {e['error']['message'][:200]}" if e.get("error") else
-               f"{metric} {e['metrics'].get(metric, float('nan')):.3f}, restarts "
-               f"{e['metrics'].get('restart_fraction', float('nan')):.3f} ({e.get('verdict', '')})")
-            for e in ledger]
-    return "\n".join(rows) or "(no experiments yet)"
+def _finding(f: dict) -> str:
+    """A finding with the experiment it is about, so findings of different experiments are never read as one."""
+    return f"[{f['experiment']}] {f['text']}" if f.get("experiment") else f["text"]
 
 
-def analyst_request(task: dict, new: list[dict], schema_text: str, diagnostics: list[str]) -> str:
-    return (f"{task_brief(task)}\nNew experiments (run_id in the tables): "
-            f"{', '.join(e['id'] + ' (' + (e.get('label') or '') + ')' for e in new)}\nStandard diagnostics:\n"
-            + "\n".join(f"- {d}" for d in diagnostics) + f"\nTelemetry schema:\n{schema_text}")
+VERDICTS = {"improved": "improved on the best before it", "no gain": "no gain: within 1 % of the best before it",
+            "worse": "worse than the best before it", "error": "failed"}
+
+
+def ledger_table(ledger: list[dict], metric: str, best: dict | None = None) -> str:
+    """Every experiment: its id, what it changed (its label), its figure and how it compares; the best one says so,
+    whatever its verdict was when it ran (an experiment within 1 % of the best before it is 'no gain' then, and
+    may still be the lowest figure of all)."""
+    best_id = (best or {}).get("id") or _best_id(ledger, metric)
+
+    def row(e: dict) -> str:
+        what = f"{e['id']}: {e.get('label') or e['candidate']} -> "
+        if e.get("error"):
+            return what + f"ERROR {e['error']['kind']}: {e['error']['message'][:200]}"
+        verdict = VERDICTS.get(e.get("verdict", ""), e.get("verdict", ""))
+        verdict = f"BEST so far; {verdict}" if e["id"] == best_id else verdict
+        return (what + f"{metric} {e['metrics'].get(metric, float('nan')):.3f}, restarts "
+                f"{e['metrics'].get('restart_fraction', float('nan')):.3f} ({verdict})")
+
+    return "\n".join(row(e) for e in ledger) or "(no experiments yet)"
+
+
+def _best_id(ledger: list[dict], metric: str) -> str | None:
+    ok = [e for e in ledger if not e.get("error") and e.get("feasible", True) and "score" in e]
+    return min(ok, key=lambda e: e["score"])["id"] if ok else None
+
+
+def analyst_request(task: dict, new: list[dict], schema_text: str, diagnostics: list[str],
+                    ledger: list[dict] | None = None, baselines: list[dict] | None = None,
+                    previous: tuple[str, list[str]] | None = None) -> str:
+    """The analyst's brief: the task, the experiments to analyse (by their telemetry run ids), every experiment so
+    far and the baselines (to compare with), the standard diagnostics of the new experiments and of the previous one
+    (``previous``: its run id and diagnostics), and the telemetry schema."""
+    metric = task["objective"]["metric"]
+    lines = [task_brief(task),
+             "New experiments (run_id in the tables): "
+             + ", ".join(e["id"] + " (" + (e.get("label") or "") + ")" for e in new)]
+    if ledger:
+        lines += [f"Experiments so far ({task['objective']['goal']} {metric}):", ledger_table(ledger, metric)]
+    if baselines:
+        lines.append(baselines_text(task, baselines))
+    lines += ["Standard diagnostics of the new experiments:", *(f"- {d}" for d in diagnostics)]
+    if previous:
+        run_id, prev = previous
+        lines += [f"Standard diagnostics of the previous experiment ({run_id}, in the same tables), to compare:",
+                  *(f"- {d}" for d in prev)]
+    lines.append(f"Telemetry schema:\n{schema_text}")
+    return "\n".join(lines)
+
+
+APPROVAL = ("Approving ends the run at once: no message reaches the researcher after it, and the design kept is the "
+            "best experiment's file ({best}), whatever the design file holds now. To have anything else done, answer "
+            "continue (or stop_line, combine) with the instruction.")
 
 
 def supervisor_request(task: dict, reason: str, ledger: list[dict], findings: list[dict], researcher_text: str,
-                       best: dict | None) -> str:
+                       best: dict | None, baselines: list[dict] | None = None) -> str:
     metric = task["objective"]["metric"]
     best_line = (f"Best so far: {best['id']} ({best.get('label', '')}) with {metric} {best['value']:.3f}"
                  if best else "No successful design yet.")
-    return (f"{task_brief(task)}\nWhy you are consulted: {reason}\nExperiments:\n{ledger_table(ledger, metric)}\n"
-            f"{best_line}\nAnalyst findings:\n" + "\n".join(f"- {f['text']}" for f in findings[-8:])
-            + f"\nThe researcher's recent messages (no code):\n{researcher_text}")
+    kept = f"{best['id']}, experiments/{best['id']}.py" if best else "none yet"
+    base = baselines_text(task, baselines or [])
+    return (f"{task_brief(task)}\nWhy you are consulted: {reason}\nExperiments:\n"
+            f"{ledger_table(ledger, metric, best)}\n{best_line}\n" + (f"{base}\n" if base else "")
+            + "Analyst findings (each with the experiment it is about):\n"
+            + "\n".join(f"- {_finding(f)}" for f in findings[-8:])
+            + f"\nThe researcher's recent messages (no code):\n{researcher_text}\n" + APPROVAL.format(best=kept))

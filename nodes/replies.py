@@ -108,20 +108,80 @@ def parse_reply(message: AIMessage, specs: Mapping[str, type[BaseModel]] | None 
     return out
 
 
-def as_tool_calls(actions: Iterable[Action], design_file: str) -> list[dict]:
+def as_tool_calls(actions: Iterable[Action], design_file: str, label: str = "") -> list[dict]:
     """LangChain tool calls for the graph's tools node: a policy block becomes write_file to the design file,
-    then run_simulation unless the reply runs one itself."""
+    then run_simulation unless the reply runs one itself. ``label`` names a run the model did not name (what the
+    experiment changes); a class name is no name ("Router, Router, Router" tells the supervisor nothing)."""
     actions = list(actions)
     runs = any(a.name == "run_simulation" for a in actions)
+    classes = {a.args.get("class_name") for a in actions if a.name == POLICY} | set(CLASS_NAMES)
     calls = []
     for a in actions:
         if a.name == POLICY:
             calls.append(_call("write_file", {"path": design_file, "content": a.args["code"]}, a.id + "w"))
             if not runs:
-                calls.append(_call("run_simulation", {"label": a.args.get("class_name", "")}, a.id + "r"))
+                calls.append(_call("run_simulation", {"label": label}, a.id + "r"))
+        elif a.name == "run_simulation" and label and str(a.args.get("label", "")).strip() in classes | {""}:
+            calls.append(_call(a.name, {**a.args, "label": label}, a.id))
         else:
             calls.append(_call(a.name, a.args, a.id))
     return calls
+
+
+CLASS_NAMES = ("Router", "Batch", "Autoscaler", "Policy", "Scheduler")  # the starters' class names: no label
+LABEL_CHARS = 100
+
+
+def idea_of(text: str) -> str:
+    """The first sentence of a reply's prose (code left out): the hypothesis or idea an experiment tests, as its
+    label; at most ``LABEL_CHARS`` characters, cut at a word."""
+    prose = FENCE.sub(" ", unescape(_content_text(text)))
+    prose = TOOL_CALL_TAG.sub(" ", prose).replace("**", "").replace("`", "")
+    first = next((s.strip() for s in re.split(r"(?<=[.!?])\s+|\n\s*\n", prose) if len(s.strip()) > 3), "")
+    first = " ".join(first.split()).rstrip(".:")
+    if len(first) <= LABEL_CHARS:
+        return first
+    return first[:LABEL_CHARS].rsplit(" ", 1)[0].rstrip(",;:(") + "..."
+
+
+def change_summary(old: str, new: str) -> str:
+    """What a new version of a design changes, without running it: the functions and methods added, removed or
+    rewritten, and the settings (constants at module or class level) whose value changed, e.g.
+    ``schedule() rewritten; RESERVE 0.0 -> 0.1``. Empty when the two do the same (or either does not parse)."""
+    try:
+        a, b = _parts(ast.parse(old)), _parts(ast.parse(new))
+    except SyntaxError:
+        return ""
+    out = []
+    for name in b:
+        if name not in a:
+            out.append(f"new {name}" if name.endswith("()") else f"new {name} = {b[name]}")
+        elif a[name] != b[name]:
+            out.append(f"{name} rewritten" if name.endswith("()") else f"{name} {a[name]} -> {b[name]}")
+    out += [f"{name} removed" for name in a if name not in b]
+    text = "; ".join(out)
+    return text if len(text) <= LABEL_CHARS else text[:LABEL_CHARS].rsplit(";", 1)[0] + "; ..."
+
+
+def _parts(tree: ast.Module) -> dict[str, str]:
+    """A program's functions (``name()``, by their code without docstrings) and settings (``NAME``, by value)."""
+    out: dict[str, str] = {}
+
+    def visit(body, prefix: str = "") -> None:
+        for node in body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                code = [n for n in node.body if not (isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant))]
+                out[f"{prefix}{node.name}()"] = ast.dump(ast.Module(body=code, type_ignores=[])) + ast.dump(node.args)
+            elif isinstance(node, ast.ClassDef):
+                visit(node.body, "")
+            elif isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+                try:
+                    out[node.targets[0].id] = repr(ast.literal_eval(node.value))
+                except (ValueError, SyntaxError, TypeError):
+                    out[node.targets[0].id] = ast.unparse(node.value)
+
+    visit(tree.body)
+    return out
 
 
 def repeats(actions: Iterable[Action], seen: Iterable[str], context: str = "") -> list[Action]:

@@ -17,16 +17,27 @@ from pathlib import Path
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, SystemMessage, ToolMessage
 from langgraph.runtime import Runtime
 
+from glia.simulator.guard import ForbiddenCode, check_source
 from glia.state import GliaContext, GliaState
 from glia.tools.evaluator import program_key
 from glia.tools.toolkit import RESEARCHER_TOOLS, langchain_tools
 
 from . import prompts
-from .claims import known_figures, mark_unsupported, unsupported
+from .claims import mark_unsupported, unsupported
+from .common import shown_figures
 from .llm import account, count, invoke_with_retries
 from .modes import RoleModes, adapt_messages, choose_action_tool, role_modes
 from .progress import budget_exhausted, own_ledger, sims_left
-from .replies import MAX_REPAIRS, POLICY, ParsedReply, as_tool_calls, parse_reply, policy_problem
+from .replies import (
+    MAX_REPAIRS,
+    POLICY,
+    ParsedReply,
+    as_tool_calls,
+    change_summary,
+    idea_of,
+    parse_reply,
+    policy_problem,
+)
 
 HISTORY = 8  # recent messages the model sees beside the workbench
 RETRY_TEMPERATURE = 0.7  # after a reply was sent back: at temperature 0 a small model repeats it word for word
@@ -50,18 +61,18 @@ def llm_researcher(state: GliaState, runtime: Runtime[GliaContext]) -> GliaState
     reply = _ask(ctx, modes, _conversation(state, modes), usage, RETRY_TEMPERATURE if retrying else None)
     parsed = parse_reply(reply)
     design = state["task"]["design"]["file"]
-    problem = parsed.error() or _design_problem(parsed, design) or _repeat(state, parsed, design)
+    problem = parsed.error() or _design_problem(parsed, design, state) or _repeat(state, parsed, design)
     # each reply is counted once: run as a native call, run after reading it from text, or sent back
     count(usage, "researcher", replies=1, repairs=int(bool(problem)),
           parsed_from_text=int(not problem and parsed.shape != "native"))
     if problem:
         return _repair(state, reply, problem, usage)
-    calls = as_tool_calls(parsed.actions, design)
+    calls = as_tool_calls(parsed.actions, design, _label(state, parsed, reply))
     said = AIMessage(content=reply.content, tool_calls=calls, name="researcher", id=reply.id)
     finish = next((c for c in calls if c["name"] == "finish"), None)
     if finish is None:
         return {"researcher_messages": [said], "usage": usage, "phase": "experiment"}
-    summary = mark_unsupported(str(finish["args"].get("summary", "")).strip(), known_figures(state))
+    summary = mark_unsupported(_proposal(finish["args"].get("summary", "")), shown_figures(state))
     note = AIMessage(content=f"Proposal: {summary}" if summary else "I propose the best design so far.",
                      name="researcher")
     # a finish is answered here, so every call in the conversation has its result
@@ -89,7 +100,7 @@ def _conversation(state: GliaState, modes: RoleModes) -> list[AnyMessage]:
     design = task["design"]["file"]
     protocol = (prompts.PROTOCOL_TEXT.format(design=design, tools=", ".join(RESEARCHER_TOOLS))
                 if modes.tools == "text" else prompts.PROTOCOL_TOOLS)
-    system = prompts.RESEARCHER_SYSTEM.format(api=prompts.DESIGN_API[task["design"].get("layer", "router")])
+    system = prompts.researcher_system(task["design"].get("layer", "router"))
     head: list[AnyMessage] = [SystemMessage(content=f"{system}\n\n{protocol}"),
                               HumanMessage(content=prompts.task_brief(task))]
     if state.get("summary"):
@@ -162,7 +173,9 @@ def _ask(ctx: GliaContext, modes: RoleModes, messages: list[AnyMessage], usage: 
         content=prompts.WRITE_POLICY.format(design="the design file", idea=change) if action == prompts.NEW_POLICY
         else prompts.USE_TOOL.format(tool=action))]
     if action == prompts.NEW_POLICY:
-        return call(model, asked)
+        reply = call(model, asked)
+        # the idea stays with the code it explains: it is the experiment's label and the history's record of it
+        return reply.model_copy(update={"content": f"Idea: {idea}\n{reply.content}"}) if idea else reply
     return call(model.bind_tools([t for t in tools if t.name == action], tool_choice=action), asked)
 
 
@@ -184,15 +197,70 @@ def _chosen(reply: AIMessage) -> tuple[str | None, str]:
     return next((a for a in ACTIONS if a in text), None), ""
 
 
-def _design_problem(parsed: ParsedReply, design: str) -> str | None:
-    """A new design that cannot run as meant is sent back before it costs a simulation."""
+def _design_problem(parsed: ParsedReply, design: str, state: GliaState | None = None) -> str | None:
+    """A new design that cannot run as meant, or that breaks the rules every design is checked against before it
+    runs (``guard.check_source``), is sent back before it costs a simulation."""
     for a in parsed.actions:
         code = a.args["code"] if a.name == POLICY else a.args.get("content") if (
             a.name == "write_file" and a.args.get("path") == design) else None
+        if a.name == "patch_file" and a.args.get("path") == design and state is not None:
+            code = _patched(state, design, a.args)  # the file as the patch would leave it, checked before it runs
         problem = policy_problem(code) if code is not None else None
         if problem:
             return f"[harness] {problem}"
+        if code is not None and (refused := _refused(code, design)):
+            return refused
+    if state is not None and any(a.name == "run_simulation" for a in parsed.actions) and not any(
+            a.name in (POLICY, "write_file", "patch_file") for a in parsed.actions):
+        run = next(a for a in parsed.actions if a.name == "run_simulation")
+        candidate = run.args.get("candidate") or design
+        path = Path(state["workspace"]) / candidate
+        if str(candidate).endswith(".py") and path.is_file():
+            return _refused(path.read_text(errors="replace"), candidate)
     return None
+
+
+def _refused(code: str, file: str) -> str | None:
+    """The static check's refusal of ``code``, as sent back (nothing ran, nothing was charged), or None."""
+    try:
+        check_source(code, file)
+    except ForbiddenCode as exc:
+        return (f"[harness] Not run, and no simulation charged: the design breaks a rule checked before any design "
+                f"runs.\n{exc}")
+    return None
+
+
+def _patched(state: GliaState, design: str, args: dict) -> str | None:
+    """The design file as a patch would leave it (None when the patch would not apply: the tool says why)."""
+    path = Path(state["workspace"]) / design
+    text = path.read_text(errors="replace") if path.is_file() else ""
+    old = str(args.get("old", ""))
+    return text.replace(old, str(args.get("new", ""))) if old and text.count(old) == 1 else None
+
+
+def _label(state: GliaState, parsed: ParsedReply, reply: AIMessage) -> str:
+    """What an experiment changes, for a run the model did not name: the hypothesis or idea its reply states
+    (its first sentence), else a summary of the code's changes against the last experiment that ran."""
+    idea = idea_of(str(reply.content or ""))
+    if idea:
+        return idea
+    design = state["task"]["design"]["file"]
+    new = next((a.args["code"] for a in parsed.actions if a.name == POLICY), None)
+    new = next((a.args["content"] for a in parsed.actions
+                if a.name == "write_file" and a.args.get("path") == design), new)
+    ledger = own_ledger(state)
+    last = Path(state["workspace"]) / ledger[-1]["snapshot"] if ledger and ledger[-1].get("snapshot") else None
+    if new is None or last is None or not last.is_file():
+        return ""
+    return change_summary(last.read_text(errors="replace"), new)
+
+
+def _proposal(summary) -> str:
+    """The finish summary without a leading 'Proposal:' (the note adds its own: "Proposal: Proposal: ...")."""
+    text = str(summary or "").strip()
+    while text.lower().startswith("proposal:"):
+        text = text[len("proposal:"):].strip()
+    return text
 
 
 def _repeat(state: GliaState, parsed: ParsedReply, design: str) -> str | None:
@@ -222,7 +290,7 @@ def _repeat(state: GliaState, parsed: ParsedReply, design: str) -> str | None:
 
 def _repair(state: GliaState, reply: AIMessage, problem: str, usage: dict) -> GliaState:
     """The reply goes back with what was wrong; after ``MAX_REPAIRS`` failures in a row the researcher stops."""
-    claimed = unsupported(str(reply.content), known_figures(state))
+    claimed = unsupported(str(reply.content), shown_figures(state))
     if claimed:
         metric = state["task"]["objective"]["metric"]
         problem += (f"\nNo experiment measured {', '.join(claimed)}: only run_simulation results count. The "

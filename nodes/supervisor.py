@@ -12,8 +12,8 @@ from glia.state import Decision, GliaContext, GliaState, Intervention, improves
 from glia.state.task import constraint_text
 
 from . import prompts
-from .claims import known_figures, mark_unsupported
-from .common import from_agent, text_of
+from .claims import mark_unsupported
+from .common import from_agent, shown_figures, text_of
 from .llm import account, count, invoke_with_retries
 from .modes import role_modes
 from .progress import budget_exhausted, consult_reason, marks_crossed, own_ledger, sent_back_with_nothing_new
@@ -108,9 +108,9 @@ def llm_supervisor(state: GliaState, runtime: Runtime[GliaContext]) -> GliaState
     best_view = {"id": best["id"], "label": best.get("label", ""), "value": best["value"]} if best else None
     reason = consult_reason(state, ctx.settings.stagnation_window)
     # the researcher's words reach the supervisor with every result nothing measured marked [unmeasured]
-    words = mark_unsupported(text_of(state.get("researcher_messages", [])), known_figures(state))
+    words = mark_unsupported(text_of(state.get("researcher_messages", [])), shown_figures(state))
     request = prompts.supervisor_request(state["task"], reason, own_ledger(state), state.get("findings", []), words,
-                                         best_view)
+                                         best_view, state.get("baselines", []))
     usage: dict = {}
 
     def call(runnable, msgs):

@@ -91,7 +91,8 @@ def test_the_run_finishes_with_every_llm_implementation(run):
     assert out.to_json()["implementations"] == {"researcher": "llm", "analyst": "llm", "supervisor": "llm",
                                                 "summarizer": "llm"}
     ledger = sorted(out.state["ledger"], key=lambda e: e["seq"])
-    assert [e.get("label") for e in ledger] == ["starter", "blocks", "Hedged"]
+    # a run the model did not name is labelled by the idea its reply states, never by its class name
+    assert [e.get("label") for e in ledger] == ["starter", "blocks", "A router on active requests"]
     assert all(not e.get("error") for e in ledger)
     assert out.state["best"]["label"] in ("starter", "blocks", "Hedged")
     usage = out.state["usage"]
@@ -105,7 +106,8 @@ def test_every_researcher_turn_shows_the_workbench_and_asks_for_tools(run):
     calls = seen(m["researcher"])
     assert all("Design file policy.py now:" in c and "Simulations left:" in c for c in calls)
     # the harness measured the starter before the model's first turn, which sees its figures
-    assert "Simulations left: 4." in calls[0] and "c1-e001: starter" in calls[0] and "Baselines: llq" in calls[0]
+    assert "Simulations left: 4." in calls[0] and "c1-e001: starter" in calls[0]
+    assert "llq (least-loaded-queue" in calls[0]
     assert "class ByBlocks" in calls[3]                       # the design file as it is now
     assert all(b["tool_choice"] == "auto" and "run_simulation" in b["tools"] for b in m["researcher"].bound)
 
@@ -125,7 +127,7 @@ def test_bad_replies_go_back_with_what_was_wrong(run):
 def test_the_analyst_starts_from_diagnostics_queries_and_answers_in_the_schema(run):
     out, m = run
     calls = seen(m["analyst"])
-    assert "Standard diagnostics:" in calls[0] and "requests(run_id" in calls[0]
+    assert "Standard diagnostics of the new experiments:" in calls[0] and "requests(run_id" in calls[0]
     results = [x for x in m["analyst"].calls[1] if isinstance(x, ToolMessage)]   # a native call: a tool message
     assert len(results) == 1 and text(results[0]).startswith("r\n0.1")
     assert "JSON schema" in calls[2]

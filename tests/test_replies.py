@@ -124,9 +124,10 @@ def test_html_entities_are_decoded_until_stable_and_never_reach_code():
 def test_a_fenced_policy_becomes_a_write_of_the_design_file_then_a_run():
     parsed = parse_reply(AIMessage(content=f"Route to the most free blocks.\n```python\n{POLICY_CODE}```\nDone."))
     assert names(parsed) == [(POLICY, {"code": POLICY_CODE, "class_name": "FreeBlocks"}, "code_block")]
-    calls = as_tool_calls(parsed.actions, "policy.py")
+    calls = as_tool_calls(parsed.actions, "policy.py", "Route to the most free blocks")
+    # the run is named by what it changes, never by its class name (the supervisor once read "Router, Router")
     assert [(c["name"], c["args"]) for c in calls] == [("write_file", {"path": "policy.py", "content": POLICY_CODE}),
-                                                       ("run_simulation", {"label": "FreeBlocks"})]
+                                                       ("run_simulation", {"label": "Route to the most free blocks"})]
     run = '<tool_call>{"name": "run_simulation", "arguments": {"label": "free"}}</tool_call>'
     with_run = parse_reply(AIMessage(content=f"```python\n{POLICY_CODE}```\n{run}"))
     assert [c["name"] for c in as_tool_calls(with_run.actions, "policy.py")] == ["write_file", "run_simulation"]

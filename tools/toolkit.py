@@ -10,6 +10,7 @@ from pathlib import Path
 from langchain_core.tools import StructuredTool
 from pydantic import BaseModel, Field, ValidationError
 
+import glia.simulator as simulator_package
 from glia.simulator.metrics import KEY_METRICS, fmt
 
 from .evaluator import Evaluator
@@ -73,13 +74,23 @@ SPECS: dict[str, tuple[type[BaseModel], str]] = {
                                             "requests, replica_samples, scheduling_events); SCHEMA lists columns."),
     "shell": (ShellArgs, "Run a bash command in the workspace, confined: it reads only the workspace and system "
                          "programs, writes only in the workspace, has no network; timeout, capped output."),
-    "read_file": (ReadFileArgs, "Read a file in the workspace."),
+    "read_file": (ReadFileArgs, "Read a file in the workspace, or an API page the prompt names "
+                                "(simulator/*_api.md)."),
     "write_file": (WriteFileArgs, "Write a whole file in the workspace (only the task's editable files)."),
     "patch_file": (PatchFileArgs, "Replace one exact occurrence of a text in a workspace file."),
     "finish": (FinishArgs, "Stop experimenting and propose the best design to the supervisor."),
 }
 
 RESEARCHER_TOOLS = tuple(SPECS)
+API_DIR = Path(simulator_package.__file__).parent   # the API pages the prompts name (simulator/*_api.md)
+
+
+def api_page(path: str) -> Path | None:
+    """The simulator's API page a prompt names (``simulator/batch_policy_api.md``, or just its file name), readable
+    with read_file although it is not in the workspace: it documents what a design may use."""
+    name = Path(path.strip().lstrip("./")).name
+    page = API_DIR / name
+    return page if name.endswith("_api.md") and page.is_file() else None
 ANALYST_TOOLS = ("query_telemetry",)
 
 
@@ -124,6 +135,9 @@ def execute(ctx: ToolContext, name: str, args: dict, call_id: str, sims_left: in
         if name == "shell":
             return ToolResult(shell(ws, parsed.command))
         if name == "read_file":
+            page = api_page(parsed.path)
+            if page is not None and not (ws / parsed.path).is_file():
+                return ToolResult(page.read_text())
             return ToolResult(read_file(ws, parsed.path))
         if name == "write_file":
             return ToolResult(write_file(ws, parsed.path, parsed.content, editable))
