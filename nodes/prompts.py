@@ -78,6 +78,26 @@ PROTOCOL_TEXT = """Reply with exactly one action:
 - a tool call: <tool_call>{{"name": "TOOL", "arguments": {{...}}}}</tool_call>, TOOL one of {tools};
 - <tool_call>{{"name": "finish", "arguments": {{"summary": "..."}}}}</tool_call> to propose your best design."""
 
+# the functions form (nodes/design_form.py): what a reply is, and one worked edit from another domain (an example
+# of the form only: nothing in it is an idea for any task's design)
+PROTOCOL_FUNCTIONS = """To change the design, reply with one ```python block holding only the function(s) you change,
+each whole (from its def line to its return), with the same name and arguments; it replaces that function in the
+design file, which is then run. Keep each function short. Finishing proposes the best measured experiment.
+Example of an edit (another domain, a lift controller whose file has def pick(call, cars): returning one of cars):
+```python
+def pick(call, cars):
+    return min(cars, key=lambda car: abs(car.floor - call.floor))
+```
+{actions}"""
+FUNCTIONS_ACTIONS = {
+    "tools": "Other actions: call a tool (run_simulation runs the file as it is; finish proposes your best design).",
+    "text": "Other actions: <tool_call>{{\"name\": \"TOOL\", \"arguments\": {{...}}}}</tool_call> with TOOL one of "
+            "{tools}; <tool_call>{{\"name\": \"finish\", \"arguments\": {{\"summary\": \"...\"}}}}</tool_call> to "
+            "propose your best design."}
+WRITE_FUNCTIONS = ("Write the function(s) you change in one ```python block: the file shown above with {idea} Each "
+                   "function whole, with the same name and arguments as in the file; real code, no placeholder. "
+                   "Nothing else.")
+
 NEW_POLICY = "new_policy"  # the two-stage protocol's action "write a new design and run it"
 ACTION_HELP = {NEW_POLICY: "write a new version of the design file and run it",
                "run_simulation": "run the design file as it is", "query_telemetry": "one SQL query on telemetry",

@@ -63,6 +63,7 @@ class ParsedReply:
     actions: list[Action] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     truncated: bool = False
+    expected: str = EXPECTED  # the shapes a reply may take, said after a problem (the design form's)
 
     @property
     def shape(self) -> str:
@@ -81,7 +82,7 @@ class ParsedReply:
             return None
         lines = self.problems[:3] or ["Your reply contained no action I could run."]
         names = ", ".join(t for t in tools if t != "finish")
-        return "\n".join(["[harness] " + lines[0], *lines[1:], EXPECTED.format(tools=names)])
+        return "\n".join(["[harness] " + lines[0], *lines[1:], self.expected.format(tools=names)])
 
 
 def parse_reply(message: AIMessage, specs: Mapping[str, type[BaseModel]] | None = None,

@@ -19,10 +19,11 @@ from langgraph.runtime import Runtime
 
 from glia.simulator.guard import ForbiddenCode, check_source
 from glia.state import GliaContext, GliaState
+from glia.state.task import layer_of
 from glia.tools.evaluator import program_key
 from glia.tools.toolkit import RESEARCHER_TOOLS, langchain_tools
 
-from . import prompts
+from . import design_form, prompts
 from .claims import mark_unsupported, unsupported
 from .common import shown_figures
 from .llm import account, count, invoke_with_retries
@@ -50,17 +51,22 @@ def llm_researcher(state: GliaState, runtime: Runtime[GliaContext]) -> GliaState
     if stop:
         msg = AIMessage(content=f"Budget reached ({stop}); proposing the best design so far.", name="researcher")
         return {"researcher_messages": [msg], "phase": "done"}
+    configured = role_modes(ctx.modes, "researcher")
+    form = _form(state, configured)
     if not own_ledger(state) and _design_source(state) == state["task"]["design"]["starter_source"]:
         # the protocol's first step, taken for the model: it designs from measured figures, not from nothing
-        call = {"name": "run_simulation", "args": {"label": "starter"}, "id": "starter", "type": "tool_call"}
-        msg = AIMessage(content="[harness] Measuring the starting design first.", tool_calls=[call], name="harness")
-        return {"researcher_messages": [msg], "phase": "experiment"}
+        return _measure_starter(state, form)
+    switch = _switch(state, form)
+    if switch:
+        return switch
     usage: dict = {}
     retrying = _failures_in_a_row(state.get("researcher_messages", [])) > 0
-    modes = _modes(state, role_modes(ctx.modes, "researcher"), retrying, usage)
-    reply = _ask(ctx, modes, _conversation(state, modes), usage, RETRY_TEMPERATURE if retrying else None)
-    parsed = parse_reply(reply)
+    modes = _modes(state, configured, retrying, usage)
+    reply = _ask(ctx, modes, _conversation(state, modes, form), usage, RETRY_TEMPERATURE if retrying else None,
+                 form)
     design = state["task"]["design"]["file"]
+    parsed = (design_form.functions_reply(reply, _design_source(state), layer_of(state["task"]), design)
+              if form == "functions" else parse_reply(reply))
     problem = parsed.error() or _design_problem(parsed, design, state) or _repeat(state, parsed, design)
     # each reply is counted once: run as a native call, run after reading it from text, or sent back
     count(usage, "researcher", replies=1, repairs=int(bool(problem)),
@@ -93,14 +99,62 @@ def _modes(state: GliaState, modes: RoleModes, retrying: bool, usage: dict) -> R
     return modes.model_copy(update={"tools": modes.fallback})
 
 
-def _conversation(state: GliaState, modes: RoleModes) -> list[AnyMessage]:
+def _form(state: GliaState, modes: RoleModes) -> str:
+    """The design form the researcher works in now (``nodes/design_form.py``)."""
+    return design_form.form_of(_design_source(state), modes.design_form, bool(own_ledger(state)))
+
+
+def _measure_starter(state: GliaState, form: str) -> GliaState:
+    """Measure the starting design (in the functions form: the layer's functions starter, which does what the
+    layer's standard design does, written to the design file first)."""
+    calls = [{"name": "run_simulation", "args": {"label": "starter"}, "id": "starter", "type": "tool_call"}]
+    text = "[harness] Measuring the starting design first."
+    if form == "functions":
+        layer = layer_of(state["task"])
+        calls.insert(0, {"name": "write_file", "args": {"path": state["task"]["design"]["file"],
+                                                        "content": design_form.starter(layer)},
+                         "id": "starter-form", "type": "tool_call"})
+        calls[1]["args"]["label"] = "starter (functions form)"
+        text = ("[harness] The design is written as small functions called by a fixed driver (the functions form); "
+                "measuring its starting version first.")
+    return {"researcher_messages": [AIMessage(content=text, tool_calls=calls, name="harness")],
+            "phase": "experiment"}
+
+
+def _switch(state: GliaState, form: str) -> GliaState | None:
+    """After ``SWITCH_AFTER`` designs in a row failed in one form, the design file is put in the other: the
+    functions form's starter, or the task's whole-class starter; the researcher is told why."""
+    ledger = own_ledger(state)
+    streak = design_form.failing_streak(ledger, state["workspace"], form)
+    if streak < design_form.SWITCH_AFTER:
+        return None
+    other = "class" if form == "functions" else "functions"
+    layer = layer_of(state["task"])
+    content = design_form.starter(layer) if other == "functions" else state["task"]["design"]["starter_source"]
+    if not content:
+        return None
+    call = {"name": "write_file", "args": {"path": state["task"]["design"]["file"], "content": content},
+            "id": f"form-{len(ledger)}", "type": "tool_call"}
+    what = ("small functions called by a fixed driver" if other == "functions" else "the whole policy class")
+    text = (f"[harness] {streak} designs in a row failed in the {form} form; the design file is now written as {what} "
+            f"(the {other} form), starting from its working version.")
+    return {"researcher_messages": [AIMessage(content=text, tool_calls=[call], name="harness")],
+            "phase": "experiment"}
+
+
+def _conversation(state: GliaState, modes: RoleModes, form: str = "class") -> list[AnyMessage]:
     """System prompt and protocol, the task, the recent conversation (as this endpoint can take it) and, last,
     the workbench."""
     task = state["task"]
     design = task["design"]["file"]
+    layer = layer_of(task)
     protocol = (prompts.PROTOCOL_TEXT.format(design=design, tools=", ".join(RESEARCHER_TOOLS))
                 if modes.tools == "text" else prompts.PROTOCOL_TOOLS)
-    system = prompts.researcher_system(task["design"].get("layer", "router"))
+    system = prompts.researcher_system(layer)
+    if form == "functions":
+        system = prompts.researcher_system(layer, design_form.api_text(layer))
+        actions = prompts.FUNCTIONS_ACTIONS["text" if modes.tools == "text" else "tools"]
+        protocol = prompts.PROTOCOL_FUNCTIONS.format(actions=actions.format(tools=", ".join(RESEARCHER_TOOLS)))
     head: list[AnyMessage] = [SystemMessage(content=f"{system}\n\n{protocol}"),
                               HumanMessage(content=prompts.task_brief(task))]
     if state.get("summary"):
@@ -108,7 +162,7 @@ def _conversation(state: GliaState, modes: RoleModes) -> list[AnyMessage]:
     flat = modes if modes.tools in ("native_auto", "required") else modes.model_copy(
         update={"tool_results": "user_messages"})  # tools are not bound on every call: history as plain text
     return head + adapt_messages(_recent(state.get("researcher_messages", [])), flat) + [
-        HumanMessage(content=_workbench(state) + "\nWhat is your next action?")]
+        HumanMessage(content=_workbench(state, form) + "\nWhat is your next action?")]
 
 
 def _recent(messages: list[AnyMessage]) -> list[AnyMessage]:
@@ -132,7 +186,7 @@ def _design_source(state: GliaState) -> str:
     return path.read_text(errors="replace") if path.is_file() else ""
 
 
-def _workbench(state: GliaState) -> str:
+def _workbench(state: GliaState, form: str = "class") -> str:
     task = state["task"]
     source = _design_source(state)
     mine = [i for i in state.get("interventions", []) if i.get("context") == state.get("context_id")]
@@ -140,12 +194,13 @@ def _workbench(state: GliaState) -> str:
     best = state.get("best")
     best_source = Path(best["snapshot"]).read_text(errors="replace") if best and Path(
         best.get("snapshot", "")).is_file() else None
+    note = design_form.repeated_error(own_ledger(state), layer_of(task), form)
     return prompts.workbench(task, source, own_ledger(state), state.get("baselines", []), findings,
-                             mine[-1]["text"] if mine else None, sims_left(state), best, best_source)
+                             mine[-1]["text"] if mine else None, sims_left(state), best, best_source, note)
 
 
 def _ask(ctx: GliaContext, modes: RoleModes, messages: list[AnyMessage], usage: dict,
-         temperature: float | None = None) -> AIMessage:
+         temperature: float | None = None, form: str = "class") -> AIMessage:
     """One action from the model, asked the way its endpoint supports (at ``temperature`` when given)."""
     model = _at(ctx.model("researcher"), temperature)
     tools = langchain_tools(RESEARCHER_TOOLS)
@@ -170,7 +225,8 @@ def _ask(ctx: GliaContext, modes: RoleModes, messages: list[AnyMessage], usage: 
     said = f"Next: {action}." + (f" Idea: {idea}" if idea and action == prompts.NEW_POLICY else "")
     change = prompts.YOUR_IDEA.format(idea=idea.rstrip(".")) if idea else prompts.ANY_IDEA
     asked = [*messages, AIMessage(content=said), HumanMessage(
-        content=prompts.WRITE_POLICY.format(design="the design file", idea=change) if action == prompts.NEW_POLICY
+        content=(prompts.WRITE_FUNCTIONS.format(idea=change) if form == "functions" else
+                 prompts.WRITE_POLICY.format(design="the design file", idea=change)) if action == prompts.NEW_POLICY
         else prompts.USE_TOOL.format(tool=action))]
     if action == prompts.NEW_POLICY:
         reply = call(model, asked)

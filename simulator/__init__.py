@@ -10,6 +10,7 @@ from .autoscaler import AutoscalingConfig, BaseAutoscaler, ClusterView, ReplicaL
 from .batch_policies import BaseBatchPolicy
 from .config import ClusterConfig, SimulationConfig
 from .engine import RunResult, Simulation
+from .forms import BatchFunctions, RoutingFunctions, ScalingFunctions
 from .global_scheduler import BaseGlobalScheduler
 from .loader import PolicyLoadError, load_policy
 from .policies import POLICIES
@@ -25,14 +26,17 @@ __all__ = [
            "BaseAutoscaler",
            "BaseBatchPolicy",
            "BaseGlobalScheduler",
+           "BatchFunctions",
            "BenchmarkResult",
            "ClusterConfig",
            "ClusterView",
            "PolicyLoadError",
            "PolicyViolation",
            "ReplicaLoad",
+           "RoutingFunctions",
            "Request",
            "RunResult",
+           "ScalingFunctions",
            "Simulation",
            "SimulationConfig",
            "WorkloadSpec",

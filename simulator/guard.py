@@ -32,6 +32,7 @@ import types
 
 from .autoscaler import BaseAutoscaler, ClusterView, ReplicaLoad
 from .batch_policies import BaseBatchPolicy
+from .forms import DRIVERS, BatchFunctions, RoutingFunctions, ScalingFunctions
 from .request import PolicyViolation
 
 DOCS = "simulator/policy_api.md"
@@ -95,7 +96,7 @@ VIDUR_MODULES = ("vidur", "vidur.entities", "vidur.entities.request", "vidur.log
                  "vidur.scheduler.replica_scheduler", "vidur.scheduler.replica_scheduler.base_replica_scheduler")
 API_MODULES = ("glia", "glia.simulator")
 API_NAMES = ("BaseGlobalScheduler", "Request", "PolicyViolation", "BaseBatchPolicy", "BaseAutoscaler", "ClusterView",
-             "ReplicaLoad")
+             "ReplicaLoad", *DRIVERS)
 # names left out of the facades: they evaluate strings as code or touch files and raw memory
 FACADE_EXCLUDED = {
     "typing": {"get_type_hints", "ForwardRef", "get_overloads", "clear_overloads"},
@@ -293,7 +294,9 @@ def api_modules(request_cls: type, scheduler_cls: type, replica_cls: type) -> di
     mods = {
         "glia.simulator": module("glia.simulator", BaseGlobalScheduler=scheduler_cls, Request=request_cls,
                                  PolicyViolation=PolicyViolation, BaseBatchPolicy=BaseBatchPolicy,
-                                 BaseAutoscaler=BaseAutoscaler, ClusterView=ClusterView, ReplicaLoad=ReplicaLoad),
+                                 BaseAutoscaler=BaseAutoscaler, ClusterView=ClusterView, ReplicaLoad=ReplicaLoad,
+                                 RoutingFunctions=RoutingFunctions, BatchFunctions=BatchFunctions,
+                                 ScalingFunctions=ScalingFunctions),
         "vidur.entities.request": module("vidur.entities.request", **entities),
         "vidur.logger": module("vidur.logger", init_logger=logging.getLogger),
         "vidur.scheduler.global_scheduler.base_global_scheduler":
