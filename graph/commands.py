@@ -31,8 +31,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--impl", action="append", default=[], metavar="ROLE=NAME",
                    help=f"choose one role's implementation ({', '.join(ROLES)}), e.g. analyst=offline")
     r.add_argument("--endpoint", action="append", default=[], metavar="ROLE.KEY=VALUE",
-                   help="override how a role talks to its model, e.g. researcher.tools=named_router (see glia "
-                        "doctor); repeatable")
+                   help="override how a role talks to its model, e.g. researcher.tools=named_router or "
+                        "researcher.max_tokens=6000 (see glia doctor); repeatable")
+    r.add_argument("--design-form", choices=("class", "functions"), default=None,
+                   help="what the LLM researcher writes: the whole policy class, or small functions called by a fixed "
+                        "driver (default: functions where the endpoint takes no native tool calls, else class)")
     r.add_argument("--thread", default=None, help="thread id for the run (default: generated)")
     add_executor_options(r)
     _shared(r)
@@ -182,7 +185,8 @@ def cmd_run(args) -> int:
     config = RunConfig.build(args.task, contexts=args.contexts, mode=args.mode, budget_sims=args.budget_sims,
                              implementations=_impls(args.impl), model=args.model, base_url=args.base_url,
                              offline=args.offline, workspace=args.workspace, thread_id=args.thread,
-                             endpoint=args.endpoint,
+                             endpoint=[*args.endpoint, *([f"researcher.design_form={args.design_form}"]
+                                                         if args.design_form else [])],
                              evaluation={"executor": args.executor, "ray_address": args.ray_address})
     if not config.models and not args.quiet and not args.json:
         print("no model configured (--model or GLIA_MODEL): running every node's offline implementation",

@@ -132,8 +132,9 @@ after it) and keeps the best experiment's file. Answer with one JSON object:
 {"decision": "approve" | "continue" | "stop_line" | "combine", "message": "..."}."""
 
 SUMMARIZER_SYSTEM = """You compact a research conversation so it can go on within the context window. Keep every
-experiment's id and result, open hypotheses, the analyst's key findings, the supervisor's instructions and the best
-design so far. Be concise and factual."""
+experiment's id, what it changed and its result, open hypotheses, the analyst's key findings, the supervisor's
+instructions and the best design so far (the experiment the state marks BEST; give files by the paths shown, which
+the researcher's read_file opens). Be concise and factual."""
 
 
 def researcher_system(layer: str, api: str | None = None) -> str:

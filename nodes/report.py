@@ -15,6 +15,7 @@ from glia.state.task import constraint_text, layer_of, objective_ci
 from glia.tools.simulation import describe_check
 
 from .claims import known_figures, mark_unsupported
+from .design_form import is_functions_file
 
 
 def _short_error(message: str) -> str:
@@ -113,7 +114,10 @@ def write_report(state: GliaState, path: Path) -> str:
                   f"`{metric}` = **{fmt(best['value'])}** (90 % CI {_ci(best.get('ci90'))}){change}.", "",
                   *([f"Checked: {describe_check(best['hardened'])} (the policy in a process of its own, driven over "
                      "a pipe).", ""] if best.get("hardened") else []),
-                  f"File: `best_{Path(task['design']['file']).name}` (sha256 {best['hash']}…)", "", "```python",
+                  f"File: `best_{Path(task['design']['file']).name}` (sha256 {best['hash']}…)"
+                  + (" — in the functions form: small functions called by glia's fixed driver, which the file "
+                     "imports from `glia.simulator`" if Path(best["snapshot"]).is_file() and is_functions_file(
+                         Path(best["snapshot"]).read_text()) else ""), "", "```python",
                   Path(best["snapshot"]).read_text().rstrip() if Path(best["snapshot"]).is_file() else "(missing)",
                   "```", ""]
     elif constraint and any(not e.get("error") for e in ledger):

@@ -209,7 +209,7 @@ def test_the_best_functions_design_is_re_measured_held_out_and_reported(run):
     assert design_form.is_functions_file(kept) and "replica.blocks_for(request) + 8" in kept
     assert out.state["heldout"]["best"]["heldout"].get("metrics")
     report = (config.run_dir / "report.md").read_text()
-    assert "replica.blocks_for(request) + 8" in report or best["id"] in report
+    assert "replica.blocks_for(request) + 8" in report and "in the functions form" in report
     assert not any("Proposal: Proposal:" in str(getattr(x, "content", "")) for x in
                    out.state.get("researcher_messages", []) if isinstance(x, AIMessage))
 
