@@ -4,7 +4,11 @@ best design against llq, tokens and wall clock. Starts the local model first whe
 
     python benchmarks/real_model.py [--base-url http://127.0.0.1:8765/v1] [--model qwen-coder] [--task routing]
                                     [--budget-sims 6] [--workspace DIR] [--start SCRIPT] [--endpoint ROLE.KEY=VALUE]
-                             [--wall-clock-s S]
+                                    [--wall-clock-s S] [--design-form class|functions]
+
+The share of model-written experiments that ran without error counts every experiment but the harness's measurement
+of the starting design (in the functions form, its functions starter); the best design and llq are also given on the
+held-out seeds.
 
 ``--start`` names a script that serves the model (e.g. the workplace's ``local-llm.sh``, run as ``SCRIPT start
 PORT``); default: ``$GLIA_LOCAL_LLM`` if set.
@@ -46,12 +50,14 @@ def session(base_url: str, model: str, task: str, budget: int, workspace: str, e
     state = out.state
     starter = hashlib.sha256(load_task(task)["design"]["starter_source"].encode()).hexdigest()[:16]
     ledger = sorted(state.get("ledger", []), key=lambda e: e["seq"])
-    written = [e for e in ledger if e.get("hash") != starter]
+    written = [e for e in ledger if e.get("hash") != starter and not str(e.get("label", "")).startswith("starter")]
     usage = state.get("usage", {})
     r = usage.get("researcher", {})
     llq = next((b["metrics"].get("mean_e2e_s") for b in state.get("baselines", []) if b["policy"] == "llq"), None)
     best = state.get("best")
-    return {"thread": out.thread_id, "status": out.status, "message": out.message, "wall_s": wall,
+    held = {name: (h.get("heldout") or {}).get("value") for name, h in (state.get("heldout") or {}).items()}
+    return {"design_form": config.modes.get("researcher", {}).get("design_form"), "heldout": held,
+            "thread": out.thread_id, "status": out.status, "message": out.message, "wall_s": wall,
             "modes": {role: m.get("tools") + "/" + m.get("structured") for role, m in config.modes.items()},
             "experiments": len(ledger), "model_written": len(written),
             "model_written_ok": sum(1 for e in written if not e.get("error")),
@@ -71,7 +77,11 @@ def main() -> None:
     ap.add_argument("--start", default=os.environ.get("GLIA_LOCAL_LLM"))
     ap.add_argument("--endpoint", action="append", default=[])
     ap.add_argument("--wall-clock-s", type=float, default=None, help="default: the task's budget")
+    ap.add_argument("--design-form", choices=("class", "functions"), default=None,
+                    help="the researcher's design form (default: by the endpoint's profile)")
     args = ap.parse_args()
+    if args.design_form:
+        args.endpoint.append(f"researcher.design_form={args.design_form}")
     if not answering(args.base_url):
         if not args.start:
             raise SystemExit(f"no model answers at {args.base_url}; start one or pass --start SCRIPT")
@@ -82,7 +92,7 @@ def main() -> None:
     share = (m["parsed_from_text"] + m["repairs"]) / m["replies"] if m["replies"] else float("nan")
     print(f"{args.model} at {args.base_url}, task {args.task}, budget {args.budget_sims}: {m['status']} "
           f"{m['message']}".rstrip())
-    print(f"modes: {m['modes']}")
+    print(f"modes: {m['modes']}; design form {m['design_form']}")
     print(f"wall clock {m['wall_s']:.0f} s; experiments {m['experiments']}, of code the model wrote "
           f"{m['model_written']} ({m['model_written_ok']} ran without error); errors: {m['errors'] or 'none'}")
     print(f"researcher replies {m['replies']}: read from text {m['parsed_from_text']}, sent back {m['repairs']} "
@@ -90,6 +100,10 @@ def main() -> None:
     if m["best"] and m["llq"]:
         print(f"best {m['best'][0]}: mean e2e {m['best'][1]:.2f} s against llq {m['llq']:.2f} s "
               f"({100 * (m['best'][1] / m['llq'] - 1):+.1f} %)")
+    held = m["heldout"]
+    if held.get("best") and held.get("llq"):
+        print(f"held-out seeds: best {held['best']:.2f} s against llq {held['llq']:.2f} s "
+              f"({100 * (held['best'] / held['llq'] - 1):+.1f} %)")
     print(f"report: {m['report']} (workspace {Path(workspace).resolve()})")
 
 

@@ -296,9 +296,10 @@ def _patched(state: GliaState, design: str, args: dict) -> str | None:
 
 def _label(state: GliaState, parsed: ParsedReply, reply: AIMessage) -> str:
     """What an experiment changes, for a run the model did not name: the hypothesis or idea its reply states
-    (its first sentence), else a summary of the code's changes against the last experiment that ran."""
+    (its first sentence), else (or beside a few words such as "A new design") a summary of the code's changes
+    against the last experiment that ran."""
     idea = idea_of(str(reply.content or ""))
-    if idea:
+    if len(idea.split()) >= 4:
         return idea
     design = state["task"]["design"]["file"]
     new = next((a.args["code"] for a in parsed.actions if a.name == POLICY), None)
@@ -307,8 +308,9 @@ def _label(state: GliaState, parsed: ParsedReply, reply: AIMessage) -> str:
     ledger = own_ledger(state)
     last = Path(state["workspace"]) / ledger[-1]["snapshot"] if ledger and ledger[-1].get("snapshot") else None
     if new is None or last is None or not last.is_file():
-        return ""
-    return change_summary(last.read_text(errors="replace"), new)
+        return idea
+    change = change_summary(last.read_text(errors="replace"), new)
+    return f"{idea}: {change}" if idea and change else idea or change
 
 
 def _proposal(summary) -> str:

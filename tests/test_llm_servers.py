@@ -1,7 +1,8 @@
 """A whole run against each kind of OpenAI-compatible server, emulated at the HTTP layer (tests/servers.py): the
 endpoint is probed, each role gets the modes its server supports, and a scripted model that writes designs as a
 small model does (fenced code, then a finish) completes the research loop with real simulations, whatever the
-server does with tool_choice and response_format."""
+server does with tool_choice and response_format. The designs are whole classes, so the researcher is in the class
+form whatever the profile would choose (tests/test_design_form.py runs the functions form)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from glia.graph.runs import start_run
 from glia.nodes import prompts
 
 TASK = str(Path(__file__).parent / "tasks" / "quick.toml")
+CLASS_FORM = ["researcher.design_form=class"]
+LABELS = ["starter", "A new design: schedule() rewritten", "A new design: schedule() rewritten"]
 
 DESIGNS = [BY_BLOCKS_REPLY, """```python
 from glia.simulator import BaseGlobalScheduler
@@ -69,11 +72,11 @@ def research_model() -> Model:
 def test_a_whole_run_completes_on_each_kind_of_server(kind, tmp_path):
     server = SERVERS[kind](research_model())
     config = RunConfig.build(TASK, budget_sims=3, model="emulated", base_url=f"http://{kind}.emulated/v1",
-                             workspace=tmp_path, settings={"retry_base_s": 0.0})
+                             workspace=tmp_path, settings={"retry_base_s": 0.0}, endpoint=CLASS_FORM)
     out = start_run(config, factory=server.factory)
     assert out.status == "finished", out.message
     ledger = sorted(out.state["ledger"], key=lambda e: e["seq"])
-    assert [e["label"] for e in ledger] == ["starter", "ByBlocks", "ShortFirst"]
+    assert [e["label"] for e in ledger] == LABELS      # what each changed, never its class name
     assert not any(e.get("error") for e in ledger)
     assert out.state["stop_reason"].startswith("approved")
     modes = RunConfig.load(out.thread_id, tmp_path).modes
@@ -99,11 +102,10 @@ def test_a_researcher_whose_native_calls_come_back_empty_goes_on_with_the_two_st
 
     server = SERVERS["llama-cpp-python-fc"](Model(turn))
     config = RunConfig.build(TASK, budget_sims=3, model="emulated", base_url="http://fc.emulated/v1",
-                             workspace=tmp_path, settings={"retry_base_s": 0.0})
+                             workspace=tmp_path, settings={"retry_base_s": 0.0}, endpoint=CLASS_FORM)
     out = start_run(config, factory=server.factory)
     assert out.status == "finished", out.message
-    assert [e["label"] for e in sorted(out.state["ledger"], key=lambda e: e["seq"])] == ["starter", "ByBlocks",
-                                                                                        "ShortFirst"]
+    assert [e["label"] for e in sorted(out.state["ledger"], key=lambda e: e["seq"])] == LABELS
     usage = out.state["usage"]["researcher"]
     assert usage["repairs"] == 1 and usage["mode_fallbacks"] == 1       # one empty call, then the fallback held
     researcher = [r for r in server.requests[8:] if "Researcher of Glia" in str(r["messages"][0]["content"])]
