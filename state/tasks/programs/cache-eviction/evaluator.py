@@ -20,17 +20,15 @@ import sys
 import time
 import traceback
 from collections import OrderedDict
-from dataclasses import dataclass, field
 
 from traces import split_traces
 
 if "openevolve.evaluation_result" in sys.modules:  # run by OpenEvolve: its own class, which it recognises
     EvaluationResult = sys.modules["openevolve.evaluation_result"].EvaluationResult
 else:  # run on its own or by Glia: the same two fields, without importing all of OpenEvolve (seconds)
-    @dataclass
     class EvaluationResult:
-        metrics: dict
-        artifacts: dict = field(default_factory=dict)
+        def __init__(self, metrics: dict, artifacts: dict | None = None):
+            self.metrics, self.artifacts = metrics, artifacts or {}
 
 
 class InvalidPolicy(Exception):
