@@ -341,7 +341,7 @@ def test_objects_cross_the_bridge_by_value_or_by_reference(tmp_path):
             except AttributeError as exc:
                 peek = "refused" if "underscore" in str(exc) else str(exc)
             return {"combined_score": acc.total, "roundtrip": float(ok), "board": board, "peek": peek,
-                    "constant": m.LIMIT, "items": list(acc)}
+                    "constant": m.LIMIT, "items": list(acc), "probe": float(hasattr(m, "nothing_here"))}
     '''
     program = textwrap.dedent('''
         LIMIT = 7
@@ -363,6 +363,34 @@ def test_objects_cross_the_bridge_by_value_or_by_reference(tmp_path):
     ''')
     res = evaluate_program(oe_problem(tmp_path, evaluator=evaluator, validity=None), program)
     assert res.status == "ok", res.failure
-    assert res.metrics == {"combined_score": 20.0, "roundtrip": 1.0, "board": 31.0, "constant": 7.0}
+    assert res.metrics == {"combined_score": 20.0, "roundtrip": 1.0, "board": 31.0, "constant": 7.0, "probe": 0.0}
     assert res.artifacts.scalars["peek"] == "refused"
+    assert "nothing_here" not in res.artifacts.texts.get("program_exceptions", "")  # hasattr() is not a failure
     assert res.artifacts.texts["items"] == "[\n 0,\n 1,\n 2,\n 3,\n 4\n]"
+
+
+def test_the_wire_carries_data_by_value_and_never_unpickles():
+    import collections
+    import os
+
+    import numpy as np
+
+    from glia.tools.programs import bridge
+
+    codec = bridge.Codec(peer=None, guarded=True)
+    Pair = collections.namedtuple("Pair", "a b")
+    value = {"t": (1, 2.5, None), 3: {b"\x00", frozenset({1})}, "n": np.arange(6, dtype=np.int32).reshape(2, 3),
+             "p": Pair(1, "x"), "c": 1 + 2j, "f": np.float64(0.5), "nested": [[{"~t": "not a tag"}]]}
+    wire = json.loads(json.dumps(codec.encode(value)))
+    back = codec.decode(wire)
+    assert back["t"] == (1, 2.5, None) and back[3] == {b"\x00", frozenset({1})} and back["c"] == 1 + 2j
+    assert back["n"].tolist() == [[0, 1, 2], [3, 4, 5]] and back["n"].dtype == np.int32
+    assert back["p"].b == "x" and back["f"] == 0.5 and type(back["f"]) is float
+    assert back["nested"] == [[{"~t": "not a tag"}]]
+    for refused in (os, int, print):  # the evaluator's modules, classes and built-ins never cross
+        with pytest.raises(bridge.Refused):
+            codec.encode(refused)
+    with pytest.raises(ValueError, match="refused array dtype"):
+        codec.decode({"~n": ["|O", [1], "AA=="]})
+    with pytest.raises(ValueError, match="unknown tag"):
+        codec.decode({"~x": 1})

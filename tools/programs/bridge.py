@@ -538,7 +538,6 @@ class _Program:
     def __init__(self, spec: dict, mode: str, argv: list[str] | None = None, stdio: bool = False):
         self.spec = spec
         self.status = _Status(spec.get("status"))
-        self.started = time.monotonic()
         self.busy_s = 0.0
         self.calls = 0
         self.dead: str | None = None
@@ -594,7 +593,8 @@ class _Program:
                 self.calls += 1
                 return raw(op, target, *args)
             except ProgramError as exc:
-                if not isinstance(exc, (ProgramTimeout, ProgramCrashed)):
+                probing = op == "getattr" and isinstance(exc, AttributeError)  # hasattr(): not a failure
+                if not isinstance(exc, (ProgramTimeout, ProgramCrashed)) and not probing:
                     self.status.write("program_raised", type=exc.type_name, message=str(exc)[:2000],
                                       traceback=exc.program_traceback[-4000:], op=op)
                 raise
@@ -692,7 +692,11 @@ def attach(namespace: dict, spec: dict) -> None:
     names = prog.peer.codec.decode(msg[1])
     module_ref = Remote(prog.peer.codec, 0)
     namespace.update(names)
-    namespace["__getattr__"] = lambda name: module_ref._op("getattr", name)
+    def module_getattr(name: str):
+        if name.startswith("__") and name.endswith("__"):
+            raise AttributeError(name)
+        return module_ref._op("getattr", name)
+    namespace["__getattr__"] = module_getattr
     namespace["__glia_program__"] = module_ref
 
 
