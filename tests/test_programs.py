@@ -394,3 +394,16 @@ def test_the_wire_carries_data_by_value_and_never_unpickles():
         codec.decode({"~n": ["|O", [1], "AA=="]})
     with pytest.raises(ValueError, match="unknown tag"):
         codec.decode({"~x": 1})
+
+
+def test_an_evaluators_identity_changes_with_its_files_and_how_it_runs(tmp_path):
+    spec = oe_problem(tmp_path, variants={"heldout": Variant(env={"NOTE": "x"})})
+    first = spec.identity()
+    assert spec.identity() == first and spec.identity("heldout") != first
+    (spec.workdir / "initial_program.py").write_text("# the candidate's file: not part of the benchmark\n")
+    (spec.workdir / "__pycache__").mkdir()
+    (spec.workdir / "__pycache__" / "x.pyc").write_bytes(b"junk")
+    assert spec.identity() == first
+    assert dataclasses.replace(spec, timeout_s=99).identity() == first
+    (spec.workdir / "answers.json").write_text('{"inputs": [1], "expected": [3]}')
+    assert spec.identity() != first

@@ -70,6 +70,36 @@ class EvaluatorSpec:
         if self.format != "command" and not self.entry:
             raise ValueError(f"an {self.format} evaluator needs its entry file")
 
+    def identity(self, variant: str = "search") -> str:
+        """A digest of the benchmark an evaluation measures: the working directory's files (names and contents, as
+        copied), how the evaluator is run, and the variant. With the program's digest it is an evaluation's key:
+        the same program on the same benchmark is one evaluation, charged once; a changed evaluator file or test
+        case is another benchmark."""
+        import fnmatch
+        import hashlib
+        import json
+        import os
+
+        h = hashlib.sha256()
+        for top, dirs, files in os.walk(self.workdir):
+            dirs[:] = sorted(d for d in dirs if not any(fnmatch.fnmatch(d, p) for p in COPY_IGNORE))
+            for name in sorted(files):
+                if any(fnmatch.fnmatch(name, p) for p in COPY_IGNORE):
+                    continue
+                path = Path(top) / name
+                rel = path.relative_to(self.workdir).as_posix()
+                if rel == self.program_file:
+                    continue  # replaced by the candidate
+                h.update(rel.encode() + b"\0")
+                h.update(hashlib.sha256(path.read_bytes()).digest())
+        v = self.variant(variant)
+        how = {"format": self.format, "entry": self.entry, "command": list(self.command), "cascade": self.cascade,
+               "isolation": self.isolation, "program_file": self.program_file, "reads": list(self.program_reads),
+               "env": self.env, "args": list(self.args), "kwargs": self.kwargs, "variant": variant,
+               "variant_env": v.env, "variant_args": list(v.args), "variant_kwargs": v.kwargs}
+        h.update(json.dumps(how, sort_keys=True, default=str).encode())
+        return h.hexdigest()[:16]
+
     def variant(self, name: str) -> Variant:
         """The variant called ``name``; ``search`` is the evaluator as it is."""
         if name == "search":
