@@ -407,3 +407,15 @@ def test_an_evaluators_identity_changes_with_its_files_and_how_it_runs(tmp_path)
     assert dataclasses.replace(spec, timeout_s=99).identity() == first
     (spec.workdir / "answers.json").write_text('{"inputs": [1], "expected": [3]}')
     assert spec.identity() != first
+
+
+def test_a_program_that_tampers_with_the_bridge_is_stopped_and_blamed(tmp_path):
+    spec = oe_problem(tmp_path, timeout_s=8)
+    fds = "import json, os, sys\nFDS = json.loads(sys.argv[1])\n"
+    garbage = fds + "def solve(x):\n    os.write(FDS['wfd'], b'\\x05\\x00\\x00\\x00junk!')\n    return x * 2\n"
+    res = evaluate_program(spec, garbage)
+    assert res.status == "program_crashed" and res.failure.who == "program"
+    assert "protocol" in res.failure.detail
+    hangup = fds + "def solve(x):\n    os.close(FDS['wfd'])\n    while True:\n        pass\n"
+    res = evaluate_program(spec, hangup)
+    assert res.status == "program_crashed" and res.failure.who == "program"

@@ -399,25 +399,34 @@ class Peer:
         self.deadline: float | None = None  # monotonic; None: wait for ever
         self.on_timeout = None               # called (then raises) when the deadline passes
         self.on_eof = None
+        self.on_protocol = None              # called (and raises) when the other side broke the protocol
 
     def request(self, op: str, target: int, *args):
         self.seq += 1
         seq = self.seq
-        self.channel.send(["c", seq, op, target, [self.codec.encode(a) for a in args],
-                           self.codec.take_released()])
-        while True:
-            msg = self._recv()
-            kind = msg[0]
-            if kind == "c":
-                self.serve(msg)
-            elif kind == "r" and msg[1] == seq:
-                self.codec.release(msg[3])
-                return self.codec.decode(msg[2])
-            elif kind == "e" and msg[1] == seq:
-                self.codec.release(msg[5])
-                raise self._error(msg[2], msg[3], msg[4], msg[6] if len(msg) > 6 else "")
-            else:
-                raise ValueError(f"unexpected message {str(msg)[:200]}")
+        frame = ["c", seq, op, target, [self.codec.encode(a) for a in args], self.codec.take_released()]
+        try:
+            self.channel.send(frame)
+            while True:
+                msg = self._recv()
+                kind = msg[0]
+                if kind == "c":
+                    self.serve(msg)
+                elif kind == "r" and msg[1] == seq:
+                    self.codec.release(msg[3])
+                    return self.codec.decode(msg[2])
+                elif kind == "e" and msg[1] == seq:
+                    self.codec.release(msg[5])
+                    raise self._error(msg[2], msg[3], msg[4], msg[6] if len(msg) > 6 else "")
+                else:
+                    raise ValueError(f"unexpected message {str(msg)[:200]}")
+        except (self.error_base, StopIteration):
+            raise
+        except Exception as exc:  # noqa: BLE001 - a closed pipe or a malformed message: the other side's doing
+            if self.on_protocol is None:
+                raise
+            self.on_protocol(exc)
+            raise
 
     def _recv(self):
         try:
@@ -542,7 +551,7 @@ class _Program:
         self.calls = 0
         self.dead: str | None = None
         host = {"program": spec["program"], "mode": mode, "argv": argv or [spec["program"]], "box": spec["box"],
-                "iso": spec["iso"], "confine": spec["confine"], "allow_unconfined": spec.get("allow_unconfined")}
+                "iso": spec["iso"], "confine": spec["confine"]}
         env = {k: v for k, v in spec.get("env", {}).items()}
         if stdio:  # run as a script: the evaluator's streams are the program's
             out, err, pass_fds = None, None, ()
@@ -569,6 +578,7 @@ class _Program:
             self.peer = Peer(Channel(r2, w1), guarded=True, error_base=ProgramError)
             self.peer.on_timeout = self._timed_out
             self.peer.on_eof = self._ended
+            self.peer.on_protocol = self._broke
             self._wrap_request()
 
     # the program's time: what it spends answering, within its budget and before the evaluator's own deadline
@@ -622,12 +632,25 @@ class _Program:
                              "this evaluation, or the evaluation's deadline): it was killed")
 
     def _ended(self) -> None:
-        code = self.proc.wait()
+        try:  # the pipe closed: the process is ending (or closed it and carries on: then it is killed)
+            code = self.proc.wait(timeout=min(2.0, max(0.5, self.deadline() - time.monotonic())))
+        except subprocess.TimeoutExpired:
+            self._kill()
+            code = self.proc.returncode
         self.dead = f"its process ended with exit status {code}"
         tail = _tail(self.spec.get("stderr"))
         self.status.write("program_crashed", exit=code, stderr=tail)
         what = ("killed by signal " + str(-code)) if code < 0 else f"exited with status {code}"
         raise ProgramCrashed(f"the program's process stopped ({what}); its stderr ends: {tail[-500:]}")
+
+    def _broke(self, exc: Exception) -> None:
+        if isinstance(exc, (BrokenPipeError, EOFError)):
+            self._ended()
+        self._kill()
+        self.dead = "it broke the bridge's protocol"
+        self.status.write("program_crashed", exit=self.proc.returncode, stderr=f"protocol: {exc}"[:2000])
+        raise ProgramCrashed(f"the program's process sent what the bridge cannot read ({type(exc).__name__}: "
+                             f"{str(exc)[:200]}): it was stopped")
 
     def stats(self) -> None:
         self.status.write("program_stats", calls=self.calls, program_s=round(self.busy_s, 6))
