@@ -460,6 +460,14 @@ def _shinka_settings(d: Path) -> dict:
                 for t in node.targets:
                     if isinstance(t, ast.Name):
                         consts[t.id] = node.value.value
+        for node in ast.walk(tree):  # config["evo_config"]["task_sys_msg"] = NAME (or a string)
+            if isinstance(node, ast.Assign) and any(isinstance(t, ast.Subscript) and isinstance(t.slice, ast.Constant)
+                                                    and t.slice.value == "task_sys_msg" for t in node.targets):
+                value = node.value
+                if isinstance(value, ast.Constant):
+                    found.setdefault("task_sys_msg", value.value)
+                elif isinstance(value, ast.Name) and value.id in consts:
+                    found.setdefault("task_sys_msg", consts[value.id])
         for node in ast.walk(tree):
             if not isinstance(node, ast.Call):
                 continue

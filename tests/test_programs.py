@@ -419,3 +419,19 @@ def test_a_program_that_tampers_with_the_bridge_is_stopped_and_blamed(tmp_path):
     hangup = fds + "def solve(x):\n    os.close(FDS['wfd'])\n    while True:\n        pass\n"
     res = evaluate_program(spec, hangup)
     assert res.status == "program_crashed" and res.failure.who == "program"
+
+
+def test_an_evaluator_that_reads_the_programs_text_still_reads_it(tmp_path):
+    spec = oe_problem(tmp_path, validity=None, evaluator='''
+        import importlib.util, pathlib
+        def evaluate(path):
+            if "math.sin" in pathlib.Path(path).read_text():
+                return {"combined_score": 0.0, "error": "blocked: math.sin"}
+            spec = importlib.util.spec_from_file_location("c", path)
+            m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m)
+            return {"combined_score": 1.0 - abs(m.approx(0.5) - 0.479425538604203)}
+    ''')
+    res = evaluate_program(spec, "import math\ndef approx(x):\n    return math.sin(x)\n")
+    assert res.metrics["combined_score"] == 0.0 and res.artifacts.scalars["error"] == "blocked: math.sin"
+    res = evaluate_program(spec, "def approx(x):\n    return x - x ** 3 / 6\n")
+    assert 0.99 < res.metrics["combined_score"] < 1.0

@@ -738,21 +738,28 @@ def run_main(spec: dict, argv: list[str]) -> int:
     return code
 
 
-def stand_in(spec: dict) -> str:
-    """The text of the file the evaluator is given instead of the program."""
-    return f'''# Glia: this file stands in for the candidate program. The program runs in a confined process of its own
+def stand_in(spec: dict, program_text: str = "") -> str:
+    """The text of the file the evaluator is given instead of the program; the program's own text follows as
+    comments, so that an evaluator that reads the file (a blocklist of calls, a length) still reads the program."""
+    text = "".join(f"# {line}\n" if line else "#\n" for line in program_text.splitlines())
+    return _STAND_IN.format(module=repr(MODULE_NAME), bridge=repr(spec["bridge"]), spec=repr(json.dumps(spec))) + (
+        "\n# ---- The candidate program's text, for evaluators that read it (it runs in its own process, not "
+        "here) ----\n" + text if text else "")
+
+
+_STAND_IN = '''# Glia: this file stands in for the candidate program. The program runs in a confined process of its own
 # (no access to the evaluator's files, its results or the network); this module forwards every use of its
 # functions, classes and values to that process. See glia/tools/programs/bridge.py.
 import importlib.util as _glia_util
 import sys as _glia_sys
 
-_glia = _glia_sys.modules.get({MODULE_NAME!r})
+_glia = _glia_sys.modules.get({module})
 if _glia is None:
-    _glia_spec = _glia_util.spec_from_file_location({MODULE_NAME!r}, {spec["bridge"]!r})
+    _glia_spec = _glia_util.spec_from_file_location({module}, {bridge})
     _glia = _glia_util.module_from_spec(_glia_spec)
-    _glia_sys.modules[{MODULE_NAME!r}] = _glia
+    _glia_sys.modules[{module}] = _glia
     _glia_spec.loader.exec_module(_glia)
-_GLIA_SPEC = {json.dumps(spec)!r}
+_GLIA_SPEC = {spec}
 if __name__ == "__main__":
     _glia_sys.exit(_glia.run_main(_glia.json.loads(_GLIA_SPEC), _glia_sys.argv))
 _glia.attach(globals(), _glia.json.loads(_GLIA_SPEC))

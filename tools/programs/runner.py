@@ -92,8 +92,10 @@ def evaluator_box(spec: EvaluatorSpec, dirs: dict[str, Path]) -> confine.Box:
 
 
 def program_box(spec: EvaluatorSpec, dirs: dict[str, Path]) -> confine.Box:
-    """Where the program may be (split isolation): a further confinement inside the evaluator's."""
-    return confine.Box(profile="policy", read=[*python_read(), BRIDGE, CONFINE, str(dirs["program"])],
+    """Where the program may be (split isolation): a further confinement inside the evaluator's. The system's
+    program and library directories are readable (numpy's C extensions load libstdc++ from there)."""
+    return confine.Box(profile="policy", read=[*python_read(), *confine.SYSTEM_READ, BRIDGE, CONFINE,
+                                               str(dirs["program"])],
                        write=[str(dirs["pscratch"])], memory_mb=spec.memory_mb, cpu_s=spec.timeout_s + 1, file_mb=64,
                        open_files=64, processes=None, cwd=str(dirs["program"]),
                        use={"userns": False, "pidns": False, "bwrap": False})
@@ -132,7 +134,7 @@ def _place_program(spec: EvaluatorSpec, source: str, dirs: dict[str, Path], iso:
         "budget_s": max(0.5, spec.timeout_s - _margin(spec.timeout_s)), "deadline_epoch": deadline_epoch,
         "env": {**confine.safe_env(home=pscratch), "TMPDIR": pscratch, "PYTHONDONTWRITEBYTECODE": "1"},
     }
-    target.write_text(bridge.stand_in(host_spec))
+    target.write_text(bridge.stand_in(host_spec, source))
     return target
 
 
