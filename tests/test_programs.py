@@ -272,6 +272,7 @@ def test_a_shinka_evaluator_killed_by_the_programs_exception_blames_the_program(
     crashing = SHINKA_EVALUATOR.replace("out = m.run([3, 1, 2])", "out = m.run([3, 1, 2]); {}['oops']")
     res = evaluate_program(shinka_problem(tmp_path, crashing), "def run(xs):\n    return sorted(xs)\n")
     assert res.status == "evaluator_error" and res.failure.who == "evaluator" and "KeyError" in res.failure.detail
+    assert res.failure.message == "the evaluator wrote no metrics.json; it exited with status 1 (KeyError: 'oops')"
 
 
 def command_problem(tmp_path: Path, script: str, command=("python", "score.py", "{program}")) -> EvaluatorSpec:

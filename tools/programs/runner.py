@@ -445,7 +445,8 @@ def _collect(spec: EvaluatorSpec, dirs: dict[str, Path], code: int, iso: confine
             return rec("invalid", Failure("program", "invalid", f"correct.json: {parsed['error']}"), valid=False)
         what = parsed.get("missing") or "no metrics"
         if code != 0:
-            what += f"; it exited with status {code}"
+            last = [ln.strip() for ln in stderr.strip().splitlines() if ln.strip()]
+            what += f"; it exited with status {code}" + (f" ({last[-1][:300]})" if last else "")
             return rec("evaluator_error", Failure("evaluator", "evaluator_error", what, stderr.strip()[-4000:]),
                        evaluator_s=evaluator_s)
         return rec("no_metrics", Failure("evaluator", "no_metrics", what, (stdout.strip() or stderr.strip())[-2000:]),
