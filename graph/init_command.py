@@ -99,8 +99,12 @@ def _measure(task: dict, allow_unconfined: bool) -> int:
     spec = spec_for_task(task)
     res = evaluate_program(spec, task["design"]["starter_source"], allow_unconfined=allow_unconfined)
     print(f"starter: {res.summary()}")
-    print(f"  {res.isolation}; {res.wall_s:.2f} s in all" + (
-        f" (the evaluator's own {res.evaluator_s:.2f} s)" if res.evaluator_s is not None else ""))
+    inside = ""
+    if res.evaluator_s is not None:
+        inside = f" (in the evaluator's process {res.evaluator_s:.2f} s" + (
+            f", of which the program's {res.program_calls} calls and start-up {res.program_s:.2f} s)"
+            if res.program_s is not None else ")")
+    print(f"  {res.isolation}; {res.wall_s:.2f} s in all{inside}")
     if res.artifacts.tables:
         print("  tables: " + ", ".join(f"{k} ({len(v)} rows)" for k, v in res.artifacts.tables.items()))
     if res.failure and res.failure.detail:
