@@ -436,3 +436,24 @@ def test_an_evaluator_that_reads_the_programs_text_still_reads_it(tmp_path):
     assert res.metrics["combined_score"] == 0.0 and res.artifacts.scalars["error"] == "blocked: math.sin"
     res = evaluate_program(spec, "def approx(x):\n    return x - x ** 3 / 6\n")
     assert 0.99 < res.metrics["combined_score"] < 1.0
+
+
+def test_nothing_is_left_behind_and_memory_is_capped(tmp_path):
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    spec = oe_problem(tmp_path, timeout_s=4, memory_mb=1024)
+    res = evaluate_program(spec, "def solve(x):\n    return len(bytearray(8 * 1024 ** 3))\n", scratch=str(scratch))
+    assert res.status == "program_error" and "MemoryError" in res.failure.message
+    res = evaluate_program(spec, "def solve(x):\n    while True:\n        pass\n", scratch=str(scratch))
+    assert res.status == "program_timeout"
+    assert list(scratch.iterdir()) == []  # each evaluation's directory removed
+    import os
+    left = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmd = open(f"/proc/{pid}/cmdline", "rb").read()
+        except OSError:
+            continue
+        if str(scratch).encode() in cmd:
+            left.append(pid)
+    assert left == []  # and every process of the evaluations ended with them
