@@ -424,9 +424,9 @@ def _collect(spec: EvaluatorSpec, dirs: dict[str, Path], code: int, iso: confine
                 what += f": {crash['message']}"
             elif crash.get("message"):
                 what = crash["message"]
-            failure = program_failure or Failure("program", _kind_of(crash.get("type", "")),
-                                                 f"the program raised {what} (in {crash.get('phase')}; the "
-                                                 "evaluator did not catch it)", crash.get("program_traceback") or detail)
+            failure = program_failure or Failure(
+                "program", _kind_of(crash.get("type", "")), f"the program raised {what} (in {crash.get('phase')}; "
+                "the evaluator did not catch it)", crash.get("program_traceback") or detail)
         elif program_failure:  # the program timed out, died or failed to load first; the evaluator then broke
             failure = program_failure
             failure.message += f" (then the evaluator raised {crash.get('type')}: {crash.get('message')})"
