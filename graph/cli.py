@@ -8,7 +8,7 @@ import sys
 from glia.simulator import cli as simulator_cli
 from glia.tools.serving import cli as serving_cli
 
-from . import commands, stack, sweep
+from . import commands, init_command, stack, sweep
 from .compare import commands as compare_commands
 
 
@@ -17,6 +17,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("tui", help="the terminal UI: watch, step, resume and fork runs (glia tui --help)")
     commands.add_commands(sub)
+    init_command.add_commands(sub)
     stack.add_command(sub)
     sweep.add_command(sub)
     compare_commands.add_commands(sub)
