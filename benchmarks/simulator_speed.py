@@ -1,7 +1,8 @@
-"""Simulator speed: one seed of paper-routing on one core, ten seeds on all cores, and how the cost grows with
-requests and replicas. Prints figures and ratios; asserts nothing.
+"""Simulator speed: requests per second on every preset (so that a regression on any kind of run shows), one seed
+of paper-routing on one core, ten seeds on all cores, and how the cost grows with requests and replicas. Prints
+figures and ratios; asserts nothing. Others may share the machine: the load average is printed beside the figures.
 
-    python benchmarks/simulator_speed.py [--quick]
+    python benchmarks/simulator_speed.py [--quick] [--only presets] [--seeds 0,1] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import os
 import statistics
 import time
 
-from glia.simulator import Simulation, get_preset
+from glia.simulator import PRESETS, Simulation, get_preset
 from glia.simulator.config import ClusterConfig
 from glia.simulator.policies import POLICIES
 from glia.simulator.sandbox import run_seeds
@@ -27,13 +28,47 @@ def timed(fn, repeat: int = 3) -> tuple[float, object]:
     return statistics.median(times), out
 
 
+def presets(seeds: list[int], repeat: int, names: list[str]) -> None:
+    """Every preset with the standard stack (llq, the preset's batch policy and autoscaler): the seed's wall time
+    (workload generated, cluster built, events run: the median of ``repeat`` runs, then the median over the seeds)
+    and the requests simulated per second of it."""
+    print(f"\n0. every preset, llq, seeds {','.join(map(str, seeds))} (median of {repeat} runs a seed; one core)")
+    print(f"{'preset':<20}{'requests':>9}{'replicas':>9}{'s/seed':>8}{'requests/s':>11}{'  load':>6}")
+    total_n = total_s = 0.0
+    for name in names:
+        cfg = get_preset(name)
+        walls, counts, reps = [], [], []
+        for seed in seeds:
+            def one(cfg=cfg, seed=seed):
+                sim = Simulation(cfg, POLICIES["llq"], seed=seed)
+                return sim, sim.run()
+            wall, (sim, run) = timed(one, repeat)
+            walls.append(wall)
+            counts.append(len(run.requests["request_id"]))
+            reps.append(len(sim.all_replicas))
+        n, wall = statistics.median(counts), statistics.median(walls)
+        total_n, total_s = total_n + sum(counts), total_s + sum(walls)
+        print(f"{name:<20}{n:>9.0f}{max(reps):>9}{wall:>8.2f}{n / wall:>11.0f}{os.getloadavg()[0]:>6.1f}",
+              flush=True)
+    print(f"{'all':<20}{total_n:>9.0f}{'':>9}{total_s:>8.2f}{total_n / total_s:>11.0f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="fewer repetitions and sizes")
+    ap.add_argument("--only", choices=("presets", "scaling"), default=None,
+                    help="only the per-preset table, or only the other sections")
+    ap.add_argument("--seeds", default="0", help="seeds of the per-preset table, comma-separated (default 0)")
+    ap.add_argument("--repeat", type=int, default=None, help="runs per figure (default 3, 1 with --quick)")
+    ap.add_argument("--preset", action="append", choices=sorted(PRESETS), help="only these presets (repeatable)")
     args = ap.parse_args()
-    rep = 1 if args.quick else 3
+    rep = args.repeat or (1 if args.quick else 3)
+    print(f"machine: {os.cpu_count()} cores; load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    if args.only != "scaling":
+        presets([int(s) for s in args.seeds.split(",")], rep, args.preset or list(PRESETS))
+    if args.only == "presets":
+        return
     cfg = get_preset("paper-routing")
-    print(f"machine: {os.cpu_count()} cores")
     print(f"\n1. one seed of paper-routing, one core (median of {rep} runs; simulation only)")
     print(f"{'policy':<13}{'requests':>9}{'iterations':>12}{'wall s':>8}{'us/request':>11}")
     for name in POLICIES:
