@@ -37,18 +37,25 @@ def call_policy(fn: Callable[[], Any], where: str) -> Any:
 
 
 def call_schedule(sched) -> list | None:
-    """``sched.schedule()``'s pairs as a list (a generator's body is policy code too), or None if it returned None."""
-    def run():
+    """``sched.schedule()``'s pairs as a list (a generator's body is policy code too), or None if it returned None.
+    ``call_policy`` spelt out: the engine calls this after every arrival and completion."""
+    try:
         pairs = sched.schedule()
-        if pairs is None:
-            return None
-        try:
-            items = iter(pairs)
-        except TypeError:
-            raise PolicyViolation("bad_return", f"schedule() returned {pairs!r}; it must return a list of "
-                                  "(replica_id, request) pairs") from None
-        return list(items)
-    return call_policy(run, "schedule")
+        if pairs is not None and type(pairs) is not list:  # any other iterable is listed here, as policy code
+            try:
+                items = iter(pairs)
+            except TypeError:
+                raise PolicyViolation("bad_return", f"schedule() returned {pairs!r}; it must return a list of "
+                                      "(replica_id, request) pairs") from None
+            pairs = list(items)
+    except (PolicyViolation, MemoryError):
+        raise
+    except (Exception, SystemExit) as exc:
+        raise guard.first_refusal() or policy_exception(exc, "schedule") from None
+    refused = guard.first_refusal()
+    if refused:
+        raise refused
+    return pairs
 
 
 def policy_exception(exc: BaseException, where: str) -> PolicyViolation:

@@ -95,6 +95,9 @@ class Simulation:
         self.autoscaler = self._make_autoscaler(seed, layers.get("autoscaler"))
         self._recommendations: list[tuple[float, int]] = []  # (tick, replicas wanted), for scale-down stabilisation
         self.all_replicas: dict[int, ReplicaScheduler] = {}
+        # the replicas requested and not released yet (serving, starting, draining), in id order: what control ticks
+        # walk, so that their cost follows the cluster's size, not the number of replicas an autoscaler ever started
+        self.live: dict[int, ReplicaScheduler] = {}
         self.handles: dict[int, ReplicaHandle] = {}          # what the policy gets of each replica
         self.serving: dict[int, ReplicaScheduler] = {}
         self.life: dict[int, list[float]] = {}            # replica id -> [requested at, released at]
@@ -141,17 +144,19 @@ class Simulation:
     def run(self) -> RunResult:
         """Process events in time order until none is left; every request must have been routed by then."""
         handlers = (self._on_iteration_end, self._on_arrival, self._ready, self._autoscale, self._sample)
-        heap, clock = self.heap, self.clock
+        heap, clock, pop = self.heap, self.clock, heapq.heappop
         times, prefill, decode = self._arrivals
         i, n = 0, len(times)
         while heap or i < n:
             if heap and (i >= n or heap[0][0] <= times[i]):
-                t, kind, _, obj, version = heapq.heappop(heap)
+                t, kind, _, obj, version = pop(heap)
+                if kind == _ITER and version != obj.version:
+                    continue  # superseded: the replica replanned since this event was pushed
                 clock.now = t
                 handlers[kind](obj, version)
             else:
-                clock.now = times[i]
-                self._arrive(Request(-1, times[i], prefill[i]), decode[i])
+                clock.now = t = times[i]
+                self._arrive(Request(-1, t, prefill[i]), decode[i])
                 i += 1
         check_all_routed(self.requests)
         check_all_admitted(self.requests)
@@ -163,15 +168,16 @@ class Simulation:
 
     def _push_replica(self, rep: ReplicaScheduler) -> None:
         if not rep.is_idle:
-            self._push(rep.next_event_time, _ITER, rep, rep.version)
+            heapq.heappush(self.heap, (rep.next_event_time, _ITER, next(self._seq), rep, rep.version))
 
-    def _on_iteration_end(self, rep: ReplicaScheduler, version: int) -> None:
-        if version != rep.version:
-            return  # superseded: the replica replanned since this event was pushed
+    def _on_iteration_end(self, rep: ReplicaScheduler, _version: int) -> None:
+        """The replica's iteration (or run) ends now (``run`` has dropped the events it superseded)."""
         done = rep.on_segment_end()
-        self._push_replica(rep)
-        if not rep.accepting and rep.is_idle and not rep.pending:
-            self._release(rep, self.clock.now)
+        if rep.is_idle:
+            if not rep.accepting and not rep.pending:
+                self._release(rep, self.clock.now)
+        else:
+            heapq.heappush(self.heap, (rep.next_event_time, _ITER, next(self._seq), rep, rep.version))
         if done:
             self.window_completions += len(done)
             for r in done:
@@ -209,22 +215,23 @@ class Simulation:
             return
         now = self.clock.now
         routed = set()
+        log = self.log
         for rep, r in checked_routes(pairs, self.serving, self.requests, now):
             routed.add(r._r_id)
-            self.log.add(now, "route", r._r_id, rep.replica_id, r._r_prompt)
+            if log.enabled:
+                log.events.append((now, "route", r._r_id, rep.replica_id, r._r_prompt))
             if rep.enqueue(r, now):
                 self._push_replica(rep)
         queue = sched._request_queue
-        if any(q._r_id in routed for q in queue):
+        if queue and any(q._r_id in routed for q in queue):
             queue[:] = [q for q in queue if q._r_id not in routed]
 
     def _sample(self, _obj, _version: int) -> None:
         t = self.clock.now
         qlen = len(self.sched._request_queue)
-        for rid, rep in self.all_replicas.items():
-            if self.life[rid][1] == math.inf:
-                self.samples.append((t, rid, len(rep.pending), len(rep.active), rep.num_allocated_blocks,
-                                     rep.num_blocks, qlen))
+        for rid, rep in self.live.items():
+            self.samples.append((t, rid, len(rep.pending), len(rep.active), rep.num_allocated_blocks,
+                                 rep.num_blocks, qlen))
         if self._more_to_come():
             self._push(t + self.config.sample_interval_s, _SAMPLE, None)
 
@@ -233,7 +240,7 @@ class Simulation:
         start was cancelled does not count). Control ticks stop otherwise, so that requests a policy holds forever
         end the run (as never routed) instead of ticking on, and an autoscaler that keeps starting and cancelling
         replicas cannot keep a finished run alive."""
-        if self.clock.now < self._last_arrival or any(not r.is_idle for r in self.all_replicas.values()):
+        if self.clock.now < self._last_arrival or any(not r.is_idle for r in self.live.values()):  # (released: idle)
             return True
         return any(p == _ARRIVAL or (p == _READY and obj.accepting) for _, p, _, obj, _ in self.heap)
 
@@ -249,7 +256,7 @@ class Simulation:
         if self._batch_checked:
             batch = CheckedBatchPolicy(batch)
         rep = ReplicaScheduler(rid, self.rcfg, self.model, batch, self.clock, self.log, self.totals, fast=self.fast)
-        self.all_replicas[rid] = rep
+        self.all_replicas[rid] = self.live[rid] = rep
         self.handles[rid] = rep.handle
         self.life[rid] = [now, math.inf]
         return rep
@@ -257,6 +264,7 @@ class Simulation:
     def _release(self, rep: ReplicaScheduler, now: float) -> None:
         if self.life[rep.replica_id][1] == math.inf:
             self.life[rep.replica_id][1] = now
+            del self.live[rep.replica_id]
             self.scaling.append((now, "release", rep.replica_id))
 
     def _ready(self, rep: ReplicaScheduler, _version: int) -> None:
@@ -270,9 +278,8 @@ class Simulation:
 
     def _autoscale(self, _obj, _version: int) -> None:
         t, a, cfg = self.clock.now, self.autoscaler, self.scaling_config
-        starting = [r for r in self.all_replicas.values()
-                    if r.accepting and r.replica_id not in self.serving and self.life[r.replica_id][1] == math.inf]
-        draining = [r for r in self.all_replicas.values() if not r.accepting and self.life[r.replica_id][1] == math.inf]
+        starting = [r for r in self.live.values() if r.accepting and r.replica_id not in self.serving]
+        draining = [r for r in self.live.values() if not r.accepting]
         serving = list(self.serving.values())
         blocks = sum(r.num_blocks for r in serving) or 1
         view = ClusterView(

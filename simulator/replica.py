@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import heapq
 import math
-from bisect import insort
+from bisect import bisect_right, insort
 from dataclasses import dataclass
+from itertools import accumulate
+from operator import attrgetter
 from typing import TYPE_CHECKING
 
 from .batch_policies import BaseBatchPolicy
@@ -31,9 +33,8 @@ if TYPE_CHECKING:
     from .engine import Clock, Log
 
 
-def _age(r: Request) -> tuple[float, int]:
-    """The sort key of age: older first."""
-    return (r._r_arr, r._r_id)
+# the sort key of age, older first: (arrival time, id)
+_age = attrgetter("_r_arr", "_r_id")
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,16 @@ class ReplicaHandle(ReplicaAPI):
     def _blocks(self) -> int:
         return self._rep.num_allocated_blocks
 
+    # the reads a router makes of every replica at every call, each straight from the replica (the same values as
+    # ReplicaAPI's, without building the state tuple): routing cost grows with the replica count through these
+    replica_id = property(lambda self: self._rep.replica_id)
+    pending_queue = _request_queue = property(lambda self: tuple(self._rep.pending))
+    active_queue = _active_queue = property(lambda self: tuple(self._rep.active))
+    num_pending_requests = property(lambda self: len(self._rep.pending))
+    num_active_requests = property(lambda self: len(self._rep.active))
+    num_blocks = property(lambda self: self._rep._config.num_blocks)
+    block_size = property(lambda self: self._rep._config.block_size)
+
     @property
     def now(self) -> float:
         """The simulated time, seconds (documented for batch policies, which are asked at moments of their own)."""
@@ -110,7 +121,12 @@ class ReplicaScheduler:
         self.replica_id = replica_id
         self._totals = totals  # request id -> prompt + decode length, owned by the engine (never on the request)
         self._config = config
+        # the settings read at every iteration, as plain attributes (the configuration is frozen)
+        self._num_blocks, self._block_size = config.num_blocks, config.block_size
+        self._chunk_size, self._batch_cap = config.chunk_size, config.batch_size_cap
+        self._watermark = config.watermark_blocks
         self._model = model
+        self._coefficients: dict[int, tuple[float, float]] = {}  # decode batch size -> the model's coefficients
         self._policy = batch_policy
         self._clock = clock
         self._log = log
@@ -119,6 +135,9 @@ class ReplicaScheduler:
         self.active: list[Request] = []
         self._prefilling: list[Request] = []
         self._buckets: list[dict[int, Request]] = [{} for _ in range(config.block_size)]
+        # the buckets' sizes in reverse order, twice over (bucket b at block_size - 1 - b and 2 block_size - 1 - b):
+        # the sizes in the order the iterations from the current epoch reach them are then one slice (_order_start)
+        self._sizes = [0] * (2 * config.block_size)
         self._n_dec = 0
         self._sum_base = 0
         self._heap: list[tuple[int, float, int, int, Request]] = []
@@ -135,7 +154,6 @@ class ReplicaScheduler:
         self._run_len = 0
         self._run_t0 = 0.0
         self._run_g = 0.0
-        self._prefix: list[int] = []
         self._synced_at = -1.0
         self._blocked = False  # the batch policy declined, or its choice did not fit, since the queues last changed
         self.accepting = True
@@ -217,9 +235,14 @@ class ReplicaScheduler:
         else:
             k = int(span / t0)
         k = min(max(k, 0), n)
-        while k < n and self._run_cum(k + 1) <= span:
-            k += 1
-        while k > 0 and self._run_cum(k) > span:
+        # the closed form's rounding corrected with the series itself (the run's first k iterations last
+        # k * t0 + g * k * (k - 1) * 0.5: this expression, spelt the same wherever it is used, is the run's clock)
+        while k < n:
+            k1 = k + 1
+            if k1 * t0 + g * k1 * (k1 - 1) * 0.5 > span:
+                break
+            k = k1
+        while k > 0 and k * t0 + g * k * (k - 1) * 0.5 > span:
             k -= 1
         return k
 
@@ -233,80 +256,93 @@ class ReplicaScheduler:
                 return self.epoch + k, self.alloc + self._run_need(min(k + 1, self._run_len)) - self._run_need(1)
         return self.epoch, self.alloc
 
-    def _run_cum(self, k: int) -> float:
-        """Duration of the first ``k`` iterations of the run: an arithmetic series."""
-        return k * self._run_t0 + self._run_g * k * (k - 1) * 0.5
+    def _order_start(self) -> int:
+        """Where the bucket sizes start in ``_sizes`` in the order the next iterations reach them: the decoding
+        requests that cross a block boundary in the next iteration are bucket ``(1 - epoch) % block_size``, in the
+        one after it the bucket before that, and so on, wrapping."""
+        bs = self._block_size
+        return bs - 1 - (1 - self.epoch) % bs
 
     def _run_need(self, k: int) -> int:
-        """Blocks the decoding requests need over the run's first ``k`` iterations."""
-        bs = self._config.block_size
-        return (k // bs) * self._n_dec + self._prefix[k % bs]
+        """Blocks the decoding requests need over the next ``k`` iterations: one each for every full block size of
+        iterations, and one each for the buckets the rest reach."""
+        bs = self._block_size
+        start = self._order_start()
+        return (k // bs) * self._n_dec + sum(self._sizes[start:start + k % bs])
 
     def _apply_run(self, k: int) -> None:
         """Advance the run by ``k`` completed iterations. ``alloc`` always includes the blocks of the iteration in
         flight, as it does for single iterations, so a policy sees the same state either way."""
-        dt = self._run_cum(k)
-        self.alloc += self._run_need(min(k + 1, self._run_len)) - self._run_need(1)
+        t0, g = self._run_t0, self._run_g
+        dt = k * t0 + g * k * (k - 1) * 0.5  # the first k iterations (an arithmetic series)
+        m = min(k + 1, self._run_len)
+        if m > 1:  # (nothing when the run ends now: the blocks of its last iteration are counted already)
+            self.alloc += self._run_need(m) - self._run_need(1)
         self.epoch += k
         self.busy_time += dt
         self.num_iterations += k
         self._seg_start += dt
-        self._run_t0 += self._run_g * k
+        self._run_t0 = t0 + g * k
         self._run_len -= k
-        if self._run_len:
-            self._prefix = self._need_prefix()
 
     def _need_prefix(self) -> list[int]:
         """prefix[j] = blocks the decoding requests need over the next j iterations (j < block_size)."""
-        bs = self._config.block_size
-        out = [0]
-        e1 = 1 - self.epoch
-        for j in range(bs - 1):
-            out.append(out[-1] + len(self._buckets[(e1 - j) % bs]))
-        return out
+        start = self._order_start()
+        return list(accumulate(self._sizes[start:start + self._block_size - 1], initial=0))
 
     def _try_run(self, now: float) -> bool:
         """Start a run of decode-only iterations if the state allows one of at least one iteration."""
-        if self._prefilling or not self._n_dec or self._can_admit():
+        n_dec = self._n_dec
+        if self._prefilling or not n_dec or self._can_admit():
             return False
-        bs = self._config.block_size
         heap = self._heap
-        while heap and not self._valid(heap[0]):
+        while heap:  # drop the entries of requests that completed or were preempted (see _valid)
+            r = heap[0][4]
+            if r._r_rep is self and r._r_decoding and r._r_gen == heap[0][3]:
+                break
             heapq.heappop(heap)
-        first_completion = heap[0][0] - self.epoch - 1  # index of the iteration that completes a request
+        epoch = self.epoch
+        first_completion = heap[0][0] - epoch - 1  # index of the iteration that completes a request
         # the run stops before the first iteration whose needs would use the last free block (see _preempt_walk)
-        free = self._config.num_blocks - self.alloc - 1
+        free = self._num_blocks - self.alloc - 1
         if free < 0:
             return False
-        prefix = self._need_prefix()
-        full, rest = divmod(free, self._n_dec)
-        ext = prefix + [self._n_dec]
-        j = 0
-        while ext[j + 1] <= rest:
-            j += 1
-        exhaustion = full * bs + j  # first iteration whose block needs cannot all be met
-        n = min(first_completion, exhaustion)
+        bs = self._block_size
+        full, rest = divmod(free, n_dec)
+        if first_completion < full * bs:  # a request completes before memory can run short
+            n = first_completion
+        else:
+            # prefix is non-decreasing from 0 and rest < n_dec: j, the last index with prefix[j] <= rest
+            exhaustion = full * bs + bisect_right(self._need_prefix(), rest) - 1  # the first iteration short of blocks
+            n = min(first_completion, exhaustion)
         if n < 1:
             return False
-        base, per = self._model.decode_time_coefficients(self._n_dec)
-        self._run_t0 = base + per * (self._sum_base + self._n_dec * self.epoch)
-        self._run_g = per * self._n_dec
+        base, per = self._decode_coefficients(n_dec)
+        self._run_t0 = t0 = base + per * (self._sum_base + n_dec * epoch)
+        self._run_g = g = per * n_dec
         self._run_len = n
-        self._prefix = prefix
         self.alloc += self._run_need(1)  # blocks of the first iteration, allocated as it starts
         self._kind = RUN
         self._seg_start = now
-        self._seg_end = now + self._run_cum(n)
+        self._seg_end = now + (n * t0 + g * n * (n - 1) * 0.5)  # the run's n iterations
         return True
+
+    def _decode_coefficients(self, n_dec: int) -> tuple[float, float]:
+        """The execution model's decode-time coefficients for ``n_dec`` sequences, computed once per batch size (the
+        same floats: a pure function of the batch size)."""
+        out = self._coefficients.get(n_dec)
+        if out is None:
+            out = self._coefficients[n_dec] = self._model.decode_time_coefficients(n_dec)
+        return out
 
     # -- single iterations ----------------------------------------------------------------------------------
     def _can_admit(self) -> bool:
-        if self._blocked or not self.pending or len(self.active) >= self._config.batch_size_cap:
+        if self._blocked or not self.pending or len(self.active) >= self._batch_cap:
             return False
         i = self._policy.next_index(self.pending, self.handle)
         if i is not None:
-            need = -(-self.pending[i]._r_prompt // self._config.block_size)
-            if self._config.num_blocks - self.alloc - need >= self._config.watermark_blocks:
+            need = -(-self.pending[i]._r_prompt // self._block_size)
+            if self._num_blocks - self.alloc - need >= self._watermark:
                 return True
         self._blocked = True
         return False
@@ -321,35 +357,45 @@ class ReplicaScheduler:
             self._seg_end = math.inf
 
     def _plan_iteration(self, now: float) -> bool:
-        cfg = self._config
-        bs = cfg.block_size
+        bs, num_blocks = self._block_size, self._num_blocks
         needers = self._buckets[(1 - self.epoch) % bs]
-        if len(needers) < cfg.num_blocks - self.alloc:
+        if len(needers) < num_blocks - self.alloc:
             self.alloc += len(needers)
         elif self._n_dec:
             self._preempt_walk(needers, now)
-        budget = cfg.chunk_size - self._n_dec
+        n_dec = self._n_dec
+        budget = self._chunk_size - n_dec
+        processed = self._sum_base + n_dec * self.epoch
+        # the batch's shape, summed in plan order as the plan is made (ExecutionModel.iteration_time's arguments):
+        # new tokens, sequences that emit a token, attention units q * (p + (q + 1) / 2), KV tokens read
+        tokens, emitting, units, kv = n_dec, n_dec, float(processed), float(processed)
         plan: list[tuple[Request, int]] = []
         for r in self._prefilling:
             if budget <= 0:
                 break
-            q = min(r._r_prompt - r._r_n, budget)
+            p = r._r_n
+            q = min(r._r_prompt - p, budget)
             plan.append((r, q))
             budget -= q
-        pending = self.pending
-        while pending and budget > 0 and len(self.active) < cfg.batch_size_cap and not self._blocked:
+            tokens += q
+            units += q * (p + (q + 1) * 0.5)
+            kv += p + q
+            if p + q == r._r_prompt:
+                emitting += 1
+        pending, active, cap = self.pending, self.active, self._batch_cap
+        while pending and budget > 0 and len(active) < cap and not self._blocked:
             i = self._policy.next_index(pending, self.handle)
             if i is None:
                 self._blocked = True
                 break
             r = pending[i]
             need = -(-r._r_prompt // bs)
-            if cfg.num_blocks - self.alloc - need < cfg.watermark_blocks:
+            if num_blocks - self.alloc - need < self._watermark:
                 self._blocked = True
                 break
             del pending[i]
             self.alloc += need
-            insort(self.active, r, key=_age)
+            insort(active, r, key=_age)
             insort(self._prefilling, r, key=_age)
             r._r_rep = self
             r._r_n = 0
@@ -359,18 +405,13 @@ class ReplicaScheduler:
             q = min(r._r_prompt, budget)
             plan.append((r, q))
             budget -= q
-        n_dec = self._n_dec
+            tokens += q
+            units += q * ((q + 1) * 0.5)  # p = 0
+            kv += q
+            if q == r._r_prompt:
+                emitting += 1
         if not plan and not n_dec:
             return False
-        processed = self._sum_base + n_dec * self.epoch
-        tokens, emitting, units, kv = n_dec, n_dec, float(processed), float(processed)
-        for r, q in plan:
-            p = r._r_n
-            tokens += q
-            units += q * (p + (q + 1) * 0.5)
-            kv += p + q
-            if p + q == r._r_prompt:
-                emitting += 1
         self._plan = plan
         self._kind = ITERATION
         self._seg_end = now + self._model.iteration_time(tokens, emitting, n_dec + len(plan), units, kv)
@@ -380,11 +421,11 @@ class ReplicaScheduler:
         """vLLM's rule when blocks run short: walk the decoding requests oldest first; each needs at least one free
         block to be scheduled (and takes one if it crosses a block boundary); while none is free, the youngest
         active request is preempted, possibly the one being considered."""
-        cfg = self._config
+        num_blocks = self._num_blocks
         for r in [a for a in self.active if a._r_decoding]:
             if r._r_rep is not self:
                 continue  # preempted earlier in this walk
-            while self.alloc >= cfg.num_blocks:
+            while self.alloc >= num_blocks:
                 victim = self.active[-1]
                 self._preempt(victim, now)
                 if victim is r:
@@ -397,7 +438,7 @@ class ReplicaScheduler:
         self.busy_time += now - self._seg_start
         self.num_iterations += 1
         self.epoch += 1
-        epoch = self.epoch
+        epoch, bs, totals = self.epoch, self._block_size, self._totals
         for r, q in self._plan:
             if r._r_rep is not self:
                 continue
@@ -408,17 +449,20 @@ class ReplicaScheduler:
             r._r_n += 1  # the prefill's last iteration samples the first output token
             if r._r_t_first != r._r_t_first:
                 r._r_t_first = now
-            if r._r_n >= self._totals[r._r_id]:
-                self.alloc -= -(-r._r_prompt // self._config.block_size)
+            if r._r_n >= totals[r._r_id]:
+                self.alloc -= -(-r._r_prompt // bs)
                 self._complete(r, now, done)
                 continue
             base = r._r_n - epoch
             r._r_base = base
             r._r_decoding = True
-            self._buckets[base % self._config.block_size][r._r_id] = r
+            b = base % bs
+            self._buckets[b][r._r_id] = r
+            self._sizes[bs - 1 - b] += 1
+            self._sizes[2 * bs - 1 - b] += 1
             self._n_dec += 1
             self._sum_base += base
-            heapq.heappush(self._heap, (self._totals[r._r_id] - base, r._r_arr, r._r_id, r._r_gen, r))
+            heapq.heappush(self._heap, (totals[r._r_id] - base, r._r_arr, r._r_id, r._r_gen, r))
         self._plan = []
         heap = self._heap
         while heap and heap[0][0] <= epoch:
@@ -435,9 +479,12 @@ class ReplicaScheduler:
 
     def _drop_decoder(self, r: Request) -> None:
         """Take a decoding request out of the decode structures, freeing its blocks."""
-        bs = self._config.block_size
+        bs = self._block_size
         base = r._r_base
-        del self._buckets[base % bs][r._r_id]
+        b = base % bs
+        del self._buckets[b][r._r_id]
+        self._sizes[bs - 1 - b] -= 1
+        self._sizes[2 * bs - 1 - b] -= 1
         self._n_dec -= 1
         self._sum_base -= base
         n = base + self.epoch
@@ -459,7 +506,7 @@ class ReplicaScheduler:
             self._drop_decoder(r)
         else:
             self._prefilling.remove(r)
-            self.alloc -= -(-r._r_prompt // self._config.block_size)
+            self.alloc -= -(-r._r_prompt // self._block_size)
         self.active.remove(r)
         lost = r._r_n
         r._r_prompt = max(r._r_orig_prompt, lost)

@@ -13,6 +13,8 @@ class LeastLoadedGlobalScheduler(BaseGlobalScheduler):
         raise NotImplementedError
 
     def schedule(self):
+        if not self._request_queue:  # nothing to route (most calls: after each completion); loads read nothing
+            return []
         self.sort_requests()
         load = {rid: self.load(rs) for rid, rs in self._replica_schedulers.items()}
         mapping = []
