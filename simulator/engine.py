@@ -214,17 +214,18 @@ class Simulation:
         if not pairs and pairs is not None:
             return
         now = self.clock.now
-        routed = set()
         log = self.log
-        for rep, r in checked_routes(pairs, self.serving, self.requests, now):
-            routed.add(r._r_id)
+        routes = checked_routes(pairs, self.serving, self.requests, now)
+        for rep, r in routes:
             if log.enabled:
                 log.events.append((now, "route", r._r_id, rep.replica_id, r._r_prompt))
             if rep.enqueue(r, now):
                 self._push_replica(rep)
         queue = sched._request_queue
-        if queue and any(q._r_id in routed for q in queue):
-            queue[:] = [q for q in queue if q._r_id not in routed]
+        if queue:  # a router that returned requests it left in its queue: they are routed, out of the queue
+            routed = {r._r_id for _, r in routes}
+            if any(q._r_id in routed for q in queue):
+                queue[:] = [q for q in queue if q._r_id not in routed]
 
     def _sample(self, _obj, _version: int) -> None:
         t = self.clock.now

@@ -31,7 +31,8 @@ class BaseGlobalScheduler:
 
     def sort_requests(self) -> None:
         """Order the waiting requests by arrival time."""
-        self._request_queue.sort(key=lambda r: r.arrived_at)
+        if len(self._request_queue) > 1:  # (most calls: one request, which sorting would still read)
+            self._request_queue.sort(key=lambda r: r.arrived_at)
 
     def add_request(self, request: Request) -> None:
         self._request_queue.append(request)

@@ -99,13 +99,13 @@ class ReplicaHandle(ReplicaAPI):
 
     # the reads a router makes of every replica at every call, each straight from the replica (the same values as
     # ReplicaAPI's, without building the state tuple): routing cost grows with the replica count through these
-    replica_id = property(lambda self: self._rep.replica_id)
+    replica_id = property(attrgetter("_rep.replica_id"))
     pending_queue = _request_queue = property(lambda self: tuple(self._rep.pending))
     active_queue = _active_queue = property(lambda self: tuple(self._rep.active))
     num_pending_requests = property(lambda self: len(self._rep.pending))
     num_active_requests = property(lambda self: len(self._rep.active))
-    num_blocks = property(lambda self: self._rep._config.num_blocks)
-    block_size = property(lambda self: self._rep._config.block_size)
+    num_blocks = property(attrgetter("_rep._num_blocks"))
+    block_size = property(attrgetter("_rep._block_size"))
 
     @property
     def now(self) -> float:
@@ -267,7 +267,7 @@ class ReplicaScheduler:
         """Blocks the decoding requests need over the next ``k`` iterations: one each for every full block size of
         iterations, and one each for the buckets the rest reach."""
         bs = self._block_size
-        start = self._order_start()
+        start = bs - 1 - (1 - self.epoch) % bs  # _order_start()
         return (k // bs) * self._n_dec + sum(self._sizes[start:start + k % bs])
 
     def _apply_run(self, k: int) -> None:
