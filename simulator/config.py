@@ -1,16 +1,44 @@
-"""Simulation settings: the cluster, the workload and the run."""
+"""Simulation settings: the cluster, the workload and the run. Plain records (no numpy): the CLI reads the presets'
+names and descriptions without loading the simulator."""
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from .autoscaler import AutoscalingConfig
 from .batch_policies import BATCH_POLICIES
 from .execution import ExecutionModel
 from .hardware import dtype_bytes
 from .replica import ReplicaConfig
-from .workloads import WorkloadSpec
+
+if TYPE_CHECKING:
+    from .workloads import ClosedLoop, Trace
+
+
+@dataclass(frozen=True)
+class WorkloadSpec:
+    """A generator name and its parameters (``workloads.GENERATORS``); ``generate(seed)`` gives the requests of one
+    seed."""
+
+    kind: str
+    params: dict = field(default_factory=dict)
+
+    def generate(self, seed: int) -> Trace | ClosedLoop:
+        """The requests of one seed."""
+        from .workloads import GENERATORS  # numpy, loaded when requests are made
+        try:
+            gen = GENERATORS[self.kind]
+        except KeyError:
+            raise ValueError(f"unknown workload kind {self.kind!r}; known: {', '.join(GENERATORS)}") from None
+        try:
+            return gen(seed, **self.params)
+        except TypeError as exc:
+            raise ValueError(f"bad parameters for workload {self.kind!r}: {exc}") from None
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, **self.params}
 
 
 @dataclass(frozen=True)

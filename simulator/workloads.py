@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import csv
 import math
-from dataclasses import dataclass, field
+import warnings
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
 import numpy as np
+
+from .config import WorkloadSpec  # noqa: F401  (its home before; imported from here by many)
 
 DATA = Path(__file__).parent / "data"
 
@@ -50,16 +53,26 @@ class ClosedLoop:
 
 
 def _read_columns(path: Path) -> tuple[np.ndarray, ...]:
+    """(arrived_at or empty, prefill, decode) of a CSV file; token counts may be written as floats ("12.0"). Parsed
+    by numpy's reader (every seed process reads its length table once: this is part of a seed's cost)."""
     with open(path, newline="") as f:
-        reader = csv.DictReader(f)
-        missing = {"num_prefill_tokens", "num_decode_tokens"} - set(reader.fieldnames or ())
+        header = next(csv.reader(f), [])
+        missing = {"num_prefill_tokens", "num_decode_tokens"} - set(header)
         if missing:
             raise ValueError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
-        rows = list(reader)
-    prefill = np.array([int(float(r["num_prefill_tokens"])) for r in rows], dtype=np.int64)
-    decode = np.array([int(float(r["num_decode_tokens"])) for r in rows], dtype=np.int64)
-    arrived = (np.array([float(r["arrived_at"]) for r in rows]) if rows and "arrived_at" in rows[0]
-               else np.zeros(0))
+        names = [n for n in ("arrived_at", "num_prefill_tokens", "num_decode_tokens") if n in header]
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)  # a header and no rows: no requests
+                data = np.loadtxt(f, delimiter=",", quotechar='"', ndmin=2, dtype=float,
+                                  usecols=[header.index(n) for n in names])
+        except ValueError as exc:
+            raise ValueError(f"{path}: {exc}") from None
+    cols = dict(zip(names, data.T, strict=True))
+    # int(float(x)) for each value, as numpy does it: truncation toward zero
+    prefill = cols["num_prefill_tokens"].astype(np.int64)
+    decode = cols["num_decode_tokens"].astype(np.int64)
+    arrived = cols["arrived_at"].copy() if len(data) and "arrived_at" in cols else np.zeros(0)
     return arrived, prefill, decode
 
 
@@ -195,26 +208,6 @@ def _positive(**values: float) -> None:
             raise ValueError(f"{k} must be > 0, got {v}")
 
 
+# the generators by name (``WorkloadSpec.kind``; the spec itself is a setting, in ``config.py``)
 GENERATORS = {"sharegpt": sharegpt, "poisson": poisson, "sinusoidal": sinusoidal, "replay": replay,
               "closed_loop": closed_loop, "requests": explicit}
-
-
-@dataclass(frozen=True)
-class WorkloadSpec:
-    """A generator name and its parameters; ``generate(seed)`` gives the requests of one seed."""
-
-    kind: str
-    params: dict = field(default_factory=dict)
-
-    def generate(self, seed: int) -> Trace | ClosedLoop:
-        try:
-            gen = GENERATORS[self.kind]
-        except KeyError:
-            raise ValueError(f"unknown workload kind {self.kind!r}; known: {', '.join(GENERATORS)}") from None
-        try:
-            return gen(seed, **self.params)
-        except TypeError as exc:
-            raise ValueError(f"bad parameters for workload {self.kind!r}: {exc}") from None
-
-    def to_dict(self) -> dict:
-        return {"kind": self.kind, **self.params}
