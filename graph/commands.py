@@ -1,4 +1,5 @@
-"""The workflow's commands: ``glia run``, ``glia resume``, ``glia runs``, ``glia report``, ``glia doctor``."""
+"""The workflow's commands: ``glia run``, ``glia resume``, ``glia runs``, ``glia report``, ``glia doctor``. Their
+arguments need only names (roles, executors, the default workspace); each command imports the workflow when it runs."""
 
 from __future__ import annotations
 
@@ -7,16 +8,10 @@ import json
 import os
 import sys
 
-from glia.nodes.endpoint import EndpointUnreachable, profile_for
-from glia.nodes.modes import NEEDS, choose_modes, endpoint_lines, parse_overrides
-from glia.nodes.registry import ROLES
-from glia.simulator import confine
-from glia.state import load_task
+from glia.nodes.roles import ROLES
 from glia.tools.executors import EXECUTORS
-from glia.tools.simulation import describe_check
 
-from .config import DEFAULT_WORKSPACE, RunConfig
-from .runs import list_runs, resume_run, run_state, start_run
+from .workspace import DEFAULT_WORKSPACE, list_runs
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -85,6 +80,7 @@ def _shared(p: argparse.ArgumentParser) -> None:
 
 def _require_confinement(args) -> None:
     """Refuse before anything runs when model-written code could not be confined (unless allowed)."""
+    from glia.simulator import confine
     if args.allow_unconfined:
         os.environ[confine.ALLOW_ENV] = "1"  # the tools in this process read it
     for kind in ("policy", "shell"):
@@ -145,6 +141,7 @@ def _objective(metric: str, v) -> str:
 
 
 def _finish(outcome, as_json: bool) -> int:
+    from glia.tools.simulation import describe_check
     data = outcome.to_json()
     if as_json:
         print(json.dumps(data, default=str))
@@ -181,6 +178,10 @@ def _value(m: dict) -> str:
 
 
 def cmd_run(args) -> int:
+    from glia.state import load_task
+
+    from .config import RunConfig
+    from .runs import start_run
     _require_confinement(args)
     config = RunConfig.build(args.task, contexts=args.contexts, mode=args.mode, budget_sims=args.budget_sims,
                              implementations=_impls(args.impl), model=args.model, base_url=args.base_url,
@@ -196,6 +197,7 @@ def cmd_run(args) -> int:
 
 
 def cmd_resume(args) -> int:
+    from .runs import resume_run
     _require_confinement(args)
     outcome = resume_run(args.thread, args.workspace, _impls(args.impl) or None,
                          on_event=_progress(args.quiet or args.json))
@@ -217,6 +219,7 @@ def cmd_runs(args) -> int:
 
 
 def cmd_report(args) -> int:
+    from .runs import run_state
     outcome = run_state(args.thread, args.workspace)
     if args.json:
         print(json.dumps(outcome.to_json(), default=str))
@@ -231,6 +234,9 @@ def cmd_report(args) -> int:
 
 def cmd_doctor(args) -> int:
     """The isolation this machine offers, then the model endpoint's profile when a model is configured."""
+    from glia.nodes.endpoint import EndpointUnreachable, profile_for
+    from glia.nodes.modes import NEEDS, choose_modes, endpoint_lines, parse_overrides
+    from glia.simulator import confine
     iso = confine.available()
     confined = iso.confined("policy") and iso.confined("shell")
     isolation = {"level": iso.level, "confined": confined, "lines": confine.doctor_lines()}

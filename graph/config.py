@@ -20,29 +20,11 @@ from glia.nodes.registry import ROLES, choose_implementations
 from glia.state import AgentSettings, GliaContext, ModelSpec, load_task
 from glia.tools.executors import EXECUTORS
 
+from .workspace import DEFAULT_WORKSPACE, Paths  # noqa: F401  (the workspace's name and layout, read from here too)
+
 ChatFactory = Callable[[str | None, str], Any]   # (base URL, model) -> a chat model
 
-DEFAULT_WORKSPACE = "glia-workspace"
 MODES = ("parallel", "sequential")
-
-
-@dataclass(frozen=True)
-class Paths:
-    """A workspace: the shared telemetry database and checkpoints, and one directory per run."""
-
-    workspace: Path
-
-    @property
-    def db(self) -> Path:
-        return self.workspace / "telemetry.duckdb"
-
-    @property
-    def checkpoints(self) -> Path:
-        return self.workspace / "checkpoints.sqlite"
-
-    @property
-    def runs(self) -> Path:
-        return self.workspace / "runs"
 
 
 @dataclass

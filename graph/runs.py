@@ -7,7 +7,6 @@ transcript), and, when the run ends, ``best_<design file>``, ``report.md`` and `
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -15,8 +14,9 @@ from pathlib import Path
 from glia.nodes.modes import mode_summary
 from glia.state import GliaState, load_task
 
-from .config import DEFAULT_WORKSPACE, ChatFactory, Paths, RunConfig
+from .config import DEFAULT_WORKSPACE, ChatFactory, RunConfig
 from .session import RunOutcome, RunSession
+from .workspace import list_runs  # noqa: F401  (listing needs nothing of the workflow: it lives there)
 
 
 def prepare_run(config: RunConfig) -> GliaState:
@@ -71,17 +71,6 @@ def _execute(session: RunSession, state: GliaState | None, on_event, checkpoint_
         return session.outcome()
     finally:
         session.close()
-
-
-def list_runs(workspace: str | Path = DEFAULT_WORKSPACE) -> list[dict]:
-    out = []
-    for meta_path in sorted(Paths(Path(workspace).resolve()).runs.glob("*/run.json")):
-        meta = json.loads(meta_path.read_text())
-        out.append({"thread_id": meta["thread_id"], "task": meta["task"], "created_at": meta["created_at"],
-                    "contexts": meta["contexts"], "mode": meta["mode"], "budget_sims": meta["budget_sims"],
-                    "implementations": meta["implementations"],
-                    "finished": (meta_path.parent / "report.md").exists()})
-    return out
 
 
 def run_state(thread_id: str, workspace: str | Path = DEFAULT_WORKSPACE) -> RunOutcome:

@@ -13,14 +13,15 @@ import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from glia.simulator.metrics import fmt, jsonable
 from glia.simulator.presets import PRESETS, get_preset
-from glia.simulator.runner import run_benchmark
 
-from .config import DEFAULT_WORKSPACE
-from .designs import Design, resolve_design
 from .plots import bar_panels
+from .workspace import DEFAULT_WORKSPACE
+
+if TYPE_CHECKING:  # the command's arguments need none of these: imported where used
+    from .designs import Design
 
 LAYER_ORDER = ("router", "batch", "autoscaler")
 FIGURES = ("gpu_hours", "p95_slowdown", "mean_e2e_s", "p95_e2e_s", "restart_fraction")
@@ -38,7 +39,14 @@ class StackRow:
                            **{lay: self.layers[lay].spec for lay in LAYER_ORDER}}, sort_keys=True)
 
 
+def run_benchmark(*args, **kwargs):
+    """The simulator's ``run_benchmark``, imported when a row is measured."""
+    from glia.simulator.runner import run_benchmark as run
+    return run(*args, **kwargs)
+
+
 def standard_stack(workload: str) -> dict[str, Design]:
+    from .designs import Design
     cfg = get_preset(workload)
     if cfg.autoscaler is None:
         raise ValueError(f"workload {workload!r} has no autoscaling platform; the stack needs one (e.g. "
@@ -62,6 +70,7 @@ def stack_rows(standard: dict[str, Design], replacements: dict[str, Design]) -> 
 def measure(rows: list[StackRow], workload: str, seeds: list[int], cache: Path, jobs: int | None = None,
             timeout_s: float = 600.0, memory_mb: int = 4096, progress=None) -> list[dict]:
     """Each row's figures (mean and CI per metric, or an error), reusing rows already in ``cache``."""
+    from glia.simulator.metrics import jsonable
     stored = json.loads(cache.read_text()) if cache.is_file() else {}
     out = []
     for row in rows:
@@ -82,6 +91,7 @@ def measure(rows: list[StackRow], workload: str, seeds: list[int], cache: Path, 
 
 
 def _cell(r: dict, m: str, digits: int = 2) -> tuple[str, str]:
+    from glia.simulator.metrics import fmt
     f = r["metrics"].get(m)
     if not f:
         return "-", "-"
@@ -152,6 +162,9 @@ def parse_slo(text: str) -> tuple[str, float]:
 
 
 def cmd_stack(args) -> int:
+    from glia.simulator.metrics import fmt
+
+    from .designs import resolve_design
     replacements = {lay: resolve_design(getattr(args, lay), lay, args.workspace)
                     for lay in LAYER_ORDER if getattr(args, lay)}
     if not replacements:

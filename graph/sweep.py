@@ -13,16 +13,15 @@ import dataclasses
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from glia.simulator.metrics import RUN_METRICS, fmt, jsonable
 from glia.simulator.presets import PRESETS, get_preset
-from glia.simulator.runner import run_benchmark
-from glia.state import load_task
-from glia.state.task import layer_of
 
-from .config import DEFAULT_WORKSPACE
-from .designs import Design, resolve_design
 from .plots import line_plot
+from .workspace import DEFAULT_WORKSPACE
+
+if TYPE_CHECKING:  # the command's arguments need none of these: imported where used
+    from .designs import Design
 
 DEFAULT_VALUES = {"users": [100, 150, 200, 250, 300, 350, 400], "qps": None}
 
@@ -50,6 +49,8 @@ def sweep(designs: list[Design], workload: str, param: str, values: list[float],
           bound: float, fixed: dict, cache: Path, jobs: int | None = None, timeout_s: float = 600.0,
           progress=None) -> list[dict]:
     """Each design at each load: the constrained metric (mean and CI) and the throughput."""
+    from glia.simulator.metrics import jsonable
+    from glia.simulator.runner import run_benchmark
     stored = json.loads(cache.read_text()) if cache.is_file() else {}
     out = []
     for d in designs:
@@ -88,6 +89,7 @@ def capacity(points: list[dict], metric: str, bound: float) -> dict:
 
 
 def markdown(results: list[dict], workload: str, param: str, seeds: list[int], metric: str, bound: float) -> str:
+    from glia.simulator.metrics import fmt
     values = [p["value"] for p in results[0]["points"]] if results else []
     lines = [f"Throughput against `{metric} <= {bound:g}` on `{workload}` ({param} swept; seeds {seeds}; means over "
              "seeds).", "",
@@ -134,6 +136,11 @@ def add_command(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_sweep(args) -> int:
+    from glia.simulator.metrics import RUN_METRICS, fmt
+    from glia.state import load_task
+    from glia.state.task import layer_of
+
+    from .designs import resolve_design
     task = load_task(args.task)
     c = task["objective"].get("constraint")
     if not c or c.get("max") is None:

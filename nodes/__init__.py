@@ -1,6 +1,16 @@
 """The agents (Researcher, Analyst, Supervisor, Summarizer, each with an LLM and an offline implementation) and the
-harness's own nodes."""
+harness's own nodes. Each name is imported when first used (the roles' names, ``roles.ROLES``, load no agent)."""
 
-from .registry import IMPLEMENTATIONS, ROLES, choose_implementations, register
+from typing import TYPE_CHECKING
+
+from glia.simulator.lazy import lazy_exports
+
+from .roles import ROLES
+
+_EXPORTS = {"IMPLEMENTATIONS": ".registry", "choose_implementations": ".registry", "register": ".registry"}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+
+if TYPE_CHECKING:
+    from .registry import IMPLEMENTATIONS, choose_implementations, register
 
 __all__ = ["IMPLEMENTATIONS", "ROLES", "choose_implementations", "register"]

@@ -7,10 +7,9 @@ from collections.abc import Callable
 from .analyst import llm_analyst, offline_analyst
 from .researcher_llm import llm_researcher
 from .researcher_offline import offline_researcher
+from .roles import ROLES
 from .summarizer import llm_summarizer, offline_summarizer
 from .supervisor import llm_supervisor, offline_supervisor
-
-ROLES = ("researcher", "analyst", "supervisor", "summarizer")
 
 IMPLEMENTATIONS: dict[str, dict[str, Callable]] = {
     "researcher": {"llm": llm_researcher, "offline": offline_researcher},

@@ -1,4 +1,5 @@
-"""The simulator's commands: ``glia simulate``, ``glia baselines``, ``glia presets``."""
+"""The simulator's commands: ``glia simulate``, ``glia baselines``, ``glia presets``. Their arguments need only the
+policies' and presets' names (plain modules); a command imports the engine, the sandbox and numpy when it runs."""
 
 from __future__ import annotations
 
@@ -7,14 +8,15 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .autoscaler import AUTOSCALERS
 from .batch_policies import BATCH_POLICIES
-from .metrics import SUMMARY_METRICS, fmt
 from .policies import POLICIES
 from .presets import PRESETS, get_preset
-from .runner import DEFAULT_TIMEOUT_S, BenchmarkResult, derive_timeout, remeasure, run_benchmark
-from .sandbox import simulate_seed
+
+if TYPE_CHECKING:
+    from .runner import BenchmarkResult
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -67,6 +69,8 @@ def _timeout(policy: str, args) -> float:
     """``--timeout``, or for a policy file (of any layer) one derived from llq's time on the benchmark's first seed
     (measured here, in this process: a built-in policy is trusted), so that a policy that never returns costs
     seconds."""
+    from .runner import DEFAULT_TIMEOUT_S, derive_timeout
+    from .sandbox import simulate_seed
     if args.timeout is not None:
         return args.timeout
     files = [p for p, builtins in ((policy, POLICIES), (args.batch, BATCH_POLICIES),
@@ -84,6 +88,7 @@ def _timeout(policy: str, args) -> float:
 
 
 def _run(policy: str, args) -> BenchmarkResult:
+    from .runner import run_benchmark
     ws = Path(args.workspace)
     record = not args.no_record
     return run_benchmark(policy, args.workload, args.seeds, jobs=args.jobs, timeout_s=_timeout(policy, args),
@@ -102,6 +107,8 @@ def _verdict(check: dict) -> str:
 
 
 def cmd_simulate(args) -> int:
+    from .metrics import SUMMARY_METRICS, fmt
+    from .runner import remeasure
     res = _run(args.policy, args)
     check = None
     if args.hardened and not res.error:
@@ -132,6 +139,7 @@ def cmd_simulate(args) -> int:
 
 
 def cmd_baselines(args) -> int:
+    from .metrics import fmt
     results = [_run(p, args) for p in POLICIES]
     ref = next((r.metric("mean_e2e_s") for r in results if r.policy == "llq"), float("nan"))
     if args.json:

@@ -16,11 +16,13 @@ import os
 import tempfile
 import time
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from glia.simulator.config import SimulationConfig
 from glia.simulator.policies import POLICIES
-from glia.simulator.sandbox import SeedOutcome, error, run_seeds, skipped
+
+if TYPE_CHECKING:  # the sandbox (numpy, the engine) is imported where seeds run: the names here cost nothing
+    from glia.simulator.sandbox import SeedOutcome
 
 EXECUTORS = ("local", "ray")
 RAY_GRACE_S = 15.0  # beyond the sandbox's own timeout, before a Ray task is cancelled by force
@@ -46,6 +48,7 @@ class LocalExecutor:
 
     def run(self, config: SimulationConfig, policy: str, seeds: list[int], timeout_s: float,
             memory_mb: int | None) -> list[SeedOutcome]:
+        from glia.simulator.sandbox import run_seeds
         return run_seeds(config, policy, list(seeds), jobs=self.jobs, timeout_s=timeout_s, memory_mb=memory_mb,
                          fail_fast=True)
 
@@ -57,6 +60,7 @@ def ray_seed(config: SimulationConfig, policy: str, source: str | None, seed: in
              memory_mb: int | None) -> SeedOutcome:
     """One seed inside a Ray worker: the policy's source is written where this worker can read it, and the seed runs
     in the sandbox's confined process like a local one (same limits, same records)."""
+    from glia.simulator.sandbox import run_seeds
     if source is None:
         return run_seeds(config, policy, [seed], jobs=1, timeout_s=timeout_s, memory_mb=memory_mb)[0]
     with tempfile.TemporaryDirectory(prefix="glia-ray-") as tmp:
@@ -91,6 +95,7 @@ class RayExecutor:
 
     def run(self, config: SimulationConfig, policy: str, seeds: list[int], timeout_s: float,
             memory_mb: int | None) -> list[SeedOutcome]:
+        from glia.simulator.sandbox import SeedOutcome, error, skipped
         ray = self.ray
         source = None if policy in POLICIES else Path(policy).read_text(errors="replace")
         todo = list(seeds)

@@ -1,4 +1,5 @@
-"""``glia compare``: methods x repeated runs x a budget on one task, with progress as it goes."""
+"""``glia compare``: methods x repeated runs x a budget on one task, with progress as it goes. The arguments need
+only the methods' names; the comparison is imported when it runs."""
 
 from __future__ import annotations
 
@@ -9,9 +10,8 @@ import sys
 import time
 
 from ..commands import add_executor_options
-from ..config import DEFAULT_WORKSPACE
-from .methods import METHODS
-from .runner import CompareConfig, resume_compare, start_compare
+from ..workspace import DEFAULT_WORKSPACE
+from .names import METHODS
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -72,6 +72,7 @@ def progress(quiet: bool):
 
 
 def cmd_compare(args) -> int:
+    from .runner import CompareConfig, resume_compare, start_compare
     on_event = progress(args.quiet or args.json)
     if args.resume or args.report:
         outcome = resume_compare(args.resume or args.report, args.workspace, on_event=on_event,

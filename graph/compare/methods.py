@@ -44,8 +44,8 @@ from ..config import MAX_TOKENS, ChatFactory, RunConfig
 from ..runs import resume_run, start_run
 from . import prompts
 from .bridge import Bridge
+from .names import METHODS
 
-METHODS = ("glia", "offline", "best_shot", "openevolve", "eoh", "funsearch")
 NEEDS_MODEL = {"glia", "best_shot", "openevolve", "eoh", "funsearch"}
 # sampling temperature of the baselines' model calls: the library's default where it sets one, else 0.8
 TEMPERATURE = {"best_shot": 0.8, "openevolve": 0.7, "eoh": 0.8, "funsearch": 0.8}

@@ -6,7 +6,6 @@ aiohttp and prometheus-client (the ``serve`` extra) are imported only when one o
 from __future__ import annotations
 
 import argparse
-import asyncio
 import ipaddress
 import json
 import logging
@@ -139,6 +138,7 @@ def _check_loopback(url: str, allow_remote: bool) -> None:
 
 # -- glia route ---------------------------------------------------------------------------------------------------
 def cmd_route(args) -> int:
+    import asyncio  # (like everything a command runs, imported when it runs: glia --help needs none of it)
     backends, _, records, router_mod, _ = _serving_modules()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     service = _service(args.calibration)
@@ -146,6 +146,8 @@ def cmd_route(args) -> int:
 
 
 async def _route(args, backends_mod, records, router_mod, service) -> int:
+    import asyncio
+
     import aiohttp
     async with aiohttp.ClientSession() as session:
         try:
@@ -184,6 +186,7 @@ def _plan(args, loadgen):
 
 
 def cmd_loadgen(args) -> int:
+    import asyncio
     _, loadgen, _, _, _ = _serving_modules()
     _check_loopback(args.target, args.allow_remote)
     plan = _plan(args, loadgen)
@@ -255,6 +258,7 @@ def _clean(v):
 
 # -- glia sim-to-real ---------------------------------------------------------------------------------------------
 def cmd_sim_to_real(args) -> int:
+    import asyncio
     _, loadgen, _, _, simtoreal = _serving_modules()
     for url in args.backend:
         _check_loopback(url, args.allow_remote)
