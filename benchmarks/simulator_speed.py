@@ -29,28 +29,33 @@ def timed(fn, repeat: int = 3) -> tuple[float, object]:
 
 
 def presets(seeds: list[int], repeat: int, names: list[str]) -> None:
-    """Every preset with the standard stack (llq, the preset's batch policy and autoscaler): the seed's wall time
-    (workload generated, cluster built, events run: the median of ``repeat`` runs, then the median over the seeds)
-    and the requests simulated per second of it."""
+    """Every preset with the standard stack (llq, the preset's batch policy and autoscaler): a seed's wall time
+    (workload generated, cluster built, events run: the median of ``repeat`` runs, then the median over the seeds),
+    its CPU time (what the load of others on the machine changes least) and the requests simulated per second."""
     print(f"\n0. every preset, llq, seeds {','.join(map(str, seeds))} (median of {repeat} runs a seed; one core)")
-    print(f"{'preset':<20}{'requests':>9}{'replicas':>9}{'s/seed':>8}{'requests/s':>11}{'  load':>6}")
-    total_n = total_s = 0.0
+    print(f"{'preset':<20}{'requests':>9}{'replicas':>9}{'wall s':>8}{'cpu s':>7}{'req/s':>8}{'req/cpu-s':>10}"
+          f"{'load':>6}")
+    total_n = total_wall = total_cpu = 0.0
     for name in names:
         cfg = get_preset(name)
-        walls, counts, reps = [], [], []
+        walls, cpus, counts, reps = [], [], [], []
         for seed in seeds:
-            def one(cfg=cfg, seed=seed):
+            runs = []
+            for _ in range(repeat):
+                wall, cpu = time.perf_counter(), time.process_time()
                 sim = Simulation(cfg, POLICIES["llq"], seed=seed)
-                return sim, sim.run()
-            wall, (sim, run) = timed(one, repeat)
-            walls.append(wall)
+                run = sim.run()
+                runs.append((time.perf_counter() - wall, time.process_time() - cpu))
+            walls.append(statistics.median(w for w, _ in runs))
+            cpus.append(statistics.median(c for _, c in runs))
             counts.append(len(run.requests["request_id"]))
             reps.append(len(sim.all_replicas))
-        n, wall = statistics.median(counts), statistics.median(walls)
-        total_n, total_s = total_n + sum(counts), total_s + sum(walls)
-        print(f"{name:<20}{n:>9.0f}{max(reps):>9}{wall:>8.2f}{n / wall:>11.0f}{os.getloadavg()[0]:>6.1f}",
-              flush=True)
-    print(f"{'all':<20}{total_n:>9.0f}{'':>9}{total_s:>8.2f}{total_n / total_s:>11.0f}")
+        n, wall, cpu = statistics.median(counts), statistics.median(walls), statistics.median(cpus)
+        total_n, total_wall, total_cpu = total_n + sum(counts), total_wall + sum(walls), total_cpu + sum(cpus)
+        print(f"{name:<20}{n:>9.0f}{max(reps):>9}{wall:>8.2f}{cpu:>7.2f}{n / wall:>8.0f}{n / cpu:>10.0f}"
+              f"{os.getloadavg()[0]:>6.1f}", flush=True)
+    print(f"{'all':<20}{total_n:>9.0f}{'':>9}{total_wall:>8.2f}{total_cpu:>7.2f}{total_n / total_wall:>8.0f}"
+          f"{total_n / total_cpu:>10.0f}")
 
 
 def main() -> None:

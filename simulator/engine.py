@@ -11,6 +11,7 @@ import heapq
 import itertools
 import math
 from dataclasses import dataclass, field
+from operator import attrgetter
 from types import SimpleNamespace
 
 import numpy as np
@@ -344,20 +345,23 @@ class Simulation:
 
     def _result(self) -> RunResult:
         reqs = self.requests
-        end = max((r._r_t_done for r in reqs), default=0.0)
+
+        def column(name: str) -> list:
+            return list(map(attrgetter(name), reqs))
+        end = max(column("_r_t_done"), default=0.0)
         for rid, (start, stop) in self.life.items():
             if stop == math.inf:
                 self.life[rid][1] = max(end, start)
         lifetimes = sum(stop - start for start, stop in self.life.values())
         tp = self.config.cluster.tensor_parallel
+        prompts = column("_r_orig_prompt")
         cols = {
-            "request_id": [r._r_id for r in reqs], "arrived_at": [r._r_arr for r in reqs],
-            "num_prefill_tokens": [r._r_orig_prompt for r in reqs],
-            "num_decode_tokens": [t - r._r_orig_prompt for t, r in zip(self.totals, reqs, strict=True)],
-            "routed_at": [r._r_routed_at for r in reqs], "replica_id": [r._r_replica_id for r in reqs],
-            "scheduled_at": [r._r_t_sched for r in reqs], "first_token_at": [r._r_t_first for r in reqs],
-            "completed_at": [r._r_t_done for r in reqs], "num_restarts": [r._r_restarts for r in reqs],
-            "wasted_tokens": [r._r_wasted for r in reqs],
+            "request_id": column("_r_id"), "arrived_at": column("_r_arr"), "num_prefill_tokens": prompts,
+            "num_decode_tokens": [t - p for t, p in zip(self.totals, prompts, strict=True)],
+            "routed_at": column("_r_routed_at"), "replica_id": column("_r_replica_id"),
+            "scheduled_at": column("_r_t_sched"), "first_token_at": column("_r_t_first"),
+            "completed_at": column("_r_t_done"), "num_restarts": column("_r_restarts"),
+            "wasted_tokens": column("_r_wasted"),
         }
         arrays = {k: np.asarray(v) for k, v in cols.items()}
         return RunResult(

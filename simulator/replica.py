@@ -293,7 +293,7 @@ class ReplicaScheduler:
     def _try_run(self, now: float) -> bool:
         """Start a run of decode-only iterations if the state allows one of at least one iteration."""
         n_dec = self._n_dec
-        if self._prefilling or not n_dec or self._can_admit():
+        if self._prefilling or not n_dec or (self.pending and self._can_admit()):
             return False
         heap = self._heap
         while heap:  # drop the entries of requests that completed or were preempted (see _valid)
@@ -382,7 +382,7 @@ class ReplicaScheduler:
             kv += p + q
             if p + q == r._r_prompt:
                 emitting += 1
-        pending, active, cap = self.pending, self.active, self._batch_cap
+        pending, active, cap, log = self.pending, self.active, self._batch_cap, self._log
         while pending and budget > 0 and len(active) < cap and not self._blocked:
             i = self._policy.next_index(pending, self.handle)
             if i is None:
@@ -401,7 +401,8 @@ class ReplicaScheduler:
             r._r_n = 0
             if r._r_t_sched != r._r_t_sched:  # NaN: first admission
                 r._r_t_sched = now
-            self._log.add(now, "admit", r._r_id, self.replica_id, r._r_prompt)
+            if log.enabled:  # (Log.add, spelt out: per admission)
+                log.events.append((now, "admit", r._r_id, self.replica_id, r._r_prompt))
             q = min(r._r_prompt, budget)
             plan.append((r, q))
             budget -= q
@@ -497,7 +498,8 @@ class ReplicaScheduler:
         self._blocked = False
         r._r_rep = None
         r._r_t_done = now
-        self._log.add(now, "complete", r._r_id, self.replica_id, r._r_n)
+        if self._log.enabled:  # (Log.add, spelt out: per completion)
+            self._log.events.append((now, "complete", r._r_id, self.replica_id, r._r_n))
         done.append(r)
 
     def _preempt(self, r: Request, now: float) -> None:

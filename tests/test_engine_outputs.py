@@ -59,7 +59,7 @@ def _run(preset: str, policy: str, seed: int, fast: bool = True) -> RunResult:
 CASES = [*((p, "llq", s, True) for p in PRESETS for s in (0, 1)),
          *(("paper-routing-short", p, 0, True) for p in ("hra", "lor", "random", "round_robin")),
          ("paper-routing-short", "llq", 0, False), ("diurnal-autoscale:spf:queue", "llq", 0, True),
-         ("slo-prefill:spf", "hra", 0, True)]
+         ("slo-prefill:spf", "llq", 0, True)]
 DIGESTS = {
     ('paper-routing', 'llq', 0, True): '4cdbd4416cf35647',
     ('paper-routing', 'llq', 1, True): '4e86c3618c086409',
@@ -91,7 +91,7 @@ DIGESTS = {
     ('paper-routing-short', 'round_robin', 0, True): '39a7a2f422442fb3',
     ('paper-routing-short', 'llq', 0, False): '88685ab656d00352',
     ('diurnal-autoscale:spf:queue', 'llq', 0, True): '176f85ce1da8bc92',
-    ('slo-prefill:spf', 'hra', 0, True): '10f4c1b2d0eb5eaa',
+    ('slo-prefill:spf', 'llq', 0, True): 'a636ad92356118d2',
 }
 
 
