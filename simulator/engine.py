@@ -184,7 +184,7 @@ class Simulation:
             for r in done:
                 self.window_tokens += self.totals[r._r_id] - r._r_orig_prompt
                 if self._closed is not None:
-                    think = self._closed.think[r._r_id % len(self._closed.think)]
+                    think = self._closed.think.item(r._r_id % len(self._closed.think))  # a float, not numpy's
                     t = self.clock.now + think
                     if t < self._closed.duration_s:
                         self._push(t, _ARRIVAL, self._closed_request(t))
@@ -193,7 +193,7 @@ class Simulation:
     def _closed_request(self, t: float) -> tuple[Request, int]:
         k = self._closed_next % len(self._closed.prefill)
         self._closed_next += 1
-        return Request(-1, t, int(self._closed.prefill[k])), int(self._closed.decode[k])
+        return Request(-1, t, self._closed.prefill.item(k)), self._closed.decode.item(k)
 
     def _on_arrival(self, arrival: tuple[Request, int], _version: int) -> None:
         self._arrive(*arrival)

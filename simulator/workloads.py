@@ -101,14 +101,14 @@ def sample_lengths(rng: np.random.Generator, n: int, table: str, inflate_prob: f
     a system prompt prepended."""
     prefill, decode, applied = length_table(table)
     idx = rng.integers(0, len(prefill), n)
-    p, d = prefill[idx].copy(), decode[idx].copy()
+    p, d = prefill[idx], decode[idx]  # (copies: fancy indexing makes new arrays)
     if not applied:
         p = np.minimum(p, cap - system_prompt)
         d = np.minimum(d, cap)
         p = np.where(rng.random(n) < inflate_prob, np.minimum(p * inflate_factor, cap - system_prompt), p)
         d = np.where(rng.random(n) < inflate_prob, np.minimum(d * inflate_factor, cap), d)
         p = p + system_prompt
-    return p.astype(np.int64), np.maximum(d, 1).astype(np.int64)
+    return p.astype(np.int64, copy=False), np.maximum(d, 1).astype(np.int64, copy=False)
 
 
 def _times_from_gaps(gaps: np.ndarray, duration: float) -> np.ndarray:
