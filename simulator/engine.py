@@ -215,11 +215,9 @@ class Simulation:
         if not pairs and pairs is not None:
             return
         now = self.clock.now
-        log = self.log
         routes = checked_routes(pairs, self.serving, self.requests, now)
         for rep, r in routes:
-            if log.enabled:
-                log.events.append((now, "route", r._r_id, rep.replica_id, r._r_prompt))
+            self.log.add(now, "route", r._r_id, rep.replica_id, r._r_prompt)
             if rep.enqueue(r, now):
                 self._push_replica(rep)
         queue = sched._request_queue

@@ -382,7 +382,7 @@ class ReplicaScheduler:
             kv += p + q
             if p + q == r._r_prompt:
                 emitting += 1
-        pending, active, cap, log = self.pending, self.active, self._batch_cap, self._log
+        pending, active, cap = self.pending, self.active, self._batch_cap
         while pending and budget > 0 and len(active) < cap and not self._blocked:
             i = self._policy.next_index(pending, self.handle)
             if i is None:
@@ -401,8 +401,7 @@ class ReplicaScheduler:
             r._r_n = 0
             if r._r_t_sched != r._r_t_sched:  # NaN: first admission
                 r._r_t_sched = now
-            if log.enabled:  # (Log.add, spelt out: per admission)
-                log.events.append((now, "admit", r._r_id, self.replica_id, r._r_prompt))
+            self._log.add(now, "admit", r._r_id, self.replica_id, r._r_prompt)
             q = min(r._r_prompt, budget)
             plan.append((r, q))
             budget -= q
@@ -498,8 +497,7 @@ class ReplicaScheduler:
         self._blocked = False
         r._r_rep = None
         r._r_t_done = now
-        if self._log.enabled:  # (Log.add, spelt out: per completion)
-            self._log.events.append((now, "complete", r._r_id, self.replica_id, r._r_n))
+        self._log.add(now, "complete", r._r_id, self.replica_id, r._r_n)
         done.append(r)
 
     def _preempt(self, r: Request, now: float) -> None:
