@@ -32,6 +32,7 @@ from langgraph.types import Send
 from glia.nodes.harness import collect, finalize_context, measure_baselines, run_tools, setup_context
 from glia.nodes.progress import milestone, needs_summary
 from glia.nodes.registry import IMPLEMENTATIONS, choose_implementations
+from glia.simulator import interrupt
 from glia.state import (
     BestDesign,
     ContextOutcome,
@@ -82,6 +83,7 @@ def _agent(role: str, name: str) -> Callable:
     fn = IMPLEMENTATIONS[role][name]
 
     def node(state: GliaState, runtime: Runtime[GliaContext]) -> GliaState:
+        interrupt.check()
         return {**fn(state, runtime), "implementations": {role: name}}
 
     node.__name__ = node.__qualname__ = f"{name}_{role}"
@@ -89,13 +91,25 @@ def _agent(role: str, name: str) -> Callable:
     return node
 
 
+def _stoppable(fn: Callable) -> Callable:
+    """A harness node that does not start once the user stopped the run (the step then runs on resume)."""
+
+    def node(state: GliaState, runtime: Runtime[GliaContext]) -> GliaState:
+        interrupt.check()
+        return fn(state, runtime)
+
+    node.__name__ = node.__qualname__ = fn.__name__
+    node.__doc__ = fn.__doc__
+    return node
+
+
 def _add_context(g: StateGraph, implementations: dict[str, str] | None) -> None:
     impl = choose_implementations(implementations)
-    g.add_node("setup", setup_context)
+    g.add_node("setup", _stoppable(setup_context))
     for role in ("researcher", "analyst", "supervisor", "summarizer"):
         g.add_node(role, _agent(role, impl[role]))
-    g.add_node("tools", run_tools)
-    g.add_node("finalize", finalize_context)
+    g.add_node("tools", _stoppable(run_tools))
+    g.add_node("finalize", _stoppable(finalize_context))
     g.add_edge("setup", "researcher")
     g.add_conditional_edges("researcher", after_researcher, ["tools", "supervisor", "researcher", "summarizer"])
     g.add_conditional_edges("tools", after_tools, ["analyst", "researcher", "summarizer"])
@@ -142,8 +156,8 @@ def build_graph(implementations: dict[str, str] | None = None, contexts: int = 1
     if mode not in ("parallel", "sequential"):
         raise ValueError(f"mode must be 'parallel' or 'sequential', got {mode!r}")
     g = StateGraph(GliaState, context_schema=GliaContext, input_schema=input_schema)
-    g.add_node("baselines", measure_baselines)
-    g.add_node("collect", collect)
+    g.add_node("baselines", _stoppable(measure_baselines))
+    g.add_node("collect", _stoppable(collect))
     if prepare is not None:
         g.add_node("prepare", prepare)
         g.add_edge(START, "prepare")

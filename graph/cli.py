@@ -63,6 +63,18 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except RuntimeError as exc:
+        if not _endpoint_failure(exc):
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return 3
+
+
+def _endpoint_failure(exc: BaseException) -> bool:
+    """A model endpoint that cannot serve (its message is one line that says what to check): never a traceback."""
+    from glia.nodes.endpoint import EndpointUnreachable
+    from glia.nodes.llm import EndpointDown
+    return isinstance(exc, (EndpointDown, EndpointUnreachable))
 
 
 if __name__ == "__main__":

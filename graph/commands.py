@@ -7,10 +7,13 @@ import argparse
 import json
 import os
 import sys
+import time
 
 from glia.nodes.roles import ROLES
 from glia.tools.executors import EXECUTORS
 
+from .progress import Progress, duration, objective_text, say
+from .stopping import EXIT_CODE, drive
 from .workspace import DEFAULT_WORKSPACE, list_runs
 
 
@@ -99,62 +102,24 @@ def _impls(pairs: list[str]) -> dict[str, str]:
     return out
 
 
-def _figures(m: dict, metric: str) -> str:
-    """An experiment's objective, and the mean end-to-end time and restarts that every routing user reads."""
-    parts = [] if metric == "mean_e2e_s" else [f"{metric} {m.get(metric, float('nan')):.3f}"]
-    parts += [f"mean e2e {m.get('mean_e2e_s', float('nan')):.2f} s",
-              f"restarts {m.get('restart_fraction', float('nan')):.3f}"]
-    return ", ".join(parts)
-
-
-def _infeasible(d: dict) -> str:
-    return "" if d.get("feasible", True) else f", INFEASIBLE (+{100 * d.get('violation', float('inf')):.1f} %)"
-
-
-def _progress(quiet: bool, metric: str = "mean_e2e_s"):
-    def on_event(e: dict) -> None:
-        if quiet or e["mode"] != "custom":
-            return
-        d = e["data"]
-        kind = d.get("event")
-        if kind == "experiment":
-            m = d.get("metrics", {})
-            res = (f"error {d['error']['kind']}" if d.get("error") else
-                   f"{_figures(m, metric)}{_infeasible(d)} ({d['verdict']})")
-            print(f"[{d['context']}] experiment {d['id']}: {d['label'][:90]} -> {res}", file=sys.stderr)
-        elif kind == "baseline":
-            print(f"[run] baseline {d['policy']}: {_figures(d['metrics'], metric)}{_infeasible(d)}", file=sys.stderr)
-        elif kind == "context_end":
-            print(f"[{d['context']}] done: {d['outcome']['stop_reason']}", file=sys.stderr)
-        elif kind == "heldout":
-            print(f"[run] re-measuring {', '.join(d['designs'])} on held-out seeds and the shifted workload",
-                  file=sys.stderr)
-        elif kind == "modes":
-            print(f"[run] {d['text']}", file=sys.stderr)
-    return on_event
-
-
-def _objective(metric: str, v) -> str:
-    if v is None:
-        return f"{metric} -"
-    return f"mean e2e {v:.2f} s" if metric == "mean_e2e_s" else f"{metric} {v:.3f}"
-
-
 def _finish(outcome, as_json: bool) -> int:
     from glia.tools.simulation import describe_check
     data = outcome.to_json()
     if as_json:
         print(json.dumps(data, default=str))
+    elif not outcome.state:  # stopped before its first step: the one line says it all
+        print(f"run {data['thread_id']}: {'not started' if data['status'] == 'new' else data['status']}: "
+              f"{data['message']}")
     else:
-        print(f"run {data['thread_id']}: {data['status']} {data['message']}".rstrip())
+        print(f"run {data['thread_id']}: {data['status']}" + (f": {data['message']}" if data["message"] else ""))
         print(f"implementations: {', '.join(f'{k}={v}' for k, v in data['implementations'].items())}")
         print(f"simulations used: {data['simulations_used']} of {data['simulations_budget']}")
         metric = data.get("objective", "mean_e2e_s")
         for name, b in data["baselines"].items():
-            print(f"baseline {name}: {_objective(metric, b.get(metric))}" + ("" if b.get("feasible", True) else
+            print(f"baseline {name}: {objective_text(metric, b.get(metric))}" + ("" if b.get("feasible", True) else
                   f" (infeasible: +{100 * b['violation']:.1f} %)"))
         if data["best"]:
-            print(f"best: {data['best']['label']} -> {_objective(metric, data['best'].get(metric))} "
+            print(f"best: {data['best']['label']} -> {objective_text(metric, data['best'].get(metric))} "
                   f"({data['best']['path']})")
             if data["best"].get("hardened"):
                 print(f"best: {describe_check(data['best']['hardened'])}")
@@ -189,19 +154,53 @@ def cmd_run(args) -> int:
                              endpoint=[*args.endpoint, *([f"researcher.design_form={args.design_form}"]
                                                          if args.design_form else [])],
                              evaluation={"executor": args.executor, "ray_address": args.ray_address})
-    if not config.models and not args.quiet and not args.json:
-        print("no model configured (--model or GLIA_MODEL): running every node's offline implementation",
-              file=sys.stderr)
-    metric = load_task(config.task)["objective"]["metric"]
-    return _finish(start_run(config, on_event=_progress(args.quiet or args.json, metric)), args.json)
+    quiet = args.quiet or args.json
+    task = load_task(config.task)
+    if not quiet:
+        if not config.models:
+            print("no model configured (--model or GLIA_MODEL): running every node's offline implementation",
+                  file=sys.stderr)
+        contexts = f"{config.contexts} contexts ({config.mode})" if config.contexts > 1 else "1 context"
+        say(f"[run] run {config.thread_id}: task {task['name']}, {config.budget_sims} simulations, {contexts}, in "
+            f"{config.run_dir}; if it stops, `glia resume {config.thread_id}` continues it")
+    return _carry(lambda progress: start_run(config, on_event=progress), config.thread_id, args,
+                  task["objective"]["metric"])
 
 
 def cmd_resume(args) -> int:
+    from glia.state import load_task
+
+    from .config import RunConfig
     from .runs import resume_run
     _require_confinement(args)
-    outcome = resume_run(args.thread, args.workspace, _impls(args.impl) or None,
-                         on_event=_progress(args.quiet or args.json))
-    return _finish(outcome, args.json)
+    config = RunConfig.load(args.thread, args.workspace)
+    quiet = args.quiet or args.json
+    if not quiet:
+        say(f"[run] resuming run {config.thread_id} from its last finished step ({config.run_dir})")
+    return _carry(lambda progress: resume_run(args.thread, args.workspace, _impls(args.impl) or None,
+                                              on_event=progress),
+                  config.thread_id, args, load_task(config.task)["objective"]["metric"])
+
+
+def _carry(go, thread: str, args, metric: str) -> int:
+    """Run ``go(progress)`` (a start or a resume) under Ctrl-C's rules (``stopping.drive``), then say how it ended
+    and where its report is; 130 when the user stopped it, 3 when its model endpoint could not serve."""
+    started = time.monotonic()
+    quiet = args.quiet or args.json
+
+    def abandoned() -> None:
+        print(f"run {thread}: paused: interrupted; `glia resume {thread}` continues from its last finished step")
+
+    try:
+        outcome = drive(lambda: go(Progress(quiet, metric)), f"glia resume {thread}", abandoned)
+    except KeyboardInterrupt:  # before the run's first step (while its endpoint was probed)
+        print(f"run {thread}: interrupted before its first step; nothing was recorded; `glia resume {thread}` "
+              "starts it")
+        return EXIT_CODE
+    code = _finish(outcome, args.json)
+    if not quiet:
+        say(f"[run] {outcome.status} after {duration(time.monotonic() - started)}")
+    return EXIT_CODE if outcome.interrupted else 3 if outcome.endpoint_failed else code
 
 
 def cmd_runs(args) -> int:

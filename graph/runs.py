@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from glia.nodes.endpoint import EndpointUnreachable
 from glia.nodes.modes import mode_summary
 from glia.state import GliaState, load_task
 
@@ -23,11 +24,16 @@ def prepare_run(config: RunConfig) -> GliaState:
     """Create the run's directory and ``run.json``; return the run's initial state."""
     if (config.run_dir / "run.json").exists():
         raise ValueError(f"run {config.thread_id} exists already; resume it with `glia resume {config.thread_id}`")
+    config.save()
+    return initial_state(config)
+
+
+def initial_state(config: RunConfig) -> GliaState:
+    """The state a run starts from (its first checkpoint), from its configuration."""
     task = load_task(config.task)
     task["budget"]["simulations"] = config.budget_sims
     if config.wall_clock_s:
         task["budget"]["wall_clock_s"] = config.wall_clock_s
-    config.save()
     facts = {f"{role} model": f"{spec.model} at {spec.base_url or 'OpenAI'}" for role, spec in config.models.items()}
     facts |= {f"{role} modes": mode_summary(m) for role, m in config.modes.items()}
     state: GliaState = {"task": task, "thread_id": config.thread_id, "run_dir": str(config.run_dir),
@@ -43,13 +49,31 @@ def start_run(config: RunConfig, models: dict | None = None, on_event: Callable[
               factory: ChatFactory | None = None) -> RunOutcome:
     """Start a run and carry it to its end. Each role's endpoint is probed first (cached in the workspace) to
     choose how the role talks to it, unless ``models`` (chat models per role, e.g. test fakes) are given;
-    ``factory`` makes the chat models from (base URL, model) otherwise (default: ``ChatOpenAI``)."""
-    if models is None and config.models and not config.modes:
-        for note in config.choose_modes(factory):
-            if on_event:
-                on_event({"namespace": [], "mode": "custom", "data": {"event": "modes", "text": note}})
+    ``factory`` makes the chat models from (base URL, model) otherwise (default: ``ChatOpenAI``). An endpoint that
+    cannot serve leaves the run created and paused before its first step (``glia resume`` starts it)."""
     state = prepare_run(config)
+    if (stopped := _choose_modes(config, models, factory, on_event)) is not None:
+        return stopped
     return _execute(RunSession(config, models, factory), state, on_event)
+
+
+def _choose_modes(config: RunConfig, models, factory, on_event) -> RunOutcome | None:
+    """Probe the endpoints a run has not probed yet (kept in its ``run.json``); the paused outcome if one cannot
+    serve, None when the run may go."""
+    if models is not None or not config.models or config.modes:
+        return None
+    try:
+        notes = config.choose_modes(factory)
+    except EndpointUnreachable as exc:
+        config.modes.clear()
+        return RunOutcome(config.thread_id, "paused", message=f"{exc}; `glia resume {config.thread_id}` starts "
+                          "the run once it answers", run_dir=str(config.run_dir), configured=config.implementations,
+                          endpoint_failed=True)
+    config.save()
+    for note in notes:
+        if on_event:
+            on_event({"namespace": [], "mode": "custom", "data": {"event": "modes", "text": note}})
+    return None
 
 
 def resume_run(thread_id: str, workspace: str | Path = DEFAULT_WORKSPACE, implementations: dict | None = None,
@@ -60,7 +84,12 @@ def resume_run(thread_id: str, workspace: str | Path = DEFAULT_WORKSPACE, implem
     config = RunConfig.load(thread_id, workspace).with_implementations(implementations)
     if implementations:
         config.save()
-    return _execute(RunSession(config, models, factory), None, on_event, checkpoint_id)
+    if (stopped := _choose_modes(config, models, factory, on_event)) is not None:
+        return stopped
+    session = RunSession(config, models, factory)
+    # a run stopped before its first checkpoint (its endpoint was down at the start) starts from the beginning
+    state = initial_state(config) if checkpoint_id is None and not session.snapshot().values else None
+    return _execute(session, state, on_event, checkpoint_id)
 
 
 def _execute(session: RunSession, state: GliaState | None, on_event, checkpoint_id: str | None = None) -> RunOutcome:

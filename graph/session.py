@@ -16,7 +16,7 @@ from typing import Any
 from langgraph.checkpoint.sqlite import SqliteSaver
 
 from glia.nodes.llm import EndpointDown
-from glia.simulator import confine
+from glia.simulator import confine, interrupt
 
 from .builder import build_graph
 from .config import ChatFactory, RunConfig
@@ -35,6 +35,8 @@ class RunOutcome:
     message: str = ""
     run_dir: str = ""
     configured: dict = field(default_factory=dict)   # role -> implementation the run was built with
+    interrupted: bool = False        # the user stopped it (Ctrl-C, the TUI's stop); paused, resumable
+    endpoint_failed: bool = False    # a model endpoint could not serve (down, the key or the model refused); paused
 
     def to_json(self) -> dict:
         s = self.state
@@ -47,6 +49,8 @@ class RunOutcome:
                 impls.setdefault(role, set()).add(name)
         return {
             "thread_id": self.thread_id, "status": self.status, "message": self.message,
+            "interrupted": self.interrupted, "endpoint_failed": self.endpoint_failed,
+            "resume": f"glia resume {self.thread_id}",
             "simulations_used": len(s.get("ledger", [])),
             "simulations_budget": s.get("budget", {}).get("simulations"),
             "best": ({"path": str(Path(self.run_dir) / f"best_{Path(design).name}"), "experiment": best["id"],
@@ -69,6 +73,21 @@ class RunOutcome:
         }
 
 
+def in_flight(snap) -> str:
+    """What a run stopped at its checkpoint ``snap`` was doing, in words: the step that runs next on resume."""
+    nxt = list(snap.next)
+    values = snap.values or {}
+    if nxt == ["tools"]:
+        calls = getattr((values.get("researcher_messages") or [None])[-1], "tool_calls", None) or []
+        if not any(c.get("name") == "run_simulation" for c in calls):
+            return "the researcher's tool calls"
+        seq = len([e for e in values.get("ledger", []) if e.get("context") == values.get("context_id")]) + 1
+        return f"experiment {values.get('context_id', 'c1')}-e{seq:03d}"
+    words = {"baselines": "the baselines' measurement", "collect": "the held-out re-measurement and the report",
+             "context": "the contexts' steps in flight"}
+    return ", ".join(words.get(n, f"the {n} step") for n in nxt) or "nothing"
+
+
 class RunSession:
     """One run's graph with its checkpointer (``models``: chat models per role; made from the config if None)."""
 
@@ -84,6 +103,8 @@ class RunSession:
         self.context = config.context(models, factory)
         self.message = ""
         self.paused = False
+        self.interrupted = False
+        self.endpoint_failed = False
 
     def runnable_config(self, checkpoint_id: str | None = None) -> dict[str, Any]:
         cfg: dict[str, Any] = {"configurable": {"thread_id": self.thread_id},
@@ -93,16 +114,23 @@ class RunSession:
         return cfg
 
     def events(self, state: dict | None = None, checkpoint_id: str | None = None) -> Iterator[dict]:
-        """Run from ``state`` (a new run), or from the last checkpoint, or from ``checkpoint_id`` (a fork)."""
-        self.message, self.paused = "", False
+        """Run from ``state`` (a new run), or from the last checkpoint, or from ``checkpoint_id`` (a fork). A stop by
+        the user (``interrupt.request``, Ctrl-C) ends the stream with the run paused at its last checkpoint: the step
+        in flight is discarded, recorded nowhere, and runs again on resume."""
+        self.message, self.paused, self.interrupted, self.endpoint_failed = "", False, False, False
+        interrupt.reset()
         try:
             for ns, mode, chunk in self.graph.stream(state, self.runnable_config(checkpoint_id),
                                                      context=self.context,
                                                      stream_mode=["updates", "custom"], subgraphs=True):
                 yield {"namespace": list(ns), "mode": mode, "data": chunk}
         except EndpointDown as exc:
-            self.paused = True
-            self.message = f"{exc}; resume with `glia resume {self.thread_id}` when the endpoint is back"
+            self.paused = self.endpoint_failed = True
+            self.message = f"{exc}; `glia resume {self.thread_id}` continues once it answers"
+        except KeyboardInterrupt:  # Ctrl-C, or interrupt.Interrupted from a stop
+            self.paused = self.interrupted = True
+            self.message = (f"interrupted: {in_flight(self.snapshot())} discarded (not recorded, not charged); "
+                            f"`glia resume {self.thread_id}` continues")
 
     def snapshot(self):
         return self.graph.get_state({"configurable": {"thread_id": self.thread_id}})
@@ -116,7 +144,7 @@ class RunSession:
         elif not snap.values.get("stop_reason"):
             status = "new" if not snap.values else "paused"
         return RunOutcome(self.thread_id, status, dict(snap.values), message, str(self.run_dir),
-                          self.config.implementations)
+                          self.config.implementations, self.interrupted, self.endpoint_failed)
 
     def history(self) -> list[dict]:
         """Every top-level checkpoint of the thread, newest first, with its parent (forks share a parent) and the

@@ -23,7 +23,7 @@ from typing import Literal
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
 from pydantic import BaseModel, Field
 
-from .llm import make_chat_model, with_token_limit
+from .llm import make_chat_model, refusal, with_token_limit
 from .replies import parse_reply
 
 PROBE_VERSION = 1  # bump when a check changes meaning; older cached profiles are probed again
@@ -108,7 +108,8 @@ class EndpointProfile(BaseModel):
 
 
 class EndpointUnreachable(RuntimeError):
-    """The endpoint did not answer at all; nothing is cached."""
+    """The endpoint cannot serve at all (not there, the key refused, no such model); nothing is cached. The message
+    is one line: what failed, where, and what to check."""
 
 
 def default_factory(base_url: str | None, model: str):
@@ -128,9 +129,9 @@ def probe(base_url: str | None, model: str, factory: ChatFactory | None = None,
         started = time.perf_counter()
         try:
             check = RUNNERS[name](with_token_limit(chat, base_url, LIMITS[name]), nonce)
-        except Exception as exc:  # every failure of a check is a finding, except an endpoint that is not there
-            if _unreachable(exc):
-                raise EndpointUnreachable(f"cannot reach {base_url or OPENAI_URL} ({model}): {exc}") from exc
+        except Exception as exc:  # every failure of a check is a finding, except an endpoint that cannot serve
+            if line := refusal(exc, base_url, model):
+                raise EndpointUnreachable(line) from exc
             check = Check(outcome="error", ok=False, error=error_text(exc))
         check.latency_s = round(time.perf_counter() - started, 2)
         checks[name] = check
@@ -322,11 +323,6 @@ def _validation_summary(message: str) -> str:
     parts = [p.strip(" '\"") for p in loc.split(",")]
     where = ".".join(p for p in parts if p and p != "body" and not p[0].isupper())  # not the union members' names
     return f"request rejected: {where}: {msg}"
-
-
-def _unreachable(exc: Exception) -> bool:
-    import openai
-    return isinstance(exc, openai.APIConnectionError) and not isinstance(exc, openai.APITimeoutError)
 
 
 def error_text(exc: Exception) -> str:

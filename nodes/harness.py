@@ -12,6 +12,7 @@ from pathlib import Path
 from langchain_core.messages import AIMessage, ToolMessage, messages_to_dict
 from langgraph.runtime import Runtime
 
+from glia.simulator import interrupt
 from glia.state import (
     Baseline,
     BestDesign,
@@ -26,7 +27,7 @@ from glia.state import (
     worse,
 )
 from glia.state.task import objective_ci, policy_name
-from glia.tools.heldout import measure_heldout
+from glia.tools.heldout import measure_heldout, plan
 from glia.tools.simulation import confirm_hardened, describe_check, run_baseline
 from glia.tools.toolkit import execute
 
@@ -61,6 +62,7 @@ def measure_baselines(state: GliaState, runtime: Runtime[GliaContext]) -> GliaSt
         out.append(b)
         runtime.stream_writer({"event": "baseline", "policy": name, "metrics": b["metrics"],
                                "feasible": b["feasible"], "violation": b["violation"]})
+    evaluator.flush()  # in the telemetry before the step is checkpointed
     return {"baselines": out, "started_at": state.get("started_at") or time.time()}
 
 
@@ -93,6 +95,7 @@ def run_tools(state: GliaState, runtime: Runtime[GliaContext]) -> GliaState:
         seq = len(ledger) + len(entries) + 1
         res = execute(ctx, tc["name"], tc.get("args") or {}, f"e{seq:03d}" if tc["name"] == "run_simulation" else
                       tc["id"], left)
+        interrupt.check()  # stopped meanwhile: this step is discarded and runs again on resume (nothing is lost)
         if res.experiment is not None:
             left -= 1
             e = res.experiment
@@ -122,7 +125,8 @@ def run_tools(state: GliaState, runtime: Runtime[GliaContext]) -> GliaState:
             runtime.stream_writer({"event": "experiment", "context": state["context_id"], "id": e["id"],
                                    "label": e.get("label", ""), "metrics": e["metrics"], "error": entry.get("error"),
                                    "verdict": entry["verdict"], "feasible": entry["feasible"],
-                                   "violation": entry["violation"]})
+                                   "violation": entry["violation"], "left": left,
+                                   "budget": state["budget"]["simulations"], "reused": bool(e.get("reused"))})
         messages.append(ToolMessage(content=res.text, tool_call_id=tc["id"], name=tc["name"],
                                     status="error" if res.error else "success"))
     update: GliaState = {"researcher_messages": messages, "ledger": entries,
@@ -166,8 +170,12 @@ def collect(state: GliaState, runtime: Runtime[GliaContext]) -> GliaState:
     designs = heldout_designs(state)
     heldout = {}
     if runtime.context.evaluation.get("heldout", True):  # a comparison re-measures every method's design itself
-        runtime.stream_writer({"event": "heldout", "designs": list(designs)})
-        heldout = measure_heldout(task_evaluator(state, runtime.context), state["task"], designs, state["thread_id"])
+        evaluator = task_evaluator(state, runtime.context)
+        runtime.stream_writer({"event": "heldout", "designs": list(designs), "seeds": len(plan(state["task"])["seeds"]),
+                               "timeout_s": evaluator.timeout_s})
+        heldout = measure_heldout(evaluator, state["task"], designs, state["thread_id"], lambda design, part, fig:
+                                  runtime.stream_writer({"event": "heldout_figure", "design": design, "part": part,
+                                                         "figure": fig}))
     with open(run_dir / "transcript.jsonl", "w") as out:
         for c in sorted(state.get("contexts", []), key=lambda c: c["id"]):
             t = Path(c["workspace"]) / "transcript.jsonl"

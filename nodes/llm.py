@@ -19,7 +19,48 @@ PRICES = {
 
 
 class EndpointDown(RuntimeError):
-    """The model endpoint kept failing after retries; the run stops here, resumable."""
+    """The model endpoint kept failing after retries, or refused the key or the model; the run stops here,
+    resumable (the message is one line: what failed, where, and what to check)."""
+
+
+def endpoint_of(runnable) -> tuple[str | None, str]:
+    """(base URL, model name) of a chat model, or of the model inside a bound runnable (tools, structured output)."""
+    for obj in (runnable, getattr(runnable, "bound", None), getattr(getattr(runnable, "first", None), "bound", None)):
+        if obj is not None and hasattr(obj, "model_name"):
+            return getattr(obj, "openai_api_base", None), str(obj.model_name)
+    return None, "?"
+
+
+def doctor_hint(base_url: str | None, model: str) -> str:
+    return f"`glia doctor --model {model}" + (f" --base-url {base_url}`" if base_url else "`")
+
+
+def refusal(exc: BaseException, base_url: str | None, model: str) -> str | None:
+    """One line for an endpoint that cannot serve this run at all (not there, the key refused, no such model), or
+    None for any other failure (a transient one, or a request the endpoint rejects)."""
+    try:
+        import openai
+    except ImportError:  # pragma: no cover - langchain-openai depends on it
+        return None
+    where = f"{base_url or 'https://api.openai.com/v1'} (model {model})"
+    if isinstance(exc, openai.APIConnectionError) and not isinstance(exc, openai.APITimeoutError):
+        cause: BaseException = exc
+        while cause.__cause__ is not None:  # the socket's own words (connection refused, name not known)
+            cause = cause.__cause__
+        detail = " ".join(str(getattr(cause, "message", None) or cause).split()).rstrip(".")[:200]
+        return (f"cannot reach the model endpoint {where}: {detail or type(cause).__name__}; is the server running, "
+                f"and is the URL its OpenAI-compatible base (usually ending in /v1)? {doctor_hint(base_url, model)} "
+                "checks it")
+    body = getattr(exc, "body", None)
+    detail = body.get("message") if isinstance(body, dict) else getattr(exc, "message", None) or str(exc)
+    detail = " ".join(str(detail).split()).rstrip(".")[:200]
+    if isinstance(exc, (openai.AuthenticationError, openai.PermissionDeniedError)):
+        return (f"the model endpoint {where} refused the API key (HTTP {exc.status_code}: {detail}); check "
+                f"OPENAI_API_KEY; {doctor_hint(base_url, model)} checks it")
+    if isinstance(exc, openai.NotFoundError):
+        return (f"the model endpoint {where} does not serve model {model!r} (HTTP 404: {detail}); check --model (or "
+                f"GLIA_MODEL) against the server's models; {doctor_hint(base_url, model)} checks it")
+    return None
 
 
 def make_chat_model(model: str, base_url: str | None = None, api_key: str | None = None, temperature: float = 0.2,
@@ -75,13 +116,19 @@ def invoke_with_retries(runnable, messages, settings: AgentSettings, role: str):
         try:
             return runnable.invoke(messages)
         except Exception as exc:  # only transient endpoint failures are retried
+            base_url, model = endpoint_of(runnable)
+            if (line := refusal(exc, base_url, model)) and not _retryable(exc):  # asking again will not help
+                raise EndpointDown(f"the {role} model: {line}") from exc
             if not _retryable(exc):
                 raise
             # a server that serves one request at a time keeps working on one we gave up on: asking again at
             # once only queues more work behind it, so a timeout is retried once, after the back-off
             timeouts += _is_timeout(exc)
             if attempt == settings.max_retries or timeouts > 1:
-                raise EndpointDown(f"the {role} model endpoint failed {attempt + 1} times: {exc}") from exc
+                why = refusal(exc, base_url, model) or (
+                    f"{base_url or 'https://api.openai.com/v1'} (model {model}): {' '.join(str(exc).split())[:200]}; "
+                    f"{doctor_hint(base_url, model)} checks it")
+                raise EndpointDown(f"the {role} model endpoint failed {attempt + 1} times: {why}") from exc
             time.sleep(delay)
             delay *= 2
     raise AssertionError("unreachable")

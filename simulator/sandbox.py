@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import confine, guard, hardened, verify, wire
+from . import confine, guard, hardened, interrupt, verify, wire
 from .config import SimulationConfig
 from .engine import RunResult, Simulation
 from .loader import PolicyLoadError, PolicySource, load_policy, stack_sources
@@ -145,6 +145,7 @@ def _layers(srcs: dict[str, PolicySource]) -> dict[str, type]:
 
 def _normal_child(conn, config: SimulationConfig, srcs: dict[str, PolicySource], seed: int, limits: Limits,
                   iso: confine.Isolation, fast: bool) -> None:
+    interrupt.shield_child()
     run, err, sim = None, None, None
     try:
         workload = config.workload.generate(seed)
@@ -173,6 +174,7 @@ def _trusted_child(conn, peer, config: SimulationConfig, srcs: dict[str, PolicyS
                    iso: confine.Isolation, fast: bool) -> None:
     """The hardened mode's simulator: no policy code in this process; the policies of every layer that is not a
     built-in answer over ``peer``."""
+    interrupt.shield_child()
     run, err, sim = None, None, None
     try:
         workload = config.workload.generate(seed)
@@ -196,6 +198,7 @@ def _trusted_child(conn, peer, config: SimulationConfig, srcs: dict[str, PolicyS
 
 def _policy_child(peer, srcs: dict[str, PolicySource], seed: int, limits: Limits, iso: confine.Isolation) -> None:
     """The hardened mode's policy process: confined, then serving the policies' calls."""
+    interrupt.shield_child()
     peer.send_bytes(json.dumps({"isolation": _confine(limits, iso, _files(srcs))}).encode())
     if peer.recv() != "go":  # sent once the parent accepted this process's confinement
         return
@@ -254,7 +257,7 @@ def _context():
         try:
             os.environ.clear()
             os.environ.update(confine.safe_env(), **{k: saved[k] for k in ("PYTHONPATH",) if k in saved})
-            with _real_stdio():
+            with _real_stdio(), interrupt.sigint_ignored():  # the user's Ctrl-C is for the parent only
                 forkserver.ensure_running()
         finally:
             os.environ.clear()
@@ -285,6 +288,7 @@ def _start(ctx, config: SimulationConfig, srcs: dict[str, PolicySource], seed: i
     with _real_stdio(), _without_main():
         for p in procs:
             p.start()
+    interrupt.track(procs)
     child.close()
     if hardened_mode:
         a.close()
@@ -297,6 +301,7 @@ def _stop(job: _Job) -> None:
         if p.is_alive():
             p.kill()
         p.join(5)
+    interrupt.untrack(job.procs)
     job.conn.close()
 
 
@@ -356,6 +361,7 @@ def run_seeds(config: SimulationConfig, policy: str, seeds: list[int], jobs: int
     results: dict[int, SeedOutcome] = {}
     received: list[tuple[_Job, bytes, float]] = []
     while todo or running or received:
+        _stop_if_interrupted(running)
         while todo and len(running) < jobs:
             job = _start(ctx, config, srcs, todo.pop(0), limits, iso, fast, hardened)
             running[job.conn] = job
@@ -366,7 +372,9 @@ def run_seeds(config: SimulationConfig, policy: str, seeds: list[int], jobs: int
         if not running:
             break
         deadline = min(j.started + timeout_s for j in running.values())
-        for conn in wait(list(running), timeout=max(0.0, deadline - time.monotonic())):
+        ready = wait(list(running), timeout=max(0.0, deadline - time.monotonic()))
+        _stop_if_interrupted(running)  # seeds killed by the user's stop are not failures
+        for conn in ready:
             job = running[conn]
             try:
                 data = conn.recv_bytes(wire.MAX_BYTES)
@@ -409,6 +417,15 @@ def run_seeds(config: SimulationConfig, policy: str, seeds: list[int], jobs: int
                 results[seed] = skipped(seed, first)
             todo.clear()
     return [results[s] for s in seeds]
+
+
+def _stop_if_interrupted(running: dict) -> None:
+    """The user stopped the run (``interrupt.request`` killed the seed processes): stop what runs, record nothing."""
+    if interrupt.requested():
+        for job in running.values():
+            _stop(job)
+        running.clear()
+        raise interrupt.Interrupted()
 
 
 def skipped(seed: int, cause: SeedOutcome) -> SeedOutcome:

@@ -110,7 +110,8 @@ def test_an_endpoint_that_is_not_there_raises_and_nothing_is_cached(tmp_path):
     def factory(base_url, name):
         return ChatOpenAI(model=name, base_url=base_url, api_key="k", max_retries=0,
                           http_client=httpx.Client(transport=httpx.MockTransport(refuse)))
-    with pytest.raises(EndpointUnreachable, match=r"cannot reach http://127.0.0.1:9/v1 \(m\)"):
+    with pytest.raises(EndpointUnreachable, match=r"cannot reach the model endpoint http://127.0.0.1:9/v1 \(model m\): "
+                                                  r"connection refused; .*`glia doctor --model m --base-url "):
         profile_for(tmp_path, "http://127.0.0.1:9/v1", "m", factory)
     assert not (tmp_path / CACHE_FILE).exists()
 

@@ -144,7 +144,12 @@ class Evaluator:
                 if done and done["status"] != "running":
                     return _from_row(done)
         started = time.perf_counter()
-        out = self.measure(policy, key, context=context)
+        try:
+            out = self.measure(policy, key, context=context)
+        except KeyboardInterrupt:  # stopped by the user: not measured, so not charged (a resume runs it again)
+            if charge is not None and not charge.repeat:
+                self.ledger.release(self.unit, key)
+            raise
         code = Path(policy).read_bytes() if Path(policy).is_file() else policy.encode()
         out.update(status="reused" if out.get("reused") else "error" if out.get("error") else "ok",
                    charged=charge is not None and not charge.repeat, seq=charge.seq if charge else None,

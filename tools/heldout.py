@@ -9,6 +9,7 @@ whether the design depends on the exact load it was tuned on. Neither is charged
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
 
 from glia.simulator.config import SimulationConfig
@@ -52,9 +53,11 @@ def shifted_workload(workload: str, shifted: dict) -> tuple[str, str | Simulatio
     return name, config.replace(workload=dataclasses.replace(config.workload, params=params))
 
 
-def measure_heldout(evaluator: Evaluator, task: dict, designs: dict[str, str], prefix: str) -> dict[str, dict]:
+def measure_heldout(evaluator: Evaluator, task: dict, designs: dict[str, str], prefix: str,
+                    on_figure: Callable[[str, str, dict], None] | None = None) -> dict[str, dict]:
     """Each design (name -> a built-in policy or a policy file) on the held-out seeds and on the shifted workload,
-    recorded under ``PREFIX-heldout-NAME`` and ``PREFIX-shifted-NAME`` (read back if already measured)."""
+    recorded under ``PREFIX-heldout-NAME`` and ``PREFIX-shifted-NAME`` (read back if already measured);
+    ``on_figure(design, part, figure)`` is told of each figure as it is measured (part: heldout or shifted)."""
     p = plan(task)
     name, shifted = shifted_workload(task["benchmark"]["workload"], p["shifted"])
     out: dict[str, dict] = {}
@@ -62,11 +65,15 @@ def measure_heldout(evaluator: Evaluator, task: dict, designs: dict[str, str], p
         if policy.endswith(".py") and not Path(policy).is_file():
             continue
         tag = design.replace("/", "_")
-        held = evaluator.measure(policy, f"{prefix}-heldout-{tag}", seeds=p["seeds"], context="heldout")
-        shift = evaluator.measure(policy, f"{prefix}-shifted-{tag}", seeds=p["seeds"], workload=shifted,
-                                  context="heldout")
-        out[design] = {"heldout": _brief(held, evaluator.metric),
-                       "shifted": {**_brief(shift, evaluator.metric), "workload": name}}
+        held = _brief(evaluator.measure(policy, f"{prefix}-heldout-{tag}", seeds=p["seeds"], context="heldout"),
+                      evaluator.metric)
+        if on_figure:
+            on_figure(design, "heldout", held)
+        shift = {**_brief(evaluator.measure(policy, f"{prefix}-shifted-{tag}", seeds=p["seeds"], workload=shifted,
+                                            context="heldout"), evaluator.metric), "workload": name}
+        if on_figure:
+            on_figure(design, "shifted", shift)
+        out[design] = {"heldout": held, "shifted": shift}
     evaluator.flush()
     return out
 

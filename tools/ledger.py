@@ -98,6 +98,11 @@ class BudgetLedger:
                         "VALUES (?, ?, ?, 'running', ?, ?, ?)", (unit, key, used + 1, label, time.time(), tokens))
             return Charge(used + 1, False)
 
+    def release(self, unit: str, key: str) -> None:
+        """Give back a reservation whose evaluation never ran to its end (the user stopped it)."""
+        with self._tx() as con:
+            con.execute("DELETE FROM evaluations WHERE unit = ? AND key = ? AND status = 'running'", (unit, key))
+
     def record(self, unit: str, key: str, result: dict) -> None:
         """What an evaluation measured (``Evaluator.evaluate``'s result)."""
         err = result.get("error") or {}
