@@ -16,7 +16,7 @@ from typing import Any
 from langgraph.checkpoint.sqlite import SqliteSaver
 
 from glia.nodes.llm import EndpointDown
-from glia.simulator import confine, interrupt
+from glia.simulator import confine
 
 from .builder import build_graph
 from .config import ChatFactory, RunConfig
@@ -118,7 +118,6 @@ class RunSession:
         the user (``interrupt.request``, Ctrl-C) ends the stream with the run paused at its last checkpoint: the step
         in flight is discarded, recorded nowhere, and runs again on resume."""
         self.message, self.paused, self.interrupted, self.endpoint_failed = "", False, False, False
-        interrupt.reset()
         try:
             for ns, mode, chunk in self.graph.stream(state, self.runnable_config(checkpoint_id),
                                                      context=self.context,

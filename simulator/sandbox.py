@@ -266,6 +266,12 @@ def _context():
     return _CONTEXT
 
 
+def start_server() -> None:
+    """Start the seed processes' server now: from the main thread, with SIGINT ignored, which every seed process then
+    inherits (a command whose work runs in another thread calls this first; see ``graph/stopping.py``)."""
+    _context()
+
+
 @dataclass
 class _Job:
     seed: int

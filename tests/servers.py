@@ -24,6 +24,7 @@ import html
 import itertools
 import json
 import re
+import threading
 from dataclasses import dataclass, field
 
 import httpx
@@ -309,3 +310,72 @@ def typical_model() -> Model:
             return Call("read_note", {"topic": "code"})
         return Json({"color": "blue"})
     return Model(turn)
+
+
+class Loopback:
+    """A server above on this machine's loopback, as a real HTTP server in a thread, for tests that reach it the way
+    a user's ``glia`` does (its own ``ChatOpenAI``, or a ``glia`` command). ``key``: the API key it accepts (others
+    get HTTP 401); ``model``: the one model it serves (others get HTTP 404, as vLLM and OpenAI answer);
+    ``answer``: how many requests it answers before it goes down (None: all). ``url`` is its base URL; ``port`` may
+    be given to come back where a stopped one was."""
+
+    def __init__(self, server: OpenAIServer, *, key: str | None = None, model: str = "emulated",
+                 answer: int | None = None, port: int = 0):
+        import http.server
+
+        self.server, self.key, self.model, self.answer = server, key, model, answer
+        self.answered = 0
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 - the http.server interface
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                status, payload = outer.respond(self.path, dict(self.headers), body)
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}/v1"
+        self._thread = None
+
+    def respond(self, path: str, headers: dict, body: bytes) -> tuple[int, dict]:
+        auth = {k.lower(): v for k, v in headers.items()}.get("authorization", "")
+        if self.key is not None and auth != f"Bearer {self.key}":
+            return 401, {"error": {"message": "Incorrect API key provided.", "type": "invalid_request_error",
+                                   "param": None, "code": "invalid_api_key"}}
+        request = json.loads(body or b"{}")
+        if request.get("model") != self.model:
+            return 404, {"error": {"message": f"The model `{request.get('model')}` does not exist.",
+                                   "type": "invalid_request_error", "param": None, "code": "model_not_found"}}
+        self.answered += 1
+        if self.answer is not None and self.answered >= self.answer:
+            threading.Thread(target=self.stop, daemon=True).start()  # down after this answer
+        response = self.server(httpx.Request("POST", f"http://emulated{path}", content=body))
+        return response.status_code, response.json()
+
+    def start(self) -> Loopback:
+        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def __enter__(self) -> Loopback:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        try:
+            self.stop()
+        except OSError:
+            pass

@@ -10,6 +10,7 @@ import sys
 import time
 
 from ..commands import add_executor_options
+from ..stopping import EXIT_CODE, drive
 from ..workspace import DEFAULT_WORKSPACE
 from .names import METHODS
 
@@ -75,8 +76,9 @@ def cmd_compare(args) -> int:
     from .runner import CompareConfig, resume_compare, start_compare
     on_event = progress(args.quiet or args.json)
     if args.resume or args.report:
-        outcome = resume_compare(args.resume or args.report, args.workspace, on_event=on_event,
-                                 report_only=bool(args.report))
+        compare_id = args.resume or args.report
+        outcome = _stoppable(compare_id, lambda: resume_compare(compare_id, args.workspace, on_event=on_event,
+                                                                report_only=bool(args.report)))
     else:
         methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else None
         model = args.model or os.environ.get("GLIA_MODEL")
@@ -85,7 +87,9 @@ def cmd_compare(args) -> int:
                                      workspace=args.workspace, compare_id=args.id, executor=args.executor,
                                      ray_address=args.ray_address, heldout=not args.no_heldout,
                                      wall_clock_s=args.wall_clock_s)
-        outcome = start_compare(config, on_event=on_event)
+        outcome = _stoppable(config.compare_id, lambda: start_compare(config, on_event=on_event))
+    if outcome is None:
+        return EXIT_CODE
     data = outcome.to_json()
     if args.json:
         print(json.dumps(data, default=str))
@@ -98,4 +102,23 @@ def cmd_compare(args) -> int:
                   f"{m['wall_s']:.0f} s, {m['tokens']:.0f} tokens per run)")
         if data["report"]:
             print(f"report: {data['report']}")
+    from glia.simulator import interrupt
+    if interrupt.requested():
+        return EXIT_CODE
     return 0 if outcome.status in ("finished", "partial") else 1
+
+
+def _stoppable(compare_id: str, go):
+    """A comparison under Ctrl-C's rules (``stopping.drive``): the unit in flight stops, its evaluation in flight is
+    discarded (not charged), and ``glia compare --resume`` continues it; None when it stopped before it could say
+    so itself."""
+    resume = f"glia compare --resume {compare_id}"
+
+    def abandoned() -> None:
+        print(f"comparison {compare_id}: paused: interrupted; `{resume}` continues")
+
+    try:
+        return drive(go, resume, abandoned)
+    except KeyboardInterrupt:
+        abandoned()
+        return None

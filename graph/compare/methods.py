@@ -36,6 +36,7 @@ from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from glia.nodes.endpoint import CACHE_FILE
 from glia.nodes.llm import EndpointDown, account, invoke_with_retries, make_chat_model, with_token_limit
 from glia.nodes.replies import POLICY, clean_code, parse_reply, unescape
+from glia.simulator import interrupt
 from glia.state import AgentSettings, ModelSpec
 from glia.tools.evaluator import Evaluator
 from glia.tools.ledger import BudgetLedger
@@ -316,6 +317,7 @@ def _watch(shared: Shared, unit: Unit, proc: subprocess.Popen, bridge: Bridge) -
     model endpoint is down."""
     started = time.monotonic()
     while proc.poll() is None:
+        interrupt.check()  # the user stopped the comparison: the library's process group is stopped on the way out
         if bridge.failure is not None:
             return {"status": "paused", "message": str(bridge.failure)}
         if unit.seconds_left(shared.task, started) <= 0:
