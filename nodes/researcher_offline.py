@@ -14,6 +14,7 @@ from langchain_core.messages import AIMessage
 from langgraph.runtime import Runtime
 
 from glia.state import Finding, GliaContext, GliaState, Hypothesis, LedgerEntry
+from glia.tools.evaluator import program_key
 
 from .design_rules import compose
 from .design_spaces import SPACES, DesignSpace
@@ -37,8 +38,19 @@ HYPOTHESES = {
 }
 
 
-def _label_design(entry: LedgerEntry) -> RouterDesign | None:
-    return RouterDesign.from_key(entry.get("label", "").split(": ", 1)[-1])
+def _label_design(entry: LedgerEntry, starter: str = "") -> RouterDesign | None:
+    return _design_of(entry, RouterDesign.from_key, BASELINE, starter)
+
+
+def _design_of(entry: LedgerEntry, parse, start, starter: str = ""):
+    """The design of the space an experiment measured: by its label (the designs this researcher writes), or, for
+    one another researcher wrote (a run whose researcher was swapped for this one), the starting design when its
+    program is that design's or the task's starter file; None for any other (in the ledger, measured, but not a
+    design of this space: this researcher goes on with its own)."""
+    design = parse(entry.get("label", "").split(": ", 1)[-1])
+    if design is None and entry.get("program") in {program_key(start.code()), program_key(starter or "")}:
+        return start
+    return design
 
 
 def _flagged(state: GliaState) -> dict[str, Finding]:
@@ -57,7 +69,8 @@ def _mean_output(state: GliaState) -> int:
 def candidates(state: GliaState) -> list[tuple[RouterDesign, str, str]]:
     """Designs worth testing next, in order: (design, hypothesis id, why)."""
     ledger = [e for e in own_ledger(state) if not e.get("error")]
-    designs = [(d, e) for e in ledger if (d := _label_design(e))]
+    starter = state["task"]["design"].get("starter_source", "")
+    designs = [(d, e) for e in ledger if (d := _label_design(e, starter))]
     if not designs:
         return [(BASELINE, "", "measure the starting design")]
     best_d, _ = min(designs, key=lambda de: de[1]["score"])
@@ -152,9 +165,9 @@ def _space_plan(state: GliaState, space: DesignSpace) -> tuple[list[tuple], set[
     """A non-routing task's plan: (candidates in order, keys of the designs tried), from its design space."""
     start = space.starting_design(state["task"]["design"].get("starter_source", ""))
     ledger = own_ledger(state)
-    tried = {(space.parse(e.get("label", "").split(": ", 1)[-1]) or start).key() for e in ledger}
-    designs = [(d, e) for e in ledger if not e.get("error") and (d := space.parse(e.get("label", "")
-                                                                               .split(": ", 1)[-1]))]
+    starter = state["task"]["design"].get("starter_source", "")
+    tried = {d.key() for e in ledger if (d := _design_of(e, space.parse, start, starter))}
+    designs = [(d, e) for e in ledger if not e.get("error") and (d := _design_of(e, space.parse, start, starter))]
     if not designs:
         return [(start, "", "measure the starting design")], tried
     plan = space.propose(state, designs, state.get("findings", []))
@@ -166,8 +179,8 @@ def offline_researcher(state: GliaState, runtime: Runtime[GliaContext]) -> GliaS
     hyps = _hypotheses_update(state, space.hypotheses if space else HYPOTHESES)
     stop = budget_exhausted(state)
     ledger = own_ledger(state)
-    if space is None:
-        tried = {(_label_design(e) or BASELINE).key() for e in ledger}
+    if space is None:  # experiments of designs not of this space (another researcher's) are in the ledger, not tried
+        tried = {d.key() for e in ledger if (d := _label_design(e, state["task"]["design"]["starter_source"]))}
         plan = [] if stop else candidates(state)
     else:
         plan, tried = ([], set()) if stop else _space_plan(state, space)
@@ -182,7 +195,7 @@ def offline_researcher(state: GliaState, runtime: Runtime[GliaContext]) -> GliaS
     n = len(ledger) + 1
     label = ("baseline: " if not ledger else "") + design.key()
     calls = []
-    if ledger:  # the starter already sits in the design file for the baseline
+    if ledger:  # the starter already sits in the design file for the baseline (unless another researcher ran)
         calls.append({"name": "write_file", "id": f"e{n:03d}w", "type": "tool_call",
                       "args": {"path": state["task"]["design"]["file"], "content": design.code()}})
     calls.append({"name": "run_simulation", "id": f"e{n:03d}", "type": "tool_call",

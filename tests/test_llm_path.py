@@ -210,3 +210,36 @@ def test_a_design_that_does_what_a_measured_one_does_is_not_run_again():
                     "cost a simulation. Change what the code does, or finish.")
     changed = reworded.replace("num_active_requests", "num_pending_requests")
     assert _repeat(state, parse_reply(AIMessage(content=f"```python\n{changed}```")), "policy.py") is None
+
+
+class OneExperimentThenDown(ScriptedChatModel):
+    """A researcher model that runs one experiment, then stops answering (the run pauses there)."""
+
+    def _generate(self, messages, stop=None, run_manager=None, **kwargs):
+        if self.calls:
+            import httpx
+            import openai
+            raise openai.APIConnectionError(request=httpx.Request("POST", "http://127.0.0.1:9/v1/chat/completions"))
+        return super()._generate(messages, stop=stop, run_manager=run_manager, **kwargs)
+
+
+def test_the_offline_researcher_swapped_in_mid_run_continues_the_search_from_the_ledger(tmp_path):
+    from glia.graph.runs import resume_run
+
+    researcher = OneExperimentThenDown(messages=iter([reply("", ("write_file", {"path": "policy.py",
+                                                                                "content": POLICY}),
+                                                            ("run_simulation", {"label": "blocks"}))]))
+    offline = {"analyst": "offline", "supervisor": "offline", "summarizer": "offline"}
+    out = start_run(RunConfig.build(TASK, budget_sims=4, llm=True, implementations=offline, workspace=tmp_path,
+                                    settings={"retry_base_s": 0.0, "max_retries": 0}),
+                    models={"researcher": researcher})
+    assert out.status == "paused" and [e["label"] for e in out.state["ledger"]] == ["starter", "blocks"]
+    again = resume_run(out.thread_id, tmp_path, implementations={"researcher": "offline"})
+    assert again.status == "finished", again.message
+    ledger = sorted(again.state["ledger"], key=lambda e: e["seq"])
+    assert len(ledger) == 4 and [e["label"] for e in ledger[:2]] == ["starter", "blocks"]
+    # its own designs (the starter, measured already, is its starting design), until the budget is used: not an
+    # approval of what was there
+    assert all(e["label"].startswith("signal=") for e in ledger[2:]), [e["label"] for e in ledger]
+    assert "count" not in ledger[2]["label"].split(",")[0]  # not its starting design again
+    assert again.state["stop_reason"].startswith("approved") and "budget" in again.state["stop_reason"].lower()
