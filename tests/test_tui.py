@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -77,7 +78,7 @@ async def test_start_step_stop_resume_and_fork(tmp_path):
         assert graph.trace.counts[("researcher", "tools")] == 1
         assert "researcher → tools (1×)" in text_of(graph)
         assert "1/3" in text_of(app.query_one("#usage", Static))
-        assert "quick · 1 context · 3 sims · researcher=offline" in text_of(app.query_one("#facts", Static))
+        assert "quick · 1 context · 3 sims · every role offline" in text_of(app.query_one("#facts", Static))
         await pilot.press("x")
         await wait_for(pilot, lambda: not app.running)
         assert "stopped (resumable)" in text_of(app.query_one("#status", Static))
@@ -256,3 +257,156 @@ async def test_a_multi_context_run_shows_where_each_context_is(tmp_path):
         assert "c1@finalize c2@finalize" in text_of(graph)
         rows = app.query_one("#transitions", DataTable)
         assert {rows.get_row_at(i)[1] for i in range(rows.row_count)} == {"-", "c1", "c2"}
+
+
+async def _finished_run(app, pilot) -> str:
+    await pilot.press("s")
+    await pilot.pause()
+    await pilot.click("#ok")
+    await wait_for(pilot, lambda: app.step_count == 1)
+    await pilot.press("c")
+    await wait_for(pilot, lambda: not app.running)
+    return app.session.thread_id
+
+
+async def test_enter_on_the_start_dialog_chooses_an_implementation_and_starts_nothing(tmp_path):
+    app = GliaApp(tmp_path, TASK, budget_sims=3)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("s")
+        await pilot.pause()
+        assert isinstance(app.focused, Select) and app.focused.id == "impl-researcher"
+        await pilot.press("enter")     # opens the researcher's choices
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not app.running and app.session is None
+        assert type(app.screen).__name__ == "ImplementationsScreen"
+
+
+async def test_a_finished_runs_experiments_can_be_viewed_from_the_runs_tab_with_the_arrows_at_once(tmp_path):
+    first = GliaApp(tmp_path, TASK, budget_sims=2)
+    async with first.run_test(size=(100, 32)) as pilot:
+        threads = [await _finished_run(first, pilot)]
+        threads.append(await _finished_run(first, pilot))
+        status = text_of(first.query_one("#status", Static))
+        assert f"{threads[1]}: finished. report: {tmp_path / 'runs' / threads[1] / 'report.md'}" in status
+        await pilot.press("4")     # the Log tab: every progress line of the run, timestamped
+        await pilot.pause()
+        log = [strip.text for strip in first.query_one("#log").lines]
+        assert any("of 2 simulations used" in line for line in log), log     # the budget, each experiment
+        assert any("] [run] held-out best:" in line for line in log), log   # each held-out figure, timestamped
+        assert any(f"`glia resume {threads[1]}`" in line for line in log)   # the resume command at the start
+    app = GliaApp(tmp_path, TASK)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("3")
+        tree = app.query_one("#runs", Tree)
+        await wait_for(pilot, lambda: len(tree.root.children) == 2)
+        assert app.focused is tree    # no Tab needed: the arrows move in the runs at once
+        start = tree.cursor_line
+        await pilot.press("down")
+        await pilot.pause()
+        assert tree.cursor_line == start + 1
+        while tree.cursor_node is None or (tree.cursor_node.data or {}).get("thread_id") != threads[0]:
+            await pilot.press("down")
+            await pilot.pause()
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.viewed == threads[0] and app.query_one(TabbedContent).active ==
+                       "experiments-tab")
+        assert app.query_one("#experiments", DataTable).row_count == 2
+        assert f"{threads[0]} (finished): 2 experiment(s). report:" in text_of(app.query_one("#status", Static))
+        assert "2/2" in text_of(app.query_one("#usage", Static))
+        await pilot.press("1")     # r resumes (here: re-opens) the run on screen, not the one the tree was on
+        await pilot.press("r")
+        await pilot.pause()
+        assert app.screen.title_text == f"Resume {threads[0]} from its last finished step"
+
+
+async def test_pausing_says_paused_once_it_is_and_resume_and_fork_name_steps(tmp_path):
+    app = GliaApp(tmp_path, TASK, budget_sims=2)
+    async with app.run_test(size=(100, 32)) as pilot:
+        await pilot.press("s")
+        await pilot.pause()
+        await pilot.click("#ok")
+        await wait_for(pilot, lambda: app.step_count == 1)
+        await wait_for(pilot, lambda: "paused after step 1 (n step, c continue, x stop)" in
+                       text_of(app.query_one("#status", Static)))
+        await pilot.press("x")
+        await wait_for(pilot, lambda: not app.running)
+        thread = app.session.thread_id
+        await pilot.press("3")
+        tree = app.query_one("#runs", Tree)
+        await wait_for(pilot, lambda: any((n.data or {}).get("thread_id") == thread for n in tree.root.children))
+        node = next(n for n in tree.root.children if n.data["thread_id"] == thread)
+        node.expand()
+        await wait_for(pilot, lambda: any(str(n.label).startswith("step 0:") for n in _walk(node)))
+        tree.move_cursor(next(n for n in _walk(node) if str(n.label).startswith("step 0:")))
+        await pilot.pause()
+        await pilot.press("f")
+        await pilot.pause()
+        assert app.screen.title_text == f"Fork {thread} at step 0 (after loop → baselines): implementations"
+
+
+async def test_a_stop_as_the_last_step_ends_says_finished_not_stopped(tmp_path):
+    from glia.graph.session import RunOutcome
+    from glia.tui.messages import RunEnded
+    from glia.tui.stepper import Ended
+
+    app = GliaApp(tmp_path, TASK)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.running = True
+        app.post_message(RunEnded(Ended(RunOutcome("run-x", "finished", {"stop_reason": "approved"}), stopped=True)))
+        await wait_for(pilot, lambda: not app.running)
+        assert "run-x: finished." in text_of(app.query_one("#status", Static))
+
+
+async def test_the_tuis_stop_discards_the_experiment_in_flight_and_resume_runs_it_again(tmp_path):
+    """The TUI's x during an experiment: its seed processes stopped, nothing of it in the ledger or the telemetry;
+    resumed, the run ends with exactly its budget, each experiment once."""
+    from terminal import _children, _cmdline, state_of
+
+    from glia.simulator.telemetry import reading
+
+    def seeds() -> list[int]:
+        tree = _children()
+        servers = [c for c in tree.get(os.getpid(), []) if b"forkserver" in _cmdline(c)]
+        return [s for server in servers for s in tree.get(server, []) if state_of(s) not in ("", "Z")]
+
+    def run_ids() -> list[str]:
+        with reading(tmp_path / "telemetry.duckdb") as con:
+            return [r for (r,) in con.execute("SELECT run_id FROM runs").fetchall()]
+
+    app = GliaApp(tmp_path, TASK, budget_sims=2)
+    async with app.run_test(size=(100, 32)) as pilot:
+        await pilot.press("s")
+        await pilot.pause()
+        await pilot.click("#ok")
+        await wait_for(pilot, lambda: app.step_count == 1)     # baselines
+        for n in (2, 3):                                       # setup, researcher
+            await pilot.press("n")
+            await wait_for(pilot, lambda n=n: app.step_count == n)
+        await pilot.press("n")                                 # tools: the first experiment
+        frozen: list[int] = []
+
+        def freeze() -> bool:
+            for pid in seeds():
+                os.kill(pid, signal.SIGSTOP)
+                frozen.append(pid)
+                return True
+            return False
+        await wait_for(pilot, freeze)
+        await pilot.press("x")
+        await wait_for(pilot, lambda: not app.running)
+        assert "stopped (resumable)" in text_of(app.query_one("#status", Static))
+        assert state_of(frozen[0]) in ("", "Z")                # stopped by the harness, not left behind
+        thread = app.session.thread_id
+        state = app.session.snapshot().values
+        assert state["ledger"] == [] and [r for r in run_ids() if "c1-e" in r] == []
+        await pilot.press("r")
+        await pilot.pause()
+        await pilot.click("#ok")
+        await wait_for(pilot, lambda: app.running and app.stepper is not None)
+        await pilot.press("c")
+        await wait_for(pilot, lambda: not app.running)
+        assert "finished" in text_of(app.query_one("#status", Static))
+        ledger = app.session.snapshot().values["ledger"]
+        assert [e["id"] for e in ledger] == ["c1-e001", "c1-e002"] and not any(e.get("error") for e in ledger)
+        assert sorted(r for r in run_ids() if "c1-e" in r) == [f"{thread}/c1-e001", f"{thread}/c1-e002"]

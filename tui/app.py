@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,6 +20,8 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Footer, ProgressBar, RichLog, Static, TabbedContent, TabPane, Tree
 from textual.widgets.tree import TreeNode
 
+from glia.graph.progress import Eta, describe, duration
+
 from . import backend
 from .messages import (
     BaselineMeasured,
@@ -27,11 +30,14 @@ from .messages import (
     ExperimentRecorded,
     GraphShaped,
     HistoryLoaded,
+    ProgressSaid,
     RunEnded,
     RunFailed,
     RunOpened,
     RunsLoaded,
+    RunViewed,
     StepFinished,
+    StepperPaused,
     ToolCalled,
     for_event,
 )
@@ -52,7 +58,8 @@ class GliaApp(App):
         Binding("p", "pause", "Pause"), Binding("x", "stop", "Stop"), Binding("r", "resume", "Resume"),
         Binding("f", "fork", "Fork"), Binding("1", "tab('graph')", "Graph", show=False),
         Binding("2", "tab('experiments')", "Experiments", show=False),
-        Binding("3", "tab('runs')", "Runs", show=False), Binding("q", "quit", "Quit"),
+        Binding("3", "tab('runs')", "Runs", show=False), Binding("4", "tab('log')", "Log", show=False),
+        Binding("q", "quit", "Quit"),
     ]
 
     def __init__(self, workspace: str | Path = backend.DEFAULT_WORKSPACE, task: str = "routing",
@@ -69,6 +76,14 @@ class GliaApp(App):
         self._followed: set[str] = set()   # transition rows the cursor was moved to by the app
         self.histories: dict[str, list[dict] | str] = {}   # thread -> its checkpoints (or why they cannot be read)
         self._listed: list[tuple[str, bool]] | None = None   # the runs the tree shows
+        self.viewed: str | None = None     # the run whose state the widgets show when none is open
+        self.metric = "mean_e2e_s"         # the objective of the run shown
+        self.eta = Eta()                   # the time left in the open run's search, from its experiments so far
+
+    @property
+    def main(self):
+        """The app's own screen: what the handlers update, even while a dialog is open over it."""
+        return self.screen_stack[0] if self.screen_stack else self.screen
 
     # -- layout -------------------------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -90,6 +105,8 @@ class GliaApp(App):
                     yield BestPlot(id="plot")
             with TabPane("Runs", id="runs-tab"):
                 yield Tree("runs", id="runs")
+            with TabPane("Log", id="log-tab"):
+                yield RichLog(id="log", wrap=True, markup=False, highlight=False)
         yield Footer()
 
     def _next_run_facts(self) -> str:
@@ -98,10 +115,10 @@ class GliaApp(App):
         return f"next run: {Path(self.task_name).stem} · {contexts} · {budget}"
 
     def on_mount(self) -> None:
-        self.query_one("#transitions", DataTable).add_columns("step", "context", "node", "seconds")
-        self.query_one("#experiments", DataTable).add_columns("id", "design", "mean e2e s", "90% CI", "restarts",
+        self.main.query_one("#transitions", DataTable).add_columns("step", "context", "node", "seconds")
+        self.main.query_one("#experiments", DataTable).add_columns("id", "design", "objective", "90% CI", "restart",
                                                               "verdict")
-        self.query_one("#runs", Tree).root.expand()
+        self.main.query_one("#runs", Tree).root.expand()
         self.load_shape()
         self.refresh_runs()
 
@@ -112,12 +129,18 @@ class GliaApp(App):
     @on(GraphShaped)
     def _graph_shaped(self, message: GraphShaped) -> None:
         if self.session is None:
-            self.query_one("#graph", GraphView).set_graph(message.nodes, message.edges)
+            self.main.query_one("#graph", GraphView).set_graph(message.nodes, message.edges)
 
     def action_tab(self, name: str) -> None:
-        self.query_one(TabbedContent).active = f"{name}-tab"
+        """Show a tab, its main widget focused: the arrows work in it at once (no Tab key first)."""
+        self.main.query_one(TabbedContent).active = f"{name}-tab"
+        self.main.query_one({"graph": "#transitions", "experiments": "#experiments", "runs": "#runs",
+                        "log": "#log"}[name]).focus()
         if name == "runs":
             self.refresh_runs()
+
+    def _tab_is(self, name: str) -> bool:
+        return self.main.query_one(TabbedContent).active == f"{name}-tab"
 
     # -- starting, resuming, forking ----------------------------------------------------------------------------
     def _ask_implementations(self, title: str, current: dict[str, str], then) -> None:
@@ -143,11 +166,21 @@ class GliaApp(App):
                 workspace=self.workspace))
 
     def _selected(self) -> tuple[str | None, str | None]:
-        node = self.query_one("#runs", Tree).cursor_node
-        data = node.data if node is not None else None
+        """The run (and checkpoint) r and f act on: what the runs browser's cursor is on when it is shown, else the
+        run on screen (the open one, or the one viewed), from its last checkpoint."""
+        node = self.main.query_one("#runs", Tree).cursor_node
+        data = node.data if node is not None and self._tab_is("runs") else None
         if not data:
-            return (self.session.thread_id if self.session else None), None
+            return (self.session.thread_id if self.session else self.viewed), None
         return data.get("thread_id"), data.get("checkpoint_id")
+
+    def _step_words(self, thread: str, checkpoint: str) -> str:
+        """A checkpoint as the runs browser names it: its step and what ran before it and runs after it."""
+        history = self.histories.get(thread)
+        h = next((h for h in history if h["checkpoint_id"] == checkpoint), None) if isinstance(history, list) else None
+        if h is None:
+            return "the chosen step"
+        return f"step {h['step']} (after {h['node'] or h['source']} → {','.join(h['next']) or 'end'})"
 
     def action_resume(self) -> None:
         if self._busy():
@@ -156,7 +189,7 @@ class GliaApp(App):
         if not thread:
             self.notify("select a run in the Runs tab (3) first", severity="warning")
             return
-        where = f"checkpoint {checkpoint[:13]}" if checkpoint else "its last checkpoint"
+        where = self._step_words(thread, checkpoint) if checkpoint else "its last finished step"
         self._ask_about(thread, f"Resume {thread} from {where}", checkpoint)
 
     def action_fork(self) -> None:
@@ -166,7 +199,8 @@ class GliaApp(App):
         if not thread or not checkpoint:
             self.notify("select a checkpoint in the Runs tab (3) to fork from", severity="warning")
             return
-        self._ask_about(thread, f"Fork {thread} at {checkpoint[:13]}: implementations", checkpoint)
+        self._ask_about(thread, f"Fork {thread} at {self._step_words(thread, checkpoint)}: implementations",
+                        checkpoint)
 
     def _ask_about(self, thread: str, title: str, checkpoint: str | None) -> None:
         try:
@@ -211,11 +245,17 @@ class GliaApp(App):
         self.step_count = 0
         self.updates.clear()
         self._followed.clear()
-        self.query_one("#transitions", DataTable).clear()
-        self.query_one("#details", RichLog).clear()
-        self.query_one("#graph", GraphView).set_graph(*message.shape)
-        self.query_one("#facts", Static).update(message.facts)
-        self._status(f"{self.session.thread_id}: stepping (n step, c continue, x stop)")
+        self.main.query_one("#transitions", DataTable).clear()
+        self.main.query_one("#details", RichLog).clear()
+        self.main.query_one("#graph", GraphView).set_graph(*message.shape)
+        self.main.query_one("#facts", Static).update(message.facts)
+        self.viewed = None
+        self.eta = Eta()
+        thread = self.session.thread_id
+        self._status(f"{thread}: stepping (n step, c continue, x stop); if it stops, `glia resume {thread}` or r "
+                     "continues it")
+        self._say(f"[run] run {thread} in {self.session.run_dir}; if it stops, `glia resume {thread}` (or r here) "
+                  "continues it")
 
     # -- controls -----------------------------------------------------------------------------------------------
     def action_step(self) -> None:
@@ -235,16 +275,23 @@ class GliaApp(App):
     def action_stop(self) -> None:
         if self.stepper and self.running:
             self.stepper.stop()
-            self._status(f"{self.session.thread_id}: stopping after this step")
+            self._status(f"{self.session.thread_id}: stopping: the step in flight is discarded and runs again on "
+                         "resume")
+
+    @on(StepperPaused)
+    def _stepper_paused(self, message: StepperPaused) -> None:
+        if self.running and self.session is not None and not (self.stepper and self.stepper._stop):
+            self._status(f"{self.session.thread_id}: paused after step {self.step_count} (n step, c continue, "
+                         "x stop)")
 
     # -- what the run reports -----------------------------------------------------------------------------------
     @on(StepFinished)
     def _step_finished(self, message: StepFinished) -> None:
         step = message.step
         self.step_count += 1
-        context = self.query_one("#graph", GraphView).visit(step.node, step.namespace)
+        context = self.main.query_one("#graph", GraphView).visit(step.node, step.namespace)
         self.updates[self.step_count] = (step.node, step.update)
-        table = self.query_one("#transitions", DataTable)
+        table = self.main.query_one("#transitions", DataTable)
         table.add_row(str(self.step_count), context or "-", step.node, f"{step.duration:.2f}",
                       key=str(self.step_count))
         self._followed.add(str(self.step_count))
@@ -255,36 +302,48 @@ class GliaApp(App):
     @on(ToolCalled)
     def _tool_called(self, message: ToolCalled) -> None:
         call = message.call
-        self.query_one("#details", RichLog).write(f"tool call {call.tool}({_short(call.args)})")
+        self.main.query_one("#details", RichLog).write(f"tool call {call.tool}({_short(call.args)})")
 
     @on(ExperimentRecorded)
     def _experiment_recorded(self, message: ExperimentRecorded) -> None:
         e = message.experiment
-        result = (f"error {e.error.get('kind')}" if e.error else
-                  f"mean e2e {e.metrics.get('mean_e2e_s', math.nan):.2f} s ({e.verdict})")
-        self.query_one("#details", RichLog).write(f"{e.context} experiment {e.id}: {e.label} -> {result}")
+        line = describe(e.data, self.metric, self.eta) if e.data else None
+        if line is None:
+            result = (f"error {e.error.get('kind')}" if e.error else
+                      f"mean e2e {e.metrics.get('mean_e2e_s', math.nan):.2f} s ({e.verdict})")
+            line = f"{e.context} experiment {e.id}: {e.label} -> {result}"
+        self._say(line)
+
+    @on(ProgressSaid)
+    def _progress_said(self, message: ProgressSaid) -> None:
+        line = describe(message.data, self.metric, self.eta)
+        if line:
+            self._say(line)
 
     @on(BaselineMeasured)
     def _baseline_measured(self, message: BaselineMeasured) -> None:
         b = message.baseline
-        self.query_one("#details", RichLog).write(
-            f"baseline {b.policy}: mean e2e {b.metrics.get('mean_e2e_s', math.nan):.2f} s")
+        self._say(f"[run] baseline {b.policy}: mean e2e {b.metrics.get('mean_e2e_s', math.nan):.2f} s")
+
+    def _say(self, line: str) -> None:
+        """A progress line: in the details of the step running, and kept, timestamped, in the Log tab (4)."""
+        self.main.query_one("#details", RichLog).write(line)
+        self.main.query_one("#log", RichLog).write(f"[{time.strftime('%H:%M:%S')}] {line}")
 
     @on(ContextStarted)
     def _context_started(self, message: ContextStarted) -> None:
-        self.query_one("#graph", GraphView).name_context(message.change.namespace, message.change.context)
+        self.main.query_one("#graph", GraphView).name_context(message.change.namespace, message.change.context)
 
     @on(ContextEnded)
     def _context_ended(self, message: ContextEnded) -> None:
         c = message.change
-        self.query_one("#details", RichLog).write(
-            f"context {c.context} ended: {c.outcome.get('stop_reason', 'finished')}, "
-            f"{c.outcome.get('simulations_used', 0)} simulation(s)")
+        self._say(f"[{c.context}] done: {c.outcome.get('stop_reason', 'finished')}, "
+                  f"{c.outcome.get('simulations_used', 0)} simulation(s)")
 
     @on(RunFailed)
     def _run_failed(self, message: RunFailed) -> None:
         self.notify(message.text, severity="error", timeout=10)
-        self.query_one("#details", RichLog).write(f"error: {message.text}")
+        self._say(f"error: {message.text}")
 
     @on(RunEnded)
     def _run_ended(self, message: RunEnded) -> None:
@@ -293,11 +352,16 @@ class GliaApp(App):
         if out is None:
             self._status("the run could not start (see the error)")
             return
-        word = "stopped (resumable)" if message.stopped else out.status
-        self._status(f"{out.thread_id}: {word}. {out.message}".strip())
+        # a stop that came as the last step ended leaves a finished run: it says so
+        word = "stopped (resumable)" if message.stopped and out.status != "finished" else out.status
+        report = out.to_json()["report"]
+        where = (f"report: {report}" if report else f"`glia resume {out.thread_id}` or r continues it")
+        self._status(f"{out.thread_id}: {word}. {where}")
+        self._say(f"[run] {out.thread_id}: {word}" + (f": {out.message}" if out.message else ""))
+        self._say(f"[run] {where}")
         self.histories.pop(out.thread_id, None)
         self.refresh_runs()
-        shown = next((n for n in self.query_one("#runs", Tree).root.children
+        shown = next((n for n in self.main.query_one("#runs", Tree).root.children
                       if n.data and n.data["thread_id"] == out.thread_id and n.is_expanded), None)
         if shown is not None:  # its checkpoints changed: read them again
             self.load_history(out.thread_id)
@@ -311,7 +375,7 @@ class GliaApp(App):
             self._show_update(*self.updates[int(key)])
 
     def _show_update(self, node: str, update: dict) -> None:
-        log = self.query_one("#details", RichLog)
+        log = self.main.query_one("#details", RichLog)
         log.clear()
         log.write(f"── {node} ──")
         for role in backend.ROLES:
@@ -332,26 +396,30 @@ class GliaApp(App):
             log.write(f"stop: {update['stop_reason']}")
 
     def _show_digest(self, dg: dict) -> None:
-        metric = dg.get("task", {}).get("objective", {}).get("metric", "mean_e2e_s")
-        table = self.query_one("#experiments", DataTable)
+        metric = self.metric = dg.get("task", {}).get("objective", {}).get("metric", "mean_e2e_s")
+        table = self.main.query_one("#experiments", DataTable)
         table.clear()
+        # the design's label takes what the other columns leave of the width (the whole label is in the details)
+        room = max(12, (table.size.width or self.size.width) - 56)
         for e in dg["ledger"]:
             m = e.get("metrics", {})
             ci = e.get("mean_e2e_ci90") or [math.nan, math.nan]
-            table.add_row(e["id"], (e.get("label") or "")[:48],
+            label = e.get("label") or ""
+            table.add_row(e["id"], label if len(label) <= room else label[:room - 1] + "…",
                           "error" if e.get("error") else f"{m.get(metric, math.nan):.2f}",
                           f"[{ci[0]:.1f}, {ci[1]:.1f}]" if e.get("mean_e2e_ci90") else "-",
                           f"{m.get('restart_fraction', math.nan):.3f}", e.get("verdict", ""), key=e["id"])
-        self.query_one("#plot", BestPlot).set_data(
+        self.main.query_one("#plot", BestPlot).set_data(
             [e.get("score", math.inf) for e in dg["ledger"]],
             {b["policy"]: b["metrics"].get(metric, math.nan) for b in dg["baselines"]}, metric)
         total = dg["budget"].get("simulations") or 1
         used = len(dg["ledger"])
-        self.query_one("#sims", ProgressBar).update(total=total, progress=used)
+        self.main.query_one("#sims", ProgressBar).update(total=total, progress=used)
         u = dg["usage"]
         best = dg.get("best")
         best_text = f" · best {best['value']:.2f}" if best else ""
-        self.query_one("#usage", Static).update(f"sims {used}/{total} · tokens {u.get('tokens', 0)} · USD "
+        left = f" · ~{duration(self.eta.last)} left" if self.running and self.eta.last and used < total else ""
+        self.main.query_one("#usage", Static).update(f"sims {used}/{total}{left} · tokens {u.get('tokens', 0)} · USD "
                                                 f"{u.get('usd', 0.0):.4f}{best_text}")
 
     @on(DataTable.HeaderSelected, "#experiments")
@@ -386,7 +454,7 @@ class GliaApp(App):
         if listed == self._listed:
             return
         self._listed = listed
-        tree = self.query_one("#runs", Tree)
+        tree = self.main.query_one("#runs", Tree)
         expanded = {n.data["thread_id"] for n in tree.root.children if n.is_expanded and n.data}
         at = tree.cursor_node.data if tree.cursor_node is not None else None
         tree.clear()
@@ -412,6 +480,45 @@ class GliaApp(App):
                 return
             stack.extend(node.children)
 
+    @on(Tree.NodeSelected, "#runs")
+    def _run_selected(self, event: Tree.NodeSelected) -> None:
+        """Enter on a run: its experiments, best so far and budget, read from its last checkpoint, shown in the
+        Experiments tab (a finished run's too); r then resumes it, f forks it at a step chosen below it."""
+        data = event.node.data or {}
+        thread = data.get("thread_id")
+        if not thread or "checkpoint_id" in data:
+            return
+        if self.running:
+            self.notify("a run is going: its experiments are shown; x stops it first", severity="warning")
+            return
+        self.view_run(thread)
+
+    @work(thread=True, exclusive=True, group="view", exit_on_error=False, description="read a run's state")
+    def view_run(self, thread_id: str) -> None:
+        try:
+            self.post_message(RunViewed(thread_id, backend.load_digest(thread_id, workspace=self.workspace)))
+        except Exception as exc:  # a damaged run is said, not fatal
+            self.post_message(RunViewed(thread_id, None, f"{type(exc).__name__}: {exc}"))
+
+    @on(RunViewed)
+    def _run_viewed(self, message: RunViewed) -> None:
+        if self.running:
+            return
+        if message.digest is None:
+            self.notify(f"cannot read {message.thread_id}: {message.error}", severity="error")
+            return
+        dg = message.digest
+        if self.session is not None:
+            self.session.close()
+            self.session = self.stepper = None
+        self.viewed = message.thread_id
+        self.main.query_one("#facts", Static).update(dg["facts"])
+        self._show_digest(dg)
+        where = f"report: {dg['report']}" if dg.get("report") else f"`glia resume {message.thread_id}` or r " \
+                                                                  "continues it"
+        self._status(f"{message.thread_id} ({dg['status']}): {len(dg['ledger'])} experiment(s). {where}")
+        self.action_tab("experiments")
+
     @on(Tree.NodeExpanded, "#runs")
     def _run_expanded(self, event: Tree.NodeExpanded) -> None:
         data = event.node.data or {}
@@ -423,7 +530,7 @@ class GliaApp(App):
     @on(HistoryLoaded)
     def _history_loaded(self, message: HistoryLoaded) -> None:
         self.histories[message.thread_id] = message.error or message.history
-        tree = self.query_one("#runs", Tree)
+        tree = self.main.query_one("#runs", Tree)
         at = tree.cursor_node.data if tree.cursor_node is not None else None
         for node in tree.root.children:
             if node.data and node.data.get("thread_id") == message.thread_id:
@@ -462,7 +569,7 @@ class GliaApp(App):
                 parent_id = kids[0]["checkpoint_id"]
 
     def _status(self, text: str) -> None:
-        self.query_one("#status", Static).update(f"Glia · {text}")
+        self.main.query_one("#status", Static).update(f"Glia · {text}")
 
     def on_unmount(self) -> None:
         if self.stepper and self.running:
@@ -474,14 +581,24 @@ def _short(args: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="glia tui")
-    ap.add_argument("--workspace", default=backend.DEFAULT_WORKSPACE)
-    ap.add_argument("--task", default="routing")
-    ap.add_argument("--budget-sims", type=int, default=None)
-    ap.add_argument("--contexts", type=int, default=1)
-    ap.add_argument("--mode", choices=("parallel", "sequential"), default="parallel")
-    ap.add_argument("--model", default=os.environ.get("GLIA_MODEL"))
-    ap.add_argument("--base-url", default=os.environ.get("OPENAI_BASE_URL"))
+    ap = argparse.ArgumentParser(
+        prog="glia tui", description="The terminal UI: start a run and watch the graph move, step it node by node, "
+        "stop it (the step in flight is discarded and runs again on resume), resume or fork any run of the workspace "
+        "at any step with other implementations, read a run's experiments and report. Keys: see the footer.")
+    ap.add_argument("--workspace", default=backend.DEFAULT_WORKSPACE,
+                    help="where runs, checkpoints and telemetry are (default: %(default)s)")
+    ap.add_argument("--task", default="routing",
+                    help="the task a new run (s) designs for: a built-in name or a task .toml file (default: "
+                         "%(default)s)")
+    ap.add_argument("--budget-sims", type=int, default=None,
+                    help="simulations a new run may use (default: the task's)")
+    ap.add_argument("--contexts", type=int, default=1, help="independent design contexts of a new run (default: 1)")
+    ap.add_argument("--mode", choices=("parallel", "sequential"), default="parallel",
+                    help="how a new run's contexts share the budget (default: %(default)s)")
+    ap.add_argument("--model", default=os.environ.get("GLIA_MODEL"),
+                    help="chat model for the llm implementations (default: $GLIA_MODEL; none: offline only)")
+    ap.add_argument("--base-url", default=os.environ.get("OPENAI_BASE_URL"),
+                    help="OpenAI-compatible endpoint of the model (default: $OPENAI_BASE_URL)")
     args = ap.parse_args(argv)
     GliaApp(args.workspace, args.task, budget_sims=args.budget_sims, contexts=args.contexts, mode=args.mode,
             model=args.model, base_url=args.base_url).run()

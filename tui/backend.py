@@ -16,8 +16,8 @@ from glia.graph.session import RunSession
 from glia.nodes.registry import IMPLEMENTATIONS, ROLES, choose_implementations
 
 __all__ = ["DEFAULT_WORKSPACE", "ROLES", "RunListing", "RunSession", "graph_shape", "implementation_names",
-           "implementations_of", "load_history", "load_runs", "new_run", "reopen_run", "run_facts", "session_facts",
-           "default_implementations"]
+           "implementations_of", "load_digest", "load_history", "load_runs", "new_run", "reopen_run", "run_facts",
+           "session_facts", "default_implementations"]
 
 Shape = tuple[list[str], list[tuple[str, str]]]
 
@@ -88,13 +88,29 @@ def load_history(thread_id: str, *, workspace: str | Path) -> list[dict]:
         session.close()
 
 
+def load_digest(thread_id: str, *, workspace: str | Path) -> dict:
+    """What the widgets show of a run at its last checkpoint, with its status and report (reads SQLite: call it
+    from a worker)."""
+    from .stepper import digest
+
+    session = RunSession(RunConfig.load(thread_id, workspace))
+    try:
+        out = session.outcome()
+        return {**digest(session), "status": out.status, "report": out.to_json()["report"],
+                "facts": session_facts(session)}
+    finally:
+        session.close()
+
+
 def run_facts(meta: dict) -> str:
     """One line of facts about a run, from its ``run.json``: the task, contexts, budget, and which implementation
     (and model) each role runs. New facts a user should see at a glance belong here."""
     impl = meta.get("implementations", {})
     models = meta.get("models") or {}
-    roles = " ".join(f"{role}={name}" + (f"({models[role]['model']})" if role in models else "")
-                     for role, name in impl.items())
+    named = {f"{name}" + (f"({models[role]['model']})" if role in models else "") for role, name in impl.items()}
+    roles = (f"every role {named.pop()}" if len(named) == 1 and len(impl) > 1 else
+             " ".join(f"{role}={name}" + (f"({models[role]['model']})" if role in models else "")
+                      for role, name in impl.items()))
     contexts = meta.get("contexts", 1)
     shape = f"{contexts} contexts {meta.get('mode', 'parallel')}" if contexts > 1 else "1 context"
     modes = meta.get("modes") or {}

@@ -6,7 +6,19 @@ from __future__ import annotations
 from textual.message import Message
 
 from .backend import RunListing, RunSession, Shape
-from .stepper import Baseline, ContextChanged, Ended, Event, Experiment, Failure, Step, Stepper, ToolCall
+from .stepper import (
+    Baseline,
+    ContextChanged,
+    Ended,
+    Event,
+    Experiment,
+    Failure,
+    Paused,
+    Said,
+    Step,
+    Stepper,
+    ToolCall,
+)
 
 
 class GraphShaped(Message):
@@ -67,6 +79,29 @@ class ContextEnded(Message):
         self.change = change
 
 
+class ProgressSaid(Message):
+    """A line of the run's progress (held-out figures, ...), as the command line says it."""
+
+    def __init__(self, said: Said):
+        super().__init__()
+        self.data = said.data
+
+
+class StepperPaused(Message):
+    """The run waits between steps, as the user asked (step by step, or a pause)."""
+
+    def __init__(self, paused: Paused):
+        super().__init__()
+
+
+class RunViewed(Message):
+    """A run's state read from its checkpoints (a finished or paused run opened from the runs browser)."""
+
+    def __init__(self, thread_id: str, digest: dict | None, error: str | None = None):
+        super().__init__()
+        self.thread_id, self.digest, self.error = thread_id, digest, error
+
+
 class RunFailed(Message):
     """The run stopped on an error (it rests at its last checkpoint)."""
 
@@ -104,5 +139,6 @@ def for_event(event: Event) -> Message:
     if isinstance(event, ContextChanged):
         return ContextEnded(event) if event.ended else ContextStarted(event)
     kinds: dict[type, type] = {Step: StepFinished, ToolCall: ToolCalled, Experiment: ExperimentRecorded,
-                               Baseline: BaselineMeasured, Failure: RunFailed, Ended: RunEnded}
+                               Baseline: BaselineMeasured, Said: ProgressSaid, Paused: StepperPaused,
+                               Failure: RunFailed, Ended: RunEnded}
     return kinds[type(event)](event)

@@ -14,7 +14,7 @@ class ImplementationsScreen(ModalScreen[dict | None]):
 
     CSS_PATH = "screens.tcss"
     BINDINGS = [("escape", "cancel", "Cancel")]
-    AUTO_FOCUS = "#ok"
+    AUTO_FOCUS = "Select"   # the first role's choice: Enter opens it; the run starts only on OK (Tab to it, Enter)
 
     def __init__(self, title: str, current: dict[str, str], llm_available: bool, names: dict[str, list[str]]):
         super().__init__()

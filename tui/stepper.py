@@ -1,5 +1,6 @@
 """Drives a run session from a worker thread: one super-step per release of the gate, or all of them; stopping
-closes the stream so the run rests at its last checkpoint.
+stops the step in flight (its seed processes killed, nothing of it recorded: it runs again on resume) and closes
+the stream, so the run rests at its last checkpoint.
 
 No Textual here: the stepper reports what happens as plain typed events through a ``post`` callback, which the app
 turns into Textual messages (``tui/messages.py``)."""
@@ -11,6 +12,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from glia.simulator import interrupt
 
 if TYPE_CHECKING:
     from glia.graph.session import RunOutcome, RunSession
@@ -43,6 +46,20 @@ class Experiment:
     metrics: dict
     verdict: str
     error: dict | None = None
+    data: dict = field(default_factory=dict)   # the whole event (budget left, feasibility, ...)
+
+
+@dataclass(frozen=True)
+class Said:
+    """A line of the run's progress another event does not carry (held-out figures, the end of a context, ...):
+    the raw event, worded by the app as the command line words it."""
+
+    data: dict
+
+
+@dataclass(frozen=True)
+class Paused:
+    """The stepper waits at its gate: the step before it finished."""
 
 
 @dataclass(frozen=True)
@@ -72,7 +89,7 @@ class Ended:
     stopped: bool
 
 
-Event = Step | ToolCall | Experiment | Baseline | ContextChanged | Failure | Ended
+Event = Step | ToolCall | Experiment | Baseline | ContextChanged | Said | Paused | Failure | Ended
 
 
 def digest(session: RunSession) -> dict:
@@ -92,11 +109,13 @@ def custom_event(data: dict[str, Any], namespace: tuple[str, ...]) -> Event | No
         return ToolCall(data.get("context", ""), data["tool"], data.get("args") or {}, namespace)
     if kind == "experiment":
         return Experiment(data.get("context", ""), data["id"], data.get("label", ""), data.get("metrics") or {},
-                          data.get("verdict", ""), data.get("error"))
+                          data.get("verdict", ""), data.get("error"), data)
     if kind == "baseline":
         return Baseline(data["policy"], data.get("metrics") or {})
     if kind in ("context_start", "context_end"):
         return ContextChanged(data.get("context", ""), namespace, kind == "context_end", data.get("outcome") or {})
+    if kind in ("heldout", "heldout_figure", "modes"):
+        return Said(data)
     return None
 
 
@@ -126,11 +145,14 @@ class Stepper:
         self.stepping = True
 
     def stop(self) -> None:
-        """Stop after the step in flight; the run stays resumable."""
+        """Stop now: the step in flight is discarded (its seed processes killed, nothing of it recorded; a model's
+        reply in flight is waited for, then dropped) and runs again on resume."""
         self._stop = True
+        interrupt.request()
         self._gate.set()
 
     def run(self) -> None:
+        interrupt.reset()
         events = self.session.events(self.state, self.checkpoint_id)
         started = time.monotonic()
         try:
@@ -150,6 +172,7 @@ class Stepper:
                 if self._stop:
                     break
                 if self.stepping:
+                    self.post(Paused())
                     self._gate.wait()
                     self._gate.clear()
                     if self._stop:
