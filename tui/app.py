@@ -7,6 +7,7 @@ messages (``messages.py``); only the handlers touch widgets. Every call into the
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import os
 import time
@@ -46,6 +47,15 @@ from .stepper import Ended, Event, Failure, Stepper
 from .widgets import BestPlot, GraphView
 
 Opener = Callable[[], tuple[backend.RunSession, dict | None]]
+
+
+def _while_open(handler: Callable) -> Callable:
+    """A handler of what a worker reports: nothing to show once the app is closing (its screens are gone)."""
+    @functools.wraps(handler)
+    def handle(self, message) -> None:
+        if self.screen_stack:
+            handler(self, message)
+    return handle
 
 
 class GliaApp(App):
@@ -127,6 +137,7 @@ class GliaApp(App):
         self.post_message(GraphShaped(*backend.graph_shape(contexts=self.contexts, mode=self.mode)))
 
     @on(GraphShaped)
+    @_while_open
     def _graph_shaped(self, message: GraphShaped) -> None:
         if self.session is None:
             self.main.query_one("#graph", GraphView).set_graph(message.nodes, message.edges)
@@ -238,6 +249,7 @@ class GliaApp(App):
         self.post_message(for_event(event))
 
     @on(RunOpened)
+    @_while_open
     def _run_opened(self, message: RunOpened) -> None:
         if self.session is not None and self.session is not message.session:
             self.session.close()
@@ -279,6 +291,7 @@ class GliaApp(App):
                          "resume")
 
     @on(StepperPaused)
+    @_while_open
     def _stepper_paused(self, message: StepperPaused) -> None:
         if self.running and self.session is not None and not (self.stepper and self.stepper._stop):
             self._status(f"{self.session.thread_id}: paused after step {self.step_count} (n step, c continue, "
@@ -286,6 +299,7 @@ class GliaApp(App):
 
     # -- what the run reports -----------------------------------------------------------------------------------
     @on(StepFinished)
+    @_while_open
     def _step_finished(self, message: StepFinished) -> None:
         step = message.step
         self.step_count += 1
@@ -300,11 +314,13 @@ class GliaApp(App):
         self._show_digest(step.digest)
 
     @on(ToolCalled)
+    @_while_open
     def _tool_called(self, message: ToolCalled) -> None:
         call = message.call
         self.main.query_one("#details", RichLog).write(f"tool call {call.tool}({_short(call.args)})")
 
     @on(ExperimentRecorded)
+    @_while_open
     def _experiment_recorded(self, message: ExperimentRecorded) -> None:
         e = message.experiment
         line = describe(e.data, self.metric, self.eta) if e.data else None
@@ -315,12 +331,14 @@ class GliaApp(App):
         self._say(line)
 
     @on(ProgressSaid)
+    @_while_open
     def _progress_said(self, message: ProgressSaid) -> None:
         line = describe(message.data, self.metric, self.eta)
         if line:
             self._say(line)
 
     @on(BaselineMeasured)
+    @_while_open
     def _baseline_measured(self, message: BaselineMeasured) -> None:
         b = message.baseline
         self._say(f"[run] baseline {b.policy}: mean e2e {b.metrics.get('mean_e2e_s', math.nan):.2f} s")
@@ -331,21 +349,25 @@ class GliaApp(App):
         self.main.query_one("#log", RichLog).write(f"[{time.strftime('%H:%M:%S')}] {line}")
 
     @on(ContextStarted)
+    @_while_open
     def _context_started(self, message: ContextStarted) -> None:
         self.main.query_one("#graph", GraphView).name_context(message.change.namespace, message.change.context)
 
     @on(ContextEnded)
+    @_while_open
     def _context_ended(self, message: ContextEnded) -> None:
         c = message.change
         self._say(f"[{c.context}] done: {c.outcome.get('stop_reason', 'finished')}, "
                   f"{c.outcome.get('simulations_used', 0)} simulation(s)")
 
     @on(RunFailed)
+    @_while_open
     def _run_failed(self, message: RunFailed) -> None:
         self.notify(message.text, severity="error", timeout=10)
         self._say(f"error: {message.text}")
 
     @on(RunEnded)
+    @_while_open
     def _run_ended(self, message: RunEnded) -> None:
         self.running = False
         out = message.outcome
@@ -448,6 +470,7 @@ class GliaApp(App):
             self.post_message(HistoryLoaded(thread_id, [], f"{type(exc).__name__}: {exc}"))
 
     @on(RunsLoaded)
+    @_while_open
     def _runs_loaded(self, message: RunsLoaded) -> None:
         """Rebuild the tree if the runs changed, keeping which runs are expanded and where the cursor is."""
         listed = [(r.thread_id, r.finished) for r in message.runs]
@@ -501,6 +524,7 @@ class GliaApp(App):
             self.post_message(RunViewed(thread_id, None, f"{type(exc).__name__}: {exc}"))
 
     @on(RunViewed)
+    @_while_open
     def _run_viewed(self, message: RunViewed) -> None:
         if self.running:
             return
@@ -528,6 +552,7 @@ class GliaApp(App):
             self.load_history(thread)
 
     @on(HistoryLoaded)
+    @_while_open
     def _history_loaded(self, message: HistoryLoaded) -> None:
         self.histories[message.thread_id] = message.error or message.history
         tree = self.main.query_one("#runs", Tree)

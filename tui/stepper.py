@@ -46,7 +46,7 @@ class Experiment:
     metrics: dict
     verdict: str
     error: dict | None = None
-    data: dict = field(default_factory=dict)   # the whole event (budget left, feasibility, ...)
+    data: dict = field(default_factory=dict, compare=False)   # the whole event (budget left, feasibility, ...)
 
 
 @dataclass(frozen=True)
@@ -182,4 +182,5 @@ class Stepper:
             self.post(Failure(f"{type(exc).__name__}: {exc}"))
         finally:
             events.close()
+            interrupt.reset()  # the stop is done with: nothing else in this process is stopped by it
         self.post(Ended(self.session.outcome(), self._stop))
