@@ -99,11 +99,8 @@ async def test_start_step_stop_resume_and_fork(tmp_path):
         await wait_for(pilot, lambda: any(str(n.label) == f"{thread}  quick  finished" for n in tree.root.children))
         run_node = next(n for n in tree.root.children if n.data["thread_id"] == thread)
         run_node.expand()
-        await wait_for(pilot, lambda: any("after setup → researcher" in str(n.label) for n in _walk(run_node)))
-        after_setup = next(n for n in _walk(run_node) if "after setup → researcher" in str(n.label))
-        tree.move_cursor(after_setup)
-        await pilot.pause()
-        assert app._selected() == (thread, after_setup.data["checkpoint_id"])
+        after_setup = await select(pilot, app, thread, lambda label: "after setup → researcher" in label)
+        assert app._selected() == (thread, after_setup["checkpoint_id"])
         await pilot.press("f")
         await pilot.pause()
         app.screen.query_one("#impl-analyst", Select).value = "terse"
@@ -121,6 +118,30 @@ async def test_start_step_stop_resume_and_fork(tmp_path):
         run_node = next(n for n in app.query_one("#runs", Tree).root.children if n.data["thread_id"] == thread)
         run_node.expand()
         await wait_for(pilot, lambda: any("(fork)" in str(n.label) for n in _walk(run_node)))
+
+
+async def select(pilot, app, thread: str, chosen) -> dict:
+    """Put the runs browser's cursor on the checkpoint of ``thread`` whose label ``chosen`` accepts, once the tree
+    settles (a listing or a history read by a worker may rebuild it meanwhile); that checkpoint's data."""
+    tree = app.query_one("#runs", Tree)
+    found: dict = {}
+
+    def there() -> bool:
+        run = next((n for n in tree.root.children if (n.data or {}).get("thread_id") == thread), None)
+        if run is None:
+            return False
+        if not run.is_expanded:
+            run.expand()
+        node = next((n for n in _walk(run) if chosen(str(n.label)) and (n.data or {}).get("checkpoint_id")), None)
+        if node is None:
+            return False
+        if tree.cursor_node is not node:
+            tree.move_cursor(node)
+            return False
+        found.update(node.data)
+        return app._selected() == (thread, node.data["checkpoint_id"])
+    await wait_for(pilot, there)
+    return found
 
 
 def _walk(node):
@@ -333,13 +354,7 @@ async def test_pausing_says_paused_once_it_is_and_resume_and_fork_name_steps(tmp
         await wait_for(pilot, lambda: not app.running)
         thread = app.session.thread_id
         await pilot.press("3")
-        tree = app.query_one("#runs", Tree)
-        await wait_for(pilot, lambda: any((n.data or {}).get("thread_id") == thread for n in tree.root.children))
-        node = next(n for n in tree.root.children if n.data["thread_id"] == thread)
-        node.expand()
-        await wait_for(pilot, lambda: any(str(n.label).startswith("step 0:") for n in _walk(node)))
-        tree.move_cursor(next(n for n in _walk(node) if str(n.label).startswith("step 0:")))
-        await pilot.pause()
+        await select(pilot, app, thread, lambda label: label.startswith("step 0:"))
         await pilot.press("f")
         await pilot.pause()
         assert app.screen.title_text == f"Fork {thread} at step 0 (after loop → baselines): implementations"

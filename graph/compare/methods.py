@@ -207,7 +207,8 @@ def _glia(shared: Shared, unit: Unit) -> dict:
         shared.ledger.add_usage(unit.key, usage["tokens"] - unit_row.get("tokens", 0),
                                 usage.get("calls", 0) - unit_row.get("calls", 0),
                                 usage.get("usd", 0.0) - unit_row.get("usd", 0.0))
-    return {"status": "finished" if out.status == "finished" else "paused", "message": out.message,
+    return {"status": "finished" if out.status == "finished" else "paused",
+            "message": out.message.split("; `glia resume")[0],  # the comparison says how it resumes
             "thread": thread}
 
 
