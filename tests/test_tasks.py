@@ -105,3 +105,40 @@ def test_the_shipped_starters_are_the_designs_their_keys_name():
         design = space.starting_design(task["design"]["starter_source"])
         assert design.code() == task["design"]["starter_source"], name
     assert Path(TASKS_DIR / "adapt_routing_best.py").read_text().startswith('"""Router: least in-flight requests')
+
+
+ROUTING = (TASKS_DIR / "routing.toml").read_text()
+
+
+@pytest.mark.parametrize("change,message", [
+    (("simulations = 20", "simulatons = 2"), "{path}:32: budget.simulatons: unknown; did you mean simulations?"),
+    (("[budget]", "[budgett]"), "{path}:31: [budgett]: unknown table; did you mean [budget]?"),
+    (("seeds = [0, 1, 2, 3, 4]", "seed = [0, 1]"), "{path}:18: benchmark.seed: unknown; did you mean seeds?"),
+    (("[heldout]", "[held_out]"), "{path}:27: [held_out]: unknown table; did you mean [heldout]?"),
+    (('goal = "minimize"', 'gaol = "minimize"'), "{path}:14: objective.gaol: unknown; did you mean goal?"),
+    (("[design]", "[design]\nlayr = \"router\""), "{path}:22: design.layr: unknown; did you mean layer?"),
+    (("[budget]", "[budget]\nwall_clock = 60"), "{path}:32: budget.wall_clock: unknown; did you mean wall_clock_s?"),
+    (("name = \"routing\"", "name = \"routing\"\nbackgound = \"x\""), "{path}:3: backgound: unknown; did you mean "
+                                                                       "background?"),
+    (("[budget]", "[stack]\ngpu = \"a10\"\n[budget]"), "{path}:32: stack.gpu: unknown; known: router, batch, "
+                                                       "autoscaler ([stack] may only name the layers router, batch, "
+                                                       "autoscaler)"),
+    (("simulations = 20", "simulations = \"20\""), "{path}:32: budget.simulations must be a positive integer, got "
+                                                   "'20'"),
+])
+def test_a_typo_in_a_task_file_is_an_error_naming_the_file_the_line_and_the_closest_key(change, message, tmp_path):
+    for name in ("routing_starter.py", "routing_function.py"):
+        (tmp_path / name).write_text((TASKS_DIR / name).read_text())
+    path = tmp_path / "mine.toml"
+    assert change[0] in ROUTING
+    path.write_text(ROUTING.replace(change[0], change[1], 1))
+    with pytest.raises(TaskError) as caught:
+        load_task(str(path))
+    assert str(caught.value) == message.format(path=path)
+
+
+def test_the_lines_of_a_toml_file_are_found_past_comments_and_multi_line_strings():
+    from glia.state.task import key_lines
+
+    lines = key_lines('name = "x"\nbackground = """\n[not] = a table\nkey = 1\n"""\n# [c] = 2\n[a.b]\n"q.r" = 3\n')
+    assert lines == {("name",): 1, ("background",): 2, ("a", "b"): 7, ("a", "b", "q.r"): 8}

@@ -332,7 +332,9 @@ async def test_a_finished_runs_experiments_can_be_viewed_from_the_runs_tab_with_
         await pilot.press("enter")
         await wait_for(pilot, lambda: app.viewed == threads[0] and app.query_one(TabbedContent).active ==
                        "experiments-tab")
-        assert app.query_one("#experiments", DataTable).row_count == 2
+        table = app.query_one("#experiments", DataTable)
+        assert table.row_count == 2
+        assert table.virtual_size.width <= table.size.width   # every column in 80 columns, none cut at the edge
         assert f"{threads[0]} (finished): 2 experiment(s). report:" in text_of(app.query_one("#status", Static))
         assert "2/2" in text_of(app.query_one("#usage", Static))
         await pilot.press("1")     # r resumes (here: re-opens) the run on screen, not the one the tree was on
@@ -425,3 +427,16 @@ async def test_the_tuis_stop_discards_the_experiment_in_flight_and_resume_runs_i
         ledger = app.session.snapshot().values["ledger"]
         assert [e["id"] for e in ledger] == ["c1-e001", "c1-e002"] and not any(e.get("error") for e in ledger)
         assert sorted(r for r in run_ids() if "c1-e" in r) == [f"{thread}/c1-e001", f"{thread}/c1-e002"]
+
+
+def test_glia_tui_help_describes_every_option(capsys):
+    from glia.tui.app import main
+
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    for words in ("--workspace WORKSPACE where runs, checkpoints and telemetry are",
+                  "--task TASK the task a new run (s) designs for", "--budget-sims BUDGET_SIMS simulations a new run",
+                  "--contexts CONTEXTS independent design contexts", "how a new run's contexts share the budget",
+                  "--model MODEL chat model for the llm implementations", "--base-url BASE_URL OpenAI-compatible"):
+        assert words in out, words
