@@ -7,6 +7,7 @@ transcript), and, when the run ends, ``best_<design file>``, ``report.md`` and `
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -66,6 +67,11 @@ def _choose_modes(config: RunConfig, models, factory, on_event) -> RunOutcome | 
         notes = config.choose_modes(factory)
     except EndpointUnreachable as exc:
         config.modes.clear()
+        if exc.no_model:  # a run made for a model that is not there (its modes were never chosen: nothing ran)
+            shutil.rmtree(config.run_dir, ignore_errors=True)
+            return RunOutcome(config.thread_id, "new", message=f"{exc}; nothing was started (run it again with the "
+                              "model's right name)", run_dir=str(config.run_dir),
+                              configured=config.implementations, endpoint_failed=True)
         return RunOutcome(config.thread_id, "paused", message=f"{exc}; `glia resume {config.thread_id}` starts "
                           "the run once it answers", run_dir=str(config.run_dir), configured=config.implementations,
                           endpoint_failed=True)

@@ -109,7 +109,12 @@ class EndpointProfile(BaseModel):
 
 class EndpointUnreachable(RuntimeError):
     """The endpoint cannot serve at all (not there, the key refused, no such model); nothing is cached. The message
-    is one line: what failed, where, and what to check."""
+    is one line: what failed, where, and what to check. ``no_model``: the server has no model of that name (asking
+    again will not help; another name will)."""
+
+    def __init__(self, message: str, no_model: bool = False):
+        super().__init__(message)
+        self.no_model = no_model
 
 
 def default_factory(base_url: str | None, model: str):
@@ -131,7 +136,7 @@ def probe(base_url: str | None, model: str, factory: ChatFactory | None = None,
             check = RUNNERS[name](with_token_limit(chat, base_url, LIMITS[name]), nonce)
         except Exception as exc:  # every failure of a check is a finding, except an endpoint that cannot serve
             if line := refusal(exc, base_url, model):
-                raise EndpointUnreachable(line) from exc
+                raise EndpointUnreachable(line, no_model=" does not serve model " in line) from exc
             check = Check(outcome="error", ok=False, error=error_text(exc))
         check.latency_s = round(time.perf_counter() - started, 2)
         checks[name] = check

@@ -66,9 +66,11 @@ def test_a_refused_key_or_an_unknown_model_is_one_line(case, tmp_path):
                                "(HTTP 401: Incorrect API key provided); check OPENAI_API_KEY; `glia doctor --model "
                                f"emulated --base-url {server.url}` checks it; `glia resume t` starts the run"), line
     else:
-        assert line.startswith(f"run t: paused: the model endpoint {server.url} (model emulatd) does not serve model "
-                               "'emulatd' (HTTP 404: The model `emulatd` does not exist); check --model (or "
-                               "GLIA_MODEL) against the server's models; `glia doctor --model emulatd"), line
+        assert line == (f"run t: not started: the model endpoint {server.url} (model emulatd) does not serve model 'emulatd' "
+                        "(HTTP 404: The model `emulatd` does not exist); check --model (or GLIA_MODEL) against the "
+                        f"server's models; `glia doctor --model emulatd --base-url {server.url}` checks it; nothing "
+                        "was started (run it again with the model's right name)"), line
+        assert not (tmp_path / "runs" / "t").exists()   # no run left behind for a model that is not there
     assert not (tmp_path / "endpoints.json").exists()  # nothing cached from a refusal
 
 
