@@ -19,8 +19,6 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from glia.simulator import interrupt
-
 T = TypeVar("T")
 GRACE_S = 8.0      # how long the step in flight may take to stop after the first Ctrl-C
 EXIT_CODE = 130    # 128 + SIGINT, as shells report an interrupted command
@@ -31,6 +29,7 @@ def say(text: str) -> None:
 
 
 def _exit_now() -> None:
+    from glia.simulator import interrupt
     interrupt.stop_processes()
     sys.stdout.flush()
     sys.stderr.flush()
@@ -44,6 +43,7 @@ def drive(work: Callable[[], T], resume: str, abandoned: Callable[[], None] | No
     signal arrives) this is just ``work()``."""
     if threading.current_thread() is not threading.main_thread():
         return work()
+    from glia.simulator import interrupt  # here, not at the top: `glia --help` imports this module
     from glia.simulator.sandbox import start_server
     start_server()  # here, so that its seed processes inherit SIGINT ignored
     interrupt.reset()
