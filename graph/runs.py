@@ -52,10 +52,10 @@ def start_run(config: RunConfig, models: dict | None = None, on_event: Callable[
     choose how the role talks to it, unless ``models`` (chat models per role, e.g. test fakes) are given;
     ``factory`` makes the chat models from (base URL, model) otherwise (default: ``ChatOpenAI``). An endpoint that
     cannot serve leaves the run created and paused before its first step (``glia resume`` starts it)."""
-    state = prepare_run(config)
+    prepare_run(config)
     if (stopped := _choose_modes(config, models, factory, on_event)) is not None:
         return stopped
-    return _execute(RunSession(config, models, factory), state, on_event)
+    return _execute(RunSession(config, models, factory), initial_state(config), on_event)  # with the modes chosen
 
 
 def _choose_modes(config: RunConfig, models, factory, on_event) -> RunOutcome | None:

@@ -66,8 +66,9 @@ def test_a_refused_key_or_an_unknown_model_is_one_line(case, tmp_path):
                                "(HTTP 401: Incorrect API key provided); check OPENAI_API_KEY; `glia doctor --model "
                                f"emulated --base-url {server.url}` checks it; `glia resume t` starts the run"), line
     else:
-        assert line == (f"run t: not started: the model endpoint {server.url} (model emulatd) does not serve model 'emulatd' "
-                        "(HTTP 404: The model `emulatd` does not exist); check --model (or GLIA_MODEL) against the "
+        assert line == (f"run t: not started: the model endpoint {server.url} (model emulatd) does not serve "
+                        "model 'emulatd' (HTTP 404: The model `emulatd` does not exist); check --model (or GLIA_MODEL) "
+                        "against the "
                         f"server's models; `glia doctor --model emulatd --base-url {server.url}` checks it; nothing "
                         "was started (run it again with the model's right name)"), line
         assert not (tmp_path / "runs" / "t").exists()   # no run left behind for a model that is not there
