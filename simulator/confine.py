@@ -143,6 +143,10 @@ def python_roots() -> list[str]:
         if p:
             roots.add(p)
     roots.add(str(Path(sys.executable).resolve().parent.parent))
+    # package directories a .pth file added (a venv layered on another one's site-packages); never the script's or
+    # the working directory that sys.path may also hold
+    roots.update(p for p in sys.path if p and os.path.basename(p.rstrip(os.sep)) in ("site-packages",
+                                                                                   "dist-packages"))
     return sorted(r for r in roots if r and os.path.isdir(r))
 
 

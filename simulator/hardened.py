@@ -192,6 +192,10 @@ class _Served:
             scaler = self.scaler
             return {"want": checked_replica_count(call_policy(lambda: scaler.desired_replicas(view),
                                                               "desired_replicas"))}
+        if kind == "set_queue":  # the live router routed the queue itself (the policy failed): what is left
+            self.sched._request_queue[:] = [self.requests[i] for i in msg[1] if i in self.requests]
+            self.queue_sent = list(msg[1])
+            return {"ok": True}
         self.sync(*msg[1:5])
         if kind == "batch":
             self.where = "next_index"
@@ -228,24 +232,31 @@ class _Served:
         return reply
 
 
-def serve_policy(conn, srcs: dict[str, PolicySource]) -> None:
+def serve_policy(conn, srcs: dict[str, PolicySource], keep_going: bool = False) -> None:
     """The policy process: load the policies of the layers it serves against views, then answer their calls until
-    told to stop."""
+    told to stop. ``keep_going`` (a live router): a call that fails is answered with its error and the next call is
+    served (the router routes that call's requests itself); otherwise the first error ends the process."""
     api = guard.api_modules(RequestView, BaseGlobalScheduler, ReplicaView)
     try:
         served = _Served({layer: load_policy(src, api=api) for layer, src in srcs.items()})
     except (PolicyLoadError, PolicyViolation) as exc:
         _reply(conn, error=_error(exc))
         return
+    if keep_going:
+        _reply(conn, ok=True)
     while True:
-        msg = conn.recv()
+        try:
+            msg = conn.recv()
+        except EOFError:
+            return
         if msg[0] == "end":
             return
         try:
             _reply(conn, **served.handle(msg))
         except (PolicyViolation, MemoryError, Exception) as exc:
             _reply(conn, error=_error(exc, served.where))
-            return
+            if not keep_going:
+                return
 
 
 def _encode_pairs(pairs: list, requests: dict[int, RequestView]) -> tuple[list, set[int]]:

@@ -1,7 +1,8 @@
 """Run simulations of untrusted policies in confined child processes; the harness computes the figures itself.
 
-Per seed, in the normal mode, one process forked from a clean server (started with a scrubbed environment) does the
-harness's own work first (it generates the workload), confines itself (``confine.py``: no network, no writes, reads
+Per seed, in the normal mode, one process forked from a clean server (``zygote.py``: a fresh interpreter with a
+scrubbed environment; the child keeps no descriptor but its own socket, runs in a session of its own, its output
+captured as data) does the harness's own work first (it generates the workload), confines itself (``confine.py``: no network, no writes, reads
 of the Python installation only, no processes, limits), reports the isolation it got, installs the audit hook
 (``guard.py``), then loads and runs the policy with the simulator and sends back raw records (``wire.py``). The
 parent checks the records against the workload it regenerates and the execution model's physics, and only then
@@ -17,25 +18,24 @@ other seeds go on.
 from __future__ import annotations
 
 import json
-import multiprocessing as mp
 import os
 import random
+import socket
 import sys
 import time
 import traceback
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from multiprocessing import forkserver
-from multiprocessing.connection import wait
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 import numpy as np
 
-from . import confine, guard, hardened, interrupt, verify, wire
+from . import confine, guard, hardened, interrupt, verify, wire, zygote
 from .config import SimulationConfig
 from .engine import RunResult, Simulation
 from .loader import PolicyLoadError, PolicySource, load_policy, stack_sources
 from .request import PolicyViolation
+from .workloads import ClosedLoop
 
 SIMULATOR_DIR = str(Path(__file__).parent)
 DATA_DIR = str(Path(__file__).parent / "data")  # the traces: never readable by policy code
@@ -143,14 +143,21 @@ def _layers(srcs: dict[str, PolicySource]) -> dict[str, type]:
     return {layer: load_policy(s) for layer, s in srcs.items() if layer != "router"}
 
 
-def _normal_child(conn, config: SimulationConfig, srcs: dict[str, PolicySource], seed: int, limits: Limits,
-                  iso: confine.Isolation, fast: bool) -> None:
+def _frames(fd: int) -> socket.socket:
+    return socket.socket(fileno=fd)
+
+
+def normal_child(fd: int, config: SimulationConfig, srcs: dict[str, PolicySource], seed: int, limits: Limits,
+                 iso: confine.Isolation, fast: bool) -> None:
+    """A seed in the normal mode (forked from the clean server, ``zygote.py``): the workload, then confinement and
+    its report, then, once the parent said ``go``, the policy and the simulation; the records go back as frames."""
     interrupt.shield_child()
+    conn = _frames(fd)
     run, err, sim = None, None, None
     try:
         workload = config.workload.generate(seed)
-        conn.send_bytes(json.dumps({"isolation": _confine(limits, iso, _files(srcs))}).encode())
-        if conn.recv() != "go":  # the parent found the confinement insufficient
+        wire.send_frame(conn, json.dumps({"isolation": _confine(limits, iso, _files(srcs))}).encode())
+        if wire.recv_frame(conn, 16) != b"go":  # the parent found the confinement insufficient
             return
         _seed_generators(seed)
         sim = Simulation(config, load_policy(srcs["router"]), seed, fast=fast, workload=workload,
@@ -162,27 +169,37 @@ def _normal_child(conn, config: SimulationConfig, srcs: dict[str, PolicySource],
     _send(conn, seed, run, err, limits)
 
 
-def _send(conn, seed: int, run: RunResult | None, err: dict | None, limits: Limits) -> None:
+def _send(conn: socket.socket, seed: int, run: RunResult | None, err: dict | None, limits: Limits) -> None:
+    for stream in (sys.stdout, sys.stderr):  # what the policy printed reaches the parent before the records
+        try:
+            stream.flush()
+        except Exception:  # noqa: BLE001 - a policy may have replaced or closed the stream
+            pass
     try:
-        conn.send_bytes(wire.encode(seed, run, err, 0.0))
+        data = wire.encode(seed, run, err, 0.0)
     except MemoryError:
-        conn.send_bytes(wire.encode(seed, None, error("memory", f"exceeded the {limits.memory_mb} MB memory cap"), 0))
+        data = wire.encode(seed, None, error("memory", f"exceeded the {limits.memory_mb} MB memory cap"), 0)
+    try:
+        wire.send_frame(conn, data)
+    except OSError:
+        pass
     conn.close()
 
 
-def _trusted_child(conn, peer, config: SimulationConfig, srcs: dict[str, PolicySource], seed: int, limits: Limits,
-                   iso: confine.Isolation, fast: bool) -> None:
+def trusted_child(fd: int, peer_fd: int, config: SimulationConfig, srcs: dict[str, PolicySource], seed: int,
+                  limits: Limits, iso: confine.Isolation, fast: bool) -> None:
     """The hardened mode's simulator: no policy code in this process; the policies of every layer that is not a
     built-in answer over ``peer``."""
     interrupt.shield_child()
+    conn, peer = _frames(fd), Connection(peer_fd)
     run, err, sim = None, None, None
     try:
         workload = config.workload.generate(seed)
         mine = _confine(limits, iso, [])
         first = peer.recv_bytes(4096)  # sent by the policy process before any policy code ran
         theirs = json.loads(first).get("isolation", "none") if first.startswith(b"{") else "none"
-        conn.send_bytes(json.dumps({"isolation": str(theirs)[:100], "simulator": mine}).encode())
-        if conn.recv() != "go":
+        wire.send_frame(conn, json.dumps({"isolation": str(theirs)[:100], "simulator": mine}).encode())
+        if wire.recv_frame(conn, 16) != b"go":
             return
         peer.send("go")
         link = hardened.Link(peer, {layer for layer, s in srcs.items() if not s.builtin}, config, seed)
@@ -196,9 +213,11 @@ def _trusted_child(conn, peer, config: SimulationConfig, srcs: dict[str, PolicyS
     _send(conn, seed, run, err, limits)
 
 
-def _policy_child(peer, srcs: dict[str, PolicySource], seed: int, limits: Limits, iso: confine.Isolation) -> None:
+def policy_child(peer_fd: int, srcs: dict[str, PolicySource], seed: int, limits: Limits,
+                 iso: confine.Isolation) -> None:
     """The hardened mode's policy process: confined, then serving the policies' calls."""
     interrupt.shield_child()
+    peer = Connection(peer_fd)
     peer.send_bytes(json.dumps({"isolation": _confine(limits, iso, _files(srcs))}).encode())
     if peer.recv() != "go":  # sent once the parent accepted this process's confinement
         return
@@ -206,109 +225,100 @@ def _policy_child(peer, srcs: dict[str, PolicySource], seed: int, limits: Limits
     hardened.serve_policy(peer, {layer: s for layer, s in srcs.items() if not s.builtin})
 
 
+def served_policy_child(peer_fd: int, srcs: dict[str, PolicySource], limits: Limits,
+                        iso: confine.Isolation) -> None:
+    """A policy served to a live router (``glia route``): confined as a seed's policy process, answering the
+    router's calls for as long as it runs; a failing call is answered with its error and the next one is served."""
+    interrupt.shield_child()
+    peer = Connection(peer_fd)
+    peer.send_bytes(json.dumps({"isolation": _confine(limits, iso, _files(srcs))}).encode())
+    if peer.recv() != "go":
+        return
+    _seed_generators(0)
+    hardened.serve_policy(peer, {layer: s for layer, s in srcs.items() if not s.builtin}, keep_going=True)
+
+
 # -- the parent ------------------------------------------------------------------------------------------------------
-_CONTEXT = None
+OUTPUT_BYTES = 16_384   # of a seed process's output kept (the rest is counted)
+OUTPUT_SHOWN = 2_000    # characters of it quoted in an error
 
 
-@contextmanager
-def _real_stdio():
-    """multiprocessing hands stderr's file descriptor to its helper processes; a UI that replaced sys.stderr (a
-    TUI, a notebook) breaks that, so the original streams are put back while processes start."""
-    saved = sys.stdout, sys.stderr
-    try:
-        for name in ("stdout", "stderr"):
-            stream = getattr(sys, name)
-            try:
-                ok = stream.fileno() >= 0
-            except (AttributeError, OSError, ValueError):
-                ok = False
-            if not ok and getattr(sys, f"__{name}__", None) is not None:
-                setattr(sys, name, getattr(sys, f"__{name}__"))
-        yield
-    finally:
-        sys.stdout, sys.stderr = saved
-
-
-@contextmanager
-def _without_main():
-    """Seed processes run simulator code only: keep multiprocessing from re-running the caller's main module in each
-    of them (for the ``glia`` command that imports the whole agent stack: 1.5 s per process)."""
-    main = sys.modules.get("__main__")
-    saved = {k: v for k, v in vars(main).items() if k in ("__file__", "__spec__")} if main else {}
-    try:
-        if main:
-            main.__dict__.pop("__file__", None)
-            main.__spec__ = None
-        yield
-    finally:
-        if main:
-            main.__dict__.pop("__spec__", None)
-            main.__dict__.update(saved)
-
-
-def _context():
-    """A forkserver context: children fork from a clean, single-threaded server with the simulator imported, started
-    with an environment of a few harmless variables (no keys, tokens or endpoints to find in a child's memory)."""
-    global _CONTEXT
-    if _CONTEXT is None:
-        ctx = mp.get_context("forkserver")
-        ctx.set_forkserver_preload(["glia.simulator.sandbox"])
-        saved = dict(os.environ)
-        try:
-            os.environ.clear()
-            os.environ.update(confine.safe_env(), **{k: saved[k] for k in ("PYTHONPATH",) if k in saved})
-            with _real_stdio(), interrupt.sigint_ignored():  # the user's Ctrl-C is for the parent only
-                forkserver.ensure_running()
-        finally:
-            os.environ.clear()
-            os.environ.update(saved)
-        _CONTEXT = ctx
-    return _CONTEXT
-
-
-def start_server() -> None:
-    """Start the seed processes' server now: from the main thread, with SIGINT ignored, which every seed process then
-    inherits (a command whose work runs in another thread calls this first; see ``graph/stopping.py``)."""
-    _context()
+def shown_output(data: bytes, dropped: int = 0, limit: int = OUTPUT_SHOWN) -> str:
+    """What a process that ran model-written code printed, as inert text: control characters (terminal escapes,
+    carriage returns) written out as ``\x1b``, never passed to a terminal."""
+    text = data.decode("utf-8", errors="replace")
+    out = "".join(c if c.isprintable() or c == "\n" else repr(c)[1:-1] for c in text)
+    if len(out) > limit:
+        out = out[:limit] + f"... ({len(out) - limit} more characters)"
+    if dropped:
+        out += f"\n... ({dropped} more bytes not kept)"
+    return out
 
 
 @dataclass
 class _Job:
     seed: int
-    procs: list
-    conn: object
+    children: list
+    inbox: wire.Inbox
     started: float
+    limit: int
+    workload: object = None
     isolation: str | None = None
 
+    def pump_output(self) -> None:
+        for c in self.children:
+            c.read_output(OUTPUT_BYTES)
 
-def _start(ctx, config: SimulationConfig, srcs: dict[str, PolicySource], seed: int, limits: Limits,
+    def output(self) -> str:
+        data = b"".join(bytes(c.output) for c in self.children)
+        return shown_output(data, sum(c.output_dropped for c in self.children)) if data else ""
+
+
+def _start(config: SimulationConfig, srcs: dict[str, PolicySource], seed: int, limits: Limits,
            iso: confine.Isolation, fast: bool, hardened_mode: bool) -> _Job:
-    parent, child = ctx.Pipe(duplex=True)
-    if hardened_mode:
-        a, b = ctx.Pipe(duplex=True)
-        procs = [ctx.Process(target=_trusted_child, args=(child, a, config, srcs, seed, limits, iso, fast),
-                             daemon=True),
-                 ctx.Process(target=_policy_child, args=(b, srcs, seed, limits, iso), daemon=True)]
-    else:
-        procs = [ctx.Process(target=_normal_child, args=(child, config, srcs, seed, limits, iso, fast), daemon=True)]
-    with _real_stdio(), _without_main():
-        for p in procs:
-            p.start()
-    interrupt.track(procs)
-    child.close()
-    if hardened_mode:
-        a.close()
-        b.close()
-    return _Job(seed, procs, parent, time.monotonic())
+    # the parent knows the workload independently of the seed process: it bounds the records' size
+    workload = config.workload.generate(seed)
+    n = len(workload) if not isinstance(workload, ClosedLoop) else None
+    mine, theirs = socket.socketpair()
+    try:
+        if hardened_mode:
+            a, b = socket.socketpair()
+            try:
+                children = [zygote.spawn("trusted", (config, srcs, seed, limits, iso, fast),
+                                         [theirs.fileno(), a.fileno()]),
+                            zygote.spawn("policy", (srcs, seed, limits, iso), [b.fileno()])]
+            finally:
+                a.close()
+                b.close()
+        else:
+            children = [zygote.spawn("normal", (config, srcs, seed, limits, iso, fast), [theirs.fileno()])]
+    except BaseException:
+        mine.close()
+        raise
+    finally:
+        theirs.close()
+    interrupt.track(children)
+    return _Job(seed, children, wire.Inbox(mine), time.monotonic(), wire.max_bytes(n), workload)
 
 
 def _stop(job: _Job) -> None:
-    for p in job.procs:
-        if p.is_alive():
-            p.kill()
-        p.join(5)
-    interrupt.untrack(job.procs)
-    job.conn.close()
+    for c in job.children:
+        c.kill()
+    for c in job.children:
+        c.join(5)
+        c.read_output(OUTPUT_BYTES)
+        c.close()
+    interrupt.untrack(job.children)
+    job.inbox.close()
+
+
+def _with_output(out: SeedOutcome, job: _Job) -> SeedOutcome:
+    """The seed's output kept as data, quoted after its error's message when it failed."""
+    out.output = job.output()
+    if out.error and out.output and out.error.get("kind") != "skipped":
+        out.error = {**out.error, "message": out.error["message"] + "\n[what the seed process printed, as text]\n"
+                     + out.output}
+    return out
 
 
 def _finish(config: SimulationConfig, job: _Job, data: bytes, memory_mb: int | None, wall: float) -> SeedOutcome:
@@ -320,12 +330,12 @@ def _finish(config: SimulationConfig, job: _Job, data: bytes, memory_mb: int | N
         return out
     if err is not None:
         if err["kind"] == "policy_process_died":
-            job.procs[-1].join(5)
-            err = _died(job.procs[-1].exitcode, memory_mb)
+            job.children[-1].join(5)
+            err = _died(job.children[-1].exitcode, memory_mb)
         out.error = err
         return out
     try:
-        out.summary, out.requests = verify.measure(config, job.seed, run)
+        out.summary, out.requests = verify.measure(config, job.seed, run, workload=job.workload)
     except verify.TamperedRecords as exc:
         out.error = error(exc.kind, f"seed {job.seed}: the records fail the harness's checks: {exc}")
         return out
@@ -333,13 +343,15 @@ def _finish(config: SimulationConfig, job: _Job, data: bytes, memory_mb: int | N
     return out
 
 
-def run_seeds(config: SimulationConfig, policy: str, seeds: list[int], jobs: int | None = None,
+def run_seeds(config: SimulationConfig, policy: str | PolicySource, seeds: list[int], jobs: int | None = None,
               timeout_s: float = 300.0, memory_mb: int | None = 4096, isolate: bool = True, fast: bool = True,
               hardened: bool = False, allow_unconfined: bool = False, fail_fast: bool = False) -> list[SeedOutcome]:
     """Run every seed, ``jobs`` at a time, each in its own confined process (``isolate``; in the hardened mode two:
     the simulator and the policy) under the limits. A policy file needs filesystem and network confinement unless
     ``allow_unconfined`` (or GLIA_ALLOW_UNCONFINED=1); built-in policies are trusted. ``fail_fast``: once a seed
-    fails, the seeds still running are killed and those not started are not run (both come back ``skipped``)."""
+    fails, the seeds still running are killed and those not started are not run (both come back ``skipped``).
+    ``policy`` may be a ``PolicySource`` (bytes read, and hashed, by the caller): the code measured is then exactly
+    those bytes, whatever the file holds now."""
     try:
         srcs = stack_sources(config, policy)
     except PolicyLoadError as exc:
@@ -358,71 +370,110 @@ def run_seeds(config: SimulationConfig, policy: str, seeds: list[int], jobs: int
             failed = next((o for o in out if o.error), None) if fail_fast else None
             out.append(skipped(s, failed) if failed else simulate_seed(config, srcs["router"], s, fast))
         return out
-    ctx = _context()
     limits = Limits(timeout_s, memory_mb)
     # a hardened seed waits on its pipe most of the time: twice as many at once use the cores better
     jobs = max(1, min(jobs or (os.cpu_count() or 1) * (2 if hardened else 1), len(seeds)))
     todo = list(seeds)
-    running: dict = {}  # connection -> job
+    running: dict[int, _Job] = {}  # seed -> job
     results: dict[int, SeedOutcome] = {}
     received: list[tuple[_Job, bytes, float]] = []
-    while todo or running or received:
-        _stop_if_interrupted(running)
-        while todo and len(running) < jobs:
-            job = _start(ctx, config, srcs, todo.pop(0), limits, iso, fast, hardened)
-            running[job.conn] = job
-        # records received are checked and measured while the next seeds already run
-        for job, data, wall in received:
-            results[job.seed] = _finish(config, job, data, memory_mb, wall)
-        received.clear()
-        if not running:
-            break
-        deadline = min(j.started + timeout_s for j in running.values())
-        ready = wait(list(running), timeout=max(0.0, deadline - time.monotonic()))
-        _stop_if_interrupted(running)  # seeds killed by the user's stop are not failures
-        for conn in ready:
-            job = running[conn]
-            try:
-                data = conn.recv_bytes(wire.MAX_BYTES)
-            except (EOFError, OSError):
-                job.procs[0].join(5)
-                dead = next((p for p in job.procs if p.exitcode not in (None, 0)), job.procs[0])
-                results[job.seed] = SeedOutcome(job.seed, error=_died(dead.exitcode, memory_mb),
-                                                wall_s=time.monotonic() - job.started, isolation=job.isolation or "")
-            else:
-                if job.isolation is None:  # the first message, sent before any policy code ran
-                    job.isolation = _isolation(data)
-                    if trusted or confine.unconfined_allowed(allow_unconfined) or _enough(job.isolation):
-                        conn.send("go")  # the seed process waits for it before any policy code runs
-                        continue
-                    results[job.seed] = SeedOutcome(job.seed, isolation=job.isolation, error=error(
-                        "unconfined", f"seed {job.seed}: the seed process could confine itself only with "
-                        f"{job.isolation}, which leaves its filesystem or network open; it was stopped before the "
-                        "policy ran"))
-                elif wire.holds_error(data):  # cheap, and a failure must stop the others at once (fail_fast)
-                    results[job.seed] = _finish(config, job, data, memory_mb, time.monotonic() - job.started)
-                else:
-                    received.append((job, data, time.monotonic() - job.started))
-            del running[conn]
+
+    def done(job: _Job, out: SeedOutcome) -> None:
+        _stop(job)
+        results[job.seed] = _with_output(out, job)
+        running.pop(job.seed, None)
+
+    try:
+        while todo or running or received:
+            _stop_if_interrupted(running)
+            while todo and len(running) < jobs:
+                seed = todo.pop(0)
+                try:
+                    running[seed] = _start(config, srcs, seed, limits, iso, fast, hardened)
+                except zygote.ZygoteError as exc:
+                    results[seed] = SeedOutcome(seed, error=error("internal", str(exc)))
+            # records received are checked and measured while the next seeds already run
+            for job, data, wall in received:
+                results[job.seed] = _with_output(_finish(config, job, data, memory_mb, wall), job)
+            received.clear()
+            if not running:
+                break
+            deadline = min(j.started + timeout_s for j in running.values())
+            watched = [j.inbox for j in running.values()] + [c.out_r for j in running.values() for c in j.children
+                                                              if c.out_r >= 0]
+            zygote.wait_any(watched, max(0.0, min(deadline - time.monotonic(), 1.0)))
+            _stop_if_interrupted(running)  # seeds killed by the user's stop are not failures
+            for job in list(running.values()):
+                job.pump_output()
+                limit = wire.FIRST_MESSAGE_BYTES if job.isolation is None else job.limit
+                job.inbox.pump(limit)
+                if job.inbox.too_big is not None:
+                    done(job, SeedOutcome(job.seed, isolation=job.isolation or "", wall_s=time.monotonic() -
+                                          job.started, error=error("tampered_records", (
+                                              f"seed {job.seed}: the seed process sent a message of "
+                                              f"{job.inbox.too_big} bytes, more than the {limit} this workload's "
+                                              "records can take; nothing of it was read"))))
+                    continue
+                while job.inbox.frames and job.seed in running:
+                    data = job.inbox.frames.pop(0)
+                    if job.isolation is None:  # the first message, sent before any policy code ran
+                        job.isolation = _isolation(data)
+                        if trusted or confine.unconfined_allowed(allow_unconfined) or _enough(job.isolation):
+                            job.inbox.send(b"go")  # the seed process waits for it before any policy code runs
+                            limit = job.limit
+                            job.inbox.pump(limit)
+                            continue
+                        done(job, SeedOutcome(job.seed, isolation=job.isolation, error=error(
+                            "unconfined", f"seed {job.seed}: the seed process could confine itself only with "
+                            f"{job.isolation}, which leaves its filesystem or network open; it was stopped before the "
+                            "policy ran")))
+                    elif wire.holds_error(data):  # cheap, and a failure must stop the others at once (fail_fast)
+                        wall = time.monotonic() - job.started
+                        _stop(job)
+                        results[job.seed] = _with_output(_finish(config, job, data, memory_mb, wall), job)
+                        running.pop(job.seed, None)
+                    else:
+                        wall = time.monotonic() - job.started
+                        _stop(job)
+                        running.pop(job.seed, None)
+                        received.append((job, data, wall))
+                if job.seed in running and job.inbox.eof:
+                    job.children[0].join(5)
+                    dead = next((c for c in job.children if c.exitcode not in (None, 0)), job.children[0])
+                    done(job, SeedOutcome(job.seed, error=_died(dead.exitcode, memory_mb),
+                                          wall_s=time.monotonic() - job.started, isolation=job.isolation or ""))
+            now = time.monotonic()
+            for job in list(running.values()):
+                if now - job.started >= timeout_s:
+                    done(job, SeedOutcome(job.seed, error=error(
+                        "timeout", f"seed {job.seed} did not finish within {timeout_s:g} s of wall time (killed)"),
+                        wall_s=now - job.started, isolation=job.isolation or ""))
+            first = next((results[s] for s in seeds if s in results and results[s].error), None)
+            if fail_fast and first is not None:
+                for job in list(running.values()):
+                    _stop(job)
+                    results[job.seed] = skipped(job.seed, first)
+                running.clear()
+                for seed in todo:
+                    results[seed] = skipped(seed, first)
+                todo.clear()
+    finally:  # an exception here (KeyboardInterrupt) leaves no seed process behind
+        for job in list(running.values()):
             _stop(job)
-        now = time.monotonic()
-        for conn, job in list(running.items()):
-            if now - job.started >= timeout_s:
-                _stop(job)
-                del running[conn]
-                results[job.seed] = SeedOutcome(job.seed, error=error(
-                    "timeout", f"seed {job.seed} did not finish within {timeout_s:g} s of wall time (killed)"),
-                    wall_s=now - job.started, isolation=job.isolation or "")
-        first = next((results[s] for s in seeds if s in results and results[s].error), None)
-        if fail_fast and first is not None:
-            for job in running.values():
-                _stop(job)
-                results[job.seed] = skipped(job.seed, first)
-            running.clear()
-            for seed in todo:
-                results[seed] = skipped(seed, first)
-            todo.clear()
     return [results[s] for s in seeds]
+
+
+def stop_all() -> int:
+    """Kill every seed and policy process this process started (the parent's hook on Ctrl-C: they run in sessions
+    of their own, so the terminal's signals never reach them); how many were running."""
+    return zygote.stop_all()
+
+
+def start_server() -> None:
+    """Start the seed processes' server now (a command whose work runs in another thread calls this first; see
+    ``graph/stopping.py``). It runs in a session of its own, as every process it forks does, so the terminal's
+    Ctrl-C reaches none of them; each also ignores SIGINT (``interrupt.shield_child``)."""
+    zygote.start()
 
 
 def _stop_if_interrupted(running: dict) -> None:

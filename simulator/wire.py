@@ -1,14 +1,21 @@
-"""One seed's raw records as bytes, the only thing a seed process sends back.
+"""One seed's raw records as bytes, the only thing a seed process sends back, and the frames that carry them.
 
 The harness never unpickles what a process that ran policy code sent (a pickle can run any code): the format is a
-JSON header and typed numeric columns, decoded with fixed dtypes and checked lengths. Figures are not in it: the
-harness computes them from these records once they pass ``verify``.
+JSON header and typed numeric columns (one array per column, never an object per request), decoded with fixed
+dtypes and checked lengths. Figures are not in it: the harness computes them from these records once they pass
+``verify``.
+
+A message between a seed process and the harness is a frame: its length (8 bytes), then its bytes. The harness reads
+frames without blocking (``Inbox``) and refuses one whose announced length exceeds what the message may hold
+(``max_bytes``: a few megabytes plus a bound per request of the workload) before reading any of it, so a process
+that floods its pipe costs the harness no memory and no time.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import socket
 import struct
 
 import numpy as np
@@ -16,7 +23,11 @@ import numpy as np
 from .engine import RunResult
 
 MAGIC = b"GLIA-RECORDS-1\n"
-MAX_BYTES = 1 << 30
+MAX_BYTES = 1 << 30           # no message is larger than this, whatever the workload
+FIRST_MESSAGE_BYTES = 4096    # the isolation report a seed process sends before any policy code runs
+BASE_BYTES = 16 << 20         # records: this plus PER_REQUEST_BYTES per request of the workload
+PER_REQUEST_BYTES = 2048      # an honest run takes ~200 (the request's columns, its 3 events, a restart's 2)
+FRAME = struct.Struct("<Q")
 REQUEST_COLUMNS = (("request_id", "<i8"), ("arrived_at", "<f8"), ("num_prefill_tokens", "<i8"),
                    ("num_decode_tokens", "<i8"), ("routed_at", "<f8"), ("replica_id", "<i8"), ("scheduled_at", "<f8"),
                    ("first_token_at", "<f8"), ("completed_at", "<f8"), ("num_restarts", "<i8"),
@@ -140,3 +151,90 @@ def decode(data: bytes, seed: int) -> tuple[RunResult | None, dict | None, float
                     samples=rows("samples"), events=rows("events", EVENT_KINDS),
                     scaling=rows("scaling", SCALING_ACTIONS))
     return run, None, wall
+
+
+def max_bytes(num_requests: int | None) -> int:
+    """The most a seed's records may take for a workload of ``num_requests`` requests (None: unknown in advance,
+    a closed loop)."""
+    if num_requests is None:
+        return 4 * BASE_BYTES
+    return min(MAX_BYTES, BASE_BYTES + PER_REQUEST_BYTES * int(num_requests))
+
+
+def send_frame(sock: socket.socket, data: bytes) -> None:
+    """One frame on a (blocking) socket."""
+    sock.sendall(FRAME.pack(len(data)))
+    sock.sendall(data)
+
+
+def recv_frame(sock: socket.socket, limit: int) -> bytes | None:
+    """One frame from a (blocking) socket, at most ``limit`` bytes; None at the end of the stream or past it."""
+    head = _recv_exact(sock, FRAME.size)
+    if head is None:
+        return None
+    (n,) = FRAME.unpack(head)
+    return _recv_exact(sock, n) if n <= limit else None
+
+
+def _recv_exact(sock: socket.socket, n: int) -> bytes | None:
+    buf = bytearray()
+    while len(buf) < n:
+        chunk = sock.recv(min(n - len(buf), 1 << 20))
+        if not chunk:
+            return None
+        buf += chunk
+    return bytes(buf)
+
+
+class Inbox:
+    """The harness's end of a seed process's socket, read without blocking: whole frames, each within a limit
+    checked against its announced length before its bytes are read."""
+
+    def __init__(self, sock: socket.socket):
+        self.sock = sock
+        sock.setblocking(False)
+        self.buf = bytearray()
+        self.frames: list[bytes] = []
+        self.eof = False
+        self.too_big: int | None = None   # the length announced by a frame over its limit
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def pump(self, limit: int) -> None:
+        """Read what is available; complete frames go to ``frames``. ``limit``: the most the next frame may hold."""
+        while not self.eof and self.too_big is None:
+            need = FRAME.size
+            if len(self.buf) >= FRAME.size:
+                (n,) = FRAME.unpack_from(self.buf)
+                if n > limit:
+                    self.too_big = n
+                    return
+                need += n
+                if len(self.buf) >= need:
+                    self.frames.append(bytes(self.buf[FRAME.size:need]))
+                    del self.buf[:need]
+                    continue
+            try:
+                chunk = self.sock.recv(min(max(need - len(self.buf), 4096), 1 << 22))
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                self.eof = True
+                return
+            if not chunk:
+                self.eof = True
+                return
+            self.buf += chunk
+
+    def send(self, data: bytes) -> None:
+        try:
+            self.sock.setblocking(True)
+            send_frame(self.sock, data)
+        except OSError:
+            pass
+        finally:
+            self.sock.setblocking(False)
+
+    def close(self) -> None:
+        self.sock.close()
