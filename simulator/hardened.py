@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import types
 from dataclasses import asdict, astuple
 from types import SimpleNamespace
@@ -172,9 +173,11 @@ class _Served:
     def handle(self, msg: tuple) -> dict:
         kind = msg[0]
         _TOUCHED.clear()
-        if kind == "init":
+        if kind in ("init", "init_served"):
             _, cluster, seed, autoscaling = msg
-            self.config = SimpleNamespace(cluster=ClusterConfig(**cluster), seed=seed)
+            # a live router's cluster is described, not simulated: its fields as given
+            self.config = SimpleNamespace(cluster=ClusterConfig(**cluster) if kind == "init" else
+                                          SimpleNamespace(**cluster), seed=seed)
             if "autoscaler" in self.classes:
                 a = AutoscalingConfig(**autoscaling)
                 ns = SimpleNamespace(cluster=self.config.cluster, autoscaling=a, seed=seed)
@@ -257,6 +260,16 @@ def serve_policy(conn, srcs: dict[str, PolicySource], keep_going: bool = False) 
             _reply(conn, error=_error(exc, served.where))
             if not keep_going:
                 return
+        if keep_going:  # what the policy printed reaches the router's log now, not when the process ends
+            _flush()
+
+
+def _flush() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:  # noqa: BLE001 - the policy may have replaced or closed the stream
+            pass
 
 
 def _encode_pairs(pairs: list, requests: dict[int, RequestView]) -> tuple[list, set[int]]:

@@ -119,8 +119,8 @@ def policy_box(limits: Limits) -> confine.Box:
     """Where policy code (and the simulator beside it) may be: reads of the Python installation and the simulator's
     source but not its traces; no writes, no processes; memory, CPU seconds and open files capped."""
     return confine.Box(profile="policy", read=[*confine.python_roots(), SIMULATOR_DIR], hide=[DATA_DIR], write=[],
-                       memory_mb=limits.memory_mb, cpu_s=limits.timeout_s + 5, file_mb=0, open_files=64,
-                       processes=None)
+                       memory_mb=limits.memory_mb, cpu_s=limits.timeout_s + 5 if limits.timeout_s else None,
+                       file_mb=0, open_files=64, processes=None)
 
 
 def _confine(limits: Limits, iso: confine.Isolation, policy_files: list[str]) -> str:
@@ -511,3 +511,109 @@ def _died(exitcode: int | None, memory_mb: int | None) -> dict:
                 " (the CPU-time limit)" if sig == 24 else " (the policy tried to write a file)" if sig == 25 else "")
         return error("crashed", f"the simulation process was killed by signal {sig}{hint}")
     return error("crashed", f"the simulation process exited with code {exitcode} without a result")
+
+
+# -- a policy served to a live system (glia route) ----------------------------------------------------------------
+class WorkerError(Exception):
+    """The served policy's process failed (``kind``: died, timeout, unconfined, load_error, ...)."""
+
+    def __init__(self, kind: str, message: str):
+        super().__init__(message)
+        self.kind = kind
+
+
+SERVED_MEMORY_MB = 2048
+
+
+class PolicyWorker:
+    """A policy file served from a confined process of its own, as a hardened seed's policy process is: forked from
+    the clean server, confined (no writes, no network, no processes, reads of the Python installation only), the
+    audit hook installed, the file's bytes read by this process before anything ran. ``ask`` sends one message
+    (``hardened``'s protocol: views of what changed, the call) and returns the JSON reply; a call that takes longer
+    than ``call_timeout_s`` kills the process. What it prints is kept as data (``take_output``)."""
+
+    def __init__(self, srcs: dict[str, PolicySource], memory_mb: int | None = SERVED_MEMORY_MB,
+                 call_timeout_s: float = 2.0, allow_unconfined: bool = False, start_timeout_s: float = 60.0):
+        self.call_timeout_s = call_timeout_s
+        iso = confine.available()
+        if not iso.confined("policy") and not confine.unconfined_allowed(allow_unconfined):
+            raise WorkerError("unconfined", confine.refusal(iso))
+        # no CPU-seconds limit: the process lives as long as the router; each call has its wall-clock timeout
+        limits = Limits(timeout_s=0.0, memory_mb=memory_mb)
+        mine, theirs = socket.socketpair()
+        try:
+            self.child = zygote.spawn("served_policy", (srcs, limits, iso), [theirs.fileno()])
+        finally:
+            theirs.close()
+        self.conn = Connection(mine.detach())
+        self.isolation = "none"
+        try:
+            first = self._recv(start_timeout_s, wire.FIRST_MESSAGE_BYTES)
+            self.isolation = _isolation(first)
+            if not (_enough(self.isolation) or confine.unconfined_allowed(allow_unconfined)):
+                raise WorkerError("unconfined", f"the policy process could confine itself only with {self.isolation}, "
+                                  "which leaves its filesystem or network open; it was stopped before the policy ran")
+            self.conn.send("go")
+            self._reply(self._recv(start_timeout_s, wire.FIRST_MESSAGE_BYTES * 4))  # loaded, or why not
+        except BaseException:
+            self.close()
+            raise
+
+    def _recv(self, timeout: float, limit: int) -> bytes:
+        if not self.conn.poll(timeout):
+            self.close()
+            raise WorkerError("timeout", f"the policy process did not answer within {timeout:g} s (killed)")
+        try:
+            data = self.conn.recv_bytes(limit)
+        except (EOFError, OSError):
+            self.child.join(2)
+            raise WorkerError("died", _died(self.child.exitcode, SERVED_MEMORY_MB)["message"]) from None
+        return data
+
+    @staticmethod
+    def _reply(data: bytes) -> dict:
+        try:
+            reply = json.loads(data)
+        except ValueError:
+            raise WorkerError("bad_return", "the policy process sent a malformed reply") from None
+        if not isinstance(reply, dict):
+            raise WorkerError("bad_return", "the policy process sent a malformed reply")
+        err = reply.get("error")
+        if err is not None:
+            kind = err.get("kind") if isinstance(err, dict) else None
+            raise PolicyViolation(kind if isinstance(kind, str) else "exception",
+                                  _text(err.get("message", "")) if isinstance(err, dict) else _text(err))
+        return reply
+
+    def ask(self, msg: tuple) -> dict:
+        """Send ``msg`` and return the reply; ``PolicyViolation`` for the policy's own error (the process goes on),
+        ``WorkerError`` when the process is gone or too slow (it is then stopped)."""
+        try:
+            self.conn.send(msg)
+        except (OSError, ValueError):
+            self.child.join(2)
+            raise WorkerError("died", _died(self.child.exitcode, SERVED_MEMORY_MB)["message"]) from None
+        return self._reply(self._recv(self.call_timeout_s, hardened.MAX_REPLY))
+
+    def take_output(self) -> str:
+        """What the process printed since the last call, as inert text."""
+        self.child.read_output(OUTPUT_BYTES)
+        data, dropped = bytes(self.child.output), self.child.output_dropped
+        self.child.output.clear()
+        self.child.output_dropped = 0
+        return shown_output(data, dropped) if data else ""
+
+    def close(self) -> None:
+        try:
+            self.conn.send(("end",))
+        except (OSError, ValueError):
+            pass
+        self.child.join(0.5)
+        self.child.kill()
+        self.child.join(2)
+        self.conn.close()
+        self.child.close()
+
+
+def _text(value) -> str:
+    return "".join(c if c.isprintable() or c == "\n" else "?" for c in str(value)[:wire.MAX_MESSAGE])

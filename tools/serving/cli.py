@@ -39,6 +39,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                    help="service model JSON (from glia loadgen --save-calibration) for slowdown in the records")
     r.add_argument("--workspace", default="glia-workspace", help="where telemetry.duckdb is")
     r.add_argument("--no-record", action="store_true", help="write no telemetry")
+    r.add_argument("--policy-timeout", type=float, default=2.0,
+                   help="seconds a policy file's schedule() call may take before its process is killed and started "
+                        "again (default 2)")
+    r.add_argument("--allow-unconfined", action="store_true",
+                   help="serve a policy file on a machine that cannot confine it (see the README's Isolation)")
     r.set_defaults(func=cmd_route)
 
     g = sub.add_parser("loadgen", help="replay a workload against an OpenAI-compatible endpoint")
@@ -159,12 +164,15 @@ async def _route(args, backends_mod, records, router_mod, service) -> int:
     recorder = records.Recorder(_telemetry(args), f"{_stamp()}-route-{Path(args.policy).stem}", args.policy, "live",
                                 config, "serving", service, found[0].config.chunk_size, len(found))
     router = router_mod.Router(args.policy, found, recorder, probe_interval_s=args.probe_interval,
-                               max_retries=args.max_retries, queue_timeout_s=args.queue_timeout)
+                               max_retries=args.max_retries, queue_timeout_s=args.queue_timeout,
+                               policy_timeout_s=args.policy_timeout, allow_unconfined=args.allow_unconfined)
     url = await router.start(args.host, args.port)
     for b in found:
         print(f"backend {b.index}: {b.url} ({b.kind}; {b.config.num_blocks} blocks of {b.config.block_size} from "
               f"{b.capacity_source}; batch cap {b.config.batch_size_cap})", flush=True)
-    print(f"glia route: policy {args.policy} on {url} (records: {recorder.path or 'off'}, run {recorder.run_id})",
+    where = router.status()["policy_process"]["isolation"]
+    print(f"glia route: policy {args.policy} on {url} (records: {recorder.path or 'off'}, run {recorder.run_id}; "
+          f"policy {'in a process of its own: ' + where if args.policy.endswith(('.py',)) or '.py:' in args.policy else where})",
           flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -6,6 +6,9 @@ as after every arrival in the simulator; it is called again after every completi
 loop is the lock). A request the policy routes is proxied to its backend (streaming or not, chat or completions, the
 bytes passed through as they come); one it holds waits here until a later call routes it.
 
+A policy file runs in a confined process of its own (``confined.py``), never in the router's: the router sends it
+what changed and applies the pairs it returns. Built-in policies are Glia's code and run here.
+
 Failures:
 * a policy error (an exception, or a return the simulator would reject) does not stop the router: it is logged and
   recorded (``policy_error`` events), and the requests waiting at that call are routed by least-loaded-queue for
@@ -37,11 +40,12 @@ import aiohttp
 from aiohttp import web
 
 from glia.simulator.contract import policy_exception
-from glia.simulator.loader import load_policy
+from glia.simulator.loader import is_builtin, load_policy
 from glia.simulator.policies import LLQGlobalScheduler
 from glia.simulator.request import PolicyViolation
 
 from .backends import Backend, count_tokens, probe
+from .confined import ConfinedPolicy, served_policy
 from .records import Recorder
 from .sse import finish_reason, parse_event, token_texts
 from .views import ServedReplica, ServedRequest
@@ -103,7 +107,8 @@ class Router:
 
     def __init__(self, policy: str, backends: list[Backend], recorder: Recorder | None = None,
                  probe_interval_s: float = 1.0, max_retries: int = 3, queue_timeout_s: float = 600.0,
-                 flush_interval_s: float = 10.0, stall_grace_s: float = 1.0):
+                 flush_interval_s: float = 10.0, stall_grace_s: float = 1.0, policy_timeout_s: float = 2.0,
+                 allow_unconfined: bool = False):
         if not backends:
             raise ValueError("the router needs at least one backend")
         self.policy_name = policy
@@ -112,6 +117,7 @@ class Router:
         self.probe_interval_s, self.max_retries = probe_interval_s, max_retries
         self.queue_timeout_s, self.flush_interval_s = queue_timeout_s, flush_interval_s
         self.stall_grace_s = stall_grace_s
+        self._t0 = time.monotonic()
         self.views = {b.index: ServedReplica(b.index, b.config) for b in backends}
         self.cluster = SimpleNamespace(device="real", model="real", tensor_parallel=1, num_replicas=len(backends),
                                        num_blocks=min(b.config.num_blocks for b in backends),
@@ -119,11 +125,15 @@ class Router:
                                        chunk_size=backends[0].config.chunk_size,
                                        batch_size_cap=max(b.config.batch_size_cap for b in backends),
                                        watermark_fraction=0.0, batch_policy="fcfs")
-        cls = load_policy(policy)
-        try:
-            self.policy = cls(SimpleNamespace(cluster=self.cluster, seed=0), self._serving())
-        except Exception as exc:
-            raise ValueError(f"the policy failed to start: {type(exc).__name__} in __init__(): {exc}") from None
+        if is_builtin(policy):  # Glia's own code: in this process
+            cls = load_policy(policy)
+            try:
+                self.policy = cls(SimpleNamespace(cluster=self.cluster, seed=0), self._serving())
+            except Exception as exc:
+                raise ValueError(f"the policy failed to start: {type(exc).__name__} in __init__(): {exc}") from None
+        else:  # a policy file is model-written code: never in this process
+            self.policy = served_policy(policy, dict(vars(self.cluster)), self._serving(), self.now,
+                                        call_timeout_s=policy_timeout_s, allow_unconfined=allow_unconfined)
         self.jobs: dict[int, Job] = {}          # id -> job, from arrival to the end of its response
         self.waiting: dict[int, Job] = {}       # not routed: held by the policy, or back after a backend failure
         self.policy_errors = 0
@@ -173,6 +183,8 @@ class Router:
             await self._runner.cleanup()
         if self._session:
             await self._session.close()
+        if isinstance(self.policy, ConfinedPolicy):
+            self.policy.close()
         await self.flush()
 
     async def flush(self) -> None:
@@ -644,7 +656,11 @@ class Router:
         return web.json_response(self.status())
 
     def status(self) -> dict:
-        return {"policy": self.policy_name, "uptime_s": round(self.now(), 3), "waiting": len(self.waiting),
+        confined = self.policy if isinstance(self.policy, ConfinedPolicy) else None
+        process = {"isolation": confined.isolation, "restarts": confined.restarts, "disabled": confined.disabled
+                   } if confined else {"isolation": "in-process (a built-in policy)"}
+        return {"policy": self.policy_name, "policy_process": process, "uptime_s": round(self.now(), 3),
+                "waiting": len(self.waiting),
                 "in_flight": len(self.jobs) - len(self.waiting), "policy_errors": self.policy_errors,
                 "fallback_routed": self.fallback_routed, "last_policy_error": self.last_policy_error,
                 "backends": [{**b.describe(), "pending": self.views[b.index].num_pending_requests,
