@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 import time
 from pathlib import Path
 
@@ -28,7 +27,8 @@ from glia.state import (
 )
 from glia.state.task import objective_ci, policy_name
 from glia.tools.heldout import measure_heldout, plan
-from glia.tools.simulation import confirm_hardened, describe_check, run_baseline
+from glia.tools.simulation import SnapshotChanged, best_code, confirm_hardened, describe_check, run_baseline
+from glia.tools.workspace import WorkspaceError, read_inside, write_inside
 from glia.tools.toolkit import execute
 
 from .common import task_evaluator, tool_context
@@ -40,9 +40,9 @@ def setup_context(state: GliaState, runtime: Runtime[GliaContext]) -> GliaState:
     """Create the context's workspace and put the starter design in the design file (once)."""
     ws = Path(state["workspace"])
     ws.mkdir(parents=True, exist_ok=True)
-    design = ws / state["task"]["design"]["file"]
-    if not design.exists():
-        design.write_text(state["task"]["design"]["starter_source"] or "")
+    # never through a link, never over what is there (a resumed context keeps its design file)
+    write_inside(ws, state["task"]["design"]["file"], (state["task"]["design"]["starter_source"] or "").encode(),
+                 replace=False)
     runtime.stream_writer({"event": "context_start", "context": state["context_id"]})
     return {"started_at": state.get("started_at") or time.time()}
 
@@ -120,7 +120,7 @@ def run_tools(state: GliaState, runtime: Runtime[GliaContext]) -> GliaState:
                 best_feasible = sc
                 best = {"id": e["id"], "context": state["context_id"], "label": e.get("label", ""), "score": sc,
                         "value": e["metrics"].get(task["objective"]["metric"]), "metrics": e["metrics"],
-                        "ci90": objective_ci(task, e), "snapshot": str(ctx.workspace / e["snapshot"]),
+                        "ci90": objective_ci(task, e), "snapshot": e["frozen"], "sha256": e["sha256"],
                         "hash": e["hash"], "hardened": entry["hardened"]}
             runtime.stream_writer({"event": "experiment", "context": state["context_id"], "id": e["id"],
                                    "label": e.get("label", ""), "metrics": e["metrics"], "error": entry.get("error"),
@@ -139,10 +139,9 @@ def run_tools(state: GliaState, runtime: Runtime[GliaContext]) -> GliaState:
 def finalize_context(state: GliaState, runtime: Runtime[GliaContext]) -> GliaState:
     """Write the context's transcript; report its outcome to the run."""
     ws = Path(state["workspace"])
-    with open(ws / "transcript.jsonl", "w") as f:
-        for role in ("researcher", "analyst", "supervisor"):
-            for m in messages_to_dict(state.get(f"{role}_messages", [])):
-                f.write(json.dumps({"agent": role, **m}, default=str) + "\n")
+    lines = [json.dumps({"agent": role, **m}, default=str) + "\n" for role in ("researcher", "analyst", "supervisor")
+             for m in messages_to_dict(state.get(f"{role}_messages", []))]
+    write_inside(ws, "transcript.jsonl", "".join(lines).encode())  # whatever the shell left at that name is replaced
     ledger = own_ledger(state)
     mine = [b for b in [state.get("best")] if b and b.get("context") == state["context_id"]]
     outcome: ContextOutcome = {"id": state["context_id"], "workspace": str(ws), "simulations_used": len(ledger),
@@ -162,12 +161,23 @@ def heldout_designs(state: GliaState) -> dict[str, str]:
 
 def collect(state: GliaState, runtime: Runtime[GliaContext]) -> GliaState:
     """The run's outputs: the best design file, its re-measurement (and the baselines') on held-out seeds and on the
-    shifted workload, the Markdown report, the full transcript."""
+    shifted workload, the Markdown report, the full transcript. The best design delivered, re-measured and shown is
+    the snapshot that was measured, checked against its SHA-256; the held-out figures of a policy file are measured
+    the hardened way (the policy in a process of its own, holding nothing but what it is sent)."""
     run_dir = Path(state["run_dir"])
     best = state.get("best")
-    if best and Path(best["snapshot"]).is_file():
-        shutil.copyfile(best["snapshot"], run_dir / f"best_{Path(state['task']['design']['file']).name}")
     designs = heldout_designs(state)
+    hashes: dict[str, str] = {}
+    if best:
+        try:
+            code = best_code(best)
+        except SnapshotChanged as exc:
+            runtime.stream_writer({"event": "error", "message": f"the best design is not delivered: {exc}"})
+            state = {**state, "best": {**best, "undelivered": str(exc)}}
+            designs.pop("best", None)
+        else:
+            _deliver(run_dir, f"best_{Path(state['task']['design']['file']).name}", code)
+            hashes["best"] = best["sha256"]
     heldout = {}
     if runtime.context.evaluation.get("heldout", True):  # a comparison re-measures every method's design itself
         evaluator = task_evaluator(state, runtime.context)
@@ -175,13 +185,30 @@ def collect(state: GliaState, runtime: Runtime[GliaContext]) -> GliaState:
                                "timeout_s": evaluator.timeout_s})
         heldout = measure_heldout(evaluator, state["task"], designs, state["thread_id"], lambda design, part, fig:
                                   runtime.stream_writer({"event": "heldout_figure", "design": design, "part": part,
-                                                         "figure": fig}))
-    with open(run_dir / "transcript.jsonl", "w") as out:
-        for c in sorted(state.get("contexts", []), key=lambda c: c["id"]):
-            t = Path(c["workspace"]) / "transcript.jsonl"
-            if t.is_file():
-                for line in t.read_text().splitlines():
-                    out.write(json.dumps({"context": c["id"], **json.loads(line)}) + "\n")
+                                                         "figure": fig}), hashes=hashes)
+    out: list[str] = []
+    for c in sorted(state.get("contexts", []), key=lambda c: c["id"]):
+        try:
+            text = read_inside(Path(c["workspace"]), "transcript.jsonl", MAX_TRANSCRIPT).decode(errors="replace")
+        except WorkspaceError:
+            continue
+        for line in text.splitlines():
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(entry, dict):
+                out.append(json.dumps({"context": c["id"], **entry}) + "\n")
+    _deliver(run_dir, "transcript.jsonl", "".join(out).encode())
     reasons = "; ".join(sorted({c["stop_reason"] for c in state.get("contexts", [])})) or "finished"
     write_report({**state, "stop_reason": reasons, "heldout": heldout}, run_dir / "report.md")
     return {"stop_reason": reasons, "heldout": heldout}
+
+
+MAX_TRANSCRIPT = 256 << 20
+
+
+def _deliver(run_dir: Path, name: str, data: bytes) -> None:
+    """Write one of the run's outputs (the run directory is the harness's own; still, no link is followed)."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_inside(run_dir, name, data)

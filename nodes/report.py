@@ -12,7 +12,7 @@ from glia.simulator import confine
 from glia.simulator.metrics import KEY_METRICS, fmt
 from glia.state import GliaState
 from glia.state.task import constraint_text, layer_of, objective_ci
-from glia.tools.simulation import describe_check
+from glia.tools.simulation import SnapshotChanged, best_code, describe_check
 
 from .claims import known_figures, mark_unsupported
 from .design_form import is_functions_file
@@ -114,12 +114,7 @@ def write_report(state: GliaState, path: Path) -> str:
                   f"`{metric}` = **{fmt(best['value'])}** (90 % CI {_ci(best.get('ci90'))}){change}.", "",
                   *([f"Checked: {describe_check(best['hardened'])} (the policy in a process of its own, driven over "
                      "a pipe).", ""] if best.get("hardened") else []),
-                  f"File: `best_{Path(task['design']['file']).name}` (sha256 {best['hash']}…)"
-                  + (" — in the functions form: small functions called by glia's fixed driver, which the file "
-                     "imports from `glia.simulator`" if Path(best["snapshot"]).is_file() and is_functions_file(
-                         Path(best["snapshot"]).read_text()) else ""), "", "```python",
-                  Path(best["snapshot"]).read_text().rstrip() if Path(best["snapshot"]).is_file() else "(missing)",
-                  "```", ""]
+                  *_delivered(best, task)]
     elif constraint and any(not e.get("error") for e in ledger):
         closest = min((e for e in ledger if not e.get("error")), key=lambda e: e.get("violation", 0.0))
         lines += ["", f"**No design met the constraint** `{constraint}`: nothing is called best. The closest, "
@@ -213,3 +208,16 @@ def write_report(state: GliaState, path: Path) -> str:
     text = "\n".join(lines)
     path.write_text(text)
     return text
+
+
+def _delivered(best: dict, task: dict) -> list[str]:
+    """The best design's file and code as measured: the frozen snapshot checked against its SHA-256, or why it is
+    not delivered."""
+    try:
+        code = best_code(best).decode(errors="replace")
+    except SnapshotChanged as exc:
+        return [f"**Not delivered**: {exc}. The figures above belong to code that can no longer be shown.", ""]
+    form = (" — in the functions form: small functions called by glia's fixed driver, which the file imports from "
+            "`glia.simulator`" if is_functions_file(code) else "")
+    return [f"File: `best_{Path(task['design']['file']).name}` (sha256 {best['sha256']}, checked against the "
+            f"snapshot that was measured){form}", "", "```python", code.rstrip(), "```", ""]

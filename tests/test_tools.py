@@ -103,7 +103,12 @@ def test_a_design_is_reported_best_only_if_its_hardened_re_measurement_agrees(tm
     check = confirm_hardened(tmp_path, cheat, ev)
     assert not check["agree"] and describe_check(check).startswith(
         "hardened re-measurement DISAGREES, the measured figures cannot be trusted (mean_e2e_s ")
-    (tmp_path / honest["snapshot"]).write_text(TWO_FACED)  # the frozen code changed after it was measured
+    (tmp_path / honest["snapshot"]).write_text(TWO_FACED)  # the workspace's copy is the researcher's to read only
+    assert confirm_hardened(tmp_path, honest, ev)["agree"]
+    frozen = Path(honest["frozen"])  # the snapshot itself lies outside the workspace: changed, it is refused
+    assert not frozen.is_relative_to(tmp_path)
+    frozen.chmod(0o644)
+    frozen.write_text(TWO_FACED)
     assert confirm_hardened(tmp_path, honest, ev)["differences"] == {
         "snapshot": "changed or missing since it was measured"}
 

@@ -38,6 +38,7 @@ from glia.simulator.telemetry import flush, reading
 from .executors import Executor, LocalExecutor
 from .ledger import BudgetLedger
 
+HARDENED_TIMEOUT_FACTOR = 4  # the hardened mode costs 2-4x a seed in the normal mode
 Scorer = Callable[[dict], float]  # metrics -> the objective as a number to minimise (inf: failed)
 Judge = Callable[[dict], float]   # metrics -> relative violation of the task's constraint (0: feasible)
 
@@ -103,17 +104,19 @@ class Evaluator:
         return self.timeout_s
 
     def measure(self, policy: str, run_id: str, *, seeds: list[int] | None = None,
-                workload: str | SimulationConfig | None = None, context: str = "") -> dict:
-        """Run ``policy`` (a built-in name or a file) uncharged, recorded under ``run_id``, or read it back."""
+                workload: str | SimulationConfig | None = None, context: str = "", hardened: bool = False) -> dict:
+        """Run ``policy`` (a built-in name or a file) uncharged, recorded under ``run_id``, or read it back.
+        ``hardened``: the policies in a process of their own (on this machine; slower: the timeout is scaled)."""
         stored = _stored(self.db, run_id) if self.db else None
         if stored is not None:
             return self._scored(stored)
         seeds = list(self.seeds if seeds is None else seeds)
         stack = self.stack(policy)
         res = run_benchmark(stack["router"], self.workload if workload is None else workload, seeds,
-                            timeout_s=self.timeout_s, memory_mb=self.memory_mb, telemetry=self.db, context=context,
-                            run_id=run_id, executor=self.executor, record_later=True, batch=stack["batch"],
-                            autoscaler=stack["autoscaler"])
+                            timeout_s=self.timeout_s * (HARDENED_TIMEOUT_FACTOR if hardened else 1),
+                            memory_mb=self.memory_mb, telemetry=self.db, context=context, run_id=run_id,
+                            executor=None if hardened else self.executor, record_later=True, batch=stack["batch"],
+                            autoscaler=stack["autoscaler"], hardened=hardened, fail_fast=hardened)
         ok = [o for o in res.outcomes if not o.error]
         ci = res.metrics.get("mean_e2e_s", {}).get("ci90")
         return self._scored({
@@ -123,7 +126,7 @@ class Evaluator:
             "mean_e2e_ci90": list(ci) if ci else None, "ci90": res.cis(), "error": res.error, "wall_s": res.wall_s,
             "sim_s": sum(o.wall_s for o in ok), "seed_s": max((o.wall_s for o in ok), default=0.0),
             "seeds_run": sum(1 for o in res.outcomes if (o.error or {}).get("kind") != "skipped"),
-            "reused": False})
+            "reused": False, "hardened": hardened})
 
     def flush(self) -> None:
         """Wait until this process's evaluations are written to the telemetry database (they are written in the

@@ -9,6 +9,7 @@ whether the design depends on the exact load it was tuned on. Neither is charged
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -54,23 +55,32 @@ def shifted_workload(workload: str, shifted: dict) -> tuple[str, str | Simulatio
 
 
 def measure_heldout(evaluator: Evaluator, task: dict, designs: dict[str, str], prefix: str,
-                    on_figure: Callable[[str, str, dict], None] | None = None) -> dict[str, dict]:
+                    on_figure: Callable[[str, str, dict], None] | None = None,
+                    hashes: dict[str, str] | None = None) -> dict[str, dict]:
     """Each design (name -> a built-in policy or a policy file) on the held-out seeds and on the shifted workload,
     recorded under ``PREFIX-heldout-NAME`` and ``PREFIX-shifted-NAME`` (read back if already measured);
-    ``on_figure(design, part, figure)`` is told of each figure as it is measured (part: heldout or shifted)."""
+    ``on_figure(design, part, figure)`` is told of each figure as it is measured (part: heldout or shifted). A
+    design with a digest in ``hashes`` (a snapshot the search measured) is measured only if its file still holds
+    those bytes; every policy file is measured the hardened way (its policy in a process of its own that holds
+    nothing but what it is sent), so that a policy that forges its records on seeds it never saw cannot reach this
+    table."""
     p = plan(task)
     name, shifted = shifted_workload(task["benchmark"]["workload"], p["shifted"])
     out: dict[str, dict] = {}
     for design, policy in designs.items():
         if policy.endswith(".py") and not Path(policy).is_file():
             continue
+        digest = (hashes or {}).get(design)
+        if digest is not None and hashlib.sha256(Path(policy).read_bytes()).hexdigest() != digest:
+            continue  # the caller says why (the snapshot changed since it was measured)
+        hard = digest is not None or policy.endswith(".py")
         tag = design.replace("/", "_")
-        held = _brief(evaluator.measure(policy, f"{prefix}-heldout-{tag}", seeds=p["seeds"], context="heldout"),
-                      evaluator.metric)
+        held = _brief(evaluator.measure(policy, f"{prefix}-heldout-{tag}", seeds=p["seeds"], context="heldout",
+                                        hardened=hard), evaluator.metric)
         if on_figure:
             on_figure(design, "heldout", held)
         shift = {**_brief(evaluator.measure(policy, f"{prefix}-shifted-{tag}", seeds=p["seeds"], workload=shifted,
-                                            context="heldout"), evaluator.metric), "workload": name}
+                                            context="heldout", hardened=hard), evaluator.metric), "workload": name}
         if on_figure:
             on_figure(design, "shifted", shift)
         out[design] = {"heldout": held, "shifted": shift}
@@ -82,4 +92,4 @@ def _brief(m: dict, metric: str) -> dict:
     ci = m.get("mean_e2e_ci90") if metric == "mean_e2e_s" else (m.get("ci90") or {}).get(metric)
     return {"value": m.get("value"), "score": m.get("score"), "ci90": ci, "seeds": m.get("seeds"),
             "metrics": m.get("metrics"), "error": m.get("error"), "wall_s": m.get("wall_s"),
-            "feasible": m.get("feasible"), "violation": m.get("violation")}
+            "feasible": m.get("feasible"), "violation": m.get("violation"), "hardened": bool(m.get("hardened"))}

@@ -146,17 +146,6 @@ def execute(ctx: ToolContext, name: str, args: dict, call_id: str, sims_left: in
         return ToolResult(f"ERROR: {exc}", True)
 
 
-def _failing_line(message: str) -> str:
-    """The line of the policy file an error points at (``... at FILE.py:LINE: ...``), quoted: a model fixes code it
-    can see, not a line number."""
-    at = re.search(r" at (\S+\.py):(\d+)", message)
-    if not at or not Path(at.group(1)).is_file():
-        return ""
-    lines = Path(at.group(1)).read_text(errors="replace").splitlines()
-    n = int(at.group(2))
-    return f" (line {n}: `{lines[n - 1].strip()}`)" if 0 < n <= len(lines) else ""
-
-
 def experiment_text(res: dict, sims_left: int, task: dict | None = None) -> str:
     """An experiment's result as the researcher reads it: its id, the task's objective and constrained metric
     first, then the key figures (or the error), whether the constraint held, the budget."""
@@ -164,7 +153,8 @@ def experiment_text(res: dict, sims_left: int, task: dict | None = None) -> str:
     obj = (task or {}).get("objective") or {}
     metric, c = obj.get("metric", "mean_e2e_s"), obj.get("constraint")
     if res.get("error"):
-        body = f"ERROR {res['error']['kind']}: {res['error']['message']}{_failing_line(res['error']['message'])}"
+        # the failing line is quoted by run_simulation, from the code that ran (never from a file an error names)
+        body = f"ERROR {res['error']['kind']}: {res['error']['message']}"
     else:
         m = res["metrics"]
         keys = dict.fromkeys([metric, *([c["metric"]] if c else []), *KEY_METRICS])

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import errno
 import fnmatch
 import os
 import re
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -32,11 +34,103 @@ def inside_workspace(workspace: Path, path: str) -> Path:
     return full
 
 
+# -- opening files the shell can change -------------------------------------------------------------------------
+# The shell writes anywhere in the workspace: any name there may be a symbolic link (to a file outside, or dangling,
+# so that creating it creates a file elsewhere), a FIFO (an open that never returns) or a huge file. The harness
+# opens workspace files only through these: each directory of the path and the file itself opened without following
+# links (O_NOFOLLOW, relative to the directory's descriptor, so no component can be swapped for a link meanwhile),
+# regular files only, sizes capped.
+_NOFOLLOW = os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def _parts(path: str) -> list[str]:
+    parts = [p for p in Path(path).parts if p not in ("", ".")]
+    if Path(path).is_absolute() or not parts or any(p == ".." for p in parts):
+        raise WorkspaceError(f"{path!r} is outside the workspace (give a path relative to the workspace, "
+                             "without '..')")
+    return parts
+
+
+def _open_dir(root: Path, parts: list[str], create: bool) -> int:
+    """A descriptor of the directory ``root/parts...``, no component followed if it is a link."""
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | _NOFOLLOW)
+    try:
+        for part in parts:
+            try:
+                nxt = os.open(part, os.O_RDONLY | os.O_DIRECTORY | _NOFOLLOW, dir_fd=fd)
+            except FileNotFoundError:
+                if not create:
+                    raise
+                os.mkdir(part, 0o755, dir_fd=fd)
+                nxt = os.open(part, os.O_RDONLY | os.O_DIRECTORY | _NOFOLLOW, dir_fd=fd)
+            os.close(fd)
+            fd = nxt
+        return fd
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _refusal(path: str, exc: OSError) -> WorkspaceError:
+    if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+        return WorkspaceError(f"{path!r} is (or goes through) a symbolic link or not a directory: the harness follows "
+                              "no link in the workspace")
+    if isinstance(exc, FileNotFoundError):
+        return WorkspaceError(f"no file {path!r} in the workspace")
+    return WorkspaceError(f"{path!r}: {exc.strerror}")
+
+
+def read_inside(root: Path, path: str, limit: int = 1 << 20) -> bytes:
+    """The bytes of the regular file ``path`` in ``root``, following no link; at most ``limit`` bytes."""
+    parts = _parts(path)
+    try:
+        dfd = _open_dir(root, parts[:-1], create=False)
+        try:
+            fd = os.open(parts[-1], os.O_RDONLY | os.O_NONBLOCK | _NOFOLLOW, dir_fd=dfd)
+        finally:
+            os.close(dfd)
+    except OSError as exc:
+        raise _refusal(path, exc) from None
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(f.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            raise WorkspaceError(f"{path!r} is not a regular file")
+        if st.st_size > limit:
+            raise WorkspaceError(f"{path!r} is {st.st_size} bytes, more than the {limit} the harness reads")
+        return f.read(limit)
+
+
+def write_inside(root: Path, path: str, data: bytes, replace: bool = True) -> bool:
+    """Write ``data`` to ``path`` in ``root`` as a new regular file (whatever was at that name, a link included, is
+    removed first; with ``replace`` False an existing entry is kept and False returned), following no link."""
+    parts = _parts(path)
+    try:
+        dfd = _open_dir(root, parts[:-1], create=True)
+    except OSError as exc:
+        raise _refusal(path, exc) from None
+    try:
+        try:
+            os.stat(parts[-1], dir_fd=dfd, follow_symlinks=False)
+            if not replace:
+                return False
+            os.unlink(parts[-1], dir_fd=dfd)
+        except FileNotFoundError:
+            pass
+        except IsADirectoryError:
+            raise WorkspaceError(f"{path!r} is a directory") from None
+        try:
+            fd = os.open(parts[-1], os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o644, dir_fd=dfd)
+        except OSError as exc:
+            raise _refusal(path, exc) from None
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        return True
+    finally:
+        os.close(dfd)
+
+
 def read_file(workspace: Path, path: str, max_chars: int = MAX_READ) -> str:
-    full = inside_workspace(workspace, path)
-    if not full.is_file():
-        raise WorkspaceError(f"no file {path!r} in the workspace")
-    text = full.read_text(errors="replace")
+    text = read_inside(workspace, path, limit=max(1 << 20, 4 * max_chars)).decode(errors="replace")
     return text if len(text) <= max_chars else text[:max_chars] + f"\n... (cut at {max_chars} characters)"
 
 
@@ -47,23 +141,18 @@ def _check_editable(path: str, editable: list[str]) -> None:
 
 def write_file(workspace: Path, path: str, content: str, editable: list[str]) -> str:
     _check_editable(path, editable)
-    full = inside_workspace(workspace, path)
-    full.parent.mkdir(parents=True, exist_ok=True)
-    full.write_text(content)
+    write_inside(workspace, path, content.encode())
     return f"wrote {path} ({len(content)} characters)"
 
 
 def patch_file(workspace: Path, path: str, old: str, new: str, editable: list[str]) -> str:
     """Replace the one occurrence of ``old`` with ``new``."""
     _check_editable(path, editable)
-    full = inside_workspace(workspace, path)
-    if not full.is_file():
-        raise WorkspaceError(f"no file {path!r} in the workspace")
-    text = full.read_text()
+    text = read_inside(workspace, path).decode()
     count = text.count(old)
     if count != 1:
         raise WorkspaceError(f"the text to replace occurs {count} times in {path}; it must occur exactly once")
-    full.write_text(text.replace(old, new))
+    write_inside(workspace, path, text.replace(old, new).encode())
     return f"patched {path}"
 
 
