@@ -207,13 +207,13 @@ def _insert_rows(con, table: str, run_id: str, seed: int, rows: list[tuple], nam
 
 
 @contextmanager
-def reading(path: str | Path):
+def reading(path: str | Path, config: dict | None = None):
     """A read-only connection (writes raise a clear error), held while no writer is active; in this process, after
-    the runs the background writer holds."""
+    the runs the background writer holds. ``config``: DuckDB settings for the connection."""
     flush()
     path = Path(path)
     with _locked(path, shared=True):
-        con = duckdb.connect(str(path), read_only=True)
+        con = duckdb.connect(str(path), read_only=True, config=config or {})
         try:
             yield con
         finally:
