@@ -253,6 +253,7 @@ def serve_policy(conn, srcs: dict[str, PolicySource], keep_going: bool = False) 
         except EOFError:
             return
         if msg[0] == "end":
+            _flush()
             return
         try:
             _reply(conn, **served.handle(msg))
@@ -498,8 +499,11 @@ def remote_policy(link: Link) -> type[RemoteScheduler]:
     return types.new_class("RemotePolicy", (RemoteScheduler,), exec_body=lambda ns: ns.update(link=link))
 
 
-def end(conn) -> None:
+def end(conn, wait_s: float = 1.0) -> None:
+    """Tell the policy process to stop, and give it ``wait_s`` to flush what it printed and exit."""
     try:
         conn.send(("end",))
-    except OSError:
+        if conn.poll(wait_s):
+            conn.recv_bytes(1 << 16)
+    except (OSError, EOFError):
         pass

@@ -10,11 +10,16 @@ are never exceeded. A record that fails is a ``TamperedRecords`` error naming wh
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 
 from .config import SimulationConfig
-from .engine import RunResult
+from .engine import Clock, Log, RunResult
+from .loader import is_builtin, load_policy
 from .metrics import request_metrics, run_summary
+from .replica import ReplicaScheduler
+from .request import Request
 from .workloads import ClosedLoop, Trace
 
 TOLERANCE = 1e-9  # relative, for times the harness recomputes (float rounding only)
@@ -106,6 +111,77 @@ def _check_capacity(config: SimulationConfig, run: RunResult) -> None:
             raise TamperedRecords(f"replica {rep} runs {active} requests at t={t:.3f} s; the batch-size cap is {cap}")
 
 
+def _check_events(config: SimulationConfig, run: RunResult, req: dict[str, np.ndarray]) -> None:
+    """Every scheduling event against the requests' records and the rules of the replica scheduler: in time order;
+    each request routed once (its prompt), admitted once more than it was preempted, first admitted when it was
+    scheduled, preempted as often as it restarted, completed once when and where its record says, with its prompt
+    plus decode length processed, on the replica it was routed to."""
+    n = len(req["request_id"])
+    ev = run.events
+    if not ev:
+        return
+    t = np.fromiter((e[0] for e in ev), float, len(ev))
+    kind = np.array([e[1] for e in ev])
+    rid = np.fromiter((e[2] for e in ev), np.int64, len(ev))
+    rep = np.fromiter((e[3] for e in ev), np.int64, len(ev))
+    val = np.fromiter((e[4] for e in ev), np.int64, len(ev))
+    if not np.isfinite(t).all() or (np.diff(t) < 0).any():
+        raise TamperedRecords("the scheduling events are not in time order")
+    if ((rid < 0) | (rid >= n)).any():
+        raise TamperedRecords("a scheduling event names a request that does not exist")
+    if (rep != req["replica_id"][rid]).any():
+        i = _first(rep != req["replica_id"][rid])
+        raise TamperedRecords(f"request {rid[i]} has a {kind[i]} event on replica {rep[i]}, but ran on replica "
+                              f"{req['replica_id'][rid[i]]}")
+    restarts = req["num_restarts"]
+    counts = {k: np.bincount(rid[kind == k], minlength=n) for k in ("admit", "preempt", "complete")}
+    if int(restarts.sum()) != run.num_preemptions or not np.array_equal(counts["preempt"], restarts):
+        raise TamperedRecords("the preemption events disagree with the requests' restart counts")
+    if not np.array_equal(counts["admit"], restarts + 1):
+        i = _first(counts["admit"] != restarts + 1)
+        raise TamperedRecords(f"request {i} was admitted {counts['admit'][i]} times but restarted {restarts[i]} times")
+    if not np.array_equal(counts["complete"], np.ones(n, np.int64)):
+        raise TamperedRecords("a request has no completion event, or several")
+    admit = kind == "admit"
+    first = np.full(n, -1, np.int64)
+    idx = np.flatnonzero(admit)
+    first[rid[idx[::-1]]] = idx[::-1]  # the first admission of each request
+    if (t[first] != req["scheduled_at"]).any():
+        i = _first(t[first] != req["scheduled_at"])
+        raise TamperedRecords(f"request {i} was first admitted at {t[first[i]]:.6f} s but its record says "
+                              f"{req['scheduled_at'][i]:.6f} s")
+    done = np.flatnonzero(kind == "complete")
+    order = rid[done]
+    total = req["num_prefill_tokens"] + req["num_decode_tokens"]
+    if (t[done] != req["completed_at"][order]).any() or (val[done] != total[order]).any():
+        raise TamperedRecords("a completion event disagrees with its request's record (time or tokens processed)")
+    routes = np.flatnonzero(kind == "route")
+    if (val[routes] != req["num_prefill_tokens"][rid[routes]]).any():
+        raise TamperedRecords("a routing event disagrees with its request's prompt length")
+
+
+def _check_samples(config: SimulationConfig, run: RunResult) -> None:
+    """No more samples than the run's replicas and length allow, each of a replica that existed, within the run."""
+    if not run.samples or config.sample_interval_s <= 0:
+        return
+    replicas = config.cluster.num_replicas + sum(1 for _, action, _ in run.scaling if action == "start")
+    a = config.autoscaler
+    # sampling goes on while a replica works or starts: at most a cold start and a control tick past the last
+    # completion
+    horizon = run.makespan_s + (a.cold_start_s + a.interval_s if a is not None else 0.0) + \
+        2 * config.sample_interval_s
+    most = replicas * (int(horizon / config.sample_interval_s) + 2)
+    if len(run.samples) > most:
+        raise TamperedRecords(f"{len(run.samples)} replica samples, more than the {most} a run of "
+                              f"{run.makespan_s:.1f} s with {replicas} replicas takes")
+    seen = set()
+    for t, rep, *_ in run.samples:
+        if not (0 <= rep < replicas and 0 <= t <= horizon) or (rep, t) in seen:
+            raise TamperedRecords(f"a replica sample of replica {rep} at t={t:.3f} s lies outside the run or "
+                                  "repeats another")
+        seen.add((rep, t))
+
+
 def measure(config: SimulationConfig, seed: int, run: RunResult, workload: Trace | ClosedLoop | None = None
             ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
     """Check ``run`` (untrusted records of seed ``seed``) and compute its figures: (summary, per-request columns)."""
@@ -120,4 +196,71 @@ def measure(config: SimulationConfig, seed: int, run: RunResult, workload: Trace
         i = _first(bad)
         raise TamperedRecords(f"request {i} completed {cols['e2e_s'][i]:.3f} s after arriving, faster than it "
                               f"could alone on an idle replica ({cols['isolated_s'][i]:.3f} s)")
+    if config.record_events:
+        _check_events(config, run, req)
+    _check_samples(config, run)
     return run_summary(run, cols), cols
+
+
+# -- replaying a replica ---------------------------------------------------------------------------------------------
+REPLAY_TOLERANCE_S = 1e-6  # absolute: the replay's times differ from the run's by float rounding only (~1e-12 s)
+
+
+def replayable(config: SimulationConfig) -> bool:
+    """Whether a replica of a run of ``config`` can be replayed from its records: its batch policy is Glia's own
+    (a batch policy file decides admissions the records do not determine)."""
+    return is_builtin(config.cluster.batch_policy, "batch")
+
+
+def replay_replica(config: SimulationConfig, run: RunResult, replica: int) -> str | None:
+    """Re-run replica ``replica`` of a run (checked by ``measure`` first) with the harness's own replica scheduler:
+    the requests routed to it, when and in the order the records say, with the workload's lengths. A replica's
+    work depends on nothing else (the other replicas, the router and the autoscaler only decide what reaches it
+    when), so honest records are reproduced to float rounding; None then, else what differs. Times, admissions,
+    preemptions and completions forged in any way the other checks allow do not survive it."""
+    req = run.requests
+    mine = np.flatnonzero(req["replica_id"] == replica)
+    if not len(mine):
+        return None
+    if run.events:
+        order = [e[2] for e in run.events if e[1] == "route" and e[3] == replica]
+    else:
+        order = sorted(mine.tolist(), key=lambda i: (req["routed_at"][i], i))
+    model = config.cluster.execution_model()
+    clock, totals = Clock(), {}
+    batch = load_policy(config.cluster.batch_policy, "batch")(SimpleNamespace(cluster=config.cluster,
+                                                                               seed=run.seed))
+    rep = ReplicaScheduler(replica, config.cluster.replica_config(model), model, batch, clock, Log(False), totals)
+    made = {}
+    for i in order:
+        r = made[i] = Request(int(i), float(req["arrived_at"][i]), int(req["num_prefill_tokens"][i]))
+        totals[int(i)] = int(req["num_prefill_tokens"][i] + req["num_decode_tokens"][i])
+    k = 0
+    while k < len(order):
+        t = float(req["routed_at"][order[k]])
+        # what the replica does up to the routing instant comes first (a completion there may be what triggered it)
+        while not rep.is_idle and rep.next_event_time <= t + REPLAY_TOLERANCE_S:
+            clock.now = rep.next_event_time
+            rep.on_segment_end()
+        clock.now = t
+        while k < len(order) and req["routed_at"][order[k]] == t:
+            r = made[order[k]]
+            r._r_routed_at = t
+            rep.enqueue(r, t)
+            k += 1
+    while not rep.is_idle:
+        clock.now = rep.next_event_time
+        rep.on_segment_end()
+    for col, attr in (("scheduled_at", "_r_t_sched"), ("first_token_at", "_r_t_first"),
+                      ("completed_at", "_r_t_done")):
+        for i in order:
+            got, want = getattr(made[i], attr), req[col][i]
+            if not abs(got - want) <= REPLAY_TOLERANCE_S:
+                return (f"replica {replica} replayed from the records gives request {i} {col.replace('_', ' ')} "
+                        f"{got:.6f} s; the records say {want:.6f} s")
+    for col, attr in (("num_restarts", "_r_restarts"), ("wasted_tokens", "_r_wasted")):
+        for i in order:
+            if getattr(made[i], attr) != req[col][i]:
+                return (f"replica {replica} replayed from the records gives request {i} {getattr(made[i], attr)} "
+                        f"{col.replace('_', ' ')}; the records say {req[col][i]}")
+    return None
