@@ -19,7 +19,8 @@ Always applied: rlimits (address space, CPU seconds, file size, open files, proc
 capabilities, an environment of a few harmless variables, a new session, and the whole process tree killed at a
 timeout. Model-written code runs only when the filesystem and the network are both confined, unless the user allows
 it explicitly (``--allow-unconfined``, ``GLIA_ALLOW_UNCONFINED=1``); ``GLIA_ISOLATION_DISABLE=landlock,userns,...``
-pretends mechanisms are missing (to see what a weaker machine does).
+pretends mechanisms are missing (to see what a weaker machine does; ``cgroup`` there makes a shell command's tree
+budget a watch rather than a cgroup).
 
 This file uses only the standard library: the shell tool runs it as a script (``python -I -S confine.py``) so that a
 sandboxed command starts in tens of milliseconds.
@@ -56,6 +57,7 @@ _ARCH = {"x86_64": 0xC000003E, "aarch64": 0xC00000B7}
 _NR = {
     "x86_64": dict(
         fork=57, vfork=58, clone=56, clone3=435, execve=59, execveat=322, socket=41, socketpair=53, connect=42,
+        sendto=44,
         bind=49, listen=50, accept=43, accept4=288, ptrace=101, process_vm_readv=310, process_vm_writev=311, kill=62,
         tkill=200, tgkill=234, rt_sigqueueinfo=129, rt_tgsigqueueinfo=297, pidfd_open=434, pidfd_send_signal=424,
         pidfd_getfd=438, mount=165, umount2=166, pivot_root=155, chroot=161, unshare=272, setns=308, bpf=321,
@@ -69,6 +71,7 @@ _NR = {
         landlock_restrict_self=446),
     "aarch64": dict(
         clone=220, clone3=435, execve=221, execveat=281, socket=198, socketpair=199, connect=203, bind=200,
+        sendto=206,
         listen=201, accept=202, accept4=242, ptrace=117, process_vm_readv=270, process_vm_writev=271, kill=129,
         tkill=130, tgkill=131, rt_sigqueueinfo=138, rt_tgsigqueueinfo=240, pidfd_open=434, pidfd_send_signal=424,
         pidfd_getfd=438, mount=40, umount2=39, pivot_root=41, chroot=51, unshare=97, setns=268, bpf=280,
@@ -371,6 +374,8 @@ class Box:
     processes: int | None = 64
     cwd: str | None = None
     use: dict = field(default_factory=dict)  # mechanism -> bool (default: what ``available()`` found)
+    tree_memory_mb: int | None = None        # for the whole process tree together (``launch``): a cgroup, or a watch
+    tree_processes: int | None = None        # processes of the tree at once (a cgroup's pids.max)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -489,6 +494,7 @@ def seccomp_program(profile: str, self_pid: int = 0) -> bytes:
     nr = _NR[arch]
     deny = sorted({nr[n] for n in _NEVER + (_POLICY_ONLY if profile == "policy" else _SHELL_ONLY) if n in nr})
     LD, JEQ, JGE, JSET, JA, RET = 0x20, 0x15, 0x35, 0x45, 0x05, 0x06  # BPF_LD|W|ABS, BPF_JMP|..|K, BPF_RET|K
+    AND = 0x54                                                          # BPF_ALU|BPF_AND|BPF_K
     prog: list = []  # (code, k, label if true, label if false) or ("label", name)
 
     def op(code: int, k: int = 0, yes: str | None = None, no: str | None = None) -> None:
@@ -501,6 +507,20 @@ def seccomp_program(profile: str, self_pid: int = 0) -> bytes:
         op(JGE, 0x40000000, "deny")              # the x32 ABI's numbers
     for n in deny:
         op(JEQ, n, "deny")
+    # a socket pair is a stream pair only: an unconnected-looking datagram pair could sendto() any named Unix
+    # socket (Landlock does not cover socket paths here); sendto() with a destination address is refused outright
+    op(JEQ, nr["socketpair"], None, "after_socketpair")
+    op(LD, 24)                                   # socketpair's type (args[1], low word)
+    op(AND, 0xF)                                 # without SOCK_NONBLOCK / SOCK_CLOEXEC
+    op(JEQ, 1, "allow", "deny")                  # SOCK_STREAM
+    prog.append(("label", "after_socketpair"))
+    op(JEQ, nr["sendto"], None, "after_sendto")
+    op(LD, 48)                                   # sendto's dest_addr (args[4]), low and high words
+    op(JEQ, 0, None, "deny")
+    op(LD, 52)
+    op(JEQ, 0, "allow", "deny")
+    prog.append(("label", "after_sendto"))
+    op(LD, 0)
     op(JEQ, nr["clone3"], "enosys")              # its flags cannot be inspected; libc falls back to clone
     op(JEQ, nr["clone"], None, "after_clone")
     op(LD, 16)                                   # clone's flags (args[0], low word)
@@ -541,6 +561,8 @@ def seccomp_program(profile: str, self_pid: int = 0) -> bytes:
     for pos, (c, k, yes, no) in enumerate(code):
         if c == JA:
             out.append(struct.pack("HBBI", c, 0, 0, offset(yes, pos)))
+        elif c == AND:
+            out.append(struct.pack("HBBI", c, 0, 0, k))
         else:
             out.append(struct.pack("HBBI", c, offset(yes, pos), offset(no, pos), k))
     return b"".join(out)
@@ -662,9 +684,12 @@ def _sweep(pid: int) -> None:
                 pass
 
 
-def _wait(pid: int, timeout_s: float) -> int | None:
-    """The exit status of child ``pid``, or None when ``timeout_s`` passed first."""
+def _wait(pid: int, timeout_s: float, budget: TreeBudget | None = None, namespace: bool = False
+          ) -> tuple[int | None, str | None]:
+    """(the exit status of child ``pid``, None) or (None, None) when ``timeout_s`` passed first, or (None, why) when
+    its tree broke ``budget``'s watch."""
     deadline = time.monotonic() + timeout_s
+    watch = budget is not None and budget.kind != "none"
     try:
         fd = os.pidfd_open(pid)
     except (AttributeError, OSError):
@@ -673,14 +698,19 @@ def _wait(pid: int, timeout_s: float) -> int | None:
         while True:
             got, status = os.waitpid(pid, os.WNOHANG)
             if got == pid:
-                return os.waitstatus_to_exitcode(status)
+                return os.waitstatus_to_exitcode(status), None
+            if watch:
+                why = budget.over(pid, namespace)
+                if why:
+                    return None, why
             left = deadline - time.monotonic()
             if left <= 0:
-                return None
+                return None, None
+            step = min(left, WATCH_INTERVAL_S) if watch else left
             if fd is not None:
-                select.select([fd], [], [], left)
+                select.select([fd], [], [], step)
             else:
-                time.sleep(min(0.01, left))
+                time.sleep(min(0.01, step))
     finally:
         if fd is not None:
             os.close(fd)
@@ -704,6 +734,161 @@ def _bwrap_argv(box: Box, bwrap: str, argv: list[str]) -> tuple[list[str], int]:
     return args + ["--seccomp", str(r), "--", *argv], r
 
 
+# -- a budget for a whole process tree ------------------------------------------------------------------------------
+TREE_EXIT = 137          # exit status of a launched command killed for its tree's memory
+WATCH_INTERVAL_S = 0.05  # how often the watch sums the tree's memory when there is no cgroup
+
+
+class TreeBudget:
+    """Memory (and processes) for a process tree together, not per process: a cgroup of its own when this process
+    may create one (cgroup v2 with the memory and pids controllers delegated, or v1's memory and pids hierarchies),
+    else a watch that sums the resident memory of the tree every ``WATCH_INTERVAL_S`` and kills it past the budget
+    (a process can overshoot by what it allocates within one interval, and by no more than its own address-space
+    limit). The launcher joins the cgroup before it forks, so that every process of the tree is in it."""
+
+    def __init__(self, memory_mb: int | None, processes: int | None):
+        self.memory = memory_mb * 1024 * 1024 if memory_mb else None
+        self.processes = processes
+        self.dirs: list[str] = []
+        self.home: list[str] = []    # the cgroup.procs files this process came from
+        self.kind = "none"
+        self.peak = 0
+        if self.memory or self.processes:
+            self.kind = (None if "cgroup" in _disabled() else self._cgroup()) or "watch"
+
+    def _own(self) -> dict[str, str]:
+        out = {}
+        try:
+            with open("/proc/self/cgroup") as f:
+                for line in f:
+                    _, ctrls, path = line.rstrip("\n").split(":", 2)
+                    for c in (ctrls.split(",") if ctrls else [""]):
+                        out[c] = path
+        except OSError:
+            pass
+        return out
+
+    def _make(self, base: str, limits: dict[str, str]) -> str:
+        d = os.path.join(base, f"glia-shell-{os.getpid()}")
+        os.mkdir(d)
+        self.dirs.append(d)
+        for name, value in limits.items():
+            with open(os.path.join(d, name), "w") as f:
+                f.write(value)
+        return d
+
+    def _cgroup(self) -> str | None:
+        own = self._own()
+        mem, pids = str(self.memory or "max"), str(self.processes or "max")
+        try:  # v2
+            base = "/sys/fs/cgroup" + own.get("", "/")
+            if os.path.exists(os.path.join(base, "memory.max")) or os.path.exists(
+                    os.path.join(base, "cgroup.subtree_control")):
+                with open(os.path.join(base, "cgroup.controllers")) as f:
+                    ctrls = f.read().split()
+                if {"memory", "pids"} <= set(ctrls):
+                    d = self._make(base, {"memory.max": mem, "memory.swap.max": "0", "pids.max": pids})
+                    self._join([d], [os.path.join(base, "cgroup.procs")])
+                    return "cgroup2"
+        except OSError:
+            self.release()
+        try:  # v1
+            dirs, homes = [], []
+            for ctrl, limits in (("memory", {"memory.limit_in_bytes": mem if self.memory else "-1"}),
+                                 ("pids", {"pids.max": pids})):
+                base = f"/sys/fs/cgroup/{ctrl}" + own.get(ctrl, "/")
+                if not os.path.isdir(base):
+                    raise OSError(errno.ENOENT, f"no {ctrl} cgroup hierarchy")
+                dirs.append(self._make(base, limits))
+                homes.append(os.path.join(base, "cgroup.procs"))
+            self._join(dirs, homes)
+            return "cgroup1"
+        except OSError:
+            self.release()
+        return None
+
+    def _join(self, dirs: list[str], homes: list[str]) -> None:
+        for d in dirs:
+            with open(os.path.join(d, "cgroup.procs"), "w") as f:
+                f.write(str(os.getpid()))
+        self.home = homes
+
+    def release(self) -> None:
+        """Leave the cgroups (back where this process came from) and remove them."""
+        for h in self.home:
+            try:
+                with open(h, "w") as f:
+                    f.write(str(os.getpid()))
+            except OSError:
+                pass
+        self.home = []
+        for d in reversed(self.dirs):
+            try:
+                os.rmdir(d)
+            except OSError:
+                pass
+        self.dirs = []
+
+    def over(self, root: int, namespace: bool = False) -> str | None:
+        """Why the tree under ``root`` broke the budget, or None (a cgroup enforces it itself: its kernel killed a
+        process of the tree; the watch sums the tree's memory)."""
+        if self.kind != "watch":
+            return self.oom_killed()
+        if not self.memory:
+            return None
+        total = 0
+        page = os.sysconf("SC_PAGE_SIZE")
+        # in a PID namespace the launcher shares the tree's mount namespace, whose /proc shows the tree only
+        pids = [int(d) for d in os.listdir("/proc") if d.isdigit()] if namespace else _tree(root)
+        for pid in pids:
+            try:
+                with open(f"/proc/{pid}/statm") as f:
+                    total += int(f.read().split()[1]) * page
+            except (OSError, ValueError, IndexError):
+                pass
+        self.peak = max(self.peak, total)
+        if total > self.memory:
+            return (f"its processes held {total / 2**20:.0f} MB together, more than the "
+                    f"{self.memory / 2**20:.0f} MB the command may use")
+        return None
+
+    def oom_killed(self) -> str | None:
+        """Whether the cgroup's memory limit killed a process of the tree (v1: memory.failcnt; v2: oom_kill)."""
+        for d in self.dirs:
+            for name, key in (("memory.events", "oom_kill"), ("memory.oom_control", "oom_kill")):
+                try:
+                    with open(os.path.join(d, name)) as f:
+                        for line in f:
+                            k, _, v = line.partition(" ")
+                            if k == key and int(v) > 0:
+                                return (f"a process was killed: the command's processes together reached the "
+                                        f"{self.memory / 2**20:.0f} MB they may use")
+                except (OSError, ValueError):
+                    continue
+        return None
+
+
+def _tree(root: int) -> list[int]:
+    """``root`` and every process beneath it."""
+    parent: dict[int, int] = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    parent[int(d)] = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+    out, todo = [], [root]
+    kids: dict[int, list[int]] = {}
+    for pid, pp in parent.items():
+        kids.setdefault(pp, []).append(pid)
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo += kids.get(p, [])
+    return out
+
+
 def launch(box: Box, argv: list[str], timeout_s: float, iso: Isolation | None = None) -> int:
     """Run ``argv`` confined (this process forks it and waits); the whole tree is killed at ``timeout_s`` or when
     ``argv`` ends. Returns its exit status (TIMEOUT_EXIT when killed at the timeout)."""
@@ -715,6 +900,7 @@ def launch(box: Box, argv: list[str], timeout_s: float, iso: Isolation | None = 
         pass  # already a session leader
     via_bwrap = bool(not (use["landlock"] and iso.landlock_abi) and use["bwrap"] and iso.bwrap)
     pidns = bool(use["userns"] and use["pidns"] and iso.pidns) and not via_bwrap
+    budget = TreeBudget(box.tree_memory_mb, box.tree_processes)  # joined before the fork: the whole tree is in it
     if pidns:
         _enter_userns(CLONE_NEWNET | CLONE_NEWNS | CLONE_NEWPID)
     else:
@@ -740,12 +926,17 @@ def launch(box: Box, argv: list[str], timeout_s: float, iso: Isolation | None = 
         except BaseException as exc:  # report why the sandbox could not be set up, never run unconfined
             os.write(2, f"glia-confine: cannot start the sandbox: {exc}\n".encode())
             os._exit(126)
-    status = _wait(pid, timeout_s)
+    status, why = _wait(pid, timeout_s, budget, namespace=pidns)
     if status is None:
         os.kill(pid, signal.SIGKILL)  # in a PID namespace this kills the whole tree
         os.waitpid(pid, 0)
     if not pidns:
         _sweep(os.getpid())
+    why = why or budget.oom_killed()
+    budget.release()
+    if why:
+        os.write(2, f"glia-confine: killed with every process it started: {why}\n".encode())
+        return TREE_EXIT
     if status is None:
         os.write(2, f"glia-confine: killed at the {timeout_s:g} s timeout with every process it started\n".encode())
         return TIMEOUT_EXIT
@@ -754,7 +945,8 @@ def launch(box: Box, argv: list[str], timeout_s: float, iso: Isolation | None = 
 
 def command(box: Box, argv: list[str], timeout_s: float, iso: Isolation | None = None) -> list[str]:
     """The command line that runs ``argv`` confined in ``box`` through this file as a script."""
-    spec = {"box": asdict(box), "iso": asdict(iso or available()), "timeout_s": timeout_s}
+    spec = {"box": asdict(box), "iso": asdict(iso or available()), "timeout_s": timeout_s,
+            "disable": sorted(_disabled())}
     return [sys.executable, "-I", "-S", os.path.abspath(__file__), json.dumps(spec), "--", *argv]
 
 
@@ -766,6 +958,8 @@ def _main(args: list[str]) -> int:
         print("usage: confine.py SPEC_JSON -- COMMAND [ARG...]  |  confine.py --probe", file=sys.stderr)
         return 2
     spec = json.loads(args[0])
+    if spec.get("disable"):
+        os.environ[DISABLE_ENV] = ",".join(spec["disable"])
     return launch(Box(**spec["box"]), args[2:], float(spec["timeout_s"]), Isolation(**spec["iso"]))
 
 

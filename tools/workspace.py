@@ -19,6 +19,8 @@ from glia.simulator.sandbox import DATA_DIR
 
 MAX_READ = 20_000
 MAX_OUTPUT = 8_000
+SHELL_MEMORY_MB = 4096   # for a command's whole process tree together, and for each of its processes
+SHELL_PROCESSES = 128    # at once, where a cgroup can count them (else the PID namespace's ~300)
 
 
 class WorkspaceError(ValueError):
@@ -165,8 +167,9 @@ def shell_box(root: Path, timeout_s: float) -> confine.Box:
     """Where a shell command may be: the workspace (read and write), the system's programs and the Python
     installation (read), nothing else; no sockets; about 300 processes; memory, CPU time and file sizes capped."""
     return confine.Box(profile="shell", read=[*confine.python_roots(), *confine.SYSTEM_READ], hide=[DATA_DIR],
-                       write=[str(root)], cwd=str(root), memory_mb=4096, cpu_s=timeout_s + 1, file_mb=256,
-                       open_files=512, processes=confine.PID_MAX_MIN)
+                       write=[str(root)], cwd=str(root), memory_mb=SHELL_MEMORY_MB, cpu_s=timeout_s + 1, file_mb=256,
+                       open_files=512, processes=confine.PID_MAX_MIN, tree_memory_mb=SHELL_MEMORY_MB,
+                       tree_processes=SHELL_PROCESSES)
 
 
 def shell(workspace: Path, command: str, timeout_s: float = 60.0, max_output: int = MAX_OUTPUT,
@@ -203,6 +206,9 @@ def shell(workspace: Path, command: str, timeout_s: float = 60.0, max_output: in
     if code == confine.TIMEOUT_EXIT and "glia-confine: killed at" in stderr:
         raise WorkspaceError(f"the command did not finish within {timeout_s:g} s (killed, with every process it "
                              "started)")
+    if code == confine.TREE_EXIT and "glia-confine: killed with every process it started: " in stderr:
+        why = stderr.split("glia-confine: killed with every process it started: ", 1)[1].splitlines()[0]
+        raise WorkspaceError(f"the command was stopped with every process it started: {why}")
     text = (stdout + ("\n[stderr]\n" + stderr if stderr else "")).strip()
     if len(text) > max_output:
         text = text[:max_output] + f"\n... (cut at {max_output} characters)"
