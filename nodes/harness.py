@@ -28,8 +28,8 @@ from glia.state import (
 from glia.state.task import objective_ci, policy_name
 from glia.tools.heldout import measure_heldout, plan
 from glia.tools.simulation import SnapshotChanged, best_code, confirm_hardened, describe_check, run_baseline
-from glia.tools.workspace import WorkspaceError, read_inside, write_inside
 from glia.tools.toolkit import execute
+from glia.tools.workspace import WorkspaceError, read_inside, write_inside
 
 from .common import task_evaluator, tool_context
 from .progress import own_ledger, sims_left

@@ -2,24 +2,32 @@
 
 Per seed, in the normal mode, one process forked from a clean server (``zygote.py``: a fresh interpreter with a
 scrubbed environment; the child keeps no descriptor but its own socket, runs in a session of its own, its output
-captured as data) does the harness's own work first (it generates the workload), confines itself (``confine.py``: no network, no writes, reads
-of the Python installation only, no processes, limits), reports the isolation it got, installs the audit hook
-(``guard.py``), then loads and runs the policy with the simulator and sends back raw records (``wire.py``). The
-parent checks the records against the workload it regenerates and the execution model's physics, and only then
-computes the figures (``verify.py``): a policy that patches the simulator or its metrics in its own process changes
-nothing the harness reports, or fails with ``tampered_records``. In the hardened mode the simulator runs in a
-process of its own and drives the policy's process over a pipe (``hardened.py``).
+captured as data) does the harness's own work first (it generates the workload), confines itself (``confine.py``:
+no network, no writes, reads of the Python installation only, no processes, limits), reports the isolation it got,
+installs the audit hook (``guard.py``: a courtesy that turns mistakes into good errors, not a boundary), then loads
+and runs the policy with the simulator and sends back raw records (``wire.py``: size-capped frames of typed
+columns). The parent checks the records against the workload it regenerates, the scheduler's rules and the
+execution model's physics, replays one replica of one seed with its own replica scheduler, and only then computes
+the figures (``verify.py``): a policy that patches the simulator, its metrics or the records in its own process
+changes nothing the harness reports, or fails with ``tampered_records``. What such a policy can still do there is
+route with what it should not know (the hidden lengths it can reach once past the audit hook): records of a run it
+really made, which no check can tell from honest ones. So the figures that are reported (a new best, its held-out
+figures) come from the hardened mode, where the simulator runs in a process of its own and drives the policy's
+process over a pipe (``hardened.py``): that process never holds the simulator, the lengths or the records.
 
 Whatever a policy does (raise, loop forever, exhaust memory, break the routing rules, crash the interpreter, reach
 for files, the network or the harness), the caller gets a ``SeedOutcome`` whose ``error`` names the problem, and the
-other seeds go on.
+other seeds go on. ``stop_all`` is the parent's hook to stop every seed process at once (they never see the
+terminal's signals: each runs in a session of its own).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import random
+import secrets
 import socket
 import sys
 import time
@@ -54,6 +62,8 @@ class SeedOutcome:
     error: dict | None = None
     wall_s: float = 0.0
     isolation: str = ""  # the mechanisms the policy's process confined itself with ("" when it ran in-process)
+    output: str = ""     # what its processes printed, as inert text (never written to a terminal)
+    replayed: str = ""   # the replica replayed from its records (the check that bounds them from above), if any
 
 
 def error(kind: str, message: str) -> dict:
@@ -321,7 +331,8 @@ def _with_output(out: SeedOutcome, job: _Job) -> SeedOutcome:
     return out
 
 
-def _finish(config: SimulationConfig, job: _Job, data: bytes, memory_mb: int | None, wall: float) -> SeedOutcome:
+def _finish(config: SimulationConfig, job: _Job, data: bytes, memory_mb: int | None, wall: float,
+            replay: bool = False) -> SeedOutcome:
     out = SeedOutcome(job.seed, wall_s=wall, isolation=job.isolation or "")
     try:
         run, err, _ = wire.decode(data, job.seed)
@@ -340,7 +351,44 @@ def _finish(config: SimulationConfig, job: _Job, data: bytes, memory_mb: int | N
         out.error = error(exc.kind, f"seed {job.seed}: the records fail the harness's checks: {exc}")
         return out
     out.samples, out.events, out.scaling = run.samples, run.events, run.scaling
+    if replay:
+        used = sorted(set(run.requests["replica_id"].tolist()))
+        if used:
+            k = used[secrets.randbelow(len(used))]
+            why = verify.replay_replica(config, run, k)
+            out.replayed = f"replica {k}: " + (why or "reproduced")
     return out
+
+
+def _confirm_replays(config: SimulationConfig, srcs: dict[str, PolicySource], results: dict[int, SeedOutcome],
+                     timeout_s: float, memory_mb: int | None, allow_unconfined: bool) -> None:
+    """A seed whose replayed replica differs from its records is run again hardened (the policy in a process of its
+    own, which never holds the simulator or the records): the same figures mean the difference came from an exact
+    tie of two events (the replay orders them by rule), others mean the records were forged."""
+    for seed, out in results.items():
+        if out.error is not None or not out.replayed or out.replayed.endswith(": reproduced"):
+            continue
+        [hard] = run_seeds(config, srcs["router"], [seed], timeout_s=timeout_s * 4, memory_mb=memory_mb,
+                           hardened=True, allow_unconfined=allow_unconfined)
+        claimed = out.summary or {}
+        differs = [m for m, v in claimed.items() if hard.summary is None or not _same(v, hard.summary.get(m))]
+        if hard.error is None and not differs:
+            out.replayed += "; run again hardened, the seed gives the same figures"
+            continue
+        measured = (f"run again with the policy in a process of its own, it gives mean e2e "
+                    f"{hard.summary['mean_e2e_s']:.4f} s against the {claimed.get('mean_e2e_s', math.nan):.4f} s "
+                    "its records claim" if hard.error is None else
+                    f"run again with the policy in a process of its own, it fails ({hard.error['kind']})")
+        out.error = error("tampered_records", f"seed {seed}: the records fail the harness's checks: "
+                          f"{out.replayed.split(': ', 1)[1]}; {measured}")
+        out.summary = out.requests = None
+
+
+def _same(a, b) -> bool:
+    if a is None or b is None:
+        return a is b
+    a, b = float(a), float(b)
+    return (math.isnan(a) and math.isnan(b)) or a == b or abs(a - b) <= 1e-9 * max(abs(a), abs(b))
 
 
 def run_seeds(config: SimulationConfig, policy: str | PolicySource, seeds: list[int], jobs: int | None = None,
@@ -371,6 +419,10 @@ def run_seeds(config: SimulationConfig, policy: str | PolicySource, seeds: list[
             out.append(skipped(s, failed) if failed else simulate_seed(config, srcs["router"], s, fast))
         return out
     limits = Limits(timeout_s, memory_mb)
+    # records from a process that ran policy code are bounded from above by replaying one replica of one seed,
+    # both chosen at random once the records are in (the policy cannot know which)
+    replay_seed = seeds[secrets.randbelow(len(seeds))] if (
+        seeds and not trusted and not hardened and verify.replayable(config)) else None
     # a hardened seed waits on its pipe most of the time: twice as many at once use the cores better
     jobs = max(1, min(jobs or (os.cpu_count() or 1) * (2 if hardened else 1), len(seeds)))
     todo = list(seeds)
@@ -394,7 +446,8 @@ def run_seeds(config: SimulationConfig, policy: str | PolicySource, seeds: list[
                     results[seed] = SeedOutcome(seed, error=error("internal", str(exc)))
             # records received are checked and measured while the next seeds already run
             for job, data, wall in received:
-                results[job.seed] = _with_output(_finish(config, job, data, memory_mb, wall), job)
+                results[job.seed] = _with_output(_finish(config, job, data, memory_mb, wall,
+                                                         replay=job.seed == replay_seed), job)
             received.clear()
             if not running:
                 break
@@ -460,6 +513,8 @@ def run_seeds(config: SimulationConfig, policy: str | PolicySource, seeds: list[
     finally:  # an exception here (KeyboardInterrupt) leaves no seed process behind
         for job in list(running.values()):
             _stop(job)
+    if replay_seed is not None:
+        _confirm_replays(config, srcs, results, timeout_s, memory_mb, allow_unconfined)
     return [results[s] for s in seeds]
 
 

@@ -22,6 +22,7 @@ When the parent goes (its socket closes), the server kills every child it starte
 from __future__ import annotations
 
 import errno
+import fcntl
 import importlib
 import os
 import pickle
@@ -78,6 +79,18 @@ def _close_all_but(keep: set[int]) -> None:
                 pass
 
 
+def _renumber(fds: list[int]) -> list[int]:
+    high = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 100) for fd in fds]
+    for fd in fds:
+        os.close(fd)
+    out = []
+    for i, fd in enumerate(high):
+        os.dup2(fd, 3 + i, inheritable=False)
+        os.close(fd)
+        out.append(3 + i)
+    return out
+
+
 def _child(target: str, args: tuple, fds: list[int], server: int) -> None:
     """In the forked child: cut every tie with the server and its parent, then run the target."""
     code = 0
@@ -98,6 +111,7 @@ def _child(target: str, args: tuple, fds: list[int], server: int) -> None:
         os.close(null)
         os.close(out_w)
         _close_all_but(set(conns))
+        conns = _renumber(conns)  # 3, 4, ...: the child holds nothing else
         module, name = TARGETS[target]
         getattr(importlib.import_module(module), name)(*conns, *args)
     except SystemExit as exc:

@@ -3,7 +3,6 @@ failure into an error the model can act on (never an exception that kills the ru
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 

@@ -170,10 +170,10 @@ async def _route(args, backends_mod, records, router_mod, service) -> int:
     for b in found:
         print(f"backend {b.index}: {b.url} ({b.kind}; {b.config.num_blocks} blocks of {b.config.block_size} from "
               f"{b.capacity_source}; batch cap {b.config.batch_size_cap})", flush=True)
-    where = router.status()["policy_process"]["isolation"]
+    process = router.status()["policy_process"]
+    where = process["isolation"] if "restarts" not in process else f"in a process of its own, {process['isolation']}"
     print(f"glia route: policy {args.policy} on {url} (records: {recorder.path or 'off'}, run {recorder.run_id}; "
-          f"policy {'in a process of its own: ' + where if args.policy.endswith(('.py',)) or '.py:' in args.policy else where})",
-          flush=True)
+          f"policy {where})", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
