@@ -40,7 +40,7 @@ def state_digest(state: GliaState) -> str:
         lines.append("Hypotheses: " + "; ".join(f"{h['id']} [{h['status']}] {h['statement']}" for h in hyps))
     if best:
         lines.append(f"Best design: {best['id']} ({best.get('label', '')}), {metric} {best['value']:.3f}, "
-                     f"file {workspace_path(state, best['snapshot'])} (read_file can open it)")
+                     f"file {best.get('file') or workspace_path(state, best['snapshot'])} (read_file can open it)")
     sup = [i for i in state.get("interventions", []) if i.get("context") == state.get("context_id")]
     if sup:
         lines.append(f"Latest supervisor instruction: {sup[-1]['text']}")

@@ -16,9 +16,13 @@ Three layers, each refusing with a message that names the file, the line and wha
   and importing modules off the allowlist. A refusal raises ``Forbidden`` and is also recorded, so a policy that
   swallows the exception still fails its run (``first_refusal``).
 
-None of this makes an in-process policy harmless on its own (CPython offers raw-memory tricks no check can list):
-the scores are computed and checked outside the policy's process (``verify.py``), and a design reported best is
-re-measured with the policy in a process of its own that holds nothing but what it is sent (``hardened.py``).
+This is a courtesy, not a boundary: it turns what a policy should not do into an error that names the line and
+what to use instead, but Python offers gadgets no list can close (the adversarial corpus has one that turns the
+hook off: ``tests/adversarial/door_guard_off_kernel_holds.py``). The boundary is the kernel's confinement of the
+process (``confine.py``: no writes, no network, no processes, reads of the Python installation only, nothing
+inherited from Glia); the scores are computed and checked outside the policy's process (``verify.py``), and what is
+reported (a new best, its held-out figures) is measured with the policy in a process of its own that holds nothing
+but what it is sent (``hardened.py``).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import ast
 import builtins
 import logging
 import os
+import re
 import sys
 import types
 
@@ -107,6 +112,9 @@ FACADE_EXCLUDED = {
 }
 
 
+_DUNDER = re.compile(r"__\w+__")
+
+
 class ForbiddenCode(PolicyViolation):
     """The policy does something policy code may not do (found in its source or refused at run time)."""
 
@@ -182,6 +190,11 @@ class _Checker(ast.NodeVisitor):
             self.refuse(node, f"uses {node.id}, which is not available to policies: {REFUSED_NAMES[node.id]}")
         elif node.id.startswith("__") and node.id.endswith("__") and node.id not in ALLOWED_DUNDERS | {"__file__"}:
             self.refuse(node, f"uses {node.id}, which is not available to policies")
+
+    def visit_Constant(self, node: ast.Constant) -> None:
+        if isinstance(node.value, str) and _DUNDER.fullmatch(node.value) and node.value not in ALLOWED_DUNDERS:
+            self.refuse(node, f"names the special attribute {node.value!r} in a string (functools, type() and the "
+                              "like would reach it); special attributes are not part of the API")
 
     def visit_Attribute(self, node: ast.Attribute) -> None:
         name = node.attr

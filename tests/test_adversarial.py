@@ -378,7 +378,7 @@ def test_the_sql_door_is_closed(tmp_path):
     run_benchmark("llq", CONFIG, 1, telemetry=db, run_id="exp1")
     run_benchmark("llq", CONFIG, [1000], telemetry=db, run_id="held-out", context="heldout")
     fields, _ = door_header(CORPUS / "door_sql_write_and_read.sql")
-    values = {"outside": str(tmp_path), "tables": "requests, run_seeds, scheduling_events, replica_samples, runs, "
+    values = {"outside": str(tmp_path), "tables": "replica_samples, requests, run_seeds, runs, scheduling_events, "
                                                     "decode_lengths"}
     blocks, want = [], []
     for line in (CORPUS / "door_sql_write_and_read.sql").read_text().splitlines():
