@@ -68,3 +68,43 @@ def test_a_load_error_is_reported_not_raised(tmp_path):
     path.write_text("from glia.simulator import BaseGlobalScheduler\n\nclass P(BaseGlobalScheduler)\n")
     [outcome] = run_seeds(CONFIG, str(path), [0], timeout_s=10)
     assert outcome.error == {"kind": "load_error", "message": f"{path}:3: syntax error: expected ':'"}
+
+
+def test_seed_processes_inherit_nothing_run_in_sessions_of_their_own_and_stop_on_the_parents_hook(tmp_path):
+    """The ux hook: Ctrl-C goes to the parent only (children are in sessions of their own), which stops them."""
+    import os
+    import threading
+    import time
+
+    from glia.simulator import sandbox, zygote
+
+    path = tmp_path / "slow.py"
+    path.write_text(HEADER + "        while True:\n            pass\n")
+    out = {}
+    t = threading.Thread(target=lambda: out.update(r=run_seeds(CONFIG, str(path), [0, 1], timeout_s=120)))
+    t.start()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and len([c for c in list(zygote._LIVE) if not c.poll()]) < 2:
+        time.sleep(0.05)
+    live = [c for c in list(zygote._LIVE) if not c.poll()]
+    assert len(live) == 2 and all(os.getsid(c.pid) == c.pid != os.getsid(0) for c in live)
+    assert sandbox.stop_all() == 2
+    t.join(60)
+    assert [o.error["kind"] for o in out["r"]] == ["crashed", "crashed"]
+    assert "killed by signal 9" in out["r"][0].error["message"]
+
+
+def test_the_parent_reads_no_more_than_a_workloads_records_can_take(tmp_path):
+    import socket
+
+    from glia.simulator import wire
+
+    a, b = socket.socketpair()
+    inbox = wire.Inbox(a)
+    wire.send_frame(b, b"x" * 100)
+    b.sendall(wire.FRAME.pack(1 << 40))  # announces a terabyte
+    inbox.pump(1000)
+    assert inbox.frames == [b"x" * 100] and inbox.too_big == 1 << 40 and len(inbox.buf) == 8
+    assert wire.max_bytes(8241) == wire.BASE_BYTES + 8241 * wire.PER_REQUEST_BYTES < 40 << 20
+    inbox.close()
+    b.close()

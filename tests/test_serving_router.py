@@ -217,3 +217,38 @@ async def test_on_a_one_at_a_time_server_a_request_starts_when_the_one_before_it
     for (start, first, _), (_, _, before_done) in zip(got[1:], got[:-1], strict=True):
         assert start == pytest.approx(before_done, abs=0.02) and first > start
     assert got[0][0] < 0.05  # the first one started when it was routed
+
+
+async def test_a_policy_file_runs_in_a_confined_process_of_its_own_never_in_the_router(tmp_path):
+    import os
+
+    policy = tmp_path / "mine.py"
+    policy.write_text("from glia.simulator import BaseGlobalScheduler\n\n"
+                      "class Mine(BaseGlobalScheduler):\n"
+                      "    def schedule(self):\n"
+                      "        return [(0, r) for r in self._request_queue]\n")
+    async with serving(tmp_path, str(policy)) as (router, _, client):
+        status, headers, texts, _ = await stream(client, router.url, 5, 2)
+        process = router.status()["policy_process"]
+        worker = router.policy.worker.child.pid
+        session = os.getsid(worker)
+    assert status == 200 and headers["x-glia-replica"] == "0" and len(texts) == 2
+    assert process == {"isolation": "landlock+userns+seccomp", "restarts": 0, "disabled": None}
+    assert worker != os.getpid() and session == worker != os.getsid(0)
+
+
+async def test_a_policy_that_hangs_or_dies_is_killed_restarted_and_its_calls_routed_by_the_router(tmp_path):
+    policy = tmp_path / "stuck.py"
+    policy.write_text("from glia.simulator import BaseGlobalScheduler\n\n"
+                      "class Stuck(BaseGlobalScheduler):\n"
+                      "    def schedule(self):\n"
+                      "        if self._request_queue:\n"
+                      "            while True:\n"
+                      "                pass\n"
+                      "        return []\n")
+    async with serving(tmp_path, str(policy), router_kw={"policy_timeout_s": 0.5}) as (router, _, client):
+        results = [await stream(client, router.url, 5, 2) for _ in range(5)]
+        status = router.status()
+    assert all(s == 200 and len(t) == 2 for s, _, t, _ in results)
+    assert status["policy_process"]["restarts"] == 3 and "failed 4 times" in status["policy_process"]["disabled"]
+    assert status["last_policy_error"].startswith("policy_disabled: ") or "timeout" in status["last_policy_error"]

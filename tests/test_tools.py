@@ -124,3 +124,29 @@ def test_a_policy_that_raises_is_reported_with_the_line_that_raised(db, tmp_path
     res = execute(ToolContext(tmp_path, db, task, "c1", evaluator), "run_simulation", {"label": "raises"}, "t1", 5)
     assert "policy raised KeyError in schedule() at " in res.text
     assert "py:7: 0.0 (line 7: `return [(load[r.arrived_at], r) for r in self._request_queue]`)" in res.text
+
+
+def test_the_harness_follows_no_link_the_shell_made_and_opens_no_fifo(tmp_path):
+    import os
+
+    from glia.tools.workspace import read_inside, write_inside
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (outside / "secret.txt").write_text("secret")
+    (ws / "link.txt").symlink_to(outside / "secret.txt")
+    (ws / "dangling.pth").symlink_to(outside / "created.pth")
+    (ws / "dir").symlink_to(outside)
+    os.mkfifo(ws / "fifo.py")
+    for name in ("link.txt", "dir/secret.txt"):
+        with pytest.raises(WorkspaceError, match="symbolic link"):
+            read_inside(ws, name)
+    with pytest.raises(WorkspaceError, match="not a regular file"):
+        read_inside(ws, "fifo.py")  # an open that would never return
+    write_inside(ws, "dangling.pth", b"import os")  # replaces the link, never creates its target
+    assert not (outside / "created.pth").exists() and (ws / "dangling.pth").read_bytes() == b"import os"
+    with pytest.raises(WorkspaceError, match="symbolic link"):
+        write_inside(ws, "dir/x.py", b"")
+    assert sorted(p.name for p in outside.iterdir()) == ["secret.txt"]
