@@ -47,8 +47,8 @@ def _views(con: duckdb.DuckDBPyConnection) -> list[str]:
     """Create the views this connection reads (temporary: the database itself is read-only); their names."""
     catalog = con.execute("SELECT current_database()").fetchone()[0]
     tables = con.execute("SELECT table_name, list(column_name ORDER BY ordinal_position) FROM "
-                         "information_schema.columns WHERE table_catalog = ? AND table_schema = 'main' GROUP BY 1 ORDER BY 1",
-                         [catalog]).fetchall()
+                         "information_schema.columns WHERE table_catalog = ? AND table_schema = 'main' "
+                         "GROUP BY 1 ORDER BY 1", [catalog]).fetchall()
     names = {t for t, _ in tables}
     src = f'"{catalog.replace(chr(34), chr(34) * 2)}".main'
     heldout = (f"run_id NOT IN (SELECT run_id FROM {src}.runs WHERE context = '{HELDOUT_CONTEXT}')"
