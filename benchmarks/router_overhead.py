@@ -9,8 +9,11 @@ header as the load generator sends it. Backends:
   process, so router and backend do not share an event loop;
 * a real llama-cpp-python server with SmolLM2-135M on loopback, when one can be started (``--real``).
 
-Run: ``python benchmarks/router_overhead.py [--requests 300] [--real]``. The router runs in this process with
-``llq`` and records nothing (``--record`` to include the in-memory bookkeeping of the records).
+Run: ``python benchmarks/router_overhead.py [--requests 300] [--real] [--confined]``. The router runs in this process
+with ``llq`` and records nothing (``--record`` to include the in-memory bookkeeping of the records). ``--confined``
+compares the built-in ``llq`` (in the router's process) with the same policy as a file, which the router serves from
+a confined process of its own over a pipe (halves of the requests each, in two alternated rounds; the p99 shown is
+the mean of the rounds' p99s).
 """
 
 from __future__ import annotations
@@ -54,11 +57,25 @@ async def _timed(session, url: str, body: dict) -> tuple[float, float]:
     return first - t0, time.perf_counter() - t0
 
 
-async def measure(backend_url: str, requests: int, record: bool) -> dict:
+# least-loaded-queue as a policy file: what a user serves from a design session, run in a confined process
+LLQ_FILE = """from glia.simulator import BaseGlobalScheduler
+
+
+class FileLLQ(BaseGlobalScheduler):
+    def schedule(self):
+        rs = self._replica_schedulers
+        out = []
+        for r in self._request_queue:
+            out.append((min(rs, key=lambda i: rs[i].num_pending_requests + rs[i].num_active_requests), r))
+        return out
+"""
+
+
+async def measure(backend_url: str, requests: int, record: bool, policy: str = "llq") -> dict:
     async with aiohttp.ClientSession() as s:
         backends = [await discover(s, 0, backend_url)]
     recorder = Recorder(None, "bench", "llq", "bench", {}, "serving") if record else None
-    router = Router("llq", backends, recorder)
+    router = Router(policy, backends, recorder)
     url = await router.start("127.0.0.1", 0)
     body = {"prompt": " ".join(["the"] * 32), "max_tokens": 16, "stream": True, "ignore_eos": True,
             "logit_bias": {"2": -100, "0": -100}}
@@ -97,6 +114,9 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=300)
     ap.add_argument("--real", action="store_true", help="also against a real llama-cpp-python server")
     ap.add_argument("--record", action="store_true", help="keep the router's records in memory as in production")
+    ap.add_argument("--confined", action="store_true",
+                    help="also serve least-loaded-queue as a policy file (in a confined process of its own, as every "
+                         "policy file is) and compare it with the built-in llq (in the router's process)")
     args = ap.parse_args()
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
@@ -104,8 +124,24 @@ def main() -> None:
     proc.start()
     try:
         port = q.get(timeout=30)
-        _print("emulated vLLM-like backend (test fake, 2 ms per iteration)",
-               asyncio.run(measure(f"http://127.0.0.1:{port}", args.requests, args.record)))
+        url = f"http://127.0.0.1:{port}"
+        if not args.confined:
+            _print("emulated vLLM-like backend (test fake, 2 ms per iteration)",
+                   asyncio.run(measure(url, args.requests, args.record)))
+        else:
+            import tempfile
+            path = Path(tempfile.mkdtemp(prefix="glia-router-bench-")) / "file_llq.py"
+            path.write_text(LLQ_FILE)
+            half = max(1, args.requests // 2)
+            runs: dict[str, list[dict]] = {"built-in llq, in the router's process": [],
+                                           "llq as a policy file, in a confined process": []}
+            for _ in range(2):  # alternated, so that the machine's drift hits both alike
+                for name, policy in zip(runs, ("llq", str(path)), strict=True):
+                    runs[name].append(asyncio.run(measure(url, half, args.record, policy)))
+            for name, parts in runs.items():
+                _print(f"emulated vLLM-like backend, {name}", {
+                    k: (sum(p[k] for p in parts) if k == "requests" else float(np.mean([p[k] for p in parts])))
+                    for k in parts[0]})
     finally:
         proc.terminate()
     if args.real:
