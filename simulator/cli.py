@@ -130,6 +130,13 @@ def cmd_simulate(args) -> int:
                 print(f"{key:<26}{fmt(m['mean'], 3):>12}{'[' + fmt(lo, 3) + ', ' + fmt(hi, 3) + ']':>24}")
     if res.artifacts:
         print(f"artifacts: {res.artifacts}")
+    for o in res.outcomes:
+        if o.replayed:
+            print(f"records checked from above: seed {o.seed}, {o.replayed}")
+    printed = [o for o in res.outcomes if o.output and not o.error]
+    if printed:  # shown as text: control characters written out, never passed to this terminal
+        print(f"the policy printed (seed {printed[0].seed}, as text; {len(printed)} seed(s) printed):\n"
+              f"{printed[0].output[:1000]}")
     if check:
         print(_verdict(check))
     if res.error:

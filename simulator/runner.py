@@ -74,6 +74,12 @@ class BenchmarkResult:
                "wall_s": round(self.wall_s, 3), "error": self.error, "isolation": self.isolation}
         if self.artifacts:
             out["artifacts"] = self.artifacts
+        printed = {str(o.seed): o.output for o in self.outcomes if o.output}
+        if printed:
+            out["output"] = printed  # what the policies' processes printed, as inert text
+        replayed = [f"seed {o.seed}, {o.replayed}" for o in self.outcomes if o.replayed]
+        if replayed:
+            out["replayed"] = replayed
         return out
 
 

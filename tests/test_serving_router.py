@@ -252,3 +252,20 @@ async def test_a_policy_that_hangs_or_dies_is_killed_restarted_and_its_calls_rou
     assert all(s == 200 and len(t) == 2 for s, _, t, _ in results)
     assert status["policy_process"]["restarts"] == 3 and "failed 4 times" in status["policy_process"]["disabled"]
     assert status["last_policy_error"].startswith("policy_disabled: ") or "timeout" in status["last_policy_error"]
+
+
+async def test_a_policy_file_is_refused_on_a_machine_that_cannot_confine_it(tmp_path, monkeypatch):
+    from glia.simulator import confine
+
+    policy = tmp_path / "mine.py"
+    policy.write_text("from glia.simulator import BaseGlobalScheduler\n\n"
+                      "class Mine(BaseGlobalScheduler):\n"
+                      "    def schedule(self):\n"
+                      "        return []\n")
+    monkeypatch.setenv(confine.DISABLE_ENV, "landlock")
+    monkeypatch.setattr(confine, "_CACHED", None)
+    with pytest.raises(ValueError, match="the policy failed to start: Glia will not run model-written candidate "
+                                         "policies on this machine: it lacks filesystem confinement"):
+        async with serving(tmp_path, str(policy)):
+            pass
+    monkeypatch.setattr(confine, "_CACHED", None)
