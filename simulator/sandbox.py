@@ -29,6 +29,7 @@ import os
 import random
 import secrets
 import socket
+import struct
 import sys
 import time
 import traceback
@@ -615,15 +616,35 @@ class PolicyWorker:
             raise
 
     def _recv(self, timeout: float, limit: int) -> bytes:
-        if not self.conn.poll(timeout):
+        """One message (``multiprocessing``'s framing), whole within ``timeout`` seconds and ``limit`` bytes: a
+        process that sends half a message and stalls, or announces a huge one, is stopped, never waited for."""
+        deadline = time.monotonic() + timeout
+        (n,) = struct.unpack("!i", self._read(4, deadline, timeout))
+        if n == -1:
+            (n,) = struct.unpack("!Q", self._read(8, deadline, timeout))
+        if n > limit:
             self.close()
-            raise WorkerError("timeout", f"the policy process did not answer within {timeout:g} s (killed)")
-        try:
-            data = self.conn.recv_bytes(limit)
-        except (EOFError, OSError):
-            self.child.join(2)
-            raise WorkerError("died", _died(self.child.exitcode, SERVED_MEMORY_MB)["message"]) from None
-        return data
+            raise WorkerError("bad_return", f"the policy process sent a message of {n} bytes, more than the {limit} "
+                              "a reply may take (stopped)")
+        return self._read(n, deadline, timeout)
+
+    def _read(self, n: int, deadline: float, timeout: float) -> bytes:
+        buf = bytearray()
+        fd = self.conn.fileno()
+        while len(buf) < n:
+            left = deadline - time.monotonic()
+            if left <= 0 or not zygote.wait_any([fd], left):
+                self.close()
+                raise WorkerError("timeout", f"the policy process did not answer within {timeout:g} s (killed)")
+            try:
+                chunk = os.read(fd, min(n - len(buf), 1 << 20))
+            except OSError:
+                chunk = b""
+            if not chunk:
+                self.child.join(2)
+                raise WorkerError("died", _died(self.child.exitcode, SERVED_MEMORY_MB)["message"])
+            buf += chunk
+        return bytes(buf)
 
     @staticmethod
     def _reply(data: bytes) -> dict:
