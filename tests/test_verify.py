@@ -105,3 +105,52 @@ def test_the_wire_format_round_trips_and_refuses_anything_else(run):
                      (encode(1, run, None, 0), "not those of seed 0")):
         with pytest.raises(WireError, match=why):
             decode(bad, 0)
+
+
+@pytest.mark.parametrize("policy", sorted(POLICIES))
+def test_every_replica_of_an_honest_run_is_reproduced_by_the_replay(policy):
+    """No false alarm: a replica's work depends only on what is routed to it and when, whatever the router read."""
+    from glia.simulator.verify import replay_replica
+
+    run = Simulation(CONFIG, POLICIES[policy], seed=1).run()
+    measure(CONFIG, 1, run)
+    assert [replay_replica(CONFIG, run, k) for k in range(CONFIG.cluster.num_replicas)] == [None] * 4
+
+
+def test_an_autoscaled_and_a_closed_loop_run_are_reproduced_too():
+    from glia.simulator import AutoscalingConfig
+    from glia.simulator.verify import replay_replica
+
+    scaled = CONFIG.replace(autoscaler=AutoscalingConfig(interval_s=5.0, cold_start_s=3.0, min_replicas=1,
+                                                         max_replicas=6))
+    closed = CONFIG.replace(workload=WorkloadSpec("closed_loop", {"users": 24, "think_time_s": 1.0,
+                                                                  "duration_s": 40.0}))
+    for config in (scaled, closed):
+        run = Simulation(config, POLICIES["hra"], seed=0).run()
+        measure(config, 0, run)
+        used = sorted(set(run.requests["replica_id"].tolist()))
+        assert [replay_replica(config, run, k) for k in used] == [None] * len(used)
+
+
+def test_records_forged_faster_but_plausible_fail_the_replay(run):
+    """The issue's case: every request made to finish between its honest time and the fastest it could alone, with
+    its events, the makespan and the samples made to agree: the lower bounds pass, the replay does not."""
+    from glia.simulator.metrics import request_metrics
+    from glia.simulator.verify import replay_replica
+
+    req = run.requests
+    iso = request_metrics(run, CONFIG.cluster.execution_model(), CONFIG.cluster.chunk_size)["isolated_s"]
+    done = req["arrived_at"] + np.maximum(iso, 0.5 * (iso + req["completed_at"] - req["arrived_at"]))
+    first = np.minimum(req["first_token_at"], done)
+    sched = np.minimum(req["scheduled_at"], first)
+    shift = req["completed_at"] - done
+    events = sorted(((float(done[r]) if k == "complete" else float(sched[r]) if k == "admit" and
+                      t == req["scheduled_at"][r] else t if k == "route" else max(t - float(shift[r]), float(sched[r])),
+                      k, r, rep, v) for t, k, r, rep, v in run.events), key=lambda e: e[0])
+    t = tampered(run, completed_at=lambda c: done, first_token_at=lambda c: first, scheduled_at=lambda c: sched,
+                 events=lambda e: events, makespan_s=lambda m: float(done.max()),
+                 samples=lambda s: [x for x in s if x[0] <= float(done.max())])
+    summary, _ = measure(CONFIG, 0, t)  # every other check passes
+    assert summary["mean_e2e_s"] < measure(CONFIG, 0, run)[0]["mean_e2e_s"]
+    assert all(replay_replica(CONFIG, t, k) for k in range(CONFIG.cluster.num_replicas))
+    assert replay_replica(CONFIG, t, 0).startswith("replica 0 replayed from the records gives request ")
