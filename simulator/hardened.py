@@ -334,18 +334,7 @@ class Link:
             data = self.conn.recv_bytes(MAX_REPLY)
         except (EOFError, OSError):
             raise PolicyProcessDied() from None
-        try:
-            reply = json.loads(data)
-        except ValueError:
-            raise PolicyViolation("bad_return", "the policy process sent a malformed reply") from None
-        if not isinstance(reply, dict):
-            raise PolicyViolation("bad_return", "the policy process sent a malformed reply")
-        err = reply.get("error")
-        if err is not None:
-            kind = err.get("kind") if isinstance(err, dict) else None
-            raise PolicyViolation(kind if isinstance(kind, str) else "exception", str(err.get("message", err))
-                                  if isinstance(err, dict) else str(err))
-        return reply
+        return parse_reply(data)
 
     def note(self, r: Request, changes: list) -> None:
         """Add ``r``'s state to ``changes`` if it differs from what the policy process has."""
@@ -428,16 +417,12 @@ class RemoteScheduler(BaseGlobalScheduler):
             if not isinstance(ids, list) or not all(isinstance(i, int) for i in ids):
                 raise PolicyViolation("bad_return", "the policy process sent a malformed queue")
             self._request_queue[:] = [self._by_id(i) for i in ids]
-        pairs = reply.get("pairs")
+        pairs = reply_pairs(reply)
         if pairs is None:
             return None
         out = []
-        for p in pairs:
-            if not (isinstance(p, list) and len(p) == 2 and isinstance(p[1], int)):
-                raise PolicyViolation("bad_return", "the policy process sent a malformed pair")
-            rid = p[0] if isinstance(p[0], int) else _Repr(str(p[0].get("repr", "?")) if isinstance(p[0], dict)
-                                                           else "?")
-            out.append((rid, self._by_id(p[1])))
+        for rid, req in pairs:
+            out.append((rid if isinstance(rid, int) else _Repr(rid), self._by_id(req)))
         return out
 
     def _by_id(self, rid: int):
@@ -483,6 +468,40 @@ class RemoteAutoscaler(BaseAutoscaler):
         if not isinstance(want, int) or isinstance(want, bool):
             raise PolicyViolation("bad_return", "the policy process sent a malformed replica count")
         return want
+
+
+def parse_reply(data: bytes) -> dict:
+    """A policy process's reply (JSON, never unpickled): the fields, or its error as a ``PolicyViolation``."""
+    try:
+        reply = json.loads(data)
+    except ValueError:
+        raise PolicyViolation("bad_return", "the policy process sent a malformed reply") from None
+    if not isinstance(reply, dict):
+        raise PolicyViolation("bad_return", "the policy process sent a malformed reply")
+    err = reply.get("error")
+    if err is not None:
+        kind = err.get("kind") if isinstance(err, dict) else None
+        message = err.get("message", err) if isinstance(err, dict) else err
+        raise PolicyViolation(kind[:40] if isinstance(kind, str) else "exception",
+                              "".join(c if c.isprintable() or c == "\n" else "?" for c in str(message)[:4000]))
+    return reply
+
+
+def reply_pairs(reply: dict) -> list[tuple[int | str, int]] | None:
+    """The (replica id, request id) pairs of a ``call`` reply, checked for shape (a replica id that is not an
+    integer comes back as the text the policy's object showed); None when ``schedule()`` returned None."""
+    pairs = reply.get("pairs")
+    if pairs is None:
+        return None
+    out = []
+    for p in pairs if isinstance(pairs, list) else [None]:
+        if not (isinstance(p, list) and len(p) == 2 and isinstance(p[1], int) and not isinstance(p[1], bool)):
+            raise PolicyViolation("bad_return", "the policy process sent a malformed pair")
+        rid = p[0]
+        if not isinstance(rid, int) or isinstance(rid, bool):
+            rid = str(rid.get("repr", "?")) if isinstance(rid, dict) else "?"
+        out.append((rid, p[1]))
+    return out
 
 
 def _plain(value):

@@ -648,18 +648,7 @@ class PolicyWorker:
 
     @staticmethod
     def _reply(data: bytes) -> dict:
-        try:
-            reply = json.loads(data)
-        except ValueError:
-            raise WorkerError("bad_return", "the policy process sent a malformed reply") from None
-        if not isinstance(reply, dict):
-            raise WorkerError("bad_return", "the policy process sent a malformed reply")
-        err = reply.get("error")
-        if err is not None:
-            kind = err.get("kind") if isinstance(err, dict) else None
-            raise PolicyViolation(kind if isinstance(kind, str) else "exception",
-                                  _text(err.get("message", "")) if isinstance(err, dict) else _text(err))
-        return reply
+        return hardened.parse_reply(data)
 
     def ask(self, msg: tuple) -> dict:
         """Send ``msg`` and return the reply; ``PolicyViolation`` for the policy's own error (the process goes on),
@@ -689,7 +678,3 @@ class PolicyWorker:
         self.child.join(2)
         self.conn.close()
         self.child.close()
-
-
-def _text(value) -> str:
-    return "".join(c if c.isprintable() or c == "\n" else "?" for c in str(value)[:wire.MAX_MESSAGE])

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 from dataclasses import astuple
 
+from glia.simulator.hardened import reply_pairs
 from glia.simulator.loader import PolicySource, read_policy
 from glia.simulator.request import PolicyViolation
 from glia.simulator.sandbox import PolicyWorker, WorkerError
@@ -56,6 +57,7 @@ class ConfinedPolicy:
         self.sent_reqs: dict[int, tuple] = {}     # request id -> the state the process has
         self.sent_reps: dict[int, tuple] = {}     # replica id -> (alloc, pending ids, active ids) it has
         self.mirror: list[int] = []               # the policy's queue, as the process last reported it
+        self.stale = False                        # a call failed: the process's queue must be stated again
         self.sent_serving = self.serving
         self.worker.ask(("init_served", self.cluster, 0, None))
         self.worker.ask(("router", *self._changes(), self.serving))
@@ -135,9 +137,9 @@ class ConfinedPolicy:
         worker = self.worker
         by_id = {r._r_id: r for r in self._request_queue}
         kept = [i for i in self.mirror if i in by_id]
-        if kept != self.mirror:  # the router took requests out of the queue (routed them itself, timed out)
+        if kept != self.mirror or self.stale:  # the router took requests out (routed them itself, timed out)
             worker.ask(("set_queue", kept))
-            self.mirror = kept
+            self.mirror, self.stale = kept, False
         queued = set(self.mirror)
         arrivals = [r._r_id for r in self._request_queue if r._r_id not in queued]
         serving = self.serving if self.serving != self.sent_serving else None
@@ -146,7 +148,7 @@ class ConfinedPolicy:
         except PolicyViolation:
             # the process's queue is unknown after a failed call: the next call states it
             self.mirror = self.mirror + [i for i in arrivals if i not in self.mirror]
-            self.mirror.append(-1)
+            self.stale = True
             raise
         self.sent_serving = self.serving
         if "queue" in reply:
@@ -156,21 +158,18 @@ class ConfinedPolicy:
             self.mirror = ids
         else:
             self.mirror = self.mirror + arrivals
-        pairs = reply.get("pairs")
+        pairs = reply_pairs(reply)
         if pairs is None:
             return None
         out = []
-        for p in pairs:
-            if not (isinstance(p, list) and len(p) == 2 and isinstance(p[1], int)):
-                raise PolicyViolation("bad_return", "the policy process sent a malformed pair")
-            r = by_id.get(p[1])
+        for rid, req in pairs:
+            r = by_id.get(req)
             if r is None:
-                raise PolicyViolation("bad_return", f"schedule() returned request {p[1]}, which is not waiting")
-            if not isinstance(p[0], int) or isinstance(p[0], bool):
-                shown = p[0].get("repr", "?") if isinstance(p[0], dict) else repr(p[0])
-                raise PolicyViolation("invalid_replica", f"schedule() routed request {p[1]} to replica {shown}; "
+                raise PolicyViolation("bad_return", f"schedule() returned request {req}, which is not waiting")
+            if not isinstance(rid, int):
+                raise PolicyViolation("invalid_replica", f"schedule() routed request {req} to replica {rid}; "
                                       f"valid replica ids now: {list(self.serving)}")
-            out.append((p[0], r))
+            out.append((rid, r))
         return out
 
     def close(self) -> None:
