@@ -4,7 +4,8 @@ hardened re-measurement's time per seed. Prints figures; asserts nothing.
 
     python benchmarks/isolation_cost.py [--quick]
 
-"In-process" is the simulation and its metrics in this process (no isolation at all); "process, unconfined" is the
+"In-process" is the built-in policy's simulation and its metrics in this process (no isolation at all); the other
+columns run the same policy as a file (what Glia confines). "Process, unconfined" is the
 isolated path with the OS mechanisms switched off (a seed process, the audit hook, records over the wire, checked and
 measured by the parent); "confined" adds Landlock, the user and network namespaces and seccomp; "hardened" runs the
 policy in a process of its own driven over a pipe.
@@ -59,6 +60,18 @@ def confinement_startup(repeat: int) -> tuple[float, float]:
     return statistics.median(os_s), statistics.median(hook_s)
 
 
+def as_file(name: str) -> str:
+    """The built-in policy ``name`` as a policy file (what Glia confines: a file, as a model writes it)."""
+    import inspect
+
+    from glia.simulator.policies import POLICIES
+    src = inspect.getsource(inspect.getmodule(POLICIES[name])).replace(
+        "from ..global_scheduler import BaseGlobalScheduler", "from glia.simulator import BaseGlobalScheduler")
+    path = Path(tempfile.mkdtemp(prefix="glia-isolation-")) / f"{name}_file.py"
+    path.write_text(src)
+    return f"{path}:{POLICIES[name].__name__}"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="one repetition, two seeds")
@@ -74,13 +87,14 @@ def main() -> None:
     print(f"\n1. one seed of paper-routing (seed 0), median of {rep}")
     print(f"{'policy':<8}{'in-process':>12}{'process, unconfined':>21}{'confined':>10}{'hardened':>10}")
     per_seed = {}
+    files = {name: as_file(name) for name in ("llq", "hra")}  # the isolated columns run them as files
     for name in ("llq", "hra"):
         row = [timed(lambda n=name: simulate_seed(cfg, n, 0), rep)]
         confine._CACHED = bare
-        row.append(timed(lambda n=name: run_seeds(cfg, n, [0]), rep))
+        row.append(timed(lambda n=name: run_seeds(cfg, files[n], [0], allow_unconfined=True), rep))
         confine._CACHED = full
-        row.append(timed(lambda n=name: run_seeds(cfg, n, [0]), rep))
-        row.append(timed(lambda n=name: run_seeds(cfg, n, [0], hardened=True), rep))
+        row.append(timed(lambda n=name: run_seeds(cfg, files[n], [0]), rep))
+        row.append(timed(lambda n=name: run_seeds(cfg, files[n], [0], hardened=True), rep))
         per_seed[name] = row
         print(f"{name:<8}" + "".join(f"{v:>{w}.2f} s" for v, w in zip(row, (10, 19, 8, 8), strict=True)))
 
@@ -88,11 +102,11 @@ def main() -> None:
     print(f"{'policy':<8}{'process, unconfined':>21}{'confined':>10}{'hardened':>10}{'hardened per seed':>19}")
     for name in ("llq", "hra"):
         confine._CACHED = bare
-        unconfined = timed(lambda n=name: run_seeds(cfg, n, seeds), 1)
+        unconfined = timed(lambda n=name: run_seeds(cfg, files[n], seeds, allow_unconfined=True), 1)
         confine._CACHED = full
-        confined = timed(lambda n=name: run_seeds(cfg, n, seeds), 1)
+        confined = timed(lambda n=name: run_seeds(cfg, files[n], seeds), 1)
         start = time.perf_counter()
-        outs = run_seeds(cfg, name, seeds, hardened=True)
+        outs = run_seeds(cfg, files[name], seeds, hardened=True)
         hardened = time.perf_counter() - start
         errors = [o.error for o in outs if o.error]
         print(f"{name:<8}{unconfined:>19.2f} s{confined:>8.2f} s{hardened:>8.2f} s"
