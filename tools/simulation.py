@@ -63,7 +63,7 @@ def best_code(best: dict | None) -> bytes | None:
     ``SnapshotChanged`` if the snapshot no longer holds them)."""
     if not best:
         return None
-    if "sha256" not in best:  # a run checkpointed before snapshots were frozen outside the workspace
+    if not best.get("sha256"):  # a run checkpointed before snapshots were frozen outside the workspace
         raise SnapshotChanged("the best design was recorded without its SHA-256 (an older run); re-run it to deliver "
                               "a checked design")
     return frozen_code(best["snapshot"], best["sha256"])
