@@ -120,7 +120,8 @@ def run_tools(state: GliaState, runtime: Runtime[GliaContext]) -> GliaState:
                 best_feasible = sc
                 best = {"id": e["id"], "context": state["context_id"], "label": e.get("label", ""), "score": sc,
                         "value": e["metrics"].get(task["objective"]["metric"]), "metrics": e["metrics"],
-                        "ci90": objective_ci(task, e), "snapshot": e.get("frozen") or str(ctx.workspace / e["snapshot"]),
+                        "ci90": objective_ci(task, e),
+                        "snapshot": e.get("frozen") or str(ctx.workspace / e["snapshot"]),
                         "sha256": e.get("sha256"), "file": e["snapshot"],
                         "hash": e["hash"], "hardened": entry["hardened"]}
             runtime.stream_writer({"event": "experiment", "context": state["context_id"], "id": e["id"],
