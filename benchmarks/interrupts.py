@@ -67,7 +67,7 @@ def show(title: str, g: Glia | None, ws: Path, thread: str | None, code: int | N
 
 
 def fork_server(g: Glia) -> int | None:
-    return next((c for c in _children().get(g.proc.pid, []) if b"forkserver" in _cmdline(c)), None)
+    return next((c for c in _children().get(g.proc.pid, []) if b"glia.simulator.zygote" in _cmdline(c)), None)
 
 
 def the_run(task: str, budget: int, ws: Path) -> None:
@@ -143,7 +143,7 @@ def the_tui(task: str, ws: Path) -> None:
 
     def seeds() -> list[int]:
         tree = _children()
-        servers = [c for c in tree.get(os.getpid(), []) if b"forkserver" in _cmdline(c)]
+        servers = [c for c in tree.get(os.getpid(), []) if b"glia.simulator.zygote" in _cmdline(c)]
         return [s for server in servers for s in tree.get(server, []) if state_of(s) not in ("", "Z")]
 
     async def until(pilot, cond, cap=240.0):

@@ -1,6 +1,6 @@
 """A ``glia`` command driven as a user drives it at a terminal: started in a session of its own, so that a Ctrl-C
-reaches its whole process group as a terminal's does; its seed processes found (the children of its multiprocessing
-fork server) and frozen, so that a signal lands while a chosen phase is in flight however loaded the machine is;
+reaches its whole process group as a terminal's does; its seed processes found (the children of its process
+server) and frozen, so that a signal lands while a chosen phase is in flight however loaded the machine is;
 its output read line by line as it comes. Used by the interrupt tests and ``benchmarks/interrupts.py``.
 """
 
@@ -92,9 +92,10 @@ class Glia:
         raise AssertionError(f"not {what} within {cap:g} s:\n{self.stderr}")
 
     def seed_processes(self) -> list[int]:
-        """The live seed processes: children of the fork server this command started (wherever they are)."""
+        """The live seed processes: children of the process server this command started (``glia.simulator.zygote``;
+        they run in sessions of their own, so a terminal's Ctrl-C never reaches them)."""
         tree = _children()
-        servers = [c for c in tree.get(self.proc.pid, []) if b"forkserver" in _cmdline(c)]
+        servers = [c for c in tree.get(self.proc.pid, []) if b"glia.simulator.zygote" in _cmdline(c)]
         return [s for server in servers for s in tree.get(server, []) if state_of(s) not in ("", "Z")]
 
     def freeze_a_seed(self, when=lambda: True, what: str = "a seed process ran") -> int:

@@ -106,7 +106,7 @@ def test_ctrl_c_at_each_phase_of_a_run_then_resume_loses_nothing_and_charges_not
 
 def _fork_server(g: Glia) -> int | None:
     from terminal import _children, _cmdline
-    return next((c for c in _children().get(g.proc.pid, []) if b"forkserver" in _cmdline(c)), None)
+    return next((c for c in _children().get(g.proc.pid, []) if b"glia.simulator.zygote" in _cmdline(c)), None)
 
 
 def test_ctrl_c_in_a_comparison_stops_the_unit_in_flight_and_resume_continues_it(tmp_path):

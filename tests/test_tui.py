@@ -384,7 +384,7 @@ async def test_the_tuis_stop_discards_the_experiment_in_flight_and_resume_runs_i
 
     def seeds() -> list[int]:
         tree = _children()
-        servers = [c for c in tree.get(os.getpid(), []) if b"forkserver" in _cmdline(c)]
+        servers = [c for c in tree.get(os.getpid(), []) if b"glia.simulator.zygote" in _cmdline(c)]
         return [s for server in servers for s in tree.get(server, []) if state_of(s) not in ("", "Z")]
 
     def run_ids() -> list[str]:
