@@ -3,7 +3,9 @@ first-come-first-served admission, least-loaded-queue routing and the benchmark'
 each layer replaced in turn and then all together, over seeds with 90 % CIs: GPU-hours and latency side by side, as a
 Markdown table and a plot (the paper's Fig. 4).
 
-Results are kept in ``OUT/stack.json`` as each row finishes, so an interrupted comparison resumes where it stopped.
+Results are kept in ``OUT/stack.json`` as each row finishes, so an interrupted comparison resumes where it stopped;
+a row is keyed by what it measures (each layer's policy by content, the benchmark's identity), so an edited policy
+file or another simulator is measured again, never read back.
 """
 
 from __future__ import annotations
@@ -35,8 +37,12 @@ class StackRow:
     layers: dict[str, Design]
 
     def key(self, workload: str, seeds: list[int]) -> str:
-        return json.dumps({"workload": workload, "seeds": seeds,
-                           **{lay: self.layers[lay].spec for lay in LAYER_ORDER}}, sort_keys=True)
+        """What the row measures: each layer's policy by content (an edited file is another design) and the
+        benchmark's identity (the resolved workload, the seeds, the simulator's version)."""
+        from glia.tools.identity import benchmark_key, policy_identity
+        return json.dumps({"benchmark": benchmark_key(workload, seeds, layer=None),
+                           **{lay: policy_identity(self.layers[lay].spec, lay) for lay in LAYER_ORDER}},
+                          sort_keys=True)
 
 
 def run_benchmark(*args, **kwargs):
@@ -74,7 +80,7 @@ def measure(rows: list[StackRow], workload: str, seeds: list[int], cache: Path, 
     stored = json.loads(cache.read_text()) if cache.is_file() else {}
     out = []
     for row in rows:
-        key = row.key(workload, seeds)
+        key = row.key(workload, seeds)  # CACHE: glia stack's rows in OUT/stack.json, by StackRow.key
         if key not in stored:
             res = run_benchmark(row.layers["router"].spec, workload, seeds, jobs=jobs, timeout_s=timeout_s,
                                 memory_mb=memory_mb, batch=row.layers["batch"].spec,

@@ -3,7 +3,9 @@ baselines of its layer, the benchmark is run at increasing load (a workload para
 QPS), and each design's highest load that meets the constraint is reported with the throughput it reaches there,
 as a Markdown table and a plot of the constrained metric against the load.
 
-Results are kept in ``OUT/sweep.json`` as each point finishes, so an interrupted sweep resumes where it stopped.
+Results are kept in ``OUT/sweep.json`` as each point finishes, so an interrupted sweep resumes where it stopped; a
+point is keyed by the design by content and the benchmark's identity (the resolved workload at that load, the seeds,
+the fixed policies by content, the simulator's version), so an edited file is measured again.
 """
 
 from __future__ import annotations
@@ -51,16 +53,19 @@ def sweep(designs: list[Design], workload: str, param: str, values: list[float],
     """Each design at each load: the constrained metric (mean and CI) and the throughput."""
     from glia.simulator.metrics import jsonable
     from glia.simulator.runner import run_benchmark
+    from glia.tools.identity import benchmark_key, policy_identity
     stored = json.loads(cache.read_text()) if cache.is_file() else {}
     out = []
     for d in designs:
         points = []
         for v in values:
             stack = {"router": None, "batch": None, "autoscaler": None, **fixed, d.layer: d.spec}
-            key = json.dumps({"workload": workload, "param": param, "value": v, "seeds": seeds, **stack},
-                             sort_keys=True)
+            config = with_load(workload, param, v)
+            # CACHE: glia sweep's points in OUT/sweep.json, by the design by content and the benchmark's identity
+            key = json.dumps({"program": policy_identity(d.spec, d.layer),
+                              "benchmark": benchmark_key(config, seeds, fixed, d.layer)}, sort_keys=True)
             if key not in stored:
-                res = run_benchmark(stack["router"], with_load(workload, param, v), seeds, jobs=jobs,
+                res = run_benchmark(stack["router"], config, seeds, jobs=jobs,
                                     timeout_s=timeout_s, batch=stack["batch"], autoscaler=stack["autoscaler"])
                 stored[key] = jsonable({m: {"mean": res.metrics[m]["mean"], "ci90": res.metrics[m]["ci90"]}
                                         for m in (metric, "throughput_rps") if m in res.metrics}

@@ -173,7 +173,7 @@ def profile_for(workspace: str | Path, base_url: str | None, model: str, factory
     """The cached profile of (base URL, model) in the workspace, probed when missing, stale or ``refresh``;
     returns it and whether it came from the cache."""
     path = Path(workspace) / CACHE_FILE
-    key = cache_key(base_url, model)
+    key = cache_key(base_url, model)  # CACHE: endpoint profiles in WORKSPACE/endpoints.json, by (base URL, model)
     cached = _read_cache(path)
     if not refresh and key in cached:
         try:

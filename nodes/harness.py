@@ -50,7 +50,7 @@ def setup_context(state: GliaState, runtime: Runtime[GliaContext]) -> GliaState:
 def measure_baselines(state: GliaState, runtime: Runtime[GliaContext]) -> GliaState:
     """Measure the task's baselines once per run (not counted against the design budget)."""
     task = state["task"]
-    done = {b["policy"] for b in state.get("baselines", [])}
+    done = {b["policy"] for b in state.get("baselines", [])}  # CACHE: a run's baselines, by name, in its state
     out: list[Baseline] = []
     evaluator = task_evaluator(state, runtime.context)
     for spec in task["benchmark"]["baselines"]:

@@ -265,7 +265,7 @@ def _probe_here() -> dict:
     return out
 
 
-_CACHED: Isolation | None = None
+_CACHED: Isolation | None = None  # CACHE: the isolation probe, once per process
 
 
 def available(refresh: bool = False) -> Isolation:

@@ -54,6 +54,7 @@ def request_metrics(run: RunResult, model: ExecutionModel, chunk_size: int) -> d
     r["queueing_s"] = r["scheduled_at"] - arrived
     # every candidate of a task meets the same requests (its seeds' workload): the roofline's times alone are kept
     # per process (other models, e.g. measured ones, only per call)
+    # CACHE: a request's time alone per process, by (device, model, TP, efficiency, chunk size, prompt, output)
     cache = (_ALONE.setdefault((model.device.name, model.model.name, model.tp, repr(model.eff), chunk_size), {})
              if type(model) is ExecutionModel else {})
     alone = np.empty(len(arrived))

@@ -100,7 +100,8 @@ def run_benchmark(policy: str, workload: str | SimulationConfig = "paper-routing
                   out_dir: str | Path | None = None, telemetry: str | Path | None = None, context: str = "",
                   isolate: bool = True, run_id: str | None = None, batch: str | None = None,
                   autoscaler: str | None = None, hardened: bool = False, allow_unconfined: bool = False,
-                  executor=None, fail_fast: bool = False, record_later: bool = False) -> BenchmarkResult:
+                  executor=None, fail_fast: bool = False, record_later: bool = False,
+                  identity: dict | None = None) -> BenchmarkResult:
     """Run the router ``policy`` (a built-in name or a policy file) on a benchmark over ``seeds`` (a count: 0..N-1,
     or a list), with the benchmark's batch policy and autoscaling unless ``batch`` / ``autoscaler`` name others
     (built-ins or files; ``autoscaler="none"`` for a fixed cluster). Policy files of every layer are confined,
@@ -113,7 +114,8 @@ def run_benchmark(policy: str, workload: str | SimulationConfig = "paper-routing
     executors) runs the seeds instead of this machine's pool; it stops a candidate at its first failing seed, whose
     other seeds then come back ``skipped``, as ``fail_fast`` does on this machine. ``record_later``: the telemetry is
     written by a background thread while the caller goes on (``telemetry.flush`` waits for it; every telemetry read
-    in this process does).
+    in this process does). ``identity`` (``program``, ``benchmark``: digests of what is measured, see
+    ``glia.tools.identity``) is recorded with the run, so that a reader never takes it for another measurement.
     """
     start = time.perf_counter()
     seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
@@ -158,7 +160,8 @@ def run_benchmark(policy: str, workload: str | SimulationConfig = "paper-routing
                "error_message": (result.error or {}).get("message"), "config": config_json(cfg_dict),
                "mean_e2e_s": clean(result.metric("mean_e2e_s")), "mean_e2e_ci_low": clean(ci[0]),
                "mean_e2e_ci_high": clean(ci[1]), **{m: clean(result.metric(m)) for m in RUNS_TABLE_METRICS},
-               "ci90": json.dumps(result.cis())}
+               "ci90": json.dumps(result.cis()),
+               "program": (identity or {}).get("program"), "benchmark": (identity or {}).get("benchmark")}
         (write_run_later if record_later else write_run)(telemetry, row, outcomes)
     return result
 

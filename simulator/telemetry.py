@@ -6,7 +6,8 @@ Tables (one row per ...):
                      mean_e2e_s, mean_e2e_ci_low, mean_e2e_ci_high, p90_e2e_s, mean_ttft_s, p90_ttft_s,
                      restart_fraction, throughput_rps, gpu_hours, batch_policy, autoscaler (the other layers of the
                      stack; autoscaler NULL for a fixed cluster), ci90 (JSON: metric -> [low, high], the 90 % CI of
-                     each summary metric)
+                     each summary metric), program and benchmark (digests of what was measured, when the
+                     caller gave them: an evaluation is read back only for the same program on the same benchmark)
   run_seeds          seed of a run: run_id, seed, wall_s, error_kind, error_message, and every per-run metric
   requests           request of a seed: times (arrived_at, routed_at, scheduled_at, first_token_at, completed_at),
                      lengths, replica_id, num_restarts, wasted_tokens, e2e_s, ttft_s, tpot_s, queueing_s,
@@ -46,7 +47,7 @@ CREATE TABLE IF NOT EXISTS runs (
     context VARCHAR, created_at TIMESTAMP, wall_s DOUBLE, error_kind VARCHAR, error_message VARCHAR,
     config VARCHAR, mean_e2e_s DOUBLE, mean_e2e_ci_low DOUBLE, mean_e2e_ci_high DOUBLE, p90_e2e_s DOUBLE,
     mean_ttft_s DOUBLE, p90_ttft_s DOUBLE, restart_fraction DOUBLE, throughput_rps DOUBLE, gpu_hours DOUBLE,
-    batch_policy VARCHAR, autoscaler VARCHAR, ci90 VARCHAR);
+    batch_policy VARCHAR, autoscaler VARCHAR, ci90 VARCHAR, program VARCHAR, benchmark VARCHAR);
 CREATE TABLE IF NOT EXISTS run_seeds (
     run_id VARCHAR, seed INTEGER, wall_s DOUBLE, error_kind VARCHAR, error_message VARCHAR,
     {", ".join(f"{m} DOUBLE" for m in RUN_METRICS)});
@@ -70,7 +71,7 @@ def _migrate(con: duckdb.DuckDBPyConnection) -> None:
     """Add the columns a database written by an older version lacks (metrics added since, the stack's layers)."""
     for m in RUN_METRICS:
         con.execute(f"ALTER TABLE run_seeds ADD COLUMN IF NOT EXISTS {m} DOUBLE")
-    for c in ("batch_policy", "autoscaler", "ci90"):
+    for c in ("batch_policy", "autoscaler", "ci90", "program", "benchmark"):
         con.execute(f"ALTER TABLE runs ADD COLUMN IF NOT EXISTS {c} VARCHAR")
 
 

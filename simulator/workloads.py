@@ -76,7 +76,7 @@ def _read_columns(path: Path) -> tuple[np.ndarray, ...]:
     return arrived, prefill, decode
 
 
-@cache
+@cache  # CACHE: a length table per process, by its name or CSV path (the files ship with the package)
 def length_table(name: str) -> tuple[np.ndarray, np.ndarray, bool]:
     """(prefill, decode, recipe_applied) of a named table, or of a CSV path."""
     if name in LENGTH_TABLES:

@@ -20,7 +20,6 @@ shot) evaluate through this, so they see the same benchmark, the same limits and
 
 from __future__ import annotations
 
-import ast
 import hashlib
 import json
 import math
@@ -36,38 +35,21 @@ from glia.simulator.runner import DEFAULT_TIMEOUT_S, derive_timeout
 from glia.simulator.telemetry import flush, reading
 
 from .executors import Executor, LocalExecutor
+from .identity import benchmark_key, digest, policy_identity, program_key
 from .ledger import BudgetLedger
 
 HARDENED_TIMEOUT_FACTOR = 4  # the hardened mode costs 2-4x a seed in the normal mode
+
+__all__ = ["Evaluator", "code_key", "feasible_row", "program_key"]
+
 Scorer = Callable[[dict], float]  # metrics -> the objective as a number to minimise (inf: failed)
 Judge = Callable[[dict], float]   # metrics -> relative violation of the task's constraint (0: feasible)
 
 
-def code_key(source: str) -> str:
-    """An evaluation key for a program: the same program is one evaluation, charged once."""
-    return "code-" + program_key(source)
-
-
-def program_key(source: str) -> str:
-    """A digest of what a program does: two that differ only in comments, docstrings, layout or other statements
-    that do nothing (a bare string, ``pass``) have one key (a small model's "new" design is often the old one
-    re-worded); source that does not parse, its text's digest."""
-    try:
-        tree = ast.parse(source)
-    except (SyntaxError, ValueError):
-        return hashlib.sha256(source.encode()).hexdigest()[:16]
-    for node in ast.walk(tree):
-        for name in ("body", "orelse", "finalbody"):
-            block = getattr(node, name, None)
-            if isinstance(block, list) and block and isinstance(block[0], ast.stmt):
-                kept = [s for s in block if not _no_op(s)]
-                setattr(node, name, kept or ([ast.Pass()] if name == "body" else []))
-    return hashlib.sha256(ast.dump(tree).encode()).hexdigest()[:16]
-
-
-def _no_op(statement: ast.stmt) -> bool:
-    return isinstance(statement, ast.Pass) or (isinstance(statement, ast.Expr)
-                                                and isinstance(statement.value, ast.Constant))
+def code_key(source: str, benchmark: str) -> str:
+    """An evaluation key for a program on a benchmark (``benchmark_key``): the same program on the same benchmark is
+    one evaluation, charged once; on another benchmark it is another evaluation."""
+    return f"code-{program_key(source)}-{benchmark}"
 
 
 @dataclass
@@ -103,11 +85,28 @@ class Evaluator:
         self.timeout_s = derive_timeout(b.get("seed_s") or 0.0 for b in measured if not b.get("error"))
         return self.timeout_s
 
+    def identity(self, policy: str, seeds: list[int] | None = None,
+                 workload: str | SimulationConfig | None = None) -> dict[str, str | None]:
+        """What a measurement of ``policy`` is of: the program (``policy_identity``) and the benchmark
+        (``benchmark_key``: the resolved workload, the seeds, the fixed policies of the other layers by content, the
+        simulator's version)."""
+        return {"program": policy_identity(policy, self.layer),
+                "benchmark": self.benchmark_key(seeds, workload)}
+
+    def benchmark_key(self, seeds: list[int] | None = None, workload: str | SimulationConfig | None = None) -> str:
+        return benchmark_key(self.workload if workload is None else workload,
+                             list(self.seeds if seeds is None else seeds), self.fixed, self.layer)
+
     def measure(self, policy: str, run_id: str, *, seeds: list[int] | None = None,
                 workload: str | SimulationConfig | None = None, context: str = "", hardened: bool = False) -> dict:
-        """Run ``policy`` (a built-in name or a file) uncharged, recorded under ``run_id``, or read it back.
-        ``hardened``: the policies in a process of their own (on this machine; slower: the timeout is scaled)."""
-        stored = _stored(self.db, run_id) if self.db else None
+        """Run ``policy`` (a built-in name or a file) uncharged, recorded under ``run_id``, or read it back when
+        that id holds a measurement of this program on this benchmark. An id holding anything else (another
+        program, another benchmark, a record older than identities) is never read as this: the program is run,
+        recorded under ``RUN_ID~DIGEST`` (the result's ``id``). ``hardened``: the policies in a process of their own
+        (on this machine; slower: the timeout is scaled)."""
+        ident = self.identity(policy, seeds, workload)
+        # CACHE: the telemetry's runs, by run id, read back only when (program, benchmark) match
+        run_id, stored = _lookup(self.db, run_id, ident)
         if stored is not None:
             return self._scored(stored)
         seeds = list(self.seeds if seeds is None else seeds)
@@ -116,11 +115,12 @@ class Evaluator:
                             timeout_s=self.timeout_s * (HARDENED_TIMEOUT_FACTOR if hardened else 1),
                             memory_mb=self.memory_mb, telemetry=self.db, context=context, run_id=run_id,
                             executor=None if hardened else self.executor, record_later=True, batch=stack["batch"],
-                            autoscaler=stack["autoscaler"], hardened=hardened, fail_fast=hardened)
+                            autoscaler=stack["autoscaler"], hardened=hardened, fail_fast=hardened,
+                            identity=ident)
         ok = [o for o in res.outcomes if not o.error]
         ci = res.metrics.get("mean_e2e_s", {}).get("ci90")
         return self._scored({
-            "id": run_id, "workload": res.workload, "seeds": seeds,
+            "id": run_id, "workload": res.workload, "seeds": seeds, **ident,
             "metrics": {m: res.metric(m) for m in SUMMARY_METRICS if m in res.metrics},
             "per_seed": {m: res.metrics[m]["per_seed"] for m in (self.metric,) if m in res.metrics},
             "mean_e2e_ci90": list(ci) if ci else None, "ci90": res.cis(), "error": res.error, "wall_s": res.wall_s,
@@ -135,15 +135,22 @@ class Evaluator:
 
     def evaluate(self, policy: str, key: str, *, label: str = "", context: str = "") -> dict:
         """A charged evaluation of the policy file ``policy``: one simulation from the ledger (when there is one),
-        refused with ``status`` ``budget`` when none is left; ``status`` otherwise ok, error or reused."""
+        refused with ``status`` ``budget`` when none is left; ``status`` otherwise ok, error or reused. A key the
+        ledger holds for another program or benchmark is not this evaluation: it is charged and run as
+        ``KEY~DIGEST``."""
+        ident = self.identity(policy)
         charge = None
         if self.ledger is not None:
-            charge = self.ledger.reserve(self.unit, key, label)
+            # CACHE: the budget ledger, by (unit, key), a repeat read back only when (program, benchmark) match
+            held = self.ledger.row(self.unit, key)
+            if held is not None and not same_identity(held, ident):
+                key = derived_key(key, ident)
+            charge = self.ledger.reserve(self.unit, key, label, ident)
             if charge is None:
                 return {"id": key, "status": "budget", "error": {"kind": "budget", "message":
                         "the simulation budget is used up"}, "metrics": {}, "score": math.inf, "charged": False}
             if charge.repeat:
-                done = next((r for r in self.ledger.rows(self.unit) if r["key"] == key), None)
+                done = self.ledger.row(self.unit, key)
                 if done and done["status"] != "running":
                     return _from_row(done)
         started = time.perf_counter()
@@ -165,8 +172,9 @@ class Evaluator:
     def evaluate_source(self, source: str, workdir: Path, *, key: str | None = None, label: str = "",
                         context: str = "") -> dict:
         """A charged evaluation of a program given as text (the libraries' candidates): frozen as
-        ``workdir/candidates/KEY.py`` first, so the code that ran is kept beside its result."""
-        key = key or code_key(source)
+        ``workdir/candidates/KEY.py`` first, so the code that ran is kept beside its result. The key is the
+        program's digest on this evaluator's benchmark (``code_key``)."""
+        key = key or code_key(source, self.benchmark_key())
         path = Path(workdir) / "candidates" / f"{key}.py"
         path.parent.mkdir(parents=True, exist_ok=True)
         if not path.exists():
@@ -182,12 +190,38 @@ class Evaluator:
         return res
 
 
+def same_identity(record: dict, ident: dict) -> bool:
+    """Whether a stored record (a ledger row, a telemetry run) is a measurement of this program on this benchmark;
+    a record without an identity (written before identities were kept) cannot say so, and is not."""
+    return all(record.get(k) is not None and record.get(k) == ident.get(k) for k in ("program", "benchmark"))
+
+
+def derived_key(key: str, ident: dict) -> str:
+    """The key a measurement goes under when ``key`` already holds another one."""
+    return f"{key}~{digest(ident)[:8]}"
+
+
+def _lookup(db: Path | None, run_id: str, ident: dict) -> tuple[str, dict | None]:
+    """(the run id a measurement of ``ident`` has or gets, its stored record if it was made)."""
+    if db is None:
+        return run_id, None
+    stored = _stored(db, run_id)
+    if stored is None:
+        return run_id, None
+    if same_identity(stored, ident):
+        return run_id, stored
+    run_id = derived_key(run_id, ident)
+    stored = _stored(db, run_id)
+    return run_id, stored if stored is not None and same_identity(stored, ident) else None
+
+
 def _from_row(row: dict) -> dict:
     err = {"kind": row["error_kind"], "message": row["error_message"]} if row["error_kind"] else None
     return {"id": row["key"], "status": "reused", "charged": False, "seq": row["seq"], "metrics": row["metrics"],
             "score": math.inf if row["score"] is None else row["score"], "value": row["value"], "error": err,
             "wall_s": row["wall_s"], "sim_s": row["sim_s"], "snapshot": row["snapshot"], "hash": row["code_hash"],
-            "feasible": feasible_row(row), "violation": row.get("violation") or 0.0, "reused": True}
+            "feasible": feasible_row(row), "violation": row.get("violation") or 0.0, "reused": True,
+            "program": row.get("program"), "benchmark": row.get("benchmark")}
 
 
 def feasible_row(row: dict) -> bool:
@@ -197,14 +231,19 @@ def feasible_row(row: dict) -> bool:
 
 def _stored(db: Path, run_id: str) -> dict | None:
     """An evaluation recorded in the telemetry database, read back (None if it never finished)."""
+    flush()  # this process's runs still being written (the file may not even exist before they are)
     if not Path(db).exists():
         return None
     with reading(db) as con:
-        try:
-            row = con.execute("SELECT error_kind, error_message, wall_s, workload, mean_e2e_ci_low, mean_e2e_ci_high, "
-                              "ci90 FROM runs WHERE run_id = ?", [run_id]).fetchone()
-        except Exception:  # a database with no tables yet
-            return None
+        row = None
+        for identity in ("program, benchmark", "NULL, NULL"):  # a database written before identities were kept
+            try:
+                row = con.execute("SELECT error_kind, error_message, wall_s, workload, mean_e2e_ci_low, "
+                                  f"mean_e2e_ci_high, ci90, {identity} FROM runs WHERE run_id = ?",
+                                  [run_id]).fetchone()
+                break
+            except Exception:  # no such column, or a database with no tables yet
+                continue
         if row is None:
             return None
         cols = ", ".join(f"avg({m})" for m in SUMMARY_METRICS)
@@ -219,4 +258,4 @@ def _stored(db: Path, run_id: str) -> dict | None:
     return {"id": run_id, "workload": row[3], "seeds": seeds, "metrics": metrics, "mean_e2e_ci90": [row[4], row[5]],
             "ci90": json.loads(row[6]) if row[6] else {},
             "error": error, "wall_s": row[2], "sim_s": agg[-2] or 0.0, "seed_s": agg[-1] or 0.0, "seeds_run": ran,
-            "reused": True}
+            "reused": True, "program": row[7], "benchmark": row[8]}

@@ -75,6 +75,7 @@ def measure_heldout(evaluator: Evaluator, task: dict, designs: dict[str, str], p
             continue  # the caller says why (the snapshot changed since it was measured)
         hard = digest is not None or policy.endswith(".py")
         tag = design.replace("/", "_")
+        # CACHE: held-out measurements, by PREFIX-heldout-NAME and the (program, benchmark) the evaluator checks
         held = _brief(evaluator.measure(policy, f"{prefix}-heldout-{tag}", seeds=p["seeds"], context="heldout",
                                         hardened=hard), evaluator.metric)
         if on_figure:

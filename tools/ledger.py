@@ -4,7 +4,9 @@ A search (a *unit*: one method's run on a task) has a cap in simulations. ``rese
 key before it runs: a key already charged is not charged again (a retried tool step, a library that evaluates the
 same program twice), and a unit at its cap gets nothing (the evaluation is refused, not run). Libraries count
 their own way (OpenEvolve's checkpoints, llm4ad's sample counters); this ledger is the count that is reported.
-Rows hold what each evaluation measured and when, so curves of the best design so far are read from here.
+Rows hold what each evaluation measured and when, so curves of the best design so far are read from here, and
+what it was a measurement of (``program`` and ``benchmark`` digests, ``identity.py``): a key is read back as a
+repeat only for the same program on the same benchmark (``Evaluator.evaluate``).
 """
 
 from __future__ import annotations
@@ -24,9 +26,10 @@ CREATE TABLE IF NOT EXISTS evaluations (
     unit TEXT NOT NULL, key TEXT NOT NULL, seq INTEGER NOT NULL, status TEXT NOT NULL, score REAL, value REAL,
     metrics TEXT, error_kind TEXT, error_message TEXT, code_hash TEXT, snapshot TEXT, label TEXT, sim_s REAL,
     wall_s REAL, charged_at REAL NOT NULL, finished_at REAL, tokens INTEGER, feasible INTEGER, violation REAL,
-    PRIMARY KEY (unit, key));
+    program TEXT, benchmark TEXT, PRIMARY KEY (unit, key));
 """
-ADDED_COLUMNS = {"feasible": "INTEGER", "violation": "REAL"}  # columns older ledger files lack
+# columns older ledger files lack
+ADDED_COLUMNS = {"feasible": "INTEGER", "violation": "REAL", "program": "TEXT", "benchmark": "TEXT"}
 
 
 @dataclass(frozen=True)
@@ -81,8 +84,10 @@ class BudgetLedger:
             con.execute("UPDATE units SET started_at = ?, tokens = 0, calls = 0, usd = 0.0 WHERE unit = ?",
                         (time.time(), unit))
 
-    def reserve(self, unit: str, key: str, label: str = "") -> Charge | None:
-        """Charge one simulation for ``key``; None when the unit's cap is reached (nothing may run)."""
+    def reserve(self, unit: str, key: str, label: str = "", identity: dict | None = None) -> Charge | None:
+        """Charge one simulation for ``key`` (a measurement of ``identity``: program and benchmark); None when the
+        unit's cap is reached (nothing may run)."""
+        ident = identity or {}
         with self._tx() as con:
             row = con.execute("SELECT seq FROM evaluations WHERE unit = ? AND key = ?", (unit, key)).fetchone()
             if row:
@@ -94,8 +99,10 @@ class BudgetLedger:
             if used >= cap[0]:
                 return None
             tokens = con.execute("SELECT tokens FROM units WHERE unit = ?", (unit,)).fetchone()[0]
-            con.execute("INSERT INTO evaluations (unit, key, seq, status, label, charged_at, tokens) "
-                        "VALUES (?, ?, ?, 'running', ?, ?, ?)", (unit, key, used + 1, label, time.time(), tokens))
+            con.execute("INSERT INTO evaluations (unit, key, seq, status, label, charged_at, tokens, program, "
+                        "benchmark) VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?)",
+                        (unit, key, used + 1, label, time.time(), tokens, ident.get("program"),
+                         ident.get("benchmark")))
             return Charge(used + 1, False)
 
     def release(self, unit: str, key: str) -> None:
@@ -130,6 +137,17 @@ class BudgetLedger:
             con.row_factory = sqlite3.Row
             row = con.execute("SELECT * FROM units WHERE unit = ?", (unit,)).fetchone()
             return dict(row) if row else None
+
+    def row(self, unit: str, key: str) -> dict | None:
+        """One evaluation of the unit by its key (``metrics`` decoded), or None."""
+        with self._tx() as con:
+            con.row_factory = sqlite3.Row
+            row = con.execute("SELECT * FROM evaluations WHERE unit = ? AND key = ?", (unit, key)).fetchone()
+        if row is None:
+            return None
+        out = dict(row)
+        out["metrics"] = json.loads(out["metrics"]) if out["metrics"] else {}
+        return out
 
     def rows(self, unit: str) -> list[dict]:
         """The unit's evaluations in the order they were charged (``metrics`` decoded; None score = failed)."""

@@ -106,6 +106,7 @@ def run_simulation(workspace: Path, evaluator: Evaluator, candidate: str, experi
     evaluator.flush()  # recorded before the step that ran it is checkpointed (the analyst reads it next)
     if res["status"] == "budget":
         raise ValueError("the simulation budget is used up; call finish with your best design")
+    run_id = res.get("id") or run_id  # another id when this one held another program or benchmark
     error = res.get("error")
     if error and str(frozen) in str(error.get("message", "")):  # name the file as the researcher knows it
         message = error["message"].replace(str(frozen), shown or candidate)
@@ -156,7 +157,7 @@ def run_baseline(evaluator: Evaluator, policy: str, run_id: str) -> dict:
     """A baseline policy of the evaluator's layer (a built-in or a file) on the benchmark, uncharged, recorded under
     ``run_id`` (idempotent like ``run_simulation``)."""
     res = evaluator.measure(policy, run_id, context="baselines")
-    return {**{k: res.get(k) for k in (*MEASUREMENT, "seed_s", "workload", "reused")}, "id": run_id,
+    return {**{k: res.get(k) for k in (*MEASUREMENT, "seed_s", "workload", "reused")}, "id": res.get("id") or run_id,
             "policy": policy, "seeds": list(evaluator.seeds)}
 
 

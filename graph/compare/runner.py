@@ -151,8 +151,9 @@ def _execute(config: CompareConfig, on_event: Callable[[dict], None], factory: C
     paths = Paths(config.workspace)
     ledger = BudgetLedger(config.dir / "ledger.sqlite")
     evaluator = evaluator_for(task, paths.db, make_executor(config.executor, config.ray_address))
+    _same_benchmark(config, evaluator.benchmark_key())
     baselines = {}
-    for policy in task["benchmark"]["baselines"]:
+    for policy in task["benchmark"]["baselines"]:  # CACHE: by COMPARE-baseline-NAME and (program, benchmark)
         baselines[policy] = evaluator.measure(policy, f"{config.compare_id}-baseline-{policy}", context="baselines")
         on_event({"event": "baseline", "policy": policy, "value": baselines[policy].get("value"),
                   "error": baselines[policy].get("error")})
@@ -201,7 +202,22 @@ def _execute(config: CompareConfig, on_event: Callable[[dict], None], factory: C
     return CompareOutcome(config.compare_id, status, message, config.dir, summary)
 
 
+def _same_benchmark(config: CompareConfig, benchmark: str) -> None:
+    """A comparison is of one benchmark: its identity is kept in ``compare.json`` when it starts, and a resume on
+    another (the task file edited, another simulator) is refused rather than mixing the two in one table."""
+    path = config.dir / "compare.json"
+    meta = json.loads(path.read_text()) if path.is_file() else {}
+    if meta.get("benchmark") is None:
+        path.write_text(json.dumps({**meta, "benchmark": benchmark}, indent=2))
+    elif meta["benchmark"] != benchmark:
+        raise ValueError(f"comparison {config.compare_id} was started on another benchmark ({meta['benchmark']}; "
+                         f"now {benchmark}: the task's workload, seeds or fixed policies, or the simulator, changed); "
+                         "its finished runs would not compare with new ones: start a new comparison")
+
+
 def _result(unit: methods.Unit) -> dict | None:
+    # CACHE: a comparison's finished units (units/METHOD-rN/result.json), within one comparison, whose benchmark
+    # identity compare.json keeps (_same_benchmark)
     path = unit.dir / "result.json"
     return json.loads(path.read_text()) if path.is_file() else None
 
