@@ -13,6 +13,43 @@ from typing import Any
 from glia.state import Finding, GliaState, LedgerEntry
 
 from . import adaptive_router_designs, autoscaler_designs, batch_designs, slo_router_designs
+from .router_designs import RouterDesign
+
+
+@dataclass(frozen=True)
+class Seed:
+    """A known design a space holds from the start: its rules were written with it in them, so finding it is not a
+    discovery. Each is one of its task's baselines, so every report shows the search against it."""
+
+    design: Any
+    baseline: str          # the task's baseline that is this design (a built-in's name or a file beside the task)
+    what: str              # what it is, and where it comes from
+
+
+# the designs each space was seeded with (the routing space: ``researcher_offline``'s rules), keyed by space name
+SEEDS: dict[str, tuple[Seed, ...]] = {
+    "router": (
+        Seed(RouterDesign("projected", True, order="spf"), "hra",
+             "Head-Room Admission, the router the Glia paper's researcher found (growth 0.6, head-room 0.03, "
+             "shortest prompt first): the routing space's default parameters are this design's"),),
+    "batch": (
+        Seed(batch_designs.BatchDesign("spf"), "spf", "shortest prompt first, vLLM's classic alternative to fcfs"),
+        Seed(batch_designs.BatchDesign("spf", True), "batch_headroom.py",
+             "shortest prompt first with hra's head-room admission (growth 0.6, head-room 0.03) moved into the "
+             "replica: the space's one new mechanism, at its default parameters")),
+    "autoscaler": (
+        Seed(autoscaler_designs.BASELINE.with_(kind="proportional"), "autoscaling_hpa.py",
+             "Kubernetes HPA's target tracking (ceil(requests in flight / 16 per replica)): the space's "
+             "proportional controller at its default target")),
+    "slo-router": (
+        Seed(slo_router_designs.BASELINE.with_(signal="prefill"), "slo_least_prefill.py",
+             "least work left: the replica with the least prefill work queued (a classic of queueing theory): the "
+             "space's one new load signal, at its default parameters"),),
+    "adaptive-router": (
+        Seed(adaptive_router_designs.BASELINE.with_(admission="slots"), "adapt_slots.py",
+             "hold requests centrally until a replica has a free batch slot, shortest prompt first: the space's one "
+             "new admission rule, at its default parameters"),),
+}
 
 
 @dataclass(frozen=True)
