@@ -274,7 +274,7 @@ def llm_analyst(state: GliaState, runtime: Runtime[GliaContext]) -> GliaState:
     last = new[-1]["id"]
     # what it states that neither the diagnostics, its queries nor any experiment measured is marked at once, so
     # the researcher and the supervisor do not take it for a result
-    figures = shown_figures(state, seen + figures_in(str(messages[1].content)))
+    figures = shown_figures(state, [*seen, *(str(m.content) for m in messages[1:]), *(f["text"] for f in standard)])
     findings: list[Finding] = [{"id": f"{last}:llm{i}", "experiment": last, "topic": "llm", "flagged": True,
                                 "text": mark_unsupported(f.text.strip(), figures), "value": None, "sql": "",
                                 "figures": seen}

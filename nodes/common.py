@@ -15,7 +15,7 @@ from glia.tools.executors import make_executor
 from glia.tools.ledger import BudgetLedger
 from glia.tools.toolkit import ToolContext
 
-from .claims import TOPICS, Figures, figures_in, known_figures
+from .claims import Figures, known_figures
 
 
 def evaluator_for(task: dict, db: Path | None, executor, **kwargs) -> Evaluator:
@@ -77,22 +77,11 @@ def clip(text: str, limit: int) -> str:
     return text[:cut].rstrip() + f" (... {len(text) - cut} more characters)"
 
 
-def shown_figures(state: GliaState, paired: list[float] | None = None) -> Figures:
-    """Every figure the harness recorded (``claims.known_figures``) plus every figure the agents were shown: the
+def shown_figures(state: GliaState, paired: list[float | str] | None = None) -> Figures:
+    """Every figure the harness recorded and every figure the agents were shown (``claims.known_figures``: the
     task's text, the query results and diagnostics behind the findings, the results of the researcher's own tool
-    calls. A number quoted from any of these is not an invention, so no role sees it marked [unmeasured] (the
-    supervisor once saw nearly every number of the analyst's findings so marked). A shown figure counts as quoted
-    only, whatever the sentence is about, and never as an end of a claimed change: a percentage between two numbers
-    of a query table measures nothing, except ``paired`` ones (the analyst's own query results, whose changes it
-    computes itself)."""
-    task = state.get("task") or {}
-    seen = [*figures_in(str(task.get("background", "")))]
-    for f in state.get("findings", []):  # what a finding rests on (its own words may hold an invention)
-        seen += [float(x) for x in f.get("figures") or [] if isinstance(x, (int, float))]
-    seen += [x for m in state.get("researcher_messages", []) if isinstance(m, ToolMessage)
-             for x in figures_in(str(m.content))]
-    figures = known_figures(state, paired or [])
-    every_topic = ",".join(sorted(set(TOPICS.values())))  # a key naming every topic: no sentence filters it out
-    for i, x in enumerate(dict.fromkeys(seen)):
-        figures[f"shown{i}:{every_topic}"] = [x]              # alone under its key: never paired into a change
-    return figures
+    calls, typed by their columns and words), plus ``paired`` (figures or texts a role was shown: the analyst's own
+    query results) and the figures each finding rests on. A number quoted from any of these is not an invention, so
+    no role sees it marked [unmeasured]; a change counts only between figures its sentence names."""
+    rests = [float(x) for f in state.get("findings", []) for x in f.get("figures") or [] if isinstance(x, (int, float))]
+    return known_figures(state, [*(paired or []), *rests])

@@ -147,7 +147,7 @@ def write_report(state: GliaState, path: Path) -> str:
     if findings:
         lines += ["Analyst findings (flagged):", ""]
         for f in findings:
-            text = mark_unsupported(f["text"], {**measured, "": measured[""] + f.get("figures", [])})
+            text = mark_unsupported(f["text"], measured.with_extra(f.get("figures", [])))
             lines.append(f"- `{f['experiment']}` {f['topic']}: {text}")
         lines.append("")
     ints = state.get("interventions", [])

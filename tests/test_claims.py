@@ -30,7 +30,7 @@ def test_ids_counts_and_sentences_without_results_are_not_claims():
 
 
 def test_settings_in_design_labels_are_not_results():
-    assert unsupported("Approved: c1-e005 (admission=True,growth=0.3,headroom=0.03) improves mean_e2e_s from "
+    assert unsupported("Approved: c1-e002 (admission=True,growth=0.3,headroom=0.03) improves mean_e2e_s from "
                        "49.15 to 22.13.", FIGURES) == []
 
 
@@ -47,3 +47,48 @@ def test_how_far_a_design_broke_the_constraint_is_a_recorded_figure():
     text = "c1-e009 meets p90_ttft_s <= 1.5, which the first design broke by 11.9 %; throughput_rps 28.96."
     assert "[unmeasured]" not in mark_unsupported(text, known_figures(state))
     assert "[unmeasured]" in mark_unsupported(text.replace("11.9", "31.9"), known_figures(state))
+
+
+# -- issue 16: right both ways ------------------------------------------------------------------------------------
+TABLE = """exp | seed | mean_e2e_s | mean_queueing_s | mean_tpot_s | gpu_utilisation
+c1-e004 | 0 | 25.06 | 6.237 | 0.05126 | 0.9575
+c1-e004 | 1 | 19.73 | 0.8825 | 0.0515 | 0.9766
+c1-e001 | 0 | 69.19 | 47.96 | 0.0521 | 0.9701
+c1-e002 | 0 | 65.08 | 0.6083 | 0.0519 | 0.9690"""
+
+
+def _run(n: int) -> dict:
+    """A run with ``n`` experiments of spread-out figures, and the query table above shown to the researcher."""
+    ledger = [{"id": f"c1-e{i:03d}", "label": "Router", "metrics": {"mean_e2e_s": 20.0 + 1.37 * i,
+               "restart_fraction": 0.01 * i, "mean_ttft_s": 3.0 + 0.11 * i}} for i in range(1, n + 1)]
+    from langchain_core.messages import ToolMessage
+    return {"ledger": ledger, "baselines": [{"policy": "llq", "metrics": {"mean_e2e_s": 49.148}}],
+            "task": {"objective": {"metric": "mean_e2e_s"}},
+            "researcher_messages": [ToolMessage(content=TABLE, tool_call_id="q1", name="query_telemetry")]}
+
+
+def test_numbers_copied_from_a_query_result_or_rounded_from_it_are_measured():
+    figures = known_figures(_run(4))
+    for text in ("Per-seed mean e2e of c1-e004 was 25.06 s in seed 0 and 19.73 s in seed 1.",
+                 "TPOT in seed 0 was 0.05126 s for c1-e004.",
+                 "GPU utilisation reached 0.958 in seed 0 and 97.7 % in seed 1 for c1-e004.",
+                 "Late binding improved e2e by 4.1 s in seed 0 (69.19 -> 65.08)."):
+        assert unsupported(text, figures) == [], text
+
+
+def test_changes_count_only_between_figures_the_sentence_names():
+    figures = known_figures(_run(20))
+    # llq 49.148 against c1-e010 (33.70): 31.4 % lower, 1.46x
+    assert unsupported("c1-e010 cut mean latency by 31.4 % against llq (1.46x).", figures) == []
+    assert unsupported("c1-e010 cut mean latency by 31 % against llq.", figures) == []
+    # ... but not a change no sentence names, whatever pair of the twenty experiments has it
+    assert unsupported("It cut mean latency by 31 %.", figures) == ["31 %"]
+    assert unsupported("The new router is better by 12 %.", figures) == ["12 %"]
+    assert unsupported("c1-e010 cut mean latency by 12 % against llq.", figures) == ["12 %"]
+
+
+def test_small_integers_are_checked_where_they_are_results():
+    figures = known_figures(_run(20))
+    assert unsupported("Mean latency dropped to 9 s.", figures) == ["9"]
+    assert unsupported("Mean TTFT of c1-e005 dropped to 4 s.", figures) == []    # 3.55 s, as written: 4
+    assert claims_in("I ran 3 experiments on 5 seeds; seed 3 was the slowest.") == []
