@@ -103,6 +103,7 @@ def _impls(pairs: list[str]) -> dict[str, str]:
 
 
 def _finish(outcome, as_json: bool) -> int:
+    from glia.nodes.report import seeded_line
     from glia.tools.simulation import describe_check
     data = outcome.to_json()
     if as_json:
@@ -125,6 +126,9 @@ def _finish(outcome, as_json: bool) -> int:
                 print(f"best: {describe_check(data['best']['hardened'])}")
         elif data["status"] == "finished":
             print("best: none (no design succeeded or met the task's constraint)")
+        line = seeded_line(outcome.state)
+        if line and data["status"] == "finished":
+            print(line)
         for name, h in data["heldout"].items():
             print("held-out " + name + ": " + "; ".join(
                 f"{part} {_value(h[part])}" for part in ("heldout", "shifted")))

@@ -276,7 +276,8 @@ def llm_analyst(state: GliaState, runtime: Runtime[GliaContext]) -> GliaState:
     # the researcher and the supervisor do not take it for a result
     figures = shown_figures(state, [*seen, *(str(m.content) for m in messages[1:]), *(f["text"] for f in standard)])
     findings: list[Finding] = [{"id": f"{last}:llm{i}", "experiment": last, "topic": "llm", "flagged": True,
-                                "text": mark_unsupported(f.text.strip(), figures), "value": None, "sql": "",
+                                "text": mark_unsupported(f.text.strip(), figures, [e["id"] for e in new]),
+                                "value": None, "sql": "",
                                 "figures": seen}
                                for i, f in enumerate(answer.value.findings) if f.text.strip()]
     if not findings:  # the model said nothing usable: the standard diagnostics stand

@@ -253,15 +253,17 @@ def _names(sentence: str, owners: dict[str, str]) -> frozenset[str]:
     return frozenset(found)
 
 
-def claims_in(text: str, owners: dict[str, str] | None = None) -> list[Claim]:
+def claims_in(text: str, owners: dict[str, str] | None = None, about: Iterable[str] = ()) -> list[Claim]:
     """Numbers in ``text`` that state a result: in a sentence with a result word, not part of an identifier
     (``c1-e003``, ``H-spf``) or a setting (``growth=0.3``), not a count (``3 experiments``, ``seed 3``), and a
-    small integer only with a unit (``9 s``, ``3 %``)."""
+    small integer only with a unit (``9 s``, ``3 %``). ``about``: the experiments the whole text is about (an
+    analyst's findings on one), as if every sentence named them."""
     out = []
+    context = frozenset((owners or {}).get(a.lower(), a.lower()) for a in about)
     for sentence in _sentences(text):
         if not RESULT_WORDS.search(sentence):
             continue
-        names = _names(sentence, owners or {})
+        names = _names(sentence, owners or {}) | context
         detail = bool(DETAIL.search(sentence))
         found = []
         for m in NUMBER.finditer(sentence):
@@ -503,15 +505,16 @@ def supported(claim: Claim, figures: Figures) -> bool:
         for v, t in claim.operands)
 
 
-def unsupported(text: str, figures: Figures) -> list[str]:
-    """The numbers ``text`` states as results that nothing the run showed supports, as written."""
+def unsupported(text: str, figures: Figures, about: Iterable[str] = ()) -> list[str]:
+    """The numbers ``text`` states as results that nothing the run showed supports, as written (``about``: the
+    experiments the text is about, see ``claims_in``)."""
     owners = figures.owners if isinstance(figures, Figures) else {}
-    return [c.text for c in claims_in(text, owners) if not supported(c, figures)]
+    return [c.text for c in claims_in(text, owners, about) if not supported(c, figures)]
 
 
-def mark_unsupported(text: str, figures: Figures) -> str:
+def mark_unsupported(text: str, figures: Figures, about: Iterable[str] = ()) -> str:
     """``text`` with each unsupported result marked ``[unmeasured]`` (once, however often it is quoted)."""
-    bad = set(unsupported(text, figures))
+    bad = set(unsupported(text, figures, about))
     if not bad:
         return text
 

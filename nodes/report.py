@@ -11,11 +11,12 @@ from pathlib import Path
 from glia.simulator import confine
 from glia.simulator.metrics import KEY_METRICS, fmt
 from glia.state import GliaState
-from glia.state.task import constraint_text, layer_of, objective_ci
+from glia.state.task import constraint_text, layer_of, objective_ci, policy_name
 from glia.tools.simulation import SnapshotChanged, best_code, describe_check
 
 from .claims import known_figures, mark_unsupported
 from .design_form import is_functions_file
+from .design_spaces import SEEDS, Seed
 
 
 def _short_error(message: str) -> str:
@@ -72,6 +73,71 @@ def _heldout(state: GliaState, metric: str) -> list[str]:
     return lines
 
 
+def _change(a: float | None, b: float | None) -> str:
+    return f"{100 * (a / b - 1):+.1f} %" if a is not None and b else "-"
+
+
+def seeded(state: GliaState) -> list[dict]:
+    """The known designs the heuristic researcher's space was seeded with (``design_spaces.SEEDS``), each with its
+    baseline's figures, the experiments that ran it, and the best design against it on the search seeds, the
+    held-out seeds and the shifted workload. Empty when the heuristic researcher did not run."""
+    impls = {n for c in state.get("contexts", []) for r, n in c.get("implementations", {}).items()
+             if r == "researcher"}
+    if not any("offline" in n for n in impls):
+        return []
+    task = state["task"]
+    metric = task["objective"]["metric"]
+    seeds: tuple[Seed, ...] = SEEDS.get((task.get("offline") or {}).get("space", "router"), ())
+    base = {b["policy"]: b for b in state.get("baselines", [])}
+    held = state.get("heldout") or {}
+    best = state.get("best")
+    out = []
+    for s in seeds:
+        name = policy_name(s.baseline)
+        b = base.get(name)
+        ran = [e["id"] for e in state.get("ledger", [])
+               if str(e.get("label", "")).split(": ", 1)[-1] == s.design.key() and not e.get("error")]
+        h, hb = (held.get(name) or {}), (held.get("best") or {})
+        out.append({
+            "name": name, "what": s.what, "key": s.design.key(), "experiments": ran,
+            "best_is_seed": bool(best) and str(best.get("label", "")).split(": ", 1)[-1] == s.design.key(),
+            "search": ((b or {}).get("metrics") or {}).get(metric), "best": (best or {}).get("value"),
+            "heldout": (h.get("heldout") or {}).get("value"), "best_heldout": (hb.get("heldout") or {}).get("value"),
+            "shifted": (h.get("shifted") or {}).get("value"), "best_shifted": (hb.get("shifted") or {}).get("value")})
+    return out
+
+
+def seeded_line(state: GliaState) -> str | None:
+    """One line for ``glia run``: the best design against each seeded design, search and held-out."""
+    parts = [f"{s['name']} (seeded) {_change(s['best'], s['search'])} on the search seeds, "
+             f"{_change(s['best_heldout'], s['heldout'])} held out" for s in seeded(state) if s["search"]]
+    return ("the heuristic researcher's space holds known designs; its best against them: " + "; ".join(parts)
+            if parts else None)
+
+
+def _seeded(state: GliaState, metric: str) -> list[str]:
+    found = seeded(state)
+    if not found:
+        return []
+    lines = ["## What the heuristic researcher started from", "",
+             "The heuristic researcher searches a fixed design space whose rules were written with these known "
+             "designs in it, so reaching them is not a discovery. Each is one of the task's baselines (*Against the "
+             "baselines* below), and the figures here say how far the search went beyond them:", ""]
+    for s in found:
+        ran = (f" It ran this design as {', '.join(f'`{x}`' for x in s['experiments'])} (the same design key)."
+               if s["experiments"] else "")
+        lines.append(f"- `{s['name']}`: {s['what']} (design key `{s['key']}`).{ran}")
+    lines += ["", f"| best design against | {metric}: seeded design | best | change | held-out: seeded | best | "
+              "change | shifted: seeded | best | change |", "| --- |" + " ---: |" * 9]
+    for s in found:
+        lines.append(f"| `{s['name']}` | {fmt(s['search'])} | {fmt(s['best'])} | {_change(s['best'], s['search'])} | "
+                     f"{fmt(s['heldout'])} | {fmt(s['best_heldout'])} | {_change(s['best_heldout'], s['heldout'])} | "
+                     f"{fmt(s['shifted'])} | {fmt(s['best_shifted'])} | {_change(s['best_shifted'], s['shifted'])} |")
+    if any(s["best_is_seed"] for s in found):
+        lines += ["", "The best design **is** a seeded design: the search found nothing beyond it."]
+    return [*lines, ""]
+
+
 def write_report(state: GliaState, path: Path) -> str:
     task = state["task"]
     metric = task["objective"]["metric"]
@@ -98,18 +164,21 @@ def write_report(state: GliaState, path: Path) -> str:
     if any("offline" in n for r, n in impls.items() if r == "researcher"):
         lines.append("")
         lines.append("> The researcher was the **heuristic (offline, rule-driven) researcher**: no language model "
-                     "was used for it. Its hypotheses come from fixed rules applied to the analyst's findings.")
+                     "was used for it. Its hypotheses come from fixed rules applied to the analyst's findings, over a "
+                     "design space seeded with known designs (below, *What the heuristic researcher started "
+                     "from*).")
     for fact, value in sorted((state.get("facts") or {}).items()):
         lines.append(f"- {fact}: {value}")
     lines.append("")
     base = {b["policy"]: b for b in state.get("baselines", [])}
-    ref_name = "llq" if "llq" in base else next(iter(base), None)
-    ref = base.get(ref_name) if ref_name else None
     lines.append("## The design")
     if best:
-        change = ""
-        if ref and ref["metrics"].get(metric):
-            change = f" ({100 * (best['value'] / ref['metrics'][metric] - 1):+.1f} % against {ref_name})"
+        # against every baseline, the known designs among them too (a search seeded with one is judged against it)
+        known = {s["name"] for s in seeded(state)}
+        against = [f"{100 * (best['value'] / b['metrics'][metric] - 1):+.1f} % against {name}"
+                   + (" (a seeded design)" if name in known else "")
+                   for name, b in base.items() if b["metrics"].get(metric)]
+        change = f" ({', '.join(against)})" if against else ""
         lines += ["", f"Best: experiment `{best['id']}` — {best.get('label', '')}", "",
                   f"`{metric}` = **{fmt(best['value'])}** (90 % CI {_ci(best.get('ci90'))}){change}.", "",
                   *([f"Checked: {describe_check(best['hardened'])} (the policy in a process of its own, driven over "
@@ -122,6 +191,7 @@ def write_report(state: GliaState, path: Path) -> str:
                       f"{100 * closest.get('violation', 0.0):.1f} %.", ""]
     else:
         lines += ["", "No experiment succeeded.", ""]
+    lines += _seeded(state, metric)
     lines.append("## Why it works")
     if best and ledger:
         first = next((e for e in ledger if not e.get("error") and e["context"] == best["context"]), None)
@@ -147,7 +217,9 @@ def write_report(state: GliaState, path: Path) -> str:
     if findings:
         lines += ["Analyst findings (flagged):", ""]
         for f in findings:
-            text = mark_unsupported(f["text"], measured.with_extra(f.get("figures", [])))
+            # the heuristic analyst's findings are SQL results; a model's words are checked
+            text = f["text"] if f.get("topic") != "llm" else mark_unsupported(
+                f["text"], measured.with_extra(f.get("figures", [])), [f["experiment"]])
             lines.append(f"- `{f['experiment']}` {f['topic']}: {text}")
         lines.append("")
     ints = state.get("interventions", [])

@@ -28,3 +28,11 @@ class ByBlocks(BaseGlobalScheduler):
             out.append((rid, self._request_queue.pop(0)))
         return out
 ```"""
+
+
+def seed_isolation() -> str:
+    """What a seed process of this machine confines itself with (the mechanisms it applies that the machine offers),
+    as ``SeedOutcome.isolation`` names it: read from the machine, not written as one machine's string."""
+    from glia.simulator import confine
+    iso = confine.available()
+    return "+".join(m for m in confine.MECHANISMS if m in ("landlock", "userns", "seccomp") and iso.has(m)) or "none"

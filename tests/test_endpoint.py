@@ -14,6 +14,7 @@ from glia.graph.cli import main
 from glia.nodes import endpoint
 from glia.nodes.endpoint import CACHE_FILE, EndpointUnreachable, probe, profile_for
 from glia.nodes.modes import choose_modes
+from glia.simulator import confine
 
 NONCE = "ZEBRA-1234"
 
@@ -148,7 +149,7 @@ def test_glia_doctor_prints_each_check_the_modes_and_advice_and_caches_the_profi
     assert main(args) == 0
     out = capsys.readouterr().out
     lines = out.splitlines()
-    assert lines[0] == "isolation: landlock+userns+pidns+seccomp"  # the isolation section comes first
+    assert lines[0] == f"isolation: {confine.available().level}"  # the isolation section comes first
     lines = lines[lines.index("  shell commands: confined") + 1:]
     assert lines[0].startswith("endpoint http://127.0.0.1:8766/v1  model qwen-coder  probed ")
     assert any(line.startswith('tool_choice "required"   error          no ') and "HTTP 500" in line
@@ -168,7 +169,7 @@ def test_glia_doctor_prints_each_check_the_modes_and_advice_and_caches_the_profi
     assert main(args + ["--json", "--refresh"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["cached"] is False and data["modes"]["supervisor"]["structured"] == "json_object_schema"
-    assert data["isolation"]["level"] == "landlock+userns+pidns+seccomp" and data["isolation"]["confined"]
+    assert data["isolation"]["level"] == confine.available().level and data["isolation"]["confined"]
     assert data["profile"]["checks"]["tool_results"]["outcome"] == "dropped"
 
 

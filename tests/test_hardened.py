@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import seed_isolation
 from test_sandbox import BAD, CONFIG, HEADER
 
 from glia.simulator import get_preset
@@ -61,7 +62,7 @@ def same(a, b) -> None:
 def test_built_in_policies_give_identical_results_hardened(policy):
     normal, hard = run_seeds(SHORT, policy, [1]), run_seeds(SHORT, policy, [1], hardened=True)
     same(normal[0], hard[0])
-    assert hard[0].isolation == "landlock+userns+seccomp"
+    assert hard[0].isolation == seed_isolation()
 
 
 def test_policy_files_autoscaling_and_closed_loops_give_identical_results_hardened(tmp_path):
@@ -137,7 +138,7 @@ def test_batch_policy_and_autoscaler_files_give_identical_results_hardened(tmp_p
                            (AUTOSCALED.with_stack(batch=str(batch), autoscaler=str(scaler)), vidur)):
         normal, hard = run_seeds(config, router, [2], jobs=1), run_seeds(config, router, [2], hardened=True)
         same(normal[0], hard[0])
-        assert hard[0].isolation == "landlock+userns+seccomp"
+        assert hard[0].isolation == seed_isolation()
 
 
 def test_a_bad_batch_policy_or_autoscaler_gives_the_same_error_hardened(tmp_path):

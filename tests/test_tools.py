@@ -98,7 +98,7 @@ def test_a_design_is_reported_best_only_if_its_hardened_re_measurement_agrees(tm
     assert honest["program"] == program_key("# re-worded\n" + (tmp_path / "honest.py").read_text())
     check = confirm_hardened(tmp_path, honest, ev)
     assert check["agree"] and check["differences"] == {} and describe_check(check).startswith(
-        "hardened re-measurement agrees (")
+        "hardened re-measurement agrees: every figure equal (the re-run took ")
     cheat = run_simulation(tmp_path, ev, "two_faced.py", "c1-e2")
     check = confirm_hardened(tmp_path, cheat, ev)
     assert not check["agree"] and describe_check(check).startswith(

@@ -17,6 +17,7 @@ import pytest
 from glia.graph.cli import main
 from glia.graph.config import RunConfig
 from glia.graph.runs import list_runs, resume_run, run_state, start_run
+from glia.simulator import confine
 from glia.simulator.telemetry import reading
 
 TASK = str(Path(__file__).parent / "tasks" / "quick.toml")
@@ -43,12 +44,12 @@ def test_an_offline_run_does_real_research_and_says_which_implementation_ran(sin
         set(data["implementations"].values()) == {"offline"}
     assert data["best"]["mean_e2e_s"] < data["baselines"]["llq"]["mean_e2e_s"]
     assert Path(data["best"]["path"]).read_text().startswith('"""Router')
-    assert data["best"]["hardened"]["agree"] and data["isolation"] == "isolation: landlock+userns+pidns+seccomp"
+    assert data["best"]["hardened"]["agree"] and data["isolation"] == confine.describe()
     crowned = [e for e in out.state["ledger"] if "hardened" in e]  # each new best was re-measured hardened
     assert crowned and all(e["hardened"]["agree"] for e in crowned)
     report = Path(data["report"]).read_text()
-    assert "ran confined; isolation: landlock+userns+pidns+seccomp." in report
-    assert "Checked: hardened re-measurement agrees (" in report
+    assert f"ran confined; {confine.describe()}." in report
+    assert "Checked: hardened re-measurement agrees: every figure equal (the re-run took " in report
     assert "heuristic (offline, rule-driven) researcher" in report
     assert "## Against the baselines" in report and "Hypotheses:" in report
     ledger = out.state["ledger"]

@@ -189,7 +189,7 @@ def confirm_hardened(workspace: Path, experiment: dict, evaluator: Evaluator) ->
 def describe_check(check: dict) -> str:
     """One line for the researcher, the report and the CLI."""
     if check["agree"]:
-        return f"hardened re-measurement agrees ({check['wall_s']:.1f} s)"
+        return f"hardened re-measurement agrees: every figure equal (the re-run took {check['wall_s']:.1f} s)"
     if check.get("error"):
         return f"hardened re-measurement FAILED ({check['error']['kind']}: {check['error']['message'][:200]})"
     diffs = "; ".join(f"{m}: {v}" if isinstance(v, str) else f"{m} {v[0]} measured, {v[1]} hardened"
