@@ -120,13 +120,20 @@ def test_the_report_has_the_table_the_curves_mcg_and_the_cost(compared):
     out, _, _, _ = compared
     report = Path(out.to_json()["report"]).read_text()
     for text in ("| Glia | 2 |", "| OpenEvolve | 2 |", "| best shot | 2 |",
-                 "Glia MCG-Seq", "Glia MCG-Par4", "needs at least 4 Glia runs", "baseline llq", "## Cost per run",
+                 "Glia MCG-Seq", "Glia MCG-Par4", "needs at least 4 runs, has 2", "baseline llq", "## Cost per run",
                  "held-out seeds (1000-1000)", "paper-routing-short (qps x1.25)", "![curves](curves.png)"):
         assert text in report, text
     png = out.dir / "curves.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
-    seq = out.summary["mcg"]["seq"]
+    seq = out.summary["mcg"]["glia"]["seq"]
     assert seq["curve"] and seq["sims"] == sum(u["sims_used"] for u in out.summary["methods"]["glia"]["units"])
+    # the heuristic researcher is deterministic: its runs are one run, shown without a CI
+    offline = out.summary["methods"]["offline"]
+    assert offline["deterministic"] and offline["search"]["low"] is None
+    assert "deterministic: one distinct run" in report
+    # each run's best was hardened; the Runs table says so
+    assert all(u["best"]["hardened"].startswith("hardened re-measurement agrees")
+               for m in out.summary["methods"].values() for u in m["units"] if u["best"])
     results = json.loads((out.dir / "results.json").read_text())
     assert results["methods"]["glia"]["curve"][0]["sims"] == 1
 

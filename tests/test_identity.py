@@ -153,3 +153,23 @@ def test_glia_sweep_measures_an_edited_policy_file_again(monkeypatch, tmp_path, 
     after = {d["design"]: d for d in json.loads(capsys.readouterr().out)["designs"]}
     assert after["llq"] == before["llq"]
     assert after["router"]["points"] != before["router"]["points"]
+
+
+def test_a_ray_task_carries_the_source_of_every_layer_s_policy_file(tmp_path):
+    """A worker on another node has none of the driver's paths: the batch policy and autoscaler files travel with
+    the router's (``ray_seed`` is what each Ray task runs; here without Ray, the driver's files deleted first)."""
+    from glia.tools.executors import policy_sources, ray_seed
+    batch = tmp_path / "driver" / "batch.py"
+    batch.parent.mkdir()
+    batch.write_text((ROOT / "state" / "tasks" / "batch_headroom.py").read_text())
+    router = tmp_path / "driver" / "router.py"
+    router.write_text(STARTER.read_text())
+    config = get_preset("paper-routing-short").with_stack(batch=str(batch))
+    sources = policy_sources(config, str(router))
+    assert set(sources) == {"router", "batch"} and sources["batch"][0] == str(batch)
+    here = ray_seed(config, str(router), sources, 0, 120.0, 4096)
+    for f in (batch, router):
+        f.unlink()   # the worker's machine
+    there = ray_seed(config, str(router), sources, 0, 120.0, 4096)
+    assert here.error is None and there.error is None, (here.error, there.error)
+    assert there.summary == here.summary

@@ -4,14 +4,16 @@ Both run each seed through the simulator's sandbox (``run_seeds``): a confined p
 and the wall-clock timeout, so a Ray worker is only a place to start that process. Both are fail-fast: once a seed
 fails, the candidate's other seeds are stopped or never started and come back as ``skipped``.
 
-Ray (``pip install 'glia[ray]'``, imported only when chosen): one task per seed with its own CPU request and no
-automatic retries (a crashed candidate is charged once); a task past its deadline (the sandbox's timeout plus a
-grace) is cancelled with ``force=True`` and its result, should one still arrive, is ignored (Ray kills a cancelled
-task's child processes and the task may then return normally).
+Ray (``pip install 'glia[ray]'``, imported only when chosen): one task per seed, carrying the source of every
+layer's policy file (router, batch policy, autoscaler: a worker on another node has none of the driver's paths),
+with its own CPU request and no automatic retries (a crashed candidate is charged once); a task past its deadline
+(the sandbox's timeout plus a grace) is cancelled with ``force=True`` and its result, should one still arrive, is
+ignored (Ray kills a cancelled task's child processes and the task may then return normally).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tempfile
 import time
@@ -19,7 +21,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from glia.simulator.config import SimulationConfig
-from glia.simulator.policies import POLICIES
 
 if TYPE_CHECKING:  # the sandbox (numpy, the engine) is imported where seeds run: the names here cost nothing
     from glia.simulator.sandbox import SeedOutcome
@@ -56,19 +57,47 @@ class LocalExecutor:
         pass
 
 
-def ray_seed(config: SimulationConfig, policy: str, source: str | None, seed: int, timeout_s: float,
-             memory_mb: int | None) -> SeedOutcome:
-    """One seed inside a Ray worker: the policy's source is written where this worker can read it, and the seed runs
-    in the sandbox's confined process like a local one (same limits, same records)."""
+def policy_sources(config: SimulationConfig, policy: str) -> dict[str, tuple[str, str]]:
+    """Every policy file a run of ``config`` under the router ``policy`` loads, by layer: (spec, source). What a
+    worker on another machine needs, since the driver's paths do not exist there; built-ins need nothing."""
+    from glia.simulator.loader import is_builtin
+    specs = {"router": policy, "batch": config.cluster.batch_policy,
+             "autoscaler": config.autoscaler.policy if config.autoscaler else None}
+    out = {}
+    for layer, spec in specs.items():
+        if spec and spec != "none" and not is_builtin(spec, layer):
+            path = Path(spec.rpartition(":")[0] if ".py:" in spec else spec)
+            out[layer] = (spec, path.read_text(errors="replace"))
+    return out
+
+
+def ray_seed(config: SimulationConfig, policy: str, sources: dict[str, tuple[str, str]] | None, seed: int,
+             timeout_s: float, memory_mb: int | None) -> SeedOutcome:
+    """One seed inside a Ray worker: the source of every layer's policy file (``policy_sources``) is written where
+    this worker can read it, the configuration pointed at those copies, and the seed runs in the sandbox's confined
+    process like a local one (same limits, same records)."""
     from glia.simulator.sandbox import run_seeds
-    if source is None:
+    if not sources:
         return run_seeds(config, policy, [seed], jobs=1, timeout_s=timeout_s, memory_mb=memory_mb)[0]
     with tempfile.TemporaryDirectory(prefix="glia-ray-") as tmp:
-        path = Path(tmp) / Path(policy).name
-        path.write_text(source)
-        out = run_seeds(config, str(path), [seed], jobs=1, timeout_s=timeout_s, memory_mb=memory_mb)[0]
-    if out.error:  # name the file as the user knows it, not the worker's copy
-        out.error = {**out.error, "message": out.error["message"].replace(str(path), policy)}
+        copies = {}
+        for layer, (spec, text) in sources.items():
+            file, sep, cls = spec.rpartition(":") if ".py:" in spec else (spec, "", "")
+            path = Path(tmp) / layer / Path(file).name
+            path.parent.mkdir()
+            path.write_text(text)
+            copies[layer] = (spec, str(path) + (f":{cls}" if sep else ""), str(path), file)
+        if "batch" in copies:
+            config = config.replace(cluster=dataclasses.replace(config.cluster, batch_policy=copies["batch"][1]))
+        if "autoscaler" in copies:
+            config = config.replace(autoscaler=dataclasses.replace(config.autoscaler, policy=copies["autoscaler"][1]))
+        router = copies["router"][1] if "router" in copies else policy
+        out = run_seeds(config, router, [seed], jobs=1, timeout_s=timeout_s, memory_mb=memory_mb)[0]
+    if out.error:  # name the files as the user knows them, not the worker's copies
+        message = out.error["message"]
+        for _, _, copy, file in copies.values():
+            message = message.replace(copy, file)
+        out.error = {**out.error, "message": message}
     return out
 
 
@@ -97,7 +126,7 @@ class RayExecutor:
             memory_mb: int | None) -> list[SeedOutcome]:
         from glia.simulator.sandbox import SeedOutcome, error, skipped
         ray = self.ray
-        source = None if policy in POLICIES else Path(policy).read_text(errors="replace")
+        sources = policy_sources(config, policy)
         todo = list(seeds)
         running: dict = {}  # ref -> (seed, deadline)
         results: dict[int, SeedOutcome] = {}
@@ -106,7 +135,7 @@ class RayExecutor:
         while (todo or running) and failed is None:
             while todo and len(running) < slots:
                 seed = todo.pop(0)
-                ref = self.task.remote(config, policy, source, seed, timeout_s, memory_mb)
+                ref = self.task.remote(config, policy, sources, seed, timeout_s, memory_mb)
                 running[ref] = (seed, time.monotonic() + timeout_s + RAY_GRACE_S)
             wait_s = max(0.0, min(d for _, d in running.values()) - time.monotonic())
             done, _ = ray.wait(list(running), num_returns=1, timeout=wait_s)

@@ -77,6 +77,7 @@ class Shared:
     settings: AgentSettings = field(default_factory=AgentSettings)
     executor: dict = field(default_factory=lambda: {"executor": "local"})
     on_event: Callable[[dict], None] = lambda event: None
+    baselines: dict = field(default_factory=dict)   # name -> measurement: what every method is told
 
 
 @dataclass
@@ -216,7 +217,7 @@ def _glia(shared: Shared, unit: Unit) -> dict:
 def _best_shot(shared: Shared, unit: Unit) -> dict:
     ask = ModelCaller(shared, unit)
     ev = unit_evaluator(shared, unit)
-    messages = prompts.best_shot(shared.task)
+    messages = prompts.best_shot(shared.task, shared.baselines)
     calls, started = 0, time.monotonic()
     while shared.ledger.used(unit.key) < unit.budget and calls < SAMPLES_PER_SIM * unit.budget:
         if unit.seconds_left(shared.task, started) <= 0:
@@ -275,13 +276,14 @@ def library_spec(shared: Shared, unit: Unit) -> dict:
             "max_tokens": MAX_TOKENS["researcher"], "temperature": TEMPERATURE[unit.method]}
     if unit.method == "openevolve":
         spec.update(starter=task["design"]["starter_source"], iterations=4 * unit.budget,
-                    system=prompts.OPENEVOLVE_SYSTEM.format(description=prompts.task_description(task)))
+                    system=prompts.OPENEVOLVE_SYSTEM.format(description=prompts.task_description(
+                        task, shared.baselines)))
     else:
         template, adapter, doc = function_template(task)
         name = ast.parse(template).body[-1].name
         spec.update(template=template, adapter=adapter, samples=SAMPLES_PER_SIM * unit.budget,
-                    description=prompts.FUNCTION_DESCRIPTION.format(description=prompts.task_description(task),
-                                                                     name=name, doc=doc))
+                    description=prompts.FUNCTION_DESCRIPTION.format(
+                        description=prompts.task_description(task, shared.baselines), name=name, doc=doc))
     return spec
 
 
@@ -295,7 +297,9 @@ def _library(shared: Shared, unit: Unit) -> dict:
         result = ev.evaluate_source(code, unit.dir, label=label)
         _evaluated(shared, unit, result, label)
         return {"fitness": fitness(result, shared.reference, goal), "value": result.get("value"),
-                "status": result.get("status"), "error": result.get("error")}
+                "status": result.get("status"), "error": result.get("error"),
+                "measured": "" if result.get("error") else prompts.figures_text(shared.task,
+                                                                                result.get("metrics") or {})}
 
     bridge = Bridge(ModelCaller(shared, unit), evaluate)
     path = unit.dir / "spec.json"

@@ -55,8 +55,10 @@ def evaluate(program_path: str) -> EvaluationResult:
         err = answer.get("error") or {"kind": "infeasible", "message": "the design breaks the task's constraint"}
         return EvaluationResult(metrics={"combined_score": 0.0},
                                 artifacts={"error": f"{err.get('kind')}: {err.get('message')}"[:2000]})
+    # the candidate's figures as text, as Glia's researcher reads its experiments (OpenEvolve shows artifacts in
+    # the next prompt)
     return EvaluationResult(metrics={"combined_score": float(answer["fitness"]), "objective": float(answer["value"])},
-                            artifacts={})
+                            artifacts={"measured": answer.get("measured") or ""})
 
 
 def config(spec: dict) -> Config:
@@ -73,6 +75,8 @@ def config(spec: dict) -> Config:
     cfg.evaluator.max_retries = 0
     cfg.evaluator.cascade_evaluation = False
     cfg.evaluator.parallel_evaluations = 1
+    if hasattr(cfg.prompt, "include_artifacts"):
+        cfg.prompt.include_artifacts = True  # the measured figures reach the next prompt
     cfg.evaluator.timeout = int(spec["timeout_s"])
     return cfg
 

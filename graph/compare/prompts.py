@@ -1,10 +1,14 @@
-"""What the baseline methods are told about a task: the same facts Glia's researcher gets (the task's brief and the
-design API), in each method's own form. A method's own prompt machinery (OpenEvolve's templates, EoH's operators,
-FunSearch's versioned functions) is left as its authors wrote it; only the task description comes from here."""
+"""What the baseline methods are told about a task: the same facts Glia's researcher gets (the task's brief, the
+design API, and the baselines' figures as measured on the benchmark), in each method's own form; the measurements of
+their own candidates come back as the same figures in text where the method has a place for them (OpenEvolve's
+``artifacts``). A method's own prompt machinery (OpenEvolve's templates, EoH's operators, FunSearch's versioned
+functions) is left as its authors wrote it; only the task description comes from here. No prompt here names a
+design or an idea for this task's answer. The README's *What each method sees* lists it all."""
 
 from __future__ import annotations
 
 from glia.nodes import prompts
+from glia.simulator.metrics import KEY_METRICS, fmt
 
 
 def design_api(layer: str = "router") -> str:
@@ -13,8 +17,31 @@ def design_api(layer: str = "router") -> str:
     return prompts.DESIGN_API[layer]
 
 
-def task_description(task: dict) -> str:
-    return f"{prompts.task_brief(task)}\n\n{design_api(task['design'].get('layer', 'router'))}"
+def figures_text(task: dict, metrics: dict) -> str:
+    """A measurement's figures as Glia's researcher reads them in a tool result: the objective, the constrained
+    metric, then the key metrics."""
+    obj = task["objective"]
+    c = obj.get("constraint") or {}
+    keys = dict.fromkeys([obj["metric"], *([c["metric"]] if c.get("metric") else []), *KEY_METRICS])
+    return ", ".join(f"{k} {fmt(metrics.get(k), 3)}" for k in keys if k in metrics)
+
+
+def measured(task: dict, baselines: dict[str, dict]) -> str:
+    """The baselines' figures on the benchmark, as every method is told them (Glia's researcher sees them in its
+    workbench before its first turn)."""
+    lines = [f"- {name}: " + (f"failed ({b['error'].get('kind')})" if b.get("error") else
+                              figures_text(task, b.get("metrics") or {}))
+             for name, b in baselines.items()]
+    if not lines:
+        return ""
+    return (f"Measured on this benchmark (seeds {task['benchmark']['seeds']}), the task's baselines:\n"
+            + "\n".join(lines))
+
+
+def task_description(task: dict, baselines: dict[str, dict] | None = None) -> str:
+    text = f"{prompts.task_brief(task)}\n\n{design_api(task['design'].get('layer', 'router'))}"
+    figures = measured(task, baselines or {})
+    return f"{text}\n\n{figures}" if figures else text
 
 
 BEST_SHOT_SYSTEM = """You are an expert in computer systems. Design the best policy you can for the task below, in
@@ -39,7 +66,8 @@ FUNCTION_DESCRIPTION = """{description}
 Here the design is a single function, `{name}`, that a fixed scheduler class calls: {doc}"""
 
 
-def best_shot(task: dict) -> list[dict]:
+def best_shot(task: dict, baselines: dict[str, dict] | None = None) -> list[dict]:
     starter = task["design"]["starter_source"].rstrip() or "(none)"
     return [{"role": "system", "content": BEST_SHOT_SYSTEM},
-            {"role": "user", "content": BEST_SHOT_ASK.format(description=task_description(task), starter=starter)}]
+            {"role": "user", "content": BEST_SHOT_ASK.format(description=task_description(task, baselines),
+                                                             starter=starter)}]

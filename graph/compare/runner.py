@@ -30,6 +30,7 @@ from glia.tools.evaluator import Evaluator, feasible_row
 from glia.tools.executors import make_executor
 from glia.tools.heldout import measure_heldout
 from glia.tools.ledger import BudgetLedger
+from glia.tools.simulation import confirm_hardened, describe_check
 
 from ..config import DEFAULT_WORKSPACE, ChatFactory, Paths
 from . import methods
@@ -163,7 +164,7 @@ def _execute(config: CompareConfig, on_event: Callable[[dict], None], factory: C
     shared = methods.Shared(config.compare_id, config.task, task, config.workspace, evaluator, ledger,
                             first.get("value") if not first.get("error") else None, config.model, factory,
                             config.settings, {"executor": config.executor, "ray_address": config.ray_address},
-                            on_event)
+                            on_event, baselines)
     status, message = "finished", ""
     for run in range(1, config.runs + 1):
         for method in config.methods:
@@ -235,6 +236,14 @@ def _finish_unit(config: CompareConfig, task: dict, evaluator: Evaluator, ledger
     rows = ledger.rows(unit.key)
     ok = [r for r in rows if feasible_row(r)]  # a design that breaks the task's constraint is never the best
     best = min(ok, key=lambda r: r["score"]) if ok else None
+    hardened, rejected = None, None
+    if best and best.get("snapshot"):
+        # the winner re-measured with its policies in a process of their own, as a run's best is: a design whose
+        # figures the re-measurement does not reproduce is not the unit's best
+        hardened = confirm_hardened(Path("/"), {"snapshot": best["snapshot"], "hash": best["code_hash"],
+                                                "metrics": best["metrics"]}, evaluator)
+        if not hardened["agree"]:
+            rejected, best = {"key": best["key"], "value": best["value"], "check": describe_check(hardened)}, None
     heldout = {}
     if best and config.heldout and best.get("snapshot"):  # by code: a design several runs found is measured once
         design = f"code-{best['code_hash']}"
@@ -243,8 +252,9 @@ def _finish_unit(config: CompareConfig, task: dict, evaluator: Evaluator, ledger
     result = {"unit": unit.key, "method": unit.method, "run": unit.run, "status": outcome["status"],
               "message": outcome.get("message", ""), "thread": outcome.get("thread"), "budget": unit.budget,
               "sims_used": len(rows), "errors": sum(1 for r in rows if r["error_kind"]),
-              "best": {k: best[k] for k in ("key", "seq", "value", "score", "snapshot", "label", "code_hash")}
-              if best else None,
+              "best": {**{k: best[k] for k in ("key", "seq", "value", "score", "snapshot", "label", "code_hash")},
+                       "hardened": describe_check(hardened) if hardened else None} if best else None,
+              "rejected": rejected,
               "best_brief": {"value": best["value"] if best else None, "sims_used": len(rows)},
               "heldout": heldout, "wall_s": float((unit.dir / "wall_s").read_text()),
               "sim_s": sum(r["sim_s"] or 0.0 for r in rows), "tokens": u.get("tokens", 0),
