@@ -40,7 +40,7 @@ SEEDS: dict[str, tuple[Seed, ...]] = {
     "autoscaler": (
         Seed(autoscaler_designs.BASELINE.with_(kind="proportional"), "autoscaling_hpa.py",
              "Kubernetes HPA's target tracking (ceil(requests in flight / 16 per replica)): the space's "
-             "proportional controller at its default target")),
+             "proportional controller at its default target"),),
     "slo-router": (
         Seed(slo_router_designs.BASELINE.with_(signal="prefill"), "slo_least_prefill.py",
              "least work left: the replica with the least prefill work queued (a classic of queueing theory): the "

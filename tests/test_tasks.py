@@ -19,7 +19,8 @@ def test_every_built_in_task_loads_with_its_layer_stack_baselines_and_offline_ru
                       "routing": "router", "slo-routing": "router"}
     batch = load_task("batch-scheduling")
     assert batch["stack"] == {"router": "llq", "batch": None, "autoscaler": None}
-    assert batch["benchmark"]["baselines"] == ["fcfs", "spf"] and batch["offline"]["space"] == "batch"
+    assert batch["benchmark"]["baselines"] == ["fcfs", "spf", str(TASKS_DIR / "batch_headroom.py")]
+    assert batch["offline"]["space"] == "batch"
     adapt = load_task("adapt")
     assert adapt["benchmark"]["baselines"][0] == str(TASKS_DIR / "adapt_routing_best.py")
     assert adapt["design"]["starter_source"] == (TASKS_DIR / "adapt_routing_best.py").read_text()
@@ -27,6 +28,22 @@ def test_every_built_in_task_loads_with_its_layer_stack_baselines_and_offline_ru
     assert slo["objective"]["constraint"] == {"metric": "p90_ttft_s", "max": 1.5, "min": None, "penalty": 50.0}
     assert constraint_text(slo) == "p90_ttft_s <= 1.5" and constraint_text(load_task("routing")) == ""
     assert load_task("routing")["offline"] == {"space": "router", "diagnostics": []}
+
+
+def test_every_task_lists_the_known_designs_its_offline_space_was_seeded_with_among_its_baselines():
+    """The heuristic researcher reaches the designs its space was written with by rule; so every report shows the
+    search against them (routing: hra beside llq and round_robin), and a seed's file is the space's own design."""
+    from glia.nodes.design_spaces import SEEDS
+    from glia.state.task import policy_name
+    for name in builtin_tasks():
+        task = load_task(name)
+        space = (task.get("offline") or {}).get("space", "router")
+        listed = {policy_name(b) for b in task["benchmark"]["baselines"]}
+        for seed in SEEDS.get(space, ()):
+            assert policy_name(seed.baseline) in listed, (name, seed.baseline)
+            if seed.baseline.endswith(".py"):
+                assert (TASKS_DIR / seed.baseline).read_text() == seed.design.code(), seed.baseline
+    assert {policy_name(b) for b in load_task("routing")["benchmark"]["baselines"]} == {"llq", "round_robin", "hra"}
 
 
 def _raw(**changes) -> dict:

@@ -198,7 +198,8 @@ def write_report(config, task: dict, summary: dict, status: str, message: str) -
     header = " | ".join(m["name"] for m in summary["methods"].values())
     lines += [f"| simulations | {header} |", "| ---: |" + " ---: |" * len(summary["methods"])]
     for k in range(config.budget):
-        cells = [_ci(m["curve"][k] | {"of": m["curve"][k]["runs"], "n": m["curve"][k]["valid_runs"]})
+        cells = [_ci(m["curve"][k] | {"of": m["curve"][k]["runs"], "n": m["curve"][k]["valid_runs"],
+                                      "deterministic": m.get("deterministic", False)})
                  for m in summary["methods"].values()]
         lines.append(f"| {k + 1} | " + " | ".join(cells) + " |")
     lines += ["", "## Cost per run (means)", "", "| method | wall clock (s) | simulation time (s) | model calls | "
