@@ -33,7 +33,8 @@ SEEDS: dict[str, tuple[Seed, ...]] = {
              "Head-Room Admission, the router the Glia paper's researcher found (growth 0.6, head-room 0.03, "
              "shortest prompt first): the routing space's default parameters are this design's"),),
     "batch": (
-        Seed(batch_designs.BatchDesign("spf"), "spf", "shortest prompt first, vLLM's classic alternative to fcfs"),
+        Seed(batch_designs.BatchDesign("spf"), "spf",
+             "shortest prompt first: shortest-job-first on the one size a replica sees"),
         Seed(batch_designs.BatchDesign("spf", True), "batch_headroom.py",
              "shortest prompt first with hra's head-room admission (growth 0.6, head-room 0.03) moved into the "
              "replica: the space's one new mechanism, at its default parameters")),

@@ -51,7 +51,7 @@ def _stat(values: list[float | None], sign: float, deterministic: bool = False) 
 def deterministic(rows: list[list[dict]]) -> bool:
     """Whether repeated runs are one run: every run evaluated the same programs in the same order with the same
     results (the heuristic researcher; a model at temperature 0 may be too)."""
-    runs = [[(r["key"], r["score"]) for r in unit] for unit in rows]
+    runs = [[(r.get("program") or r.get("code_hash"), r["score"]) for r in unit] for unit in rows]
     return len(runs) > 1 and all(r == runs[0] for r in runs[1:])
 
 
