@@ -10,6 +10,8 @@ resumed run continues where it was."""
 
 from __future__ import annotations
 
+import random
+
 from langchain_core.messages import AIMessage
 from langgraph.runtime import Runtime
 
@@ -174,8 +176,21 @@ def _space_plan(state: GliaState, space: DesignSpace) -> tuple[list[tuple], set[
     return [c for c in plan if c[1] not in _stopped_lines(state)], tried
 
 
+def seeded_order(plan: list[tuple], seed: int) -> list[tuple]:
+    """The plan in the order a run with ``seed`` walks it: seed 0 as the rules wrote it; another seed keeps the
+    designs that test a hypothesis from the findings first and draws the order of the sweeps, compositions and local
+    search after them, so repeated runs (``glia compare``) are distinct runs rather than one run repeated."""
+    if not seed:
+        return plan
+    first = [c for c in plan if (c[1] and "/" not in c[1] and c[1] != "compose") or c[2].startswith("supervisor:")]
+    rest = [c for c in plan if c not in first]
+    random.Random(seed).shuffle(rest)
+    return first + rest
+
+
 def offline_researcher(state: GliaState, runtime: Runtime[GliaContext]) -> GliaState:
     space = SPACES.get((state["task"].get("offline") or {}).get("space", "router"))
+    seed = int((getattr(runtime.context, "evaluation", None) or {}).get("seed", 0) or 0)
     hyps = _hypotheses_update(state, space.hypotheses if space else HYPOTHESES)
     stop = budget_exhausted(state)
     ledger = own_ledger(state)
@@ -184,6 +199,7 @@ def offline_researcher(state: GliaState, runtime: Runtime[GliaContext]) -> GliaS
         plan = [] if stop else candidates(state)
     else:
         plan, tried = ([], set()) if stop else _space_plan(state, space)
+    plan = seeded_order(plan, seed)
     nxt = next(((d, h, why) for d, h, why in plan if d.key() not in tried), None)
     if nxt is None:
         best = state.get("best")

@@ -25,3 +25,14 @@ def test_a_key_carries_each_fields_type_and_with_changes_one_field():
     assert RouterDesign.from_key(design.key().replace("admission=True", "admission=yes")) is None
     assert design.with_(growth=0.5) == RouterDesign(signal="blocks", admission=True, growth=0.5, extra_tokens=32,
                                                      order="spf")
+
+
+def test_a_seed_draws_the_order_of_the_sweeps_after_the_hypotheses_so_repeated_runs_differ():
+    from glia.nodes.researcher_offline import seeded_order
+    plan = [("a", "H-spf", "why"), ("b", "H-headroom/growth", "sweep"), ("c", "compose", "compose"),
+            ("d", "H-headroom/local", "local"), ("e", "H-reserve/local", "local"), ("f", "compose", "supervisor: go")]
+    assert seeded_order(plan, 0) == plan                       # glia run: the rules' order
+    orders = {tuple(seeded_order(plan, s)) for s in range(1, 8)}
+    assert len(orders) > 1                                     # glia compare's runs 2, 3, ...: distinct runs
+    for order in orders:                                       # the hypotheses and the supervisor's word first
+        assert [c[0] for c in order[:2]] == ["a", "f"] and sorted(order) == sorted(plan)

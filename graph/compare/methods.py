@@ -179,7 +179,9 @@ def _glia(shared: Shared, unit: Unit) -> dict:
     profiles = shared.workspace / CACHE_FILE
     if profiles.is_file() and not (unit.dir / CACHE_FILE).is_file():
         shutil.copyfile(profiles, unit.dir / CACHE_FILE)
-    evaluation = {**shared.executor, "ledger": str(shared.ledger.path), "unit": unit.key, "heldout": False}
+    # run N of the heuristic researcher walks its plan in the order seed N - 1 draws (run 1: as the rules wrote it)
+    evaluation = {**shared.executor, "ledger": str(shared.ledger.path), "unit": unit.key, "heldout": False,
+                  "seed": unit.run - 1}
 
     def on_event(e: dict) -> None:
         d = e.get("data") if e.get("mode") == "custom" else None
