@@ -128,6 +128,8 @@ def test_the_report_has_the_table_the_curves_mcg_and_the_cost(compared):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
     seq = out.summary["mcg"]["glia"]["seq"]
     assert seq["curve"] and seq["sims"] == sum(u["sims_used"] for u in out.summary["methods"]["glia"]["units"])
+    # MCG's final winner re-measured where the search never looked, beside its search figure
+    assert seq["heldout"] > 0 and seq["shifted"] > 0 and seq["winner"].startswith("glia-r")
     # the heuristic researcher is deterministic: its runs are one run, shown without a CI
     offline = out.summary["methods"]["offline"]
     assert offline["deterministic"] and offline["search"]["low"] is None
