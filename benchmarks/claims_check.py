@@ -147,6 +147,18 @@ def genuine(rng: random.Random, state: dict, table: dict) -> list[tuple[str, str
     return out
 
 
+def before(claims, state: dict, texts: list[str]):
+    """The figures as the code before issue 16 gave them to the check (``nodes/common.shown_figures`` at f07936a):
+    the recorded ones, and each number shown to the agent alone under a key naming every topic (quoted, never
+    paired into a change)."""
+    figures = claims.known_figures(state)
+    every_topic = ",".join(sorted(set(claims.TOPICS.values())))
+    shown = [x for t in texts for x in claims.figures_in(t)]
+    for i, x in enumerate(dict.fromkeys(shown)):
+        figures[f"shown{i}:{every_topic}"] = [x]
+    return figures
+
+
 def synthetic(claims, trials: int, seed: int) -> tuple[dict, dict, dict, dict]:
     rng = random.Random(seed)
     inv, gen = defaultdict(lambda: [0, 0]), defaultdict(lambda: [0, 0])
@@ -155,10 +167,7 @@ def synthetic(claims, trials: int, seed: int) -> tuple[dict, dict, dict, dict]:
     for n in SIZES:
         for _ in range(trials):
             state, texts, table = build(rng, n)
-            if new_api:
-                figures = claims.known_figures(state, texts)
-            else:
-                figures = claims.known_figures(state, [x for t in texts for x in claims.figures_in(t)])
+            figures = claims.known_figures(state, texts) if new_api else before(claims, state, texts)
             for form, sentence, number in invented(rng, state):
                 if number is None:
                     number = re.search(r"\d+ %", sentence).group(0)
@@ -253,8 +262,7 @@ def recorded(claims, verbose: bool) -> dict[str, tuple[int, int, int]]:
                                    if m.get("role") != "assistant"))
             shown = "\n".join(seen)
             state = _state(shown)
-            extra = [shown] if new_api else claims.figures_in(shown)
-            figures = claims.known_figures(state, extra)
+            figures = claims.known_figures(state, [shown]) if new_api else before(claims, state, [shown])
             for text in _prose(reply):
                 numbers = claims.claims_in(text, figures.owners) if new_api else claims.claims_in(text)
                 bad = claims.unsupported(text, figures)

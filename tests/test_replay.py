@@ -63,6 +63,12 @@ class Replayed(ScriptedChatModel):
                                  f"answered it {len(self.calls) - 1} times") from None
 
 
+# baselines listed since the recordings (issue 16: the designs the offline space was seeded with), measured offline at
+# that change on the same benchmark
+SINCE = {"hra": {"mean_e2e_s": 23.575, "restart_fraction": 0.0127},
+         "batch_headroom": {"mean_e2e_s": 24.354, "restart_fraction": 0.0119}}
+
+
 def recorded(name: str) -> dict:
     return json.loads((DATA / name / "replay.json").read_text())
 
@@ -97,7 +103,8 @@ def measured(data: dict, layer_dir: Path):
 
     def run_baseline(evaluator, policy, run_id):
         name = Path(policy).stem if policy.endswith(".py") else policy
-        return {"metrics": data["baselines"][name], "mean_e2e_ci90": None, "ci90": {}, "error": None, "wall_s": 1.0,
+        return {"metrics": data["baselines"].get(name) or SINCE[name], "mean_e2e_ci90": None, "ci90": {},
+                "error": None, "wall_s": 1.0,
                 "sim_s": 1.0, "seed_s": 1.0, "workload": evaluator.workload, "reused": False, "id": run_id,
                 "policy": policy, "seeds": list(evaluator.seeds)}
 
