@@ -109,7 +109,8 @@ def seeded(state: GliaState) -> list[dict]:
 
 def seeded_line(state: GliaState) -> str | None:
     """One line for ``glia run``: the best design against each seeded design, search and held-out."""
-    parts = [f"{s['name']} (seeded) {_change(s['best'], s['search'])} on the search seeds, "
+    parts = [f"{s['name']} (seeded): the best design is this design" if s["best_is_seed"] else
+             f"{s['name']} (seeded) {_change(s['best'], s['search'])} on the search seeds, "
              f"{_change(s['best_heldout'], s['heldout'])} held out" for s in seeded(state) if s["search"]]
     return ("the heuristic researcher's space holds known designs; its best against them: " + "; ".join(parts)
             if parts else None)
