@@ -136,6 +136,8 @@ class Figures:
             if set("".join(cells)) <= set("-: "):  # a Markdown rule
                 continue
             numeric = [_number(c) for c in cells]
+            if header is not None and (len(cells) != len(header) or all(n is None for n in numeric)):
+                header = None  # another table begins (two tool results joined, or a second query's rows)
             if header is None and any(n is None for n in numeric):
                 header = [c.lower() for c in cells]
                 continue

@@ -92,3 +92,13 @@ def test_small_integers_are_checked_where_they_are_results():
     assert unsupported("Mean latency dropped to 9 s.", figures) == ["9"]
     assert unsupported("Mean TTFT of c1-e005 dropped to 4 s.", figures) == []    # 3.55 s, as written: 4
     assert claims_in("I ran 3 experiments on 5 seeds; seed 3 was the slowest.") == []
+
+
+def test_each_table_s_cells_are_typed_by_their_own_header_when_two_tables_meet():
+    """Two query results shown one after the other (no blank line between them): the second table's cells are of its
+    own columns, not the first table's (a recorded frontier session had its real evidence marked otherwise)."""
+    first = "seed | router_wait_s\n0 | 1.25\n1 | 2.5"
+    second = "prompt_bucket | n | mean_out\na <64 | 14901 | 304.3\nf 1024+ | 2951 | 402.7"
+    figures = known_figures({"ledger": [], "baselines": [], "task": {"objective": {"metric": "mean_e2e_s"}}},
+                            [first + "\n" + second])
+    assert unsupported("Mean output is 304 tokens for short prompts against 403 for the longest.", figures) == []
