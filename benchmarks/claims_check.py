@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import os
 import random
 import re
 import sys
@@ -28,7 +29,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 SIZES = (1, 2, 5, 10, 20, 40)
-RECORDINGS = [Path("/work/shared/data/frontier-routing-1"), Path("/work/shared/data/frontier-batch-1")]
+DATA = Path(os.environ.get("GLIA_SHARED_DATA", ROOT.parent / "shared" / "data"))  # the recordings, beside the repo
+RECORDINGS = [DATA / "frontier-routing-1", DATA / "frontier-batch-1", DATA / "frontier-routing-2"]
 BASELINES = {"llq": 49.148, "round_robin": 55.938, "hra": 23.581}
 
 

@@ -64,6 +64,7 @@ TIME_TOPICS = frozenset({"e2e", "ttft", "tpot", "queueing"})
 FINDINGS_ON = re.compile(r"^(?:\[\w+\]\s*)?findings on ([\w\-/, ]+):", re.IGNORECASE)
 EXPERIMENT_ID = re.compile(r"\b(?:c\d+-)?e\d{3}\b", re.IGNORECASE)
 MINUS = "\u2212"
+RANGE_UNIT = re.compile(r"^[-\u2013]\d+(?:\.\d+)?\s*(%)")
 
 
 @dataclass(frozen=True)
@@ -272,6 +273,9 @@ def claims_in(text: str, owners: dict[str, str] | None = None, about: Iterable[s
             raw, unit = m.group(1), (m.group(2) or "").strip()
             start = m.start()
             before, after = sentence[:start], sentence[m.end():]
+            span = RANGE_UNIT.match(after)
+            if not unit and span:
+                unit = span.group(1)  # "97-98.5 %": both ends of a range are in its unit
             if start > 0 and sentence[start - 1] in "_/:#=":
                 continue  # part of an id, a path or a setting (growth=0.3), not a result
             ranged = start > 1 and sentence[start - 1] == "-" and sentence[start - 2].isdigit()

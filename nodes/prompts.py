@@ -164,13 +164,37 @@ def describe_policy(name: str, layer: str, spec: str = "") -> str:
     return first[0].lower() + first[1:] if first[:2] != first[:2].upper() else first
 
 
+KNOWN_DESIGN = "a published expert design, measured as a yardstick; how it works is not shown"
+
+
+def known_designs(task: dict) -> set[str]:
+    """The baselines that are the task's known expert designs (those its offline space was seeded with, routing's
+    ``hra``, less textbook ones such as ``spf`` whose names describe them anyway): every role sees their figures,
+    never their mechanism, so a model is measured on what it finds rather than handed the answer in a baseline's
+    description (a recorded frontier session designed ``hra`` from its one-line description)."""
+    from glia.state.task import policy_name
+
+    from .design_spaces import SEEDS  # here, not at the top: design_spaces imports the designs that import prompts
+
+    seeds = SEEDS.get((task.get("offline") or {}).get("space", "router"), ())
+    return {policy_name(s.baseline) for s in seeds} - TEXTBOOK
+
+
+TEXTBOOK = frozenset({"fcfs", "spf", "llq", "lor", "round_robin", "threshold", "queue"})  # their names say it all
+
+
 def baselines_text(task: dict, baselines: list[dict]) -> str:
     """The baselines as every role is shown them: what each one is, and its measured figure (the harness measures
     them once per run on the task's benchmark and seeds, outside the simulation budget)."""
     metric = task["objective"]["metric"]
     layer = (task.get("design") or {}).get("layer", "router")
-    shown = [f"{b['policy']} ({describe_policy(b['policy'], layer, b.get('spec', ''))}) {metric} "
-             f"{b['metrics'].get(metric, float('nan')):.3f}" for b in baselines if not b.get("error")]
+    known = known_designs(task)
+
+    def what(b: dict) -> str:
+        return KNOWN_DESIGN if b["policy"] in known else describe_policy(b["policy"], layer, b.get("spec", ""))
+
+    shown = [f"{b['policy']} ({what(b)}) {metric} {b['metrics'].get(metric, float('nan')):.3f}" for b in baselines
+             if not b.get("error")]
     if not shown:
         return ""
     return ("Baselines (built-in designs the harness measured on the same benchmark and seeds, not from your "

@@ -102,3 +102,11 @@ def test_each_table_s_cells_are_typed_by_their_own_header_when_two_tables_meet()
     figures = known_figures({"ledger": [], "baselines": [], "task": {"objective": {"metric": "mean_e2e_s"}}},
                             [first + "\n" + second])
     assert unsupported("Mean output is 304 tokens for short prompts against 403 for the longest.", figures) == []
+
+
+def test_both_ends_of_a_range_are_in_the_range_s_unit():
+    """A recorded analyst wrote "GPU utilisation is 97-98.5 %" from a query's 0.9716 and 0.985: the 97 is a share."""
+    figures = known_figures({"ledger": [], "baselines": [], "task": {"objective": {"metric": "mean_e2e_s"}}},
+                            ["seed | gpu_utilisation\n0 | 0.9716\n1 | 0.985"])
+    assert unsupported("GPU utilisation is 97-98.5 % on every seed.", figures) == []
+    assert unsupported("GPU utilisation is 91-98.5 % on every seed.", figures) == ["91"]

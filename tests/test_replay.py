@@ -35,7 +35,8 @@ from glia.tools import toolkit
 from glia.tools.evaluator import program_key
 
 DATA = Path(__file__).parent / "data"
-RECORDINGS = {"frontier-routing-1": ("routing", 12), "frontier-batch-1": ("batch-scheduling", 8)}
+RECORDINGS = {"frontier-routing-1": ("routing", 12), "frontier-batch-1": ("batch-scheduling", 8),
+              "frontier-routing-2": ("routing", 12)}
 # the endpoint as the recorded runs probed it: native tool calls; structured answers asked with the schema in the
 # prompt (the recorded JSON replies parse either way, and a scripted model enforces no schema)
 MODES = {"researcher": {"tools": "native_auto", "structured": "text", "design_form": "class"},
@@ -228,6 +229,11 @@ def test_baselines_are_described_where_they_appear(replay):
             "batch-scheduling": "spf (admit the pending request with the shortest prompt (ties: earliest arrival))"}
     assert what[replay["task"]] in calls(replay, "researcher")[0]
     assert all("Baselines (built-in designs the harness measured" in c for c in calls(replay, "supervisor"))
+    # the known expert design is a yardstick: its figure is shown, its mechanism never (it is the task's answer)
+    if replay["task"] == "routing":
+        every = [c for role in ("researcher", "analyst", "supervisor") for c in calls(replay, role)]
+        assert "hra (a published expert design, measured as a yardstick; how it works is not shown)" in every[0]
+        assert not any("hold requests centrally while kv-cache head-room" in c.lower() for c in every)
 
 
 def test_experiments_are_labelled_by_what_they_change_never_by_a_class_name(replay):

@@ -18,6 +18,9 @@ ROLES = {"You are the Analyst": "analyst", "You are the Researcher": "researcher
 RESULT = re.compile(r"experiment (c1-e\d{3}) \(([^)]*)\): (.*?)\. Simulations left")
 ROW = re.compile(r"^(c1-e\d{3}): (.*?) -> (?:ERROR (\w+): (.*)|mean_e2e_s ([\d.]+), restarts ([\d.]+))", re.M)
 BASE = re.compile(r"Baselines: ((?:[\w-]+ mean_e2e_s [\d.]+(?:, )?)+)\n")
+# since the baselines are described: "Baselines (...): llq (what it is) mean_e2e_s 49.148; hra (...) mean_e2e_s 23.575"
+DESCRIBED = re.compile(r"Baselines \(built-in designs[^:]*: (.*)")
+ENTRY = re.compile(r"(?:^|; )([\w-]+) \((?:[^()]|\([^()]*\))*\) (\w+) ([\d.]+)")
 
 
 def main(src: str, dst: str) -> None:
@@ -48,6 +51,9 @@ def main(src: str, dst: str) -> None:
         for m in BASE.finditer(text):
             for part in m.group(1).split(", "):
                 name, metric, value = part.split()
+                baselines[name] = {metric: float(value)}
+        for m in DESCRIBED.finditer(text):
+            for name, metric, value in ENTRY.findall(m.group(1)):
                 baselines[name] = {metric: float(value)}
         if role is None:
             continue  # the endpoint probe
