@@ -171,7 +171,8 @@ def known_designs(task: dict) -> set[str]:
     """The baselines that are the task's known expert designs (those its offline space was seeded with, routing's
     ``hra``, less textbook ones such as ``spf`` whose names describe them anyway): every role sees their figures,
     never their mechanism, so a model is measured on what it finds rather than handed the answer in a baseline's
-    description (the second recorded frontier session was shown ``hra``'s one-line description, and its design matches it)."""
+    description (the second recorded frontier session was shown ``hra``'s one-line description, and its design
+    matches it)."""
     from glia.state.task import policy_name
 
     from .design_spaces import SEEDS  # here, not at the top: design_spaces imports the designs that import prompts
