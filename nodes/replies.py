@@ -133,12 +133,21 @@ CLASS_NAMES = ("Router", "Batch", "Autoscaler", "Policy", "Scheduler")  # the st
 LABEL_CHARS = 100
 
 
+HYPOTHESIS = re.compile(r"\b(?:H\d+\b|[Hh]ypothesis\b)")
+
+
 def idea_of(text: str) -> str:
     """The first sentence of a reply's prose (code left out): the hypothesis or idea an experiment tests, as its
     label; at most ``LABEL_CHARS`` characters, cut at a word."""
     prose = FENCE.sub(" ", unescape(_content_text(text)))
     prose = TOOL_CALL_TAG.sub(" ", prose).replace("**", "").replace("`", "")
-    first = next((s.strip() for s in re.split(r"(?<=[.!?])\s+|\n\s*\n", prose) if len(s.strip()) > 3), "")
+    sentences = [s.strip() for s in re.split(r"(?<=[.!?])\s+|\n\s*\n", prose) if len(s.strip()) > 3]
+    first = next(iter(sentences), "")
+    # a reply that opens on the last result ("c1-e003 failed because ...") and then states its hypothesis: the
+    # hypothesis says what this experiment changes
+    marked = next((m for s in sentences if (m := HYPOTHESIS.search(s))), None)
+    if marked and not HYPOTHESIS.search(first):
+        first = marked.string[marked.start():]
     first = " ".join(first.split()).rstrip(".:")
     if len(first) <= LABEL_CHARS:
         return first

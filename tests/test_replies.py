@@ -214,3 +214,12 @@ def test_a_batch_policy_or_an_autoscaler_in_a_block_is_a_design_and_an_empty_one
     empty = ("from glia.simulator import BaseAutoscaler\n\nclass A(BaseAutoscaler):\n"
              "    def desired_replicas(self, view):\n        pass\n")
     assert "A.desired_replicas() does nothing" in policy_problem(empty) and "return an int" in policy_problem(empty)
+
+
+def test_an_experiment_is_labelled_by_the_hypothesis_its_reply_states_not_by_the_last_result():
+    """routing-2 request 24: the reply opened on why c1-e003 failed, and e004 was labelled with that sentence."""
+    from glia.nodes.replies import idea_of
+    reply = ("c1-e003 failed because aging turned the backlog into FIFO. Back to the best design (c1-e002) and test "
+             "one idea: H3, cut the growth reserve from 128 to 48 tokens.\n\n```python\nclass Router: ...\n```")
+    assert idea_of(reply) == "H3, cut the growth reserve from 128 to 48 tokens"
+    assert idea_of("Route by KV blocks in use. Then more.") == "Route by KV blocks in use"
