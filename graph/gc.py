@@ -68,9 +68,10 @@ def cmd_gc(args) -> int:
     if args.dry_run:
         print(f"(dry run: nothing changed; {paths.db} is {paths.db.stat().st_size:,} bytes)")
         return 0
+    before = paths.db.stat().st_size
     if chosen:
         telemetry.prune(paths.db, chosen)
-    before, after = telemetry.compact(paths.db)
+    _, after = telemetry.compact(paths.db)
     if chosen:
         print("kept: their reports, ledgers and checkpoints, and their figures (runs, run_seeds); `glia runs` and "
               "`glia report THREAD` show them as before")
