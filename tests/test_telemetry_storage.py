@@ -182,7 +182,7 @@ def test_gc_drops_old_runs_rows_and_keeps_their_summaries(tmp_path, capsys):
     with pytest.raises(ValueError, match=r"old/c1-e001 were dropped by `glia gc`; its figures remain in runs"):
         query_telemetry(db, "SELECT avg(e2e_s) FROM requests WHERE run_id = 'old/c1-e001'")
     answer = query_telemetry(db, "SELECT run_id, count(*) FROM requests GROUP BY 1 ORDER BY 1")
-    assert answer.endswith("(the per-request rows of 2 older run(s) were dropped by `glia gc` and are not in this "
+    assert answer.endswith("(the per-request rows of 2 run(s) were dropped by `glia gc` and are not in this "
                            "answer; pruned_runs lists them, runs and run_seeds keep their figures)")
     assert "pruned" not in query_telemetry(db, "SELECT count(*) FROM runs")  # a summary is whole: no note
     assert diagnose(db, "new/c1-e001")  # the kept run's diagnostics still answer

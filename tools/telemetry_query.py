@@ -143,7 +143,7 @@ def _pruned(con: duckdb.DuckDBPyConnection, sql: str, views: list[str], read: se
         raise ValueError(f"the per-request rows (requests, events, samples) of {', '.join(named)} were dropped by "
                          f"`glia gc`; its figures remain in runs and run_seeds ({PRUNED_VIEW} lists the runs gc "
                          "pruned)")
-    return (f"\n(the per-request rows of {len(pruned)} older run(s) were dropped by `glia gc` and are not in this "
+    return (f"\n(the per-request rows of {len(pruned)} run(s) were dropped by `glia gc` and are not in this "
             f"answer; {PRUNED_VIEW} lists them, runs and run_seeds keep their figures)")
 
 
