@@ -15,7 +15,10 @@ A model writes the query, so it is treated as hostile:
   (processed tokens, which include it) is NULL, and ``decode_lengths`` gives per run and seed their count, mean,
   quantiles and maximum. Per-request times stay (they are what is analysed), so a determined model can still
   estimate a request's length from ``completed_at - first_token_at`` and ``tpot_s``: memorising it pays only on the
-  task's seeds, which is why a design's final figures come from held-out seeds (and its best from a hardened run).
+  task's seeds, which is why a design's final figures come from held-out seeds (and its best from a hardened run);
+- a query that names a run whose per-request rows ``glia gc`` dropped is answered with an error saying so (its
+  answer would be empty and look like data), and one that reads per-request rows while some runs have none left
+  gets a note saying how many (``pruned_runs`` lists them; ``runs`` and ``run_seeds`` keep their figures).
 """
 
 from __future__ import annotations
