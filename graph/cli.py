@@ -15,11 +15,11 @@ import sys
 # the modules that define the commands, and the function of each that adds them to the parser
 DEFINITIONS = (("glia.graph.commands", "add_commands"), ("glia.graph.init_command", "add_commands"),
                ("glia.graph.stack", "add_command"), ("glia.graph.sweep", "add_command"),
-               ("glia.graph.compare.commands", "add_commands"), ("glia.simulator.cli", "add_commands"),
-               ("glia.tools.serving.cli", "add_commands"))
+               ("glia.graph.compare.commands", "add_commands"), ("glia.graph.gc", "add_command"),
+               ("glia.simulator.cli", "add_commands"), ("glia.tools.serving.cli", "add_commands"))
 # what each command is for, as ``glia --help`` lists them: every command is in exactly one group
 GROUPS = (
-    ("design runs", ("init", "run", "resume", "runs", "report", "doctor", "tui")),
+    ("design runs", ("init", "run", "resume", "runs", "report", "gc", "doctor", "tui")),
     ("the paper's evaluation", ("compare", "stack", "sweep")),
     ("simulator", ("simulate", "baselines", "presets")),
     ("serving", ("route", "loadgen", "sim-to-real")),

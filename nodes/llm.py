@@ -3,11 +3,14 @@ rate limits and server errors, and token / USD accounting from a price table."""
 
 from __future__ import annotations
 
+import contextvars
 import os
+import threading
 import time
 
 from langchain_core.messages import AIMessage
 
+from glia.simulator import interrupt
 from glia.state import AgentSettings
 
 # USD per million tokens (input, output); unknown models (local endpoints) cost nothing
@@ -114,7 +117,7 @@ def invoke_with_retries(runnable, messages, settings: AgentSettings, role: str):
     timeouts = 0
     for attempt in range(settings.max_retries + 1):
         try:
-            return runnable.invoke(messages)
+            return abandonable(lambda: runnable.invoke(messages))
         except Exception as exc:  # only transient endpoint failures are retried
             base_url, model = endpoint_of(runnable)
             if (line := refusal(exc, base_url, model)) and not _retryable(exc):  # asking again will not help
@@ -129,9 +132,44 @@ def invoke_with_retries(runnable, messages, settings: AgentSettings, role: str):
                     f"{base_url or 'https://api.openai.com/v1'} (model {model}): {' '.join(str(exc).split())[:200]}; "
                     f"{doctor_hint(base_url, model)} checks it")
                 raise EndpointDown(f"the {role} model endpoint failed {attempt + 1} times: {why}") from exc
-            time.sleep(delay)
+            _sleep(delay)
             delay *= 2
     raise AssertionError("unreachable")
+
+
+def abandonable(call):
+    """``call()`` (a model's reply) in a thread of its own, so that a stop by the user (``interrupt.request``:
+    Ctrl-C, the TUI's stop) is obeyed at once rather than after the reply, which takes minutes on a small local
+    server: the call is abandoned (its reply, when it comes, is dropped, as the rest of the step in flight is) and
+    ``Interrupted`` raised; the run rests at its last checkpoint and the step runs again on resume."""
+    interrupt.check()
+    box: dict = {}
+    done = threading.Event()
+    context = contextvars.copy_context()  # LangGraph's and LangChain's context (config, callbacks) go along
+
+    def target() -> None:
+        try:
+            box["value"] = context.run(call)
+        except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
+            box["error"] = exc
+        finally:
+            done.set()
+
+    threading.Thread(target=target, name="glia-model-call", daemon=True).start()
+    while not done.wait(0.1):
+        interrupt.check()
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+def _sleep(seconds: float) -> None:
+    """A back-off that a stop cuts short (``Interrupted``)."""
+    end = time.monotonic() + seconds
+    while (left := end - time.monotonic()) > 0:
+        interrupt.check()
+        time.sleep(min(left, 0.1))
+    interrupt.check()
 
 
 def account(usage: dict, role: str, reply, model) -> None:

@@ -18,7 +18,20 @@ Tables (one row per ...):
                      replica_id, value (prompt tokens for route/admit, tokens lost for preempt, processed tokens
                      for complete)
 
+  pruned_runs        run whose per-request rows ``glia gc`` dropped (its runs and run_seeds rows stay): run_id,
+                     thread_id, pruned_at, requests, events, samples (the rows dropped); made by the first gc
+
 Writers serialise on a lock file, so parallel design contexts can share one database; readers open it read-only.
+
+Storage. Per-request rows are most of the file (a 20-simulation main job writes about 1.4 million requests and 4.5
+million events), so ``requests`` and ``scheduling_events`` are views over compact tables (``_requests``,
+``_scheduling_events``): times are integer microseconds, a request's later times are offsets from its arrival, and
+the derived columns (e2e_s, ttft_s, tpot_s, queueing_s, slowdown) are computed by the view from those integers
+instead of being stored. DuckDB bit-packs such integers (doubles of simulated time barely compress), which takes
+the file from 8 bytes per stored double to a few bytes per time. Precision: every time is exact to +-0.5 us (a
+duration to +-1 us), ``isolated_s`` is float32 (relative 6e-8); what a query reads is DOUBLE seconds as before. A
+database written before this layout keeps its tables as ``_requests_v1`` / ``_scheduling_events_v1`` (renamed, not
+rewritten), which the views read too; ``compact`` converts them.
 """
 
 from __future__ import annotations
@@ -51,17 +64,74 @@ CREATE TABLE IF NOT EXISTS runs (
 CREATE TABLE IF NOT EXISTS run_seeds (
     run_id VARCHAR, seed INTEGER, wall_s DOUBLE, error_kind VARCHAR, error_message VARCHAR,
     {", ".join(f"{m} DOUBLE" for m in RUN_METRICS)});
-CREATE TABLE IF NOT EXISTS requests (
-    run_id VARCHAR, seed INTEGER, request_id BIGINT, arrived_at DOUBLE, num_prefill_tokens BIGINT,
-    num_decode_tokens BIGINT, routed_at DOUBLE, replica_id INTEGER, scheduled_at DOUBLE, first_token_at DOUBLE,
-    completed_at DOUBLE, num_restarts INTEGER, wasted_tokens BIGINT, e2e_s DOUBLE, ttft_s DOUBLE, tpot_s DOUBLE,
-    queueing_s DOUBLE, isolated_s DOUBLE, slowdown DOUBLE);
 CREATE TABLE IF NOT EXISTS replica_samples (
     run_id VARCHAR, seed INTEGER, t DOUBLE, replica_id INTEGER, num_pending INTEGER, num_active INTEGER,
     allocated_blocks INTEGER, num_blocks INTEGER, global_queue INTEGER);
-CREATE TABLE IF NOT EXISTS scheduling_events (
-    run_id VARCHAR, seed INTEGER, t DOUBLE, kind VARCHAR, request_id BIGINT, replica_id INTEGER, value BIGINT);
 """
+# created by the first ``prune`` (a workspace that was never pruned does not show the table)
+PRUNED_SCHEMA = """
+CREATE TABLE IF NOT EXISTS pruned_runs (
+    run_id VARCHAR PRIMARY KEY, thread_id VARCHAR, pruned_at TIMESTAMP, requests BIGINT, events BIGINT,
+    samples BIGINT);
+"""
+
+# the compact tables behind the ``requests`` and ``scheduling_events`` views (see "Storage" above): a request's
+# times as microseconds, the later ones after its arrival
+COMPACT_SCHEMA = """
+CREATE TABLE IF NOT EXISTS _requests (
+    run_id VARCHAR, seed INTEGER, request_id BIGINT, arrived_us BIGINT, num_prefill_tokens BIGINT,
+    num_decode_tokens BIGINT, routed_after_us BIGINT, replica_id INTEGER, scheduled_after_us BIGINT,
+    first_token_after_us BIGINT, completed_after_us BIGINT, num_restarts INTEGER, wasted_tokens BIGINT,
+    isolated_s FLOAT);
+CREATE TABLE IF NOT EXISTS _scheduling_events (
+    run_id VARCHAR, seed INTEGER, t_us BIGINT, kind VARCHAR, request_id BIGINT, replica_id INTEGER, value BIGINT);
+"""
+
+
+def _us(col: str) -> str:
+    """SQL: seconds (DOUBLE; NULL or NaN: unknown) as integer microseconds."""
+    return f"CAST(round(CASE WHEN isfinite({col}) THEN {col} END * 1e6) AS BIGINT)"
+
+
+# what goes into the compact tables, from a frame in the views' columns
+_STORE = {
+    "requests": ("_requests", {
+        "run_id": "run_id", "seed": "seed", "request_id": "request_id", "arrived_us": _us("arrived_at"),
+        "num_prefill_tokens": "num_prefill_tokens", "num_decode_tokens": "num_decode_tokens",
+        "routed_after_us": f"{_us('routed_at')} - {_us('arrived_at')}", "replica_id": "replica_id",
+        "scheduled_after_us": f"{_us('scheduled_at')} - {_us('arrived_at')}",
+        "first_token_after_us": f"{_us('first_token_at')} - {_us('arrived_at')}",
+        "completed_after_us": f"{_us('completed_at')} - {_us('arrived_at')}", "num_restarts": "num_restarts",
+        "wasted_tokens": "wasted_tokens", "isolated_s": "CAST(isolated_s AS FLOAT)"}),
+    "scheduling_events": ("_scheduling_events", {
+        "run_id": "run_id", "seed": "seed", "t_us": _us("t"), "kind": "kind", "request_id": "request_id",
+        "replica_id": "replica_id", "value": "value"}),
+}
+
+# the views' columns, in the order and types the tables had before the compact layout
+_VIEW_COLUMNS = {
+    "requests": (
+        ("run_id", "run_id"), ("seed", "seed"), ("request_id", "request_id"),
+        ("arrived_at", "arrived_us / 1e6"), ("num_prefill_tokens", "num_prefill_tokens"),
+        ("num_decode_tokens", "num_decode_tokens"), ("routed_at", "(arrived_us + routed_after_us) / 1e6"),
+        ("replica_id", "replica_id"), ("scheduled_at", "(arrived_us + scheduled_after_us) / 1e6"),
+        ("first_token_at", "(arrived_us + first_token_after_us) / 1e6"),
+        ("completed_at", "(arrived_us + completed_after_us) / 1e6"), ("num_restarts", "num_restarts"),
+        ("wasted_tokens", "wasted_tokens"), ("e2e_s", "completed_after_us / 1e6"),
+        ("ttft_s", "first_token_after_us / 1e6"),
+        ("tpot_s", "CASE WHEN num_decode_tokens > 1 THEN (completed_after_us - first_token_after_us) / 1e6 / "
+                   "(num_decode_tokens - 1) END"),
+        ("queueing_s", "scheduled_after_us / 1e6"), ("isolated_s", "CAST(isolated_s AS DOUBLE)"),
+        ("slowdown", "completed_after_us / 1e6 / CAST(isolated_s AS DOUBLE)")),
+    "scheduling_events": (
+        ("run_id", "run_id"), ("seed", "seed"), ("t", "t_us / 1e6"), ("kind", "kind"), ("request_id", "request_id"),
+        ("replica_id", "replica_id"), ("value", "value")),
+}
+_LEGACY = {"requests": "_requests_v1", "scheduling_events": "_scheduling_events_v1"}
+# the tables holding per-request rows, which ``prune`` empties for a run (the serving tables when they exist)
+# (and requests / scheduling_events: tables in a database not yet written by this layout)
+ROW_TABLES = ("_requests", "_requests_v1", "requests", "_scheduling_events", "_scheduling_events_v1",
+              "scheduling_events", "replica_samples", "served_requests", "backend_samples")
 
 
 SEED_COLUMNS = ("run_id", "seed", "wall_s", "error_kind", "error_message", *RUN_METRICS)
@@ -73,6 +143,32 @@ def _migrate(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(f"ALTER TABLE run_seeds ADD COLUMN IF NOT EXISTS {m} DOUBLE")
     for c in ("batch_policy", "autoscaler", "ci90", "program", "benchmark"):
         con.execute(f"ALTER TABLE runs ADD COLUMN IF NOT EXISTS {c} VARCHAR")
+    con.execute(COMPACT_SCHEMA)
+    kinds = dict(con.execute("SELECT table_name, table_type FROM information_schema.tables WHERE table_catalog = "
+                             "current_database() AND table_schema = 'main'").fetchall())
+    for view in _VIEW_COLUMNS:
+        legacy = _LEGACY[view]
+        if kinds.get(view) == "BASE TABLE":  # written before the compact layout: kept as it is, under another name
+            con.execute(f"ALTER TABLE {view} RENAME TO {legacy}")
+            kinds[legacy] = "BASE TABLE"
+            kinds.pop(view)
+        if view not in kinds or (legacy in kinds) != _reads_legacy(con, view):
+            con.execute(_view_sql(view, legacy in kinds))
+
+
+def _view_sql(view: str, legacy: bool) -> str:
+    target = _STORE[view][0]
+    select = ", ".join(f"{expr} AS {name}" for name, expr in _VIEW_COLUMNS[view])
+    sql = f"CREATE OR REPLACE VIEW {view} AS SELECT {select} FROM {target}"
+    if legacy:
+        sql += f" UNION ALL SELECT {', '.join(name for name, _ in _VIEW_COLUMNS[view])} FROM {_LEGACY[view]}"
+    return sql
+
+
+def _reads_legacy(con: duckdb.DuckDBPyConnection, view: str) -> bool:
+    sql = con.execute("SELECT sql FROM duckdb_views() WHERE database_name = current_database() AND schema_name = "
+                      "'main' AND view_name = ?", [view]).fetchone()
+    return bool(sql) and _LEGACY[view] in sql[0]
 
 
 @contextmanager
@@ -193,9 +289,14 @@ def write_run(path: str | Path, run: dict, seeds: list) -> None:
 
 
 def insert_frame(con: duckdb.DuckDBPyConnection, table: str, frame: dict) -> None:
-    """Append the columns of ``frame`` (name -> array, all of one length) to ``table``."""
+    """Append the columns of ``frame`` (name -> array, all of one length) to ``table``; for ``requests`` and
+    ``scheduling_events`` (views), to their compact tables, converted (the frame has the views' columns)."""
     con.register("_frame", frame)
-    con.execute(f"INSERT INTO {table} ({', '.join(frame)}) SELECT * FROM _frame")
+    if table in _STORE:
+        target, exprs = _STORE[table]
+        con.execute(f"INSERT INTO {target} ({', '.join(exprs)}) SELECT {', '.join(exprs.values())} FROM _frame")
+    else:
+        con.execute(f"INSERT INTO {table} ({', '.join(frame)}) SELECT * FROM _frame")
     con.unregister("_frame")
 
 
@@ -240,3 +341,98 @@ def append_rows(path: str | Path, table: str, create_sql: str, rows: list[dict],
             con.executemany(f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
                             [[r[c] for c in cols] for r in rows])
         con.execute("COMMIT")
+
+
+def thread_run_ids(con: duckdb.DuckDBPyConnection, thread_id: str) -> list[str]:
+    """The telemetry runs of a design run (thread): its baselines (``THREAD-...``), its experiments
+    (``THREAD/...``) and its held-out re-measurements (``THREAD-heldout-...``)."""
+    return [r for (r,) in con.execute("SELECT run_id FROM runs WHERE run_id = ? OR starts_with(run_id, ?) OR "
+                                      "starts_with(run_id, ?) ORDER BY created_at, run_id",
+                                      [thread_id, thread_id + "-", thread_id + "/"]).fetchall()]
+
+
+def row_counts(con: duckdb.DuckDBPyConnection, run_ids: list[str]) -> dict[str, int]:
+    """Per-request rows the runs hold, per kind (requests, events, samples, other: the serving tables)."""
+    present = {t for (t,) in con.execute("SELECT table_name FROM information_schema.tables WHERE table_catalog = "
+                                         "current_database() AND table_schema = 'main' AND table_type = "
+                                         "'BASE TABLE'").fetchall()}
+    out = {"requests": 0, "events": 0, "samples": 0, "other": 0}
+    if not run_ids:
+        return out
+    kind = {"_requests": "requests", "_requests_v1": "requests", "requests": "requests",
+            "_scheduling_events": "events", "_scheduling_events_v1": "events", "scheduling_events": "events",
+            "replica_samples": "samples"}
+    for table in ROW_TABLES:
+        if table in present:
+            n = con.execute(f"SELECT count(*) FROM {table} WHERE list_contains(?, run_id)", [run_ids]).fetchone()[0]
+            out[kind.get(table, "other")] += n
+    return out
+
+
+def prune(path: str | Path, threads: dict[str, list[str]]) -> dict[str, dict[str, int]]:
+    """Drop the per-request rows (requests, events, samples) of the given runs, ``threads``: thread id -> its
+    telemetry run ids, keeping their ``runs`` and ``run_seeds`` rows; each run is listed in ``pruned_runs``. One
+    transaction. Returns the rows dropped per thread. The file keeps its size until ``compact``."""
+    out: dict[str, dict[str, int]] = {}
+    with writing(path) as con:
+        present = {t for (t,) in con.execute("SELECT table_name FROM information_schema.tables WHERE "
+                                             "table_catalog = current_database() AND table_schema = 'main' AND "
+                                             "table_type = 'BASE TABLE'").fetchall()}
+        con.execute(PRUNED_SCHEMA)
+        con.execute("BEGIN")
+        for thread, run_ids in threads.items():
+            dropped = {"requests": 0, "events": 0, "samples": 0, "other": 0}
+            for rid in run_ids:
+                counts = row_counts(con, [rid])
+                for table in ROW_TABLES:
+                    if table in present:
+                        con.execute(f"DELETE FROM {table} WHERE run_id = ?", [rid])
+                con.execute("INSERT INTO pruned_runs VALUES (?, ?, current_timestamp::TIMESTAMP, ?, ?, ?) ON "
+                            "CONFLICT (run_id) DO UPDATE SET requests = pruned_runs.requests + excluded.requests, "
+                            "events = pruned_runs.events + excluded.events, samples = pruned_runs.samples + "
+                            "excluded.samples", [rid, thread, counts["requests"], counts["events"],
+                                                 counts["samples"]])
+                for k, v in counts.items():
+                    dropped[k] += v
+            out[thread] = dropped
+        con.execute("COMMIT")
+    return out
+
+
+def compact(path: str | Path) -> tuple[int, int]:
+    """Rewrite the database into a fresh file (DuckDB reuses the space of deleted rows but never gives it back),
+    converting tables of the layout before the compact one; under the writers' lock, with readers waiting. Returns
+    the file's size before and after, in bytes."""
+    flush()
+    path = Path(path)
+    before = path.stat().st_size
+    fresh = path.with_name(path.name + ".compact")
+    with _locked(path):
+        for stale in (fresh, Path(str(fresh) + ".wal")):
+            stale.unlink(missing_ok=True)
+        con = _connect_rw(path)
+        try:
+            con.execute(SCHEMA)
+            _migrate(con)
+            tables = {t for (t,) in con.execute("SELECT table_name FROM information_schema.tables WHERE "
+                                                "table_catalog = current_database() AND table_schema = 'main'")
+                      .fetchall()}
+            con.execute("BEGIN")
+            for view, legacy in _LEGACY.items():
+                if legacy in tables:  # into the compact layout
+                    target, exprs = _STORE[view]
+                    con.execute(f"INSERT INTO {target} ({', '.join(exprs)}) SELECT {', '.join(exprs.values())} "
+                                f"FROM {legacy}")
+                    con.execute(_view_sql(view, False))
+                    con.execute(f"DROP TABLE {legacy}")
+            con.execute("COMMIT")
+            con.execute("CHECKPOINT")
+            name = con.execute("SELECT current_database()").fetchone()[0]
+            con.execute("ATTACH '" + str(fresh).replace("'", "''") + "' AS _fresh")
+            con.execute(f'COPY FROM DATABASE "{name}" TO _fresh')
+            con.execute("DETACH _fresh")
+        finally:
+            con.close()
+        Path(str(path) + ".wal").unlink(missing_ok=True)  # checkpointed on close: nothing in it
+        fresh.replace(path)
+    return before, path.stat().st_size

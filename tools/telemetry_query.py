@@ -15,7 +15,10 @@ A model writes the query, so it is treated as hostile:
   (processed tokens, which include it) is NULL, and ``decode_lengths`` gives per run and seed their count, mean,
   quantiles and maximum. Per-request times stay (they are what is analysed), so a determined model can still
   estimate a request's length from ``completed_at - first_token_at`` and ``tpot_s``: memorising it pays only on the
-  task's seeds, which is why a design's final figures come from held-out seeds (and its best from a hardened run).
+  task's seeds, which is why a design's final figures come from held-out seeds (and its best from a hardened run);
+- a query that names a run whose per-request rows ``glia gc`` dropped is answered with an error saying so (its
+  answer would be empty and look like data), and one that reads per-request rows while some runs have none left
+  gets a note saying how many (``pruned_runs`` lists them; ``runs`` and ``run_seeds`` keep their figures).
 """
 
 from __future__ import annotations
@@ -37,6 +40,10 @@ CONFIG = {"enable_external_access": False, "lock_configuration": True, "memory_l
 TABLE_FUNCTIONS = ("range", "generate_series", "unnest")
 HELDOUT_CONTEXT = "heldout"
 AGGREGATE_VIEW = "decode_lengths"
+PRUNED_VIEW = "pruned_runs"
+# the views of per-request rows (what ``glia gc`` drops for old runs)
+ROW_VIEWS = frozenset({"requests", "scheduling_events", "replica_samples", AGGREGATE_VIEW, "served_requests",
+                       "backend_samples"})
 
 
 class QueryRefused(ValueError):
@@ -78,8 +85,8 @@ def _views(con: duckdb.DuckDBPyConnection) -> list[str]:
     return out
 
 
-def _check(con: duckdb.DuckDBPyConnection, sql: str, views: list[str]) -> None:
-    """Refuse anything but one SELECT over the views (see the module docstring)."""
+def _check(con: duckdb.DuckDBPyConnection, sql: str, views: list[str]) -> set[str]:
+    """Refuse anything but one SELECT over the views (see the module docstring); the views it reads."""
     try:
         statements = con.extract_statements(sql)
     except duckdb.Error as exc:
@@ -122,6 +129,25 @@ def _check(con: duckdb.DuckDBPyConnection, sql: str, views: list[str]) -> None:
             if name not in TABLE_FUNCTIONS:
                 raise QueryRefused(f"the table function {name}() is not available (files, the network and the "
                                    f"database's internals are out of reach); only {', '.join(TABLE_FUNCTIONS)}")
+    return {str(ref.get("table_name", "")).lower() for ref in refs if ref.get("type") == "BASE_TABLE"} - ctes
+
+
+def _pruned(con: duckdb.DuckDBPyConnection, sql: str, views: list[str], read: set[str]) -> str:
+    """What ``glia gc`` took from this query's answer: an error naming the runs if the query names a run whose
+    per-request rows were dropped (its answer would be empty, or partial, and look like data), else a note to append
+    when it reads per-request rows while some runs have none left; "" when nothing was dropped."""
+    if PRUNED_VIEW not in views or not read & ROW_VIEWS:
+        return ""
+    pruned = [r for (r,) in con.execute(f"SELECT run_id FROM {PRUNED_VIEW} ORDER BY run_id").fetchall()]
+    if not pruned:
+        return ""
+    named = [r for r in pruned if r in sql]
+    if named:
+        raise ValueError(f"the per-request rows (requests, events, samples) of {', '.join(named)} were dropped by "
+                         f"`glia gc`; its figures remain in runs and run_seeds ({PRUNED_VIEW} lists the runs gc "
+                         "pruned)")
+    return (f"\n(the per-request rows of {len(pruned)} run(s) were dropped by `glia gc` and are not in this "
+            f"answer; {PRUNED_VIEW} lists them, runs and run_seeds keep their figures)")
 
 
 def schema(db: Path) -> str:
@@ -149,7 +175,7 @@ def query_telemetry(db: Path, sql: str, max_rows: int = MAX_ROWS, max_chars: int
         raise ValueError("the telemetry database is empty: run a simulation first")
     with reading(db, config=CONFIG) as con:
         views = _views(con)
-        _check(con, sql, views)
+        note = _pruned(con, sql, views, _check(con, sql, views))
         timer = threading.Timer(deadline_s, con.interrupt)
         timer.start()
         try:
@@ -171,7 +197,7 @@ def query_telemetry(db: Path, sql: str, max_rows: int = MAX_ROWS, max_chars: int
         text = text[:max_chars] + f"\n... (cut at {max_chars} characters)"
     elif more:
         text += f"\n... (more than {max_rows} rows; aggregate or add LIMIT)"
-    return text
+    return text + note
 
 
 def _cell(v) -> str:
