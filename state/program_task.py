@@ -292,3 +292,42 @@ def validate_program_task(raw: dict, base_dir: Path) -> dict:
                    "tokens": int(budget.get("tokens", 0)) or None},
         "endpoint": raw.get("endpoint", {}), "offline": raw.get("offline", {}),
     }
+
+
+PROGRAM_SPACE = "program-constants"  # the offline researcher's design space for programs (nodes/program_constants.py)
+
+
+def load_program_task(raw: dict, base_dir: Path, path: Path | None = None) -> dict:
+    """A program task as a run takes it: ``validate_program_task``'s tables, plus the keys every task has (so that
+    code written for simulator tasks reads a program task without a KeyError): ``benchmark`` names the evaluator
+    (no seeds, no baseline policies: the starter is the baseline), ``stack`` is empty, ``heldout`` names the
+    evaluator's variants (none: the report says there is no held-out check). Errors name the file."""
+    try:
+        task = validate_program_task(raw, base_dir)
+    except TaskError as exc:
+        if path is None:
+            raise
+        raise TaskError(f"{path}: {str(exc).removeprefix('task: ')}") from None
+    ev = task["evaluator"]
+    entry = ev["entry"] or " ".join(ev["command"])
+    task["benchmark"] = {"workload": f"{ev['format']} evaluator {entry}", "seeds": [], "baselines": []}
+    task["stack"] = {}
+    task["heldout"] = {"variants": sorted(ev["variants"])}
+    offline = dict(task.get("offline") or {})
+    unknown = set(offline) - {"space", "diagnostics", "seed"}
+    if unknown:
+        raise TaskError(f"{path or 'task'}: [offline] has unknown key(s) {', '.join(sorted(unknown))}; a program "
+                        "task knows seed (of the constants search)")
+    if offline.get("space", PROGRAM_SPACE) != PROGRAM_SPACE:
+        raise TaskError(f"{path or 'task'}: offline.space of a program task is {PROGRAM_SPACE!r} (the only offline "
+                        f"design space for programs), got {offline['space']!r}")
+    seed = offline.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise TaskError(f"{path or 'task'}: offline.seed should be an integer, got {seed!r}")
+    task["offline"] = {"space": PROGRAM_SPACE, "diagnostics": [], "seed": seed}
+    return task
+
+
+def is_program(task: dict) -> bool:
+    """Whether a loaded task designs a program."""
+    return (task.get("design") or {}).get("layer") == "program"

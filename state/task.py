@@ -133,6 +133,9 @@ def load_task(name_or_path: str) -> Task:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise TaskError(f"{path}: not valid TOML: {exc}") from None
+    from .program_task import is_program_task, load_program_task  # a program task has tables of its own
+    if is_program_task(raw):
+        return load_program_task(raw, path.parent, path)  # type: ignore[return-value]
     return validate_task(raw, path.parent, Where(path, text))
 
 

@@ -6,6 +6,10 @@ from collections import OrderedDict
 
 
 # EVOLVE-BLOCK-START
+# objects larger than this share of the capacity are not admitted (1.0: admit everything, plain LRU)
+ADMIT_MAX_FRACTION = 1.0
+
+
 class EvictionPolicy:
     """Least recently used: evict the objects not requested for the longest time."""
 
@@ -20,6 +24,8 @@ class EvictionPolicy:
         if hit:
             self.order.move_to_end(key)
             return []
+        if ADMIT_MAX_FRACTION < 1.0 and size > ADMIT_MAX_FRACTION * self.capacity:
+            return []  # not admitted: the cache stays as it is
         victims = []
         while free < size and self.order:
             old, old_size = self.order.popitem(last=False)

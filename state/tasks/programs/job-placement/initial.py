@@ -6,6 +6,10 @@ does). The score is the mean job completion time (finish minus release) against 
 
 
 # EVOLVE-BLOCK-START
+WORK_WEIGHT = 0.0     # priority = release + WORK_WEIGHT * work (0.0: first come, first served)
+SPEED_EXPONENT = 0.0  # a machine's load is divided by speed ** SPEED_EXPONENT (0.0: speed ignored)
+
+
 def place(jobs: list, machines: list) -> list:
     """Return one (machine_id, priority) per job, in the order of ``jobs``.
 
@@ -15,9 +19,9 @@ def place(jobs: list, machines: list) -> list:
     out = []
     for job in jobs:
         fits = [m for m in machines if m["cores"] >= job["cores"] and m["mem_gb"] >= job["mem_gb"]]
-        target = min(fits, key=lambda m: (load[m["id"]], m["id"]))
+        target = min(fits, key=lambda m: (load[m["id"]] / m["speed"] ** SPEED_EXPONENT, m["id"]))
         load[target["id"]] += job["work"] * job["cores"] / target["cores"]
-        out.append((target["id"], job["release"]))
+        out.append((target["id"], job["release"] + WORK_WEIGHT * job["work"]))
     return out
 # EVOLVE-BLOCK-END
 
