@@ -131,7 +131,7 @@ def _finish(outcome, as_json: bool) -> int:
             print(line)
         for name, h in data["heldout"].items():
             print("held-out " + name + ": " + "; ".join(
-                f"{part} {_value(h[part])}" for part in ("heldout", "shifted")))
+                f"{part} {_value(h[part])}" for part in ("heldout", "shifted") if part in h))
         print(data["isolation"])
         if data["report"]:
             print(f"report: {data['report']}")

@@ -10,7 +10,9 @@ import time
 
 def figures(m: dict, metric: str) -> str:
     """An experiment's objective, and the mean end-to-end time and restarts that every routing user reads."""
-    parts = [] if metric == "mean_e2e_s" else [f"{metric} {m.get(metric, float('nan')):.3f}"]
+    parts = [] if metric == "mean_e2e_s" else [f"{metric} {m.get(metric, float('nan')):.4g}"]
+    if "mean_e2e_s" not in m:  # a program task's evaluator reports its own metrics
+        return ", ".join(parts + [f"{k} {v:.4g}" for k, v in list(m.items())[:4] if k != metric])
     parts += [f"mean e2e {m.get('mean_e2e_s', float('nan')):.2f} s",
               f"restarts {m.get('restart_fraction', float('nan')):.3f}"]
     return ", ".join(parts)
@@ -71,6 +73,10 @@ def describe(d: dict, metric: str, eta: Eta) -> str | None:
         eta.start(d["context"])
     elif kind == "context_end":
         return f"[{d['context']}] done: {d['outcome']['stop_reason']}"
+    elif kind == "heldout" and "variants" in d:  # a program task: the evaluator's own variants
+        return (f"[run] held-out: re-measuring {', '.join(d['designs'])} on the evaluator's variants "
+                f"{', '.join(d['variants'])}" if d["variants"] else "[run] held-out: none (the task gives no "
+                "held-out variant of its evaluator; the report says so)")
     elif kind == "heldout":
         return (f"[run] held-out: re-measuring {', '.join(d['designs'])} on {d.get('seeds', '?')} unseen seeds and on "
                 f"the shifted workload ({2 * len(d['designs'])} measurements, one line each)")

@@ -67,7 +67,8 @@ class RunOutcome:
             "heldout": {name: {part: {"seeds": h[part].get("seeds"), metric: h[part].get("value"),
                                       "ci90": h[part].get("ci90"), "error": h[part].get("error"),
                                       **({"workload": h[part]["workload"]} if "workload" in h[part] else {})}
-                               for part in ("heldout", "shifted")} for name, h in (s.get("heldout") or {}).items()},
+                               for part in ("heldout", "shifted") if part in h}
+                        for name, h in (s.get("heldout") or {}).items()},
             "usage": {k: v for k, v in s.get("usage", {}).items() if not isinstance(v, dict)},
             "report": str(Path(self.run_dir) / "report.md") if (Path(self.run_dir) / "report.md").exists() else None,
         }

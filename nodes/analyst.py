@@ -58,11 +58,15 @@ DIAGNOSTICS = {
 
 
 def diagnose(db, run_id: str, extra: tuple[str, ...] = (), task: dict | None = None,
-             experiment: str | None = None) -> list[Finding]:
+             experiment: str | None = None, best_run: str | None = None) -> list[Finding]:
     """The offline analyst's findings for one experiment (``run_id`` in the telemetry; ``experiment``: its ledger
     id, the run id by default): the standard battery, then the task's ``extra`` diagnostic sets
-    (``EXTRA_DIAGNOSTICS``)."""
+    (``EXTRA_DIAGNOSTICS``). A program task's are derived from its evaluator's metrics and artifacts
+    (``program_analyst.py``; ``best_run``: the best experiment's evaluation so far)."""
     experiment = experiment or run_id
+    if task and task.get("design", {}).get("layer") == "program":
+        from .program_analyst import program_diagnose
+        return program_diagnose(db, run_id, task, experiment, best_run)
     queries = dict(DIAGNOSTICS)
     for name in extra:
         queries.update(EXTRA_DIAGNOSTICS[name])
@@ -194,6 +198,13 @@ def _batch_cap_findings(vals: dict, add, task: dict) -> None:
 _EXTRA_FINDINGS = {"scaling": _scaling_findings, "ttft": _ttft_findings, "batch_cap": _batch_cap_findings}
 
 
+def _best_run(state: GliaState) -> str | None:
+    """The telemetry id of the best experiment so far (program tasks compare each experiment with it)."""
+    best = state.get("best")
+    entry = next((e for e in state.get("ledger", []) if best and e["id"] == best["id"]), None)
+    return entry.get("run_id") if entry else None
+
+
 def _new_experiments(state: GliaState) -> list[LedgerEntry]:
     done = {f["experiment"] for f in state.get("findings", [])}
     return [e for e in own_ledger(state) if e["id"] not in done and not e.get("error")]
@@ -205,7 +216,7 @@ def offline_analyst(state: GliaState, runtime: Runtime[GliaContext]) -> GliaStat
     task = state["task"]
     extra = tuple((task.get("offline") or {}).get("diagnostics", ()))
     for e in new:
-        findings += diagnose(runtime.context.db, e.get("run_id", e["id"]), extra, task, e["id"])
+        findings += diagnose(runtime.context.db, e.get("run_id", e["id"]), extra, task, e["id"], _best_run(state))
     flagged = [f for f in findings if f["flagged"]]
     lines = [f"- {f['text']}" for f in (flagged or findings)[:6]]
     ids = ", ".join(e["id"] for e in new)
@@ -235,7 +246,8 @@ def llm_analyst(state: GliaState, runtime: Runtime[GliaContext]) -> GliaState:
 
     task = state["task"]
     extra = tuple((task.get("offline") or {}).get("diagnostics", ()))
-    standard = [f for e in new for f in diagnose(ctx.db, e.get("run_id", e["id"]), extra, task, e["id"])]
+    standard = [f for e in new for f in diagnose(ctx.db, e.get("run_id", e["id"]), extra, task, e["id"],
+                                                 _best_run(state))]
     # the model queries the telemetry, where an experiment is its run id
     in_telemetry = [{**e, "id": e.get("run_id", e["id"])} for e in new]
     # the experiment before the new ones, with its diagnostics: a comparison across experiments can be checked

@@ -9,6 +9,7 @@ from pathlib import Path
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, ToolMessage
 
 from glia.state import GliaContext, GliaState, score, violation
+from glia.state.program_task import is_program
 from glia.state.task import layer_of
 from glia.tools.evaluator import Evaluator
 from glia.tools.executors import make_executor
@@ -20,7 +21,14 @@ from .claims import Figures, known_figures
 
 def evaluator_for(task: dict, db: Path | None, executor, **kwargs) -> Evaluator:
     """The task's benchmark as every method evaluates it: candidates of the task's layer with its fixed policies of
-    the other layers, scored by its objective (penalised past its constraint) and judged against its constraint."""
+    the other layers, scored by its objective (penalised past its constraint) and judged against its constraint.
+    A program task's: its evaluator (``tools/programs/evaluator.py``), through the same ledger."""
+    if is_program(task):
+        from glia.tools.programs import spec_for_task
+        from glia.tools.programs.evaluator import ProgramEvaluator
+        return ProgramEvaluator(spec_for_task(task), functools.partial(score, task), functools.partial(violation, task),
+                                task["objective"]["metric"], db, ledger=kwargs.get("ledger"),
+                                unit=kwargs.get("unit", ""), timeout_auto=task["evaluator"]["timeout_s"] is None)
     return Evaluator(task["benchmark"]["workload"], task["benchmark"]["seeds"], functools.partial(score, task),
                      task["objective"]["metric"], db, executor, layer=layer_of(task), fixed=task.get("stack"),
                      judge=functools.partial(violation, task), **kwargs)

@@ -25,12 +25,14 @@ from glia.state import (
     violation,
     worse,
 )
+from glia.state.program_task import is_program
 from glia.state.task import objective_ci, policy_name
 from glia.tools.heldout import measure_heldout, plan
 from glia.tools.simulation import SnapshotChanged, best_code, confirm_hardened, describe_check, run_baseline
 from glia.tools.toolkit import execute
 from glia.tools.workspace import WorkspaceError, read_inside, write_inside
 
+from . import program_harness
 from .common import task_evaluator, tool_context
 from .progress import own_ledger, sims_left
 from .report import write_report
@@ -53,6 +55,11 @@ def measure_baselines(state: GliaState, runtime: Runtime[GliaContext]) -> GliaSt
     done = {b["policy"] for b in state.get("baselines", [])}  # CACHE: a run's baselines, by name, in its state
     out: list[Baseline] = []
     evaluator = task_evaluator(state, runtime.context)
+    if is_program(task) and "starter" not in done:  # a program task's baseline: the starter, measured 3 times
+        b = program_harness.starter_baseline(state, evaluator)
+        out.append(b)
+        runtime.stream_writer({"event": "baseline", "policy": "starter", "metrics": b["metrics"],
+                               "feasible": b["feasible"], "violation": b["violation"], "noise": b["noise"]})
     for spec in task["benchmark"]["baselines"]:
         name = policy_name(spec)
         if name in done:
@@ -70,6 +77,9 @@ def _judged(task, m: dict) -> dict:
     """A measurement's score (penalised by the constraint), feasibility and violation; a failed run is infeasible."""
     if m.get("error"):
         return {"score": math.inf, "feasible": False, "violation": math.inf}
+    if m.get("valid") is False:  # a program its evaluator found invalid: measured, never the best
+        return {"score": score(task, m["metrics"]), "feasible": False,
+                "violation": max(violation(task, m["metrics"]), 1.0)}
     return {"score": score(task, m["metrics"]), "feasible": feasible(task, m["metrics"]),
             "violation": violation(task, m["metrics"])}
 
@@ -103,16 +113,23 @@ def run_tools(state: GliaState, runtime: Runtime[GliaContext]) -> GliaState:
             sc = judged["score"]
             verdict = ("error" if e.get("error") else "improved" if improves(sc, best_score, 0.99) else
                        "worse" if worse(sc, best_score, 1.05) else "no gain")
+            if is_program(task):  # against the starter's noise band, in the objective's units
+                verdict = program_harness.verdict(e, sc, best_score, ctx.evaluator.noise)
+                res.text += program_harness.noise_note(verdict, ctx.evaluator.noise)
             entry = {**e, **judged, "context": state["context_id"], "seq": seq,
                      "verdict": verdict, "workspace": str(ctx.workspace)}
             if judged["feasible"] and sc < best_feasible:  # reported best once a hardened re-measurement agrees
-                check = confirm_hardened(ctx.workspace, e, ctx.evaluator)
+                if is_program(task):  # re-measured in a fresh copy of the working directory
+                    check, line = program_harness.confirm(e, ctx.evaluator)
+                else:
+                    check = confirm_hardened(ctx.workspace, e, ctx.evaluator)
+                    line = describe_check(check)
                 entry["hardened"] = check
-                res.text += "\n" + describe_check(check)
+                res.text += "\n" + line
                 if not check["agree"]:
                     sc = math.inf
                     entry.update(score=sc, feasible=False, verdict="error", error={
-                        "kind": "hardened_disagrees", "message": describe_check(check)})
+                        "kind": "hardened_disagrees", "message": line})
                     res.error = True
             entries.append(entry)
             best_score = min(best_score, sc)
@@ -123,7 +140,8 @@ def run_tools(state: GliaState, runtime: Runtime[GliaContext]) -> GliaState:
                         "ci90": objective_ci(task, e),
                         "snapshot": e.get("frozen") or str(ctx.workspace / e["snapshot"]),
                         "sha256": e.get("sha256"), "file": e["snapshot"],
-                        "hash": e["hash"], "hardened": entry["hardened"]}
+                        "hash": e["hash"], "hardened": entry["hardened"],
+                        **({"private": e["private"]} if e.get("private") else {})}
             runtime.stream_writer({"event": "experiment", "context": state["context_id"], "id": e["id"],
                                    "label": e.get("label", ""), "metrics": e["metrics"], "error": entry.get("error"),
                                    "verdict": entry["verdict"], "feasible": entry["feasible"],
@@ -181,7 +199,13 @@ def collect(state: GliaState, runtime: Runtime[GliaContext]) -> GliaState:
             _deliver(run_dir, f"best_{Path(state['task']['design']['file']).name}", code)
             hashes["best"] = best["sha256"]
     heldout = {}
-    if runtime.context.evaluation.get("heldout", True):  # a comparison re-measures every method's design itself
+    if is_program(state["task"]) and runtime.context.evaluation.get("heldout", True):
+        evaluator = task_evaluator(state, runtime.context)
+        runtime.stream_writer({"event": "heldout", "designs": ["best", "starter"] if state.get("best") else
+                               ["starter"], "variants": list(evaluator.spec.variants)})
+        heldout = program_harness.heldout(state, evaluator, lambda design, part, fig: runtime.stream_writer(
+            {"event": "heldout_figure", "design": design, "part": part, "figure": fig}))
+    elif runtime.context.evaluation.get("heldout", True):  # a comparison re-measures every method's design itself
         evaluator = task_evaluator(state, runtime.context)
         runtime.stream_writer({"event": "heldout", "designs": list(designs), "seeds": len(plan(state["task"])["seeds"]),
                                "timeout_s": evaluator.timeout_s})

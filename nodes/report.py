@@ -141,6 +141,9 @@ def _seeded(state: GliaState, metric: str) -> list[str]:
 
 def write_report(state: GliaState, path: Path) -> str:
     task = state["task"]
+    if task.get("design", {}).get("layer") == "program":  # a program judged by the user's evaluator
+        from .program_report import write_program_report
+        return write_program_report(state, path, _delivered)
     metric = task["objective"]["metric"]
     best = state.get("best")
     ledger = sorted(state.get("ledger", []), key=lambda e: (e["context"], e["seq"]))

@@ -189,6 +189,9 @@ def seeded_order(plan: list[tuple], seed: int) -> list[tuple]:
 
 
 def offline_researcher(state: GliaState, runtime: Runtime[GliaContext]) -> GliaState:
+    if state["task"].get("design", {}).get("layer") == "program":  # no model, no ideas: the constants search
+        from .program_constants import program_constants_researcher
+        return program_constants_researcher(state, runtime)
     space = SPACES.get((state["task"].get("offline") or {}).get("space", "router"))
     seed = int((getattr(runtime.context, "evaluation", None) or {}).get("seed", 0) or 0)
     hyps = _hypotheses_update(state, space.hypotheses if space else HYPOTHESES)

@@ -125,6 +125,13 @@ def execute(ctx: ToolContext, name: str, args: dict, call_id: str, sims_left: in
             if sims_left <= 0:
                 return ToolResult("ERROR: the simulation budget is used up; call finish with your best design", True)
             exp_id = f"{ctx.context_id}-{call_id}"
+            if task["design"].get("layer") == "program":  # the task's evaluator judges a program
+                from .programs.experiment import experiment_text as program_text
+                from .programs.experiment import run_program
+                res = run_program(ws, ctx.evaluator, task, parsed.candidate or task["design"]["file"], exp_id,
+                                  context=ctx.context_id, run_id=f"{ctx.run}/{exp_id}" if ctx.run else exp_id)
+                res.update(label=parsed.label, hypothesis=parsed.hypothesis)
+                return ToolResult(program_text(res, sims_left - 1, task), bool(res.get("error")), res)
             res = run_simulation(ws, ctx.evaluator, parsed.candidate or task["design"]["file"], exp_id,
                                  context=ctx.context_id, run_id=f"{ctx.run}/{exp_id}" if ctx.run else exp_id)
             res.update(label=parsed.label, hypothesis=parsed.hypothesis)
