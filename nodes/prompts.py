@@ -143,11 +143,34 @@ def researcher_system(layer: str, api: str | None = None) -> str:
     return RESEARCHER_SYSTEM.format(api=f"{api or DESIGN_API[layer]}\n{static_rules()}")
 
 
+PROGRAM_API = """The design is a program, {file}, judged by the task's own evaluator ({format} format): each
+run_simulation evaluates the file in a fresh copy of the evaluator's working directory, confined (no network, no
+files of the evaluator: the program cannot read its test cases or expected answers), and returns the metrics the
+evaluator reports, its feedback and the names of its per-case tables (query_telemetry: program_runs,
+program_metrics, program_texts, case_*). {blocks}Keep the functions and classes the evaluator calls, with their
+signatures. Write the whole file (write_file, or one fenced python block). A program the evaluator finds invalid
+is never the best; a gain within the starter's noise band is not a gain."""
+
+
+def program_system(task: dict) -> str:
+    """The researcher's system prompt for a program task."""
+    d = task["design"]
+    blocks = ("Only the code between the EVOLVE-BLOCK-START and EVOLVE-BLOCK-END markers may change: keep the "
+              "markers and everything outside them exactly as they are (anything else is refused, not charged). "
+              if d.get("blocks") else "")
+    return RESEARCHER_SYSTEM.replace("a systems policy", "a program").replace(
+        "Only simulation results count", "Only evaluation results count").format(
+        api=PROGRAM_API.format(file=d["file"], format=task["evaluator"]["format"], blocks=blocks))
+
+
 def task_brief(task: dict) -> str:
     obj = task["objective"]
     goal = f"{obj['goal']} {obj['metric']}"
     if obj.get("constraint"):
         goal += f" subject to {json.dumps(obj['constraint'])}"
+    if task["design"].get("layer") == "program":
+        return (f"Task {task['name']}: {task['background']}\nObjective: {goal}, as the evaluator reports it. Design "
+                f"file: {task['design']['file']}.")
     bench = task["benchmark"]
     return (f"Task {task['name']}: {task['background']}\nObjective: {goal} on benchmark {bench['workload']} "
             f"over seeds {bench['seeds']}. Design file: {task['design']['file']} (editable: "
@@ -189,6 +212,10 @@ def baselines_text(task: dict, baselines: list[dict]) -> str:
     them once per run on the task's benchmark and seeds, outside the simulation budget)."""
     metric = task["objective"]["metric"]
     layer = (task.get("design") or {}).get("layer", "router")
+    if layer == "program":
+        return "; ".join(f"The starter, measured {b.get('runs', 1)} times by the harness (not from your budget): "
+                         f"{metric} {b['metrics'].get(metric, float('nan')):.6g}, noise band {b.get('noise', 0):.3g}"
+                         for b in baselines if not b.get("error") and b.get("policy") == "starter")
     known = known_designs(task)
 
     def what(b: dict) -> str:

@@ -100,7 +100,9 @@ def _modes(state: GliaState, modes: RoleModes, retrying: bool, usage: dict) -> R
 
 
 def _form(state: GliaState, modes: RoleModes) -> str:
-    """The design form the researcher works in now (``nodes/design_form.py``)."""
+    """The design form the researcher works in now (``nodes/design_form.py``); a program is written whole."""
+    if layer_of(state["task"]) == "program":
+        return "class"
     return design_form.form_of(_design_source(state), modes.design_form, bool(own_ledger(state)))
 
 
@@ -125,6 +127,8 @@ def _switch(state: GliaState, form: str) -> GliaState | None:
     """After ``SWITCH_AFTER`` designs in a row failed in one form, the design file is put in the other: the
     functions form's starter, or the task's whole-class starter; the researcher is told why."""
     ledger = own_ledger(state)
+    if layer_of(state["task"]) == "program":  # no other form to switch to
+        return None
     streak = design_form.failing_streak(ledger, state["workspace"], form)
     if streak < design_form.SWITCH_AFTER:
         return None
@@ -150,8 +154,8 @@ def _conversation(state: GliaState, modes: RoleModes, form: str = "class") -> li
     layer = layer_of(task)
     protocol = (prompts.PROTOCOL_TEXT.format(design=design, tools=", ".join(RESEARCHER_TOOLS))
                 if modes.tools == "text" else prompts.PROTOCOL_TOOLS)
-    system = prompts.researcher_system(layer)
-    if form == "functions":
+    system = prompts.program_system(task) if layer == "program" else prompts.researcher_system(layer)
+    if form == "functions" and layer != "program":
         system = prompts.researcher_system(layer, design_form.api_text(layer))
         actions = prompts.FUNCTIONS_ACTIONS["text" if modes.tools == "text" else "tools"]
         protocol = prompts.PROTOCOL_FUNCTIONS.format(actions=actions.format(tools=", ".join(RESEARCHER_TOOLS)))
@@ -194,7 +198,7 @@ def _workbench(state: GliaState, form: str = "class") -> str:
     best = state.get("best")
     best_source = Path(best["snapshot"]).read_text(errors="replace") if best and Path(
         best.get("snapshot", "")).is_file() else None
-    note = design_form.repeated_error(own_ledger(state), layer_of(task), form)
+    note = "" if layer_of(task) == "program" else design_form.repeated_error(own_ledger(state), layer_of(task), form)
     return prompts.workbench(task, source, own_ledger(state), state.get("baselines", []), findings,
                              mine[-1]["text"] if mine else None, sims_left(state), best, best_source, note)
 
@@ -255,7 +259,10 @@ def _chosen(reply: AIMessage) -> tuple[str | None, str]:
 
 def _design_problem(parsed: ParsedReply, design: str, state: GliaState | None = None) -> str | None:
     """A new design that cannot run as meant, or that breaks the rules every design is checked against before it
-    runs (``guard.check_source``), is sent back before it costs a simulation."""
+    runs (``guard.check_source``), is sent back before it costs a simulation. A program (a program task's) must
+    parse and keep the starter's code outside its EVOLVE-BLOCK regions."""
+    if state is not None and layer_of(state["task"]) == "program":
+        return _program_problem(parsed, design, state)
     for a in parsed.actions:
         code = a.args["code"] if a.name == POLICY else a.args.get("content") if (
             a.name == "write_file" and a.args.get("path") == design) else None
@@ -273,6 +280,29 @@ def _design_problem(parsed: ParsedReply, design: str, state: GliaState | None = 
         path = Path(state["workspace"]) / candidate
         if str(candidate).endswith(".py") and path.is_file():
             return _refused(path.read_text(errors="replace"), candidate)
+    return None
+
+
+def _program_problem(parsed: ParsedReply, design: str, state: GliaState) -> str | None:
+    from glia.tools.programs import blocks
+    task = state["task"]
+    for a in parsed.actions:
+        code = a.args["code"] if a.name == POLICY else a.args.get("content") if (
+            a.name == "write_file" and a.args.get("path") == design) else None
+        if a.name == "patch_file" and a.args.get("path") == design:
+            code = _patched(state, design, a.args)
+        if code is None:
+            continue
+        if design.endswith(".py"):
+            try:
+                compile(code, design, "exec")
+            except SyntaxError as exc:
+                return f"[harness] Your program does not parse: line {exc.lineno}: {exc.msg}. Not run, not charged."
+        if task["design"].get("blocks"):
+            try:
+                blocks.check(task["design"]["starter_source"], code)
+            except blocks.BlockError as exc:
+                return f"[harness] Not run, not charged: {exc}."
     return None
 
 

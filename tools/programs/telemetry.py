@@ -88,8 +88,20 @@ def record_evaluation(db: str | Path, run_id: str, ev: ProgramEvaluation, *, exp
         con.execute("COMMIT")
 
 
+def _coerce(v):
+    """A number written as text (a CSV file's cells) as the number."""
+    if isinstance(v, str):
+        try:
+            x = float(v)
+        except ValueError:
+            return v
+        return x if math.isfinite(x) else v
+    return v
+
+
 def _write_table(con, run_id: str, name: str, rows: list[dict]) -> None:
     table = table_name(name)
+    rows = [{k: _coerce(v) for k, v in r.items()} for r in rows]
     columns: dict[str, str] = {}
     for r in rows:
         for k, v in r.items():
