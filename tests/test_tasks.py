@@ -13,10 +13,12 @@ from glia.state.task import TASKS_DIR, builtin_tasks, constraint_text, objective
 
 
 def test_every_built_in_task_loads_with_its_layer_stack_baselines_and_offline_rules():
-    assert builtin_tasks() == ["adapt", "autoscaling", "batch-scheduling", "routing", "slo-routing"]
+    assert builtin_tasks() == ["adapt", "autoscaling", "batch-scheduling", "cache-eviction", "job-placement",
+                               "routing", "slo-routing"]
     layers = {name: load_task(name)["design"]["layer"] for name in builtin_tasks()}
     assert layers == {"adapt": "router", "autoscaling": "autoscaler", "batch-scheduling": "batch",
-                      "routing": "router", "slo-routing": "router"}
+                      "cache-eviction": "program", "job-placement": "program", "routing": "router",
+                      "slo-routing": "router"}
     batch = load_task("batch-scheduling")
     assert batch["stack"] == {"router": "llq", "batch": None, "autoscaler": None}
     assert batch["benchmark"]["baselines"] == ["fcfs", "spf", str(TASKS_DIR / "batch_headroom.py")]
