@@ -45,6 +45,8 @@ def setup_context(state: GliaState, runtime: Runtime[GliaContext]) -> GliaState:
     # never through a link, never over what is there (a resumed context keeps its design file)
     write_inside(ws, state["task"]["design"]["file"], (state["task"]["design"]["starter_source"] or "").encode(),
                  replace=False)
+    if is_program(state["task"]):  # the problem's own pieces, for the shell tool (the evaluator's files hidden)
+        program_harness.copy_problem(ws, state["task"])
     runtime.stream_writer({"event": "context_start", "context": state["context_id"]})
     return {"started_at": state.get("started_at") or time.time()}
 

@@ -90,5 +90,30 @@ def heldout(state: GliaState, evaluator: ProgramEvaluator, on_figure=None) -> di
     return out
 
 
-def program_text(path: str | Path) -> str:
-    return Path(path).read_text(errors="replace")
+PROBLEM_DIR = "problem"
+
+
+def copy_problem(workspace: Path, task: dict) -> int:
+    """The researcher's confined copy of the evaluator's working directory, ``problem/`` in its workspace (the
+    shell tool runs there; it cannot read the original): every file but the evaluator's own (its entry, the
+    command's scripts, the task's ``hidden`` list), the candidate's file name (the design file is the workspace's)
+    and what is never copied for an evaluation. Written once (a resumed context keeps it); the number of files."""
+    import fnmatch
+    import os
+
+    from glia.tools.programs.spec import COPY_IGNORE
+    from glia.tools.workspace import write_inside
+
+    ev = task["evaluator"]
+    root = Path(ev["workdir"])
+    skip = {*ev.get("hidden", [ev.get("entry")]), ev["program_file"]}
+    n = 0
+    for top, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if not any(fnmatch.fnmatch(d, p) for p in COPY_IGNORE))
+        for name in sorted(files):
+            rel = (Path(top) / name).relative_to(root).as_posix()
+            if rel in skip or any(fnmatch.fnmatch(name, p) for p in COPY_IGNORE) or (Path(top) / name).is_symlink():
+                continue
+            write_inside(workspace, f"{PROBLEM_DIR}/{rel}", (Path(top) / name).read_bytes(), replace=False)
+            n += 1
+    return n

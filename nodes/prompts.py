@@ -147,9 +147,10 @@ PROGRAM_API = """The design is a program, {file}, judged by the task's own evalu
 run_simulation evaluates the file in a fresh copy of the evaluator's working directory, confined (no network, no
 files of the evaluator: the program cannot read its test cases or expected answers), and returns the metrics the
 evaluator reports, its feedback and the names of its per-case tables (query_telemetry: program_runs,
-program_metrics, program_texts, case_*). {blocks}Keep the functions and classes the evaluator calls, with their
-signatures. Write the whole file (write_file, or one fenced python block). A program the evaluator finds invalid
-is never the best; a gain within the starter's noise band is not a gain."""
+program_metrics, program_texts, case_*). The problem's own files, but the evaluator's, are in problem/: the shell
+tool can run its helpers there (e.g. a quick check on one case). {blocks}Keep the functions and classes the
+evaluator calls, with their signatures. Write the whole file (write_file, or one fenced python block). A program
+the evaluator finds invalid is never the best; a gain within the starter's noise band is not a gain."""
 
 
 def program_system(task: dict) -> str:

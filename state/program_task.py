@@ -20,8 +20,10 @@ Format (paths relative to the TOML file)::
                cascade = [0.5, 0.75] (openevolve: the thresholds of stages 1 and 2),
                isolation = "split" (the program in a process of its own that cannot reach the evaluator's files;
                Python programs) | "shared" (in the evaluator's process), program_reads = [files of the workdir the
-               program itself imports], env = {K = "V"}, args = [...] (shinka, command), kwargs = {...} (openevolve:
-               keyword arguments of evaluate, OpenEvolve's evaluator_args)
+               program itself imports], hidden = [files kept out of the researcher's copy of the working
+               directory besides the evaluator's entry: expected answers, held-out cases], env = {K = "V"},
+               args = [...] (shinka, command), kwargs = {...} (openevolve: keyword arguments of evaluate,
+               OpenEvolve's evaluator_args)
   [evaluator.heldout], [evaluator.shifted]   (optional) env = {K = "V"}, args = [...], kwargs = {...}: how the
                evaluator runs on held-out cases and on shifted ones; where absent the report says there is no
                held-out check
@@ -46,7 +48,7 @@ _KEYS = {
     "task": {"name", "background", "objective", "design", "evaluator", "budget", "endpoint", "offline"},
     "design": {"layer", "file", "starter", "editable", "blocks", "function"},
     "evaluator": {"format", "workdir", "entry", "command", "timeout_s", "memory_mb", "cascade", "isolation",
-                  "program_reads", "env", "args", "kwargs", *VARIANTS},
+                  "program_reads", "env", "args", "kwargs", "hidden", *VARIANTS},
     "variant": {"env", "args", "kwargs"},
     "budget": {"evaluations", "simulations", "usd", "wall_clock_s", "tokens"},
 }
@@ -227,10 +229,14 @@ def validate_evaluator(raw: dict, design_file: str, base_dir: Path) -> dict:
     if kwargs and fmt != "openevolve":
         raise TaskError("task: evaluator.kwargs: only an OpenEvolve evaluate() takes keyword arguments")
     variants = {name: _variant(ev[name], fmt, f"evaluator.{name}") for name in VARIANTS if name in ev}
+    # files of the working directory kept out of the researcher's copy (its shell's problem/): the evaluator's own
+    named = [a for a in command if (workdir / a).is_file()] if fmt == "command" else [entry]
+    hidden = [_relative(h, "evaluator.hidden[]") for h in _strings(ev.get("hidden", []), "evaluator.hidden")]
+    hidden = list(dict.fromkeys([*named, *hidden]))
     return {"format": fmt, "workdir": str(workdir), "program_file": design_file, "entry": entry, "command": command,
             "timeout_s": timeout, "memory_mb": memory, "cascade": cascade, "isolation": isolation,
             "program_reads": reads, "env": _env(ev.get("env"), "evaluator.env"), "args": args, "kwargs": kwargs,
-            "variants": variants}
+            "variants": variants, "hidden": hidden}
 
 
 def validate_program_task(raw: dict, base_dir: Path) -> dict:

@@ -327,3 +327,23 @@ def test_a_resumed_program_run_reads_back_what_it_measured(tmp_path):
     assert out.status == "finished"
     again = resume_run(out.thread_id, tmp_path / "ws")
     assert again.status == "finished" and len(again.state["ledger"]) == 2
+
+
+def test_the_researchers_shell_runs_the_problems_pieces_but_never_sees_the_evaluators_files(tmp_path):
+    from glia.nodes.program_harness import copy_problem
+    from glia.tools.workspace import shell
+    path = small_task(tmp_path)
+    (tmp_path / "problem" / "helper.py").write_text("def case():\n    return 21\n")
+    path.write_text(path.read_text().replace("timeout_s = 20", 'timeout_s = 20\nhidden = ["answers.json"]'))
+    task = load_task(str(path))
+    assert task["evaluator"]["hidden"] == ["evaluator.py", "answers.json"]
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    assert copy_problem(ws, task) == 1
+    out = shell(ws, "ls problem; cd problem && python -c 'import helper; print(helper.case() * 2)'")
+    assert "helper.py" in out and "42" in out and "answers.json" not in out and "evaluator.py" not in out
+    try:                                                      # the original is out of the shell's reach
+        seen = shell(ws, f"cat {tmp_path / 'problem' / 'answers.json'}")
+    except Exception as exc:                                  # refused by the sandbox
+        seen = str(exc)
+    assert "expected" not in seen
