@@ -75,6 +75,13 @@ def heldout(state: GliaState, evaluator: ProgramEvaluator, on_figure=None) -> di
         except (SnapshotChanged, KeyError):
             pass
     designs["starter"] = task["design"]["starter_source"]
+    return measure_variants(evaluator, designs, on_figure)
+
+
+def measure_variants(evaluator: ProgramEvaluator, designs: dict[str, str], on_figure=None) -> dict:
+    """Each design (name -> its source) on each of the evaluator's variants, uncharged, unrecorded:
+    ``{design: {variant: figure}}`` ({} without variants)."""
+    variants = list(evaluator.spec.variants)
     out: dict[str, dict] = {}
     for name, source in designs.items():
         out[name] = {}

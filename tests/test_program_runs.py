@@ -347,3 +347,54 @@ def test_the_researchers_shell_runs_the_problems_pieces_but_never_sees_the_evalu
     except Exception as exc:                                  # refused by the sandbox
         seen = str(exc)
     assert "expected" not in seen
+
+
+# -- glia compare -----------------------------------------------------------------------------------------------------
+def test_glia_compare_runs_every_method_on_a_program_task_through_the_one_ledger(tmp_path):
+    import html
+
+    from servers import Json, Model, OpenAIServer, Say, View, typical_model
+
+    from glia.graph.compare import CompareConfig, start_compare
+    from glia.nodes import prompts as glia_prompts
+
+    starter = load_task("job-placement")["design"]["starter_source"]
+    better = starter.replace("WORK_WEIGHT = 0.0", "WORK_WEIGHT = 1.0")
+    line = next(x for x in starter.splitlines() if x.startswith("WORK_WEIGHT"))
+    probe = typical_model()
+
+    def turn(view: View):
+        system = html.unescape(view.messages[0]["content"]) if view.messages[0]["role"] == "system" else ""
+        text = html.unescape(view.text())
+        if "Researcher of Glia" in system:
+            if "Weighted-by-work priorities" in text.split("Experiments")[-1]:
+                return Say('{"name": "finish", "arguments": {"summary": "work-weighted priorities"}}') \
+                    if "choose_action" not in view.tools else Json({"action": "finish"})
+            return Say(f"Weighted-by-work priorities.\n```python\n{better}```")
+        if "Analyst of Glia" in system:
+            return Say("DONE") if view.last == glia_prompts.ANALYST_QUERY else Json({"findings": [{"text": "ok"}]})
+        if "Supervisor of Glia" in system:
+            return Json({"decision": "approve" if "researcher done" in text else "continue", "message": "Go on."})
+        if "Design the best policy you can" in system:
+            return Say(f"```python\n{better}```")
+        if "You improve a policy" in system:
+            return Say(f"Weight by work.\n<<<<<<< SEARCH\n{line}\n=======\n{line.replace('0.0', '2.0', 1)}\n"
+                       ">>>>>>> REPLACE\n")
+        return probe.turns[0](view)
+
+    server = OpenAIServer(Model(turn))
+    config = CompareConfig.build("job-placement", methods_=["glia", "best_shot", "openevolve"], runs=1,
+                                 budget=2, model="emulated", base_url="http://openai.emulated/v1",
+                                 workspace=tmp_path, compare_id="cmp-prog")
+    out = start_compare(config, factory=server.factory)
+    assert out.status == "finished", out.message
+    ledger = BudgetLedger(tmp_path / "compares" / "cmp-prog" / "ledger.sqlite")
+    for method in ("glia", "best_shot", "openevolve"):
+        rows = ledger.rows(f"{method}-r1")
+        assert 1 <= len(rows) <= 2 and all(r["key"].startswith("prog-") for r in rows), (method, rows)
+    summary = out.summary
+    assert summary["baselines"]["starter"]["value"] == pytest.approx(1.3627, abs=1e-3)
+    assert summary["baselines"]["starter"]["heldout"] is not None
+    assert summary["methods"]["best_shot"]["search"]["mean"] > 1.3627
+    report = (tmp_path / "compares" / "cmp-prog" / "report.md").read_text()
+    assert "by the evaluator's variants heldout, shifted" in report and "baseline starter" in report

@@ -229,18 +229,24 @@ def _best_shot(shared: Shared, unit: Unit) -> dict:
             text = ask(messages)
         except EndpointDown as exc:
             return {"status": "paused", "message": str(exc)}
-        code = _program(text)
+        code = _program(text, shared.task)
         if code is None:
             shared.on_event({"event": "no_program", "unit": unit.key, "method": unit.method})
             continue
-        result = ev.evaluate_source(code, unit.dir, label=f"sample {calls}")
+        result = ev.evaluate_source(code, unit.dir, label=f"sample {calls}", **_blocks(shared.task))
         _evaluated(shared, unit, result, f"sample {calls}")
     return {"status": "finished", "message": f"{calls} model calls"}
 
 
-def _program(text: str) -> str | None:
+def _blocks(task: dict) -> dict:
+    """A program task's EVOLVE-BLOCK check for ``evaluate_source`` (none for a policy task)."""
+    d = task["design"]
+    return {"starter": d["starter_source"]} if d.get("layer") == "program" and d.get("blocks") else {}
+
+
+def _program(text: str, task: dict | None = None) -> str | None:
     """The design in a reply: its fenced Python block defining a scheduler class (``parse_reply``), else the whole
-    reply when it parses as one."""
+    reply when it parses as one (a program task's: any code that parses)."""
     parsed = parse_reply(AIMessage(content=text), specs={})
     action = next((a for a in parsed.actions if a.name == POLICY), None)
     if action is not None:
@@ -250,7 +256,7 @@ def _program(text: str) -> str | None:
         ast.parse(code)
     except SyntaxError:
         return None
-    return code if "class " in code else None
+    return code if "class " in code or (task or {}).get("design", {}).get("layer") == "program" else None
 
 
 # -- the libraries, each in its own process -------------------------------------------------------------------------
@@ -274,7 +280,7 @@ def library_spec(shared: Shared, unit: Unit) -> dict:
     task = shared.task
     spec = {"method": unit.method, "dir": str(unit.dir), "budget": unit.budget, "seed": unit.run,
             "model": shared.model.model if shared.model else "model", "metric": task["objective"]["metric"],
-            "timeout_s": shared.evaluator.timeout_s * len(shared.evaluator.seeds) + 60,
+            "timeout_s": shared.evaluator.timeout_s * max(1, len(shared.evaluator.seeds)) + 60,
             "max_tokens": MAX_TOKENS["researcher"], "temperature": TEMPERATURE[unit.method]}
     if unit.method == "openevolve":
         spec.update(starter=task["design"]["starter_source"], iterations=4 * unit.budget,
@@ -296,7 +302,7 @@ def _library(shared: Shared, unit: Unit) -> dict:
     goal = shared.task["objective"]["goal"]
 
     def evaluate(code: str, label: str) -> dict:
-        result = ev.evaluate_source(code, unit.dir, label=label)
+        result = ev.evaluate_source(code, unit.dir, label=label, **_blocks(shared.task))
         _evaluated(shared, unit, result, label)
         return {"fitness": fitness(result, shared.reference, goal), "value": result.get("value"),
                 "status": result.get("status"), "error": result.get("error"),

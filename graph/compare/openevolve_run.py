@@ -85,7 +85,9 @@ def main(spec_path: str) -> None:
     spec = json.loads(Path(spec_path).read_text())
     out = Path(spec["dir"])
     initial = out / "initial_program.py"
-    initial.write_text(f"# EVOLVE-BLOCK-START\n{spec['starter'].rstrip()}\n# EVOLVE-BLOCK-END\n")
+    starter = spec["starter"]  # a program task's starter has its own EVOLVE-BLOCK regions: kept as they are
+    initial.write_text(starter if "EVOLVE-BLOCK-START" in starter else
+                       f"# EVOLVE-BLOCK-START\n{starter.rstrip()}\n# EVOLVE-BLOCK-END\n")
     evaluator = out / "openevolve_evaluator.py"
     evaluator.write_text(EVALUATOR_FILE)
     controller = OpenEvolve(str(initial), str(evaluator), config(spec), output_dir=str(out / "openevolve"))

@@ -39,7 +39,10 @@ def measured(task: dict, baselines: dict[str, dict]) -> str:
 
 
 def task_description(task: dict, baselines: dict[str, dict] | None = None) -> str:
-    text = f"{prompts.task_brief(task)}\n\n{design_api(task['design'].get('layer', 'router'))}"
+    if task["design"].get("layer") == "program":  # the same facts Glia's researcher gets about the program
+        text = f"{prompts.task_brief(task)}\n\n{prompts.program_system(task).split(chr(10) * 2, 1)[-1]}"
+    else:
+        text = f"{prompts.task_brief(task)}\n\n{design_api(task['design'].get('layer', 'router'))}"
     figures = measured(task, baselines or {})
     return f"{text}\n\n{figures}" if figures else text
 
@@ -55,6 +58,7 @@ The current design, for reference:
 ```
 
 Write your design: the whole Python file in one ```python block, with its imports and exactly one scheduler class."""
+BEST_SHOT_PROGRAM = """Write your design: the whole program file in one ```python block."""
 
 OPENEVOLVE_SYSTEM = """You improve a policy for a simulated computer system. {description}
 
@@ -69,5 +73,12 @@ Here the design is a single function, `{name}`, that a fixed scheduler class cal
 def best_shot(task: dict, baselines: dict[str, dict] | None = None) -> list[dict]:
     starter = task["design"]["starter_source"].rstrip() or "(none)"
     return [{"role": "system", "content": BEST_SHOT_SYSTEM},
-            {"role": "user", "content": BEST_SHOT_ASK.format(description=task_description(task, baselines),
-                                                             starter=starter)}]
+            {"role": "user", "content": _program_ask(task, BEST_SHOT_ASK.format(
+                description=task_description(task, baselines), starter=starter))}]
+
+
+def _program_ask(task: dict, text: str) -> str:
+    """A program task's best-shot ask: the whole program file, not a scheduler class."""
+    if task["design"].get("layer") != "program":
+        return text
+    return text.replace(BEST_SHOT_ASK.rsplit("\n", 1)[-1], BEST_SHOT_PROGRAM)

@@ -153,8 +153,9 @@ def write_report(config, task: dict, summary: dict, status: str, message: str) -
     metric, goal = summary["metric"], summary["goal"]
     ref_name, ref = next(((p, b) for p, b in summary["baselines"].items() if not b.get("error")), (None, {}))
     png = _plot(config, summary)
-    held = heldout.plan(task)
-    shifted = heldout.shifted_workload(task["benchmark"]["workload"], held["shifted"])[0]
+    program = task["design"].get("layer") == "program"
+    held = {"seeds": []} if program else heldout.plan(task)
+    shifted = "" if program else heldout.shifted_workload(task["benchmark"]["workload"], held["shifted"])[0]
     lines = [f"# Comparison {config.compare_id}: task `{task['name']}`", "",
              f"Objective: {goal} `{metric}` on `{task['benchmark']['workload']}` over seeds "
              f"{task['benchmark']['seeds']} (the search seeds). Budget: {config.budget} simulations per run, "
@@ -164,10 +165,13 @@ def write_report(config, task: dict, summary: dict, status: str, message: str) -
     if status != "finished":
         ran = ", ".join(f"{m['name']} {m['runs']} of {config.runs}" for m in summary["methods"].values())
         lines += [f"> **Incomplete** (runs finished: {ran or 'none'}): {message}", ""]
+    where = ((f"by the evaluator's variants {', '.join(task['evaluator']['variants'])}" if task["evaluator"]["variants"]
+              else "nowhere: **there is no held-out check** (the task gives no held-out variant of its evaluator)")
+             if program else f"on {len(held['seeds'])} held-out seeds ({held['seeds'][0]}-{held['seeds'][-1]}) and "
+             f"on `{shifted}`")
     lines += ["## Results", "",
               "The best design of each run (the best score in its ledger), as measured during the search, then "
-              f"re-measured on {len(held['seeds'])} held-out seeds ({held['seeds'][0]}-{held['seeds'][-1]}) and on "
-              f"`{shifted}`; mean and 90 % CI over runs.", "",
+              f"re-measured {where}; mean and 90 % CI over runs.", "",
               f"| method | runs | simulations used | search seeds | held-out seeds | shifted workload | held-out vs "
               f"{ref_name or 'baseline'} | errors per run |",
               "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]

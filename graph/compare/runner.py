@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from glia.nodes import program_harness
 from glia.nodes.common import evaluator_for
 from glia.simulator.metrics import jsonable
 from glia.simulator.telemetry import append_rows
@@ -155,6 +156,11 @@ def _execute(config: CompareConfig, on_event: Callable[[dict], None], factory: C
     evaluator = evaluator_for(task, paths.db, make_executor(config.executor, config.ray_address))
     _same_benchmark(config, evaluator.benchmark_key())
     baselines = {}
+    if task["design"].get("layer") == "program":  # the starter, measured several times (its noise band)
+        starter = task["design"]["starter_source"]
+        baselines["starter"] = evaluator.measure_starter(starter, f"{evaluator.key(starter)}")
+        on_event({"event": "baseline", "policy": "starter", "value": baselines["starter"].get("value"),
+                  "error": baselines["starter"].get("error")})
     for policy in task["benchmark"]["baselines"]:  # CACHE: by COMPARE-baseline-NAME and (program, benchmark)
         baselines[policy] = evaluator.measure(policy, f"{config.compare_id}-baseline-{policy}", context="baselines")
         on_event({"event": "baseline", "policy": policy, "value": baselines[policy].get("value"),
@@ -193,7 +199,9 @@ def _execute(config: CompareConfig, on_event: Callable[[dict], None], factory: C
     heldout_baselines = {}
     if status != "paused" and config.heldout:
         on_event({"event": "heldout", "what": "baselines"})
-        heldout_baselines = measure_heldout(evaluator, task, {p: p for p in baselines}, f"{config.compare_id}")
+        heldout_baselines = (program_harness.measure_variants(evaluator, {"starter": task["design"]["starter_source"]})
+                             if "starter" in baselines else
+                             measure_heldout(evaluator, task, {p: p for p in baselines}, f"{config.compare_id}"))
     results = [r for r in (_result(methods.Unit(m, i, config.budget, config.dir / "units" / f"{m}-r{i}"))
                            for i in range(1, config.runs + 1) for m in config.methods) if r is not None]
     summary = summarise(config, task, results, {u["unit"]: ledger.rows(u["unit"]) for u in results}, baselines,
@@ -251,7 +259,11 @@ def _finish_unit(config: CompareConfig, task: dict, evaluator: Evaluator, ledger
     heldout = {}
     if best and config.heldout and best.get("snapshot"):  # by code: a design several runs found is measured once
         design = f"code-{best['code_hash']}"
-        heldout = measure_heldout(evaluator, task, {design: best["snapshot"]}, config.compare_id).get(design, {})
+        if task["design"].get("layer") == "program":
+            heldout = program_harness.measure_variants(evaluator, {design: Path(best["snapshot"]).read_text(
+                errors="replace")}).get(design, {})
+        else:
+            heldout = measure_heldout(evaluator, task, {design: best["snapshot"]}, config.compare_id).get(design, {})
     u = ledger.unit(unit.key) or {}
     result = {"unit": unit.key, "method": unit.method, "run": unit.run, "status": outcome["status"],
               "message": outcome.get("message", ""), "thread": outcome.get("thread"), "budget": unit.budget,

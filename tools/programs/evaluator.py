@@ -38,7 +38,7 @@ Judge = Callable[[dict], float]
 
 def evaluation_key(source: str, spec: EvaluatorSpec, variant: str = "search") -> str:
     """``prog-PROGRAM-BENCHMARK``: the program's digest and the benchmark's identity."""
-    from glia.tools.evaluator import program_key  # the one digest of a program every method uses
+    from glia.tools.identity import program_key  # the one digest of a program every method uses
     return f"prog-{program_key(source)}-{spec.identity(variant)}"
 
 
@@ -79,6 +79,11 @@ class ProgramEvaluator:
             if self.timeout_auto and starter.get("runs_s"):
                 self.spec = dataclasses.replace(self.spec, timeout_s=derive_timeout(list(starter["runs_s"])))
         return self.spec.timeout_s
+
+    def benchmark_key(self, variant: str = "search") -> str:
+        """The benchmark's identity (``EvaluatorSpec.identity``): a comparison resumed on a changed evaluator is
+        refused as another benchmark."""
+        return self.spec.identity(variant)
 
     def key(self, source: str, variant: str = "search") -> str:
         return evaluation_key(source, self.spec, variant)
@@ -149,6 +154,28 @@ class ProgramEvaluator:
         if self.ledger is not None:
             self.ledger.record(self.unit, key, out)
         return out
+
+    def evaluate_source(self, source: str, workdir: Path, *, key: str | None = None, label: str = "",
+                        context: str = "", starter: str | None = None) -> dict:
+        """A charged evaluation of a program given as text (the libraries' candidates, best shot's): frozen as
+        ``workdir/candidates/KEY.EXT`` first, so the code that ran is kept beside its result. With ``starter``
+        (a task whose EVOLVE-BLOCK regions are enforced), a candidate that changes code outside them is refused,
+        not charged."""
+        if starter is not None:
+            from .blocks import BlockError, check
+            try:
+                check(starter, source)
+            except BlockError as exc:
+                return {"id": key or "", "status": "error", "charged": False, "metrics": {}, "score": math.inf,
+                        "value": None, "feasible": False, "error": {"kind": "blocks", "who": "program",
+                                                                     "message": f"refused, not charged: {exc}"}}
+        ext = Path(self.spec.program_file).suffix or ".txt"
+        name = key or self.key(source)
+        path = Path(workdir) / "candidates" / f"{name}{ext}"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.exists():
+            path.write_text(source)
+        return self.evaluate(str(path), name, label=label, context=context)
 
     def measure(self, source: str, run_id: str, *, variant: str = "search", context: str = "",
                 record: bool = False) -> dict:
