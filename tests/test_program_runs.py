@@ -276,7 +276,10 @@ def test_contained_failures_go_through_the_run_with_clear_errors_and_nothing_los
     reads = program("import json\nANSWERS = json.load(open('answers.json'))\n\n\ndef solve(x):\n"
                     "    return ANSWERS['expected'][ANSWERS['inputs'].index(x)]")
     good = program("FACTOR = 3\n\n\ndef solve(x):\n    return x * FACTOR")
-    models = scripted([reply("loop", ("write_file", {"path": "prog.py", "content": loops}),
+    wrong = program("def solve(x):\n    return -1")
+    models = scripted([reply("wrong", ("write_file", {"path": "prog.py", "content": wrong}),
+                             ("run_simulation", {"label": "wrong"})),
+                       reply("loop", ("write_file", {"path": "prog.py", "content": loops}),
                              ("run_simulation", {"label": "loops"})),
                        reply("write", ("write_file", {"path": "prog.py", "content": writes}),
                              ("run_simulation", {"label": "writes"})),
@@ -285,7 +288,7 @@ def test_contained_failures_go_through_the_run_with_clear_errors_and_nothing_los
                        reply("triple", ("write_file", {"path": "prog.py", "content": good}),
                              ("run_simulation", {"label": "triple"})),
                        reply("", ("finish", {"summary": "triple"}))])
-    config = RunConfig.build(str(path), budget_sims=6, llm=True, workspace=tmp_path / "ws",
+    config = RunConfig.build(str(path), budget_sims=7, llm=True, workspace=tmp_path / "ws",
                              settings={"retry_base_s": 0.0, "stagnation_window": 10})
     out = start_run(config, models=models)
     assert out.status == "finished"
@@ -294,6 +297,8 @@ def test_contained_failures_go_through_the_run_with_clear_errors_and_nothing_los
     for label in ("writes", "reads"):
         assert by[label]["error"]["who"] == "program", by[label]["error"]
     assert not by["triple"].get("error") and out.state["best"]["label"] == "triple"
+    # an invalid program (validity 0) is measured, never the best, and the report says why
+    assert not by["wrong"].get("error") and by["wrong"]["valid"] is False and not by["wrong"]["feasible"]
     assert json.loads((tmp_path / "problem" / "answers.json").read_text())["expected"] == [3, 6, 9]
     report = (Path(out.run_dir) / "report.md").read_text()
     assert "program_timeout (program)" in report and "There is no held-out check" in report
