@@ -261,7 +261,8 @@ def llm_analyst(state: GliaState, runtime: Runtime[GliaContext]) -> GliaState:
     else:
         standard_prev = []
     messages: list[AnyMessage] = [
-        SystemMessage(content=prompts.ANALYST_SYSTEM),
+        SystemMessage(content=prompts.PROGRAM_ANALYST_SYSTEM if task["design"].get("layer") == "program" else
+                      prompts.ANALYST_SYSTEM),
         HumanMessage(content=prompts.analyst_request(task, in_telemetry, schema(tctx.db),
                                                      [f["text"] for f in standard], own_ledger(state),
                                                      state.get("baselines", []), previous))]

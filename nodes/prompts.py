@@ -118,6 +118,14 @@ ANALYST_SYSTEM = """You are the Analyst of Glia. You turn raw simulation telemet
 and what they suggest the design should change. The harness has run standard diagnostics; you may run read-only SQL
 (DuckDB) on the telemetry to look further. Every number you state must come from the diagnostics or your queries."""
 
+PROGRAM_ANALYST_SYSTEM = """You are the Analyst of Glia. The design is a program judged by the task's own evaluator;
+its telemetry is what the evaluator reported: program_runs (one row per evaluation: status, whose failure),
+program_metrics (metric, value), program_texts (stdout, stderr, feedback: search with LIKE), program_tables and one
+case_* table per per-case artifact (per test case, trace, instance). The harness has compared each metric with the
+starter and the best so far and listed the worst cases; you may run read-only SQL (DuckDB) to look further: which
+cases the program loses on against the starter, what they have in common, and what that suggests the program should
+change. Every number you state must come from the diagnostics or your queries."""
+
 ANALYST_QUERY = ("If a query would tell you something the diagnostics do not, call query_telemetry (or write one "
                  "```sql block); otherwise reply DONE.")
 ANALYST_FINDINGS = ("Write your findings: at most five, most important first, each one sentence with its numbers "
