@@ -123,7 +123,12 @@ def _finish(outcome, as_json: bool) -> int:
             print(f"best: {data['best']['label']} -> {objective_text(metric, data['best'].get(metric))} "
                   f"({data['best']['path']})")
             if data["best"].get("hardened"):
-                print(f"best: {describe_check(data['best']['hardened'])}")
+                check = data["best"]["hardened"]
+                if check.get("fresh_copy"):  # a program task's new best, re-measured in a fresh copy
+                    from glia.tools.programs.experiment import describe_confirm
+                    print(f"best: {describe_confirm(check)}")
+                else:
+                    print(f"best: {describe_check(check)}")
         elif data["status"] == "finished":
             print("best: none (no design succeeded or met the task's constraint)")
         line = seeded_line(outcome.state)
