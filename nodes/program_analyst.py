@@ -74,8 +74,14 @@ def program_diagnose(db, run_id: str, task: dict, experiment: str, best_run: str
             sql = (f'SELECT {", ".join(chr(34) + c + chr(34) for c in shown)} FROM "{table}" WHERE run_id = ? '
                    f'AND "{key}" IS NOT NULL ORDER BY "{key}" {"ASC" if low_is_bad else "DESC"} LIMIT {WORST_ROWS}')
             rows = con.execute(sql, [run_id]).fetchall()
+            name_col = next((c for c, t in cols if t == "VARCHAR" and c != "run_id"), None)
+            before = {}
+            if rows and name_col and starter_ids:  # the same cases under the starter
+                marks = ", ".join("?" * len(starter_ids))
+                before = dict(con.execute(f'SELECT "{name_col}", avg("{key}") FROM "{table}" WHERE run_id IN '
+                                          f'({marks}) GROUP BY 1', starter_ids).fetchall())
             if rows:
-                worst[table] = (key, low_is_bad, shown, rows, sql)
+                worst[table] = (key, low_is_bad, shown, rows, sql, name_col, before)
     value = mine.get(metric)
     s, b = starter.get(metric), best.get(metric)
     figures = [x for x in (value, s, b) if x is not None]
@@ -95,12 +101,18 @@ def program_diagnose(db, run_id: str, task: dict, experiment: str, best_run: str
                    and abs(mine[k] - starter[k]) > 0.01 * max(abs(starter[k]), 1e-9)]
         add("metrics", bool(changed), "other metrics: " + "; ".join(parts), None, sql,
             [x for k in others for x in (mine[k], starter.get(k)) if x is not None])
-    for table, (key, low_is_bad, shown, rows, tsql) in worst.items():
-        cases = "; ".join(", ".join(f"{c}={_cell(v)}" for c, v in zip(shown, r, strict=False)) for r in rows)
+    for table, (key, low_is_bad, shown, rows, tsql, name_col, before) in worst.items():
+        cases = "; ".join(", ".join(f"{c}={_cell(v)}" for c, v in zip(shown, r, strict=False))
+                          + _starter_case(dict(zip(shown, r, strict=False)).get(name_col), key, before)
+                          for r in rows)
         add(f"cases:{table}", True, f"worst cases in {table} by {key} ({'lowest' if low_is_bad else 'highest'} "
             f"first): {cases}", None, tsql.replace("?", f"'{run_id}'"),
             [float(v) for r in rows for v in r if isinstance(v, (int, float))])
     return out
+
+
+def _starter_case(name, key: str, before: dict) -> str:
+    return f" (starter: {key}={_cell(before[name])})" if name in before else ""
 
 
 def _cell(v) -> str:
