@@ -97,7 +97,9 @@ def write_program_report(state: GliaState, path: Path, delivered) -> str:
     if findings:
         lines += ["## Analyst findings (flagged, newest)", ""]
         for f in findings:
-            text = mark_unsupported(f["text"], {**measured, "": measured[""] + f.get("figures", [])})
+            # the heuristic analyst's findings are SQL results; a model's words are checked
+            text = f["text"] if f.get("topic") != "llm" else mark_unsupported(
+                f["text"], measured.with_extra(f.get("figures", [])), [f["experiment"]])
             lines.append(f"- `{f['experiment']}` {f['topic']}: {text}")
         lines.append("")
     cm = (task["objective"].get("constraint") or {}).get("metric")

@@ -251,9 +251,10 @@ def _finish_unit(config: CompareConfig, task: dict, evaluator: Evaluator, ledger
         # figures the re-measurement does not reproduce is not the unit's best
         code = Path(best["snapshot"]).read_bytes() if Path(best["snapshot"]).is_file() else b""
         sha = hashlib.sha256(code).hexdigest()  # the ledger keeps its first 16 digits, taken when it was measured
-        hardened = confirm_hardened(Path("/"), {"frozen": best["snapshot"], "snapshot": "",
-                                                "sha256": sha if sha[:16] == best["code_hash"] else "changed",
-                                                "metrics": best["metrics"]}, evaluator)
+        entry = {"frozen": best["snapshot"], "snapshot": "", "metrics": best["metrics"],
+                 "sha256": sha if sha[:16] == best["code_hash"] else "changed"}
+        hardened = (program_harness.confirm(entry, evaluator)[0] if task["design"].get("layer") == "program"
+                    else confirm_hardened(Path("/"), entry, evaluator))  # a program: in a fresh copy
         if not hardened["agree"]:
             rejected, best = {"key": best["key"], "value": best["value"], "check": describe_check(hardened)}, None
     heldout = {}
