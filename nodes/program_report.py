@@ -29,16 +29,13 @@ def _change(value, ref) -> str:
 
 def write_program_report(state: GliaState, path: Path, delivered) -> str:
     """``delivered(best, task)``: the lines of the best design's file as measured (``report._delivered``)."""
+    from .report import implementations
     task = state["task"]
     ev = task["evaluator"]
     metric = task["objective"]["metric"]
     best = state.get("best")
     ledger = sorted(state.get("ledger", []), key=lambda e: (e["context"], e["seq"]))
-    contexts = sorted(state.get("contexts", []), key=lambda c: c["id"])
-    impls: dict[str, set[str]] = {}
-    for c in contexts:
-        for role, name in c.get("implementations", {}).items():
-            impls.setdefault(role, set()).add(name)
+    impls = implementations(state)
     constraint = constraint_text(task)
     starter = next((b for b in state.get("baselines", []) if b.get("policy") == "starter"), None)
     ref = (starter or {}).get("metrics", {}).get(metric)

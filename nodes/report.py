@@ -139,6 +139,15 @@ def _seeded(state: GliaState, metric: str) -> list[str]:
     return [*lines, ""]
 
 
+def implementations(state: GliaState) -> dict[str, set[str]]:
+    """Which implementation of each role ran, over the run's contexts."""
+    impls: dict[str, set[str]] = {}
+    for c in sorted(state.get("contexts", []), key=lambda c: c["id"]):
+        for role, name in c.get("implementations", {}).items():
+            impls.setdefault(role, set()).add(name)
+    return impls
+
+
 def write_report(state: GliaState, path: Path) -> str:
     task = state["task"]
     if task.get("design", {}).get("layer") == "program":  # a program judged by the user's evaluator
@@ -147,11 +156,7 @@ def write_report(state: GliaState, path: Path) -> str:
     metric = task["objective"]["metric"]
     best = state.get("best")
     ledger = sorted(state.get("ledger", []), key=lambda e: (e["context"], e["seq"]))
-    contexts = sorted(state.get("contexts", []), key=lambda c: c["id"])
-    impls: dict[str, set[str]] = {}
-    for c in contexts:
-        for role, name in c.get("implementations", {}).items():
-            impls.setdefault(role, set()).add(name)
+    impls = implementations(state)
     constraint = constraint_text(task)
     layer = layer_of(task)
     lines = [f"# Glia run {state.get('thread_id', '')}: task `{task['name']}`", ""]

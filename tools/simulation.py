@@ -13,6 +13,7 @@ import hashlib
 import os
 import re
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 from glia.simulator import run_benchmark
@@ -82,25 +83,8 @@ def run_simulation(workspace: Path, evaluator: Evaluator, candidate: str, experi
     digest at each use. ``snapshot`` is a copy in the workspace for the researcher to read (``experiments/ID.py``);
     nothing the harness does reads it back.
     """
-    store = snapshot_store(workspace)
-    store.mkdir(parents=True, exist_ok=True)
-    frozen = store / f"{experiment_id}.py"
-    try:  # a recorded experiment keeps the snapshot it ran
-        code = frozen_code(frozen, _recorded_digest(frozen))
-    except SnapshotChanged:
-        try:
-            code = read_inside(workspace, candidate, MAX_POLICY_BYTES)
-        except WorkspaceError as exc:
-            if str(exc).startswith("no file"):
-                raise FileNotFoundError(f"candidate {candidate!r} not found in the workspace") from None
-            raise FileNotFoundError(f"candidate {candidate!r} refused: {exc}") from None
-        _freeze(frozen, code)
+    frozen, code, shown = freeze_candidate(workspace, candidate, experiment_id)
     sha = digest(code)
-    shown = f"experiments/{experiment_id}.py"
-    try:
-        write_inside(workspace, shown, code)
-    except (WorkspaceError, OSError):
-        shown = ""  # the shell put something in the way: the researcher reads the candidate itself
     run_id = run_id or experiment_id
     res = evaluator.evaluate(str(frozen), run_id, context=context)
     evaluator.flush()  # recorded before the step that ran it is checkpointed (the analyst reads it next)
@@ -119,6 +103,35 @@ def run_simulation(workspace: Path, evaluator: Evaluator, candidate: str, experi
 
 
 MAX_POLICY_BYTES = 1 << 20
+
+
+def freeze_candidate(workspace: Path, candidate: str, experiment_id: str, suffix: str = ".py",
+                     check: Callable[[bytes], None] | None = None) -> tuple[Path, bytes, str]:
+    """``candidate`` (a file in the workspace) read once and frozen in the context's snapshot store as
+    ``EXPERIMENT_ID+SUFFIX`` with its digest (a recorded experiment keeps the snapshot it ran); ``check`` may refuse
+    the bytes before they are frozen (raising). (the frozen path, the bytes, the researcher's copy in the workspace:
+    ``experiments/ID+SUFFIX``, "" when the shell put something in its way)."""
+    store = snapshot_store(workspace)
+    store.mkdir(parents=True, exist_ok=True)
+    frozen = store / f"{experiment_id}{suffix}"
+    try:  # a recorded experiment keeps the snapshot it ran
+        code = frozen_code(frozen, _recorded_digest(frozen))
+    except SnapshotChanged:
+        try:
+            code = read_inside(workspace, candidate, MAX_POLICY_BYTES)
+        except WorkspaceError as exc:
+            if str(exc).startswith("no file"):
+                raise FileNotFoundError(f"candidate {candidate!r} not found in the workspace") from None
+            raise FileNotFoundError(f"candidate {candidate!r} refused: {exc}") from None
+        if check is not None:
+            check(code)
+        _freeze(frozen, code)
+    shown = f"experiments/{experiment_id}{suffix}"
+    try:
+        write_inside(workspace, shown, code)
+    except (WorkspaceError, OSError):
+        shown = ""  # the shell put something in the way: the researcher reads the candidate itself
+    return frozen, code, shown
 
 
 def _freeze(frozen: Path, code: bytes) -> None:

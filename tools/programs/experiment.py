@@ -7,16 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from glia.tools.simulation import (
-    MAX_POLICY_BYTES,
-    SnapshotChanged,
-    _freeze,
-    _recorded_digest,
-    digest,
-    frozen_code,
-    snapshot_store,
-)
-from glia.tools.workspace import WorkspaceError, read_inside, write_inside
+from glia.tools.simulation import digest, freeze_candidate
 
 from . import blocks
 from .evaluator import ProgramEvaluator
@@ -30,31 +21,16 @@ def run_program(workspace: Path, evaluator: ProgramEvaluator, task: dict, candid
     """Freeze ``candidate`` (a file in the workspace), check its EVOLVE-BLOCK edits against the starter (a
     ``blocks.BlockError`` says where it strayed; nothing is charged), evaluate it; the experiment record."""
     suffix = Path(task["design"]["file"]).suffix or ".txt"
-    store = snapshot_store(workspace)
-    store.mkdir(parents=True, exist_ok=True)
-    frozen = store / f"{experiment_id}{suffix}"
-    try:  # a recorded experiment keeps the snapshot it ran
-        code = frozen_code(frozen, _recorded_digest(frozen))
-    except SnapshotChanged:
-        try:
-            code = read_inside(workspace, candidate, MAX_POLICY_BYTES)
-        except WorkspaceError as exc:
-            if str(exc).startswith("no file"):
-                raise FileNotFoundError(f"candidate {candidate!r} not found in the workspace") from None
-            raise FileNotFoundError(f"candidate {candidate!r} refused: {exc}") from None
-        source = code.decode(errors="replace")
+
+    def check(code: bytes) -> None:
         if task["design"].get("blocks"):
             try:
-                blocks.check(task["design"]["starter_source"], source)
+                blocks.check(task["design"]["starter_source"], code.decode(errors="replace"))
             except blocks.BlockError as exc:
                 raise ValueError(f"{candidate}: refused before it ran (not charged): {exc}") from None
-        _freeze(frozen, code)
+
+    frozen, code, shown = freeze_candidate(workspace, candidate, experiment_id, suffix, check)
     sha = digest(code)
-    shown = f"experiments/{experiment_id}{suffix}"
-    try:
-        write_inside(workspace, shown, code)
-    except (WorkspaceError, OSError):
-        shown = ""
     run_id = run_id or experiment_id
     res = evaluator.evaluate(str(frozen), run_id, context=context)
     if res["status"] == "budget":
