@@ -30,6 +30,8 @@ def verdict(entry: dict, score: float, best_score: float, noise: float) -> str:
     ``within noise``."""
     if entry.get("error"):
         return "error"
+    if entry.get("valid") is False or not entry.get("feasible", True):
+        return "invalid"
     if best_score == math.inf:
         return "improved" if score < math.inf else "no gain"
     gain = best_score - score

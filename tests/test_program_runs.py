@@ -209,6 +209,7 @@ def test_a_gain_inside_the_noise_band_is_not_called_a_gain():
     assert verdict({}, -1.2, -1.0, noise=0.1) == "improved"
     assert verdict({}, -1.2, -1.0, noise=0.0) == "improved"
     assert verdict({"error": {"kind": "program_error"}}, math.inf, -1.0, noise=0.0) == "error"
+    assert verdict({"valid": False, "feasible": False}, 0.0, math.inf, noise=0.0) == "invalid"
 
 
 def test_constants_marked_or_top_level_are_found_and_set():
@@ -299,6 +300,7 @@ def test_contained_failures_go_through_the_run_with_clear_errors_and_nothing_los
     assert not by["triple"].get("error") and out.state["best"]["label"] == "triple"
     # an invalid program (validity 0) is measured, never the best, and the report says why
     assert not by["wrong"].get("error") and by["wrong"]["valid"] is False and not by["wrong"]["feasible"]
+    assert by["wrong"]["verdict"] == "invalid"
     assert json.loads((tmp_path / "problem" / "answers.json").read_text())["expected"] == [3, 6, 9]
     report = (Path(out.run_dir) / "report.md").read_text()
     assert "program_timeout (program)" in report and "There is no held-out check" in report
