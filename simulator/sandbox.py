@@ -28,6 +28,7 @@ import math
 import os
 import random
 import secrets
+import signal
 import socket
 import struct
 import sys
@@ -62,6 +63,7 @@ class SeedOutcome:
     scaling: list = field(default_factory=list)
     error: dict | None = None
     wall_s: float = 0.0
+    cpu_s: float | None = None  # the CPU seconds its processes used, as the kernel counted them (None: not known)
     isolation: str = ""  # the mechanisms the policy's process confined itself with ("" when it ran in-process)
     output: str = ""     # what its processes printed, as inert text (never written to a terminal)
     replayed: str = ""   # the replica replayed from its records (the check that bounds them from above), if any
@@ -101,7 +103,7 @@ def _seed_generators(seed: int) -> None:
 def simulate_seed(config: SimulationConfig, policy: str | PolicySource, seed: int, fast: bool = True) -> SeedOutcome:
     """Load the policy and run one seed in this process (trusted policies: no confinement, no audit hook); the
     records are checked and measured as a child's would be."""
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.thread_time()
     out = SeedOutcome(seed)
     _seed_generators(seed)
     try:
@@ -115,23 +117,37 @@ def simulate_seed(config: SimulationConfig, policy: str | PolicySource, seed: in
             out.samples, out.events, out.scaling = run.samples, run.events, run.scaling
         except Exception as exc:
             out.error = failure(exc, running=True)
-    out.wall_s = time.perf_counter() - start
+    out.wall_s, out.cpu_s = time.perf_counter() - start, time.thread_time() - cpu
     return out
 
 
 # -- the child processes ---------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
+class CpuBudget:
+    """The CPU seconds a seed's process may use (each process of it, in the hardened mode), enforced by the kernel
+    (RLIMIT_CPU: SIGXCPU at the limit, SIGKILL a second later), so that a candidate's deadline does not move with
+    the machine's load; ``basis`` says where the figure came from, for the error of a seed that uses it up."""
+
+    seconds: float
+    basis: str = ""
+
+    def scaled(self, factor: float, why: str) -> CpuBudget:
+        return CpuBudget(self.seconds * factor, f"{self.basis}, x{factor:g} {why}" if self.basis else why)
+
+
+@dataclass(frozen=True)
 class Limits:
-    timeout_s: float
+    timeout_s: float               # the wall-clock cap per seed (behind the CPU budget, when there is one)
     memory_mb: int | None
+    cpu: CpuBudget | None = None   # None: the kernel's CPU limit is only a backstop, 5 s past the wall cap
 
 
 def policy_box(limits: Limits) -> confine.Box:
     """Where policy code (and the simulator beside it) may be: reads of the Python installation and the simulator's
     source but not its traces; no writes, no processes; memory, CPU seconds and open files capped."""
+    cpu_s = limits.cpu.seconds if limits.cpu else limits.timeout_s + 5 if limits.timeout_s else None
     return confine.Box(profile="policy", read=[*confine.python_roots(), SIMULATOR_DIR], hide=[DATA_DIR], write=[],
-                       memory_mb=limits.memory_mb, cpu_s=limits.timeout_s + 5 if limits.timeout_s else None,
-                       file_mb=0, open_files=64, processes=None)
+                       memory_mb=limits.memory_mb, cpu_s=cpu_s, file_mb=0, open_files=64, processes=None)
 
 
 def _confine(limits: Limits, iso: confine.Isolation, policy_files: list[str]) -> str:
@@ -324,15 +340,23 @@ def _stop(job: _Job) -> None:
 
 
 def _with_output(out: SeedOutcome, job: _Job) -> SeedOutcome:
-    """The seed's output kept as data, quoted after its error's message when it failed."""
+    """The seed's output kept as data, quoted after its error's message when it failed; the CPU its processes used."""
     out.output = job.output()
+    if out.cpu_s is None:
+        out.cpu_s = _cpu(job)
     if out.error and out.output and out.error.get("kind") != "skipped":
         out.error = {**out.error, "message": out.error["message"] + "\n[what the seed process printed, as text]\n"
                      + out.output}
     return out
 
 
-def _finish(config: SimulationConfig, job: _Job, data: bytes, memory_mb: int | None, wall: float,
+def _cpu(job: _Job) -> float | None:
+    """The CPU seconds the seed's processes used, once all are reaped (None while one is not)."""
+    used = [c.cpu_s for c in job.children]
+    return None if any(u is None for u in used) else sum(used)
+
+
+def _finish(config: SimulationConfig, job: _Job, data: bytes, limits: Limits, wall: float,
             replay: bool = False) -> SeedOutcome:
     out = SeedOutcome(job.seed, wall_s=wall, isolation=job.isolation or "")
     try:
@@ -343,7 +367,7 @@ def _finish(config: SimulationConfig, job: _Job, data: bytes, memory_mb: int | N
     if err is not None:
         if err["kind"] == "policy_process_died":
             job.children[-1].join(5)
-            err = _died(job.children[-1].exitcode, memory_mb)
+            err = _death(job.children[-1], limits, job.seed, wall)
         out.error = err
         return out
     try:
@@ -362,15 +386,16 @@ def _finish(config: SimulationConfig, job: _Job, data: bytes, memory_mb: int | N
 
 
 def _confirm_replays(config: SimulationConfig, srcs: dict[str, PolicySource], results: dict[int, SeedOutcome],
-                     timeout_s: float, memory_mb: int | None, allow_unconfined: bool) -> None:
+                     limits: Limits, allow_unconfined: bool) -> None:
     """A seed whose replayed replica differs from its records is run again hardened (the policy in a process of its
     own, which never holds the simulator or the records): the same figures mean the difference came from an exact
     tie of two events (the replay orders them by rule), others mean the records were forged."""
     for seed, out in results.items():
         if out.error is not None or not out.replayed or out.replayed.endswith(": reproduced"):
             continue
-        [hard] = run_seeds(config, srcs["router"], [seed], timeout_s=timeout_s * 4, memory_mb=memory_mb,
-                           hardened=True, allow_unconfined=allow_unconfined)
+        [hard] = run_seeds(config, srcs["router"], [seed], timeout_s=limits.timeout_s * 4,
+                           memory_mb=limits.memory_mb, hardened=True, allow_unconfined=allow_unconfined,
+                           cpu=limits.cpu.scaled(4, "for the hardened mode") if limits.cpu else None)
         claimed = out.summary or {}
         differs = [m for m, v in claimed.items() if hard.summary is None or not _same(v, hard.summary.get(m))]
         if hard.error is None and not differs:
@@ -394,13 +419,16 @@ def _same(a, b) -> bool:
 
 def run_seeds(config: SimulationConfig, policy: str | PolicySource, seeds: list[int], jobs: int | None = None,
               timeout_s: float = 300.0, memory_mb: int | None = 4096, isolate: bool = True, fast: bool = True,
-              hardened: bool = False, allow_unconfined: bool = False, fail_fast: bool = False) -> list[SeedOutcome]:
+              hardened: bool = False, allow_unconfined: bool = False, fail_fast: bool = False,
+              cpu: CpuBudget | None = None) -> list[SeedOutcome]:
     """Run every seed, ``jobs`` at a time, each in its own confined process (``isolate``; in the hardened mode two:
-    the simulator and the policy) under the limits. A policy file needs filesystem and network confinement unless
-    ``allow_unconfined`` (or GLIA_ALLOW_UNCONFINED=1); built-in policies are trusted. ``fail_fast``: once a seed
-    fails, the seeds still running are killed and those not started are not run (both come back ``skipped``).
-    ``policy`` may be a ``PolicySource`` (bytes read, and hashed, by the caller): the code measured is then exactly
-    those bytes, whatever the file holds now."""
+    the simulator and the policy) under the limits: ``cpu``, the CPU seconds each process may use (the kernel stops
+    it there, whatever the machine's load), with the wall-clock cap ``timeout_s`` behind it (for a process that
+    waits rather than computes; without ``cpu`` the only deadline). A policy file needs filesystem and network
+    confinement unless ``allow_unconfined`` (or GLIA_ALLOW_UNCONFINED=1); built-in policies are trusted.
+    ``fail_fast``: once a seed fails, the seeds still running are killed and those not started are not run (both
+    come back ``skipped``). ``policy`` may be a ``PolicySource`` (bytes read, and hashed, by the caller): the code
+    measured is then exactly those bytes, whatever the file holds now."""
     try:
         srcs = stack_sources(config, policy)
     except PolicyLoadError as exc:
@@ -419,7 +447,7 @@ def run_seeds(config: SimulationConfig, policy: str | PolicySource, seeds: list[
             failed = next((o for o in out if o.error), None) if fail_fast else None
             out.append(skipped(s, failed) if failed else simulate_seed(config, srcs["router"], s, fast))
         return out
-    limits = Limits(timeout_s, memory_mb)
+    limits = Limits(timeout_s, memory_mb, cpu)
     # records from a process that ran policy code are bounded from above by replaying one replica of one seed,
     # both chosen at random once the records are in (the policy cannot know which)
     replay_seed = seeds[secrets.randbelow(len(seeds))] if (
@@ -447,7 +475,7 @@ def run_seeds(config: SimulationConfig, policy: str | PolicySource, seeds: list[
                     results[seed] = SeedOutcome(seed, error=error("internal", str(exc)))
             # records received are checked and measured while the next seeds already run
             for job, data, wall in received:
-                results[job.seed] = _with_output(_finish(config, job, data, memory_mb, wall,
+                results[job.seed] = _with_output(_finish(config, job, data, limits, wall,
                                                          replay=job.seed == replay_seed), job)
             received.clear()
             if not running:
@@ -484,7 +512,7 @@ def run_seeds(config: SimulationConfig, policy: str | PolicySource, seeds: list[
                     elif wire.holds_error(data):  # cheap, and a failure must stop the others at once (fail_fast)
                         wall = time.monotonic() - job.started
                         _stop(job)
-                        results[job.seed] = _with_output(_finish(config, job, data, memory_mb, wall), job)
+                        results[job.seed] = _with_output(_finish(config, job, data, limits, wall), job)
                         running.pop(job.seed, None)
                     else:
                         wall = time.monotonic() - job.started
@@ -492,16 +520,19 @@ def run_seeds(config: SimulationConfig, policy: str | PolicySource, seeds: list[
                         running.pop(job.seed, None)
                         received.append((job, data, wall))
                 if job.seed in running and job.inbox.eof:
+                    wall = time.monotonic() - job.started
                     job.children[0].join(5)
                     dead = next((c for c in job.children if c.exitcode not in (None, 0)), job.children[0])
-                    done(job, SeedOutcome(job.seed, error=_died(dead.exitcode, memory_mb),
-                                          wall_s=time.monotonic() - job.started, isolation=job.isolation or ""))
+                    done(job, SeedOutcome(job.seed, error=_death(dead, limits, job.seed, wall), wall_s=wall,
+                                          isolation=job.isolation or ""))
             now = time.monotonic()
             for job in list(running.values()):
                 if now - job.started >= timeout_s:
-                    done(job, SeedOutcome(job.seed, error=error(
-                        "timeout", f"seed {job.seed} did not finish within {timeout_s:g} s of wall time (killed)"),
-                        wall_s=now - job.started, isolation=job.isolation or ""))
+                    _stop(job)
+                    running.pop(job.seed)
+                    results[job.seed] = _with_output(SeedOutcome(
+                        job.seed, error=_past_wall_cap(job, limits), wall_s=now - job.started,
+                        isolation=job.isolation or ""), job)
             first = next((results[s] for s in seeds if s in results and results[s].error), None)
             if fail_fast and first is not None:
                 for job in list(running.values()):
@@ -515,7 +546,7 @@ def run_seeds(config: SimulationConfig, policy: str | PolicySource, seeds: list[
         for job in list(running.values()):
             _stop(job)
     if replay_seed is not None:
-        _confirm_replays(config, srcs, results, timeout_s, memory_mb, allow_unconfined)
+        _confirm_replays(config, srcs, results, limits, allow_unconfined)
     return [results[s] for s in seeds]
 
 
@@ -558,6 +589,36 @@ def _isolation(data: bytes) -> str:
         return str(json.loads(data).get("isolation", "none"))[:100]
     except (ValueError, AttributeError):
         return "unknown"
+
+
+def out_of_cpu(seed: int, budget: CpuBudget, used: float, wall: float) -> dict:
+    """The error of a seed stopped at its CPU budget."""
+    basis = f" ({budget.basis})" if budget.basis else ""
+    return error("timeout", f"seed {seed} used its CPU budget of {math.ceil(budget.seconds):g} s per seed{basis} "
+                 f"and was stopped by the kernel ({used:.1f} s of CPU in {wall:.1f} s of wall time, load average "
+                 f"{os.getloadavg()[0]:.1f})")
+
+
+def _death(child: zygote.Child, limits: Limits, seed: int, wall: float) -> dict:
+    """Why a seed's process ended without its records: its CPU budget used up (SIGXCPU at the limit, or SIGKILL at
+    the hard limit a second later for a process that caught SIGXCPU: the CPU the kernel counted then past the
+    budget), or how it died."""
+    code, used = child.exitcode, child.cpu_s
+    if limits.cpu is not None and used is not None and (code == -signal.SIGXCPU or (
+            code == -signal.SIGKILL and used >= math.ceil(limits.cpu.seconds))):
+        return out_of_cpu(seed, limits.cpu, used, wall)
+    return _died(code, limits.memory_mb)
+
+
+def _past_wall_cap(job: _Job, limits: Limits) -> dict:
+    """The error of a seed killed at the wall-clock cap (its processes stopped, so their CPU is known): with a CPU
+    budget, a process that waited rather than computed, or a machine so loaded that the cap came first."""
+    msg = f"seed {job.seed} did not finish within {limits.timeout_s:g} s of wall time (killed)"
+    used = _cpu(job)
+    if limits.cpu is not None and used is not None:
+        msg += (f"; it had used {used:.1f} s of CPU, under its budget of {math.ceil(limits.cpu.seconds):g} s, "
+                f"load average {os.getloadavg()[0]:.1f}")
+    return error("timeout", msg)
 
 
 def _died(exitcode: int | None, memory_mb: int | None) -> dict:

@@ -14,7 +14,8 @@ simulator once, then forks a child per request:
 - the child, before its target runs: a session of its own (terminal signals never reach it), killed if the server
   dies, standard input on ``/dev/null``, standard output and error on the output pipe (the parent reads it as data,
   capped, and never writes it to a terminal), every other descriptor closed;
-- the status pipe carries the child's pid, then its exit status once reaped (the parent is not its parent).
+- the status pipe carries the child's pid, then its exit status once reaped (the parent is not its parent) with the
+  CPU seconds it used, as the kernel counted them (``wait4``): what a seed cost, whatever its code claims.
 
 When the parent goes (its socket closes), the server kills every child it started and exits.
 """
@@ -46,7 +47,7 @@ TARGETS = {
 }
 PRELOAD = ("glia.simulator.sandbox",)
 _HEADER = struct.Struct("<Q")
-_STATUS = struct.Struct("<cq")  # b"P" pid, then b"X" wait status
+_STATUS = struct.Struct("<cqq")  # b"P" pid, then b"X" wait status and the CPU microseconds it used (the kernel's)
 MAX_FDS = 8
 
 
@@ -146,7 +147,7 @@ def serve(ctl_fd: int) -> None:
     def reap() -> None:
         while children:
             try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
+                pid, status, usage = os.wait4(-1, os.WNOHANG)
             except ChildProcessError:
                 return
             if not pid:
@@ -154,7 +155,8 @@ def serve(ctl_fd: int) -> None:
             fd = children.pop(pid, None)
             if fd is not None:
                 try:
-                    os.write(fd, _STATUS.pack(b"X", status))
+                    cpu_us = round((usage.ru_utime + usage.ru_stime) * 1e6) if pid else 0
+                    os.write(fd, _STATUS.pack(b"X", status, cpu_us))
                 except OSError:
                     pass
                 os.close(fd)
@@ -186,7 +188,7 @@ def serve(ctl_fd: int) -> None:
             if pid == 0:
                 ctl.close()
                 _child(target, args, fds, me)
-            os.write(fds[0], _STATUS.pack(b"P", pid))
+            os.write(fds[0], _STATUS.pack(b"P", pid, 0))
             children[pid] = fds[0]
             for fd in fds[1:]:
                 os.close(fd)
@@ -211,6 +213,7 @@ class Child:
     def __init__(self, pid: int, status_r: int, out_r: int):
         self.pid, self.status_r, self.out_r = pid, status_r, out_r
         self.status: int | None = None   # the wait status, once reaped
+        self.cpu_s: float | None = None  # the CPU seconds it used (user + system), once reaped
         self.output = bytearray()
         self.output_dropped = 0
         self._pidfd: int | None = None
@@ -234,7 +237,8 @@ class Child:
             if ready:
                 data = _read_exact(self.status_r, _STATUS.size)
                 if data is not None:
-                    self.status = _STATUS.unpack(data)[1]
+                    _, self.status, cpu_us = _STATUS.unpack(data)
+                    self.cpu_s = cpu_us / 1e6
                 else:  # the server died: the child died with it (PR_SET_PDEATHSIG)
                     self.status = signal.SIGKILL
                 self._close_status()
