@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import gc
 import importlib
 import os
 import pickle
@@ -142,6 +143,10 @@ def serve(ctl_fd: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     children: dict[int, int] = {}  # pid -> its status pipe
     me = os.getpid()
+    # what is imported stays shared with every child: out of the collector's sight, so that a child's collections
+    # never touch (and so copy) the server's pages
+    gc.collect()
+    gc.freeze()
     ctl.sendall(b"R")  # ready: the simulator is imported
 
     def reap() -> None:

@@ -154,6 +154,7 @@ class Evaluator:
             "mean_e2e_ci90": list(ci) if ci else None, "ci90": res.cis(), "error": res.error, "wall_s": res.wall_s,
             "sim_s": sum(o.wall_s for o in ok), "seed_s": max((o.wall_s for o in ok), default=0.0),
             "seed_cpu_s": max((o.cpu_s for o in ok), default=None) if all(o.cpu_s for o in ok) else None,
+            "cpu_s": sum(o.cpu_s or 0.0 for o in res.outcomes),  # what it cost, failed seeds included
             "seeds_run": sum(1 for o in res.outcomes if (o.error or {}).get("kind") != "skipped"),
             "reused": False, "hardened": hardened})
 
