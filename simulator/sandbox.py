@@ -624,10 +624,11 @@ def _past_wall_cap(job: _Job, limits: Limits) -> dict:
     """The error of a seed killed at the wall-clock cap (its processes stopped, so their CPU is known): with a CPU
     budget, a process that waited rather than computed, or a machine so loaded that the cap came first."""
     msg = f"seed {job.seed} did not finish within {limits.timeout_s:g} s of wall time (killed)"
-    used = _cpu(job)
-    if limits.cpu is not None and used is not None:
-        msg += (f"; it had used {used:.1f} s of CPU, under its budget of {math.ceil(limits.cpu.seconds):g} s, "
-                f"load average {os.getloadavg()[0]:.1f}")
+    used = [c.cpu_s for c in job.children]
+    if limits.cpu is not None and None not in used:
+        who = "it" if len(used) == 1 else "the busiest of its processes"
+        msg += (f"; {who} had used {max(used):.1f} s of CPU, under its budget of {math.ceil(limits.cpu.seconds):g} "
+                f"s, load average {os.getloadavg()[0]:.1f}")
     return error("timeout", msg)
 
 

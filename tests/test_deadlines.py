@@ -60,3 +60,14 @@ def test_under_load_a_looping_candidate_is_stopped_at_its_cpu_budget_and_no_base
             assert fig["error"] is None, (design, part, fig["error"])
             assert fig["value"] > 0
     assert figures["best"]["heldout"]["hardened"] and not figures["llq"]["heldout"]["hardened"]
+
+
+
+def test_the_wall_clock_cap_behind_a_cpu_budget_says_how_much_of_the_budget_was_used():
+    from glia.simulator.presets import get_preset
+    from glia.simulator.sandbox import CpuBudget, run_seeds
+    # a cap far below what the seed needs, as on a machine loaded beyond the cap's margin
+    [out] = run_seeds(get_preset("paper-routing"), "llq", [0], timeout_s=0.05, cpu=CpuBudget(60, "a test's"))
+    assert out.error["kind"] == "timeout"
+    assert out.error["message"].startswith("seed 0 did not finish within 0.05 s of wall time (killed); it had used ")
+    assert "s of CPU, under its budget of 60 s" in out.error["message"] and out.cpu_s < 60
