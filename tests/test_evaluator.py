@@ -69,8 +69,8 @@ def test_an_infinite_loop_is_stopped_by_the_kernel_at_a_cpu_budget_derived_from_
     assert ev.cpu.seconds == max(1.0, math.ceil(3 * baseline["seed_cpu_s"]))
     res = ev.measure(str(POLICIES / "loops_forever.py"), "loop")
     assert res["error"]["kind"] == "timeout" and res["score"] == float("inf")
-    assert (f"seed 0 used its CPU budget of {ev.cpu.seconds:g} s per seed (3 x the slowest baseline's "
-            f"{baseline['seed_cpu_s']:.2f} s of CPU per seed") in res["error"]["message"]
+    assert (f"used its CPU budget of {ev.cpu.seconds:g} s per seed (3 x the slowest baseline's "
+            f"{baseline['seed_cpu_s']:.2f} s of CPU per seed") in res["error"]["message"]  # seed 0 or 1: both ran
     assert "and was stopped by the kernel" in res["error"]["message"]
 
 
