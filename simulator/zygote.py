@@ -98,7 +98,9 @@ def _child(target: str, args: tuple, fds: list[int], server: int) -> None:
     code = 0
     try:
         signal.set_wakeup_fd(-1)
-        for sig in (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM):  # SIGPIPE stays ignored, as in Python
+        # SIGPIPE stays ignored, as in Python, and SIGINT as in the server: the user's Ctrl-C is the parent's to
+        # handle, from the child's first instruction on (the target ignores it again: ``interrupt.shield_child``)
+        for sig in (signal.SIGCHLD, signal.SIGTERM):
             signal.signal(sig, signal.SIG_DFL)
         os.setsid()
         confine._prctl(confine.PR_SET_PDEATHSIG, signal.SIGKILL)
