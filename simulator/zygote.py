@@ -14,8 +14,7 @@ simulator once, then forks a child per request:
 - the child, before its target runs: a session of its own (terminal signals never reach it), killed if the server
   dies, standard input on ``/dev/null``, standard output and error on the output pipe (the parent reads it as data,
   capped, and never writes it to a terminal), every other descriptor closed;
-- the status pipe carries the child's pid, then its exit status once reaped (the parent is not its parent) with the
-  CPU seconds it used, as the kernel counted them (``wait4``): what a seed cost, whatever its code claims.
+- the status pipe carries the child's pid, then its exit status once reaped (the parent is not its parent).
 
 When the parent goes (its socket closes), the server kills every child it started and exits.
 """
@@ -24,7 +23,6 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import gc
 import importlib
 import os
 import pickle
@@ -48,7 +46,7 @@ TARGETS = {
 }
 PRELOAD = ("glia.simulator.sandbox",)
 _HEADER = struct.Struct("<Q")
-_STATUS = struct.Struct("<cqq")  # b"P" pid, then b"X" wait status and the CPU microseconds it used (the kernel's)
+_STATUS = struct.Struct("<cq")  # b"P" pid, then b"X" wait status
 MAX_FDS = 8
 
 
@@ -98,9 +96,7 @@ def _child(target: str, args: tuple, fds: list[int], server: int) -> None:
     code = 0
     try:
         signal.set_wakeup_fd(-1)
-        # SIGPIPE stays ignored, as in Python, and SIGINT as in the server: the user's Ctrl-C is the parent's to
-        # handle, from the child's first instruction on (the target ignores it again: ``interrupt.shield_child``)
-        for sig in (signal.SIGCHLD, signal.SIGTERM):
+        for sig in (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM):  # SIGPIPE stays ignored, as in Python
             signal.signal(sig, signal.SIG_DFL)
         os.setsid()
         confine._prctl(confine.PR_SET_PDEATHSIG, signal.SIGKILL)
@@ -145,16 +141,12 @@ def serve(ctl_fd: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     children: dict[int, int] = {}  # pid -> its status pipe
     me = os.getpid()
-    # what is imported stays shared with every child: out of the collector's sight, so that a child's collections
-    # never touch (and so copy) the server's pages
-    gc.collect()
-    gc.freeze()
     ctl.sendall(b"R")  # ready: the simulator is imported
 
     def reap() -> None:
         while children:
             try:
-                pid, status, usage = os.wait4(-1, os.WNOHANG)
+                pid, status = os.waitpid(-1, os.WNOHANG)
             except ChildProcessError:
                 return
             if not pid:
@@ -162,8 +154,7 @@ def serve(ctl_fd: int) -> None:
             fd = children.pop(pid, None)
             if fd is not None:
                 try:
-                    cpu_us = round((usage.ru_utime + usage.ru_stime) * 1e6) if pid else 0
-                    os.write(fd, _STATUS.pack(b"X", status, cpu_us))
+                    os.write(fd, _STATUS.pack(b"X", status))
                 except OSError:
                     pass
                 os.close(fd)
@@ -195,7 +186,7 @@ def serve(ctl_fd: int) -> None:
             if pid == 0:
                 ctl.close()
                 _child(target, args, fds, me)
-            os.write(fds[0], _STATUS.pack(b"P", pid, 0))
+            os.write(fds[0], _STATUS.pack(b"P", pid))
             children[pid] = fds[0]
             for fd in fds[1:]:
                 os.close(fd)
@@ -220,7 +211,6 @@ class Child:
     def __init__(self, pid: int, status_r: int, out_r: int):
         self.pid, self.status_r, self.out_r = pid, status_r, out_r
         self.status: int | None = None   # the wait status, once reaped
-        self.cpu_s: float | None = None  # the CPU seconds it used (user + system), once reaped
         self.output = bytearray()
         self.output_dropped = 0
         self._pidfd: int | None = None
@@ -244,8 +234,7 @@ class Child:
             if ready:
                 data = _read_exact(self.status_r, _STATUS.size)
                 if data is not None:
-                    _, self.status, cpu_us = _STATUS.unpack(data)
-                    self.cpu_s = cpu_us / 1e6
+                    self.status = _STATUS.unpack(data)[1]
                 else:  # the server died: the child died with it (PR_SET_PDEATHSIG)
                     self.status = signal.SIGKILL
                 self._close_status()
