@@ -30,7 +30,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 SIZES = (1, 2, 5, 10, 20, 40)
 DATA = Path(os.environ.get("GLIA_SHARED_DATA", ROOT.parent / "shared" / "data"))  # the recordings, beside the repo
-RECORDINGS = [DATA / "frontier-routing-1", DATA / "frontier-batch-1", DATA / "frontier-routing-2"]
+RECORDINGS = [DATA / name for name in ("frontier-routing-1", "frontier-batch-1", "frontier-routing-2",
+                                      "frontier-routing-3", "frontier-batch-2")]
 BASELINES = {"llq": 49.148, "round_robin": 55.938, "hra": 23.581}
 
 

@@ -102,7 +102,9 @@ def diagnose(db, run_id: str, extra: tuple[str, ...] = (), task: dict | None = N
     if qs is not None:
         add("short_prompts_wait", slow_s is not None and slow_s > 3.0, f"requests with prompts up to {med:.0f} "
             f"tokens waited {qs:.2f} s before admission (longer prompts {ql:.2f} s) and ran {slow_s:.1f}x slower than "
-            "alone: short requests are stuck behind long ones", slow_s)
+            + ("alone: short requests are stuck behind long ones" if ql is None or qs >= 0.5 * ql else
+               "alone, though they wait far less than longer prompts: their slowdown is not queueing behind long "
+               "ones"), slow_s)
     p50, p99, long_prompt = vals["tail"]
     if p50 is not None:
         add("tail", p99 > 5 * p50, f"p99 end-to-end {p99:.1f} s against a median of {p50:.1f} s; the slowest 1 % "

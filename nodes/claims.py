@@ -91,6 +91,7 @@ class Figure:
     decimals: int | None = None  # as shown (None: a stored float)
     bound: bool = False       # a CI bound or one seed's figure: quoted as such, never a side of a change
     soft: bool = False        # of a tool result or a finding: its metric is a column's or prose's words, a hint
+    ratio: bool = False       # written as a multiple where it was shown ("ran 13.1x slower than alone")
 
 
 @dataclass
@@ -165,7 +166,7 @@ class Figures:
                 named = self._owner_near(before) or owner
                 self.add(value, metric, named, percent=unit == "%",
                          change=signed or bool(CHANGE_BEFORE.search(sentence[:m.start()])),
-                         decimals=_decimals(raw), soft=soft)
+                         decimals=_decimals(raw), soft=soft, ratio=unit in ("x", "\u00d7"))
                 if signed:
                     self.add(abs(value), metric, named, percent=unit == "%", change=True, decimals=_decimals(raw),
                              soft=soft)
@@ -497,8 +498,11 @@ def supported(claim: Claim, figures: Figures) -> bool:
                 shown.add(v, k)
         figures = shown
     if claim.change:
-        # "13.1x slowdown": a multiple that is itself a figure of the metric its clause names
-        return _change(claim, figures) or (claim.ratio and bool(claim.topics) and _level(claim, figures))
+        # "13.1x slowdown": a multiple that is itself a figure of the metric its clause names, or a multiple quoted
+        # as it was shown as one (a diagnostic's "ran 13.1x slower than alone"), at the precision written
+        return _change(claim, figures) or (claim.ratio and bool(claim.topics) and _level(claim, figures)) or (
+            claim.ratio and any(f.ratio and _matches(claim.value, f.value, claim.text, f.decimals)
+                                for f in figures.figures))
     if _level(claim, figures) or _change(claim, figures):
         return True
     if claim.names and claim.topics and _level(Claim(claim.text, claim.value, claim.percent, False, frozenset(),

@@ -275,14 +275,15 @@ def _finding(f: dict) -> str:
     return f"[{f['experiment']}] {f['text']}" if f.get("experiment") else f["text"]
 
 
-VERDICTS = {"improved": "improved on the best before it", "no gain": "no gain: within 1 % of the best before it",
+VERDICTS = {"improved": "improved on the best before it by more than 1 %",
+            "no gain": "no gain: less than 1 % better than the best before it, and at most 5 % worse",
             "worse": "worse than the best before it", "error": "failed"}
 
 
 def ledger_table(ledger: list[dict], metric: str, best: dict | None = None) -> str:
     """Every experiment: its id, what it changed (its label), its figure and how it compares; the best one says so,
-    whatever its verdict was when it ran (an experiment within 1 % of the best before it is 'no gain' then, and
-    may still be the lowest figure of all)."""
+    whatever its verdict was when it ran (an experiment less than 1 % better than the best before it is 'no gain'
+    then, and may still be the lowest figure of all)."""
     best_id = (best or {}).get("id") or _best_id(ledger, metric)
 
     def row(e: dict) -> str:
@@ -290,7 +291,9 @@ def ledger_table(ledger: list[dict], metric: str, best: dict | None = None) -> s
         if e.get("error"):
             return what + f"ERROR {e['error']['kind']}: {e['error']['message'][:200]}"
         verdict = VERDICTS.get(e.get("verdict", ""), e.get("verdict", ""))
-        verdict = f"BEST so far; {verdict}" if e["id"] == best_id else verdict
+        if e["id"] == best_id:
+            verdict = ("BEST so far, by less than 1 % (no gain when it ran)" if e.get("verdict") == "no gain" else
+                       "BEST so far")
         return (what + f"{metric} {e['metrics'].get(metric, float('nan')):.3f}, restarts "
                 f"{e['metrics'].get('restart_fraction', float('nan')):.3f} ({verdict})")
 

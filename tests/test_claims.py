@@ -110,3 +110,12 @@ def test_both_ends_of_a_range_are_in_the_range_s_unit():
                             ["seed | gpu_utilisation\n0 | 0.9716\n1 | 0.985"])
     assert unsupported("GPU utilisation is 97-98.5 % on every seed.", figures) == []
     assert unsupported("GPU utilisation is 91-98.5 % on every seed.", figures) == ["91"]
+
+
+def test_a_multiple_quoted_as_it_was_shown_is_measured():
+    """batch-2 request 13: "ran 13.1x slower than alone", copied from the harness's own diagnostics, was marked."""
+    figures = known_figures({"ledger": [], "baselines": [], "task": {"objective": {"metric": "mean_e2e_s"}}},
+                            ["requests with prompts up to 64 tokens waited 30.34 s before admission (longer prompts "
+                             "30.70 s) and ran 13.1x slower than alone"])
+    assert unsupported("Short prompts ran 13.1x slower than alone, so FCFS gives them nothing.", figures) == []
+    assert unsupported("Short prompts ran 12.4x slower than alone.", figures) == ["12.4x"]
