@@ -5,13 +5,15 @@ simulation alone (the engine in this process, the same policy and seeds). Target
     python benchmarks/evaluator_overhead.py [--task routing] [--repeats 3] [--policy FILE]
 
 Prints the simulation time, an evaluation's wall clock with one and with all cores (two in a row, as a search makes
-them, their telemetry written beside them, the last write waited for), and the parts of the
-difference measured one by one (a seed process doing nothing, the metrics, the aggregation with its bootstrap CIs,
-the telemetry write). Each figure is taken ``--repeats`` times in rounds, and the overhead is the median of the
-rounds' ratios, so that a figure and the simulation it is compared with share the load of the moment (the machine
-is shared). Then what bad
-candidates cost with the timeout derived from the task's baselines: one that loops forever, one that raises on
-seed 0.
+them, their telemetry written beside them, the last write waited for; and the same with the last write not waited
+for, as a search goes on while it is written, with that wait measured apart: what a reader of the telemetry pays),
+and the parts of the difference measured one by one (a seed process doing nothing, the metrics, the aggregation with
+its bootstrap CIs, the telemetry write). Each figure is taken ``--repeats`` times in rounds, and the overhead is the
+median of the rounds' ratios, so that a figure and the simulation it is compared with share the load of the moment
+(the machine is shared). Wall time on a loaded machine measures the load as much as the work, so the CPU seconds
+are printed too: this process's (every thread: the checks, the background telemetry writer, DuckDB's threads) plus
+the seed processes' (as the kernel counted them), against the simulation's. Then what bad candidates cost with the
+CPU budget derived from the task's baselines: one that loops forever, one that raises on seed 0.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import functools
 import os
+import resource
 import statistics
 import tempfile
 import time
@@ -42,6 +45,15 @@ def timed(fn) -> float:
     t = time.perf_counter()
     fn()
     return time.perf_counter() - t
+
+
+def own_cpu() -> float:
+    """This process's CPU seconds, every thread of it."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+CHILD_CPU = [0.0]  # the seed processes' CPU seconds, as the evaluations report them
 
 
 def main() -> None:
@@ -68,27 +80,37 @@ def main() -> None:
                        LocalExecutor(jobs))
         res = ev.measure(args.policy, f"e{next(counter)}")
         assert not res.get("error"), res["error"]
+        CHILD_CPU[0] += res["cpu_s"]
 
-    def search(jobs: int, db: Path | None, n: int = 2):
-        """A search's n consecutive evaluations, their telemetry written beside them, and the wait for the last
-        write: per evaluation."""
+    def search(jobs: int, db: Path | None, n: int = 2, wait: bool = True):
+        """A search's n consecutive evaluations, their telemetry written beside them, and (``wait``) the wait for
+        the last write: per evaluation."""
         for _ in range(n):
             evaluation(jobs, db)
-        flush()
+        if wait:
+            flush()
 
     def in_process():
         run_benchmark(args.policy, workload, seeds, isolate=False, allow_unconfined=True)
 
     # rounds of every figure in turn, so that each round's figures share the machine's load of the moment
-    figures: dict[str, list[float]] = {k: [] for k in ("sim", "one", "bare", "all", "inproc")}
+    keys = ("sim", "one", "later", "last", "bare", "all", "inproc")
+    figures: dict[str, list[float]] = {k: [] for k in keys}
+    cpu: dict[str, list[float]] = {k: [] for k in keys}
     for _ in range(args.repeats):
         for key, fn in (("sim", simulate_only), ("one", lambda: search(1, tmp / "telemetry.duckdb")),
+                        ("later", lambda: search(1, tmp / "telemetry.duckdb", wait=False)), ("last", flush),
                         ("bare", lambda: search(1, None)),
                         ("all", lambda: search(cores, tmp / "telemetry.duckdb")), ("inproc", in_process)):
-            figures[key].append(timed(fn) / (2 if key in ("one", "bare", "all") else 1))
+            CHILD_CPU[0], c = 0.0, own_cpu()
+            per = 2 if key in ("one", "later", "bare", "all") else 1
+            figures[key].append(timed(fn) / per)
+            cpu[key].append((own_cpu() - c + CHILD_CPU[0]) / per)
     med = {k: statistics.median(v) for k, v in figures.items()}
     ratio = {k: statistics.median(x / y for x, y in zip(figures[k], figures["sim"], strict=True))
-             for k in ("one", "bare", "all", "inproc")}
+             for k in ("one", "later", "bare", "all", "inproc")}
+    cpu_ratio = {k: statistics.median(x / y for x, y in zip(cpu[k], cpu["sim"], strict=True))
+                 for k in ("one", "bare", "all")}
     outcomes = [simulate_seed(config, read_policy(args.policy), s) for s in seeds]
     agg = statistics.median(timed(lambda: aggregate([o.summary for o in outcomes], [o.requests for o in outcomes]))
                             for _ in range(args.repeats))
@@ -97,14 +119,19 @@ def main() -> None:
     n, sim = len(seeds), med["sim"]
     print(f"task {args.task}: {Path(args.policy).name} on {workload}, {n} seeds; medians of {args.repeats} rounds "
           f"(load average {os.getloadavg()[0]:.1f} on {cores} cores; overheads are the medians of each round's ratio)")
-    print(f"simulation alone (engine in-process)        {sim:7.2f} s  ({sim / n:.2f} s per seed)")
-    for key, what in (("one", "telemetry"), ("bare", "no record")):
+    print(f"simulation alone (engine in-process)        {sim:7.2f} s  ({sim / n:.2f} s per seed; "
+          f"{statistics.median(cpu['sim']):.2f} s CPU)")
+    for key, what in (("one", "telemetry"), ("later", "tel., last write not waited for"), ("bare", "no record")):
         print(f"evaluation, 1 process at a time, {what:<10} {med[key]:7.2f} s  overhead "
-              f"{100 * (ratio[key] - 1):+5.1f} %")
+              f"{100 * (ratio[key] - 1):+5.1f} %"
+              + (f"  (CPU {statistics.median(cpu[key]):.2f} s: {100 * (cpu_ratio[key] - 1):+5.1f} %)"
+                 if key in cpu_ratio else ""))
+    print(f"the wait for the last write (what a reader of the telemetry pays, once): {med['last']:.2f} s")
     rounds = -(-n // cores)
     print(f"evaluation, {cores} processes, telemetry        {med['all']:7.2f} s  against the simulation's "
           f"{rounds} rounds of {cores} seeds {rounds * sim / n:.2f} s: overhead "
-          f"{100 * (ratio['all'] * n / rounds - 1):+5.1f} %")
+          f"{100 * (ratio['all'] * n / rounds - 1):+5.1f} % (CPU {statistics.median(cpu['all']):.2f} s: "
+          f"{100 * (cpu_ratio['all'] - 1):+5.1f} %)")
     print(f"parts: records checked and measured, aggregated (in this process) {med['inproc'] - sim:+.2f} s, of which "
           f"the aggregation with bootstrap CIs {agg:.3f} s; a confined process per seed and the records' trip "
           f"{med['bare'] - med['inproc']:+.2f} s; the telemetry write {med['one'] - med['bare']:+.2f} s (alone: "
@@ -114,8 +141,9 @@ def main() -> None:
     for name in ("loops_forever.py", "raises_on_seed_0.py"):
         t = time.perf_counter()
         res = ev.measure(str(POLICIES / name), f"bad-{name}")
-        print(f"{name}: {res['error']['kind']} after {time.perf_counter() - t:.1f} s (timeout {ev.timeout_s:g} s "
-              f"derived from the baselines), {res['seeds_run']} of {n} seeds run")
+        print(f"{name}: {res['error']['kind']} after {time.perf_counter() - t:.1f} s wall, {res['cpu_s']:.1f} s CPU "
+              f"(CPU budget {ev.cpu.seconds:g} s per seed, {ev.cpu.basis}; wall-clock cap {ev.timeout_s:g} s), "
+              f"{res['seeds_run']} of {n} seeds run")
 
 
 if __name__ == "__main__":

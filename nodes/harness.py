@@ -210,7 +210,8 @@ def collect(state: GliaState, runtime: Runtime[GliaContext]) -> GliaState:
     elif runtime.context.evaluation.get("heldout", True):  # a comparison re-measures every method's design itself
         evaluator = task_evaluator(state, runtime.context)
         runtime.stream_writer({"event": "heldout", "designs": list(designs), "seeds": len(plan(state["task"])["seeds"]),
-                               "timeout_s": evaluator.timeout_s})
+                               "timeout_s": evaluator.timeout_s,
+                               "cpu_s": evaluator.cpu.seconds if evaluator.cpu else None})
         heldout = measure_heldout(evaluator, state["task"], designs, state["thread_id"], lambda design, part, fig:
                                   runtime.stream_writer({"event": "heldout_figure", "design": design, "part": part,
                                                          "figure": fig}), hashes=hashes)

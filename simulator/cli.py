@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -39,8 +38,10 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seeds", type=_positive_int, default=10, help="number of seeds (0..N-1); default 10")
     p.add_argument("--jobs", type=_positive_int, default=None, help="parallel processes (default: all cores)")
     p.add_argument("--timeout", type=float, default=None,
-                   help="wall-clock limit per seed, seconds (default for a policy file: 10 x llq's time on the first "
-                        "seed, at least 15 s, at most 300 s; for built-in policies 300 s)")
+                   help="wall-clock limit per seed, seconds, and no CPU budget (default for a policy file: a CPU "
+                        "budget of 10 x llq's CPU time on the first seed, at least 10 s, at most 300 s, enforced by "
+                        "the kernel, with a wall-clock cap of 10 x that behind it; for built-in policies 3600 s of "
+                        "wall time)")
     p.add_argument("--memory-mb", type=_positive_int, default=4096, help="memory cap per seed process")
     p.add_argument("--all-seeds", action="store_true",
                    help="run every seed even after one failed (default: the first failure stops the others)")
@@ -65,33 +66,34 @@ def _positive_int(text: str) -> int:
     return v
 
 
-def _timeout(policy: str, args) -> float:
-    """``--timeout``, or for a policy file (of any layer) one derived from llq's time on the benchmark's first seed
-    (measured here, in this process: a built-in policy is trusted), so that a policy that never returns costs
-    seconds."""
-    from .runner import DEFAULT_TIMEOUT_S, derive_timeout
+def _deadline(policy: str, args) -> tuple:
+    """(the CPU budget per seed, the wall-clock cap): ``--timeout`` (a wall-clock limit, no budget), or for a policy
+    file (of any layer) a CPU budget derived from llq's CPU time on the benchmark's first seed (measured here, in
+    this process: a built-in policy is trusted), so that a policy that never returns costs seconds of CPU whatever
+    the machine's load; built-in policies are never stopped by a derived deadline."""
+    from .runner import derive_budget, wall_cap
     from .sandbox import simulate_seed
     if args.timeout is not None:
-        return args.timeout
+        return None, args.timeout
     files = [p for p, builtins in ((policy, POLICIES), (args.batch, BATCH_POLICIES),
                                    (args.autoscaler, (*AUTOSCALERS, "none"))) if p and p not in builtins]
     if not files:
-        args.timeout = DEFAULT_TIMEOUT_S
-        return args.timeout
-    start = time.perf_counter()
-    simulate_seed(get_preset(args.workload), "llq", 0)
-    args.timeout = derive_timeout([time.perf_counter() - start])
+        args.timeout = wall_cap(None)
+        return None, args.timeout
+    budget = derive_budget([simulate_seed(get_preset(args.workload), "llq", 0).cpu_s])
+    args.cpu_budget, args.timeout = budget, wall_cap(budget)
     if not args.json:
-        print(f"timeout per seed: {args.timeout:g} s (from llq's time on seed 0; --timeout sets it)",
-              file=sys.stderr)
-    return args.timeout
+        print(f"CPU budget per seed: {budget.seconds:g} s ({budget.basis}, llq on seed 0), wall-clock cap "
+              f"{args.timeout:g} s (--timeout sets a wall-clock limit instead)", file=sys.stderr)
+    return budget, args.timeout
 
 
 def _run(policy: str, args) -> BenchmarkResult:
     from .runner import run_benchmark
     ws = Path(args.workspace)
     record = not args.no_record
-    return run_benchmark(policy, args.workload, args.seeds, jobs=args.jobs, timeout_s=_timeout(policy, args),
+    cpu, wall = _deadline(policy, args)
+    return run_benchmark(policy, args.workload, args.seeds, jobs=args.jobs, timeout_s=wall, cpu=cpu,
                          memory_mb=args.memory_mb, out_dir=ws / "runs" if record else None,
                          telemetry=ws / "telemetry.duckdb" if record else None, batch=args.batch,
                          autoscaler=args.autoscaler, allow_unconfined=args.allow_unconfined,
@@ -108,11 +110,14 @@ def _verdict(check: dict) -> str:
 
 def cmd_simulate(args) -> int:
     from .metrics import SUMMARY_METRICS, fmt
-    from .runner import remeasure
+    from .runner import remeasure, wall_cap
     res = _run(args.policy, args)
     check = None
     if args.hardened and not res.error:
-        _, check = remeasure(res, args.workload, jobs=args.jobs, timeout_s=args.timeout, memory_mb=args.memory_mb,
+        cpu = getattr(args, "cpu_budget", None)
+        hardened_cpu = cpu.scaled(4, "for the hardened mode") if cpu else None
+        _, check = remeasure(res, args.workload, jobs=args.jobs, memory_mb=args.memory_mb, cpu=hardened_cpu,
+                             timeout_s=wall_cap(hardened_cpu) if cpu else args.timeout,
                              allow_unconfined=args.allow_unconfined)
     if args.json:
         print(json.dumps({**res.to_json(), **({"hardened": check} if args.hardened else {})}))

@@ -31,6 +31,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import json
+import math
 import os
 import platform
 import resource
@@ -602,15 +603,18 @@ def _drop_capabilities() -> None:
 
 
 def _rlimits(box: Box) -> None:
-    def cap(res: int, value: int | None) -> None:
+    def cap(res: int, value: int | None, grace: int = 0) -> None:
         if value is None:
             return
         soft, hard = resource.getrlimit(res)
         value = int(value) if hard == resource.RLIM_INFINITY else min(int(value), hard)
-        resource.setrlimit(res, (value, value))
+        top = value + grace if hard == resource.RLIM_INFINITY else min(value + grace, hard)
+        resource.setrlimit(res, (value, top))
     cap(resource.RLIMIT_CORE, 0)
     cap(resource.RLIMIT_AS, box.memory_mb * 1024 * 1024 if box.memory_mb else None)
-    cap(resource.RLIMIT_CPU, max(1, int(box.cpu_s + 0.999)) if box.cpu_s else None)
+    # CPU seconds: SIGXCPU at the limit (the process ends, and its status says why), SIGKILL a second later for a
+    # process that catches or ignores SIGXCPU
+    cap(resource.RLIMIT_CPU, max(1, math.ceil(box.cpu_s)) if box.cpu_s else None, grace=1)
     cap(resource.RLIMIT_FSIZE, box.file_mb * 1024 * 1024 if box.file_mb is not None else None)
     cap(resource.RLIMIT_NOFILE, box.open_files)
     cap(resource.RLIMIT_NPROC, box.processes)

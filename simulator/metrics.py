@@ -9,6 +9,7 @@ import numpy as np
 
 from .engine import RunResult
 from .execution import ExecutionModel
+from .rows import columns
 
 # every per-run figure ``run_summary`` produces (the telemetry's ``run_seeds`` columns, in order)
 RUN_METRICS = ("num_requests", "mean_e2e_s", "p50_e2e_s", "p90_e2e_s", "p95_e2e_s", "p99_e2e_s", "mean_ttft_s",
@@ -97,9 +98,9 @@ def run_summary(run: RunResult, req: dict[str, np.ndarray]) -> dict[str, float]:
     out["throughput_tokens_per_s"] = (float(req["num_decode_tokens"].sum()) / run.makespan_s
                                       if run.makespan_s > 0 else float("nan"))
     out["gpu_utilisation"] = run.busy_s / run.replica_seconds if run.replica_seconds > 0 else float("nan")
-    if run.samples:
-        s = np.asarray([(a, b) for *_, a, b, _q in run.samples], dtype=float)
-        out["kv_utilisation"] = float((s[:, 0] / s[:, 1]).mean())
+    if len(run.samples):
+        allocated, blocks = (c.astype(float) for c in columns(run.samples, 7)[4:6])
+        out["kv_utilisation"] = float((allocated / blocks).mean())
     out["gpu_hours"] = run.gpu_hours
     return out
 

@@ -19,23 +19,46 @@ from .loader import is_builtin, policy_source_hash
 from .metrics import JSON_METRICS, RUNS_TABLE_METRICS, SUMMARY_METRICS, aggregate, clean
 from .policies import POLICIES
 from .presets import get_preset
-from .sandbox import SeedOutcome, run_seeds
+from .sandbox import CpuBudget, SeedOutcome, run_seeds
 from .telemetry import config_json, write_run, write_run_later
 
 DEFAULT_TIMEOUT_S = 300.0   # wall-clock seconds per seed, before anything was measured
-TIMEOUT_FACTOR = 10.0       # x the slowest measured baseline's seconds per seed
-TIMEOUT_FLOOR_S = 15.0
-TIMEOUT_CEILING_S = 300.0
+# A candidate's deadline is CPU time, which does not move with the machine's load (wall time does: at load 10 on two
+# cores a seed takes five times as long): CPU_FACTOR x the CPU seconds per seed of the slowest baseline, within
+# [CPU_FLOOR_S, CPU_CEILING_S], enforced by the kernel in the seed's process; a wall-clock cap WALL_FACTOR x that
+# budget (at least WALL_FLOOR_S) stands behind it, for a process that waits instead of computing.
+DEFAULT_CPU_S = 300.0       # CPU seconds per seed, before anything was measured
+CPU_FACTOR = 10.0
+CPU_FLOOR_S = 10.0
+CPU_CEILING_S = 300.0
+WALL_FACTOR = 10.0
+WALL_FLOOR_S = 60.0
+TRUSTED_WALL_S = 3600.0     # built-in policies (trusted code) are never stopped by a derived deadline: this caps a bug
 
 
-def derive_timeout(seed_seconds) -> float:
-    """The wall-clock limit per seed for candidates of a benchmark: ``TIMEOUT_FACTOR`` times the slowest seconds per
-    seed its baselines took, within [``TIMEOUT_FLOOR_S``, ``TIMEOUT_CEILING_S``]; the default when nothing was
-    measured. A candidate that loops forever then costs seconds, not minutes."""
-    measured = [s for s in seed_seconds if s and s > 0 and math.isfinite(s)]
+def derive_budget(cpu_seconds, wall: bool = False) -> CpuBudget:
+    """The CPU budget per seed for candidates of a benchmark, from its baselines' CPU seconds per seed (as the
+    kernel counted them): whole seconds (the kernel's limit is in seconds), saying how they were derived. A
+    candidate that loops forever then costs seconds of CPU, whatever else runs on the machine. ``wall``: the
+    figures are wall-clock seconds (baselines measured before their CPU was counted; at least their CPU time)."""
+    measured = [s for s in cpu_seconds if s and s > 0 and math.isfinite(s)]
     if not measured:
-        return DEFAULT_TIMEOUT_S
-    return round(min(TIMEOUT_CEILING_S, max(TIMEOUT_FLOOR_S, TIMEOUT_FACTOR * max(measured))), 1)
+        return CpuBudget(DEFAULT_CPU_S, "the default: no baseline was measured")
+    slowest = max(measured)
+    seconds = float(math.ceil(min(CPU_CEILING_S, max(CPU_FLOOR_S, CPU_FACTOR * slowest))))
+    bound = ("at least" if seconds == CPU_FLOOR_S and CPU_FACTOR * slowest < CPU_FLOOR_S else
+             "at most" if seconds == CPU_CEILING_S and CPU_FACTOR * slowest > CPU_CEILING_S else "")
+    unit = "of wall time (CPU not recorded)" if wall else "of CPU"
+    return CpuBudget(seconds, f"{CPU_FACTOR:g} x the slowest baseline's {slowest:.2f} s {unit} per seed"
+                     + (f", {bound} {seconds:g} s" if bound else ""))
+
+
+def wall_cap(budget: CpuBudget | None) -> float:
+    """The wall-clock cap behind a CPU budget: generous, so that on a loaded machine the CPU budget is what stops a
+    candidate that computes; it stops one that waits."""
+    if budget is None:
+        return TRUSTED_WALL_S
+    return round(max(WALL_FLOOR_S, WALL_FACTOR * budget.seconds), 1)
 
 
 @dataclass
@@ -101,7 +124,7 @@ def run_benchmark(policy: str, workload: str | SimulationConfig = "paper-routing
                   isolate: bool = True, run_id: str | None = None, batch: str | None = None,
                   autoscaler: str | None = None, hardened: bool = False, allow_unconfined: bool = False,
                   executor=None, fail_fast: bool = False, record_later: bool = False,
-                  identity: dict | None = None) -> BenchmarkResult:
+                  identity: dict | None = None, cpu: CpuBudget | None = None) -> BenchmarkResult:
     """Run the router ``policy`` (a built-in name or a policy file) on a benchmark over ``seeds`` (a count: 0..N-1,
     or a list), with the benchmark's batch policy and autoscaling unless ``batch`` / ``autoscaler`` name others
     (built-ins or files; ``autoscaler="none"`` for a fixed cluster). Policy files of every layer are confined,
@@ -110,12 +133,14 @@ def run_benchmark(policy: str, workload: str | SimulationConfig = "paper-routing
     With ``out_dir``, each seed's artifact files go to ``out_dir/RUN_ID/seed_K/``; with ``telemetry``, everything is
     added to that DuckDB file. A failing policy of any layer gives ``error`` (kind, message, seed); it never raises.
     ``hardened`` runs each seed's policies in a process of their own driven over a pipe (slower; see ``remeasure``).
-    ``executor`` (an object with ``run(config, policy, seeds, timeout_s, memory_mb)``, e.g. ``glia.tools``'
-    executors) runs the seeds instead of this machine's pool; it stops a candidate at its first failing seed, whose
-    other seeds then come back ``skipped``, as ``fail_fast`` does on this machine. ``record_later``: the telemetry is
-    written by a background thread while the caller goes on (``telemetry.flush`` waits for it; every telemetry read
-    in this process does). ``identity`` (``program``, ``benchmark``: digests of what is measured, see
-    ``glia.tools.identity``) is recorded with the run, so that a reader never takes it for another measurement.
+    ``cpu``: the CPU seconds a seed's process may use (the kernel stops it there), ``timeout_s`` then the wall-clock
+    cap behind it. ``executor`` (an object with ``run(config, policy, seeds, timeout_s, memory_mb, cpu)``, e.g.
+    ``glia.tools``' executors) runs the seeds instead of this machine's pool; it stops a candidate at its first
+    failing seed, whose other seeds then come back ``skipped``, as ``fail_fast`` does on this machine.
+    ``record_later``: the telemetry is written by a background thread while the caller goes on
+    (``telemetry.flush`` waits for it; every telemetry read in this process does). ``identity`` (``program``,
+    ``benchmark``: digests of what is measured, see ``glia.tools.identity``) is recorded with the run, so that a
+    reader never takes it for another measurement.
     """
     start = time.perf_counter()
     seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
@@ -123,11 +148,11 @@ def run_benchmark(policy: str, workload: str | SimulationConfig = "paper-routing
     config = config.with_stack(batch, autoscaler)
     run_id = run_id or datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
     if executor is not None:
-        outcomes = executor.run(config, policy, seed_list, timeout_s, memory_mb)
+        outcomes = executor.run(config, policy, seed_list, timeout_s, memory_mb, cpu)
     else:
         outcomes = run_seeds(config, policy, seed_list, jobs=jobs, timeout_s=timeout_s, memory_mb=memory_mb,
                              isolate=isolate, hardened=hardened, allow_unconfined=allow_unconfined,
-                             fail_fast=fail_fast)
+                             fail_fast=fail_fast, cpu=cpu)
     ok = [o for o in outcomes if o.error is None]
     # the seed that failed first is the error; seeds it stopped are listed with it
     failed = sorted((o for o in outcomes if o.error is not None), key=lambda o: o.error["kind"] == "skipped")

@@ -49,6 +49,7 @@ import duckdb
 import numpy as np
 
 from .metrics import RUN_METRICS, clean
+from .rows import columns
 
 REQUEST_COLUMNS = ("request_id", "arrived_at", "num_prefill_tokens", "num_decode_tokens", "routed_at", "replica_id",
                    "scheduled_at", "first_token_at", "completed_at", "num_restarts", "wasted_tokens", "e2e_s",
@@ -281,10 +282,12 @@ def write_run(path: str | Path, run: dict, seeds: list) -> None:
                 _insert_rows(con, "replica_samples", rid, o.seed, o.samples,
                              ("t", "replica_id", "num_pending", "num_active", "allocated_blocks", "num_blocks",
                               "global_queue"))
-            events = list(o.events) + [(t, kind, -1, rep, 0) for t, kind, rep in o.scaling]
-            if events:
-                _insert_rows(con, "scheduling_events", rid, o.seed, events,
-                             ("t", "kind", "request_id", "replica_id", "value"))
+            names = ("t", "kind", "request_id", "replica_id", "value")
+            if len(o.events):
+                _insert_rows(con, "scheduling_events", rid, o.seed, o.events, names)
+            if len(o.scaling):
+                scaling = [(t, kind, -1, rep, 0) for t, kind, rep in o.scaling]
+                _insert_rows(con, "scheduling_events", rid, o.seed, scaling, names)
         con.execute("COMMIT")
 
 
@@ -300,11 +303,12 @@ def insert_frame(con: duckdb.DuckDBPyConnection, table: str, frame: dict) -> Non
     con.unregister("_frame")
 
 
-def _insert_rows(con, table: str, run_id: str, seed: int, rows: list[tuple], names: tuple[str, ...]) -> None:
+def _insert_rows(con, table: str, run_id: str, seed: int, rows, names: tuple[str, ...]) -> None:
+    """``rows``: a list of tuples, or the columns a seed process sent (``rows.Rows``), taken as they are."""
     n = len(rows)
     frame = {"run_id": np.full(n, run_id, dtype=object), "seed": np.full(n, seed)}
-    for name, col in zip(names, zip(*rows, strict=True), strict=True):
-        frame[name] = np.array(col, dtype=object if isinstance(col[0], str) else None)
+    for name, col in zip(names, columns(rows, len(names)), strict=True):
+        frame[name] = col.astype(object) if col.dtype.kind == "U" else col
     insert_frame(con, table, frame)
 
 

@@ -20,6 +20,7 @@ from .loader import is_builtin, load_policy
 from .metrics import request_metrics, run_summary
 from .replica import ReplicaScheduler
 from .request import Request
+from .rows import columns
 from .workloads import ClosedLoop, Trace
 
 TOLERANCE = 1e-9  # relative, for times the harness recomputes (float rounding only)
@@ -33,6 +34,17 @@ class TamperedRecords(Exception):
 
 def _first(bad: np.ndarray) -> int:
     return int(np.flatnonzero(bad)[0])
+
+
+def _events(run: RunResult) -> tuple[np.ndarray, ...]:
+    """The scheduling events as columns: times, kinds (names), request ids, replica ids, values."""
+    t, kind, rid, rep, val = columns(run.events, 5)
+    return (t.astype(float), kind.astype(str), rid.astype(np.int64), rep.astype(np.int64), val.astype(np.int64))
+
+
+def _started(run: RunResult) -> int:
+    """How many replicas the autoscaler started."""
+    return int((columns(run.scaling, 3)[1] == "start").sum()) if len(run.scaling) else 0
 
 
 def _check_workload(workload: Trace | ClosedLoop, req: dict[str, np.ndarray]) -> None:
@@ -76,7 +88,7 @@ def _check_bookkeeping(config: SimulationConfig, run: RunResult, req: dict[str, 
             raise TamperedRecords(f"request {i} has {b} {req[b][i]:.6f} s before its {a} {req[a][i]:.6f} s")
     if (req["num_restarts"] < 0).any() or (req["wasted_tokens"] < 0).any():
         raise TamperedRecords("a request has a negative restart count or wasted-token count")
-    replicas = config.cluster.num_replicas + sum(1 for _, action, _ in run.scaling if action == "start")
+    replicas = config.cluster.num_replicas + _started(run)
     bad = (req["replica_id"] < 0) | (req["replica_id"] >= replicas)
     if bad.any():
         raise TamperedRecords(f"request {_first(bad)} ran on replica {req['replica_id'][_first(bad)]}, which never "
@@ -87,14 +99,15 @@ def _check_bookkeeping(config: SimulationConfig, run: RunResult, req: dict[str, 
             TOLERANCE * max(run.gpu_hours, 1.0) or not 0 <= run.busy_s <= run.replica_seconds * (1 + TOLERANCE):
         raise TamperedRecords("the GPU-hours, busy time and replica lifetimes are inconsistent")
     if config.record_events:
-        routes = [(rid, t, rep) for t, kind, rid, rep, _ in run.events if kind == "route"]
-        done = sum(1 for e in run.events if e[1] == "complete")
-        if len(routes) != n or done != n or sorted(r for r, _, _ in routes) != list(range(n)):
-            raise TamperedRecords(f"{len(routes)} routing and {done} completion events for {n} requests")
-        for rid, t, rep in routes:
-            if t != req["routed_at"][rid] or rep != req["replica_id"][rid]:
-                raise TamperedRecords(f"request {rid}'s routing event disagrees with its record")
-        if sum(1 for e in run.events if e[1] == "preempt") != run.num_preemptions:
+        t, kind, rid, rep, _ = _events(run)
+        route = kind == "route"
+        routed, done = rid[route], int((kind == "complete").sum())
+        if len(routed) != n or done != n or not np.array_equal(np.sort(routed), np.arange(n)):
+            raise TamperedRecords(f"{len(routed)} routing and {done} completion events for {n} requests")
+        bad = (t[route] != req["routed_at"][routed]) | (rep[route] != req["replica_id"][routed])
+        if bad.any():
+            raise TamperedRecords(f"request {routed[_first(bad)]}'s routing event disagrees with its record")
+        if int((kind == "preempt").sum()) != run.num_preemptions:
             raise TamperedRecords("the preemption count disagrees with the preemption events")
 
 
@@ -103,12 +116,16 @@ def _check_capacity(config: SimulationConfig, run: RunResult) -> None:
         return
     blocks = config.cluster.replica_config(config.cluster.execution_model()).num_blocks
     cap = config.cluster.batch_size_cap
-    for t, rep, pending, active, allocated, num_blocks, queue in run.samples:
-        if num_blocks != blocks or not 0 <= allocated <= blocks:
-            raise TamperedRecords(f"replica {rep} holds {allocated} of {num_blocks} KV blocks at t={t:.3f} s; it has "
-                                  f"{blocks}")
-        if not 0 <= active <= cap or pending < 0 or queue < 0:
-            raise TamperedRecords(f"replica {rep} runs {active} requests at t={t:.3f} s; the batch-size cap is {cap}")
+    t, rep, pending, active, allocated, num_blocks, queue = columns(run.samples, 7)
+    kv = (num_blocks != blocks) | ~((allocated >= 0) & (allocated <= blocks))
+    batch = ~((active >= 0) & (active <= cap)) | (pending < 0) | (queue < 0)
+    if (kv | batch).any():
+        i = _first(kv | batch)
+        if kv[i]:
+            raise TamperedRecords(f"replica {rep[i]} holds {allocated[i]} of {num_blocks[i]} KV blocks at "
+                                  f"t={t[i]:.3f} s; it has {blocks}")
+        raise TamperedRecords(f"replica {rep[i]} runs {active[i]} requests at t={t[i]:.3f} s; the batch-size cap is "
+                              f"{cap}")
 
 
 def _check_events(config: SimulationConfig, run: RunResult, req: dict[str, np.ndarray]) -> None:
@@ -117,14 +134,9 @@ def _check_events(config: SimulationConfig, run: RunResult, req: dict[str, np.nd
     scheduled, preempted as often as it restarted, completed once when and where its record says, with its prompt
     plus decode length processed, on the replica it was routed to."""
     n = len(req["request_id"])
-    ev = run.events
-    if not ev:
+    if not len(run.events):
         return
-    t = np.fromiter((e[0] for e in ev), float, len(ev))
-    kind = np.array([e[1] for e in ev])
-    rid = np.fromiter((e[2] for e in ev), np.int64, len(ev))
-    rep = np.fromiter((e[3] for e in ev), np.int64, len(ev))
-    val = np.fromiter((e[4] for e in ev), np.int64, len(ev))
+    t, kind, rid, rep, val = _events(run)
     if not np.isfinite(t).all() or (np.diff(t) < 0).any():
         raise TamperedRecords("the scheduling events are not in time order")
     if ((rid < 0) | (rid >= n)).any():
@@ -164,7 +176,7 @@ def _check_samples(config: SimulationConfig, run: RunResult) -> None:
     """No more samples than the run's replicas and length allow, each of a replica that existed, within the run."""
     if not run.samples or config.sample_interval_s <= 0:
         return
-    replicas = config.cluster.num_replicas + sum(1 for _, action, _ in run.scaling if action == "start")
+    replicas = config.cluster.num_replicas + _started(run)
     a = config.autoscaler
     # sampling goes on while a replica works or starts: at most a cold start and a control tick past the last
     # completion
@@ -174,12 +186,19 @@ def _check_samples(config: SimulationConfig, run: RunResult) -> None:
     if len(run.samples) > most:
         raise TamperedRecords(f"{len(run.samples)} replica samples, more than the {most} a run of "
                               f"{run.makespan_s:.1f} s with {replicas} replicas takes")
-    seen = set()
-    for t, rep, *_ in run.samples:
-        if not (0 <= rep < replicas and 0 <= t <= horizon) or (rep, t) in seen:
-            raise TamperedRecords(f"a replica sample of replica {rep} at t={t:.3f} s lies outside the run or "
-                                  "repeats another")
-        seen.add((rep, t))
+    times, reps = columns(run.samples, 2)
+    t, rep = times.astype(float), reps.astype(float)
+    outside = ~((rep >= 0) & (rep < replicas) & (t >= 0) & (t <= horizon))
+    keys = np.empty(len(t), dtype=[("rep", "<f8"), ("t", "<f8")])
+    keys["rep"], keys["t"] = rep, t + 0.0  # + 0.0: -0.0 is 0.0, as in a set of pairs
+    _, first = np.unique(keys, return_index=True)
+    repeats = np.ones(len(t), bool)
+    repeats[first] = False  # each pair's first sample; any later one repeats it
+    bad = outside | repeats
+    if bad.any():
+        i = _first(bad)
+        raise TamperedRecords(f"a replica sample of replica {reps[i]} at t={t[i]:.3f} s lies outside the run or "
+                              "repeats another")
 
 
 def measure(config: SimulationConfig, seed: int, run: RunResult, workload: Trace | ClosedLoop | None = None
@@ -222,8 +241,9 @@ def replay_replica(config: SimulationConfig, run: RunResult, replica: int) -> st
     mine = np.flatnonzero(req["replica_id"] == replica)
     if not len(mine):
         return None
-    if run.events:
-        order = [e[2] for e in run.events if e[1] == "route" and e[3] == replica]
+    if len(run.events):
+        _, kind, rid, rep_ids, _ = _events(run)
+        order = rid[(kind == "route") & (rep_ids == replica)].tolist()
     else:
         order = sorted(mine.tolist(), key=lambda i: (req["routed_at"][i], i))
     model = config.cluster.execution_model()

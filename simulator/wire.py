@@ -21,6 +21,7 @@ import struct
 import numpy as np
 
 from .engine import RunResult
+from .rows import Rows
 
 MAGIC = b"GLIA-RECORDS-1\n"
 MAX_BYTES = 1 << 30           # no message is larger than this, whatever the workload
@@ -48,11 +49,15 @@ class WireError(ValueError):
 
 
 def _columns(rows: list[tuple], spec: tuple, codes: tuple[str, ...] = ()) -> list[np.ndarray]:
+    if not rows:
+        return [np.asarray([], dtype=dtype) for _, dtype in spec]
+    transposed = list(zip(*rows, strict=False))  # one tuple per column, built in C (not a list per row)
+    index = {name: k for k, name in enumerate(codes)}
     out = []
     for i, (_, dtype) in enumerate(spec):
-        col = [r[i] for r in rows]
+        col = transposed[i]
         if dtype == "<u1":
-            col = [codes.index(v) for v in col]
+            col = [index[v] for v in col]
         out.append(np.asarray(col, dtype=dtype))
     return out
 
@@ -133,11 +138,9 @@ def decode(data: bytes, seed: int) -> tuple[RunResult | None, dict | None, float
         if len(cols[key]) and int(cols[key].max()) >= len(codes):
             raise WireError(f"the records' {name} have an unknown kind")
 
-    def rows(name: str, codes: tuple[str, ...] = ()) -> list[tuple]:
-        lists = [cols[name, c].tolist() for c, _ in TABLES[name]]
-        if codes:
-            lists[1] = [codes[k] for k in lists[1]]
-        return list(zip(*lists, strict=True))
+    def rows(name: str, codes: tuple[str, ...] = ()) -> Rows:
+        """The table kept as its columns (read as rows where rows are wanted; no object per row made here)."""
+        return Rows([cols[name, c] for c, _ in TABLES[name]], {1: codes} if codes else None)
 
     values = {}
     for k in SCALARS:

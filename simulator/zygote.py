@@ -14,7 +14,8 @@ simulator once, then forks a child per request:
 - the child, before its target runs: a session of its own (terminal signals never reach it), killed if the server
   dies, standard input on ``/dev/null``, standard output and error on the output pipe (the parent reads it as data,
   capped, and never writes it to a terminal), every other descriptor closed;
-- the status pipe carries the child's pid, then its exit status once reaped (the parent is not its parent).
+- the status pipe carries the child's pid, then its exit status once reaped (the parent is not its parent) with the
+  CPU seconds it used, as the kernel counted them (``wait4``): what a seed cost, whatever its code claims.
 
 When the parent goes (its socket closes), the server kills every child it started and exits.
 """
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import gc
 import importlib
 import os
 import pickle
@@ -46,7 +48,7 @@ TARGETS = {
 }
 PRELOAD = ("glia.simulator.sandbox",)
 _HEADER = struct.Struct("<Q")
-_STATUS = struct.Struct("<cq")  # b"P" pid, then b"X" wait status
+_STATUS = struct.Struct("<cqq")  # b"P" pid, then b"X" wait status and the CPU microseconds it used (the kernel's)
 MAX_FDS = 8
 
 
@@ -96,7 +98,9 @@ def _child(target: str, args: tuple, fds: list[int], server: int) -> None:
     code = 0
     try:
         signal.set_wakeup_fd(-1)
-        for sig in (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM):  # SIGPIPE stays ignored, as in Python
+        # SIGPIPE stays ignored, as in Python, and SIGINT as in the server: the user's Ctrl-C is the parent's to
+        # handle, from the child's first instruction on (the target ignores it again: ``interrupt.shield_child``)
+        for sig in (signal.SIGCHLD, signal.SIGTERM):
             signal.signal(sig, signal.SIG_DFL)
         os.setsid()
         confine._prctl(confine.PR_SET_PDEATHSIG, signal.SIGKILL)
@@ -141,12 +145,16 @@ def serve(ctl_fd: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     children: dict[int, int] = {}  # pid -> its status pipe
     me = os.getpid()
+    # what is imported stays shared with every child: out of the collector's sight, so that a child's collections
+    # never touch (and so copy) the server's pages
+    gc.collect()
+    gc.freeze()
     ctl.sendall(b"R")  # ready: the simulator is imported
 
     def reap() -> None:
         while children:
             try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
+                pid, status, usage = os.wait4(-1, os.WNOHANG)
             except ChildProcessError:
                 return
             if not pid:
@@ -154,7 +162,8 @@ def serve(ctl_fd: int) -> None:
             fd = children.pop(pid, None)
             if fd is not None:
                 try:
-                    os.write(fd, _STATUS.pack(b"X", status))
+                    cpu_us = round((usage.ru_utime + usage.ru_stime) * 1e6) if pid else 0
+                    os.write(fd, _STATUS.pack(b"X", status, cpu_us))
                 except OSError:
                     pass
                 os.close(fd)
@@ -186,7 +195,7 @@ def serve(ctl_fd: int) -> None:
             if pid == 0:
                 ctl.close()
                 _child(target, args, fds, me)
-            os.write(fds[0], _STATUS.pack(b"P", pid))
+            os.write(fds[0], _STATUS.pack(b"P", pid, 0))
             children[pid] = fds[0]
             for fd in fds[1:]:
                 os.close(fd)
@@ -211,6 +220,7 @@ class Child:
     def __init__(self, pid: int, status_r: int, out_r: int):
         self.pid, self.status_r, self.out_r = pid, status_r, out_r
         self.status: int | None = None   # the wait status, once reaped
+        self.cpu_s: float | None = None  # the CPU seconds it used (user + system), once reaped
         self.output = bytearray()
         self.output_dropped = 0
         self._pidfd: int | None = None
@@ -234,7 +244,8 @@ class Child:
             if ready:
                 data = _read_exact(self.status_r, _STATUS.size)
                 if data is not None:
-                    self.status = _STATUS.unpack(data)[1]
+                    _, self.status, cpu_us = _STATUS.unpack(data)
+                    self.cpu_s = cpu_us / 1e6
                 else:  # the server died: the child died with it (PR_SET_PDEATHSIG)
                     self.status = signal.SIGKILL
                 self._close_status()

@@ -1,9 +1,10 @@
-"""The evaluator every method shares: fail-fast seeds, a timeout from the baselines, one charge per key, results
+"""The evaluator every method shares: fail-fast seeds, a CPU budget from the baselines, one charge per key, results
 read back instead of run again; and the budget ledger under concurrent use."""
 
 from __future__ import annotations
 
 import json
+import math
 import re
 from concurrent.futures import ThreadPoolExecutor
 from multiprocessing import get_context
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from glia.simulator import runner
-from glia.simulator.runner import derive_timeout
+from glia.simulator.runner import TRUSTED_WALL_S, derive_budget, wall_cap
 from glia.simulator.telemetry import reading
 from glia.tools.evaluator import Evaluator
 from glia.tools.ledger import BudgetLedger
@@ -24,11 +25,26 @@ def mean_e2e(metrics: dict) -> float:
     return metrics.get("mean_e2e_s", float("inf"))
 
 
-def test_the_timeout_is_a_multiple_of_the_slowest_baseline_seed_within_a_floor_and_a_ceiling():
-    assert derive_timeout([0.3, 0.5]) == 15.0
-    assert derive_timeout([2.0, 4.0]) == 40.0
-    assert derive_timeout([100.0]) == 300.0
-    assert derive_timeout([]) == 300.0
+def test_the_cpu_budget_is_a_multiple_of_the_slowest_baselines_cpu_per_seed_within_a_floor_and_a_ceiling():
+    assert derive_budget([0.3, 0.5]).seconds == 10.0
+    assert derive_budget([0.3, 0.5]).basis == "10 x the slowest baseline's 0.50 s of CPU per seed, at least 10 s"
+    assert derive_budget([2.0, 4.04]).seconds == 41.0  # whole seconds, as the kernel's limit is
+    assert derive_budget([2.0, 4.04]).basis == "10 x the slowest baseline's 4.04 s of CPU per seed"
+    assert derive_budget([100.0]).seconds == 300.0
+    assert derive_budget([]).seconds == 300.0
+    assert "wall time" in derive_budget([2.0], wall=True).basis  # a baseline measured before CPU was counted
+    assert wall_cap(derive_budget([0.3])) == 100.0 and wall_cap(None) == TRUSTED_WALL_S
+
+
+def test_built_in_policies_are_never_stopped_by_a_derived_deadline_and_a_hardened_candidate_gets_four_times_the_cpu():
+    ev = Evaluator("paper-routing-short", [0], mean_e2e, layer="batch", fixed={"router": "llq"})
+    ev.calibrate([{"seed_cpu_s": 0.4}, {"seed_cpu_s": 2.5}])
+    assert ev.cpu.seconds == 25.0 and ev.timeout_s == 250.0
+    assert ev.deadline(ev.stack("spf")) == (None, TRUSTED_WALL_S)
+    cpu, wall = ev.deadline(ev.stack("my_batch.py"))
+    assert cpu.seconds == 25.0 and wall == 250.0
+    cpu, wall = ev.deadline(ev.stack("my_batch.py"), hardened=True)
+    assert cpu.seconds == 100.0 and wall == 1000.0 and cpu.basis.endswith("x4 for the hardened mode")
 
 
 def test_a_candidate_that_fails_on_one_seed_does_not_run_its_other_seeds(tmp_path):
@@ -43,17 +59,19 @@ def test_a_candidate_that_fails_on_one_seed_does_not_run_its_other_seeds(tmp_pat
     assert kinds[0] == "exception" and kinds[2] == kinds[3] == "skipped"
 
 
-def test_an_infinite_loop_ends_with_a_timeout_derived_from_the_baselines(tmp_path, monkeypatch):
-    monkeypatch.setattr(runner, "TIMEOUT_FLOOR_S", 1.0)
-    monkeypatch.setattr(runner, "TIMEOUT_FACTOR", 3.0)
+def test_an_infinite_loop_is_stopped_by_the_kernel_at_a_cpu_budget_derived_from_the_baselines(tmp_path, monkeypatch):
+    monkeypatch.setattr(runner, "CPU_FLOOR_S", 1.0)
+    monkeypatch.setattr(runner, "CPU_FACTOR", 3.0)
     ev = Evaluator("paper-routing-short", [0, 1], mean_e2e, db=tmp_path / "telemetry.duckdb")
     baseline = ev.measure("llq", "llq")
-    assert baseline["seed_s"] > 0
+    assert 0 < baseline["seed_cpu_s"] <= baseline["seed_s"] + 0.05  # the seed process's CPU, as the kernel counted
     ev.calibrate([baseline])
-    assert ev.timeout_s == pytest.approx(max(1.0, round(3 * baseline["seed_s"], 1)))
+    assert ev.cpu.seconds == max(1.0, math.ceil(3 * baseline["seed_cpu_s"]))
     res = ev.measure(str(POLICIES / "loops_forever.py"), "loop")
     assert res["error"]["kind"] == "timeout" and res["score"] == float("inf")
-    assert f"did not finish within {ev.timeout_s:g} s of wall time (killed)" in res["error"]["message"]
+    assert (f"used its CPU budget of {ev.cpu.seconds:g} s per seed (3 x the slowest baseline's "
+            f"{baseline['seed_cpu_s']:.2f} s of CPU per seed") in res["error"]["message"]  # seed 0 or 1: both ran
+    assert "and was stopped by the kernel" in res["error"]["message"]
 
 
 def test_an_evaluation_is_charged_once_per_key_and_refused_past_the_cap(tmp_path):
@@ -97,15 +115,16 @@ def test_the_ledger_never_goes_past_its_cap_under_threads_and_processes(tmp_path
 def test_glia_simulate_stops_a_policy_file_that_never_returns_and_skips_its_other_seeds(monkeypatch, capsys):
     from glia.graph.cli import main
 
-    monkeypatch.setattr(runner, "TIMEOUT_FLOOR_S", 1.0)
-    monkeypatch.setattr(runner, "TIMEOUT_FACTOR", 2.0)
+    monkeypatch.setattr(runner, "CPU_FLOOR_S", 1.0)
+    monkeypatch.setattr(runner, "CPU_FACTOR", 2.0)
     code = main(["simulate", "--policy", str(POLICIES / "loops_forever.py"), "--workload", "paper-routing-short",
                  "--seeds", "3", "--jobs", "1", "--no-record", "--json"])
     out = json.loads(capsys.readouterr().out)
     assert code == 1 and out["error"]["kind"] == "timeout" and out["error"]["seed"] == 0
     assert out["error"]["failed_seeds"] == [0, 1, 2]  # seeds 1 and 2 never ran: skipped
-    killed_at = float(re.search(r"within ([\d.]+) s of wall time", out["error"]["message"]).group(1))
-    assert killed_at < runner.DEFAULT_TIMEOUT_S  # derived from llq's time on seed 0, not the 300 s default
+    budget = float(re.search(r"used its CPU budget of ([\d.]+) s per seed \(2 x the slowest baseline's",
+                             out["error"]["message"]).group(1))
+    assert budget < runner.DEFAULT_CPU_S  # derived from llq's CPU time on seed 0, not the 300 s default
 
 
 def test_a_candidate_of_another_layer_runs_with_the_tasks_fixed_router_and_an_infeasible_one_is_never_best(tmp_path):

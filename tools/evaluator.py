@@ -5,8 +5,11 @@ shot) evaluate through this, so they see the same benchmark, the same limits and
 
 - the seeds run on an executor (``executors.py``: local processes or Ray), fail-fast: a candidate that fails on one
   seed does not spend the others;
-- the timeout per seed comes from the task: a multiple of the slowest baseline's seconds per seed, with a floor, so
-  a candidate that loops forever costs seconds, not the default five minutes;
+- a candidate's deadline per seed is CPU time, derived from the task's baselines (a multiple of the slowest one's CPU
+  seconds per seed, with a floor) and enforced by the kernel in the seed's process, so that it does not move with
+  the machine's load and a candidate that loops forever costs seconds, not the default five minutes; a generous
+  wall-clock cap stands behind it. Built-in policies (trusted code: the baselines) are never stopped by a derived
+  deadline;
 - a charged evaluation reserves one simulation in the budget ledger (``ledger.py``) before anything runs, once per
   key; past the cap nothing runs;
 - a task's constraint is first-class: each result says whether it is ``feasible`` and by how much it breaks the
@@ -30,15 +33,17 @@ from pathlib import Path
 
 from glia.simulator import run_benchmark
 from glia.simulator.config import SimulationConfig
+from glia.simulator.loader import is_builtin
 from glia.simulator.metrics import SUMMARY_METRICS
-from glia.simulator.runner import DEFAULT_TIMEOUT_S, derive_timeout
+from glia.simulator.runner import DEFAULT_TIMEOUT_S, TRUSTED_WALL_S, derive_budget, wall_cap
+from glia.simulator.sandbox import CpuBudget
 from glia.simulator.telemetry import flush, reading
 
 from .executors import Executor, LocalExecutor
 from .identity import benchmark_key, digest, policy_identity, program_key
 from .ledger import BudgetLedger
 
-HARDENED_TIMEOUT_FACTOR = 4  # the hardened mode costs 2-4x a seed in the normal mode
+HARDENED_TIMEOUT_FACTOR = 4  # the hardened mode costs 2-4x a seed in the normal mode (its CPU budget is scaled so)
 
 __all__ = ["Evaluator", "code_key", "feasible_row", "program_key"]
 
@@ -57,7 +62,9 @@ class Evaluator:
     """A task's benchmark as a function of candidates. ``workload``/``seeds``: the task's; ``scorer``: the task's
     objective (``glia.state.score`` bound to the task, penalised past the constraint); ``db``: the telemetry database
     (None: nothing recorded); ``layer``: the layer a candidate is a policy of, ``fixed``: the task's policies of the
-    other layers (None: the preset's); ``judge``: the constraint (``glia.state.violation`` bound to the task)."""
+    other layers (None: the preset's); ``judge``: the constraint (``glia.state.violation`` bound to the task).
+    ``cpu``: a candidate's CPU budget per seed (``calibrate`` derives it from the baselines; None: none yet, the
+    wall-clock ``timeout_s`` alone); ``timeout_s``: the wall-clock cap per seed (behind the CPU budget, when set)."""
 
     workload: str | SimulationConfig
     seeds: list[int]
@@ -72,6 +79,7 @@ class Evaluator:
     layer: str = "router"
     fixed: dict | None = None
     judge: Judge | None = None
+    cpu: CpuBudget | None = None
 
     def stack(self, policy: str) -> dict[str, str | None]:
         """The router, batch policy and autoscaler of a run of ``policy`` (None: the preset's)."""
@@ -80,10 +88,29 @@ class Evaluator:
             raise ValueError(f"a {self.layer} evaluation needs a router: the task must fix one ([stack] router)")
         return stack
 
-    def calibrate(self, measured: Iterable[dict]) -> float:
-        """Set the timeout from measured baselines (results of ``measure`` with their ``seed_s``)."""
-        self.timeout_s = derive_timeout(b.get("seed_s") or 0.0 for b in measured if not b.get("error"))
-        return self.timeout_s
+    def calibrate(self, measured: Iterable[dict]) -> CpuBudget:
+        """Set a candidate's CPU budget per seed, and the wall-clock cap behind it, from measured baselines (results
+        of ``measure``: their ``seed_cpu_s``; a baseline measured before CPU was counted, its ``seed_s`` of wall
+        time, which is at least its CPU time)."""
+        ok = [b for b in measured if not b.get("error")]
+        if ok and all(b.get("seed_cpu_s") for b in ok):
+            self.cpu = derive_budget(b["seed_cpu_s"] for b in ok)
+        else:
+            self.cpu = derive_budget((b.get("seed_cpu_s") or b.get("seed_s") or 0.0 for b in ok), wall=True)
+        self.timeout_s = wall_cap(self.cpu)
+        return self.cpu
+
+    def deadline(self, stack: dict, hardened: bool = False) -> tuple[CpuBudget | None, float]:
+        """(the CPU budget per seed, the wall-clock cap) of a run of ``stack``: none derived for built-in policies of
+        every layer (trusted code is never stopped by a derived deadline, only by a cap on a simulator bug), the
+        hardened mode's scaled by ``HARDENED_TIMEOUT_FACTOR``."""
+        if all(is_builtin(stack[layer], layer) for layer in ("router", "batch", "autoscaler")
+               if stack[layer] is not None and stack[layer] != "none"):
+            return None, max(self.timeout_s, TRUSTED_WALL_S)
+        if self.cpu is None:
+            return None, self.timeout_s * (HARDENED_TIMEOUT_FACTOR if hardened else 1)
+        cpu = self.cpu.scaled(HARDENED_TIMEOUT_FACTOR, "for the hardened mode") if hardened else self.cpu
+        return cpu, wall_cap(cpu)
 
     def identity(self, policy: str, seeds: list[int] | None = None,
                  workload: str | SimulationConfig | None = None) -> dict[str, str | None]:
@@ -111,9 +138,10 @@ class Evaluator:
             return self._scored(stored)
         seeds = list(self.seeds if seeds is None else seeds)
         stack = self.stack(policy)
+        cpu, wall = self.deadline(stack, hardened)
         res = run_benchmark(stack["router"], self.workload if workload is None else workload, seeds,
-                            timeout_s=self.timeout_s * (HARDENED_TIMEOUT_FACTOR if hardened else 1),
-                            memory_mb=self.memory_mb, telemetry=self.db, context=context, run_id=run_id,
+                            timeout_s=wall, cpu=cpu, memory_mb=self.memory_mb, telemetry=self.db, context=context,
+                            run_id=run_id,
                             executor=None if hardened else self.executor, record_later=True, batch=stack["batch"],
                             autoscaler=stack["autoscaler"], hardened=hardened, fail_fast=hardened,
                             identity=ident)
@@ -125,6 +153,8 @@ class Evaluator:
             "per_seed": {m: res.metrics[m]["per_seed"] for m in (self.metric,) if m in res.metrics},
             "mean_e2e_ci90": list(ci) if ci else None, "ci90": res.cis(), "error": res.error, "wall_s": res.wall_s,
             "sim_s": sum(o.wall_s for o in ok), "seed_s": max((o.wall_s for o in ok), default=0.0),
+            "seed_cpu_s": max((o.cpu_s for o in ok), default=None) if all(o.cpu_s for o in ok) else None,
+            "cpu_s": sum(o.cpu_s or 0.0 for o in res.outcomes),  # what it cost, failed seeds included
             "seeds_run": sum(1 for o in res.outcomes if (o.error or {}).get("kind") != "skipped"),
             "reused": False, "hardened": hardened})
 

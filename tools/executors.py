@@ -1,8 +1,9 @@
 """Where an evaluation's seeds run: the local process pool (the default), or a Ray cluster (optional).
 
-Both run each seed through the simulator's sandbox (``run_seeds``): a confined process per seed with the memory cap
-and the wall-clock timeout, so a Ray worker is only a place to start that process. Both are fail-fast: once a seed
-fails, the candidate's other seeds are stopped or never started and come back as ``skipped``.
+Both run each seed through the simulator's sandbox (``run_seeds``): a confined process per seed with the memory cap,
+the CPU budget (enforced by the kernel) and the wall-clock cap behind it, so a Ray worker is only a place to start
+that process. Both are fail-fast: once a seed fails, the candidate's other seeds are stopped or never started and
+come back as ``skipped``.
 
 Ray (``pip install 'glia[ray]'``, imported only when chosen): one task per seed, carrying the source of every
 layer's policy file (router, batch policy, autoscaler: a worker on another node has none of the driver's paths),
@@ -23,7 +24,7 @@ from typing import TYPE_CHECKING, Protocol
 from glia.simulator.config import SimulationConfig
 
 if TYPE_CHECKING:  # the sandbox (numpy, the engine) is imported where seeds run: the names here cost nothing
-    from glia.simulator.sandbox import SeedOutcome
+    from glia.simulator.sandbox import CpuBudget, SeedOutcome
 
 EXECUTORS = ("local", "ray")
 RAY_GRACE_S = 15.0  # beyond the sandbox's own timeout, before a Ray task is cancelled by force
@@ -33,8 +34,9 @@ class Executor(Protocol):
     name: str
 
     def run(self, config: SimulationConfig, policy: str, seeds: list[int], timeout_s: float,
-            memory_mb: int | None) -> list[SeedOutcome]:
-        """Every seed's outcome, in the order of ``seeds``; never raises for a seed."""
+            memory_mb: int | None, cpu: CpuBudget | None = None) -> list[SeedOutcome]:
+        """Every seed's outcome, in the order of ``seeds``; never raises for a seed. ``cpu``: each seed process's CPU
+        budget (None: none but the backstop behind ``timeout_s``, the wall-clock cap)."""
 
     def close(self) -> None: ...
 
@@ -48,10 +50,10 @@ class LocalExecutor:
         self.jobs = jobs
 
     def run(self, config: SimulationConfig, policy: str, seeds: list[int], timeout_s: float,
-            memory_mb: int | None) -> list[SeedOutcome]:
+            memory_mb: int | None, cpu: CpuBudget | None = None) -> list[SeedOutcome]:
         from glia.simulator.sandbox import run_seeds
         return run_seeds(config, policy, list(seeds), jobs=self.jobs, timeout_s=timeout_s, memory_mb=memory_mb,
-                         fail_fast=True)
+                         fail_fast=True, cpu=cpu)
 
     def close(self) -> None:
         pass
@@ -72,13 +74,13 @@ def policy_sources(config: SimulationConfig, policy: str) -> dict[str, tuple[str
 
 
 def ray_seed(config: SimulationConfig, policy: str, sources: dict[str, tuple[str, str]] | None, seed: int,
-             timeout_s: float, memory_mb: int | None) -> SeedOutcome:
+             timeout_s: float, memory_mb: int | None, cpu: CpuBudget | None = None) -> SeedOutcome:
     """One seed inside a Ray worker: the source of every layer's policy file (``policy_sources``) is written where
     this worker can read it, the configuration pointed at those copies, and the seed runs in the sandbox's confined
     process like a local one (same limits, same records)."""
     from glia.simulator.sandbox import run_seeds
     if not sources:
-        return run_seeds(config, policy, [seed], jobs=1, timeout_s=timeout_s, memory_mb=memory_mb)[0]
+        return run_seeds(config, policy, [seed], jobs=1, timeout_s=timeout_s, memory_mb=memory_mb, cpu=cpu)[0]
     with tempfile.TemporaryDirectory(prefix="glia-ray-") as tmp:
         copies = {}
         for layer, (spec, text) in sources.items():
@@ -92,7 +94,7 @@ def ray_seed(config: SimulationConfig, policy: str, sources: dict[str, tuple[str
         if "autoscaler" in copies:
             config = config.replace(autoscaler=dataclasses.replace(config.autoscaler, policy=copies["autoscaler"][1]))
         router = copies["router"][1] if "router" in copies else policy
-        out = run_seeds(config, router, [seed], jobs=1, timeout_s=timeout_s, memory_mb=memory_mb)[0]
+        out = run_seeds(config, router, [seed], jobs=1, timeout_s=timeout_s, memory_mb=memory_mb, cpu=cpu)[0]
     if out.error:  # name the files as the user knows them, not the worker's copies
         message = out.error["message"]
         for _, _, copy, file in copies.values():
@@ -123,7 +125,7 @@ class RayExecutor:
         return max(1, int(cpus // self.cpus_per_task))
 
     def run(self, config: SimulationConfig, policy: str, seeds: list[int], timeout_s: float,
-            memory_mb: int | None) -> list[SeedOutcome]:
+            memory_mb: int | None, cpu: CpuBudget | None = None) -> list[SeedOutcome]:
         from glia.simulator.sandbox import SeedOutcome, error, skipped
         ray = self.ray
         sources = policy_sources(config, policy)
@@ -135,7 +137,7 @@ class RayExecutor:
         while (todo or running) and failed is None:
             while todo and len(running) < slots:
                 seed = todo.pop(0)
-                ref = self.task.remote(config, policy, sources, seed, timeout_s, memory_mb)
+                ref = self.task.remote(config, policy, sources, seed, timeout_s, memory_mb, cpu)
                 running[ref] = (seed, time.monotonic() + timeout_s + RAY_GRACE_S)
             wait_s = max(0.0, min(d for _, d in running.values()) - time.monotonic())
             done, _ = ray.wait(list(running), num_returns=1, timeout=wait_s)

@@ -20,7 +20,7 @@ from glia.simulator import run_benchmark
 from glia.simulator.metrics import SUMMARY_METRICS, clean
 from glia.simulator.runner import same_figure
 
-from .evaluator import HARDENED_TIMEOUT_FACTOR, Evaluator, program_key
+from .evaluator import Evaluator, program_key
 from .workspace import WorkspaceError, read_inside, write_inside
 
 # what an experiment keeps of its evaluation (the ``Measurement`` record's fields)
@@ -170,7 +170,8 @@ def run_baseline(evaluator: Evaluator, policy: str, run_id: str) -> dict:
     """A baseline policy of the evaluator's layer (a built-in or a file) on the benchmark, uncharged, recorded under
     ``run_id`` (idempotent like ``run_simulation``)."""
     res = evaluator.measure(policy, run_id, context="baselines")
-    return {**{k: res.get(k) for k in (*MEASUREMENT, "seed_s", "workload", "reused")}, "id": res.get("id") or run_id,
+    return {**{k: res.get(k) for k in (*MEASUREMENT, "seed_s", "seed_cpu_s", "workload", "reused")},
+            "id": res.get("id") or run_id,
             "policy": policy, "seeds": list(evaluator.seeds)}
 
 
@@ -185,8 +186,9 @@ def confirm_hardened(workspace: Path, experiment: dict, evaluator: Evaluator) ->
         return {"agree": False, "differences": {"snapshot": "changed or missing since it was measured"},
                 "wall_s": 0.0, "error": None}
     stack = evaluator.stack(experiment["frozen"])
+    cpu, wall = evaluator.deadline(stack, hardened=True)
     hard = run_benchmark(stack["router"], evaluator.workload, evaluator.seeds, memory_mb=evaluator.memory_mb,
-                         timeout_s=HARDENED_TIMEOUT_FACTOR * evaluator.timeout_s, hardened=True,
+                         timeout_s=wall, cpu=cpu, hardened=True,
                          batch=stack["batch"], autoscaler=stack["autoscaler"])
     measured = experiment.get("metrics", {})
     diffs = {m: [clean(measured.get(m)), clean(hard.metric(m))] for m in SUMMARY_METRICS

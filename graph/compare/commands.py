@@ -53,7 +53,8 @@ def progress(quiet: bool):
             say(f"baseline {e['policy']}: " + (f"error {e['error']['kind']}" if e.get("error") else
                                                f"{e['value']:.3f}"))
         elif kind == "timeout":
-            say(f"timeout per seed: {e['seconds']:g} s (from the baselines' time per seed)")
+            say(f"CPU budget per seed of a candidate: {e['cpu_s']:g} s ({e['basis']}), enforced by the kernel; "
+                f"wall-clock cap {e['seconds']:g} s")
         elif kind == "unit_start":
             say(f"{e['unit']}: starting ({e['used']} of {e['budget']} simulations used)")
         elif kind == "evaluation":

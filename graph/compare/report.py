@@ -88,11 +88,12 @@ def mcg(units: list[dict], runs: list[list[float]], budget: int, sign: float, sa
 
 
 def summarise(config, task: dict, results: list[dict], rows: dict[str, list[dict]], baselines: dict,
-              heldout_baselines: dict, timeout_s: float) -> dict:
+              heldout_baselines: dict, timeout_s: float, cpu=None) -> dict:
     sign = 1.0 if task["objective"]["goal"] == "minimize" else -1.0
     budget = config.budget
     out: dict = {"task": task["name"], "metric": task["objective"]["metric"], "goal": task["objective"]["goal"],
                  "budget": budget, "runs": config.runs, "timeout_s": timeout_s,
+                 "cpu_budget": {"seconds": cpu.seconds, "basis": cpu.basis} if cpu else None,
                  "model": config.model.model if config.model else None, "executor": config.executor,
                  "baselines": {}, "methods": {}, "mcg": {}}
     for policy, b in baselines.items():
@@ -161,7 +162,10 @@ def write_report(config, task: dict, summary: dict, status: str, message: str) -
              f"{task['benchmark']['seeds']} (the search seeds). Budget: {config.budget} simulations per run, "
              f"{config.runs} run(s) per method, each within {task['budget']['wall_clock_s']:g} s of wall clock. "
              f"Model: {summary['model'] or 'none'}. Executor: {config.executor}. "
-             f"Timeout per seed: {summary['timeout_s']:g} s (derived from the baselines' time per seed).", ""]
+             + (f"CPU budget per seed of a candidate: {summary['cpu_budget']['seconds']:g} s "
+                f"({summary['cpu_budget']['basis']}), enforced by the kernel, with a wall-clock cap of "
+                f"{summary['timeout_s']:g} s." if summary.get("cpu_budget") else
+                f"Timeout per seed: {summary['timeout_s']:g} s of wall time."), ""]
     if status != "finished":
         ran = ", ".join(f"{m['name']} {m['runs']} of {config.runs}" for m in summary["methods"].values())
         lines += [f"> **Incomplete** (runs finished: {ran or 'none'}): {message}", ""]
