@@ -508,7 +508,7 @@ def run_seeds(config: SimulationConfig, policy: str | PolicySource, seeds: list[
                     results[seed] = SeedOutcome(seed, error=error("internal", str(exc)))
             # records received are checked and measured while the next seeds already run
             for job, data, wall in received:
-                _stop(job)  # killed when its records came; reaped by now, most likely
+                _stop(job)  # done when its records came (a no-op then); here for any path that only killed it
                 results[job.seed] = _with_output(_finish(config, job, data, limits, wall,
                                                          replay=job.seed == replay_seed), job)
             received.clear()
@@ -550,7 +550,10 @@ def run_seeds(config: SimulationConfig, policy: str | PolicySource, seeds: list[
                         running.pop(job.seed, None)
                     else:
                         wall = time.monotonic() - job.started
-                        _kill(job)  # not waited for: the next seed starts first
+                        # killed and reaped before anything else (as before the CPU accounting): its CPU is then
+                        # known, and no seed process outlives its records while the next one starts (a process
+                        # server that cannot fork, stopped or loaded, must not leave a seed running meanwhile)
+                        _stop(job)
                         running.pop(job.seed, None)
                         received.append((job, data, wall))
                 if job.seed in running and job.inbox.eof:

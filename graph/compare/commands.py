@@ -53,8 +53,11 @@ def progress(quiet: bool):
             say(f"baseline {e['policy']}: " + (f"error {e['error']['kind']}" if e.get("error") else
                                                f"{e['value']:.3f}"))
         elif kind == "timeout":
-            say(f"CPU budget per seed of a candidate: {e['cpu_s']:g} s ({e['basis']}), enforced by the kernel; "
-                f"wall-clock cap {e['seconds']:g} s")
+            if e.get("cpu_s") is None:
+                say(f"timeout per seed of a candidate: {e['seconds']:g} s of wall time (no CPU budget)")
+            else:
+                say(f"CPU budget per seed of a candidate: {e['cpu_s']:g} s ({e['basis']}), enforced by the kernel; "
+                    f"wall-clock cap {e['seconds']:g} s")
         elif kind == "unit_start":
             say(f"{e['unit']}: starting ({e['used']} of {e['budget']} simulations used)")
         elif kind == "evaluation":

@@ -166,8 +166,9 @@ def _execute(config: CompareConfig, on_event: Callable[[dict], None], factory: C
         on_event({"event": "baseline", "policy": policy, "value": baselines[policy].get("value"),
                   "error": baselines[policy].get("error")})
     evaluator.calibrate(baselines.values())
-    on_event({"event": "timeout", "seconds": evaluator.timeout_s, "cpu_s": evaluator.cpu.seconds,
-              "basis": evaluator.cpu.basis})
+    cpu = getattr(evaluator, "cpu", None)  # None: no CPU budget (a program task), only the wall-clock timeout
+    on_event({"event": "timeout", "seconds": evaluator.timeout_s, "cpu_s": cpu.seconds if cpu else None,
+              "basis": cpu.basis if cpu else ""})
     first = next(iter(baselines.values()), {})
     shared = methods.Shared(config.compare_id, config.task, task, config.workspace, evaluator, ledger,
                             first.get("value") if not first.get("error") else None, config.model, factory,
@@ -206,7 +207,7 @@ def _execute(config: CompareConfig, on_event: Callable[[dict], None], factory: C
     results = [r for r in (_result(methods.Unit(m, i, config.budget, config.dir / "units" / f"{m}-r{i}"))
                            for i in range(1, config.runs + 1) for m in config.methods) if r is not None]
     summary = summarise(config, task, results, {u["unit"]: ledger.rows(u["unit"]) for u in results}, baselines,
-                        heldout_baselines, evaluator.timeout_s, evaluator.cpu)
+                        heldout_baselines, evaluator.timeout_s, cpu)
     (config.dir / "results.json").write_text(json.dumps(jsonable(summary), indent=1, default=str))
     write_report(config, task, summary, status, message)
     _store(paths.db, config, results, ledger)

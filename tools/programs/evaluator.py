@@ -61,6 +61,7 @@ class ProgramEvaluator:
     timeout_auto: bool = False
     seeds: list = field(default_factory=list)
     kind: str = "program"
+    cpu: None = None  # no CPU budget: a program task's evaluator keeps its wall-clock timeout (``timeout_s``)
 
     @property
     def workload(self) -> str:
