@@ -88,7 +88,11 @@ def test_ctrl_c_at_each_phase_of_a_run_then_resume_loses_nothing_and_charges_not
     g.ctrl_c()
     assert g.finish() == 130, g.stderr
     assert "stopped at once; `glia resume t` continues from the last finished step" in g.stderr
-    g.kill()  # the frozen fork server, orphaned
+    g.kill()
+    try:  # the frozen fork server, orphaned: a session of its own, so the group's SIGKILL above missed it
+        os.kill(server, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
     state = run_state(thread, ws).state
     assert [e["id"] for e in state["ledger"]] == ["c1-e001", "c1-e002"] and not state.get("heldout")
     clean(ws)
