@@ -205,13 +205,12 @@ class _Checker(ast.NodeVisitor):
             if name not in ALLOWED_DUNDERS:
                 self.refuse(node, f"reads .{name}: special attributes are not part of the API (see {DOCS})")
         elif name.startswith("_") and name not in DOCUMENTED_PRIVATE:
-            own = name in self.own and isinstance(recv, ast.Name) and recv.id in self.receivers[-1] | {"self", "cls"}
             mine = isinstance(recv, ast.Name) and recv.id in self.receivers[-1] | {"self", "cls"}
-            if not own and mine and name not in self.own:
+            if mine and name not in self.own:
                 self.refuse(node, f"reads {recv.id}.{name}, which the policy never assigns: its own private "
                                   f"attributes may be read once the class sets them ({recv.id}.{name} = ... in "
                                   "__init__ or a method); other private names must be in " + DOCS)
-            elif not own:
+            elif not mine:
                 self.refuse(node, f"reads .{name}, a private name outside the documented API; a policy may use the "
                                   f"names in {DOCS} (e.g. _request_queue, _replica_schedulers, _arrived_at) and its "
                                   "own attributes as self._name")
