@@ -7,9 +7,9 @@ figures the sentence names): how many it flags. Then the recorded frontier-model
 ``a/NNNN.json`` what it wrote) as genuine prose: every number a frontier-class model wrote in its replies, checked
 against what its request showed it.
 
-    python benchmarks/claims_check.py                          # the check as it is
-    python benchmarks/claims_check.py --claims OLD_claims.py   # another version of nodes/claims.py (before/after)
-    python benchmarks/claims_check.py --verbose                # and every recorded number it flags
+    python -m benchmarks.claims_check                          # the check as it is
+    python -m benchmarks.claims_check --claims OLD_claims.py   # another version of nodes/claims.py (before/after)
+    python -m benchmarks.claims_check --verbose                # and every recorded number it flags
 
 Target (issue 16): invented claims accepted <= 5 % at 20 experiments; genuine numbers flagged <= 5 %.
 """
@@ -61,7 +61,7 @@ def metrics(rng: random.Random, mean: float | None = None) -> dict:
 def build(rng: random.Random, n: int) -> tuple[dict, list[str], dict]:
     """A run's state with ``n`` experiments, the texts its researcher was shown (diagnostics and a query table of
     the newest experiments), and what those texts show (for genuine quotes)."""
-    task = tomllib.loads((ROOT / "state" / "tasks" / "routing.toml").read_text())
+    task = tomllib.loads((ROOT / "state" / "tasks" / "builtin" / "routing.toml").read_text())
     task["objective"] = {"metric": "mean_e2e_s", "goal": "minimize"}
     ledger = []
     for i in range(1, n + 1):

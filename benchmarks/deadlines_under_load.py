@@ -1,7 +1,7 @@
 """Deadlines on a loaded machine: a candidate's budget per seed is CPU time derived from the task's baselines and
 enforced by the kernel, so it does not move with the load; built-in baselines are never stopped by it.
 
-    python benchmarks/deadlines_under_load.py [--task routing] [--busy 2] [--heldout-seeds 3]
+    python -m benchmarks.deadlines_under_load [--task routing] [--busy 2] [--heldout-seeds 3]
 
 Starts ``--busy`` processes that spin (``python -c 'while 1: pass'``) beside the evaluation, then, through the
 evaluator every method uses: the task's baselines (their CPU and wall seconds per seed; the CPU budget derived from

@@ -2,7 +2,7 @@
 evaluator every method uses (confined processes, records checked, metrics, bootstrap CIs, telemetry), against the
 simulation alone (the engine in this process, the same policy and seeds). Target: at most 25 % above it.
 
-    python benchmarks/evaluator_overhead.py [--task routing] [--repeats 3] [--policy FILE]
+    python -m benchmarks.evaluator_overhead [--task routing] [--repeats 3] [--policy FILE]
 
 Prints the simulation time, an evaluation's wall clock with one and with all cores (two in a row, as a search makes
 them, their telemetry written beside them, the last write waited for; and the same with the last write not waited
@@ -27,17 +27,18 @@ import tempfile
 import time
 from pathlib import Path
 
-from glia.simulator import Simulation, load_policy, run_benchmark
-from glia.simulator.loader import read_policy
+from glia.simulator import Simulation, load_policy
+from glia.simulator.harness.runner import run_benchmark
+from glia.simulator.harness.sandbox import simulate_seed
+from glia.simulator.harness.telemetry import flush, write_run
 from glia.simulator.metrics import aggregate
+from glia.simulator.policy.loader import read_policy
 from glia.simulator.presets import get_preset
-from glia.simulator.sandbox import simulate_seed
-from glia.simulator.telemetry import flush, write_run
 from glia.state import load_task, score
 from glia.tools.evaluator import Evaluator
 from glia.tools.executors import LocalExecutor
 
-STARTER = Path(__file__).parent.parent / "state" / "tasks" / "routing_starter.py"
+STARTER = Path(__file__).parent.parent / "state" / "tasks" / "builtin" / "routing_starter.py"
 POLICIES = Path(__file__).parent.parent / "tests" / "policies"
 
 

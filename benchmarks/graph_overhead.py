@@ -3,7 +3,7 @@
 The real graph runs with the offline nodes, but simulations and baselines return canned results at once and the
 analyst's SQL is replaced by canned findings, so what is timed is LangGraph, checkpointing and the nodes' own logic.
 
-    python benchmarks/graph_overhead.py [--sims 40] [--contexts 1]
+    python -m benchmarks.graph_overhead [--sims 40] [--contexts 1]
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import tempfile
 import time
 
 import glia.nodes.analyst as analyst
-import glia.nodes.harness as harness
+import glia.nodes.steps as harness
 from glia.graph.config import RunConfig
 from glia.graph.runs import start_run
 from glia.tools.toolkit import ToolResult

@@ -1,7 +1,7 @@
 """What measuring held-out figures the hardened way costs: a policy file on a task's held-out seeds and on its
 shifted workload (as ``collect`` does for the best design), normal against hardened, through the evaluator.
 
-    python benchmarks/heldout_cost.py [--task routing] [--policy FILE] [--seeds 10]
+    python -m benchmarks.heldout_cost [--task routing] [--policy FILE] [--seeds 10]
 
 Prints each wall clock (seeds on every core; a hardened seed is two processes talking over a pipe) and the ratio.
 """
@@ -18,7 +18,7 @@ from glia.state import load_task, score
 from glia.tools.evaluator import Evaluator
 from glia.tools.heldout import plan, shifted_workload
 
-STARTER = Path(__file__).parent.parent / "state" / "tasks" / "routing_starter.py"
+STARTER = Path(__file__).parent.parent / "state" / "tasks" / "builtin" / "routing_starter.py"
 
 
 def main() -> None:

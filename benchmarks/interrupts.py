@@ -4,7 +4,7 @@ after, to show that nothing is charged twice or lost and that no interrupt is re
 Each phase is held in flight by freezing one of its seed processes (or the fork server) before SIGINT is sent to the
 command's whole process group, as a terminal's Ctrl-C is; the freezing makes the phase certain, not the timing.
 
-    python benchmarks/interrupts.py [--task tests/tasks/quick.toml] [--budget 3] [--workspace DIR]
+    python -m benchmarks.interrupts [--task tests/tasks/quick.toml] [--budget 3] [--workspace DIR]
 
 Prints, per phase: the signal(s), the exit code, the command's last line, the ledger (experiment ids) and the
 telemetry's measurements (run ids, with any error) after the stop; then the same after the final resume.
@@ -26,10 +26,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from terminal import Glia, _children, _cmdline, run, state_of  # noqa: E402
-
 from glia.graph.runs import run_state  # noqa: E402
-from glia.simulator.telemetry import reading  # noqa: E402
+from glia.simulator.harness.telemetry import reading  # noqa: E402
+from tests.support.terminal import Glia, _children, _cmdline, run, state_of  # noqa: E402
 
 INTERRUPT_ERRORS = {"crashed", "unconfined", "internal", "tampered_records", "timeout"}
 
@@ -67,7 +66,7 @@ def show(title: str, g: Glia | None, ws: Path, thread: str | None, code: int | N
 
 
 def fork_server(g: Glia) -> int | None:
-    return next((c for c in _children().get(g.proc.pid, []) if b"glia.simulator.zygote" in _cmdline(c)), None)
+    return next((c for c in _children().get(g.proc.pid, []) if b"glia.simulator.harness.zygote" in _cmdline(c)), None)
 
 
 def the_run(task: str, budget: int, ws: Path) -> None:
@@ -143,7 +142,7 @@ def the_tui(task: str, ws: Path) -> None:
 
     def seeds() -> list[int]:
         tree = _children()
-        servers = [c for c in tree.get(os.getpid(), []) if b"glia.simulator.zygote" in _cmdline(c)]
+        servers = [c for c in tree.get(os.getpid(), []) if b"glia.simulator.harness.zygote" in _cmdline(c)]
         return [s for server in servers for s in tree.get(server, []) if state_of(s) not in ("", "Z")]
 
     async def until(pilot, cond, cap=240.0):

@@ -2,7 +2,7 @@
 process, then five seeds through run_seeds), the start-up cost of confining a process and a shell command, and the
 hardened re-measurement's time per seed. Prints figures; asserts nothing.
 
-    python benchmarks/isolation_cost.py [--quick]
+    python -m benchmarks.isolation_cost [--quick]
 
 "In-process" is the built-in policy's simulation and its metrics in this process (no isolation at all); the other
 columns run the same policy as a file (what Glia confines). "Process, unconfined" is the
@@ -23,8 +23,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from glia.simulator import confine, get_preset, guard
-from glia.simulator.sandbox import Limits, policy_box, run_seeds, simulate_seed
+from glia.simulator import get_preset
+from glia.simulator.harness.sandbox import Limits, policy_box, run_seeds, simulate_seed
+from glia.simulator.isolation import confine
+from glia.simulator.policy import guard
 from glia.tools.workspace import shell
 
 
@@ -64,7 +66,7 @@ def as_file(name: str) -> str:
     """The built-in policy ``name`` as a policy file (what Glia confines: a file, as a model writes it)."""
     import inspect
 
-    from glia.simulator.policies import POLICIES
+    from glia.simulator.policy.builtin import POLICIES
     src = inspect.getsource(inspect.getmodule(POLICIES[name])).replace(
         "from ..global_scheduler import BaseGlobalScheduler", "from glia.simulator import BaseGlobalScheduler")
     path = Path(tempfile.mkdtemp(prefix="glia-isolation-")) / f"{name}_file.py"

@@ -2,7 +2,7 @@
 working directory, the evaluator confined, the program in a further-confined process of its own behind a stand-in)
 against the evaluator as its own framework runs it, for the two example problems.
 
-    python benchmarks/program_overhead.py [--repeats 5]
+    python -m benchmarks.program_overhead [--repeats 5]
 
 Baselines (no Glia): the OpenEvolve example's ``evaluate(path)`` called in this process with the program loaded in
 it, as OpenEvolve's worker does (the module imported once); the ShinkaEvolve example as ShinkaEvolve runs it, ``python
@@ -28,10 +28,10 @@ import textwrap
 import time
 from pathlib import Path
 
-from glia.simulator import confine
+from glia.simulator.isolation import confine
 from glia.tools.programs import EvaluatorSpec, evaluate_program
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "state" / "tasks" / "programs"
+EXAMPLES = Path(__file__).resolve().parent.parent / "state" / "tasks" / "builtin" / "programs"
 CACHE, PLACEMENT = EXAMPLES / "cache-eviction", EXAMPLES / "job-placement"
 
 

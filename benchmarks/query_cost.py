@@ -2,7 +2,7 @@
 and the configuration locked, the views created, the parse tree checked, the deadline armed) against the same query
 on a plain read-only DuckDB connection, on a telemetry database of paper-routing runs.
 
-    python benchmarks/query_cost.py [--runs 3] [--repeats 20]
+    python -m benchmarks.query_cost [--runs 3] [--repeats 20]
 
 Prints, per query, the median milliseconds of each and the difference.
 """
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import duckdb
 
-from glia.simulator import run_benchmark
+from glia.simulator.harness.runner import run_benchmark
 from glia.tools.telemetry_query import query_telemetry
 
 QUERIES = {

@@ -1,7 +1,7 @@
 """The Ray executor against the local pool on this machine: the same figures seed for seed, the wall clock of each,
 what starting Ray costs, and how long a stuck candidate holds a Ray task (cancelled at its deadline).
 
-    python benchmarks/ray_executor.py [--workload paper-routing] [--seeds 10] [--address ADDR]
+    python -m benchmarks.ray_executor [--workload paper-routing] [--seeds 10] [--address ADDR]
 
 Needs ``pip install 'glia[ray]'``. Without ``--address`` a local Ray with this machine's CPUs is started (token
 authentication off, temporary files in a temporary directory).
@@ -15,10 +15,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from glia.simulator import get_preset, run_benchmark
+from glia.simulator import get_preset
+from glia.simulator.harness.runner import run_benchmark
 from glia.tools.executors import LocalExecutor, RayExecutor
 
-STARTER = Path(__file__).parent.parent / "state" / "tasks" / "routing_starter.py"
+STARTER = Path(__file__).parent.parent / "state" / "tasks" / "builtin" / "routing_starter.py"
 LOOP = Path(__file__).parent.parent / "tests" / "policies" / "loops_forever.py"
 
 

@@ -2,7 +2,7 @@
 probe chose, how many experiments ran code the model wrote, how many of its replies needed parsing or a retry, the
 best design against llq, tokens and wall clock. Starts the local model first when asked to and it is not up.
 
-    python benchmarks/real_model.py [--base-url http://127.0.0.1:8765/v1] [--model qwen-coder] [--task routing]
+    python -m benchmarks.real_model [--base-url http://127.0.0.1:8765/v1] [--model qwen-coder] [--task routing]
                                     [--budget-sims 6] [--workspace DIR] [--start SCRIPT] [--endpoint ROLE.KEY=VALUE]
                                     [--wall-clock-s S] [--design-form class|functions]
 

@@ -5,11 +5,11 @@ interleaved, so drifts of the machine hit both alike); the added latency of a pa
 to the first token and to the last. Streamed completions of 16 output tokens, prompts of 32 tokens, a prefill-token
 header as the load generator sends it. Backends:
 
-* an emulated vLLM-like backend (tests/emulated_backend.py, a test fake that sleeps 2 ms per iteration), in another
-  process, so router and backend do not share an event loop;
+* an emulated vLLM-like backend (tests/support/emulated_backend.py, a test fake that sleeps 2 ms per iteration), in
+  another process, so router and backend do not share an event loop;
 * a real llama-cpp-python server with SmolLM2-135M on loopback, when one can be started (``--real``).
 
-Run: ``python benchmarks/router_overhead.py [--requests 300] [--real] [--confined]``. The router runs in this process
+Run: ``python -m benchmarks.router_overhead [--requests 300] [--real] [--confined]``. The router runs in this process
 with ``llq`` and records nothing (``--record`` to include the in-memory bookkeeping of the records). ``--confined``
 compares the built-in ``llq`` (in the router's process) with the same policy as a file, which the router serves from
 a confined process of its own over a pipe (halves of the requests each, in two alternated rounds; the p99 shown is
@@ -21,23 +21,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import multiprocessing as mp
-import sys
 import time
 from pathlib import Path
 
 import aiohttp
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-
-from glia.tools.serving.backends import discover  # noqa: E402
-from glia.tools.serving.records import Recorder  # noqa: E402
-from glia.tools.serving.router import Router  # noqa: E402
-from glia.tools.serving.sse import parse_event, token_texts  # noqa: E402
+from glia.graph.serving.backends import discover
+from glia.graph.serving.records import Recorder
+from glia.graph.serving.router import Router
+from glia.graph.serving.sse import parse_event, token_texts
 
 
 def _emulated(port_queue) -> None:
-    from emulated_backend import EmulatedBackend
+    from tests.support.emulated_backend import EmulatedBackend
 
     async def main():
         be = EmulatedBackend(overhead_s=0.002, per_token_s=0.0)
@@ -145,7 +142,7 @@ def main() -> None:
     finally:
         proc.terminate()
     if args.real:
-        from llama_servers import LlamaServers
+        from tests.support.llama_servers import LlamaServers
         with LlamaServers(1, base_port=8821) as servers:
             _print("llama-cpp-python, SmolLM2-135M, 1 thread",
                    asyncio.run(measure(servers.urls[0], max(30, args.requests // 10), args.record)))

@@ -2,7 +2,7 @@
 (SmolLM2-135M, one thread each) under the same replayed load, the calibrated simulator beside them, and a run in
 which one server is killed mid-run, with ``glia route`` and ``glia loadgen`` as a user would run them.
 
-Run: ``python benchmarks/sim_to_real_llama.py [--requests 60] [--repeats 2] [--workspace DIR]``; it starts its
+Run: ``python -m benchmarks.sim_to_real_llama [--requests 60] [--repeats 2] [--workspace DIR]``; it starts its
 servers on ports 8801-8802 and the router on 8800, prints the tables and writes them under WORKSPACE/sim-to-real/.
 """
 
@@ -18,12 +18,9 @@ from pathlib import Path
 
 import duckdb
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-
-from llama_servers import LlamaServers  # noqa: E402
-
-from glia.tools.serving.loadgen import plan_workload  # noqa: E402
-from glia.tools.serving.simtoreal import sim_to_real, write_outputs  # noqa: E402
+from glia.graph.serving.loadgen import plan_workload
+from glia.graph.serving.simtoreal import sim_to_real, write_outputs
+from tests.support.llama_servers import LlamaServers
 
 PLAN = {"workload": "paper-routing", "seed": 0, "length_scale": 0.2, "max_prompt": 800, "max_output": 64,
         "time_scale": 6.25}

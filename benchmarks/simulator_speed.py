@@ -2,7 +2,7 @@
 of paper-routing on one core, ten seeds on all cores, and how the cost grows with requests and replicas. Prints
 figures and ratios; asserts nothing. Others may share the machine: the load average is printed beside the figures.
 
-    python benchmarks/simulator_speed.py [--quick] [--only presets] [--seeds 0,1] [--repeat 3]
+    python -m benchmarks.simulator_speed [--quick] [--only presets] [--seeds 0,1] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import time
 
 from glia.simulator import PRESETS, Simulation, get_preset
 from glia.simulator.config import ClusterConfig
-from glia.simulator.policies import POLICIES
-from glia.simulator.sandbox import run_seeds
+from glia.simulator.harness.sandbox import run_seeds
+from glia.simulator.policy.builtin import POLICIES
 from glia.simulator.workloads import WorkloadSpec
 
 

@@ -2,7 +2,7 @@
 policies as files (behind the contract checks) and against the designs the offline researcher writes. Prints
 figures; asserts nothing.
 
-    python benchmarks/stack_layers.py [--quick]
+    python -m benchmarks.stack_layers [--quick]
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from glia.nodes.autoscaler_designs import AutoscalerDesign
-from glia.nodes.batch_designs import BatchDesign
+from glia.nodes.heuristic.autoscaler_designs import AutoscalerDesign
+from glia.nodes.heuristic.batch_designs import BatchDesign
 from glia.simulator import Simulation, get_preset
-from glia.simulator.policies import POLICIES
+from glia.simulator.policy.builtin import POLICIES
 
 
 def timed(fn, repeat: int) -> tuple[float, object]:

@@ -2,7 +2,7 @@
 the plain DOUBLE tables of the layout before it, one experiment per write as a run writes them; then what ``glia
 gc``'s rewrite (``telemetry.compact``) leaves.
 
-    python benchmarks/telemetry_size.py [--runs 4] [--seeds 5] [--workload paper-routing]
+    python -m benchmarks.telemetry_size [--runs 4] [--seeds 5] [--workload paper-routing]
 
 Each run is the llq baseline on WORKLOAD over SEEDS seeds (an experiment of the main job is the same shape: 5 seeds
 of paper-routing). Prints rows and bytes per experiment for both layouts.
@@ -16,7 +16,8 @@ from pathlib import Path
 
 import duckdb
 
-from glia.simulator import run_benchmark, telemetry
+from glia.simulator.harness import telemetry
+from glia.simulator.harness.runner import run_benchmark
 
 # the requests and scheduling_events tables before the compact layout (the other tables are unchanged)
 PLAIN = """

@@ -5,7 +5,7 @@ simulations, as in graph_overhead.py) and N copies of its run.json. A 10 ms time
 the longest stall while the runs are listed (in a worker) and put in the tree, and while the real run's checkpoints
 are read (in a worker) and shown.
 
-    python benchmarks/tui_responsiveness.py [--runs 1000]
+    python -m benchmarks.tui_responsiveness [--runs 1000]
 """
 
 from __future__ import annotations
@@ -17,10 +17,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from graph_overhead import fake_baseline, fake_diagnose, fake_execute
-
 import glia.nodes.analyst as analyst
-import glia.nodes.harness as harness
+import glia.nodes.steps as harness
+from benchmarks.graph_overhead import fake_baseline, fake_diagnose, fake_execute
 from glia.graph.builder import build_graph
 from glia.graph.config import RunConfig
 from glia.graph.runs import start_run

@@ -29,10 +29,10 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import Send
 
-from glia.nodes.harness import collect, finalize_context, measure_baselines, run_tools, setup_context
 from glia.nodes.progress import milestone, needs_summary
 from glia.nodes.registry import IMPLEMENTATIONS, choose_implementations
-from glia.simulator import interrupt
+from glia.nodes.steps import collect, finalize_context, measure_baselines, run_tools, setup_context
+from glia.simulator.harness import interrupt
 from glia.state import (
     BestDesign,
     ContextOutcome,

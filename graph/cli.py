@@ -14,9 +14,9 @@ import sys
 
 # the modules that define the commands, and the function of each that adds them to the parser
 DEFINITIONS = (("glia.graph.commands", "add_commands"), ("glia.graph.init_command", "add_commands"),
-               ("glia.graph.stack", "add_command"), ("glia.graph.sweep", "add_command"),
-               ("glia.graph.compare.commands", "add_commands"), ("glia.graph.gc", "add_command"),
-               ("glia.simulator.cli", "add_commands"), ("glia.tools.serving.cli", "add_commands"))
+               ("glia.graph.experiments.stack", "add_command"), ("glia.graph.experiments.sweep", "add_command"),
+               ("glia.graph.experiments.compare.commands", "add_commands"), ("glia.graph.gc", "add_command"),
+               ("glia.simulator.harness.cli", "add_commands"), ("glia.graph.serving.cli", "add_commands"))
 # what each command is for, as ``glia --help`` lists them: every command is in exactly one group
 GROUPS = (
     ("design runs", ("init", "run", "resume", "runs", "report", "gc", "doctor", "tui")),
@@ -72,8 +72,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _endpoint_failure(exc: BaseException) -> bool:
     """A model endpoint that cannot serve (its message is one line that says what to check): never a traceback."""
-    from glia.nodes.endpoint import EndpointUnreachable
-    from glia.nodes.llm import EndpointDown
+    from glia.nodes.llm.client import EndpointDown
+    from glia.nodes.llm.endpoint import EndpointUnreachable
     return isinstance(exc, (EndpointDown, EndpointUnreachable))
 
 

@@ -9,12 +9,12 @@ import os
 import sys
 import time
 
+from glia.graph.progress import Progress, duration, objective_text, say
+from glia.graph.stopping import EXIT_CODE, drive
+from glia.graph.workspace import list_runs
 from glia.nodes.roles import ROLES
+from glia.simulator.harness.workspace import DEFAULT_WORKSPACE
 from glia.tools.executors import EXECUTORS
-
-from .progress import Progress, duration, objective_text, say
-from .stopping import EXIT_CODE, drive
-from .workspace import DEFAULT_WORKSPACE, list_runs
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -83,7 +83,7 @@ def _shared(p: argparse.ArgumentParser) -> None:
 
 def _require_confinement(args) -> None:
     """Refuse before anything runs when model-written code could not be confined (unless allowed)."""
-    from glia.simulator import confine
+    from glia.simulator.isolation import confine
     if args.allow_unconfined:
         os.environ[confine.ALLOW_ENV] = "1"  # the tools in this process read it
     for kind in ("policy", "shell"):
@@ -152,10 +152,9 @@ def _value(m: dict) -> str:
 
 
 def cmd_run(args) -> int:
+    from glia.graph.config import RunConfig
+    from glia.graph.runs import start_run
     from glia.state import load_task
-
-    from .config import RunConfig
-    from .runs import start_run
     _require_confinement(args)
     config = RunConfig.build(args.task, contexts=args.contexts, mode=args.mode, budget_sims=args.budget_sims,
                              implementations=_impls(args.impl), model=args.model, base_url=args.base_url,
@@ -177,10 +176,9 @@ def cmd_run(args) -> int:
 
 
 def cmd_resume(args) -> int:
+    from glia.graph.config import RunConfig
+    from glia.graph.runs import resume_run
     from glia.state import load_task
-
-    from .config import RunConfig
-    from .runs import resume_run
     _require_confinement(args)
     config = RunConfig.load(args.thread, args.workspace)
     quiet = args.quiet or args.json
@@ -227,7 +225,7 @@ def cmd_runs(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from .runs import run_state
+    from glia.graph.runs import run_state
     outcome = run_state(args.thread, args.workspace)
     if args.json:
         print(json.dumps(outcome.to_json(), default=str))
@@ -242,9 +240,9 @@ def cmd_report(args) -> int:
 
 def cmd_doctor(args) -> int:
     """The isolation this machine offers, then the model endpoint's profile when a model is configured."""
-    from glia.nodes.endpoint import EndpointUnreachable, profile_for
-    from glia.nodes.modes import NEEDS, choose_modes, endpoint_lines, parse_overrides
-    from glia.simulator import confine
+    from glia.nodes.llm.endpoint import EndpointUnreachable, profile_for
+    from glia.nodes.llm.modes import NEEDS, choose_modes, endpoint_lines, parse_overrides
+    from glia.simulator.isolation import confine
     iso = confine.available()
     confined = iso.confined("policy") and iso.confined("shell")
     isolation = {"level": iso.level, "confined": confined, "lines": confine.doctor_lines()}

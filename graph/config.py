@@ -13,14 +13,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from glia.nodes.endpoint import profile_for
-from glia.nodes.llm import make_chat_model, with_token_limit
-from glia.nodes.modes import MAX_TOKENS, choose_modes, mode_summary, parse_overrides
+from glia.nodes.llm.client import make_chat_model, with_token_limit
+from glia.nodes.llm.endpoint import profile_for
+from glia.nodes.llm.modes import MAX_TOKENS, choose_modes, mode_summary, parse_overrides
 from glia.nodes.registry import ROLES, choose_implementations
+
+# noqa: F401  (the workspace's name and layout, read from here too)
+from glia.simulator.harness.workspace import DEFAULT_WORKSPACE, Paths
 from glia.state import AgentSettings, GliaContext, ModelSpec, load_task
 from glia.tools.executors import EXECUTORS
-
-from .workspace import DEFAULT_WORKSPACE, Paths  # noqa: F401  (the workspace's name and layout, read from here too)
 
 ChatFactory = Callable[[str | None, str], Any]   # (base URL, model) -> a chat model
 

@@ -17,7 +17,8 @@ import argparse
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from .workspace import DEFAULT_WORKSPACE, Paths, list_runs
+from glia.graph.workspace import list_runs
+from glia.simulator.harness.workspace import DEFAULT_WORKSPACE, Paths
 
 
 def add_command(sub: argparse._SubParsersAction) -> None:
@@ -39,7 +40,7 @@ def add_command(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_gc(args) -> int:
-    from glia.simulator import telemetry
+    from glia.simulator.harness import telemetry
 
     paths = Paths(Path(args.workspace).resolve())
     if not paths.db.exists():
@@ -81,7 +82,7 @@ def cmd_gc(args) -> int:
 
 def _own_run_ids(con, thread: str, threads: list[str]) -> list[str]:
     """The telemetry runs of ``thread``, less those of another thread whose id starts with this one's."""
-    from glia.simulator.telemetry import thread_run_ids
+    from glia.simulator.harness.telemetry import thread_run_ids
     longer = [t for t in threads if t != thread and t.startswith(thread)]
     ids = thread_run_ids(con, thread)
     return [r for r in ids if not any(r == t or r.startswith((t + "-", t + "/")) for t in longer)]
@@ -117,7 +118,7 @@ def _choose(args, runs: list[dict], owned: dict[str, list[str]], known: set[str]
 
 
 def _list(con, db: Path, runs: list[dict], owned: dict[str, list[str]], pruned: set[str]) -> None:
-    from glia.simulator.telemetry import row_counts
+    from glia.simulator.harness.telemetry import row_counts
     print(f"{db}: {db.stat().st_size:,} bytes")
     print(f"{'run':<34}{'started':<27}{'status':<12}{'requests':>12}{'events':>12}{'samples':>11}")
     mine: set[str] = set()

@@ -1,6 +1,6 @@
 """``glia init``: a task file from a problem directory in OpenEvolve's or ShinkaEvolve's format.
 
-Only ``argparse`` at the top: the importers (``state/program_import.py``) and the runner that measures the starter
+Only ``argparse`` at the top: the importers (``state/tasks/program_import.py``) and the runner that measures the starter
 (``tools/programs``) are imported when the command runs.
 """
 
@@ -53,7 +53,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 def cmd_init(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from glia.state.program_import import ImportProblem, from_openevolve, from_shinka
+    from glia.state.tasks.program_import import ImportProblem, from_openevolve, from_shinka
 
     directory = Path(args.from_openevolve or args.from_shinka)
     out = Path(args.out) if args.out else Path.cwd() / f"{directory.resolve().name}.toml"

@@ -12,13 +12,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from glia.nodes.endpoint import EndpointUnreachable
-from glia.nodes.modes import mode_summary
+from glia.graph.config import DEFAULT_WORKSPACE, ChatFactory, RunConfig
+from glia.graph.session import RunOutcome, RunSession
+from glia.graph.workspace import list_runs  # noqa: F401  (listing needs nothing of the workflow: it lives there)
+from glia.nodes.llm.endpoint import EndpointUnreachable
+from glia.nodes.llm.modes import mode_summary
 from glia.state import GliaState, load_task
-
-from .config import DEFAULT_WORKSPACE, ChatFactory, RunConfig
-from .session import RunOutcome, RunSession
-from .workspace import list_runs  # noqa: F401  (listing needs nothing of the workflow: it lives there)
 
 
 def prepare_run(config: RunConfig) -> GliaState:

@@ -15,11 +15,10 @@ from typing import Any
 
 from langgraph.checkpoint.sqlite import SqliteSaver
 
-from glia.nodes.llm import EndpointDown
-from glia.simulator import confine
-
-from .builder import build_graph
-from .config import ChatFactory, RunConfig
+from glia.graph.builder import build_graph
+from glia.graph.config import ChatFactory, RunConfig
+from glia.nodes.llm.client import EndpointDown
+from glia.simulator.isolation import confine
 
 
 def recursion_limit(budget_sims: int, contexts: int) -> int:

@@ -2,9 +2,9 @@
 neither loses anything.
 
 The command's work goes on in a thread of its own while the main thread waits for it and takes the user's signals.
-The first Ctrl-C raises the stop flag (``glia.simulator.interrupt``): the seed processes, which never see the signal,
-are killed by this process, and the step in flight raises ``Interrupted`` at its next check and is discarded, so the
-run rests at its last finished step, resumable. A step that does not stop within ``GRACE_S`` (a model's reply being
+The first Ctrl-C raises the stop flag (``glia.simulator.harness.interrupt``): the seed processes, which never see the
+signal, are killed by this process, and the step in flight raises ``Interrupted`` at its next check and is discarded, so
+the run rests at its last finished step, resumable. A step that does not stop within ``GRACE_S`` (a model's reply being
 written, most likely) is abandoned as a kill would: every finished step is checkpointed and nothing half-done was
 recorded, so exiting then loses nothing either, and neither does a second Ctrl-C, which exits at once.
 """
@@ -29,7 +29,7 @@ def say(text: str) -> None:
 
 
 def _exit_now() -> None:
-    from glia.simulator import interrupt
+    from glia.simulator.harness import interrupt
     interrupt.stop_processes()
     sys.stdout.flush()
     sys.stderr.flush()
@@ -43,8 +43,8 @@ def drive(work: Callable[[], T], resume: str, abandoned: Callable[[], None] | No
     signal arrives) this is just ``work()``."""
     if threading.current_thread() is not threading.main_thread():
         return work()
-    from glia.simulator import interrupt  # here, not at the top: `glia --help` imports this module
-    from glia.simulator.sandbox import start_server
+    from glia.simulator.harness import interrupt  # here, not at the top: `glia --help` imports this module
+    from glia.simulator.harness.sandbox import start_server
     start_server()  # here, so that its seed processes inherit SIGINT ignored
     interrupt.reset()
     box: dict = {}

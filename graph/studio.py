@@ -13,11 +13,10 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.graph import StateGraph
 from langgraph.runtime import Runtime
 
+from glia.graph.builder import build_graph
+from glia.graph.config import RunConfig
+from glia.graph.runs import prepare_run
 from glia.state import GliaContext, GliaState
-
-from .builder import build_graph
-from .config import RunConfig
-from .runs import prepare_run
 
 
 class StudioInput(TypedDict, total=False):

@@ -4,29 +4,9 @@ command line's defaults read it without loading the workflow."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
-DEFAULT_WORKSPACE = "glia-workspace"
-
-
-@dataclass(frozen=True)
-class Paths:
-    """A workspace: the shared telemetry database and checkpoints, and one directory per run."""
-
-    workspace: Path
-
-    @property
-    def db(self) -> Path:
-        return self.workspace / "telemetry.duckdb"
-
-    @property
-    def checkpoints(self) -> Path:
-        return self.workspace / "checkpoints.sqlite"
-
-    @property
-    def runs(self) -> Path:
-        return self.workspace / "runs"
+from glia.simulator.harness.workspace import DEFAULT_WORKSPACE, Paths
 
 
 def list_runs(workspace: str | Path = DEFAULT_WORKSPACE) -> list[dict]:

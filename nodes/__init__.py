@@ -3,14 +3,13 @@ harness's own nodes. Each name is imported when first used (the roles' names, ``
 
 from typing import TYPE_CHECKING
 
+from glia.nodes.roles import ROLES
 from glia.simulator.lazy import lazy_exports
-
-from .roles import ROLES
 
 _EXPORTS = {"IMPLEMENTATIONS": ".registry", "choose_implementations": ".registry", "register": ".registry"}
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 if TYPE_CHECKING:
-    from .registry import IMPLEMENTATIONS, choose_implementations, register
+    from glia.nodes.registry import IMPLEMENTATIONS, choose_implementations, register
 
 __all__ = ["IMPLEMENTATIONS", "ROLES", "choose_implementations", "register"]

@@ -8,19 +8,18 @@ from __future__ import annotations
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, SystemMessage, ToolMessage
 from langgraph.runtime import Runtime
 
-from glia.simulator.telemetry import reading
+from glia.nodes import prompts
+from glia.nodes.claims import figures_in, mark_unsupported
+from glia.nodes.common import from_agent, shown_figures, tool_context
+from glia.nodes.llm.client import account, count, invoke_with_retries
+from glia.nodes.llm.modes import adapt_messages, role_modes
+from glia.nodes.llm.replies import FENCE, parse_reply
+from glia.nodes.llm.structured import AnalystFindings, findings_from_text, structured_answer
+from glia.nodes.progress import own_ledger
+from glia.simulator.harness.telemetry import reading
 from glia.state import Finding, GliaContext, GliaState, LedgerEntry
 from glia.tools.telemetry_query import schema
 from glia.tools.toolkit import ANALYST_TOOLS, QueryTelemetryArgs, execute, langchain_tools
-
-from . import prompts
-from .claims import figures_in, mark_unsupported
-from .common import from_agent, shown_figures, tool_context
-from .llm import account, count, invoke_with_retries
-from .modes import adapt_messages, role_modes
-from .progress import own_ledger
-from .replies import FENCE, parse_reply
-from .structured import AnalystFindings, findings_from_text, structured_answer
 
 MAX_QUERIES = 3  # rounds of SQL the model may run before it writes its findings
 
@@ -65,7 +64,7 @@ def diagnose(db, run_id: str, extra: tuple[str, ...] = (), task: dict | None = N
     (``program_analyst.py``; ``best_run``: the best experiment's evaluation so far)."""
     experiment = experiment or run_id
     if task and task.get("design", {}).get("layer") == "program":
-        from .program_analyst import program_diagnose
+        from glia.nodes.program_analyst import program_diagnose
         return program_diagnose(db, run_id, task, experiment, best_run)
     queries = dict(DIAGNOSTICS)
     for name in extra:

@@ -8,15 +8,14 @@ from pathlib import Path
 
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, ToolMessage
 
+from glia.nodes.claims import Figures, known_figures
 from glia.state import GliaContext, GliaState, score, violation
-from glia.state.program_task import is_program
-from glia.state.task import layer_of
+from glia.state.tasks.program_task import is_program
+from glia.state.tasks.task import layer_of
 from glia.tools.evaluator import Evaluator
 from glia.tools.executors import make_executor
 from glia.tools.ledger import BudgetLedger
 from glia.tools.toolkit import ToolContext
-
-from .claims import Figures, known_figures
 
 
 def evaluator_for(task: dict, db: Path | None, executor, **kwargs) -> Evaluator:

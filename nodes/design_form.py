@@ -1,5 +1,5 @@
 """The researcher's design form: the whole policy class (strong models), or a few small functions called by a fixed
-driver (``simulator/forms.py``; small models, whose whole-class rewrites rarely both run and change behaviour).
+driver (``simulator/policy/forms.py``; small models, whose whole-class rewrites rarely both run and change behaviour).
 
 In the functions form the model sends only the functions it changes (each whole, same name and arguments); they are
 merged into the design file, which the harness keeps well formed (the driver's import, the constants and helpers,
@@ -18,9 +18,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from glia.simulator.forms import DRIVERS, STARTERS
-
-from .replies import FENCE, POLICY, Action, ParsedReply, clean_code, parse_reply, unescape
+from glia.nodes.llm.replies import FENCE, POLICY, Action, ParsedReply, clean_code, parse_reply, unescape
+from glia.simulator.policy.forms import DRIVERS, STARTERS
 
 SWITCH_AFTER = 3  # designs in a row that failed in one form before the run switches to the other
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from glia.simulator.telemetry import reading
+from glia.simulator.harness.telemetry import reading
 from glia.state import Finding
 
 HIGHER_BETTER = re.compile(r"score|ratio|hit|gain|accuracy|speedup|throughput|util|reward|correct|valid", re.I)

@@ -20,9 +20,8 @@ from dataclasses import dataclass
 from langchain_core.messages import AIMessage
 from langgraph.runtime import Runtime
 
+from glia.nodes.progress import budget_exhausted, own_ledger
 from glia.state import GliaContext, GliaState
-
-from .progress import budget_exhausted, own_ledger
 
 NAME = "offline program-constants search (no model: tunes the starter's numeric constants only)"
 MARK = "glia: tune"

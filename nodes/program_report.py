@@ -8,12 +8,11 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from glia.simulator import confine
+from glia.nodes.claims import known_figures, mark_unsupported
+from glia.simulator.isolation import confine
 from glia.simulator.metrics import fmt
 from glia.state import GliaState
-from glia.state.task import constraint_text
-
-from .claims import known_figures, mark_unsupported
+from glia.state.tasks.task import constraint_text
 
 
 def _cell(text: str, limit: int = 140) -> str:
@@ -29,7 +28,7 @@ def _change(value, ref) -> str:
 
 def write_program_report(state: GliaState, path: Path, delivered) -> str:
     """``delivered(best, task)``: the lines of the best design's file as measured (``report._delivered``)."""
-    from .report import implementations
+    from glia.nodes.report import implementations
     task = state["task"]
     ev = task["evaluator"]
     metric = task["objective"]["metric"]
@@ -50,7 +49,7 @@ def write_program_report(state: GliaState, path: Path, delivered) -> str:
              f"The programs and the evaluator ran confined; {confine.describe(kind='shell')}."
              if confine.available().confined("shell") else f"> **{confine.describe(kind='shell')}**"]
     if any("offline" in n for r, n in impls.items() if r == "researcher"):
-        from .program_constants import constant_names
+        from glia.nodes.program_constants import constant_names
         tuned = constant_names(task)
         lines += ["", "> The researcher was the **offline program-constants search**: no language model was used, so "
                   "no design idea was tried. All it did was tune the starter's numeric constants"

@@ -6,8 +6,8 @@ import json
 import re
 from pathlib import Path
 
-from glia.simulator import guard
-from glia.simulator.loader import LAYERS
+from glia.simulator.policy import guard
+from glia.simulator.policy.loader import LAYERS
 
 RESEARCHER_SYSTEM = """You are the Researcher of Glia, designing a systems policy the way a good research team does:
 measure the starting design; study the analyst's findings; state a hypothesis (what limits performance and why);
@@ -17,7 +17,7 @@ you did not measure.
 
 {api}"""
 
-# what the design file defines, by the layer of the serving stack the task designs (simulator/*_api.md)
+# what the design file defines, by the layer of the serving stack the task designs (simulator/policy/*_api.md)
 DESIGN_API = {"router": """The design is a Python file defining one scheduler class:
     from glia.simulator import BaseGlobalScheduler
     class Router(BaseGlobalScheduler):
@@ -30,7 +30,7 @@ num_processed_tokens, num_restarts, is_prefill_complete (its output length is hi
 pending_queue, active_queue, num_pending_requests, num_active_requests, num_allocated_blocks, num_blocks,
 block_size. Nothing else exists: no other attribute, no files, no network. To keep state between calls, define
 __init__(self, config, replicas) and call super().__init__(config, replicas) first. The whole API, with what each
-field means: read_file simulator/policy_api.md.""",
+field means: read_file simulator/policy/policy_api.md.""",
               "batch": """The design is a Python file defining one batch policy class (one instance per replica):
     from glia.simulator import BaseBatchPolicy
     class Batch(BaseBatchPolicy):
@@ -42,7 +42,7 @@ replica_id, now, active_queue, num_pending_requests, num_active_requests, num_al
 num_blocks, block_size; its active_queue holds the admitted requests (the same fields, plus is_prefill_complete),
 oldest first. self.rng is a seeded random.Random. Every request must be admitted eventually. To keep state, define
 __init__(self, config) and call super().__init__(config) first. Nothing else exists. The whole API, with what each
-field means: read_file simulator/batch_policy_api.md.""",
+field means: read_file simulator/policy/batch_policy_api.md.""",
               "autoscaler": """The design is a Python file defining one autoscaler class:
     from glia.simulator import BaseAutoscaler
     class Autoscaler(BaseAutoscaler):
@@ -52,11 +52,11 @@ view has now, serving, starting, draining, waiting, running, in_flight, kv_utili
 arrivals_per_s, completions_per_s, replicas (each: replica_id, pending, active, allocated_blocks, num_blocks),
 min_replicas, max_replicas, interval_s, cold_start_s. self.rng is a seeded random.Random. To keep state, define
 __init__(self, config) and call super().__init__(config) first. Nothing else exists. The whole API, with what each
-field means: read_file simulator/autoscaler_api.md."""}
+field means: read_file simulator/policy/autoscaler_api.md."""}
 
 
 def static_rules() -> str:
-    """The rules every design is checked against before it runs (``simulator/guard.py``), stated where the model
+    """The rules every design is checked against before it runs (``simulator/policy/guard.py``), stated where the model
     writes code: a refusal by them is sent back at no cost, but a model that knows them does not need one."""
     names = ", ".join(n for n in guard.REFUSED_NAMES if not n.startswith("__"))
     private = ", ".join(sorted(n for n in guard.DOCUMENTED_PRIVATE if n in (
@@ -67,7 +67,7 @@ def static_rules() -> str:
             f"f-strings); imports only from {guard.allowed_imports()}.")
 
 
-# how to act, by the tool mode the endpoint supports (nodes/modes.py)
+# how to act, by the tool mode the endpoint supports (nodes/llm/modes.py)
 PROTOCOL_TOOLS = """To act, call one tool. To try a new design, either reply with the whole new file in one ```python
 block (it is written to the design file and run), or call write_file with the whole file and then run_simulation. Call
 finish with your proposal when you are done: finishing proposes the best measured experiment (its file is kept), not
@@ -205,9 +205,9 @@ def known_designs(task: dict) -> set[str]:
     never their mechanism, so a model is measured on what it finds rather than handed the answer in a baseline's
     description (the second recorded frontier session was shown ``hra``'s one-line description, and its design
     matches it)."""
-    from glia.state.task import policy_name
-
-    from .design_spaces import SEEDS  # here, not at the top: design_spaces imports the designs that import prompts
+    # here, not at the top: design_spaces imports the designs that import prompts
+    from glia.nodes.heuristic.spaces import SEEDS
+    from glia.state.tasks.task import policy_name
 
     seeds = SEEDS.get((task.get("offline") or {}).get("space", "router"), ())
     return {policy_name(s.baseline) for s in seeds} - TEXTBOOK

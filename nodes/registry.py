@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .analyst import llm_analyst, offline_analyst
-from .researcher_llm import llm_researcher
-from .researcher_offline import offline_researcher
-from .roles import ROLES
-from .summarizer import llm_summarizer, offline_summarizer
-from .supervisor import llm_supervisor, offline_supervisor
+from glia.nodes.analyst import llm_analyst, offline_analyst
+from glia.nodes.heuristic.researcher import offline_researcher
+from glia.nodes.researcher import llm_researcher
+from glia.nodes.roles import ROLES
+from glia.nodes.summarizer import llm_summarizer, offline_summarizer
+from glia.nodes.supervisor import llm_supervisor, offline_supervisor
 
 IMPLEMENTATIONS: dict[str, dict[str, Callable]] = {
     "researcher": {"llm": llm_researcher, "offline": offline_researcher},

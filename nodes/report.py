@@ -8,15 +8,14 @@ import re
 import time
 from pathlib import Path
 
-from glia.simulator import confine
+from glia.nodes.claims import known_figures, mark_unsupported
+from glia.nodes.design_form import is_functions_file
+from glia.nodes.heuristic.spaces import SEEDS, Seed
+from glia.simulator.isolation import confine
 from glia.simulator.metrics import KEY_METRICS, fmt
 from glia.state import GliaState
-from glia.state.task import constraint_text, layer_of, objective_ci, policy_name
+from glia.state.tasks.task import constraint_text, layer_of, objective_ci, policy_name
 from glia.tools.simulation import SnapshotChanged, best_code, describe_check
-
-from .claims import known_figures, mark_unsupported
-from .design_form import is_functions_file
-from .design_spaces import SEEDS, Seed
 
 
 def _short_error(message: str) -> str:
@@ -151,7 +150,7 @@ def implementations(state: GliaState) -> dict[str, set[str]]:
 def write_report(state: GliaState, path: Path) -> str:
     task = state["task"]
     if task.get("design", {}).get("layer") == "program":  # a program judged by the user's evaluator
-        from .program_report import write_program_report
+        from glia.nodes.program_report import write_program_report
         return write_program_report(state, path, _delivered)
     metric = task["objective"]["metric"]
     best = state.get("best")

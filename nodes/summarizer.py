@@ -12,12 +12,11 @@ from pathlib import Path
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, RemoveMessage, SystemMessage, ToolMessage
 from langgraph.runtime import Runtime
 
+from glia.nodes import prompts
+from glia.nodes.common import CODE, text_of
+from glia.nodes.llm.client import call_model
+from glia.nodes.progress import compaction_cut, own_ledger
 from glia.state import GliaContext, GliaState
-
-from . import prompts
-from .common import CODE, text_of
-from .llm import call_model
-from .progress import compaction_cut, own_ledger
 
 RESULT_LINES = 12  # lines of a tool result (a query's table) kept in the summarizer's input
 

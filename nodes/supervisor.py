@@ -8,16 +8,15 @@ from __future__ import annotations
 from langchain_core.messages import HumanMessage, SystemMessage
 from langgraph.runtime import Runtime
 
+from glia.nodes import prompts
+from glia.nodes.claims import mark_unsupported
+from glia.nodes.common import from_agent, shown_figures, text_of
+from glia.nodes.llm.client import account, count, invoke_with_retries
+from glia.nodes.llm.modes import role_modes
+from glia.nodes.llm.structured import SupervisorDecision, decision_from_text, structured_answer
+from glia.nodes.progress import budget_exhausted, consult_reason, marks_crossed, own_ledger, sent_back_with_nothing_new
 from glia.state import Decision, GliaContext, GliaState, Intervention, improves
-from glia.state.task import constraint_text
-
-from . import prompts
-from .claims import mark_unsupported
-from .common import from_agent, shown_figures, text_of
-from .llm import account, count, invoke_with_retries
-from .modes import role_modes
-from .progress import budget_exhausted, consult_reason, marks_crossed, own_ledger, sent_back_with_nothing_new
-from .structured import SupervisorDecision, decision_from_text, structured_answer
+from glia.state.tasks.task import constraint_text
 
 
 def best_feasible(state: GliaState) -> dict | None:

@@ -9,31 +9,31 @@ engine; ``glia presets`` loads none of it).
 
 from typing import TYPE_CHECKING
 
-from .lazy import lazy_exports
+from glia.simulator.lazy import lazy_exports
 
 _EXPORTS = {
-    "AutoscalingConfig": ".autoscaler", "BaseAutoscaler": ".autoscaler", "ClusterView": ".autoscaler",
-    "ReplicaLoad": ".autoscaler", "BaseBatchPolicy": ".batch_policies", "ClusterConfig": ".config",
+    "AutoscalingConfig": ".autoscaling", "BaseAutoscaler": ".policy.autoscaler", "ClusterView": ".policy.autoscaler",
+    "ReplicaLoad": ".policy.autoscaler", "BaseBatchPolicy": ".policy.batch", "ClusterConfig": ".config",
     "SimulationConfig": ".config", "WorkloadSpec": ".config", "RunResult": ".engine", "Simulation": ".engine",
-    "BatchFunctions": ".forms", "RoutingFunctions": ".forms", "ScalingFunctions": ".forms",
-    "BaseGlobalScheduler": ".global_scheduler", "PolicyLoadError": ".loader", "load_policy": ".loader",
-    "POLICIES": ".policies", "PRESETS": ".presets", "get_preset": ".presets", "PolicyViolation": ".request",
-    "Request": ".request", "BenchmarkResult": ".runner", "run_benchmark": ".runner",
+    "BatchFunctions": ".policy.forms", "RoutingFunctions": ".policy.forms", "ScalingFunctions": ".policy.forms",
+    "BaseGlobalScheduler": ".policy.router", "PolicyLoadError": ".policy.loader", "load_policy": ".policy.loader",
+    "POLICIES": ".policy.builtin", "PRESETS": ".presets", "get_preset": ".presets", "PolicyViolation": ".request",
+    "Request": ".request",
 }
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 if TYPE_CHECKING:
-    from .autoscaler import AutoscalingConfig, BaseAutoscaler, ClusterView, ReplicaLoad
-    from .batch_policies import BaseBatchPolicy
-    from .config import ClusterConfig, SimulationConfig, WorkloadSpec
-    from .engine import RunResult, Simulation
-    from .forms import BatchFunctions, RoutingFunctions, ScalingFunctions
-    from .global_scheduler import BaseGlobalScheduler
-    from .loader import PolicyLoadError, load_policy
-    from .policies import POLICIES
-    from .presets import PRESETS, get_preset
-    from .request import PolicyViolation, Request
-    from .runner import BenchmarkResult, run_benchmark
+    from glia.simulator.autoscaling import AutoscalingConfig
+    from glia.simulator.config import ClusterConfig, SimulationConfig, WorkloadSpec
+    from glia.simulator.engine import RunResult, Simulation
+    from glia.simulator.policy.autoscaler import BaseAutoscaler, ClusterView, ReplicaLoad
+    from glia.simulator.policy.batch import BaseBatchPolicy
+    from glia.simulator.policy.builtin import POLICIES
+    from glia.simulator.policy.forms import BatchFunctions, RoutingFunctions, ScalingFunctions
+    from glia.simulator.policy.loader import PolicyLoadError, load_policy
+    from glia.simulator.policy.router import BaseGlobalScheduler
+    from glia.simulator.presets import PRESETS, get_preset
+    from glia.simulator.request import PolicyViolation, Request
 
 __all__ = [
            "POLICIES",
@@ -43,7 +43,6 @@ __all__ = [
            "BaseBatchPolicy",
            "BaseGlobalScheduler",
            "BatchFunctions",
-           "BenchmarkResult",
            "ClusterConfig",
            "ClusterView",
            "PolicyLoadError",
@@ -58,5 +57,4 @@ __all__ = [
            "WorkloadSpec",
            "get_preset",
            "load_policy",
-           "run_benchmark",
 ]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .execution import EFFICIENCY, Efficiency, ExecutionModel
+from glia.simulator.execution import EFFICIENCY, Efficiency, ExecutionModel
 
 PROFILES = {"A10": "a10_llama3_8b_ops.csv", "A100-80GB": "a100_llama3_8b_ops.csv"}
 PROFILE_DIR = Path(__file__).parent / "data" / "profiling"

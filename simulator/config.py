@@ -7,14 +7,14 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from .autoscaler import AutoscalingConfig
-from .batch_policies import BATCH_POLICIES
-from .execution import ExecutionModel
-from .hardware import dtype_bytes
-from .replica import ReplicaConfig
+from glia.simulator.autoscaling import AutoscalingConfig
+from glia.simulator.execution import ExecutionModel
+from glia.simulator.hardware import dtype_bytes
+from glia.simulator.policy.builtin.batch_policies import BATCH_POLICIES
+from glia.simulator.replica import ReplicaConfig
 
 if TYPE_CHECKING:
-    from .workloads import ClosedLoop, Trace
+    from glia.simulator.workloads import ClosedLoop, Trace
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ class WorkloadSpec:
 
     def generate(self, seed: int) -> Trace | ClosedLoop:
         """The requests of one seed."""
-        from .workloads import GENERATORS  # numpy, loaded when requests are made
+        from glia.simulator.workloads import GENERATORS  # numpy, loaded when requests are made
         try:
             gen = GENERATORS[self.kind]
         except KeyError:

@@ -16,9 +16,11 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from .autoscaler import BaseAutoscaler, ClusterView, ReplicaLoad, make_builtin_autoscaler
-from .config import SimulationConfig
-from .contract import (
+from glia.simulator.clock import Clock, Log
+from glia.simulator.config import SimulationConfig
+from glia.simulator.policy.autoscaler import BaseAutoscaler, ClusterView, ReplicaLoad
+from glia.simulator.policy.builtin.autoscalers import make_builtin_autoscaler
+from glia.simulator.policy.contract import (
     CheckedBatchPolicy,
     call_policy,
     call_schedule,
@@ -27,36 +29,15 @@ from .contract import (
     checked_replica_count,
     checked_routes,
 )
-from .global_scheduler import BaseGlobalScheduler
-from .loader import is_builtin, load_policy
-from .replica import ReplicaHandle, ReplicaScheduler
-from .request import Request
-from .workloads import ClosedLoop, Trace
+from glia.simulator.policy.loader import is_builtin, load_policy
+from glia.simulator.policy.router import BaseGlobalScheduler
+from glia.simulator.replica import ReplicaHandle, ReplicaScheduler
+from glia.simulator.request import Request
+from glia.simulator.workloads import ClosedLoop, Trace
 
 # event kinds, which are also their priorities at equal times: iterations end before arrivals are routed, then
 # replicas become ready, then control ticks
 _ITER, _ARRIVAL, _READY, _AUTOSCALE, _SAMPLE = range(5)
-
-
-class Clock:
-    """Simulated time, shared by the engine and its replicas."""
-
-    __slots__ = ("now",)
-
-    def __init__(self):
-        self.now = 0.0
-
-
-class Log:
-    """Scheduling events and counters, appended as plain tuples: (time, kind, request id, replica id, value)."""
-
-    def __init__(self, enabled: bool = True):
-        self.enabled = enabled
-        self.events: list[tuple[float, str, int, int, int]] = []
-
-    def add(self, t: float, kind: str, rid: int, replica: int, value: int = 0) -> None:
-        if self.enabled:
-            self.events.append((t, kind, rid, replica, value))
 
 
 @dataclass

@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from .hardware import Device, ModelSpec, dtype_bytes, get_device, get_model
+from glia.simulator.hardware import Device, ModelSpec, dtype_bytes, get_device, get_model
 
 
 @dataclass(frozen=True)

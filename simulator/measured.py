@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .config import ClusterConfig
-from .execution import ExecutionModel
+from glia.simulator.config import ClusterConfig
+from glia.simulator.execution import ExecutionModel
 
 
 @dataclass(frozen=True)

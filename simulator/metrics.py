@@ -7,9 +7,9 @@ import math
 
 import numpy as np
 
-from .engine import RunResult
-from .execution import ExecutionModel
-from .rows import columns
+from glia.simulator.engine import RunResult
+from glia.simulator.execution import ExecutionModel
+from glia.simulator.rows import columns
 
 # every per-run figure ``run_summary`` produces (the telemetry's ``run_seeds`` columns, in order)
 RUN_METRICS = ("num_requests", "mean_e2e_s", "p50_e2e_s", "p90_e2e_s", "p95_e2e_s", "p99_e2e_s", "mean_ttft_s",

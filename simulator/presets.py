@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .autoscaler import AutoscalingConfig
-from .config import ClusterConfig, SimulationConfig, WorkloadSpec
+from glia.simulator.autoscaling import AutoscalingConfig
+from glia.simulator.config import ClusterConfig, SimulationConfig, WorkloadSpec
 
 PAPER_CLUSTER = ClusterConfig(device="A10", model="Llama-3-8B", num_replicas=4, num_blocks=2240)
 # Llama-3.3-70B in FP8 (weights and KV cache) on 8 H100s: 4 replicas, each tensor parallel on 2 GPUs

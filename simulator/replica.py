@@ -25,12 +25,12 @@ from itertools import accumulate
 from operator import attrgetter
 from typing import TYPE_CHECKING
 
-from .batch_policies import BaseBatchPolicy
-from .execution import ExecutionModel
-from .request import Request
+from glia.simulator.execution import ExecutionModel
+from glia.simulator.policy.batch import BaseBatchPolicy
+from glia.simulator.request import Request
 
 if TYPE_CHECKING:
-    from .engine import Clock, Log
+    from glia.simulator.clock import Clock, Log
 
 
 # the sort key of age, older first: (arrival time, id)
@@ -56,7 +56,7 @@ IDLE, ITERATION, RUN = 0, 1, 2
 
 
 class ReplicaAPI:
-    """What a global scheduler may read of a replica (``simulator/policy_api.md``), whatever holds the state: a
+    """What a global scheduler may read of a replica (``simulator/policy/policy_api.md``), whatever holds the state: a
     ``ReplicaHandle`` on a live replica, or the hardened mode's view. Queues are tuples: a policy reads them, it does
     not change them."""
 
@@ -114,7 +114,7 @@ class ReplicaHandle(ReplicaAPI):
 
 
 class ReplicaScheduler:
-    """Replica-level scheduler; what a global scheduler may read is documented in ``simulator/policy_api.md``."""
+    """Replica-level scheduler; what a global scheduler may read is documented in ``simulator/policy/policy_api.md``."""
 
     def __init__(self, replica_id: int, config: ReplicaConfig, model: ExecutionModel, batch_policy: BaseBatchPolicy,
                  clock: Clock, log: Log, totals: list[int] | dict[int, int], fast: bool = True):

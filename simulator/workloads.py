@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import WorkloadSpec  # noqa: F401  (its home before; imported from here by many)
+from glia.simulator.config import WorkloadSpec  # noqa: F401  (its home before; imported from here by many)
 
 DATA = Path(__file__).parent / "data"
 

@@ -1,7 +1,7 @@
 """The typed graph state, its records and reducers, tasks, and the run-time context nodes are given."""
 
-from .config import AgentSettings, GliaContext, ModelSpec
-from .records import (
+from glia.state.config import AgentSettings, GliaContext, ModelSpec
+from glia.state.records import (
     Baseline,
     BestDesign,
     ContextOutcome,
@@ -12,8 +12,8 @@ from .records import (
     LedgerEntry,
     Measurement,
 )
-from .schema import Budget, GliaState, Phase, add_usage, better_design, last_value, merge_by_id, merge_dicts
-from .task import Task, TaskError, feasible, improves, load_task, score, violation, worse
+from glia.state.schema import Budget, GliaState, Phase, add_usage, better_design, last_value, merge_by_id, merge_dicts
+from glia.state.tasks.task import Task, TaskError, feasible, improves, load_task, score, violation, worse
 
 __all__ = ["AgentSettings", "Baseline", "BestDesign", "Budget", "ContextOutcome", "Decision", "Finding", "GliaContext",
            "GliaState", "Hypothesis", "Intervention", "LedgerEntry", "Measurement", "ModelSpec", "Phase", "Task",

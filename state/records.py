@@ -8,7 +8,7 @@ from typing import Literal, NotRequired, TypedDict
 
 
 class MeasurementError(TypedDict):
-    kind: str                      # load_error, exception, timeout, ... (see simulator/policy_api.md)
+    kind: str                      # load_error, exception, timeout, ... (see simulator/policy/policy_api.md)
     message: str
     seed: NotRequired[int]
     failed_seeds: NotRequired[list[int]]

@@ -12,8 +12,8 @@ from typing import Annotated, Any, Literal, TypedDict
 from langchain_core.messages import AnyMessage
 from langgraph.graph.message import add_messages
 
-from .records import Baseline, BestDesign, ContextOutcome, Finding, Hypothesis, Intervention, LedgerEntry
-from .task import Task
+from glia.state.records import Baseline, BestDesign, ContextOutcome, Finding, Hypothesis, Intervention, LedgerEntry
+from glia.state.tasks.task import Task
 
 
 def merge_by_id(left: list | None, right: list | None) -> list:

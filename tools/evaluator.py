@@ -31,17 +31,15 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from glia.simulator import run_benchmark
 from glia.simulator.config import SimulationConfig
-from glia.simulator.loader import is_builtin
+from glia.simulator.harness.runner import DEFAULT_TIMEOUT_S, TRUSTED_WALL_S, derive_budget, run_benchmark, wall_cap
+from glia.simulator.harness.sandbox import CpuBudget
+from glia.simulator.harness.telemetry import flush, reading
 from glia.simulator.metrics import SUMMARY_METRICS
-from glia.simulator.runner import DEFAULT_TIMEOUT_S, TRUSTED_WALL_S, derive_budget, wall_cap
-from glia.simulator.sandbox import CpuBudget
-from glia.simulator.telemetry import flush, reading
-
-from .executors import Executor, LocalExecutor
-from .identity import benchmark_key, digest, policy_identity, program_key
-from .ledger import BudgetLedger
+from glia.simulator.policy.loader import is_builtin
+from glia.tools.executors import Executor, LocalExecutor
+from glia.tools.identity import benchmark_key, digest, policy_identity, program_key
+from glia.tools.ledger import BudgetLedger
 
 HARDENED_TIMEOUT_FACTOR = 4  # the hardened mode costs 2-4x a seed in the normal mode (its CPU budget is scaled so)
 

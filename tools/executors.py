@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Protocol
 from glia.simulator.config import SimulationConfig
 
 if TYPE_CHECKING:  # the sandbox (numpy, the engine) is imported where seeds run: the names here cost nothing
-    from glia.simulator.sandbox import CpuBudget, SeedOutcome
+    from glia.simulator.harness.sandbox import CpuBudget, SeedOutcome
 
 EXECUTORS = ("local", "ray")
 RAY_GRACE_S = 15.0  # beyond the sandbox's own timeout, before a Ray task is cancelled by force
@@ -51,7 +51,7 @@ class LocalExecutor:
 
     def run(self, config: SimulationConfig, policy: str, seeds: list[int], timeout_s: float,
             memory_mb: int | None, cpu: CpuBudget | None = None) -> list[SeedOutcome]:
-        from glia.simulator.sandbox import run_seeds
+        from glia.simulator.harness.sandbox import run_seeds
         return run_seeds(config, policy, list(seeds), jobs=self.jobs, timeout_s=timeout_s, memory_mb=memory_mb,
                          fail_fast=True, cpu=cpu)
 
@@ -62,7 +62,7 @@ class LocalExecutor:
 def policy_sources(config: SimulationConfig, policy: str) -> dict[str, tuple[str, str]]:
     """Every policy file a run of ``config`` under the router ``policy`` loads, by layer: (spec, source). What a
     worker on another machine needs, since the driver's paths do not exist there; built-ins need nothing."""
-    from glia.simulator.loader import is_builtin
+    from glia.simulator.policy.loader import is_builtin
     specs = {"router": policy, "batch": config.cluster.batch_policy,
              "autoscaler": config.autoscaler.policy if config.autoscaler else None}
     out = {}
@@ -78,7 +78,7 @@ def ray_seed(config: SimulationConfig, policy: str, sources: dict[str, tuple[str
     """One seed inside a Ray worker: the source of every layer's policy file (``policy_sources``) is written where
     this worker can read it, the configuration pointed at those copies, and the seed runs in the sandbox's confined
     process like a local one (same limits, same records)."""
-    from glia.simulator.sandbox import run_seeds
+    from glia.simulator.harness.sandbox import run_seeds
     if not sources:
         return run_seeds(config, policy, [seed], jobs=1, timeout_s=timeout_s, memory_mb=memory_mb, cpu=cpu)[0]
     with tempfile.TemporaryDirectory(prefix="glia-ray-") as tmp:
@@ -126,7 +126,7 @@ class RayExecutor:
 
     def run(self, config: SimulationConfig, policy: str, seeds: list[int], timeout_s: float,
             memory_mb: int | None, cpu: CpuBudget | None = None) -> list[SeedOutcome]:
-        from glia.simulator.sandbox import SeedOutcome, error, skipped
+        from glia.simulator.harness.sandbox import SeedOutcome, error, skipped
         ray = self.ray
         sources = policy_sources(config, policy)
         todo = list(seeds)

@@ -15,8 +15,7 @@ from pathlib import Path
 
 from glia.simulator.config import SimulationConfig
 from glia.simulator.presets import get_preset
-
-from .evaluator import Evaluator
+from glia.tools.evaluator import Evaluator
 
 HELDOUT_SEEDS = 10
 FIRST_SEED = 1000

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import glia.simulator as _simulator
 from glia.simulator.config import SimulationConfig
-from glia.simulator.loader import LAYERS
-from glia.simulator.runner import benchmark_config
+from glia.simulator.harness.runner import benchmark_config
+from glia.simulator.policy.loader import LAYERS
 
 DIGEST = 16  # hex characters of a digest
 

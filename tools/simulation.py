@@ -16,12 +16,10 @@ import stat
 from collections.abc import Callable
 from pathlib import Path
 
-from glia.simulator import run_benchmark
+from glia.simulator.harness.runner import run_benchmark, same_figure
 from glia.simulator.metrics import SUMMARY_METRICS, clean
-from glia.simulator.runner import same_figure
-
-from .evaluator import Evaluator, program_key
-from .workspace import WorkspaceError, read_inside, write_inside
+from glia.tools.evaluator import Evaluator, program_key
+from glia.tools.workspace import WorkspaceError, read_inside, write_inside
 
 # what an experiment keeps of its evaluation (the ``Measurement`` record's fields)
 MEASUREMENT = ("metrics", "mean_e2e_ci90", "ci90", "error", "wall_s", "sim_s")

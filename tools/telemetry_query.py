@@ -29,7 +29,7 @@ from pathlib import Path
 
 import duckdb
 
-from glia.simulator.telemetry import reading
+from glia.simulator.harness.telemetry import reading
 
 MAX_ROWS = 50
 MAX_CHARS = 6000

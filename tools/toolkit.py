@@ -11,11 +11,10 @@ from pydantic import BaseModel, Field, ValidationError
 
 import glia.simulator as simulator_package
 from glia.simulator.metrics import KEY_METRICS, fmt
-
-from .evaluator import Evaluator
-from .simulation import run_simulation
-from .telemetry_query import query_telemetry
-from .workspace import WorkspaceError, patch_file, read_file, shell, write_file
+from glia.tools.evaluator import Evaluator
+from glia.tools.simulation import run_simulation
+from glia.tools.telemetry_query import query_telemetry
+from glia.tools.workspace import WorkspaceError, patch_file, read_file, shell, write_file
 
 
 @dataclass(frozen=True)
@@ -74,19 +73,20 @@ SPECS: dict[str, tuple[type[BaseModel], str]] = {
     "shell": (ShellArgs, "Run a bash command in the workspace, confined: it reads only the workspace and system "
                          "programs, writes only in the workspace, has no network; timeout, capped output."),
     "read_file": (ReadFileArgs, "Read a file in the workspace, or an API page the prompt names "
-                                "(simulator/*_api.md)."),
+                                "(simulator/policy/*_api.md)."),
     "write_file": (WriteFileArgs, "Write a whole file in the workspace (only the task's editable files)."),
     "patch_file": (PatchFileArgs, "Replace one exact occurrence of a text in a workspace file."),
     "finish": (FinishArgs, "Stop experimenting and propose the best design to the supervisor."),
 }
 
 RESEARCHER_TOOLS = tuple(SPECS)
-API_DIR = Path(simulator_package.__file__).parent   # the API pages the prompts name (simulator/*_api.md)
+# the API pages the prompts name (simulator/policy/*_api.md)
+API_DIR = Path(simulator_package.__file__).parent / "policy"
 
 
 def api_page(path: str) -> Path | None:
-    """The simulator's API page a prompt names (``simulator/batch_policy_api.md``, or just its file name), readable
-    with read_file although it is not in the workspace: it documents what a design may use."""
+    """The simulator's API page a prompt names (``simulator/policy/batch_policy_api.md``, or just its file name),
+    readable with read_file although it is not in the workspace: it documents what a design may use."""
     name = Path(path.strip().lstrip("./")).name
     page = API_DIR / name
     return page if name.endswith("_api.md") and page.is_file() else None
@@ -126,8 +126,8 @@ def execute(ctx: ToolContext, name: str, args: dict, call_id: str, sims_left: in
                 return ToolResult("ERROR: the simulation budget is used up; call finish with your best design", True)
             exp_id = f"{ctx.context_id}-{call_id}"
             if task["design"].get("layer") == "program":  # the task's evaluator judges a program
-                from .programs.experiment import experiment_text as program_text
-                from .programs.experiment import run_program
+                from glia.tools.programs.experiment import experiment_text as program_text
+                from glia.tools.programs.experiment import run_program
                 res = run_program(ws, ctx.evaluator, task, parsed.candidate or task["design"]["file"], exp_id,
                                   context=ctx.context_id, run_id=f"{ctx.run}/{exp_id}" if ctx.run else exp_id)
                 res.update(label=parsed.label, hypothesis=parsed.hypothesis)

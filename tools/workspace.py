@@ -14,8 +14,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from glia.simulator import confine
-from glia.simulator.sandbox import DATA_DIR
+from glia.simulator.harness.sandbox import DATA_DIR
+from glia.simulator.isolation import confine
 
 MAX_READ = 20_000
 MAX_OUTPUT = 8_000

@@ -22,9 +22,8 @@ from textual.widgets import DataTable, Footer, ProgressBar, RichLog, Static, Tab
 from textual.widgets.tree import TreeNode
 
 from glia.graph.progress import Eta, describe, duration
-
-from . import backend
-from .messages import (
+from glia.tui import backend
+from glia.tui.messages import (
     BaselineMeasured,
     ContextEnded,
     ContextStarted,
@@ -42,9 +41,9 @@ from .messages import (
     ToolCalled,
     for_event,
 )
-from .screens import ImplementationsScreen
-from .stepper import Ended, Event, Failure, Stepper
-from .widgets import BestPlot, GraphView
+from glia.tui.screens import ImplementationsScreen
+from glia.tui.stepper import Ended, Event, Failure, Stepper
+from glia.tui.widgets import BestPlot, GraphView
 
 Opener = Callable[[], tuple[backend.RunSession, dict | None]]
 

@@ -91,7 +91,7 @@ def load_history(thread_id: str, *, workspace: str | Path) -> list[dict]:
 def load_digest(thread_id: str, *, workspace: str | Path) -> dict:
     """What the widgets show of a run at its last checkpoint, with its status and report (reads SQLite: call it
     from a worker)."""
-    from .stepper import digest
+    from glia.tui.stepper import digest
 
     session = RunSession(RunConfig.load(thread_id, workspace))
     try:

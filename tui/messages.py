@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from textual.message import Message
 
-from .backend import RunListing, RunSession, Shape
-from .stepper import (
+from glia.tui.backend import RunListing, RunSession, Shape
+from glia.tui.stepper import (
     Baseline,
     ContextChanged,
     Ended,

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from glia.simulator import interrupt
+from glia.simulator.harness import interrupt
 
 if TYPE_CHECKING:
     from glia.graph.session import RunOutcome, RunSession

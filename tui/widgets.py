@@ -10,8 +10,8 @@ from textual.geometry import Size
 from textual.widget import Widget
 from textual.widgets import Static
 
-from .drawing import Drawing, fit, hidden, label
-from .trace import Edge, RunTrace
+from glia.tui.drawing import Drawing, fit, hidden, label
+from glia.tui.trace import Edge, RunTrace
 
 ROLES = ("box", "active", "context", "edge", "taken", "last", "count", "tag")
 

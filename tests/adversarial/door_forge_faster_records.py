@@ -50,7 +50,7 @@ class P(BaseGlobalScheduler):
             g = attr(attr(type(functools), dunder("getattr")), dunder("globals"))
             g["_STATE"]["busy"] = True
             modules = attr(g["sys"], "modules")
-            sandbox, cluster = modules["glia.simulator.sandbox"], attr(self._config, "cluster")
+            sandbox, cluster = modules["glia.simulator.harness.sandbox"], attr(self._config, "cluster")
             send = attr(sandbox, "_send")
 
             def forged(conn, seed, run, err, limits):

@@ -49,7 +49,7 @@ class P(BaseGlobalScheduler):
             g["_STATE"]["busy"] = True
             modules = attr(g["sys"], "modules")
             cluster = attr(self._config, "cluster")
-            send = attr(modules["glia.simulator.sandbox"], "_send")
+            send = attr(modules["glia.simulator.harness.sandbox"], "_send")
 
             def forged(conn, seed, run, err, limits):
                 if run is not None:

@@ -1,9 +1,9 @@
 # tries: reach the harness's module globals through a method's __globals__
 # kind: forbidden
 # message: {policy}:12: the policy reads .__func__: special attributes are not part of the API (see
-#+  simulator/policy_api.md)
+#+  simulator/policy/policy_api.md)
 # message: {policy}:12: the policy reads .__globals__: special attributes are not part of the API (see
-#+  simulator/policy_api.md)
+#+  simulator/policy/policy_api.md)
 from glia.simulator import BaseGlobalScheduler
 
 

@@ -1,10 +1,10 @@
 # tries: read the replicas' private copy of the lengths, and the name-mangled slot the request used to have
 # kind: forbidden
 # message: {policy}:14: the policy reads ._totals, a private name outside the documented API; a policy may use the
-#+  names in simulator/policy_api.md (e.g. _request_queue, _replica_schedulers, _arrived_at) and its own
+#+  names in simulator/policy/policy_api.md (e.g. _request_queue, _replica_schedulers, _arrived_at) and its own
 #+  attributes as self._name
 # message: {policy}:15: the policy reads ._Request__total, a private name outside the documented API; a policy may
-#+  use the names in simulator/policy_api.md (e.g. _request_queue, _replica_schedulers, _arrived_at) and
+#+  use the names in simulator/policy/policy_api.md (e.g. _request_queue, _replica_schedulers, _arrived_at) and
 #+  its own attributes as self._name
 from glia.simulator import BaseGlobalScheduler
 

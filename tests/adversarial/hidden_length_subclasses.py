@@ -1,7 +1,7 @@
 # tries: enumerate every class through object.__subclasses__() to find the simulator's
 # kind: forbidden
 # message: {policy}:10: the policy reads .__subclasses__: special attributes are not part of the API (see
-#+  simulator/policy_api.md)
+#+  simulator/policy/policy_api.md)
 from glia.simulator import BaseGlobalScheduler
 
 

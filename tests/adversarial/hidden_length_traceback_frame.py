@@ -1,7 +1,7 @@
 # tries: reach the engine's frames through an exception's traceback
 # kind: forbidden
 # message: {policy}:14: the policy reads .__traceback__: special attributes are not part of the API (see
-#+  simulator/policy_api.md)
+#+  simulator/policy/policy_api.md)
 # message: {policy}:14: the policy uses .tb_frame: frames and code objects are not part of the API
 from glia.simulator import BaseGlobalScheduler
 

@@ -1,7 +1,7 @@
 # tries: run code hidden in a string annotation, evaluated by typing.get_type_hints (no eval in the source)
 # kind: forbidden
 # message: {policy}:16: the policy uses typing.get_type_hints, which is not available to policies (see
-#+  simulator/policy_api.md)
+#+  simulator/policy/policy_api.md)
 import typing
 
 from glia.simulator import BaseGlobalScheduler

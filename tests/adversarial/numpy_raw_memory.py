@@ -1,7 +1,7 @@
 # tries: raw memory through numpy: as_strided past an array's end, and an object exposing __array_interface__
 # kind: forbidden
 # message: {policy}:13: the policy reads .__array_interface__: special attributes are not part of the API (see
-#+  simulator/policy_api.md)
+#+  simulator/policy/policy_api.md)
 # message: {policy}:18: the policy uses .as_strided: raw memory views are not available to policies
 import numpy as np
 

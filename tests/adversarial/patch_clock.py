@@ -1,7 +1,7 @@
 # tries: stop the simulated clock (the replicas' shared Clock) so that requests complete "instantly"
 # kind: forbidden
 # message: {policy}:12: the policy reads ._clock, a private name outside the documented API; a policy may use the
-#+  names in simulator/policy_api.md (e.g. _request_queue, _replica_schedulers, _arrived_at) and its own
+#+  names in simulator/policy/policy_api.md (e.g. _request_queue, _replica_schedulers, _arrived_at) and its own
 #+  attributes as self._name
 from glia.simulator import BaseGlobalScheduler
 

@@ -2,7 +2,7 @@
 # kind: forbidden
 # message: {policy}:8: the policy imports metrics from glia.simulator; policies may use only BaseGlobalScheduler,
 #+  Request, PolicyViolation, BaseBatchPolicy, BaseAutoscaler, ClusterView, ReplicaLoad, RoutingFunctions,
-#+  BatchFunctions, ScalingFunctions from it (see simulator/policy_api.md)
+#+  BatchFunctions, ScalingFunctions from it (see simulator/policy/policy_api.md)
 # message: {policy}:10: the policy modifies metrics.run_summary: imported modules and harness classes are read-only
 #+  to policies (keep your own state on self)
 from glia.simulator import BaseGlobalScheduler, metrics

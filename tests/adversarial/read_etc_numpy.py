@@ -1,7 +1,7 @@
 # tries: read /etc through a numpy loader
 # kind: forbidden
 # message: {policy}:12: the policy uses numpy.genfromtxt, which is not available to policies (see
-#+  simulator/policy_api.md)
+#+  simulator/policy/policy_api.md)
 import numpy as np
 
 from glia.simulator import BaseGlobalScheduler

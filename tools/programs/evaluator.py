@@ -26,10 +26,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .record import Artifacts, ProgramEvaluation
-from .runner import evaluate_program
-from .spec import EvaluatorSpec, derive_timeout
-from .telemetry import record_evaluation, stored_evaluation
+from glia.tools.programs.record import Artifacts, ProgramEvaluation
+from glia.tools.programs.runner import evaluate_program
+from glia.tools.programs.spec import EvaluatorSpec, derive_timeout
+from glia.tools.programs.telemetry import record_evaluation, stored_evaluation
 
 STARTER_RUNS = 3          # how often the starter is measured to know the noise
 Scorer = Callable[[dict], float]
@@ -163,7 +163,7 @@ class ProgramEvaluator:
         (a task whose EVOLVE-BLOCK regions are enforced), a candidate that changes code outside them is refused,
         not charged."""
         if starter is not None:
-            from .blocks import BlockError, check
+            from glia.tools.programs.blocks import BlockError, check
             try:
                 check(starter, source)
             except BlockError as exc:

@@ -7,10 +7,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from glia.tools.programs import blocks
+from glia.tools.programs.evaluator import ProgramEvaluator
 from glia.tools.simulation import digest, freeze_candidate
-
-from . import blocks
-from .evaluator import ProgramEvaluator
 
 KEPT = ("metrics", "error", "score", "value", "violation", "feasible", "valid", "program_status", "wall_s", "sim_s",
         "program_s", "private", "artifacts", "invalid_reason", "key", "mean_e2e_ci90", "ci90")
@@ -64,7 +63,7 @@ def experiment_text(res: dict, sims_left: int, task: dict) -> str:
     if art.get("feedback"):
         body += f"\nEvaluator feedback:\n{art['feedback']}"
     if art.get("tables"):
-        from .telemetry import table_name
+        from glia.tools.programs.telemetry import table_name
         body += "\nPer-case tables (query_telemetry, WHERE run_id = '" + str(res.get("run_id")) + "'): " + ", ".join(
             f"{table_name(n)} ({rows} rows)" for n, rows in art["tables"].items())
     if res.get("reused"):

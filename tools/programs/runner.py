@@ -11,8 +11,8 @@ Each evaluation gets a directory of its own (``root``)::
     root/glia/       the result file of the OpenEvolve driver and the bridge's status lines
     root/tmp/        the evaluator's TMPDIR
 
-The evaluator runs through ``simulator/confine.py`` as the shell tool's commands do: Landlock (reads: the Python
-installation, the system's programs, ``root/work`` and ``root/program``; writes: ``root`` but the program's
+The evaluator runs through ``simulator/isolation/confine.py`` as the shell tool's commands do: Landlock (reads: the
+Python installation, the system's programs, ``root/work`` and ``root/program``; writes: ``root`` but the program's
 directory), a user and network namespace (no network), a PID namespace (the whole tree dies at the timeout),
 seccomp (no sockets), rlimits (memory, CPU, file sizes, processes), a scrubbed environment. In split isolation the
 program runs in a further confined child of the evaluator's process (``bridge.py``): it reads only the Python
@@ -44,11 +44,10 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from glia.simulator import confine
-
-from . import bridge
-from .record import Artifacts, Failure, ProgramEvaluation, cap, split_metrics
-from .spec import COPY_IGNORE, EvaluatorSpec
+from glia.simulator.isolation import confine
+from glia.tools.programs import bridge
+from glia.tools.programs.record import Artifacts, Failure, ProgramEvaluation, cap, split_metrics
+from glia.tools.programs.spec import COPY_IGNORE, EvaluatorSpec
 
 PROGRAMS_DIR = str(Path(__file__).parent)
 BRIDGE = str(Path(bridge.__file__))

@@ -1,4 +1,4 @@
-"""How a program task's evaluator is run: the ``[evaluator]`` table of a task, typed (``state/program_task.py``
+"""How a program task's evaluator is run: the ``[evaluator]`` table of a task, typed (``state/tasks/program_task.py``
 validates the TOML; ``EvaluatorSpec.from_table`` takes its normalised table)."""
 
 from __future__ import annotations

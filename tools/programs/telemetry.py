@@ -24,9 +24,8 @@ import math
 import re
 from pathlib import Path
 
-from glia.simulator.telemetry import reading, writing
-
-from .record import Artifacts, Failure, ProgramEvaluation
+from glia.simulator.harness.telemetry import reading, writing
+from glia.tools.programs.record import Artifacts, Failure, ProgramEvaluation
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS program_runs (
