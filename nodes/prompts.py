@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 from glia.simulator.policy import guard
-from glia.simulator.policy.loader import LAYERS
+from glia.simulator.policy.layers import LAYERS
 
 RESEARCHER_SYSTEM = """You are the Researcher of Glia, designing a systems policy the way a good research team does:
 measure the starting design; study the analyst's findings; state a hypothesis (what limits performance and why);

@@ -24,7 +24,7 @@ from pathlib import Path
 import glia.simulator as _simulator
 from glia.simulator.config import SimulationConfig
 from glia.simulator.harness.runner import benchmark_config
-from glia.simulator.policy.loader import LAYERS
+from glia.simulator.policy.layers import LAYERS
 
 DIGEST = 16  # hex characters of a digest
 

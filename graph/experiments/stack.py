@@ -19,12 +19,13 @@ from typing import TYPE_CHECKING
 
 from glia.graph.experiments.plots import bar_panels
 from glia.simulator.harness.workspace import DEFAULT_WORKSPACE
+from glia.simulator.policy.layers import LAYERS
 from glia.simulator.presets import PRESETS, get_preset
 
 if TYPE_CHECKING:  # the command's arguments need none of these: imported where used
     from glia.graph.experiments.designs import Design
 
-LAYER_ORDER = ("router", "batch", "autoscaler")
+LAYER_ORDER = tuple(LAYERS)   # the stack's order
 FIGURES = ("gpu_hours", "p95_slowdown", "mean_e2e_s", "p95_e2e_s", "restart_fraction")
 
 

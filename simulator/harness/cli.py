@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from glia.simulator.policy.builtin import POLICIES
 from glia.simulator.policy.builtin.autoscalers import AUTOSCALERS
 from glia.simulator.policy.builtin.batch_policies import BATCH_POLICIES
+from glia.simulator.policy.layers import LAYERS
 from glia.simulator.presets import PRESETS, get_preset
 
 if TYPE_CHECKING:
@@ -75,8 +76,8 @@ def _deadline(policy: str, args) -> tuple:
     from glia.simulator.harness.sandbox import simulate_seed
     if args.timeout is not None:
         return None, args.timeout
-    files = [p for p, builtins in ((policy, POLICIES), (args.batch, BATCH_POLICIES),
-                                   (args.autoscaler, (*AUTOSCALERS, "none"))) if p and p not in builtins]
+    files = [p for p, lay in ((policy, "router"), (args.batch, "batch"), (args.autoscaler, "autoscaler"))
+             if p and not LAYERS[lay].knows(p)]
     if not files:
         args.timeout = wall_cap(None)
         return None, args.timeout

@@ -18,41 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from glia.simulator.policy import guard
-from glia.simulator.policy.autoscaler import BaseAutoscaler
-from glia.simulator.policy.batch import BaseBatchPolicy
-from glia.simulator.policy.builtin import POLICIES
-from glia.simulator.policy.builtin.autoscalers import AUTOSCALERS
-from glia.simulator.policy.builtin.batch_policies import BATCH_POLICIES
+from glia.simulator.policy.layers import Layer, get_layer
 from glia.simulator.policy.router import BaseGlobalScheduler
 from glia.simulator.replica import ReplicaScheduler
 from glia.simulator.request import PolicyViolation, Request
-
-
-@dataclass(frozen=True)
-class Layer:
-    """A layer of the serving stack: its policies' base class, the method they implement, its built-ins."""
-
-    name: str
-    noun: str             # what a policy class of the layer is called in messages
-    base: type
-    method: str
-    builtins: dict[str, type]
-    where: str            # where to import the base class from, for the error message
-
-
-LAYERS: dict[str, Layer] = {
-    "router": Layer("router", "scheduler", BaseGlobalScheduler, "schedule", POLICIES,
-                    "glia.simulator or vidur.scheduler.global_scheduler.base_global_scheduler"),
-    "batch": Layer("batch", "batch policy", BaseBatchPolicy, "next_index", BATCH_POLICIES, "glia.simulator"),
-    "autoscaler": Layer("autoscaler", "autoscaler", BaseAutoscaler, "desired_replicas", AUTOSCALERS, "glia.simulator"),
-}
-
-
-def get_layer(name: str) -> Layer:
-    try:
-        return LAYERS[name]
-    except KeyError:
-        raise ValueError(f"unknown layer {name!r}; layers: {', '.join(LAYERS)}") from None
 
 
 class PolicyLoadError(Exception):

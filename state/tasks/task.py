@@ -37,19 +37,19 @@ from pathlib import Path
 from typing import Literal, TypedDict
 
 from glia.simulator.metrics import RUN_METRICS
-from glia.simulator.policy.loader import LAYERS
+from glia.simulator.policy.layers import LAYERS, LayerName
 from glia.simulator.presets import PRESETS
 
 TASKS_DIR = Path(__file__).parent / "builtin"
 DEFAULT_PENALTY = 100.0
 # design spaces the heuristic researcher knows (nodes/heuristic/spaces.py), and the one each layer uses by default
 OFFLINE_SPACES = ("router", "batch", "autoscaler", "slo-router", "adaptive-router")
-DEFAULT_SPACE = {"router": "router", "batch": "batch", "autoscaler": "autoscaler"}
-DEFAULT_BASELINE = {"router": "llq", "batch": "fcfs", "autoscaler": "threshold"}
+DEFAULT_SPACE = {name: lay.default_space for name, lay in LAYERS.items()}
+DEFAULT_BASELINE = {name: lay.default_baseline for name, lay in LAYERS.items()}
 # extra diagnostics the heuristic analyst can run (nodes/analyst.py)
 OFFLINE_DIAGNOSTICS = ("scaling", "ttft", "batch_cap")
 
-Layer = Literal["router", "batch", "autoscaler"]
+Layer = LayerName
 
 
 class Constraint(TypedDict):
@@ -257,7 +257,7 @@ def _policy_spec(spec: object, layer: str, base_dir: Path, where: str, at: Where
     keys = where.split(".")
     if not isinstance(spec, str) or not spec:
         raise at.error(f"{where} should be a policy name or file, got {spec!r}", *keys)
-    if spec in LAYERS[layer].builtins or (layer == "autoscaler" and spec == "none"):
+    if LAYERS[layer].knows(spec):  # type: ignore[index]
         return spec
     file, sep, cls = spec.partition(":")
     if file.endswith(".py"):
