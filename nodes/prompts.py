@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import get_args
 
 from glia.simulator.policy import guard
 from glia.simulator.policy.layers import LAYERS
+from glia.state.records import SupervisorChoice
 
 RESEARCHER_SYSTEM = """You are the Researcher of Glia, designing a systems policy the way a good research team does:
 measure the starting design; study the analyst's findings; state a hypothesis (what limits performance and why);
@@ -137,7 +139,7 @@ findings, push to combine ideas, stop unproductive lines, and approve the final 
 experiment table counts: a number marked [unmeasured] in the researcher's words was never measured, and a design with
 no experiment behind it cannot be approved. Approving ends the run at once (nothing you write reaches the researcher
 after it) and keeps the best experiment's file. Answer with one JSON object:
-{"decision": "approve" | "continue" | "stop_line" | "combine", "message": "..."}."""
+{"decision": """ + " | ".join(f'"{choice}"' for choice in get_args(SupervisorChoice)) + ', "message": "..."}.'
 
 SUMMARIZER_SYSTEM = """You compact a research conversation so it can go on within the context window. Keep every
 experiment's id, what it changed and its result, open hypotheses, the analyst's key findings, the supervisor's

@@ -78,8 +78,11 @@ class Hypothesis(TypedDict):
     evidence: list[str]            # ids of the experiments that tested it
 
 
-# ``stop`` ends a context with nothing approved: the budget is used and no design met the task's constraint
-Decision = Literal["approve", "continue", "stop_line", "combine", "stop"]
+# What the supervisor may answer (its prompt and its structured reply list these, in this order)
+SupervisorChoice = Literal["approve", "continue", "stop_line", "combine"]
+# What is recorded: the supervisor's choice, or ``stop``, which the harness decides: it ends a context with nothing
+# approved (the budget is used and no design met the task's constraint)
+Decision = Literal[SupervisorChoice, "stop"]
 
 
 class Intervention(TypedDict):

@@ -12,7 +12,16 @@ from typing import Annotated, Any, Literal, TypedDict
 from langchain_core.messages import AnyMessage
 from langgraph.graph.message import add_messages
 
-from glia.state.records import Baseline, BestDesign, ContextOutcome, Finding, Hypothesis, Intervention, LedgerEntry
+from glia.state.records import (
+    Baseline,
+    BestDesign,
+    ContextOutcome,
+    Decision,
+    Finding,
+    Hypothesis,
+    Intervention,
+    LedgerEntry,
+)
 from glia.state.tasks.task import Task
 
 
@@ -63,7 +72,7 @@ class Budget(TypedDict, total=False):
 # What the last node handed over, which the graph routes on (graph/builder.py): the researcher asked for an
 # ``experiment`` (tool calls), is ``done``, or gave nothing usable (``nudged``: ask again); the tools node recorded
 # experiments (``analyse``); the supervisor's decision otherwise (``stop``: nothing feasible to approve, budget used).
-Phase = Literal["experiment", "done", "nudged", "analyse", "approve", "continue", "stop_line", "combine", "stop"]
+Phase = Literal["experiment", "done", "nudged", "analyse", Decision]
 
 
 class GliaState(TypedDict, total=False):

@@ -11,7 +11,7 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, TypeVar, get_args
 
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel, Field, ValidationError
@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field, ValidationError
 from glia.nodes.llm.client import EndpointDown
 from glia.nodes.llm.endpoint import error_text
 from glia.nodes.llm.replies import json_values, unescape
+from glia.state.records import SupervisorChoice
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -28,7 +29,7 @@ REPAIR_PROMPT = ("[harness] Your answer could not be used: {error}\nAnswer again
 
 
 class SupervisorDecision(BaseModel):
-    decision: Literal["approve", "continue", "stop_line", "combine"] = Field(
+    decision: SupervisorChoice = Field(
         description="approve the best design, continue, stop this line of work, or combine ideas")
     message: str = Field(description="what the researcher should hear")
 
@@ -92,7 +93,7 @@ def structured_answer(model, schema: type[T], messages: list[AnyMessage], method
 def decision_from_text(text: str) -> SupervisorDecision:
     """A decision from prose: one named explicitly (``decision: approve``) or at the very start, else ``continue``
     (never an approval by accident); the text is the message."""
-    words = "|".join(SupervisorDecision.model_fields["decision"].annotation.__args__)
+    words = "|".join(get_args(SupervisorChoice))
     m = (re.search(rf"\bdecision\W{{0,4}}({words})\b", text, re.IGNORECASE)
          or re.match(rf"\W*({words})\b", text, re.IGNORECASE))
     return SupervisorDecision(decision=m.group(1).lower() if m else "continue", message=text.strip()[:2000] or
