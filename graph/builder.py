@@ -31,6 +31,7 @@ from langgraph.types import Send
 
 from glia.nodes.progress import milestone, needs_summary
 from glia.nodes.registry import IMPLEMENTATIONS, choose_implementations
+from glia.nodes.roles import ROLES
 from glia.nodes.steps import collect, finalize_context, measure_baselines, run_tools, setup_context
 from glia.simulator.harness import interrupt
 from glia.state import (
@@ -106,7 +107,7 @@ def _stoppable(fn: Callable) -> Callable:
 def _add_context(g: StateGraph, implementations: dict[str, str] | None) -> None:
     impl = choose_implementations(implementations)
     g.add_node("setup", _stoppable(setup_context))
-    for role in ("researcher", "analyst", "supervisor", "summarizer"):
+    for role in ROLES:
         g.add_node(role, _agent(role, impl[role]))
     g.add_node("tools", _stoppable(run_tools))
     g.add_node("finalize", _stoppable(finalize_context))

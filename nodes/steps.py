@@ -15,6 +15,7 @@ from glia.nodes import program_harness
 from glia.nodes.common import task_evaluator, tool_context
 from glia.nodes.progress import own_ledger, sims_left
 from glia.nodes.report import write_report
+from glia.nodes.roles import ROLES
 from glia.simulator.harness import interrupt
 from glia.state import (
     Baseline,
@@ -160,7 +161,7 @@ def run_tools(state: GliaState, runtime: Runtime[GliaContext]) -> GliaState:
 def finalize_context(state: GliaState, runtime: Runtime[GliaContext]) -> GliaState:
     """Write the context's transcript; report its outcome to the run."""
     ws = Path(state["workspace"])
-    lines = [json.dumps({"agent": role, **m}, default=str) + "\n" for role in ("researcher", "analyst", "supervisor")
+    lines = [json.dumps({"agent": role, **m}, default=str) + "\n" for role in ROLES if ROLES[role].keeps_messages
              for m in messages_to_dict(state.get(f"{role}_messages", []))]
     write_inside(ws, "transcript.jsonl", "".join(lines).encode())  # whatever the shell left at that name is replaced
     ledger = own_ledger(state)

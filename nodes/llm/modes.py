@@ -43,6 +43,7 @@ from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, ToolMes
 from pydantic import BaseModel
 
 from glia.nodes.llm.endpoint import CHECKS, TITLES, EndpointProfile
+from glia.nodes.roles import ROLES
 
 ToolMode = Literal["native_auto", "required", "named_router", "text"]
 StructuredMethod = Literal["json_schema", "json_object_schema", "json_mode", "function_calling", "text"]
@@ -53,16 +54,14 @@ TOOL_MODES: tuple[str, ...] = get_args(ToolMode)
 METHODS: tuple[str, ...] = get_args(StructuredMethod)
 RESULTS: tuple[str, ...] = get_args(ToolResults)
 
-# what each role needs from its endpoint: tools to act, a structured answer, or neither (plain text)
-NEEDS = {"researcher": ("tools",), "analyst": ("tools", "structured"), "supervisor": ("structured",),
-         "summarizer": ()}
+# what each role needs from its endpoint: tools to act, a structured answer, or neither (plain text; ``roles.py``)
+NEEDS = {name: role.needs for name, role in ROLES.items()}
 DESIGN_FORMS = ("class", "functions")
 CHOICES = {"tools": TOOL_MODES, "structured": METHODS, "tool_results": RESULTS, "tool_call_text": ("true", "false"),
            "max_tokens": None, "design_form": DESIGN_FORMS}  # None: a positive integer
-# the longest reply each role may write (tokens), unless overridden: the researcher's holds its reasoning and a whole
-# policy file (a frontier model's ran past 1,500); a weak model's researcher writes small functions
-MAX_TOKENS = {"researcher": 4096, "analyst": 1500, "supervisor": 1000, "summarizer": 1500}
-WEAK_MAX_TOKENS = {"researcher": 1500}
+# the longest reply each role may write (tokens), unless overridden (``roles.py`` says why)
+MAX_TOKENS = {name: role.reply_tokens for name, role in ROLES.items()}
+WEAK_MAX_TOKENS = {name: role.weak_reply_tokens for name, role in ROLES.items() if role.weak_reply_tokens}
 CONTEXT_SHARE = 4  # a reply may take at most this share (1/N) of a known context window
 
 
