@@ -36,7 +36,7 @@ from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from glia.graph.config import MAX_TOKENS, ChatFactory, RunConfig
 from glia.graph.experiments.compare import prompts
 from glia.graph.experiments.compare.bridge import Bridge
-from glia.graph.experiments.compare.names import METHODS
+from glia.graph.experiments.compare.names import METHODS, RunKind
 from glia.graph.runs import resume_run, start_run
 from glia.nodes.llm.client import EndpointDown, account, invoke_with_retries, make_chat_model, with_token_limit
 from glia.nodes.llm.endpoint import CACHE_FILE
@@ -46,15 +46,6 @@ from glia.state import AgentSettings, ModelSpec
 from glia.tools.evaluator import Evaluator
 from glia.tools.ledger import BudgetLedger
 
-NEEDS_MODEL = {"glia", "best_shot", "openevolve", "eoh", "funsearch"}
-# sampling temperature of the baselines' model calls: the library's default where it sets one, else 0.8
-TEMPERATURE = {"best_shot": 0.8, "openevolve": 0.7, "eoh": 0.8, "funsearch": 0.8}
-LIBRARY = {"openevolve": "glia.graph.experiments.compare.openevolve_run",
-           "eoh": "glia.graph.experiments.compare.llm4ad_run",
-           "funsearch": "glia.graph.experiments.compare.llm4ad_run"}
-INSTALL = {"openevolve": ("openevolve", "pip install 'glia[openevolve]'"),
-           "eoh": ("llm4ad", "pip install --no-deps llm4ad==1.11 && pip install 'glia[llm4ad]'"),
-           "funsearch": ("llm4ad", "pip install --no-deps llm4ad==1.11 && pip install 'glia[llm4ad]'")}
 STOP_GRACE_S = 10.0
 # model calls (samples) a method may make per simulation of its budget: replies without a program, and programs
 # already evaluated, cost no simulation (best shot; llm4ad's caps, which count every sample)
@@ -103,8 +94,8 @@ def check_available(method: str) -> None:
     """A clear error, before anything runs, when a method's library is missing."""
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; one of {', '.join(METHODS)}")
-    if method in INSTALL:
-        module, how = INSTALL[method]
+    if METHODS[method].install:
+        module, how = METHODS[method].install
         try:
             __import__(module)
         except ImportError:
@@ -115,11 +106,7 @@ def run_unit(shared: Shared, unit: Unit) -> dict:
     """Carry one unit to its end (or to a pause); {"status": finished | paused, "message": ...}."""
     unit.dir.mkdir(parents=True, exist_ok=True)
     shared.ledger.open_unit(unit.key, unit.budget)
-    if unit.method in ("glia", "offline"):
-        return _glia(shared, unit)
-    if unit.method == "best_shot":
-        return _best_shot(shared, unit)
-    return _library(shared, unit)
+    return RUNS[METHODS[unit.method].run](shared, unit)
 
 
 def unit_evaluator(shared: Shared, unit: Unit) -> Evaluator:
@@ -150,7 +137,7 @@ class ModelCaller:
         if shared.factory is not None:
             chat = shared.factory(spec.base_url, spec.model)
         else:
-            chat = make_chat_model(spec.model, spec.base_url, temperature=TEMPERATURE.get(unit.method, 0.8))
+            chat = make_chat_model(spec.model, spec.base_url, temperature=METHODS[unit.method].temperature)
         self.chat = with_token_limit(chat, spec.base_url, MAX_TOKENS["researcher"])
         self.shared, self.unit = shared, unit
 
@@ -281,7 +268,7 @@ def library_spec(shared: Shared, unit: Unit) -> dict:
     spec = {"method": unit.method, "dir": str(unit.dir), "budget": unit.budget, "seed": unit.run,
             "model": shared.model.model if shared.model else "model", "metric": task["objective"]["metric"],
             "timeout_s": shared.evaluator.timeout_s * max(1, len(shared.evaluator.seeds)) + 60,
-            "max_tokens": MAX_TOKENS["researcher"], "temperature": TEMPERATURE[unit.method]}
+            "max_tokens": MAX_TOKENS["researcher"], "temperature": METHODS[unit.method].temperature}
     if unit.method == "openevolve":
         spec.update(starter=task["design"]["starter_source"], iterations=4 * unit.budget,
                     system=prompts.OPENEVOLVE_SYSTEM.format(description=prompts.task_description(
@@ -313,7 +300,7 @@ def _library(shared: Shared, unit: Unit) -> dict:
     path = unit.dir / "spec.json"
     path.write_text(json.dumps(spec, indent=1))
     log = open(unit.dir / f"{unit.method}.log", "ab")
-    proc = subprocess.Popen([sys.executable, "-m", LIBRARY[unit.method], str(path)], stdout=log,
+    proc = subprocess.Popen([sys.executable, "-m", str(METHODS[unit.method].library), str(path)], stdout=log,
                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
                             env={**os.environ, **bridge.env(), "PYTHONUNBUFFERED": "1"})
     try:
@@ -361,3 +348,7 @@ def _stop(proc: subprocess.Popen) -> None:
             return
         except subprocess.TimeoutExpired:
             continue
+
+
+# how a unit of each kind of method runs (``names.Method.run``)
+RUNS: dict[RunKind, Callable[[Shared, Unit], dict]] = {"workflow": _glia, "best_shot": _best_shot, "library": _library}

@@ -9,13 +9,13 @@ import math
 from pathlib import Path
 
 from glia.graph.experiments.compare import curves
+from glia.graph.experiments.compare.names import METHODS
 from glia.simulator.metrics import fmt
 from glia.tools import heldout
 from glia.tools.evaluator import feasible_row
 
 MCG_CONTEXTS = 4
-NAMES = {"glia": "Glia", "offline": "Glia, heuristic researcher (offline)", "best_shot": "best shot",
-         "openevolve": "OpenEvolve", "eoh": "EoH", "funsearch": "FunSearch"}
+NAMES = {name: method.title for name, method in METHODS.items()}
 
 
 def _scores(rows: list[dict]) -> list[float]:

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from glia.graph.config import DEFAULT_WORKSPACE, ChatFactory, Paths
 from glia.graph.experiments.compare import methods
+from glia.graph.experiments.compare.names import METHODS
 from glia.graph.experiments.compare.report import summarise, write_report
 from glia.nodes import program_harness
 from glia.nodes.common import evaluator_for
@@ -74,7 +75,7 @@ class CompareConfig:
         chosen = list(methods_ or (["glia", "best_shot", "openevolve", "offline"] if model else ["offline"]))
         for m in chosen:
             methods.check_available(m)
-        needing = sorted(set(chosen) & methods.NEEDS_MODEL)
+        needing = sorted({m for m in chosen if METHODS[m].needs_model})
         if needing and not model:
             raise ValueError(f"method(s) {', '.join(needing)} need a model: pass --model or set GLIA_MODEL")
         if runs < 1 or budget < 1:
