@@ -154,14 +154,14 @@ def _value(m: dict) -> str:
 def cmd_run(args) -> int:
     from glia.graph.config import RunConfig
     from glia.graph.runs import start_run
-    from glia.state import load_task
+    from glia.state import EvaluationSettings, load_task
     _require_confinement(args)
     config = RunConfig.build(args.task, contexts=args.contexts, mode=args.mode, budget_sims=args.budget_sims,
                              implementations=_impls(args.impl), model=args.model, base_url=args.base_url,
                              offline=args.offline, workspace=args.workspace, thread_id=args.thread,
                              endpoint=[*args.endpoint, *([f"researcher.design_form={args.design_form}"]
                                                          if args.design_form else [])],
-                             evaluation={"executor": args.executor, "ray_address": args.ray_address})
+                             evaluation=EvaluationSettings(args.executor, args.ray_address))
     quiet = args.quiet or args.json
     task = load_task(config.task)
     if not quiet:

@@ -20,8 +20,7 @@ from glia.nodes.registry import ROLES, choose_implementations
 
 # noqa: F401  (the workspace's name and layout, read from here too)
 from glia.simulator.harness.workspace import DEFAULT_WORKSPACE, Paths
-from glia.state import AgentSettings, GliaContext, ModelSpec, load_task
-from glia.tools.executors import EXECUTORS
+from glia.state import AgentSettings, EvaluationSettings, GliaContext, ModelSpec, load_task
 
 ChatFactory = Callable[[str | None, str], Any]   # (base URL, model) -> a chat model
 
@@ -43,7 +42,7 @@ class RunConfig:
     settings: AgentSettings = field(default_factory=AgentSettings)
     endpoint: dict[str, dict[str, str]] = field(default_factory=dict)  # mode overrides: role (or all) -> key -> value
     modes: dict[str, dict] = field(default_factory=dict)       # role -> the modes chosen at the start (RoleModes)
-    evaluation: dict[str, Any] = field(default_factory=dict)   # executor, ray_address (+ ledger, unit, heldout)
+    evaluation: EvaluationSettings = field(default_factory=EvaluationSettings)
     wall_clock_s: float | None = None                           # the task's wall-clock budget, overridden
     created_at: str = ""
 
@@ -53,7 +52,7 @@ class RunConfig:
               model: str | None = None, base_url: str | None = None, offline: bool = False, llm: bool = False,
               workspace: str | Path = DEFAULT_WORKSPACE, thread_id: str | None = None,
               settings: Mapping[str, Any] | None = None, endpoint: Sequence[str] = (),
-              evaluation: Mapping[str, Any] | None = None, wall_clock_s: float | None = None,
+              evaluation: Mapping[str, Any] | EvaluationSettings | None = None, wall_clock_s: float | None = None,
               env: Mapping[str, str] = os.environ) -> RunConfig:
         """Validate the choices and fill in the defaults: the model from ``GLIA_MODEL`` and the endpoint from
         ``OPENAI_BASE_URL`` unless given; with a model (or ``llm``, for test models) every role uses its LLM
@@ -67,9 +66,7 @@ class RunConfig:
             raise ValueError(f"mode must be 'parallel' or 'sequential', got {mode!r}")
         if budget_sims is not None and budget_sims < 1:
             raise ValueError(f"--budget-sims must be >= 1, got {budget_sims}")
-        evaluation = dict(evaluation or {})
-        if evaluation.get("executor", "local") not in EXECUTORS:
-            raise ValueError(f"unknown executor {evaluation['executor']!r}; one of {', '.join(EXECUTORS)}")
+        evaluation = EvaluationSettings.from_dict(evaluation)
         t = load_task(task)
         model = None if offline else (model or env.get("GLIA_MODEL") or None)
         base_url = base_url or env.get("OPENAI_BASE_URL") or None
@@ -138,7 +135,7 @@ class RunConfig:
         return {"thread_id": self.thread_id, "task": self.task, "contexts": self.contexts, "mode": self.mode,
                 "budget_sims": self.budget_sims, "implementations": self.implementations,
                 "models": {r: dataclasses.asdict(s) for r, s in self.models.items()},
-                "endpoint": self.endpoint, "modes": self.modes, "evaluation": self.evaluation,
+                "endpoint": self.endpoint, "modes": self.modes, "evaluation": self.evaluation.to_dict(),
                 "wall_clock_s": self.wall_clock_s, "created_at": self.created_at,
                 "context_settings": dataclasses.asdict(self.settings)}
 
@@ -150,7 +147,8 @@ class RunConfig:
                    models={r: ModelSpec(**s) for r, s in (data.get("models") or {}).items()},
                    settings=AgentSettings.from_dict(data.get("context_settings")),
                    endpoint=data.get("endpoint") or {}, modes=data.get("modes") or {},
-                   evaluation=data.get("evaluation") or {}, wall_clock_s=data.get("wall_clock_s"),
+                   evaluation=EvaluationSettings.from_dict(data.get("evaluation")),
+                   wall_clock_s=data.get("wall_clock_s"),
                    created_at=data.get("created_at", ""))
 
     def save(self) -> None:

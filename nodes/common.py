@@ -37,10 +37,8 @@ def task_evaluator(state: GliaState, ctx: GliaContext) -> Evaluator:
     """The run's evaluator: on the run's executor, charged to its budget ledger when it has one (a comparison's
     unit), with the timeout the measured baselines give."""
     ev = ctx.evaluation
-    evaluator = evaluator_for(state["task"], Path(ctx.db), make_executor(ev.get("executor", "local"),
-                                                                         ev.get("ray_address")),
-                              ledger=BudgetLedger(ev["ledger"]) if ev.get("ledger") else None,
-                              unit=ev.get("unit", ""))
+    evaluator = evaluator_for(state["task"], Path(ctx.db), make_executor(ev.executor, ev.ray_address),
+                              ledger=BudgetLedger(ev.ledger) if ev.ledger else None, unit=ev.unit)
     evaluator.calibrate(state.get("baselines", []))
     return evaluator
 

@@ -201,13 +201,13 @@ def collect(state: GliaState, runtime: Runtime[GliaContext]) -> GliaState:
             _deliver(run_dir, f"best_{Path(state['task']['design']['file']).name}", code)
             hashes["best"] = best["sha256"]
     heldout = {}
-    if is_program(state["task"]) and runtime.context.evaluation.get("heldout", True):
+    if is_program(state["task"]) and runtime.context.evaluation.heldout:
         evaluator = task_evaluator(state, runtime.context)
         runtime.stream_writer({"event": "heldout", "designs": ["best", "starter"] if state.get("best") else
                                ["starter"], "variants": list(evaluator.spec.variants)})
         heldout = program_harness.heldout(state, evaluator, lambda design, part, fig: runtime.stream_writer(
             {"event": "heldout_figure", "design": design, "part": part, "figure": fig}))
-    elif runtime.context.evaluation.get("heldout", True):  # a comparison re-measures every method's design itself
+    elif runtime.context.evaluation.heldout:  # a comparison re-measures every method's design itself
         evaluator = task_evaluator(state, runtime.context)
         runtime.stream_writer({"event": "heldout", "designs": list(designs), "seeds": len(plan(state["task"])["seeds"]),
                                "timeout_s": evaluator.timeout_s,

@@ -1,6 +1,6 @@
 """The typed graph state, its records and reducers, tasks, and the run-time context nodes are given."""
 
-from glia.state.config import AgentSettings, GliaContext, ModelSpec
+from glia.state.config import AgentSettings, EvaluationSettings, GliaContext, ModelSpec
 from glia.state.records import (
     Baseline,
     BestDesign,
@@ -16,7 +16,7 @@ from glia.state.records import (
 from glia.state.schema import Budget, GliaState, Phase, add_usage, better_design, last_value, merge_by_id, merge_dicts
 from glia.state.tasks.task import Task, TaskError, feasible, improves, load_task, score, violation, worse
 
-__all__ = ["AgentSettings", "Baseline", "BestDesign", "Budget", "ContextOutcome", "Decision", "Finding",
-           "GliaContext", "GliaState", "Hypothesis", "Intervention", "LedgerEntry", "Measurement", "ModelSpec",
-           "Phase", "SupervisorChoice", "Task", "TaskError", "add_usage", "better_design", "feasible", "improves",
-           "last_value", "load_task", "merge_by_id", "merge_dicts", "score", "violation", "worse"]
+__all__ = ["AgentSettings", "Baseline", "BestDesign", "Budget", "ContextOutcome", "Decision", "EvaluationSettings",
+           "Finding", "GliaContext", "GliaState", "Hypothesis", "Intervention", "LedgerEntry", "Measurement",
+           "ModelSpec", "Phase", "SupervisorChoice", "Task", "TaskError", "add_usage", "better_design", "feasible",
+           "improves", "last_value", "load_task", "merge_by_id", "merge_dicts", "score", "violation", "worse"]

@@ -4,8 +4,9 @@ role, and the agent-loop settings. The run's whole configuration, from which thi
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Literal, get_args
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,45 @@ class AgentSettings:
         return cls(**(data or {}))
 
 
+Executor = Literal["local", "ray"]   # where an evaluation's seeds run (``tools/executors.py``)
+
+
+@dataclass(frozen=True)
+class EvaluationSettings:
+    """Where a run's simulations run and how they are charged: the executor (``ray_address``: a Ray cluster's), and in
+    a comparison's unit the budget ``ledger`` file and the ``unit`` charged, ``heldout`` False (the comparison
+    re-measures every method's design itself) and ``seed`` (run N of the heuristic researcher walks its plan in the
+    order seed N - 1 draws). Kept in ``run.json`` under ``evaluation`` with the keys it always had."""
+
+    executor: Executor = "local"
+    ray_address: str | None = None
+    ledger: str | None = None
+    unit: str = ""
+    heldout: bool = True
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.executor not in get_args(Executor):
+            raise ValueError(f"unknown executor {self.executor!r}; one of {', '.join(get_args(Executor))}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The executor and its address always, the comparison's keys where they are set (as ``run.json`` had)."""
+        defaults = EvaluationSettings()
+        return {k: v for k, v in asdict(self).items()
+                if k in ("executor", "ray_address") or self.ledger or v != getattr(defaults, k)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | EvaluationSettings | None) -> EvaluationSettings:
+        if isinstance(data, EvaluationSettings):
+            return data
+        known = {f.name for f in fields(cls)}
+        unknown = set(data or {}) - known
+        if unknown:
+            raise ValueError(f"unknown evaluation setting(s): {', '.join(sorted(unknown))}; "
+                             f"known: {', '.join(sorted(known))}")
+        return cls(**dict(data or {}))
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """An OpenAI-compatible chat model for one role."""
@@ -46,7 +86,7 @@ class GliaContext:
     models: dict[str, Any] = field(default_factory=dict)
     settings: AgentSettings = field(default_factory=AgentSettings)
     modes: dict[str, dict] = field(default_factory=dict)
-    evaluation: dict[str, Any] = field(default_factory=dict)  # executor, ray_address; ledger and unit in a comparison
+    evaluation: EvaluationSettings = field(default_factory=EvaluationSettings)
 
     def model(self, role: str):
         m = self.models.get(role)

@@ -192,7 +192,8 @@ def offline_researcher(state: GliaState, runtime: Runtime[GliaContext]) -> GliaS
         from glia.nodes.program_constants import program_constants_researcher
         return program_constants_researcher(state, runtime)
     space = SPACES.get((state["task"].get("offline") or {}).get("space", "router"))
-    seed = int((getattr(runtime.context, "evaluation", None) or {}).get("seed", 0) or 0)
+    evaluation = getattr(runtime.context, "evaluation", None)
+    seed = evaluation.seed if evaluation else 0
     hyps = _hypotheses_update(state, space.hypotheses if space else HYPOTHESES)
     stop = budget_exhausted(state)
     ledger = own_ledger(state)

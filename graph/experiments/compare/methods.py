@@ -42,7 +42,7 @@ from glia.nodes.llm.client import EndpointDown, account, invoke_with_retries, ma
 from glia.nodes.llm.endpoint import CACHE_FILE
 from glia.nodes.llm.replies import POLICY, clean_code, parse_reply, unescape
 from glia.simulator.harness import interrupt
-from glia.state import AgentSettings, ModelSpec
+from glia.state import AgentSettings, EvaluationSettings, ModelSpec
 from glia.tools.evaluator import Evaluator
 from glia.tools.ledger import BudgetLedger
 
@@ -66,7 +66,7 @@ class Shared:
     model: ModelSpec | None = None
     factory: ChatFactory | None = None  # (base URL, model) -> chat model; default ChatOpenAI
     settings: AgentSettings = field(default_factory=AgentSettings)
-    executor: dict = field(default_factory=lambda: {"executor": "local"})
+    evaluation: EvaluationSettings = field(default_factory=EvaluationSettings)  # where the units' seeds run
     on_event: Callable[[dict], None] = lambda event: None
     baselines: dict = field(default_factory=dict)   # name -> measurement: what every method is told
 
@@ -167,8 +167,8 @@ def _glia(shared: Shared, unit: Unit) -> dict:
     if profiles.is_file() and not (unit.dir / CACHE_FILE).is_file():
         shutil.copyfile(profiles, unit.dir / CACHE_FILE)
     # run N of the heuristic researcher walks its plan in the order seed N - 1 draws (run 1: as the rules wrote it)
-    evaluation = {**shared.executor, "ledger": str(shared.ledger.path), "unit": unit.key, "heldout": False,
-                  "seed": unit.run - 1}
+    evaluation = dataclasses.replace(shared.evaluation, ledger=str(shared.ledger.path), unit=unit.key, heldout=False,
+                                     seed=unit.run - 1)
 
     def on_event(e: dict) -> None:
         d = e.get("data") if e.get("mode") == "custom" else None

@@ -31,7 +31,7 @@ from glia.nodes import program_harness
 from glia.nodes.common import evaluator_for
 from glia.simulator.harness.telemetry import append_rows
 from glia.simulator.metrics import jsonable
-from glia.state import AgentSettings, ModelSpec, load_task
+from glia.state import AgentSettings, EvaluationSettings, ModelSpec, load_task
 from glia.tools.evaluator import Evaluator, feasible_row
 from glia.tools.executors import make_executor
 from glia.tools.heldout import measure_heldout
@@ -172,7 +172,7 @@ def _execute(config: CompareConfig, on_event: Callable[[dict], None], factory: C
     first = next(iter(baselines.values()), {})
     shared = methods.Shared(config.compare_id, config.task, task, config.workspace, evaluator, ledger,
                             first.get("value") if not first.get("error") else None, config.model, factory,
-                            config.settings, {"executor": config.executor, "ray_address": config.ray_address},
+                            config.settings, EvaluationSettings(config.executor, config.ray_address),
                             on_event, baselines)
     status, message = "finished", ""
     for run in range(1, config.runs + 1):
