@@ -6,7 +6,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
 from typing import Any, Literal, get_args
+
+from glia.simulator.harness.workspace import DEFAULT_WORKSPACE, Paths
 
 
 @dataclass(frozen=True)
@@ -82,7 +85,7 @@ class GliaContext:
     roles without one run their offline implementation. ``modes`` maps a role to how it talks to its model (the
     fields of ``nodes.modes.RoleModes``, chosen from the endpoint's probed profile)."""
 
-    db: str = "glia-workspace/telemetry.duckdb"
+    db: str = str(Paths(Path(DEFAULT_WORKSPACE)).db)
     models: dict[str, Any] = field(default_factory=dict)
     settings: AgentSettings = field(default_factory=AgentSettings)
     modes: dict[str, dict] = field(default_factory=dict)

@@ -15,6 +15,7 @@ import urllib.parse
 from datetime import UTC, datetime
 from pathlib import Path
 
+from glia.simulator.harness.workspace import DEFAULT_WORKSPACE, Paths
 from glia.simulator.policy.builtin import POLICIES
 
 DEFAULT_PORT = 8800
@@ -37,7 +38,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--queue-timeout", type=float, default=600.0, help="seconds a request may be held before 503")
     r.add_argument("--calibration", type=Path, default=None,
                    help="service model JSON (from glia loadgen --save-calibration) for slowdown in the records")
-    r.add_argument("--workspace", default="glia-workspace", help="where telemetry.duckdb is")
+    r.add_argument("--workspace", default=DEFAULT_WORKSPACE, help="where telemetry.duckdb is")
     r.add_argument("--no-record", action="store_true", help="write no telemetry")
     r.add_argument("--policy-timeout", type=float, default=2.0,
                    help="seconds a policy file's schedule() call may take before its process is killed and started "
@@ -97,7 +98,7 @@ def _plan_options(p: argparse.ArgumentParser) -> None:
 
 
 def _record_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--workspace", default="glia-workspace", help="where telemetry.duckdb is")
+    p.add_argument("--workspace", default=DEFAULT_WORKSPACE, help="where telemetry.duckdb is")
     p.add_argument("--no-record", action="store_true", help="write no telemetry")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
@@ -111,7 +112,7 @@ def _serving_modules():
 
 
 def _telemetry(args) -> Path | None:
-    return None if args.no_record else Path(args.workspace) / "telemetry.duckdb"
+    return None if args.no_record else Paths(Path(args.workspace)).db
 
 
 def _stamp() -> str:
@@ -277,7 +278,7 @@ def cmd_sim_to_real(args) -> int:
     runs, agree, setup = asyncio.run(simtoreal.sim_to_real(
         args.backend, policies, plan, _telemetry(args), chunk_size=args.chunk_size, repeats=args.repeats,
         service=_service(args.calibration), kv_tokens=args.kv_tokens, progress=not args.no_progress))
-    out_dir = args.out or Path(args.workspace) / "sim-to-real" / _stamp()
+    out_dir = args.out or Paths(Path(args.workspace)).sim_to_real / _stamp()
     path = simtoreal.write_outputs(out_dir, runs, agree, setup)
     if args.json:
         print(json.dumps({"report": str(path), "agreement": {

@@ -25,9 +25,10 @@ from pydantic import BaseModel, Field
 
 from glia.nodes.llm.client import make_chat_model, refusal, with_token_limit
 from glia.nodes.llm.replies import parse_reply
+from glia.simulator.harness.workspace import Paths
 
 PROBE_VERSION = 1  # bump when a check changes meaning; older cached profiles are probed again
-CACHE_FILE = "endpoints.json"
+CACHE_FILE = Paths(Path()).endpoints.name   # "endpoints.json", in the workspace (harness/workspace.py)
 TIMEOUT_S = 120.0  # per probe call; the local 1.5B model answers a probe in 1-5 s
 OPENAI_URL = "https://api.openai.com/v1"
 
@@ -172,7 +173,7 @@ def profile_for(workspace: str | Path, base_url: str | None, model: str, factory
                 refresh: bool = False) -> tuple[EndpointProfile, bool]:
     """The cached profile of (base URL, model) in the workspace, probed when missing, stale or ``refresh``;
     returns it and whether it came from the cache."""
-    path = Path(workspace) / CACHE_FILE
+    path = Paths(Path(workspace)).endpoints
     key = cache_key(base_url, model)  # CACHE: endpoint profiles in WORKSPACE/endpoints.json, by (base URL, model)
     cached = _read_cache(path)
     if not refresh and key in cached:

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from glia.simulator.harness.workspace import DEFAULT_WORKSPACE, Paths
 from glia.simulator.policy.builtin import POLICIES
 from glia.simulator.policy.builtin.autoscalers import AUTOSCALERS
 from glia.simulator.policy.builtin.batch_policies import BATCH_POLICIES
@@ -46,8 +47,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--memory-mb", type=_positive_int, default=4096, help="memory cap per seed process")
     p.add_argument("--all-seeds", action="store_true",
                    help="run every seed even after one failed (default: the first failure stops the others)")
-    p.add_argument("--workspace", default="glia-workspace",
-                   help="where run artifacts (runs/) and the telemetry database (telemetry.duckdb) go")
+    p.add_argument("--workspace", default=DEFAULT_WORKSPACE,
+                   help="where run artifacts (simulations/) and the telemetry database (telemetry.duckdb) go")
     p.add_argument("--no-record", action="store_true", help="write no artifacts or telemetry")
     p.add_argument("--batch", default=None, metavar="NAME|PATH.py[:Class]",
                    help=f"batch policy of every replica ({', '.join(BATCH_POLICIES)} or a file; default: the preset's)")
@@ -91,12 +92,12 @@ def _deadline(policy: str, args) -> tuple:
 
 def _run(policy: str, args) -> BenchmarkResult:
     from glia.simulator.harness.runner import run_benchmark
-    ws = Path(args.workspace)
+    ws = Paths(Path(args.workspace))
     record = not args.no_record
     cpu, wall = _deadline(policy, args)
     return run_benchmark(policy, args.workload, args.seeds, jobs=args.jobs, timeout_s=wall, cpu=cpu,
-                         memory_mb=args.memory_mb, out_dir=ws / "runs" if record else None,
-                         telemetry=ws / "telemetry.duckdb" if record else None, batch=args.batch,
+                         memory_mb=args.memory_mb, out_dir=ws.simulations if record else None,
+                         telemetry=ws.db if record else None, batch=args.batch,
                          autoscaler=args.autoscaler, allow_unconfined=args.allow_unconfined,
                          fail_fast=not args.all_seeds)
 

@@ -39,9 +39,9 @@ from glia.graph.experiments.compare.bridge import Bridge
 from glia.graph.experiments.compare.names import METHODS, RunKind
 from glia.graph.runs import resume_run, start_run
 from glia.nodes.llm.client import EndpointDown, account, invoke_with_retries, make_chat_model, with_token_limit
-from glia.nodes.llm.endpoint import CACHE_FILE
 from glia.nodes.llm.replies import POLICY, clean_code, parse_reply, unescape
 from glia.simulator.harness import interrupt
+from glia.simulator.harness.workspace import Paths
 from glia.state import AgentSettings, EvaluationSettings, ModelSpec
 from glia.tools.evaluator import Evaluator
 from glia.tools.ledger import BudgetLedger
@@ -163,9 +163,9 @@ def _glia(shared: Shared, unit: Unit) -> dict:
     """A Glia run in the unit's own workspace (its checkpoints and telemetry: experiment ids are unique within a
     run only), with the endpoint profile the comparison's workspace has cached, so the endpoint is probed once."""
     thread = f"{shared.compare_id}-{unit.key}"
-    profiles = shared.workspace / CACHE_FILE
-    if profiles.is_file() and not (unit.dir / CACHE_FILE).is_file():
-        shutil.copyfile(profiles, unit.dir / CACHE_FILE)
+    profiles, own = Paths(shared.workspace).endpoints, Paths(unit.dir).endpoints
+    if profiles.is_file() and not own.is_file():
+        shutil.copyfile(profiles, own)
     # run N of the heuristic researcher walks its plan in the order seed N - 1 draws (run 1: as the rules wrote it)
     evaluation = dataclasses.replace(shared.evaluation, ledger=str(shared.ledger.path), unit=unit.key, heldout=False,
                                      seed=unit.run - 1)
@@ -178,7 +178,7 @@ def _glia(shared: Shared, unit: Unit) -> dict:
                              "value": (d.get("metrics") or {}).get(shared.task["objective"]["metric"]),
                              "used": shared.ledger.used(unit.key), "budget": unit.budget})
 
-    if (unit.dir / "runs" / thread / "run.json").exists():
+    if (Paths(unit.dir).runs / thread / "run.json").exists():
         out = resume_run(thread, unit.dir, on_event=on_event, factory=shared.factory)
     else:
         offline = unit.method == "offline"
@@ -189,8 +189,8 @@ def _glia(shared: Shared, unit: Unit) -> dict:
                                  wall_clock_s=shared.task["budget"]["wall_clock_s"])
         config.settings = shared.settings
         out = start_run(config, on_event=on_event, factory=shared.factory)
-        if (unit.dir / CACHE_FILE).is_file() and not profiles.is_file():
-            shutil.copyfile(unit.dir / CACHE_FILE, profiles)
+        if own.is_file() and not profiles.is_file():
+            shutil.copyfile(own, profiles)
     usage = out.state.get("usage", {})
     unit_row = shared.ledger.unit(unit.key) or {}
     if usage.get("tokens", 0) > unit_row.get("tokens", 0):  # the run's own accounting, charged once to the unit

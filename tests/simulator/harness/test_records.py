@@ -93,6 +93,9 @@ def test_cli_simulate_json(tmp_path, capsys):
         assert key in out
     assert out["seeds"] == 2 and out["mean_e2e_ci90"][0] <= out["mean_e2e_s"] <= out["mean_e2e_ci90"][1]
     assert (tmp_path / "telemetry.duckdb").exists()
+    # glia simulate's artifacts have their own folder, apart from the design runs' runs/
+    assert sorted(p.name for p in (tmp_path / "simulations").glob("*/seed_*")) == ["seed_0", "seed_1"]
+    assert not (tmp_path / "runs").exists()
 
 
 def test_cli_reports_a_failing_policy_with_a_non_zero_exit(tmp_path, capsys):
