@@ -18,7 +18,7 @@ from langgraph.checkpoint.sqlite import SqliteSaver
 from glia.graph.builder import build_graph
 from glia.graph.config import ChatFactory, RunConfig
 from glia.nodes.llm.client import EndpointDown
-from glia.simulator.isolation import confine
+from glia.nodes.report import run_isolation
 
 
 def recursion_limit(budget_sims: int, contexts: int) -> int:
@@ -56,7 +56,7 @@ class RunOutcome:
                       "label": best.get("label", ""), metric: best["value"],
                       "mean_e2e_s": best["metrics"].get("mean_e2e_s"), "ci90": best.get("ci90"),
                       "hardened": best.get("hardened")} if best else None),
-            "isolation": confine.describe(),
+            "isolation": run_isolation(s.get("ledger", []))[0],   # what the run's experiments ran under
             "baselines": {b["policy"]: {"mean_e2e_s": b["metrics"].get("mean_e2e_s"), "ci90": b.get("mean_e2e_ci90"),
                                         metric: b["metrics"].get(metric), "feasible": b.get("feasible", True),
                                         "violation": b.get("violation", 0.0)} for b in s.get("baselines", [])},

@@ -11,7 +11,6 @@ from pathlib import Path
 from glia.nodes.claims import known_figures, mark_unsupported
 from glia.nodes.design_form import is_functions_file
 from glia.nodes.heuristic.spaces import SEEDS, Seed
-from glia.simulator.isolation import confine
 from glia.simulator.metrics import KEY_METRICS, fmt
 from glia.state import GliaState
 from glia.state.tasks.task import constraint_text, layer_of, objective_ci, policy_name
@@ -148,13 +147,35 @@ def implementations(state: GliaState) -> dict[str, set[str]]:
 
 
 def write_report(state: GliaState, path: Path) -> str:
-    task = state["task"]
-    if task.get("design", {}).get("layer") == "program":  # a program judged by the user's evaluator
+    """The report, section by section (each a function below), written to ``path`` and returned."""
+    if state["task"].get("design", {}).get("layer") == "program":  # a program judged by the user's evaluator
         from glia.nodes.program_report import write_program_report
         return write_program_report(state, path, _delivered)
-    metric = task["objective"]["metric"]
-    best = state.get("best")
     ledger = sorted(state.get("ledger", []), key=lambda e: (e["context"], e["seq"]))
+    base = {b["policy"]: b for b in state.get("baselines", [])}
+    metric = state["task"]["objective"]["metric"]
+    lines = [*_header(state, ledger), *_design(state, ledger, base), *_seeded(state, metric), *_why(state, ledger),
+             *_experiments(state, ledger), *_baselines(state, base), *_heldout(state, metric),
+             *_cost(state, ledger, base)]
+    text = "\n".join(lines)
+    path.write_text(text)
+    return text
+
+
+def run_isolation(ledger: list) -> tuple[str, bool]:
+    """What the run's experiments ran under, as the harness recorded each (``Measurement.isolation``), not what the
+    machine printing the report offers: one line, and whether every one of them ran confined. Experiments measured
+    before the record was kept (or read back from the telemetry) say ``isolation not recorded``."""
+    seen = sorted({e.get("isolation") or "" for e in ledger})
+    if not seen:
+        return "no experiment ran", True
+    parts = ["isolation not recorded" if not v else v if v.startswith("WARNING") else f"isolation: {v}" for v in seen]
+    return "; ".join(parts), not any(v.startswith("WARNING") for v in seen)
+
+
+def _header(state: GliaState, ledger: list) -> list[str]:
+    task = state["task"]
+    metric = task["objective"]["metric"]
     impls = implementations(state)
     constraint = constraint_text(task)
     layer = layer_of(task)
@@ -167,8 +188,9 @@ def write_report(state: GliaState, path: Path) -> str:
                           if spec and lay != layer)
         lines += [f"Designed layer: **{layer}**" + (f"; fixed: {fixed}" if fixed else "") + ".", ""]
     lines.append("Implementations that ran: " + ", ".join(f"{r}: {'/'.join(sorted(n))}" for r, n in impls.items()))
-    lines += ["", f"Model-written code (candidate policies, shell commands) ran confined; {confine.describe()}."
-              if confine.available().confined("policy") else f"> **{confine.describe()}**"]
+    isolation, confined = run_isolation(ledger)
+    lines += ["", f"Model-written code (candidate policies, shell commands) ran confined; {isolation}."
+              if confined else f"> **{isolation}**"]
     if any("offline" in n for r, n in impls.items() if r == "researcher"):
         lines.append("")
         lines.append("> The researcher was the **heuristic (offline, rule-driven) researcher**: no language model "
@@ -178,8 +200,15 @@ def write_report(state: GliaState, path: Path) -> str:
     for fact, value in sorted((state.get("facts") or {}).items()):
         lines.append(f"- {fact}: {value}")
     lines.append("")
-    base = {b["policy"]: b for b in state.get("baselines", [])}
-    lines.append("## The design")
+    return lines
+
+
+def _design(state: GliaState, ledger: list, base: dict) -> list[str]:
+    task = state["task"]
+    metric = task["objective"]["metric"]
+    best = state.get("best")
+    constraint = constraint_text(task)
+    lines = ["## The design"]
     if best:
         # against every baseline, the known designs among them too (a search seeded with one is judged against it)
         known = {s["name"] for s in seeded(state)}
@@ -199,8 +228,14 @@ def write_report(state: GliaState, path: Path) -> str:
                       f"{100 * closest.get('violation', 0.0):.1f} %.", ""]
     else:
         lines += ["", "No experiment succeeded.", ""]
-    lines += _seeded(state, metric)
-    lines.append("## Why it works")
+    return lines
+
+
+def _why(state: GliaState, ledger: list) -> list[str]:
+    task = state["task"]
+    metric = task["objective"]["metric"]
+    best = state.get("best")
+    lines = ["## Why it works"]
     if best and ledger:
         first = next((e for e in ledger if not e.get("error") and e["context"] == best["context"]), None)
         bm = best["metrics"]
@@ -237,11 +272,23 @@ def write_report(state: GliaState, path: Path) -> str:
             lines.append(f"- after `{i.get('after_experiment')}` ({i['reason']}): **{i['decision']}** — "
                          f"{mark_unsupported(i['text'], measured)}")
         lines.append("")
+    return lines
+
+
+def _columns(task: dict) -> tuple[str, str, str | None, str]:
+    """The constraint's columns of the experiment and baseline tables (empty without a constraint)."""
+    constraint = constraint_text(task)
     cmetric = (task["objective"].get("constraint") or {}).get("metric")
-    extra_head = f" {cmetric} | feasible |" if constraint else ""
-    extra_rule = " ---: | --- |" if constraint else ""
-    lines += ["## Experiments", "", f"| context | id | design | {metric} | 90 % CI | restarts |{extra_head} verdict |",
-              f"| --- | --- | --- | ---: | ---: | ---: |{extra_rule} --- |"]
+    return (constraint, f" {cmetric} | feasible |" if constraint else "", cmetric,
+            " ---: | --- |" if constraint else "")
+
+
+def _experiments(state: GliaState, ledger: list) -> list[str]:
+    task = state["task"]
+    metric = task["objective"]["metric"]
+    constraint, extra_head, cmetric, extra_rule = _columns(task)
+    lines = ["## Experiments", "", f"| context | id | design | {metric} | 90 % CI | restarts |{extra_head} verdict |",
+             f"| --- | --- | --- | ---: | ---: | ---: |{extra_rule} --- |"]
     for e in ledger:
         if e.get("error"):
             lines.append(f"| {e['context']} | `{e['id']}` | {e.get('label', '')} | error | - | - |"
@@ -252,8 +299,16 @@ def write_report(state: GliaState, path: Path) -> str:
                          f"{_ci(objective_ci(task, e))} | {fmt(e['metrics'].get('restart_fraction'), 3)} |"
                          + (f" {fmt(e['metrics'].get(cmetric), 3)} | {_feasible(e)} |" if constraint else "")
                          + f" {e.get('verdict', '')} |")
-    lines += ["", "## Against the baselines", "", f"| policy | {metric} | 90 % CI | restarts |{extra_head}",
-              f"| --- | ---: | ---: | ---: |{extra_rule}"]
+    return lines
+
+
+def _baselines(state: GliaState, base: dict) -> list[str]:
+    task = state["task"]
+    metric = task["objective"]["metric"]
+    best = state.get("best")
+    constraint, extra_head, cmetric, extra_rule = _columns(task)
+    lines = ["", "## Against the baselines", "", f"| policy | {metric} | 90 % CI | restarts |{extra_head}",
+             f"| --- | ---: | ---: | ---: |{extra_rule}"]
     for name, b in base.items():
         lines.append(f"| {name} (baseline) | {fmt(b['metrics'].get(metric))} | {_ci(objective_ci(task, b))} | "
                      f"{fmt(b['metrics'].get('restart_fraction'), 3)} |"
@@ -262,10 +317,14 @@ def write_report(state: GliaState, path: Path) -> str:
         lines.append(f"| **best design** | **{fmt(best['value'])}** | {_ci(best.get('ci90'))} | "
                      f"{fmt(best['metrics'].get('restart_fraction'), 3)} |"
                      + (f" {fmt(best['metrics'].get(cmetric), 3)} | yes |" if constraint else ""))
-    lines += _heldout(state, metric)
+    return lines
+
+
+def _cost(state: GliaState, ledger: list, base: dict) -> list[str]:
+    task = state["task"]
     usage = state.get("usage", {})
     wall = time.time() - state.get("started_at", time.time())
-    lines += ["", "## Cost", "",
+    lines = ["", "## Cost", "",
               f"- simulations: {len(ledger)} (of {task['budget']['simulations']} budgeted), plus "
               f"{len(base)} baseline run(s) measured by the harness",
               f"- model tokens: {usage.get('tokens', 0)}, USD {usage.get('usd', 0.0):.4f}, calls "
@@ -285,9 +344,7 @@ def write_report(state: GliaState, path: Path) -> str:
         lines.append("- structured answers read from plain text: "
                      + ", ".join(f"{role} {n}" for role, n in fallbacks.items()))
     lines.append("")
-    text = "\n".join(lines)
-    path.write_text(text)
-    return text
+    return lines
 
 
 def _delivered(best: dict, task: dict) -> list[str]:

@@ -27,6 +27,8 @@ class Measurement(TypedDict, total=False):
     error: MeasurementError | None
     wall_s: float
     reused: bool                   # read back from the telemetry (recorded before a crash or a kill)
+    isolation: str                 # what the policy's processes ran under, as the harness recorded it (absent: not
+    #                                recorded, e.g. read back from the telemetry or measured before it was recorded)
 
 
 class LedgerEntry(Measurement, total=False):

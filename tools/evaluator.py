@@ -154,7 +154,7 @@ class Evaluator:
             "seed_cpu_s": max((o.cpu_s for o in ok), default=None) if all(o.cpu_s for o in ok) else None,
             "cpu_s": sum(o.cpu_s or 0.0 for o in res.outcomes),  # what it cost, failed seeds included
             "seeds_run": sum(1 for o in res.outcomes if (o.error or {}).get("kind") != "skipped"),
-            "reused": False, "hardened": hardened})
+            "reused": False, "hardened": hardened, "isolation": res.isolation})
 
     def flush(self) -> None:
         """Wait until this process's evaluations are written to the telemetry database (they are written in the

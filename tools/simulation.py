@@ -22,7 +22,7 @@ from glia.tools.evaluator import Evaluator, program_key
 from glia.tools.workspace import WorkspaceError, read_inside, write_inside
 
 # what an experiment keeps of its evaluation (the ``Measurement`` record's fields)
-MEASUREMENT = ("metrics", "mean_e2e_ci90", "ci90", "error", "wall_s", "sim_s")
+MEASUREMENT = ("metrics", "mean_e2e_ci90", "ci90", "error", "wall_s", "sim_s", "isolation")
 
 
 def snapshot_store(workspace: Path) -> Path:
