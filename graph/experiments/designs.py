@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from glia.graph.config import Paths
-from glia.simulator.policy.layers import LAYERS
+from glia.simulator.policy.layers import LAYERS, get_layer
 from glia.state import load_task
 from glia.state.tasks.task import layer_of, policy_name
 
@@ -36,7 +36,7 @@ def resolve_design(text: str, layer: str, workspace: str | Path) -> Design:
             raise ValueError(f"run {thread} has no best design yet ({best.name} is missing): it did not finish, or "
                              "no design met its task's constraint")
         return Design(str(best), f"{task['name']} run {thread}", layer)
-    if LAYERS[layer].knows(text):  # type: ignore[index]
+    if get_layer(layer).knows(text):
         return Design(text, text, layer)
     path = Path(text.partition(":")[0])
     if path.suffix == ".py":

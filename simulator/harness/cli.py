@@ -13,7 +13,7 @@ from glia.simulator.harness.workspace import DEFAULT_WORKSPACE, Paths
 from glia.simulator.policy.builtin import POLICIES
 from glia.simulator.policy.builtin.autoscalers import AUTOSCALERS
 from glia.simulator.policy.builtin.batch_policies import BATCH_POLICIES
-from glia.simulator.policy.layers import LAYERS
+from glia.simulator.policy.layers import get_layer
 from glia.simulator.presets import PRESETS, get_preset
 
 if TYPE_CHECKING:
@@ -78,7 +78,7 @@ def _deadline(policy: str, args) -> tuple:
     if args.timeout is not None:
         return None, args.timeout
     files = [p for p, lay in ((policy, "router"), (args.batch, "batch"), (args.autoscaler, "autoscaler"))
-             if p and not LAYERS[lay].knows(p)]
+             if p and not get_layer(lay).knows(p)]
     if not files:
         args.timeout = wall_cap(None)
         return None, args.timeout

@@ -37,15 +37,15 @@ from pathlib import Path
 from typing import Literal, TypedDict
 
 from glia.simulator.metrics import RUN_METRICS
-from glia.simulator.policy.layers import LAYERS, LayerName
+from glia.simulator.policy.layers import LAYERS, LayerName, get_layer
 from glia.simulator.presets import PRESETS
 
 TASKS_DIR = Path(__file__).parent / "builtin"
 DEFAULT_PENALTY = 100.0
 # design spaces the heuristic researcher knows (nodes/heuristic/spaces.py), and the one each layer uses by default
 OFFLINE_SPACES = ("router", "batch", "autoscaler", "slo-router", "adaptive-router")
-DEFAULT_SPACE = {name: lay.default_space for name, lay in LAYERS.items()}
-DEFAULT_BASELINE = {name: lay.default_baseline for name, lay in LAYERS.items()}
+DEFAULT_SPACE: dict[str, str] = {name: lay.default_space for name, lay in LAYERS.items()}
+DEFAULT_BASELINE: dict[str, str] = {name: lay.default_baseline for name, lay in LAYERS.items()}
 # extra diagnostics the heuristic analyst can run (nodes/analyst.py)
 OFFLINE_DIAGNOSTICS = ("scaling", "ttft", "batch_cap")
 
@@ -257,7 +257,7 @@ def _policy_spec(spec: object, layer: str, base_dir: Path, where: str, at: Where
     keys = where.split(".")
     if not isinstance(spec, str) or not spec:
         raise at.error(f"{where} should be a policy name or file, got {spec!r}", *keys)
-    if LAYERS[layer].knows(spec):  # type: ignore[index]
+    if get_layer(layer).knows(spec):
         return spec
     file, sep, cls = spec.partition(":")
     if file.endswith(".py"):
@@ -265,7 +265,7 @@ def _policy_spec(spec: object, layer: str, base_dir: Path, where: str, at: Where
         if not path.is_file():
             raise at.error(f"{where} {spec!r}: no such file beside the task", *keys)
         return str(path) + sep + cls
-    raise at.error(f"{where} {spec!r} is not a built-in {layer} policy ({', '.join(LAYERS[layer].builtins)}) "
+    raise at.error(f"{where} {spec!r} is not a built-in {layer} policy ({', '.join(get_layer(layer).builtins)}) "
                    "nor a .py file", *keys)
 
 
@@ -345,7 +345,7 @@ def _stack(raw: dict, layer: str, workload: str, base_dir: Path, at: Where) -> S
         raise at.error(f"[stack] may only name the layers {', '.join(LAYERS)}", "stack")
     if layer in raw_stack:
         raise at.error(f"[stack] fixes the {layer} layer, which is the one this task designs", "stack", layer)
-    stack: Stack = {lay: (_policy_spec(raw_stack[lay], lay, base_dir, f"stack.{lay}", at)  # type: ignore[misc]
+    stack: Stack = {lay: (_policy_spec(raw_stack[lay], lay, base_dir, f"stack.{lay}", at)  # type: ignore[misc,assignment]
                           if lay in raw_stack else None) for lay in LAYERS}
     if layer != "router" and stack["router"] is None:
         raise at.error(f"a {layer} task must fix the router: add [stack] router = \"llq\" (or another)", "stack")
@@ -462,7 +462,8 @@ def layer_of(task: Task) -> str:
 def stack_of(task: Task, design: str) -> dict[str, str | None]:
     """The policies of a run of ``design`` (a policy of the task's layer): ``router``, ``batch``, ``autoscaler``,
     None where the preset's own is kept."""
-    stack = dict(task.get("stack") or {"router": None, "batch": None, "autoscaler": None})
+    fixed = task.get("stack") or {}
+    stack: dict[str, str | None] = {lay: fixed.get(lay) for lay in LAYERS}
     stack[layer_of(task)] = design
     return stack
 
@@ -499,7 +500,9 @@ def score(task: Task, metrics: dict) -> float:
     v = violation(task, metrics)
     if v == 0.0:
         return base
-    return base + obj["constraint"]["penalty"] * v
+    constraint = obj["constraint"]
+    assert constraint is not None  # only a constraint is violated
+    return base + constraint["penalty"] * v
 
 
 def improves(new: float, old: float, factor: float) -> bool:
