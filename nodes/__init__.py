@@ -1,5 +1,6 @@
 """The agents (Researcher, Analyst, Supervisor, Summarizer, each with an LLM and an offline implementation) and the
-harness's own nodes. Each name is imported when first used (the roles' names, ``roles.ROLES``, load no agent)."""
+workflow's own steps (``steps.py``); the endpoint library is ``llm/``, the rule-driven researcher and its design
+spaces ``heuristic/``. Each name is imported when first used (the roles' names, ``roles.ROLES``, load no agent)."""
 
 from typing import TYPE_CHECKING
 

@@ -1,11 +1,11 @@
 """A fast, vLLM-faithful simulator of an LLM-serving GPU cluster (no dependency on agents, LangGraph or Textual).
 
-Entry points: ``run_benchmark`` (a stack of policies on a named benchmark over seeds, isolated and aggregated),
-``Simulation`` (one seed in-process), the policy APIs of the stack's three layers (``BaseGlobalScheduler`` for
-routing, ``BaseBatchPolicy`` for a replica's admission order, ``BaseAutoscaler`` with ``ClusterView`` for
-autoscaling), ``PRESETS``. Each name is imported when first used (``from glia.simulator import Simulation`` loads the
-engine; ``glia presets`` loads none of it).
-"""
+Entry points: ``Simulation`` (one seed in-process), the policy APIs of the stack's three layers
+(``BaseGlobalScheduler`` for routing, ``BaseBatchPolicy`` for a replica's admission order, ``BaseAutoscaler`` with
+``ClusterView`` for autoscaling), ``PRESETS``. Each name is imported when first used (``from glia.simulator import
+Simulation`` loads the engine; ``glia presets`` loads none of it). Running a stack of policies on a named benchmark
+over seeds, isolated and aggregated, is the harness's (``harness/runner.py``: ``run_benchmark``); the model and its
+policy API never import the harness (``policy/``: the API, its built-ins and loader; ``isolation/``: OS confinement)."""
 
 from typing import TYPE_CHECKING
 

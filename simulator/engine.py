@@ -2,7 +2,7 @@
 
 ``Simulation`` builds everything in its constructor (the replicas, the workload, the policy, the event heap) and
 ``run()`` processes events in time order; the routing contract lives in ``contract.py``. The clock and the event log
-the engine shares with its replicas are defined here.
+the engine shares with its replicas are in ``clock.py``.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""The typed graph state, its records and reducers, tasks, and the run-time context nodes are given."""
+"""The typed graph state, its records and reducers, the run-time context nodes are given, and the tasks
+(``tasks/``: the loader and the built-in tasks)."""
 
 from glia.state.config import AgentSettings, EvaluationSettings, GliaContext, ModelSpec
 from glia.state.records import (

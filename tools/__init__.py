@@ -1,5 +1,6 @@
 """Tools the agents use: simulations, telemetry SQL, a confined shell, and workspace files. Each name is imported
-when first used (the command line's serving commands live under this package and must not load LangChain)."""
+when first used (the command line imports some of them and must not load LangChain); ``programs/`` runs program
+tasks' evaluators."""
 
 from typing import TYPE_CHECKING
 

@@ -1,4 +1,5 @@
-"""The autoscaling layer: the platform's mechanics (``AutoscalingConfig``) and the policy API (``BaseAutoscaler``).
+"""The autoscaling layer's policy API (``BaseAutoscaler``, with ``ClusterView``); the platform's mechanics are
+``AutoscalingConfig`` (``simulator/autoscaling.py``), the built-ins ``policy/builtin/autoscalers.py``.
 
 At each control tick the policy sees a ``ClusterView`` and returns the replica count it wants (serving plus
 starting). The platform, not the policy, owns the mechanics, as in production (Kubernetes' HPA or KEDA on a
