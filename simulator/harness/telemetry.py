@@ -166,10 +166,17 @@ def _view_sql(view: str, legacy: bool) -> str:
     return sql
 
 
+def _one(cursor: duckdb.DuckDBPyConnection):
+    """The one value of a query that always returns one row (a count, the current database)."""
+    row = cursor.fetchone()
+    assert row is not None, "a query that always returns a row returned none"
+    return row[0]
+
+
 def _reads_legacy(con: duckdb.DuckDBPyConnection, view: str) -> bool:
     sql = con.execute("SELECT sql FROM duckdb_views() WHERE database_name = current_database() AND schema_name = "
                       "'main' AND view_name = ?", [view]).fetchone()
-    return bool(sql) and _LEGACY[view] in sql[0]
+    return sql is not None and _LEGACY[view] in sql[0]
 
 
 @contextmanager
@@ -368,7 +375,7 @@ def row_counts(con: duckdb.DuckDBPyConnection, run_ids: list[str]) -> dict[str, 
             "replica_samples": "samples"}
     for table in ROW_TABLES:
         if table in present:
-            n = con.execute(f"SELECT count(*) FROM {table} WHERE list_contains(?, run_id)", [run_ids]).fetchone()[0]
+            n = _one(con.execute(f"SELECT count(*) FROM {table} WHERE list_contains(?, run_id)", [run_ids]))
             out[kind.get(table, "other")] += n
     return out
 
@@ -431,7 +438,7 @@ def compact(path: str | Path) -> tuple[int, int]:
                     con.execute(f"DROP TABLE {legacy}")
             con.execute("COMMIT")
             con.execute("CHECKPOINT")
-            name = con.execute("SELECT current_database()").fetchone()[0]
+            name = _one(con.execute("SELECT current_database()"))
             con.execute("ATTACH '" + str(fresh).replace("'", "''") + "' AS _fresh")
             con.execute(f'COPY FROM DATABASE "{name}" TO _fresh')
             con.execute("DETACH _fresh")
