@@ -61,10 +61,10 @@ def diagnose(db, run_id: str, extra: tuple[str, ...] = (), task: dict | None = N
     """The offline analyst's findings for one experiment (``run_id`` in the telemetry; ``experiment``: its ledger
     id, the run id by default): the standard battery, then the task's ``extra`` diagnostic sets
     (``EXTRA_DIAGNOSTICS``). A program task's are derived from its evaluator's metrics and artifacts
-    (``program_analyst.py``; ``best_run``: the best experiment's evaluation so far)."""
+    (``programs/analyst.py``; ``best_run``: the best experiment's evaluation so far)."""
     experiment = experiment or run_id
     if task and task.get("design", {}).get("layer") == "program":
-        from glia.nodes.program_analyst import program_diagnose
+        from glia.nodes.programs.analyst import program_diagnose
         return program_diagnose(db, run_id, task, experiment, best_run)
     queries = dict(DIAGNOSTICS)
     for name in extra:

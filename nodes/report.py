@@ -149,7 +149,7 @@ def implementations(state: GliaState) -> dict[str, set[str]]:
 def write_report(state: GliaState, path: Path) -> str:
     """The report, section by section (each a function below), written to ``path`` and returned."""
     if state["task"].get("design", {}).get("layer") == "program":  # a program judged by the user's evaluator
-        from glia.nodes.program_report import write_program_report
+        from glia.nodes.programs.report import write_program_report
         return write_program_report(state, path, _delivered)
     ledger = sorted(state.get("ledger", []), key=lambda e: (e["context"], e["seq"]))
     base = {b["policy"]: b for b in state.get("baselines", [])}

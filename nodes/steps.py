@@ -11,8 +11,8 @@ from pathlib import Path
 from langchain_core.messages import AIMessage, ToolMessage, messages_to_dict
 from langgraph.runtime import Runtime
 
-from glia.nodes import program_harness
 from glia.nodes.common import task_evaluator, tool_context
+from glia.nodes.programs import harness as program_harness
 from glia.nodes.progress import own_ledger, sims_left
 from glia.nodes.report import write_report
 from glia.nodes.roles import ROLES

@@ -189,7 +189,7 @@ def seeded_order(plan: list[tuple], seed: int) -> list[tuple]:
 
 def offline_researcher(state: GliaState, runtime: Runtime[GliaContext]) -> GliaState:
     if state["task"].get("design", {}).get("layer") == "program":  # no model, no ideas: the constants search
-        from glia.nodes.program_constants import program_constants_researcher
+        from glia.nodes.heuristic.program_constants import program_constants_researcher
         return program_constants_researcher(state, runtime)
     space = SPACES.get((state["task"].get("offline") or {}).get("space", "router"))
     evaluation = getattr(runtime.context, "evaluation", None)

@@ -300,7 +300,8 @@ def validate_program_task(raw: dict, base_dir: Path) -> dict:
     }
 
 
-PROGRAM_SPACE = "program-constants"  # the offline researcher's design space for programs (nodes/program_constants.py)
+# the offline researcher's design space for programs (nodes/heuristic/program_constants.py)
+PROGRAM_SPACE = "program-constants"
 
 
 def load_program_task(raw: dict, base_dir: Path, path: Path | None = None) -> dict:

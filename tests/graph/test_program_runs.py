@@ -19,8 +19,8 @@ import pytest
 from glia.graph.cli import main
 from glia.graph.config import RunConfig
 from glia.graph.runs import resume_run, start_run
-from glia.nodes.program_constants import apply, parse_label, tunable
-from glia.nodes.program_harness import verdict
+from glia.nodes.heuristic.program_constants import apply, parse_label, tunable
+from glia.nodes.programs.harness import verdict
 from glia.state import load_task
 from glia.state.tasks.task import TASKS_DIR, TaskError
 from glia.tools.ledger import BudgetLedger
@@ -127,6 +127,8 @@ def test_init_from_openevolve_then_run_offline_finishes_and_reports_no_held_out_
     assert "offline program-constants search" in report and "`PROTECTED_FRACTION`" in report
     assert "There is no held-out check" in report
     assert "worst cases in case_traces by hit_ratio" in report     # the analyst read the per-trace table
+    # the isolation each evaluation recorded (not what the machine printing the report offers)
+    assert "ran confined: `evaluator: " in report and "program: " in report
 
 
 # -- the offline search, the ledger, the telemetry --------------------------------------------------------------------
@@ -337,7 +339,7 @@ def test_a_resumed_program_run_reads_back_what_it_measured(tmp_path):
 
 
 def test_the_researchers_shell_runs_the_problems_pieces_but_never_sees_the_evaluators_files(tmp_path):
-    from glia.nodes.program_harness import copy_problem
+    from glia.nodes.programs.harness import copy_problem
     from glia.tools.workspace import shell
     path = small_task(tmp_path)
     (tmp_path / "problem" / "helper.py").write_text("def case():\n    return 21\n")

@@ -118,7 +118,7 @@ class ProgramEvaluator:
                 "artifacts": {"tables": {n: len(r) for n, r in art.tables.items()}, "texts": sorted(art.texts),
                               "scalars": {k: v for k, v in list(art.scalars.items())[:20]},
                               "feedback": feedback(ev)},
-                "mean_e2e_ci90": None, "ci90": {}, "variant": ev.variant}
+                "mean_e2e_ci90": None, "ci90": {}, "variant": ev.variant, "isolation": ev.isolation}
 
     def evaluate(self, program: str, run_id: str, *, label: str = "", context: str = "") -> dict:
         """A charged evaluation of the program file ``program`` (a frozen snapshot), recorded in the telemetry under

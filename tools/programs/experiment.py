@@ -12,7 +12,7 @@ from glia.tools.programs.evaluator import ProgramEvaluator
 from glia.tools.simulation import digest, freeze_candidate
 
 KEPT = ("metrics", "error", "score", "value", "violation", "feasible", "valid", "program_status", "wall_s", "sim_s",
-        "program_s", "private", "artifacts", "invalid_reason", "key", "mean_e2e_ci90", "ci90")
+        "program_s", "private", "artifacts", "invalid_reason", "key", "mean_e2e_ci90", "ci90", "isolation")
 
 
 def run_program(workspace: Path, evaluator: ProgramEvaluator, task: dict, candidate: str, experiment_id: str,

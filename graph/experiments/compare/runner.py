@@ -27,8 +27,8 @@ from glia.graph.config import DEFAULT_WORKSPACE, ChatFactory, Paths
 from glia.graph.experiments.compare import methods
 from glia.graph.experiments.compare.names import METHODS
 from glia.graph.experiments.compare.report import summarise, write_report
-from glia.nodes import program_harness
 from glia.nodes.common import evaluator_for
+from glia.nodes.programs import harness as program_harness
 from glia.simulator.harness.telemetry import append_rows
 from glia.simulator.metrics import jsonable
 from glia.state import AgentSettings, EvaluationSettings, ModelSpec, load_task

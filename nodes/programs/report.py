@@ -9,7 +9,6 @@ import time
 from pathlib import Path
 
 from glia.nodes.claims import known_figures, mark_unsupported
-from glia.simulator.isolation import confine
 from glia.simulator.metrics import fmt
 from glia.state import GliaState
 from glia.state.tasks.task import constraint_text
@@ -24,6 +23,16 @@ def _change(value, ref) -> str:
     if value is None or not ref:
         return ""
     return f" ({100 * (value / ref - 1):+.1f} % against the starter)"
+
+
+def _isolation(ledger: list) -> str:
+    """What the run's evaluations ran under, as each recorded it (not what the machine printing the report offers)."""
+    seen = sorted({e.get("isolation") or "isolation not recorded" for e in ledger})
+    if not seen:
+        return "No program was evaluated."
+    if any("none" in v.split(";")[0] or "UNCONFINED" in v for v in seen):
+        return "> **Not every evaluation ran confined: " + "; ".join(f"`{v}`" for v in seen) + "**"
+    return "The programs and the evaluator ran confined: " + "; ".join(f"`{v}`" for v in seen) + "."
 
 
 def write_program_report(state: GliaState, path: Path, delivered) -> str:
@@ -46,10 +55,9 @@ def write_program_report(state: GliaState, path: Path, delivered) -> str:
              f"directory `{ev['workdir']}`, copied fresh for every evaluation; timeout {ev.get('timeout_s') or 'auto'}"
              f" s; isolation `{ev['isolation']}`).", "",
              "Implementations that ran: " + ", ".join(f"{r}: {'/'.join(sorted(n))}" for r, n in impls.items()), "",
-             f"The programs and the evaluator ran confined; {confine.describe(kind='shell')}."
-             if confine.available().confined("shell") else f"> **{confine.describe(kind='shell')}**"]
+             _isolation(ledger)]
     if any("offline" in n for r, n in impls.items() if r == "researcher"):
-        from glia.nodes.program_constants import constant_names
+        from glia.nodes.heuristic.program_constants import constant_names
         tuned = constant_names(task)
         lines += ["", "> The researcher was the **offline program-constants search**: no language model was used, so "
                   "no design idea was tried. All it did was tune the starter's numeric constants"
