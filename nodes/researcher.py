@@ -60,7 +60,7 @@ def llm_researcher(state: GliaState, runtime: Runtime[GliaContext]) -> GliaState
         return switch
     usage: dict = {}
     retrying = _failures_in_a_row(state.get("researcher_messages", [])) > 0
-    modes = _modes(state, configured, retrying, usage)
+    modes = _modes(state, configured, _unusable_form(state.get("researcher_messages", [])), usage)
     reply = _ask(ctx, modes, _conversation(state, modes, form), usage, RETRY_TEMPERATURE if retrying else None,
                  form)
     design = state["task"]["design"]["file"]
@@ -70,8 +70,8 @@ def llm_researcher(state: GliaState, runtime: Runtime[GliaContext]) -> GliaState
     # each reply is counted once: run as a native call, run after reading it from text, or sent back
     count(usage, "researcher", replies=1, repairs=int(bool(problem)),
           parsed_from_text=int(not problem and parsed.shape != "native"))
-    if problem:
-        return _repair(state, reply, problem, usage)
+    if problem:  # a reply that could not be read at all is a matter of form; a refused design, of content
+        return _repair(state, reply, problem, usage, form_problem=bool(parsed.error()))
     calls = as_tool_calls(parsed.actions, design, _label(state, parsed, reply))
     said = AIMessage(content=reply.content, tool_calls=calls, name="researcher", id=reply.id)
     finish = next((c for c in calls if c["name"] == "finish"), None)
@@ -85,13 +85,15 @@ def llm_researcher(state: GliaState, runtime: Runtime[GliaContext]) -> GliaState
     return {"researcher_messages": [said, *acks, note], "usage": usage, "phase": "done"}
 
 
-def _modes(state: GliaState, modes: RoleModes, retrying: bool, usage: dict) -> RoleModes:
-    """The role's modes, or its fallback for the rest of the context once a native reply had to be sent back:
-    a model that wrote one unusable native call tends to write the next one the same way."""
+def _modes(state: GliaState, modes: RoleModes, unusable: bool, usage: dict) -> RoleModes:
+    """The role's modes, or its fallback for the rest of the context once a native reply could not be read
+    (``unusable``): a model that wrote one unusable native call tends to write the next one the same way. A reply that
+    was read but whose design was refused (a static rule, a repeat) says nothing about the tool-call format, so it
+    keeps the mode (a frontier model's refused patch once cost two more turns in the fallback's two-stage form)."""
     if not modes.fallback:
         return modes
     fell_back = (state.get("usage", {}).get("researcher") or {}).get("mode_fallbacks", 0)
-    if not (fell_back or retrying):
+    if not (fell_back or unusable):
         return modes
     if not fell_back:
         count(usage, "researcher", mode_fallbacks=1)
@@ -375,21 +377,40 @@ def _repeat(state: GliaState, parsed: ParsedReply, design: str) -> str | None:
             "it again would measure nothing new and cost a simulation. Change what the code does, or finish.")
 
 
-def _repair(state: GliaState, reply: AIMessage, problem: str, usage: dict) -> GliaState:
-    """The reply goes back with what was wrong; after ``MAX_REPAIRS`` failures in a row the researcher stops."""
+def _repair(state: GliaState, reply: AIMessage, problem: str, usage: dict, form_problem: bool = True) -> GliaState:
+    """The reply goes back with what was wrong; after ``MAX_REPAIRS`` failures in a row the researcher stops. The
+    model's own reply stays in its conversation as it was sent (its tool calls named when it wrote no text), and the
+    harness's answer says whether the reply could not be read (``form_problem``) or its design was refused."""
     claimed = unsupported(str(reply.content), shown_figures(state))
     if claimed:
         metric = state["task"]["objective"]["metric"]
         problem += (f"\nNo experiment measured {', '.join(claimed)}: only run_simulation results count. The "
                     f"experiments so far:\n{prompts.ledger_table(own_ledger(state), metric)}")
-    said = AIMessage(content=reply.content or "(empty reply)", name="researcher", id=reply.id)
+    said = AIMessage(content=reply.content or _calls_text(reply) or "(empty reply)", name="researcher", id=reply.id)
     failures = _failures_in_a_row(state.get("researcher_messages", [])) + 1
     if failures >= MAX_REPAIRS:
         note = AIMessage(content=f"I gave no usable action in {failures} replies in a row; proposing the best "
                                  "design measured so far.", name="researcher")
         return {"researcher_messages": [said, note], "usage": usage, "phase": "done"}
-    return {"researcher_messages": [said, HumanMessage(content=problem, name="harness")], "usage": usage,
-            "phase": "nudged"}
+    answer = HumanMessage(content=problem, name="harness", additional_kwargs={"unusable": form_problem})
+    return {"researcher_messages": [said, answer], "usage": usage, "phase": "nudged"}
+
+
+def _calls_text(reply: AIMessage) -> str:
+    """A reply that was only tool calls, as the model sees it again: which calls it made (not "(empty reply)")."""
+    calls = getattr(reply, "tool_calls", None) or []
+    return "; ".join(f"[called {c['name']}" + (f" on {c['args']['path']}" if isinstance(c.get("args"), dict)
+                                                and c["args"].get("path") else "") + "]" for c in calls)
+
+
+def _unusable_form(messages: list[AnyMessage]) -> bool:
+    """Whether the harness's last correction (in the current run of failures) was of a reply it could not read."""
+    for m in reversed(messages):
+        if isinstance(m, ToolMessage) or getattr(m, "name", None) in ("analyst", "supervisor"):
+            return False
+        if isinstance(m, HumanMessage) and getattr(m, "name", None) == "harness":
+            return bool(m.additional_kwargs.get("unusable", True))
+    return False
 
 
 def _failures_in_a_row(messages: list[AnyMessage]) -> int:

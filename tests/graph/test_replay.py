@@ -166,9 +166,11 @@ def test_no_reply_is_sent_back_for_a_harness_problem(replay):
     """The recorded model's replies all parse and run; the one that broke a static rule (batch: getattr) is sent
     back before any simulation, and nothing else is."""
     usage = replay["out"].state["usage"]["researcher"]
-    # batch-1: its getattr design. routing-3 (open, issue 17): 3 replies sent back, starting with a patch that read
-    # self._max_unfilled before any line set it (refused; the message now says so) and the named-router fallback
-    # that followed (its player's notes, ../shared/data/frontier-routing-3/player-notes.md)
+    # batch-1: its getattr design. routing-3: 3 replies sent back, starting with a patch that read self._max_unfilled
+    # before any line set it (refused; the message now says so); the recorded run then fell back to the two-stage
+    # choice, and the 2 replies it wrote for that form are sent back here too. Today a refused design keeps the
+    # native mode (tests/nodes/llm/test_servers.py), so a live run would not have asked for them (the player's notes:
+    # tests/data/frontier-routing-3/player-notes.md)
     refused = {"frontier-batch-1": 1, "frontier-routing-3": 3}.get(replay["name"], 0)
     assert usage.get("repairs", 0) == refused
     ledger = replay["out"].state["ledger"]

@@ -114,3 +114,32 @@ def test_a_researcher_whose_native_calls_come_back_empty_goes_on_with_the_two_st
     report = Path(out.to_json()["report"]).read_text()
     assert "researcher modes: tools native_auto (fallback named_router)" in report
     assert "went on in its fallback tool mode" in report
+
+
+def test_a_refused_design_keeps_the_native_tool_mode_and_shows_the_call_it_refused(tmp_path):
+    """A frontier model's patch that broke a static rule was refused (not charged), and the researcher then fell back
+    to the two-stage choice for the rest of the run, which cost it two more turns (frontier-routing-3, request 45).
+    A refused design says nothing about the tool-call format: the mode stays native, and the model's refused call is
+    shown to it as the call it made, not as "(empty reply)"."""
+    capable = research_model()
+    refused: list[str] = []
+
+    def turn(view: View):
+        researcher = view.messages and "Researcher of Glia" in view.messages[0]["content"]
+        if researcher and not refused and "write_file" in view.tools and "mean_e2e_s" in html.unescape(view.text()):
+            refused.append("sent")
+            code = DESIGNS[1].split("```python\n")[1].split("```")[0].replace("from glia", "import os\nfrom glia")
+            return Call("write_file", {"path": "policy.py", "content": code})
+        return capable.turns[0](view)
+
+    server = SERVERS["llama-cpp-python-fc"](Model(turn))
+    config = RunConfig.build(TASK, budget_sims=3, model="emulated", base_url="http://fc.emulated/v1",
+                             workspace=tmp_path, settings={"retry_base_s": 0.0}, endpoint=CLASS_FORM)
+    out = start_run(config, factory=server.factory)
+    assert out.status == "finished", out.message and refused
+    usage = out.state["usage"]["researcher"]
+    assert usage["repairs"] == 1 and not usage.get("mode_fallbacks")
+    researcher = [r for r in server.requests[8:] if "Researcher of Glia" in str(r["messages"][0]["content"])]
+    assert all("choose_action" not in str(r.get("tools")) for r in researcher)
+    seen = "\n".join(str(m.get("content")) for m in researcher[-1]["messages"])
+    assert "[called write_file on policy.py]" in seen and "(empty reply)" not in seen
