@@ -3,7 +3,7 @@
 Invented claims (numbers no run showed) over ledgers of 1-40 experiments: how many it accepts. Genuine claims
 (figures quoted from the ledger, the baselines or a query result shown, rounded, and differences or ratios of
 figures the sentence names): how many it flags. Then the recorded frontier-model sessions
-(``/work/shared/data/frontier-*-1``: each request ``q/NNNN.json`` is what the model was shown, each reply
+(``../shared/data/frontier-*-1`` and ``tests/data/frontier-*``: each request ``q/NNNN.json`` is what the model was shown, each reply
 ``a/NNNN.json`` what it wrote) as genuine prose: every number a frontier-class model wrote in its replies, checked
 against what its request showed it.
 
@@ -29,9 +29,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 SIZES = (1, 2, 5, 10, 20, 40)
-DATA = Path(os.environ.get("GLIA_SHARED_DATA", ROOT.parent / "shared" / "data"))  # the recordings, beside the repo
-RECORDINGS = [DATA / name for name in ("frontier-routing-1", "frontier-batch-1", "frontier-routing-2",
-                                      "frontier-routing-3", "frontier-batch-2")]
+DATA = Path(os.environ.get("GLIA_SHARED_DATA", ROOT.parent / "shared" / "data"))  # the first two, beside the repo
+# the first two recordings are the workplace's (shared data); the later three are kept in the repository, q/ and a/
+# beside their replay.json
+RECORDINGS = [DATA / "frontier-routing-1", DATA / "frontier-batch-1",
+              *(ROOT / "tests" / "data" / name for name in ("frontier-routing-2", "frontier-routing-3",
+                                                             "frontier-batch-2"))]
 BASELINES = {"llq": 49.148, "round_robin": 55.938, "hra": 23.581}
 
 
