@@ -3,8 +3,8 @@
 Invented claims (numbers no run showed) over ledgers of 1-40 experiments: how many it accepts. Genuine claims
 (figures quoted from the ledger, the baselines or a query result shown, rounded, and differences or ratios of
 figures the sentence names): how many it flags. Then the recorded frontier-model sessions
-(``../shared/data/frontier-*-1`` and ``tests/data/frontier-*``: each request ``q/NNNN.json`` is what the model was shown, each reply
-``a/NNNN.json`` what it wrote) as genuine prose: every number a frontier-class model wrote in its replies, checked
+(``../shared/data/frontier-*-1`` and ``tests/data/frontier-*``: each request ``q/NNNN.json`` is what the model was
+shown, each reply ``a/NNNN.json`` what it wrote) as genuine prose: every number a frontier-class model wrote in its replies, checked
 against what its request showed it.
 
     python -m benchmarks.claims_check                          # the check as it is
