@@ -4,8 +4,8 @@ Invented claims (numbers no run showed) over ledgers of 1-40 experiments: how ma
 (figures quoted from the ledger, the baselines or a query result shown, rounded, and differences or ratios of
 figures the sentence names): how many it flags. Then the recorded frontier-model sessions
 (``../shared/data/frontier-*-1`` and ``tests/data/frontier-*``: each request ``q/NNNN.json`` is what the model was
-shown, each reply ``a/NNNN.json`` what it wrote) as genuine prose: every number a frontier-class model wrote in its replies, checked
-against what its request showed it.
+shown, each reply ``a/NNNN.json`` what it wrote) as genuine prose: every number a frontier-class model wrote in its
+replies, checked against what its request showed it.
 
     python -m benchmarks.claims_check                          # the check as it is
     python -m benchmarks.claims_check --claims OLD_claims.py   # another version of nodes/claims.py (before/after)
