@@ -181,6 +181,25 @@ def test_each_evaluation_is_in_duckdb_with_its_tables_and_nothing_private(placem
     assert "against the starter's" in objective["text"]
 
 
+def test_private_metrics_are_read_back_with_a_reused_evaluation_but_never_shown_to_the_sql_tool(placement):
+    from glia.tools.telemetry_query import QueryRefused, query_telemetry, schema
+    out, ws = placement
+    db = ws / "telemetry.duckdb"
+    best = out.state["best"]
+    assert set(best["private"]) == {"instances"} and best["private"]["instances"] > 0       # measured live
+    assert out.state["baselines"][0]["private"]["instances"] > 0                            # the starter's mean
+    task = load_task("job-placement")
+    ev = ProgramEvaluator(spec_for_task(task), lambda m: -m.get("combined_score", -math.inf), db=db)
+    again = ev.evaluate(best["snapshot"], "read-back")
+    assert again["status"] == "reused" and again["private"] == best["private"]             # not lost, not re-run
+    assert "private" not in schema(db)
+    with pytest.raises(QueryRefused, match="no table '_program_private'"):
+        query_telemetry(db, "SELECT * FROM _program_private")
+    shown = query_telemetry(db, "SELECT DISTINCT metric FROM program_metrics UNION ALL SELECT DISTINCT name FROM "
+                            "program_scalars", max_rows=500)
+    assert "instances" not in shown and "combined_score" in shown
+
+
 def test_an_evaluation_is_keyed_by_program_and_benchmark_charged_once_and_capped(tmp_path):
     task = load_task(str(small_task(tmp_path)))
     ledger = BudgetLedger(tmp_path / "ledger.sqlite")

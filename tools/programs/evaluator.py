@@ -205,9 +205,11 @@ class ProgramEvaluator:
         names = dict.fromkeys(k for m in ok for k in m["metrics"])
         metrics = {k: statistics.fmean(m["metrics"][k] for m in ok if k in m["metrics"]) for k in names}
         values = [m["metrics"].get(self.metric) for m in ok if m["metrics"].get(self.metric) is not None]
+        hidden = dict.fromkeys(k for m in ok for k in m["private"])
+        private = {k: statistics.fmean(m["private"][k] for m in ok if k in m["private"]) for k in hidden}
         base = self.result(ProgramEvaluation("ok" if ok[0]["valid"] is not False else "invalid", metrics,
-                                             Artifacts(), "", self.spec.format, valid=ok[0]["valid"]),
-                           f"{prefix}-starter")
+                                             Artifacts(), "", self.spec.format, valid=ok[0]["valid"],
+                                             private=private), f"{prefix}-starter")
         return {**base, "artifacts": ok[0]["artifacts"], "policy": "starter", "runs": len(measured),
                 "runs_ok": len(ok), "values": values, "noise": (max(values) - min(values)) if values else 0.0,
                 "runs_s": [m["wall_s"] for m in ok], "reused": all(m.get("reused") for m in measured),

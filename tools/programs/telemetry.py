@@ -12,9 +12,11 @@ Tables (one row per ...):
   case_NAME         one per table artifact NAME (lists of records: per-test-case results, per-config costs):
                     run_id, then the records' own columns (numbers as DOUBLE, anything else as text)
 
-ShinkaEvolve's ``private`` metrics are never written here (the researcher and the Analyst query these tables):
-they stay in the run's state for the report. Held-out and shifted evaluations are not written either: the cases a
-final design is judged on are never shown.
+ShinkaEvolve's ``private`` metrics are never written to these tables (the researcher and the Analyst query them):
+they go to ``_program_private`` (run_id, metric, value), which the harness reads back with the evaluation (a reused
+or resumed evaluation keeps them for the report) and the SQL tool never shows (it reads views of the tables whose
+names do not start with ``_``). Held-out and shifted evaluations are not written either: the cases a final design
+is judged on are never shown.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ CREATE TABLE IF NOT EXISTS program_metrics (run_id VARCHAR, metric VARCHAR, valu
 CREATE TABLE IF NOT EXISTS program_scalars (run_id VARCHAR, name VARCHAR, value VARCHAR);
 CREATE TABLE IF NOT EXISTS program_texts (run_id VARCHAR, name VARCHAR, text VARCHAR);
 CREATE TABLE IF NOT EXISTS program_tables (run_id VARCHAR, name VARCHAR, table_name VARCHAR, rows INTEGER);
+CREATE TABLE IF NOT EXISTS _program_private (run_id VARCHAR, metric VARCHAR, value DOUBLE);
 """
 CASE_PREFIX = "case_"
 
@@ -64,7 +67,8 @@ def record_evaluation(db: str | Path, run_id: str, ev: ProgramEvaluation, *, exp
         con.execute("BEGIN")
         tables = [r[0] for r in con.execute("SELECT DISTINCT table_name FROM program_tables WHERE run_id = ?",
                                             [run_id]).fetchall()]
-        for t in ("program_runs", "program_metrics", "program_scalars", "program_texts", "program_tables", *tables):
+        for t in ("program_runs", "program_metrics", "program_scalars", "program_texts", "program_tables",
+                  "_program_private", *tables):
             con.execute(f'DELETE FROM "{t}" WHERE run_id = ?', [run_id])
         con.execute("INSERT INTO program_runs (run_id, experiment, context, variant, status, who, failure_kind, "
                     "failure_message, failure_detail, program_sha256, valid, objective, wall_s, evaluator_s, "
@@ -75,6 +79,9 @@ def record_evaluation(db: str | Path, run_id: str, ev: ProgramEvaluation, *, exp
         if ev.metrics:
             con.executemany("INSERT INTO program_metrics VALUES (?, ?, ?)",
                             [[run_id, k, v] for k, v in ev.metrics.items()])
+        if ev.private:
+            con.executemany("INSERT INTO _program_private VALUES (?, ?, ?)",
+                            [[run_id, k, v] for k, v in ev.private.items()])
         art = ev.artifacts
         if art.scalars:
             con.executemany("INSERT INTO program_scalars VALUES (?, ?, ?)",
@@ -136,8 +143,8 @@ def _write_table(con, run_id: str, name: str, rows: list[dict]) -> None:
 
 
 def stored_evaluation(db: str | Path, run_id: str) -> ProgramEvaluation | None:
-    """An evaluation recorded under ``run_id``, read back (metrics, scalars, texts; tables stay in their tables),
-    or None."""
+    """An evaluation recorded under ``run_id``, read back (metrics, private metrics, scalars, texts; tables stay in
+    their tables), or None."""
     if not Path(db).exists():
         return None
     with reading(db) as con:
@@ -153,9 +160,14 @@ def stored_evaluation(db: str | Path, run_id: str) -> ProgramEvaluation | None:
         scalars = dict(con.execute("SELECT name, value FROM program_scalars WHERE run_id = ?", [run_id]).fetchall())
         texts = dict(con.execute("SELECT name, text FROM program_texts WHERE run_id = ?", [run_id]).fetchall())
         tables = dict(con.execute("SELECT name, rows FROM program_tables WHERE run_id = ?", [run_id]).fetchall())
+        try:
+            private = dict(con.execute("SELECT metric, value FROM _program_private WHERE run_id = ?",
+                                       [run_id]).fetchall())
+        except Exception:  # a database written before private metrics were kept
+            private = {}
     failure = Failure(row[1], row[2], row[3] or "", row[4] or "") if row[2] else None
     art = Artifacts(scalars=scalars, texts=texts)
     art.tables = {name: [] for name in tables}  # their rows are in the case_ tables
     return ProgramEvaluation(status=row[0], metrics=metrics, artifacts=art, program_sha256=row[5] or "",
-                             format="", variant=row[11] or "search", failure=failure, valid=row[6],
+                             format="", variant=row[11] or "search", failure=failure, valid=row[6], private=private,
                              wall_s=row[7] or 0.0, evaluator_s=row[8], program_s=row[9], program_calls=row[10])
