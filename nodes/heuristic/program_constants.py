@@ -6,7 +6,10 @@ The constants are the assignments marked ``# glia: tune`` anywhere in the starte
 change). The plan, a function of the ledger (a resumed run continues where it was): the starter as it is; then each
 constant alone around the best assignment so far (x0.5, x2, x0.25, x4, x0.1; from 0: 0.1, 0.5, 1, 2, 5; whole
 numbers stay whole); then random log-scale perturbations of all of them together, from a generator seeded by the
-task's ``[offline] seed`` and the number of experiments. Every experiment's label holds its assignment; the report
+task's ``[offline] seed``, the run's seed and the number of experiments. The run's seed is a comparison unit's (run N
+of ``glia compare`` has seed N - 1, as the routing researcher's): seed 0 walks the plan as written, another seed
+walks the one-at-a-time moves in an order of its own and draws other perturbations, so repeated runs are distinct
+runs, and a run repeated with its seed is the same run. Every experiment's label holds its assignment; the report
 says that this is all it did.
 """
 
@@ -126,8 +129,9 @@ def _key(values: dict[str, float], constants: list[Constant]) -> str:
     return label_of(values, constants)
 
 
-def plan(state: GliaState, constants: list[Constant]) -> list[tuple[dict[str, float], str]]:
-    """Assignments worth measuring next, in order, with why; the starter's first."""
+def plan(state: GliaState, constants: list[Constant], seed: int = 0) -> list[tuple[dict[str, float], str]]:
+    """Assignments worth measuring next, in order, with why; the starter's first. ``seed``: the run's (0: the
+    order as written)."""
     start = {c.name: c.value for c in constants}
     ledger = own_ledger(state)
     measured = [(v, e) for e in ledger if (v := parse_label(e.get("label", ""))) is not None]
@@ -146,7 +150,12 @@ def plan(state: GliaState, constants: list[Constant]) -> list[tuple[dict[str, fl
                 if new == v or (v > 0 and new < 1):
                     continue
             out.append(({**best, c.name: new}, f"{c.name} alone: {_literal(v, c.whole)} -> {_literal(new, c.whole)}"))
-    rng = random.Random(int((state["task"].get("offline") or {}).get("seed", 0)) * 100_003 + len(ledger))
+    task_seed = int((state["task"].get("offline") or {}).get("seed", 0))
+    if seed:  # another run: the one-at-a-time moves in its own order, its own perturbations
+        random.Random(f"{task_seed}-{seed}").shuffle(out)
+        rng = random.Random(f"{task_seed}-{seed}-{len(ledger)}")
+    else:
+        rng = random.Random(task_seed * 100_003 + len(ledger))
     for _ in range(RANDOM_TRIES):
         new = {}
         for c in constants:
@@ -164,11 +173,12 @@ def program_constants_researcher(state: GliaState, runtime: Runtime[GliaContext]
     constants = tunable(source, bool(task["design"].get("blocks")))
     ledger = own_ledger(state)
     stop = budget_exhausted(state)
+    seed = int((getattr(runtime.context, "evaluation", None) or {}).get("seed", 0) or 0)
     tried = {_key({**{c.name: c.value for c in constants}, **v}, constants) for e in ledger
              if (v := parse_label(e.get("label", ""))) is not None}
     nxt = None
     if not stop and (constants or not ledger):
-        nxt = next(((v, why) for v, why in plan(state, constants) if _key(v, constants) not in tried), None)
+        nxt = next(((v, why) for v, why in plan(state, constants, seed) if _key(v, constants) not in tried), None)
     if nxt is None:
         best = state.get("best")
         why = stop or ("the starter has no numeric constant to tune (none marked `# glia: tune`, none top-level)"

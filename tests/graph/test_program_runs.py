@@ -378,6 +378,27 @@ def test_the_researchers_shell_runs_the_problems_pieces_but_never_sees_the_evalu
 
 
 # -- glia compare -----------------------------------------------------------------------------------------------------
+def test_repeated_offline_compare_runs_are_distinct_runs_and_a_run_repeated_is_the_same(tmp_path):
+    from glia.graph.compare import CompareConfig, start_compare
+    path = small_task(tmp_path)
+
+    def programs(compare_id: str, runs: int) -> dict[str, list[str]]:
+        config = CompareConfig.build(str(path), methods_=["offline"], runs=runs, budget=2, workspace=tmp_path / "ws",
+                                     compare_id=compare_id, heldout=False)
+        out = start_compare(config)
+        assert out.status == "finished", out.message
+        ledger = BudgetLedger(out.dir / "ledger.sqlite")
+        return {f"r{r}": [row["key"] for row in sorted(ledger.rows(f"offline-r{r}"), key=lambda x: x["seq"])]
+                for r in range(1, runs + 1)}
+
+    first = programs("cmp-a", 2)
+    assert len(first["r1"]) == len(first["r2"]) == 2
+    starter = evaluation_key(STARTER, spec_for_task(load_task(str(path))))
+    assert first["r1"][0] == first["r2"][0] == starter  # both start from the starter
+    assert first["r1"] != first["r2"]                  # run 2 walks the constants search with a seed of its own
+    assert programs("cmp-b", 1)["r1"] == first["r1"]     # run 1 again: the same run
+
+
 def test_glia_compare_runs_every_method_on_a_program_task_through_the_one_ledger(tmp_path):
     import html
 
