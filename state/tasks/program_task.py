@@ -268,6 +268,8 @@ def validate_program_task(raw: dict, base_dir: Path) -> dict:
     function = design.get("function", "")
     if function and not isinstance(function, str):
         raise TaskError(f"task: design.function should be a function's name, got {function!r}")
+    if function:
+        _check_function(starter_source, function, blocks, starter)
     obj = _table(raw, "objective", "objective", required=False) or {"metric": "combined_score"}
     metric = _str(obj, "metric", "objective", "combined_score")
     goal = obj.get("goal", "maximize")
@@ -298,6 +300,26 @@ def validate_program_task(raw: dict, base_dir: Path) -> dict:
                    "tokens": int(budget.get("tokens", 0)) or None},
         "endpoint": raw.get("endpoint", {}), "offline": raw.get("offline", {}),
     }
+
+
+def _check_function(source: str, name: str, blocks: bool, starter: str) -> None:
+    """``design.function`` names a top-level function of the starter (inside an EVOLVE-BLOCK when the blocks are
+    enforced: EoH and FunSearch change nothing else)."""
+    try:
+        fns = [n for n in ast.parse(source).body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    except SyntaxError as exc:
+        raise TaskError(f"task: the starter {starter!r} does not parse: {exc}") from None
+    fn = next((f for f in fns if f.name == name), None)
+    if fn is None:
+        raise TaskError(f"task: design.function = {name!r} is not a top-level function of the starter {starter!r} "
+                        f"(it defines {', '.join(f.name for f in fns) or 'none'})")
+    if blocks:
+        lines = source.splitlines()
+        opened = [i for i, line in enumerate(lines, 1) if MARKER_START in line]
+        closed = [i for i, line in enumerate(lines, 1) if MARKER_END in line]
+        if not any(a < fn.lineno and fn.end_lineno < b for a, b in zip(opened, closed, strict=False)):
+            raise TaskError(f"task: design.function = {name!r} lies outside the starter's EVOLVE-BLOCK regions, "
+                            "where nothing may change")
 
 
 # the offline researcher's design space for programs (nodes/heuristic/program_constants.py)

@@ -446,3 +446,88 @@ def test_glia_compare_runs_every_method_on_a_program_task_through_the_one_ledger
     assert summary["methods"]["best_shot"]["search"]["mean"] > 1.3627
     report = (tmp_path / "compares" / "cmp-prog" / "report.md").read_text()
     assert "by the evaluator's variants heldout, shifted" in report and "baseline starter" in report
+
+
+PLACE = '''{Shortest work first, on the machine that would finish the job soonest.}
+```python
+def place(jobs: list, machines: list) -> list:
+    load = {m["id"]: 0.0 for m in machines}
+    out = []
+    for job in jobs:
+        fits = [m for m in machines if m["cores"] >= job["cores"] and m["mem_gb"] >= job["mem_gb"]]
+        target = min(fits, key=lambda m: ((load[m["id"]] + job["work"]) / m["speed"], m["id"]))
+        load[target["id"]] += job["work"] * job["cores"] / target["cores"]
+        out.append((target["id"], job["release"] + 1.0 * job["work"]))
+    return out
+```'''
+
+
+def test_the_function_eoh_and_funsearch_evolve_is_named_by_the_task_or_they_say_how_to_name_one(tmp_path):
+    from glia.graph.compare import CompareConfig
+    from glia.graph.compare.methods import function_template
+    from glia.tools.programs.functions import splice_function
+    task = load_task("job-placement")
+    template, adapter, doc = function_template(task)
+    assert template.startswith('"""Job placement') and template.rstrip().endswith("return out")
+    assert template.count("def ") == 1 and "def place(jobs: list, machines: list)" in template
+    assert adapter == "" and "one (machine_id, priority) per job" in doc
+    # an evolved function (renamed by the library, or not) goes back in its place; the harness is untouched
+    starter = task["design"]["starter_source"]
+    new = splice_function(starter, "place", "import math\n\n\ndef place_v2(jobs, machines):\n    return []\n")
+    assert "def place(jobs, machines):\n    return []\n# EVOLVE-BLOCK-END" in new
+    assert new.split("def place(")[0] == starter.split("def place(")[0]
+    assert new.split("# EVOLVE-BLOCK-END")[1] == starter.split("# EVOLVE-BLOCK-END")[1]
+    # a task that names none: a clear error before anything runs, saying how to name one
+    with pytest.raises(ValueError, match=r"names no function to evolve.*function = \"place\""):
+        function_template(load_task("cache-eviction"))
+    pytest.importorskip("llm4ad", reason="pip install --no-deps llm4ad==1.11 (as .ci/run does)")
+    with pytest.raises(ValueError, match="'cache-eviction' names no function to evolve"):
+        CompareConfig.build("cache-eviction", methods_=["eoh"], model="m", workspace=tmp_path)
+
+
+@pytest.mark.parametrize("function, message", [
+    ("nope", "'nope' is not a top-level function of the starter"),
+    ("helper", "'helper' lies outside the starter's EVOLVE-BLOCK regions")])
+def test_a_function_the_starter_lacks_or_keeps_outside_its_blocks_is_refused(tmp_path, function, message):
+    path = small_task(tmp_path)
+    starter = tmp_path / "problem" / "prog.py"
+    starter.write_text(STARTER + "\n\ndef helper(x):\n    return solve(x)\n")
+    path.write_text(path.read_text().replace('starter = "problem/prog.py"',
+                                             f'starter = "problem/prog.py"\nfunction = "{function}"'))
+    with pytest.raises(TaskError, match=message):
+        load_task(str(path))
+
+
+def test_eoh_and_funsearch_evolve_a_program_tasks_function_through_the_one_evaluator(tmp_path):
+    pytest.importorskip("llm4ad", reason="pip install --no-deps llm4ad==1.11 (as .ci/run does)")
+    from servers import Model, OpenAIServer, Say, View, typical_model
+
+    from glia.graph.compare import CompareConfig, start_compare
+    probe = typical_model()
+    asked = []
+
+    def turn(view: View):
+        if "def place" in view.text():
+            asked.append(view.text())
+            return Say(PLACE)
+        return probe.turns[0](view)
+
+    server = OpenAIServer(Model(turn))
+    config = CompareConfig.build("job-placement", methods_=["eoh", "funsearch"], runs=1, budget=2, model="emulated",
+                                 base_url="http://openai.emulated/v1", workspace=tmp_path, compare_id="cmp-fn",
+                                 heldout=False)
+    out = start_compare(config, factory=server.factory)
+    assert out.status == "finished", out.message
+    assert asked and "EVOLVE-BLOCK" not in asked[0].split("def place")[1]   # the function, not the harness
+    starter = out.summary["baselines"]["starter"]["value"]
+    ledger = BudgetLedger(out.dir / "ledger.sqlite")
+    for method in ("eoh", "funsearch"):
+        rows = ledger.rows(f"{method}-r1")
+        assert 1 <= len(rows) <= 2 and all(r["key"].startswith("prog-") for r in rows), (method, rows)
+        assert all(r["status"] in ("ok", "reused") for r in rows), (method, rows)
+        best = out.summary["methods"][method]["units"][0]["best"]
+        code = Path(best["snapshot"]).read_text()
+        assert "def run_placement(jobs: list, machines: list) -> list:" in code   # a whole program, harness kept
+        assert "+ 1.0 * job[\"work\"]" in code and best["value"] > starter, (method, best)
+    # FunSearch measures the task's own function first (the starter): the same program, the same figure
+    assert min(r["value"] for r in ledger.rows("funsearch-r1")) == pytest.approx(starter)

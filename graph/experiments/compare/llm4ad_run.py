@@ -2,7 +2,8 @@
 SPEC.json``).
 
 Both evolve one function (the task's function form: the preface and function EoH and FunSearch see; the scheduler
-class that calls it is appended before each evaluation). llm4ad neither forks nor execs here
+class that calls it is appended before each evaluation; a program task's function is put back in its place in the
+starter by the comparison). llm4ad neither forks nor execs here
 (``safe_evaluate=False, exec_code=False``): each program goes to the comparison's evaluator over the bridge, which
 runs it confined, fail-fast, with the task's timeout, and charges it once. EoH counts its samples only with a
 profiler, so one is always given. The budget is enforced by the comparison's ledger, which stops this process once

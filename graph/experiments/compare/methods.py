@@ -250,7 +250,10 @@ def _program(text: str, task: dict | None = None) -> str | None:
 def function_template(task: dict) -> tuple[str, str, str]:
     """(template, adapter, doc) of a task's function form (``[design] function``): the preface and first top-level
     function (what EoH and FunSearch evolve), the rest of the file (the scheduler class that calls it), and the
-    function's docstring."""
+    function's docstring. A program task's (``[design] function = "NAME"``): the starter's preface and that function,
+    no adapter (``_library`` puts each evolved function back into the starter)."""
+    if task["design"].get("layer") == "program":
+        return _program_function(task)
     source = task["design"].get("function_source") or ""
     if not source:
         raise ValueError(f"task {task['name']!r} has no function form ([design] function = FILE) for EoH and "
@@ -261,6 +264,20 @@ def function_template(task: dict) -> tuple[str, str, str]:
         raise ValueError(f"task {task['name']!r}: its function file defines no top-level function")
     lines = source.splitlines(keepends=True)
     return "".join(lines[:fn.end_lineno]), "".join(lines[fn.end_lineno:]), ast.get_docstring(fn) or ""
+
+
+def _program_function(task: dict) -> tuple[str, str, str]:
+    from glia.tools.programs.functions import FunctionFormError, function_form
+    name = task["design"].get("function") or ""
+    if not name:
+        raise ValueError(f"task {task['name']!r} names no function to evolve: EoH and FunSearch evolve one function "
+                         "of the program; name one under [design] in the task file, e.g. function = \"place\" (a "
+                         "top-level function of the starter, inside its EVOLVE-BLOCK)")
+    try:
+        template, doc = function_form(task["design"]["starter_source"], name)
+    except (FunctionFormError, SyntaxError) as exc:
+        raise ValueError(f"task {task['name']!r}: design.function = {name!r}: {exc}") from None
+    return template, "", doc
 
 
 def library_spec(shared: Shared, unit: Unit) -> dict:
@@ -289,6 +306,14 @@ def _library(shared: Shared, unit: Unit) -> dict:
     goal = shared.task["objective"]["goal"]
 
     def evaluate(code: str, label: str) -> dict:
+        if unit.method in ("eoh", "funsearch") and shared.task["design"].get("layer") == "program":
+            from glia.tools.programs.functions import FunctionFormError, splice_function
+            d = shared.task["design"]
+            try:  # the evolved function back in its place in the starter
+                code = splice_function(d["starter_source"], d["function"], code)
+            except FunctionFormError as exc:
+                return {"fitness": None, "value": None, "status": "error", "measured": "",
+                        "error": {"kind": "function", "who": "program", "message": f"refused, not charged: {exc}"}}
         result = ev.evaluate_source(code, unit.dir, label=label, **_blocks(shared.task))
         _evaluated(shared, unit, result, label)
         return {"fitness": fitness(result, shared.reference, goal), "value": result.get("value"),

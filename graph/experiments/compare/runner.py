@@ -80,7 +80,9 @@ class CompareConfig:
             raise ValueError(f"method(s) {', '.join(needing)} need a model: pass --model or set GLIA_MODEL")
         if runs < 1 or budget < 1:
             raise ValueError("--runs and --budget-sims must be >= 1")
-        load_task(task)
+        loaded = load_task(task)
+        if {"eoh", "funsearch"} & set(chosen):  # the function they evolve, or why there is none
+            methods.function_template(loaded)
         if executor not in ("local", "ray"):
             raise ValueError(f"unknown executor {executor!r}; one of local, ray")
         return cls(compare_id=compare_id or datetime.now(UTC).strftime("cmp-%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:4],
