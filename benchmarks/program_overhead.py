@@ -12,6 +12,13 @@ evaluate.py --program_path P --results_dir R`` in a fresh process. Glia: the run
 machine is shared) and the medians are printed, with the overhead as the median of the rounds' differences and
 ratios. Then the parts: the first evaluation of a process (the isolation probe, once per process), and a call into
 the program across the bridge (a round trip between the two processes).
+
+Then the executors (``--executor local|ray|both``, default both when Ray is installed): the same evaluations through
+``LocalExecutor.run_program`` and ``RayExecutor.run_program`` (the working directory shipped through Ray's object
+store, the same runner confining the evaluator and the program inside the worker), in rounds with the baseline,
+with each one's overhead over the evaluator's own time; Ray's start and its first evaluation (a cold worker) are
+printed apart. Ray runs locally on this machine's CPUs (token authentication off, temporary files in a temporary
+directory), or joins ``--ray-address``.
 """
 
 from __future__ import annotations
@@ -133,9 +140,79 @@ def bridge_cost(repeats: int) -> None:
           f"{shared.metrics['call_us']:.2f} us); medians of {repeats}")
 
 
+def on(executor, spec: EvaluatorSpec, source: str):
+    def run() -> float:
+        res = executor.run_program(spec, source)
+        if res.status != "ok":
+            raise SystemExit(f"the example failed on the {executor.name} executor: {res.summary()}")
+        return res.wall_s
+    return run
+
+
+def executor_rounds(name: str, baseline, runs: dict, repeats: int) -> None:
+    """The evaluator's own time and each executor's evaluation, in rounds; medians and overheads."""
+    base = []
+    took: dict[str, list[float]] = {k: [] for k in runs}
+    for _ in range(repeats):
+        base.append(baseline())
+        for k, run in runs.items():
+            took[k].append(run())
+    med = statistics.median
+    print(f"{name}:")
+    print(f"  the evaluator's own time (its framework's way)  {med(base):7.3f} s")
+    for k, xs in took.items():
+        pairs = list(zip(xs, base, strict=True))
+        print(f"  {k + ' executor':<46}  {med(xs):7.3f} s   overhead {med(x - b for x, b in pairs):+.3f} s per "
+              f"evaluation, x{med(x / b for x, b in pairs):.2f}")
+    if "local" in took and "ray" in took:
+        print(f"  Ray over local: {med(r - v for r, v in zip(took['ray'], took['local'], strict=True)):+.3f} s per "
+              "evaluation (median of the rounds' differences)")
+    print(f"  (medians of {repeats} rounds; all rounds: baseline {[round(x, 3) for x in base]}, "
+          + ", ".join(f"{k} {[round(x, 3) for x in xs]}" for k, xs in took.items()) + ")")
+
+
+def executors(args) -> None:
+    from glia.tools.executors import LocalExecutor, RayExecutor
+    runs: dict = {}
+    if args.executor in ("local", "both"):
+        runs["local"] = LocalExecutor()
+    if args.executor in ("ray", "both"):
+        try:
+            import ray
+        except ImportError:
+            if args.executor == "ray":
+                raise SystemExit("--executor ray needs Ray: pip install 'glia[ray]'") from None
+            print("Ray is not installed (pip install 'glia[ray]'): the local executor only")
+        else:
+            os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+            t0 = time.perf_counter()
+            if args.ray_address:
+                ray.init(address=args.ray_address, include_dashboard=False, log_to_driver=False)
+            else:
+                ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False,
+                         _temp_dir=tempfile.mkdtemp(prefix="glia-ray-bench-"))
+            started = time.perf_counter() - t0
+            runs["ray"] = RayExecutor()
+            cold = runs["ray"].run_program(placement_spec(), (PLACEMENT / "initial.py").read_text())
+            print(f"Ray: started in {started:.2f} s; a first evaluation (a cold worker: imports, the isolation "
+                  f"probe) {cold.wall_s:.3f} s ({cold.status})")
+    cache = (CACHE / "initial_program.py").read_text()
+    placement = (PLACEMENT / "initial.py").read_text()
+    executor_rounds("executors, cache eviction (OpenEvolve format, split isolation)", oe_in_process(),
+                    {k: on(e, cache_spec(), cache) for k, e in runs.items()}, args.repeats)
+    executor_rounds("executors, job placement (ShinkaEvolve format, split isolation)", shinka_subprocess(),
+                    {k: on(e, placement_spec(), placement) for k, e in runs.items()}, args.repeats)
+    if "ray" in runs:
+        import ray
+        ray.shutdown()
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--executor", choices=("local", "ray", "both", "none"), default="both",
+                   help="the executors' section (both: Ray too when installed; none: skip it)")
+    p.add_argument("--ray-address", default=None, help="join a running Ray cluster (default: start a local one)")
     args = p.parse_args()
     t0 = time.perf_counter()
     confine.available()
@@ -153,6 +230,8 @@ def main() -> None:
            glia(dataclasses.replace(placement_spec(), isolation="shared"), (PLACEMENT / "initial.py").read_text()),
            args.repeats)
     bridge_cost(args.repeats)
+    if args.executor != "none":
+        executors(args)
     print(f"load average at the end {os.getloadavg()[0]:.1f}")
 
 

@@ -27,7 +27,8 @@ def evaluator_for(task: dict, db: Path | None, executor, **kwargs) -> Evaluator:
         from glia.tools.programs.evaluator import ProgramEvaluator
         return ProgramEvaluator(spec_for_task(task), functools.partial(score, task), functools.partial(violation, task),
                                 task["objective"]["metric"], db, ledger=kwargs.get("ledger"),
-                                unit=kwargs.get("unit", ""), timeout_auto=task["evaluator"]["timeout_s"] is None)
+                                unit=kwargs.get("unit", ""), timeout_auto=task["evaluator"]["timeout_s"] is None,
+                                executor=executor)
     return Evaluator(task["benchmark"]["workload"], task["benchmark"]["seeds"], functools.partial(score, task),
                      task["objective"]["metric"], db, executor, layer=layer_of(task), fixed=task.get("stack"),
                      judge=functools.partial(violation, task), **kwargs)

@@ -10,6 +10,11 @@ layer's policy file (router, batch policy, autoscaler: a worker on another node 
 with its own CPU request and no automatic retries (a crashed candidate is charged once); a task past its deadline
 (the sandbox's timeout plus a grace) is cancelled with ``force=True`` and its result, should one still arrive, is
 ignored (Ray kills a cancelled task's child processes and the task may then return normally).
+
+A program task's evaluation (``run_program``) goes the same way: locally, the runner in this process
+(``tools/programs/runner.py``: a fresh copy of the working directory, the evaluator and the program confined);
+on Ray, one task per evaluation that carries the working directory's files (put in Ray's object store once per
+benchmark) and runs the same runner inside the worker, so the program is confined there exactly as here.
 """
 
 from __future__ import annotations
@@ -25,9 +30,11 @@ from glia.simulator.config import SimulationConfig
 
 if TYPE_CHECKING:  # the sandbox (numpy, the engine) is imported where seeds run: the names here cost nothing
     from glia.simulator.harness.sandbox import CpuBudget, SeedOutcome
+    from glia.tools.programs import EvaluatorSpec, ProgramEvaluation
 
 EXECUTORS = ("local", "ray")
 RAY_GRACE_S = 15.0  # beyond the sandbox's own timeout, before a Ray task is cancelled by force
+RUNNER_GRACE_S = 15.0  # a program evaluation's runner waits this long past its timeout before it kills (runner.py)
 
 
 class Executor(Protocol):
@@ -37,6 +44,10 @@ class Executor(Protocol):
             memory_mb: int | None, cpu: CpuBudget | None = None) -> list[SeedOutcome]:
         """Every seed's outcome, in the order of ``seeds``; never raises for a seed. ``cpu``: each seed process's CPU
         budget (None: none but the backstop behind ``timeout_s``, the wall-clock cap)."""
+
+    def run_program(self, spec: EvaluatorSpec, source: str, variant: str = "search") -> ProgramEvaluation:
+        """One evaluation of a program task's candidate (``tools/programs/runner.evaluate_program``); never raises
+        for what the program or the evaluator does."""
 
     def close(self) -> None: ...
 
@@ -54,6 +65,10 @@ class LocalExecutor:
         from glia.simulator.harness.sandbox import run_seeds
         return run_seeds(config, policy, list(seeds), jobs=self.jobs, timeout_s=timeout_s, memory_mb=memory_mb,
                          fail_fast=True, cpu=cpu)
+
+    def run_program(self, spec: EvaluatorSpec, source: str, variant: str = "search") -> ProgramEvaluation:
+        from glia.tools.programs import evaluate_program
+        return evaluate_program(spec, source, variant=variant)
 
     def close(self) -> None:
         pass
@@ -103,6 +118,38 @@ def ray_seed(config: SimulationConfig, policy: str, sources: dict[str, tuple[str
     return out
 
 
+def workdir_files(spec: EvaluatorSpec) -> dict[str, bytes]:
+    """The files of a program task's working directory that an evaluation copies (``COPY_IGNORE`` left out), by
+    relative path: what a worker on another node needs."""
+    import fnmatch
+
+    from glia.tools.programs.spec import COPY_IGNORE
+    out = {}
+    for top, dirs, files in os.walk(spec.workdir):
+        dirs[:] = sorted(d for d in dirs if not any(fnmatch.fnmatch(d, p) for p in COPY_IGNORE))
+        for name in sorted(files):
+            if not any(fnmatch.fnmatch(name, p) for p in COPY_IGNORE):
+                path = Path(top) / name
+                out[path.relative_to(spec.workdir).as_posix()] = path.read_bytes()
+    return out
+
+
+def ray_program(spec: EvaluatorSpec, files: dict[str, bytes], source: str, variant: str) -> ProgramEvaluation:
+    """One program evaluation inside a Ray worker: the working directory rebuilt from ``files`` where this worker
+    can read it, then the same runner as locally (fresh copy, evaluator and program confined)."""
+    from glia.tools.programs import evaluate_program
+    with tempfile.TemporaryDirectory(prefix="glia-ray-workdir-") as tmp:
+        for rel, data in files.items():
+            path = Path(tmp) / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+        out = evaluate_program(dataclasses.replace(spec, workdir=Path(tmp)), source, variant=variant)
+    if out.failure:  # name the directory as the user knows it, not the worker's copy
+        out.failure.message = out.failure.message.replace(tmp, str(spec.workdir))
+        out.failure.detail = out.failure.detail.replace(tmp, str(spec.workdir))
+    return out
+
+
 class RayExecutor:
     """Seeds as Ray tasks on a cluster (``address``: ``auto``, ``ray://host:10001``, or None for a local one)."""
 
@@ -119,6 +166,8 @@ class RayExecutor:
             ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False, **kwargs)
         self.cpus_per_task = cpus_per_task
         self.task = ray.remote(max_retries=0, num_cpus=cpus_per_task)(ray_seed)
+        self.program_task = ray.remote(max_retries=0, num_cpus=cpus_per_task)(ray_program)
+        self._workdirs: dict = {}  # (workdir, benchmark identity) -> the object store's copy of its files
 
     def slots(self) -> int:
         cpus = self.ray.cluster_resources().get("CPU", 1.0)
@@ -166,6 +215,38 @@ class RayExecutor:
         for seed in todo:
             results[seed] = skipped(seed, failed)
         return [results[s] for s in seeds]
+
+    def run_program(self, spec: EvaluatorSpec, source: str, variant: str = "search") -> ProgramEvaluation:
+        """One evaluation as a Ray task; past the runner's own hard limit plus a grace it is cancelled by force
+        (the sandbox's failure, reported as a timeout), and a task Ray failed is the sandbox's failure, not
+        retried."""
+        from glia.tools.programs.record import Artifacts, Failure, ProgramEvaluation
+        from glia.tools.programs.runner import program_digest
+        ray = self.ray
+        started = time.perf_counter()
+        key = (str(spec.workdir), spec.identity())
+        if key not in self._workdirs:
+            self._workdirs = {key: ray.put(workdir_files(spec))}  # one benchmark at a time: the last one kept
+        ref = self.program_task.remote(spec, self._workdirs[key], source, variant)
+        limit = spec.timeout_s + RUNNER_GRACE_S + RAY_GRACE_S
+        done, _ = ray.wait([ref], num_returns=1, timeout=limit)
+
+        def failed(kind: str, message: str) -> ProgramEvaluation:
+            return ProgramEvaluation(status=kind, metrics={}, artifacts=Artifacts(), format=spec.format,
+                                     program_sha256=program_digest(source), variant=variant,
+                                     failure=Failure("sandbox", kind, message),
+                                     wall_s=time.perf_counter() - started)
+        if not done:
+            ray.cancel(ref, force=True)  # its result, should one arrive, is never read
+            return failed("timeout", f"the evaluation did not finish within {limit:g} s of wall time (Ray task "
+                                     "cancelled)")
+        try:
+            out = ray.get(ref)
+        except Exception as exc:  # the worker died or Ray failed the task: one charge, no retry
+            return failed("sandbox", f"the Ray task of the evaluation failed: {type(exc).__name__}: "
+                                     f"{str(exc)[:300]}")
+        out.wall_s = time.perf_counter() - started
+        return out
 
     def close(self) -> None:
         pass  # the Ray connection lives as long as the process (a driver connects once)

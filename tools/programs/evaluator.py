@@ -60,6 +60,7 @@ class ProgramEvaluator:
     noise: float = 0.0
     timeout_auto: bool = False
     seeds: list = field(default_factory=list)
+    executor: object | None = None        # tools.executors.Executor (None: this machine's, LocalExecutor)
     kind: str = "program"
     cpu: None = None  # no CPU budget: a program task's evaluator keeps its wall-clock timeout (``timeout_s``)
 
@@ -90,9 +91,11 @@ class ProgramEvaluator:
         return evaluation_key(source, self.spec, variant)
 
     def run(self, source: str, variant: str = "search") -> ProgramEvaluation:
-        """One evaluation in a fresh copy, confined (``runner.evaluate_program``; never raises for what the program
-        or the evaluator does)."""
-        return evaluate_program(self.spec, source, variant=variant)
+        """One evaluation in a fresh copy, confined (``runner.evaluate_program``, on the run's executor: here or in
+        a Ray worker; never raises for what the program or the evaluator does)."""
+        if self.executor is None:
+            return evaluate_program(self.spec, source, variant=variant)
+        return self.executor.run_program(self.spec, source, variant)
 
     def flush(self) -> None:
         """Evaluations are written as they finish (nothing is held in the background)."""
