@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from glia.simulator import interrupt
 from glia.simulator.config import SimulationConfig
 
 if TYPE_CHECKING:  # the sandbox (numpy, the engine) is imported where seeds run: the names here cost nothing
@@ -229,7 +230,14 @@ class RayExecutor:
             self._workdirs = {key: ray.put(workdir_files(spec))}  # one benchmark at a time: the last one kept
         ref = self.program_task.remote(spec, self._workdirs[key], source, variant)
         limit = spec.timeout_s + RUNNER_GRACE_S + RAY_GRACE_S
-        done, _ = ray.wait([ref], num_returns=1, timeout=limit)
+        deadline, done = time.monotonic() + limit, []
+        try:  # in slices, so that the user's stop (Ctrl-C, the TUI's) cancels the task at once
+            while not done and time.monotonic() < deadline:
+                interrupt.check()
+                done, _ = ray.wait([ref], num_returns=1, timeout=min(1.0, max(0.0, deadline - time.monotonic())))
+        except KeyboardInterrupt:  # interrupt.Interrupted too: nothing is recorded, the task is stopped
+            ray.cancel(ref, force=True)
+            raise
 
         def failed(kind: str, message: str) -> ProgramEvaluation:
             return ProgramEvaluation(status=kind, metrics={}, artifacts=Artifacts(), format=spec.format,

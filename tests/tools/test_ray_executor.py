@@ -130,3 +130,19 @@ def test_a_program_task_s_evaluator_runs_on_the_executor_it_is_given(ray_cluster
     out = ev.measure(task["design"]["starter_source"], "m")
     local = evaluator_for(task, None, LocalExecutor()).measure(task["design"]["starter_source"], "m")
     assert out["value"] == local["value"] > 0 and out["private"] == local["private"]
+
+
+def test_the_users_stop_cancels_a_ray_evaluation_in_flight_and_records_nothing(ray_cluster, program_spec):
+    import threading
+
+    from glia.simulator import interrupt
+    (Path(program_spec.workdir) / "evaluator.py").write_text("import time\n\ndef evaluate(path):\n"
+                                                             "    time.sleep(60)\n")
+    timer = threading.Timer(1.0, interrupt.request)
+    timer.start()
+    try:
+        with pytest.raises(interrupt.Interrupted):
+            ray_cluster.run_program(program_spec, "def solve(x):\n    return x\n")
+    finally:
+        timer.cancel()
+        interrupt.reset()
