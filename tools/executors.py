@@ -120,19 +120,9 @@ def ray_seed(config: SimulationConfig, policy: str, sources: dict[str, tuple[str
 
 
 def workdir_files(spec: EvaluatorSpec) -> dict[str, bytes]:
-    """The files of a program task's working directory that an evaluation copies (``COPY_IGNORE`` left out), by
-    relative path: what a worker on another node needs."""
-    import fnmatch
-
-    from glia.tools.programs.spec import COPY_IGNORE
-    out = {}
-    for top, dirs, files in os.walk(spec.workdir):
-        dirs[:] = sorted(d for d in dirs if not any(fnmatch.fnmatch(d, p) for p in COPY_IGNORE))
-        for name in sorted(files):
-            if not any(fnmatch.fnmatch(name, p) for p in COPY_IGNORE):
-                path = Path(top) / name
-                out[path.relative_to(spec.workdir).as_posix()] = path.read_bytes()
-    return out
+    """The files of a program task's working directory that an evaluation copies, by relative path: what a worker
+    on another node needs."""
+    return {rel: path.read_bytes() for rel, path in spec.copied_files()}
 
 
 def ray_program(spec: EvaluatorSpec, files: dict[str, bytes], source: str, variant: str) -> ProgramEvaluation:

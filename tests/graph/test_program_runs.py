@@ -448,18 +448,9 @@ def test_glia_compare_runs_every_method_on_a_program_task_through_the_one_ledger
     assert "by the evaluator's variants heldout, shifted" in report and "baseline starter" in report
 
 
-PLACE = '''{Shortest work first, on the machine that would finish the job soonest.}
-```python
-def place(jobs: list, machines: list) -> list:
-    load = {m["id"]: 0.0 for m in machines}
-    out = []
-    for job in jobs:
-        fits = [m for m in machines if m["cores"] >= job["cores"] and m["mem_gb"] >= job["mem_gb"]]
-        target = min(fits, key=lambda m: ((load[m["id"]] + job["work"]) / m["speed"], m["id"]))
-        load[target["id"]] += job["work"] * job["cores"] / target["cores"]
-        out.append((target["id"], job["release"] + 1.0 * job["work"]))
-    return out
-```'''
+# the speed-aware, shortest-work-first function as EoH and FunSearch ask for it (a thought, then the function)
+PLACE = ("{Shortest work first, on the machine that would finish the job soonest.}\n```python\ndef place"
+         + SWF.split("def place", 1)[1].replace('WORK_WEIGHT * job["work"]', '1.0 * job["work"]') + "```")
 
 
 def test_the_function_eoh_and_funsearch_evolve_is_named_by_the_task_or_they_say_how_to_name_one(tmp_path):

@@ -70,26 +70,30 @@ class EvaluatorSpec:
         if self.format != "command" and not self.entry:
             raise ValueError(f"an {self.format} evaluator needs its entry file")
 
+    def copied_files(self):
+        """The working directory's files an evaluation copies (``COPY_IGNORE`` left out), in a fixed order:
+        (relative path, path)."""
+        import fnmatch
+        import os
+
+        for top, dirs, files in os.walk(self.workdir):
+            dirs[:] = sorted(d for d in dirs if not any(fnmatch.fnmatch(d, p) for p in COPY_IGNORE))
+            for name in sorted(files):
+                if not any(fnmatch.fnmatch(name, p) for p in COPY_IGNORE):
+                    path = Path(top) / name
+                    yield path.relative_to(self.workdir).as_posix(), path
+
     def identity(self, variant: str = "search") -> str:
         """A digest of the benchmark an evaluation measures: the working directory's files (names and contents, as
         copied), how the evaluator is run, and the variant. With the program's digest it is an evaluation's key:
         the same program on the same benchmark is one evaluation, charged once; a changed evaluator file or test
         case is another benchmark."""
-        import fnmatch
         import hashlib
         import json
-        import os
 
         h = hashlib.sha256()
-        for top, dirs, files in os.walk(self.workdir):
-            dirs[:] = sorted(d for d in dirs if not any(fnmatch.fnmatch(d, p) for p in COPY_IGNORE))
-            for name in sorted(files):
-                if any(fnmatch.fnmatch(name, p) for p in COPY_IGNORE):
-                    continue
-                path = Path(top) / name
-                rel = path.relative_to(self.workdir).as_posix()
-                if rel == self.program_file:
-                    continue  # replaced by the candidate
+        for rel, path in self.copied_files():
+            if rel != self.program_file:  # that one is replaced by the candidate
                 h.update(rel.encode() + b"\0")
                 h.update(hashlib.sha256(path.read_bytes()).digest())
         v = self.variant(variant)
