@@ -23,7 +23,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from glia.state.tasks.program_task import MARKER_END, MARKER_START, evaluator_functions, validate_program_task
+from glia.state.tasks.program_task import (MARKER_END, MARKER_START, evaluator_functions, evolvable_functions,
+                                           validate_program_task)
 from glia.state.tasks.task import TaskError
 
 OE_DEFAULT_CASCADE = [0.5, 0.75, 0.9]
@@ -215,6 +216,7 @@ class _Plan:
     program_reads: list[str]
     budget: int
     blocks: bool
+    function: str = ""               # what EoH and FunSearch evolve ("" : none chosen)
     args: list[str] = field(default_factory=list)
     kwargs: dict = field(default_factory=dict)
     variants: dict = field(default_factory=dict)
@@ -235,6 +237,8 @@ def _toml(p: _Plan) -> str:
               f"starter = {_s(p.starter)}", f"editable = {_v([p.file])}",
               f"blocks = {_v(p.blocks)}" + ("  # only the EVOLVE-BLOCK regions may change" if p.blocks else
                                             "  # the starter has no EVOLVE-BLOCK markers: all of it may change"),
+              f"function = {_s(p.function)}  # the function EoH and FunSearch evolve (glia compare)" if p.function
+              else "# function = \"NAME\"  # a top-level function of the starter for EoH and FunSearch to evolve",
               "", "[evaluator]", f"format = {_s(p.fmt)}",
               f"workdir = {_s(p.workdir)}  # copied fresh for every evaluation",
               f"entry = {_s(p.entry)}", f"timeout_s = {_v(p.timeout_s)}  # the whole evaluation",
@@ -323,7 +327,17 @@ def _common(d: Path, out: Path, starter: Path, notes: list[str]) -> dict:
     if missing:
         notes.append(f"requirements.txt lists {', '.join(missing)}, not installed here: evaluations will fail "
                      f"until you pip install {' '.join(missing)}")
-    return {"blocks": blocks, "isolation": isolation, "program_reads": reads,
+    fns = evolvable_functions(src, blocks) if starter.suffix == ".py" else []
+    function = fns[0] if len(fns) == 1 else ""
+    if function:
+        notes.append(f"EoH and FunSearch (glia compare) evolve {function}(), the starter's one top-level function"
+                     + (" inside its EVOLVE-BLOCK" if blocks else "") + " (design.function)")
+    else:
+        notes.append("EoH and FunSearch (glia compare) evolve one function: " + (
+            f"name one of {', '.join(fns)} with design.function" if fns else
+            "the starter has no top-level function " + ("inside its EVOLVE-BLOCK " if blocks else "")
+            + "for them"))
+    return {"blocks": blocks, "isolation": isolation, "program_reads": reads, "function": function,
             "starter": _relative_to(starter, out.parent), "workdir": _relative_to(d, out.parent)}
 
 

@@ -302,24 +302,32 @@ def validate_program_task(raw: dict, base_dir: Path) -> dict:
     }
 
 
+def evolvable_functions(source: str, blocks: bool) -> list[str]:
+    """The starter's top-level functions that EoH and FunSearch may evolve: all of them, or with ``blocks`` those
+    lying inside an EVOLVE-BLOCK (nothing else may change). SyntaxError if the starter does not parse."""
+    fns = [n for n in ast.parse(source).body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    if not blocks:
+        return [f.name for f in fns]
+    lines = source.splitlines()
+    opened = [i for i, line in enumerate(lines, 1) if MARKER_START in line]
+    closed = [i for i, line in enumerate(lines, 1) if MARKER_END in line]
+    return [f.name for f in fns if any(a < f.lineno and f.end_lineno < b for a, b in zip(opened, closed,
+                                                                                        strict=False))]
+
+
 def _check_function(source: str, name: str, blocks: bool, starter: str) -> None:
     """``design.function`` names a top-level function of the starter (inside an EVOLVE-BLOCK when the blocks are
     enforced: EoH and FunSearch change nothing else)."""
     try:
-        fns = [n for n in ast.parse(source).body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+        every = evolvable_functions(source, False)
     except SyntaxError as exc:
         raise TaskError(f"task: the starter {starter!r} does not parse: {exc}") from None
-    fn = next((f for f in fns if f.name == name), None)
-    if fn is None:
+    if name not in every:
         raise TaskError(f"task: design.function = {name!r} is not a top-level function of the starter {starter!r} "
-                        f"(it defines {', '.join(f.name for f in fns) or 'none'})")
-    if blocks:
-        lines = source.splitlines()
-        opened = [i for i, line in enumerate(lines, 1) if MARKER_START in line]
-        closed = [i for i, line in enumerate(lines, 1) if MARKER_END in line]
-        if not any(a < fn.lineno and fn.end_lineno < b for a, b in zip(opened, closed, strict=False)):
-            raise TaskError(f"task: design.function = {name!r} lies outside the starter's EVOLVE-BLOCK regions, "
-                            "where nothing may change")
+                        f"(it defines {', '.join(every) or 'none'})")
+    if blocks and name not in evolvable_functions(source, True):
+        raise TaskError(f"task: design.function = {name!r} lies outside the starter's EVOLVE-BLOCK regions, "
+                        "where nothing may change")
 
 
 # the offline researcher's design space for programs (nodes/heuristic/program_constants.py)

@@ -44,7 +44,9 @@ def test_init_from_openevolve_writes_a_task_the_user_can_read(oe_dir, tmp_path, 
     raw = tomllib.loads(out.read_text())
     assert is_program_task(raw)
     assert raw["design"] == {"layer": "program", "file": "initial_program.py", "starter": "cache/initial_program.py",
-                             "editable": ["initial_program.py"], "blocks": True}
+                             "editable": ["initial_program.py"], "blocks": True}   # a class: no function form
+    assert "the starter has no top-level function inside its EVOLVE-BLOCK for them" in said
+    assert '# function = "NAME"' in out.read_text()
     assert raw["evaluator"] == {"format": "openevolve", "workdir": "cache", "entry": "evaluator.py",
                                 "timeout_s": 120.0, "memory_mb": 4096, "cascade": [0.05], "isolation": "split",
                                 "heldout": {"env": {"CACHE_SPLIT": "heldout"}}}
@@ -78,6 +80,8 @@ def test_init_from_shinka_reads_run_evo_without_running_it(sk_dir, tmp_path, cap
     draft = from_shinka(sk_dir, tmp_path / "t.toml")
     assert any("evaluate.py takes --split" in n for n in draft.notes)
     assert '# args = ["--split", "heldout"]  # evaluate.py takes --split' in draft.toml
+    # the starter's one function inside its EVOLVE-BLOCK is what EoH and FunSearch evolve
+    assert raw["design"]["function"] == "place" and any("evolve place()" in n for n in draft.notes)
 
 
 def test_init_measures_the_starter_when_asked(sk_dir, tmp_path, capsys):
