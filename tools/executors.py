@@ -26,8 +26,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from glia.simulator import interrupt
 from glia.simulator.config import SimulationConfig
+from glia.simulator.harness import interrupt
 
 if TYPE_CHECKING:  # the sandbox (numpy, the engine) is imported where seeds run: the names here cost nothing
     from glia.simulator.harness.sandbox import CpuBudget, SeedOutcome

@@ -173,7 +173,8 @@ def program_constants_researcher(state: GliaState, runtime: Runtime[GliaContext]
     constants = tunable(source, bool(task["design"].get("blocks")))
     ledger = own_ledger(state)
     stop = budget_exhausted(state)
-    seed = int((getattr(runtime.context, "evaluation", None) or {}).get("seed", 0) or 0)
+    evaluation = getattr(runtime.context, "evaluation", None)
+    seed = evaluation.seed if evaluation else 0
     tried = {_key({**{c.name: c.value for c in constants}, **v}, constants) for e in ledger
              if (v := parse_label(e.get("label", ""))) is not None}
     nxt = None

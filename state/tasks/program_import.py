@@ -23,8 +23,13 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from glia.state.tasks.program_task import (MARKER_END, MARKER_START, evaluator_functions, evolvable_functions,
-                                           validate_program_task)
+from glia.state.tasks.program_task import (
+    MARKER_END,
+    MARKER_START,
+    evaluator_functions,
+    evolvable_functions,
+    validate_program_task,
+)
 from glia.state.tasks.task import TaskError
 
 OE_DEFAULT_CASCADE = [0.5, 0.75, 0.9]

@@ -379,7 +379,7 @@ def test_the_researchers_shell_runs_the_problems_pieces_but_never_sees_the_evalu
 
 # -- glia compare -----------------------------------------------------------------------------------------------------
 def test_repeated_offline_compare_runs_are_distinct_runs_and_a_run_repeated_is_the_same(tmp_path):
-    from glia.graph.compare import CompareConfig, start_compare
+    from glia.graph.experiments.compare import CompareConfig, start_compare
     path = small_task(tmp_path)
 
     def programs(compare_id: str, runs: int) -> dict[str, list[str]]:
@@ -454,8 +454,8 @@ PLACE = ("{Shortest work first, on the machine that would finish the job soonest
 
 
 def test_the_function_eoh_and_funsearch_evolve_is_named_by_the_task_or_they_say_how_to_name_one(tmp_path):
-    from glia.graph.compare import CompareConfig
-    from glia.graph.compare.methods import function_template
+    from glia.graph.experiments.compare import CompareConfig
+    from glia.graph.experiments.compare.methods import function_template
     from glia.tools.programs.functions import splice_function
     task = load_task("job-placement")
     template, adapter, doc = function_template(task)
@@ -491,9 +491,8 @@ def test_a_function_the_starter_lacks_or_keeps_outside_its_blocks_is_refused(tmp
 
 def test_eoh_and_funsearch_evolve_a_program_tasks_function_through_the_one_evaluator(tmp_path):
     pytest.importorskip("llm4ad", reason="pip install --no-deps llm4ad==1.11 (as .ci/run does)")
-    from servers import Model, OpenAIServer, Say, View, typical_model
-
-    from glia.graph.compare import CompareConfig, start_compare
+    from glia.graph.experiments.compare import CompareConfig, start_compare
+    from tests.support.servers import Model, OpenAIServer, Say, View, typical_model
     probe = typical_model()
     asked = []
 

@@ -135,7 +135,7 @@ def test_a_program_task_s_evaluator_runs_on_the_executor_it_is_given(ray_cluster
 def test_the_users_stop_cancels_a_ray_evaluation_in_flight_and_records_nothing(ray_cluster, program_spec):
     import threading
 
-    from glia.simulator import interrupt
+    from glia.simulator.harness import interrupt
     (Path(program_spec.workdir) / "evaluator.py").write_text("import time\n\ndef evaluate(path):\n"
                                                              "    time.sleep(60)\n")
     timer = threading.Timer(1.0, interrupt.request)
