@@ -1,11 +1,11 @@
 """How often the "only measured results count" check (``nodes/claims.py``) is wrong, both ways.
 
-Invented claims (numbers no run showed) over ledgers of 1-40 experiments: how many it accepts. Genuine claims
-(figures quoted from the ledger, the baselines or a query result shown, rounded, and differences or ratios of
-figures the sentence names): how many it flags. Then the recorded frontier-model sessions
-(``../shared/data/frontier-*-1`` and ``tests/data/frontier-*``: each request ``q/NNNN.json`` is what the model was
-shown, each reply ``a/NNNN.json`` what it wrote) as genuine prose: every number a frontier-class model wrote in its
-replies, checked against what its request showed it.
+Invented claims (numbers no run showed) over ledgers of 1-40 experiments: how many it accepts. Genuine claims (figures
+quoted from the ledger, the baselines or a query result shown, rounded, and differences or ratios of figures the
+sentence names): how many it flags. Then the recorded frontier-model sessions (``../shared/data/frontier-*-1`` and
+``benchmarks/recordings/frontier-*``: each request ``q/NNNN.json`` is what the model was shown, each reply
+``a/NNNN.json`` what it wrote) as genuine prose: every number a frontier-class model wrote in its replies, checked
+against what its request showed it.
 
     python -m benchmarks.claims_check                          # the check as it is
     python -m benchmarks.claims_check --claims OLD_claims.py   # another version of nodes/claims.py (before/after)
@@ -30,11 +30,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 SIZES = (1, 2, 5, 10, 20, 40)
 DATA = Path(os.environ.get("GLIA_SHARED_DATA", ROOT.parent / "shared" / "data"))  # the first two, beside the repo
-# the first two recordings are the workplace's (shared data); the later three are kept in the repository, q/ and a/
-# beside their replay.json
+# the first two recordings are the workplace's (shared data); the later three are kept in the repository
+# (benchmarks/recordings/; their replays, derived from them, are in tests/data/)
 RECORDINGS = [DATA / "frontier-routing-1", DATA / "frontier-batch-1",
-              *(ROOT / "tests" / "data" / name for name in ("frontier-routing-2", "frontier-routing-3",
-                                                             "frontier-batch-2"))]
+              *(ROOT / "benchmarks" / "recordings" / name for name in ("frontier-routing-2", "frontier-routing-3",
+                                                                      "frontier-batch-2", "frontier-routing-4"))]
 BASELINES = {"llq": 49.148, "round_robin": 55.938, "hra": 23.581}
 
 

@@ -1,6 +1,6 @@
 """Derive tests/data/<recording>/replay.json from a recording of a frontier-class model driving Glia
-(``../shared/data/<recording>/`` for the first two, ``tests/data/<recording>/`` for the later ones: q/NNNN.json
-the requests Glia sent, a/NNNN.json the model's replies).
+(``../shared/data/<recording>/`` for the first two, ``benchmarks/recordings/<recording>/`` for the later ones:
+q/NNNN.json the requests Glia sent, a/NNNN.json the model's replies).
 
     python tests/data/make_replay.py /work/shared/data/frontier-routing-1 tests/data/frontier-routing-1
 
