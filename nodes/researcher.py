@@ -40,6 +40,9 @@ from glia.tools.evaluator import program_key
 from glia.tools.toolkit import RESEARCHER_TOOLS, langchain_tools
 
 HISTORY = 8  # recent messages the model sees beside the workbench
+# in the functions form (small models), only the last exchange: the workbench holds the rest, and every token of a
+# prompt costs a local model's prefill (~13 tokens/s on a loaded 2-core machine), while its unchanged start is cached
+HISTORY_FUNCTIONS = 3
 RETRY_TEMPERATURE = 0.7  # after a reply was sent back: at temperature 0 a small model repeats it word for word
 ACTIONS = (prompts.NEW_POLICY, *(t for t in RESEARCHER_TOOLS if t != "finish"), "finish")
 
@@ -166,14 +169,17 @@ def _conversation(state: GliaState, modes: RoleModes, form: str = "class") -> li
         head.append(HumanMessage(content=f"Summary of the earlier conversation:\n{state['summary']}"))
     flat = modes if modes.tools in ("native_auto", "required") else modes.model_copy(
         update={"tool_results": "user_messages"})  # tools are not bound on every call: history as plain text
-    return head + adapt_messages(_recent(state.get("researcher_messages", [])), flat) + [
+    recent = _recent(state.get("researcher_messages", []), HISTORY if form == "class" else HISTORY_FUNCTIONS)
+    if form == "functions":  # the workbench lists the newest findings: a small model's prompt holds them once
+        recent = [m for m in recent if getattr(m, "name", None) != "analyst"]
+    return head + adapt_messages(recent, flat) + [
         HumanMessage(content=_workbench(state, form) + "\nWhat is your next action?")]
 
 
-def _recent(messages: list[AnyMessage]) -> list[AnyMessage]:
-    """The last ``HISTORY`` messages, starting after a tool result's call never, with old code replaced by a note
+def _recent(messages: list[AnyMessage], keep: int = HISTORY) -> list[AnyMessage]:
+    """The last ``keep`` messages, starting after a tool result's call never, with old code replaced by a note
     (the workbench shows the design as it is; each version that ran is in experiments/)."""
-    cut = max(0, len(messages) - HISTORY)
+    cut = max(0, len(messages) - keep)
     while cut > 0 and isinstance(messages[cut], ToolMessage):
         cut -= 1
     out: list[AnyMessage] = []

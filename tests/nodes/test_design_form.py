@@ -117,8 +117,14 @@ def test_a_repeated_error_is_answered_with_its_specific_fix():
     note = design_form.repeated_error([failed(2, tuple_error), failed(3, tuple_error)], "router", "functions")
     assert "The same error twice (c1-e003): requests and replicas are objects, not tuples" in note
     assert "free_blocks" in note
+    # one failure already gets its fix; a different error before it is not "the same error twice"
     assert design_form.repeated_error([failed(2, tuple_error), failed(3, "division by zero")], "router",
-                                      "functions") == ""
+                                      "functions") == "c1-e003 failed; the fix: guard each division: divide by " \
+                                                      "max(x, 1)."
+    wrong = "policy raised AttributeError in schedule() at p.py:3: 'Request' object has no attribute 'free_blocks'"
+    assert "free_blocks is a field of the replica (replica.free_blocks), not of a request" in \
+        design_form.repeated_error([failed(2, wrong)], "router", "functions")
+    assert design_form.repeated_error([{"id": "c1-e001", "metrics": {}}], "router", "functions") == ""
 
 
 def test_weak_models_get_the_functions_form_strong_ones_the_class(monkeypatch):
