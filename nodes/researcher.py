@@ -44,6 +44,9 @@ HISTORY = 8  # recent messages the model sees beside the workbench
 # prompt costs a local model's prefill (~13 tokens/s on a loaded 2-core machine), while its unchanged start is cached
 HISTORY_FUNCTIONS = 3
 RETRY_TEMPERATURE = 0.7  # after a reply was sent back: at temperature 0 a small model repeats it word for word
+# where a small model, having written its functions, goes on to echo the workbench with results it invented: its
+# reply ends there (in the functions form, written as text, the only form whose replies are this short)
+ECHOES = ("\nExperiments (", "\nWhat is your next action?", "\nSimulations left:", "\nNewest findings:")
 ACTIONS = (prompts.NEW_POLICY, *(t for t in RESEARCHER_TOOLS if t != "finish"), "finish")
 
 
@@ -226,7 +229,7 @@ def _ask(ctx: GliaContext, modes: RoleModes, messages: list[AnyMessage], usage: 
     if modes.tools == "required":
         return call(model.bind_tools(tools, tool_choice="required"), messages)
     if modes.tools == "text":
-        return call(model, messages)
+        return call(model.bind(stop=list(ECHOES)) if form == "functions" else model, messages)
     # named_router: choose an action from a fixed list, then carry it out
     choice = call(model.bind_tools([choose_action_tool(ACTIONS, prompts.IDEA)], tool_choice="choose_action"),
                   [*messages, HumanMessage(content=prompts.CHOOSE_ACTION)])

@@ -201,7 +201,7 @@ def test_the_prompt_shows_a_worked_edit_from_another_domain_never_the_answer():
 
 
 # -- a whole run in the functions form --------------------------------------------------------------------------------
-ADMIT = """Keep room for the requests already there.
+ADMIT = """[harness] Keep room for the requests already there.
 ```python
 def admit(request, replica):
     return replica.free_blocks >= replica.blocks_for(request) + 8
@@ -244,6 +244,7 @@ def test_the_run_measures_the_functions_starter_then_the_models_edit(run):
     out, m, _ = run
     ledger = sorted(out.state["ledger"], key=lambda e: e["seq"])
     assert [e["label"] for e in ledger][:2] == ["starter (functions form)", "Keep room for the requests already there"]
+    assert not any(e["label"].startswith("[harness]") for e in ledger)
     assert not ledger[0].get("error") and not ledger[1].get("error")
     first = "\n".join(text(x) for x in m["researcher"].calls[0])
     assert "def admit(request, replica):  # returns True if the request may go to that replica now" in first
@@ -255,7 +256,9 @@ def test_a_small_models_prompt_holds_the_last_exchange_and_the_findings_once(run
     second = m["researcher"].calls[1]
     assert not any(getattr(x, "name", None) == "analyst" for x in second)
     assert "Newest findings:" in text(second[-1]) and "queues are long" in text(second[-1])
-    assert ADMIT.splitlines()[0] in "\n".join(text(x) for x in second)          # its last reply is still there
+    assert "Keep room for the requests already there" in "\n".join(text(x) for x in second)  # its last reply
+    # its reply ends where a small model would go on to echo the workbench with results it invented
+    assert all("\nExperiments (" in (stop or ()) for stop in m["researcher"].stops[:6])
     # system, task, the last reply with its results (or what answered it), the supervisor's word, the workbench
     assert all(len(call) <= 7 for call in m["researcher"].calls[:6])   # the 7th: class form
 
