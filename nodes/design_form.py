@@ -234,7 +234,29 @@ def static_problem(source: str, layer: str) -> str | None:
             problem = _function_problem(node, form, known, layer, source.splitlines())
             if problem:
                 return problem
+            if node.name in form and not _returns(node.body):
+                return (f"{node.name}() can end without a return (then it returns None): every path must return "
+                        f"{form[node.name].returns}." + (" To keep a request waiting, have admit return False."
+                                                          if node.name == "choose" else ""))
+            if node.name in form and any(isinstance(n, ast.Return) and (n.value is None or (
+                    isinstance(n.value, ast.Constant) and n.value.value is None)) for n in ast.walk(node)):
+                return (f"{node.name}() returns None on a path: it must return {form[node.name].returns}."
+                        + (" To keep a request waiting, have admit return False." if node.name == "choose" else ""))
     return None
+
+
+def _returns(body: list[ast.stmt]) -> bool:
+    """Every path through ``body`` ends in a return or a raise (as far as plain code can tell)."""
+    if not body:
+        return False
+    last = body[-1]
+    if isinstance(last, (ast.Return, ast.Raise)):
+        return True
+    if isinstance(last, ast.If):
+        return _returns(last.body) and _returns(last.orelse)
+    if isinstance(last, (ast.For, ast.While, ast.With, ast.Try, ast.Match)):
+        return True  # a loop or block may return inside: left to the run (the driver names a None)
+    return False
 
 
 def _function_problem(fn: ast.FunctionDef, form: dict[str, Function], known: set[str], layer: str,
