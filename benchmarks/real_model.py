@@ -35,12 +35,18 @@ from glia.nodes.roles import ROLES
 from glia.state import load_task
 
 
-def answering(base_url: str) -> bool:
-    try:
-        with urllib.request.urlopen(base_url.rstrip("/") + "/models", timeout=5) as r:
-            return r.status == 200
-    except OSError:
-        return False
+def answering(base_url: str, wait_s: float = 0.0) -> bool:
+    """The server answers its model list, within ``wait_s`` seconds (a local server busy with a long reply, e.g.
+    one a stopped client left behind, answers nothing else until it is done)."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            with urllib.request.urlopen(base_url.rstrip("/") + "/models", timeout=max(5.0, min(wait_s, 60.0))) as r:
+                return r.status == 200
+        except OSError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(5)
 
 
 def session(base_url: str, model: str, task: str, budget: int, workspace: str, endpoint: list[str],
@@ -88,6 +94,8 @@ def main() -> None:
     ap.add_argument("--start", default=os.environ.get("GLIA_LOCAL_LLM"))
     ap.add_argument("--endpoint", action="append", default=[])
     ap.add_argument("--wall-clock-s", type=float, default=None, help="default: the task's budget")
+    ap.add_argument("--wait-s", type=float, default=600.0,
+                    help="how long a busy server may take to answer before it counts as down (default 600)")
     ap.add_argument("--llm-roles", default=",".join(ROLES),
                     help="the roles the model plays, comma-separated; the others run offline (default: all)")
     ap.add_argument("--design-form", choices=("class", "functions"), default=None,
@@ -95,7 +103,7 @@ def main() -> None:
     args = ap.parse_args()
     if args.design_form:
         args.endpoint.append(f"researcher.design_form={args.design_form}")
-    if not answering(args.base_url):
+    if not answering(args.base_url, args.wait_s):
         if not args.start:
             raise SystemExit(f"no model answers at {args.base_url}; start one or pass --start SCRIPT")
         port = str(urlparse(args.base_url).port or 8765)
