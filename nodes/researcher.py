@@ -173,8 +173,10 @@ def _conversation(state: GliaState, modes: RoleModes, form: str = "class") -> li
     flat = modes if modes.tools in ("native_auto", "required") else modes.model_copy(
         update={"tool_results": "user_messages"})  # tools are not bound on every call: history as plain text
     recent = _recent(state.get("researcher_messages", []), HISTORY if form == "class" else HISTORY_FUNCTIONS)
-    if form == "functions":  # the workbench lists the newest findings: a small model's prompt holds them once
-        recent = [m for m in recent if getattr(m, "name", None) != "analyst"]
+    if form == "functions":  # the workbench lists the newest findings: a small model's prompt holds them once;
+        # the harness's own steps (as the assistant's turns) are left out: a small model continued them as its reply
+        recent = [m for m in recent if getattr(m, "name", None) != "analyst"
+                  and not (isinstance(m, AIMessage) and getattr(m, "name", None) == "harness")]
     return head + adapt_messages(recent, flat) + [
         HumanMessage(content=_workbench(state, form) + "\nWhat is your next action?")]
 

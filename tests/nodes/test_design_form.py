@@ -263,8 +263,9 @@ def test_the_run_measures_the_functions_starter_then_the_models_edit(run):
 
 def test_a_small_models_prompt_holds_the_last_exchange_and_the_findings_once(run):
     _, m, _ = run
-    second = m["researcher"].calls[1]
-    assert not any(getattr(x, "name", None) == "analyst" for x in second)
+    first, second = m["researcher"].calls[:2]
+    assert not any(getattr(x, "name", None) in ("analyst", "harness") for x in first + second)
+    assert "[result of run_simulation]" in "\n".join(text(x) for x in first)   # the starter's figures stay
     assert "Newest findings:" in text(second[-1]) and "queues are long" in text(second[-1])
     assert "Keep room for the requests already there" in "\n".join(text(x) for x in second)  # its last reply
     # its reply ends where a small model would go on to echo the workbench with results it invented
