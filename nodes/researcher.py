@@ -46,7 +46,8 @@ HISTORY_FUNCTIONS = 3
 RETRY_TEMPERATURE = 0.7  # after a reply was sent back: at temperature 0 a small model repeats it word for word
 # where a small model, having written its functions, goes on to echo the workbench with results it invented: its
 # reply ends there (in the functions form, written as text, the only form whose replies are this short)
-ECHOES = ("\nExperiments (", "\nWhat is your next action?", "\nSimulations left:", "\nNewest findings:")
+ECHOES = ("\nExperiments (", "\nWhat is your next action?", "\nSimulations left:", "\nNewest findings:",
+          "\nYour next action:")
 ACTIONS = (prompts.NEW_POLICY, *(t for t in RESEARCHER_TOOLS if t != "finish"), "finish")
 
 
@@ -178,7 +179,8 @@ def _conversation(state: GliaState, modes: RoleModes, form: str = "class") -> li
         recent = [m for m in recent if getattr(m, "name", None) != "analyst"
                   and not (isinstance(m, AIMessage) and getattr(m, "name", None) == "harness")]
     return head + adapt_messages(recent, flat) + [
-        HumanMessage(content=_workbench(state, form) + "\nWhat is your next action?")]
+        HumanMessage(content=_workbench(state, form) + "\n" + (
+            prompts.NEXT_FUNCTIONS if form == "functions" and modes.tools == "text" else "What is your next action?"))]
 
 
 def _recent(messages: list[AnyMessage], keep: int = HISTORY) -> list[AnyMessage]:

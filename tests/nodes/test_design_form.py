@@ -267,6 +267,8 @@ def test_a_small_models_prompt_holds_the_last_exchange_and_the_findings_once(run
     assert not any(getattr(x, "name", None) in ("analyst", "harness") for x in first + second)
     assert "[result of run_simulation]" in "\n".join(text(x) for x in first)   # the starter's figures stay
     assert "Newest findings:" in text(second[-1]) and "queues are long" in text(second[-1])
+    assert text(second[-1]).endswith(prompts.NEXT_FUNCTIONS)
+    assert "Idea: CHANGE, because FINDING" in prompts.NEXT_FUNCTIONS
     assert "Keep room for the requests already there" in "\n".join(text(x) for x in second)  # its last reply
     # its reply ends where a small model would go on to echo the workbench with results it invented
     assert all("\nExperiments (" in (stop or ()) for stop in m["researcher"].stops[:6])
