@@ -50,7 +50,7 @@ def answering(base_url: str, wait_s: float = 0.0) -> bool:
 
 
 def session(base_url: str, model: str, task: str, budget: int, workspace: str, endpoint: list[str],
-            wall_clock_s: float | None = None, llm_roles: tuple[str, ...] = ROLES) -> dict:
+            wall_clock_s: float | None = None, llm_roles: tuple[str, ...] = tuple(ROLES)) -> dict:
     """Run a session and measure it (the opt-in end-to-end test calls this too); ``llm_roles`` are played by the
     model, the others offline."""
     unknown = set(llm_roles) - set(ROLES)

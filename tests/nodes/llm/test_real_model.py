@@ -33,7 +33,7 @@ def test_a_busy_server_is_waited_for_and_a_role_list_is_checked():
     import socket
     import threading
 
-    from real_model import answering, session
+    from benchmarks.real_model import answering, session
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
