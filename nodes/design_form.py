@@ -392,6 +392,20 @@ def repeated_error(ledger: list[dict], layer: str, form: str) -> str:
     return f"{ledger[-1]['id']} failed; the fix: {last[1]}"
 
 
+def unchanged_decisions(ledger: list[dict]) -> str:
+    """When the last experiment measured exactly what an earlier one did (every figure equal), its change altered no
+    decision (a small model's edit often adds the same term to every replica's score): said, with the levers."""
+    if not ledger or ledger[-1].get("error") or not ledger[-1].get("metrics"):
+        return ""
+    last = ledger[-1]
+    twin = next((e for e in ledger[:-1] if not e.get("error") and e.get("metrics") == last["metrics"]), None)
+    if twin is None:
+        return ""
+    return (f"{last['id']} measured exactly what {twin['id']} did, every figure equal: its change altered no decision "
+            "(a term added to every replica's score, or a condition that is always true, changes nothing). Change "
+            "which request goes first, which replica takes it, or when a replica may take it.")
+
+
 OBJECTS = {"Request": "request", "Replica": "replica", "ClusterView": "view"}
 
 

@@ -212,7 +212,8 @@ def _workbench(state: GliaState, form: str = "class") -> str:
     best = state.get("best")
     best_source = Path(best["snapshot"]).read_text(errors="replace") if best and Path(
         best.get("snapshot", "")).is_file() else None
-    note = "" if layer_of(task) == "program" else design_form.repeated_error(own_ledger(state), layer_of(task), form)
+    note = "" if layer_of(task) == "program" else (design_form.repeated_error(own_ledger(state), layer_of(task), form)
+                                                   or design_form.unchanged_decisions(own_ledger(state)))
     return prompts.workbench(task, source, own_ledger(state), state.get("baselines", []), findings,
                              mine[-1]["text"] if mine else None, sims_left(state), best, best_source, note)
 

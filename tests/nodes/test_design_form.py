@@ -172,6 +172,20 @@ def test_a_field_read_on_the_wrong_object_at_run_time_names_the_object_that_has_
         out.error["message"]
 
 
+def test_a_change_that_altered_no_decision_is_said_so():
+    # as the 1.5B model's first edit (run small3 functions-1, c1-e002): request.num_prefill_tokens added to every
+    # replica's score in choose, so every figure equals the starter's
+    figures = {"mean_e2e_s": 49.148, "p99_e2e_s": 218.777}
+    ledger = [{"id": "c1-e001", "metrics": figures}, {"id": "c1-e002", "metrics": dict(figures)}]
+    note = design_form.unchanged_decisions(ledger)
+    assert note.startswith("c1-e002 measured exactly what c1-e001 did, every figure equal: its change altered no "
+                           "decision")
+    assert design_form.unchanged_decisions([*ledger[:1], {"id": "c1-e002", "metrics": {**figures, "p99_e2e_s": 1}}]) \
+        == ""
+    assert design_form.unchanged_decisions([*ledger[:1], {"id": "c1-e002", "error": {"kind": "x"}, "metrics": {}}]) \
+        == ""
+
+
 def test_a_repeated_error_is_answered_with_its_specific_fix():
     def failed(i, message):
         return {"id": f"c1-e00{i}", "error": {"kind": "exception", "message": message}}
@@ -268,7 +282,7 @@ def test_a_small_models_prompt_holds_the_last_exchange_and_the_findings_once(run
     assert "[result of run_simulation]" in "\n".join(text(x) for x in first)   # the starter's figures stay
     assert "Newest findings:" in text(second[-1]) and "queues are long" in text(second[-1])
     assert text(second[-1]).endswith(prompts.NEXT_FUNCTIONS)
-    assert "Idea: CHANGE, because FINDING" in prompts.NEXT_FUNCTIONS
+    assert "Idea: send the nearest car, because" in prompts.NEXT_FUNCTIONS   # an example to follow, not a template
     assert "Keep room for the requests already there" in "\n".join(text(x) for x in second)  # its last reply
     # its reply ends where a small model would go on to echo the workbench with results it invented
     assert all("\nExperiments (" in (stop or ()) for stop in m["researcher"].stops[:6])
