@@ -13,6 +13,7 @@ with the specific fix (``repeated_error``)."""
 from __future__ import annotations
 
 import ast
+import builtins
 import hashlib
 import re
 from dataclasses import dataclass
@@ -59,10 +60,33 @@ FIELDS = {
                            "num_blocks)"},
 }
 
+
+
+
+def field_names(text: str) -> frozenset[str]:
+    """The names in a FIELDS description (``"id, arrived_at, blocks_for(request) (KV blocks ...)"``)."""
+    depth, items, item = 0, [], ""
+    for ch in text:
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        if ch == "," and depth == 0:
+            items.append(item)
+            item = ""
+        else:
+            item += ch
+    return frozenset(m.group(1) for i in [*items, item] if (m := re.match(r"\s*(\w+)", i)))
+
+
+def owner_of(attr: str, layer: str, not_kind: str = "") -> str | None:
+    """Which argument of the layer's functions has the field ``attr`` (other than ``not_kind``), or None."""
+    return next((kind for kind, text in FIELDS[layer].items()
+                 if kind not in (not_kind, "replicas", "now") and attr in field_names(text)), None)
+
+
 # errors small models repeat, and the specific fix (matched on the error's text)
 FIXES = (
     (re.compile(r"'tuple' object|not subscriptable|cannot unpack|too many values to unpack"),
      "requests and replicas are objects, not tuples: read their fields by name ({fields})."),
+    (re.compile(r"'(\w+)' object has no attribute '(\w+)'"), "{owner}"),
     (re.compile(r"has no attribute '(\w+)'"),
      "{0} is not a field there. The fields: {fields}."),
     (re.compile(r"returned None"),
@@ -182,7 +206,107 @@ def merge(current: str, code: str, layer: str) -> tuple[str | None, str | None]:
     except SyntaxError:
         old = []
     old = old or _segments(ast.parse(starter(layer)), starter(layer))
-    return compose(layer, old, new), None
+    merged = compose(layer, old, new)
+    problem = static_problem(merged, layer)
+    return (None, f"Not run, not charged: {problem}") if problem else (merged, None)
+
+
+def static_problem(source: str, layer: str) -> str | None:
+    """What a functions file would fail on at its first call, found before it runs (so it costs no simulation):
+    a name a function reads that nothing defines (most often an argument of another function: ``replica`` in
+    ``choose``, which is given ``replicas``), or a field read on the wrong object (a request's on a replica). Only
+    what is certain is refused; anything else is left to the run."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return None  # the merge said so already
+    known = set(dir(builtins))
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            known.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            known.update((a.asname or a.name).split(".")[0] for a in node.names)
+        else:
+            known.update(n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store))
+    form = {f.name: f for f in FUNCTIONS[layer]}
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef):
+            problem = _function_problem(node, form, known, layer, source.splitlines())
+            if problem:
+                return problem
+            if node.name in form and not _returns(node.body):
+                return (f"{node.name}() can end without a return (then it returns None): every path must return "
+                        f"{form[node.name].returns}." + (" To keep a request waiting, have admit return False."
+                                                          if node.name == "choose" else ""))
+            if node.name in form and any(isinstance(n, ast.Return) and (n.value is None or (
+                    isinstance(n.value, ast.Constant) and n.value.value is None)) for n in ast.walk(node)):
+                return (f"{node.name}() returns None on a path: it must return {form[node.name].returns}."
+                        + (" To keep a request waiting, have admit return False." if node.name == "choose" else ""))
+    return None
+
+
+def _returns(body: list[ast.stmt]) -> bool:
+    """Every path through ``body`` ends in a return or a raise (as far as plain code can tell)."""
+    if not body:
+        return False
+    last = body[-1]
+    if isinstance(last, (ast.Return, ast.Raise)):
+        return True
+    if isinstance(last, ast.If):
+        return _returns(last.body) and _returns(last.orelse)
+    if isinstance(last, (ast.For, ast.While, ast.With, ast.Try, ast.Match)):
+        return True  # a loop or block may return inside: left to the run (the driver names a None)
+    return False
+
+
+def _function_problem(fn: ast.FunctionDef, form: dict[str, Function], known: set[str], layer: str,
+                      lines: list[str]) -> str | None:
+    local = {a.arg for a in ast.walk(fn) if isinstance(a, ast.arg)}
+    local |= {n.id for n in ast.walk(fn) if isinstance(n, ast.Name) and isinstance(n.ctx, (ast.Store, ast.Del))}
+    local |= {n.name for n in ast.walk(fn) if isinstance(n, (ast.FunctionDef, ast.ClassDef)) and n is not fn}
+    here = f"{fn.name}({', '.join(a.arg for a in fn.args.args)})"
+    for n in ast.walk(fn):
+        if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load) and n.id not in local | known:
+            other = next((f for f in form.values() if n.id in f.args and f.name != fn.name), None)
+            fix = (f"{n.id} is an argument of {signature(other)[4:-1]} only" if other else
+                   f"{n.id} is defined nowhere in the file")
+            hint = (" To look at each replica here, go over the list: for replica in replicas: ..., or "
+                    "min(replicas, key=lambda r: ...)." if n.id == "replica" and "replicas" in local else "")
+            return (f"{here} reads {n.id}, which it does not have (`{lines[n.lineno - 1].strip()}`): {fix}. A "
+                    f"function sees only its own arguments, the constants and helpers of the file and the imported "
+                    f"modules.{hint}")
+    kinds = _object_names(fn, layer)
+    for n in ast.walk(fn):
+        if isinstance(n, ast.Attribute) and isinstance(n.ctx, ast.Load) and isinstance(n.value, ast.Name):
+            kind = kinds.get(n.value.id)
+            if kind is None or n.attr in field_names(FIELDS[layer][kind]):
+                continue
+            owner = owner_of(n.attr, layer, kind)
+            if owner:
+                what = "" if n.value.id == kind else f", but {n.value.id} is a {kind}"
+                return (f"{here} reads {n.value.id}.{n.attr}{what}: {n.attr} is a field of the {owner} "
+                        f"({owner}.{n.attr}), not of a {kind}. A {kind} has: "
+                        f"{FIELDS[layer][kind]}.")
+    return None
+
+
+def _object_names(fn: ast.FunctionDef, layer: str) -> dict[str, str]:
+    """The names in ``fn`` that hold one of the layer's objects: its arguments (request, replica, view), and a loop
+    variable, comprehension variable or key function's argument that goes over ``replicas``."""
+    kinds = {a.arg: a.arg for a in fn.args.args if a.arg in FIELDS[layer] and a.arg not in ("replicas", "now")}
+    if "replicas" not in {a.arg for a in fn.args.args} or "replica" not in FIELDS[layer]:
+        return kinds
+
+    def over_replicas(node) -> bool:
+        return isinstance(node, ast.Name) and node.id == "replicas"
+    for n in ast.walk(fn):
+        if isinstance(n, (ast.For, ast.comprehension)) and over_replicas(n.iter) and isinstance(n.target, ast.Name):
+            kinds[n.target.id] = "replica"
+        elif isinstance(n, ast.Call) and any(over_replicas(a) for a in n.args):
+            for kw in n.keywords:
+                if kw.arg == "key" and isinstance(kw.value, ast.Lambda) and len(kw.value.args.args) == 1:
+                    kinds[kw.value.args.args[0].arg] = "replica"
+    return kinds
 
 
 def compose(layer: str, old: list, new: list) -> str:
@@ -191,8 +315,6 @@ def compose(layer: str, old: list, new: list) -> str:
     cls, driver = CLASS_NAMES[layer]
     names = [f.name for f in FUNCTIONS[layer]]
     doc = next((t for k, _, t in old if k == "doc"), "")
-    imports = list(dict.fromkeys([f"from glia.simulator import {driver}"] + [
-        t for k, _, t in old + new if k == "import" and "glia" not in t]))
     consts: dict[str, str] = {}
     helpers: dict[str, str] = {}
     functions: dict[str, str] = {}
@@ -202,6 +324,9 @@ def compose(layer: str, old: list, new: list) -> str:
                 consts[name] = text
             elif kind == "def":
                 (functions if name in names else helpers)[name] = text
+    used = _names_used([*consts.values(), *helpers.values(), *functions.values()])
+    imports = list(dict.fromkeys([f"from glia.simulator import {driver}"] + [  # an unused import is dropped
+        t for k, _, t in old + new if k == "import" and "glia" not in t and _bound(t) & used]))
     body = [doc, "\n".join(imports)] if doc else ["\n".join(imports)]
     if consts:
         body.append("\n".join(consts.values()))
@@ -209,6 +334,16 @@ def compose(layer: str, old: list, new: list) -> str:
     footer = (f"class {cls}({driver}):  # fixed: glia's driver calls the functions above\n"
               f"    functions = ({', '.join(names)})")
     return "\n\n\n".join([*body, footer]) + "\n"
+
+
+def _names_used(texts: list[str]) -> set[str]:
+    return {n.id for t in texts for n in ast.walk(ast.parse(t)) if isinstance(n, ast.Name)}
+
+
+def _bound(import_text: str) -> set[str]:
+    """The names an import statement binds."""
+    node = ast.parse(import_text).body[0]
+    return {(a.asname or a.name).split(".")[0] for a in node.names}  # type: ignore[attr-defined]
 
 
 EXPECTED_FUNCTIONS = """Reply with exactly one of:
@@ -244,20 +379,55 @@ def functions_reply(reply, current: str, layer: str, design_file: str) -> Parsed
 
 # -- what the researcher is told -----------------------------------------------------------------------------------
 def repeated_error(ledger: list[dict], layer: str, form: str) -> str:
-    """When the last two experiments failed the same way, the specific fix for it (in the form's terms)."""
-    failed = [e for e in ledger[-2:] if e.get("error")]
-    if len(failed) < 2:
+    """When the last experiment failed in a way small models often fail, the specific fix for it (in the form's
+    terms), said more firmly when the one before failed the same way."""
+    if not ledger or not ledger[-1].get("error"):
         return ""
-    a, b = (f"{e['error']['kind']}: {e['error']['message']}" for e in failed)
+    last = _fix(ledger[-1]["error"], layer, form)
+    if last is None:
+        return ""
+    before = ledger[-2].get("error") if len(ledger) > 1 else None
+    if before and _fix(before, layer, form) == last:
+        return f"The same error twice ({ledger[-1]['id']}): {last[1]}"
+    return f"{ledger[-1]['id']} failed; the fix: {last[1]}"
+
+
+def unchanged_decisions(ledger: list[dict]) -> str:
+    """When the last experiment measured exactly what an earlier one did (every figure equal), its change altered no
+    decision (a small model's edit often adds the same term to every replica's score): said, with the levers."""
+    if not ledger or ledger[-1].get("error") or not ledger[-1].get("metrics"):
+        return ""
+    last = ledger[-1]
+    twin = next((e for e in ledger[:-1] if not e.get("error") and e.get("metrics") == last["metrics"]), None)
+    if twin is None:
+        return ""
+    return (f"{last['id']} measured exactly what {twin['id']} did, every figure equal: its change altered no decision "
+            "(a term added to every replica's score, or a condition that is always true, changes nothing). Change "
+            "which request goes first, which replica takes it, or when a replica may take it.")
+
+
+OBJECTS = {"Request": "request", "Replica": "replica", "ClusterView": "view"}
+
+
+def _fix(error: dict, layer: str, form: str) -> tuple[tuple, str] | None:
+    """(what matched, the specific fix) for an experiment's error, or None."""
+    text = f"{error.get('kind', '')}: {error.get('message', '')}"
     for pattern, fix in FIXES:
-        ma, mb = pattern.search(a), pattern.search(b)
-        if ma and mb and ma.groups() == mb.groups():
-            fields = fields_text(layer) if form == "functions" else "see the API above"
-            text = fix.format(*ma.groups(), fields=fields,
-                              returns="; ".join(f"{f.name} {f.returns}" for f in FUNCTIONS[layer]),
-                              signatures=", ".join(signature(f) for f in FUNCTIONS[layer]))
-            return f"The same error twice ({failed[-1]['id']}): {text}"
-    return ""
+        m = pattern.search(text)
+        if not m:
+            continue
+        if fix == "{owner}":
+            kind, attr = OBJECTS.get(m.group(1)), m.group(2)
+            owner = owner_of(attr, layer, kind or "") if kind in FIELDS[layer] else None
+            if not owner:
+                continue  # the general attribute fix below
+            return (pattern.pattern, *m.groups()), (f"{attr} is a field of the {owner} ({owner}.{attr}), not of a "
+                                                    f"{kind}. A {kind} has: {FIELDS[layer][kind]}.")
+        fields = fields_text(layer) if form == "functions" else "see the API above"
+        return (pattern.pattern, *m.groups()), fix.format(
+            *m.groups(), fields=fields, returns="; ".join(f"{f.name} {f.returns}" for f in FUNCTIONS[layer]),
+            signatures=", ".join(signature(f) for f in FUNCTIONS[layer]))
+    return None
 
 
 def failing_streak(ledger: list[dict], workspace: str | Path, form: str) -> int:

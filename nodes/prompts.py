@@ -96,6 +96,12 @@ FUNCTIONS_ACTIONS = {
     "text": "Other actions: <tool_call>{{\"name\": \"TOOL\", \"arguments\": {{...}}}}</tool_call> with TOOL one of "
             "{tools}; <tool_call>{{\"name\": \"finish\", \"arguments\": {{\"summary\": \"...\"}}}}</tool_call> to "
             "propose your best design."}
+# the functions form's turn in one reply (text protocol): the idea first, as the two-stage protocol asks for it, so a
+# small model writes code for a change it has stated rather than the file again
+NEXT_FUNCTIONS = ("Your next action: first one line starting 'Idea:' with the one change you make and the finding "
+                  "above it answers (in the lift example: 'Idea: send the nearest car, because calls wait 40 s for "
+                  "distant cars'), then the function(s) you change in one ```python block, each whole with the same "
+                  "name and arguments. Or a tool call.")
 WRITE_FUNCTIONS = ("Write the function(s) you change in one ```python block: the file shown above with {idea} Each "
                    "function whole, with the same name and arguments as in the file; real code, no placeholder. "
                    "Nothing else.")

@@ -40,7 +40,14 @@ from glia.tools.evaluator import program_key
 from glia.tools.toolkit import RESEARCHER_TOOLS, langchain_tools
 
 HISTORY = 8  # recent messages the model sees beside the workbench
+# in the functions form (small models), only the last exchange: the workbench holds the rest, and every token of a
+# prompt costs a local model's prefill (~13 tokens/s on a loaded 2-core machine), while its unchanged start is cached
+HISTORY_FUNCTIONS = 3
 RETRY_TEMPERATURE = 0.7  # after a reply was sent back: at temperature 0 a small model repeats it word for word
+# where a small model, having written its functions, goes on to echo the workbench with results it invented: its
+# reply ends there (in the functions form, written as text, the only form whose replies are this short)
+ECHOES = ("\nExperiments (", "\nWhat is your next action?", "\nSimulations left:", "\nNewest findings:",
+          "\nYour next action:")
 ACTIONS = (prompts.NEW_POLICY, *(t for t in RESEARCHER_TOOLS if t != "finish"), "finish")
 
 
@@ -166,14 +173,20 @@ def _conversation(state: GliaState, modes: RoleModes, form: str = "class") -> li
         head.append(HumanMessage(content=f"Summary of the earlier conversation:\n{state['summary']}"))
     flat = modes if modes.tools in ("native_auto", "required") else modes.model_copy(
         update={"tool_results": "user_messages"})  # tools are not bound on every call: history as plain text
-    return head + adapt_messages(_recent(state.get("researcher_messages", [])), flat) + [
-        HumanMessage(content=_workbench(state, form) + "\nWhat is your next action?")]
+    recent = _recent(state.get("researcher_messages", []), HISTORY if form == "class" else HISTORY_FUNCTIONS)
+    if form == "functions":  # the workbench lists the newest findings: a small model's prompt holds them once;
+        # the harness's own steps (as the assistant's turns) are left out: a small model continued them as its reply
+        recent = [m for m in recent if getattr(m, "name", None) != "analyst"
+                  and not (isinstance(m, AIMessage) and getattr(m, "name", None) == "harness")]
+    return head + adapt_messages(recent, flat) + [
+        HumanMessage(content=_workbench(state, form) + "\n" + (
+            prompts.NEXT_FUNCTIONS if form == "functions" and modes.tools == "text" else "What is your next action?"))]
 
 
-def _recent(messages: list[AnyMessage]) -> list[AnyMessage]:
-    """The last ``HISTORY`` messages, starting after a tool result's call never, with old code replaced by a note
+def _recent(messages: list[AnyMessage], keep: int = HISTORY) -> list[AnyMessage]:
+    """The last ``keep`` messages, starting after a tool result's call never, with old code replaced by a note
     (the workbench shows the design as it is; each version that ran is in experiments/)."""
-    cut = max(0, len(messages) - HISTORY)
+    cut = max(0, len(messages) - keep)
     while cut > 0 and isinstance(messages[cut], ToolMessage):
         cut -= 1
     out: list[AnyMessage] = []
@@ -199,7 +212,8 @@ def _workbench(state: GliaState, form: str = "class") -> str:
     best = state.get("best")
     best_source = Path(best["snapshot"]).read_text(errors="replace") if best and Path(
         best.get("snapshot", "")).is_file() else None
-    note = "" if layer_of(task) == "program" else design_form.repeated_error(own_ledger(state), layer_of(task), form)
+    note = "" if layer_of(task) == "program" else (design_form.repeated_error(own_ledger(state), layer_of(task), form)
+                                                   or design_form.unchanged_decisions(own_ledger(state)))
     return prompts.workbench(task, source, own_ledger(state), state.get("baselines", []), findings,
                              mine[-1]["text"] if mine else None, sims_left(state), best, best_source, note)
 
@@ -220,7 +234,7 @@ def _ask(ctx: GliaContext, modes: RoleModes, messages: list[AnyMessage], usage: 
     if modes.tools == "required":
         return call(model.bind_tools(tools, tool_choice="required"), messages)
     if modes.tools == "text":
-        return call(model, messages)
+        return call(model.bind(stop=list(ECHOES)) if form == "functions" else model, messages)
     # named_router: choose an action from a fixed list, then carry it out
     choice = call(model.bind_tools([choose_action_tool(ACTIONS, prompts.IDEA)], tool_choice="choose_action"),
                   [*messages, HumanMessage(content=prompts.CHOOSE_ACTION)])

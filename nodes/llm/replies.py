@@ -141,6 +141,7 @@ def idea_of(text: str) -> str:
     label; at most ``LABEL_CHARS`` characters, cut at a word."""
     prose = FENCE.sub(" ", unescape(_content_text(text)))
     prose = TOOL_CALL_TAG.sub(" ", prose).replace("**", "").replace("`", "")
+    prose = re.sub(r"^\s*\[(?:harness|researcher)\]\s*", "", prose)  # a small model imitating the harness's voice
     sentences = [s.strip() for s in re.split(r"(?<=[.!?])\s+|\n\s*\n", prose) if len(s.strip()) > 3]
     first = next(iter(sentences), "")
     # a reply that opens on the last result ("c1-e003 failed because ...") and then states its hypothesis: the

@@ -65,6 +65,11 @@ def _yes(value, call: str) -> bool:
     return bool(value)
 
 
+REQUEST_FIELDS = ("id", "arrived_at", "num_prefill_tokens", "num_processed_tokens", "num_restarts")
+REPLICA_FIELDS = ("replica_id", "num_pending_requests", "num_active_requests", "num_allocated_blocks", "num_blocks",
+                  "block_size", "free_blocks", "blocks_for(request)")
+
+
 class Replica:
     """A replica as the routing functions see it, counting the requests the current call already sent there (its
     KV state is read only when a function asks for it)."""
@@ -91,6 +96,14 @@ class Replica:
     def blocks_for(self, request) -> int:
         """KV blocks the request's prompt takes here."""
         return math.ceil(request.num_prefill_tokens / self._rs.block_size)
+
+    def __getattr__(self, name: str):
+        """A field the replica does not have: which object has it, and what a replica has (a small model reads a
+        request's fields on a replica)."""
+        if name.startswith("__"):
+            raise AttributeError(name)
+        owner = " (a field of the request: request." + name + ")" if name in REQUEST_FIELDS else ""
+        raise AttributeError(f"a replica has no {name}{owner}; a replica has {', '.join(REPLICA_FIELDS)}")
 
     def _take(self, request) -> None:
         self._sent += 1

@@ -7,6 +7,7 @@ when one keeps failing."""
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 from pathlib import Path
 
@@ -67,8 +68,11 @@ def test_the_autoscaling_driver_is_the_threshold_rule_with_its_cooldown(tmp_path
      "admit(request, replica) returned None; it must return True or False"),
 ])
 def test_what_a_function_returns_is_checked_with_the_fix(tmp_path, function, message):
-    merged, problem = design_form.merge(STARTERS["router"], function, "router")
-    assert problem is None
+    # the driver checks every return (a file can reach it without the researcher's static check: write_file, a run)
+    name = function.split("(")[0][4:]
+    default = next(t for _, n, t in design_form._segments(ast.parse(STARTERS["router"]), STARTERS["router"])
+                   if n == name)
+    merged = STARTERS["router"].replace(default, function.rstrip())
     out = simulate_seed(small_config(REQUESTS[:50], num_blocks=300, num_replicas=2), write(tmp_path, "p.py", merged),
                         0)
     assert out.error["kind"] == "bad_return" and message in out.error["message"]
@@ -110,6 +114,78 @@ def test_a_bad_edit_is_sent_back_with_what_to_do(code, problem):
     assert merged is None and problem in said
 
 
+@pytest.mark.parametrize(("code", "said"), [
+    ("def choose(request, replicas):\n    return min(replicas, key=lambda r: r.arrived_at)\n",
+     "choose(request, replicas) reads r.arrived_at, but r is a replica: arrived_at is a field of the request "
+     "(request.arrived_at), not of a replica. A replica has: replica_id,"),
+    ("def priority(request):\n    return request.free_blocks\n",
+     "priority(request) reads request.free_blocks: free_blocks is a field of the replica (replica.free_blocks), not "
+     "of a request"),
+    ("def choose(request, replicas):\n    for rep in replicas:\n        if rep.num_restarts:\n"
+     "            return rep\n    return replicas[0]\n", "rep.num_restarts, but rep is a replica"),
+    ("def admit(request, replica):\n    return len(replicas) > 2\n",
+     "admit(request, replica) reads replicas, which it does not have (`return len(replicas) > 2`): replicas is an "
+     "argument of choose(request, replicas) only"),
+    ("def priority(request):\n    return LIMIT - request.arrived_at\n", "LIMIT is defined nowhere in the file"),
+    # as the 1.5B model wrote them (probes of the functions form's prompt): a path that returns None
+    ("def choose(request, replicas):\n    if request.num_restarts > 0:\n        return replicas[0]\n    else:\n"
+     "        return None\n", "choose() returns None on a path: it must return one of replicas (those that admit it): "
+                             "where it goes. To keep a request waiting, have admit return False."),
+    ("def admit(request, replica):\n    if replica.free_blocks > 10:\n        return True\n",
+     "admit() can end without a return (then it returns None): every path must return True if"),
+])
+def test_a_name_or_field_a_function_cannot_have_is_refused_before_it_runs(code, said):
+    merged, problem = design_form.merge(STARTERS["router"], code, "router")
+    assert merged is None and problem.startswith("Not run, not charged: ") and said in problem
+
+
+def test_what_the_check_cannot_be_sure_of_is_left_to_the_run():
+    code = ("import math\nLIMIT = 8\n\n\ndef spare(replica):\n    return replica.free_blocks - LIMIT\n\n\n"
+            "def choose(request, replicas):\n    best = [r for r in replicas if spare(r) > 0]\n"
+            "    return max(best or replicas, key=lambda r: spare(r) / math.log(2 + r.num_active_requests))\n")
+    merged, problem = design_form.merge(STARTERS["router"], code, "router")
+    assert problem is None and "def spare(replica):" in merged
+    # the autoscaler's view, the batch layer's now: their own fields pass
+    assert design_form.merge(STARTERS["autoscaler"], "def cooldown(view):\n    return 2 * view.interval_s\n",
+                             "autoscaler")[1] is None
+    assert design_form.merge(STARTERS["batch"], "def priority(request, now):\n    return now - request.arrived_at\n",
+                             "batch")[1] is None
+
+
+def test_an_unused_import_is_dropped_a_used_one_kept():
+    merged, problem = design_form.merge(STARTERS["router"], "import os\nimport math\nfrom typing import List\n"
+                                        "from glia.simulator import RoutingFunctions, Replica\n\n\n"
+                                        "def priority(request):\n    return math.log(1 + request.arrived_at)\n",
+                                        "router")
+    assert problem is None and "import math" in merged
+    assert "import os" not in merged and "typing" not in merged and "Replica" not in merged
+
+
+def test_a_field_read_on_the_wrong_object_at_run_time_names_the_object_that_has_it(tmp_path):
+    merged, problem = design_form.merge(STARTERS["router"], "def choose(request, replicas):\n"
+                                        "    return replicas[0] if replicas[0].arrived_at > 1 else replicas[-1]\n",
+                                        "router")
+    assert problem is None  # replicas[0] is not followed by the check: the driver says it at run time
+    out = simulate_seed(small_config(REQUESTS[:50], num_blocks=300, num_replicas=2), write(tmp_path, "p.py", merged),
+                        0)
+    assert "a replica has no arrived_at (a field of the request: request.arrived_at); a replica has replica_id" in \
+        out.error["message"]
+
+
+def test_a_change_that_altered_no_decision_is_said_so():
+    # as the 1.5B model's first edit (run small3 functions-1, c1-e002): request.num_prefill_tokens added to every
+    # replica's score in choose, so every figure equals the starter's
+    figures = {"mean_e2e_s": 49.148, "p99_e2e_s": 218.777}
+    ledger = [{"id": "c1-e001", "metrics": figures}, {"id": "c1-e002", "metrics": dict(figures)}]
+    note = design_form.unchanged_decisions(ledger)
+    assert note.startswith("c1-e002 measured exactly what c1-e001 did, every figure equal: its change altered no "
+                           "decision")
+    assert design_form.unchanged_decisions([*ledger[:1], {"id": "c1-e002", "metrics": {**figures, "p99_e2e_s": 1}}]) \
+        == ""
+    assert design_form.unchanged_decisions([*ledger[:1], {"id": "c1-e002", "error": {"kind": "x"}, "metrics": {}}]) \
+        == ""
+
+
 def test_a_repeated_error_is_answered_with_its_specific_fix():
     def failed(i, message):
         return {"id": f"c1-e00{i}", "error": {"kind": "exception", "message": message}}
@@ -117,8 +193,14 @@ def test_a_repeated_error_is_answered_with_its_specific_fix():
     note = design_form.repeated_error([failed(2, tuple_error), failed(3, tuple_error)], "router", "functions")
     assert "The same error twice (c1-e003): requests and replicas are objects, not tuples" in note
     assert "free_blocks" in note
+    # one failure already gets its fix; a different error before it is not "the same error twice"
     assert design_form.repeated_error([failed(2, tuple_error), failed(3, "division by zero")], "router",
-                                      "functions") == ""
+                                      "functions") == "c1-e003 failed; the fix: guard each division: divide by " \
+                                                      "max(x, 1)."
+    wrong = "policy raised AttributeError in schedule() at p.py:3: 'Request' object has no attribute 'free_blocks'"
+    assert "free_blocks is a field of the replica (replica.free_blocks), not of a request" in \
+        design_form.repeated_error([failed(2, wrong)], "router", "functions")
+    assert design_form.repeated_error([{"id": "c1-e001", "metrics": {}}], "router", "functions") == ""
 
 
 def test_weak_models_get_the_functions_form_strong_ones_the_class(monkeypatch):
@@ -143,11 +225,17 @@ def test_the_prompt_shows_a_worked_edit_from_another_domain_never_the_answer():
 
 
 # -- a whole run in the functions form --------------------------------------------------------------------------------
-ADMIT = """Keep room for the requests already there.
+ADMIT = """[harness] Keep room for the requests already there.
 ```python
 def admit(request, replica):
     return replica.free_blocks >= replica.blocks_for(request) + 8
 ```"""
+NAME_ERROR = """```python
+def choose(request, replicas):
+    if replica.num_pending_requests + replica.num_active_requests == 0:
+        return min(replicas, key=lambda r: r.num_blocks)
+    return min(replicas, key=lambda r: r.num_pending_requests + r.num_active_requests)
+```"""  # as the 1.5B model wrote it (s17 functions-1, c1-e002: NameError at run time, charged a simulation)
 TUPLE = """```python
 def choose(request, replicas):
     return replicas[0][1]
@@ -160,6 +248,7 @@ def run(tmp_path_factory):
     researcher = ScriptedChatModel(messages=iter([
         reply(ADMIT),                                                        # one function: merged and run
         reply("```python\ndef admit(request, replica, extra):\n    return True\n```"),   # bad signature: sent back
+        reply(NAME_ERROR),                                                   # replica in choose: sent back, free
         reply(TUPLE), reply(TUPLE.replace("[1]", "[2]")),                     # the same error twice: the fix
         reply(TUPLE.replace("[1]", "[3]")),                                  # a third failure: the form switches
         reply("", ("finish", {"summary": "Proposal: admit only with room for the prompt plus 8 blocks"})),
@@ -179,10 +268,26 @@ def test_the_run_measures_the_functions_starter_then_the_models_edit(run):
     out, m, _ = run
     ledger = sorted(out.state["ledger"], key=lambda e: e["seq"])
     assert [e["label"] for e in ledger][:2] == ["starter (functions form)", "Keep room for the requests already there"]
+    assert not any(e["label"].startswith("[harness]") for e in ledger)
     assert not ledger[0].get("error") and not ledger[1].get("error")
     first = "\n".join(text(x) for x in m["researcher"].calls[0])
     assert "def admit(request, replica):  # returns True if the request may go to that replica now" in first
     assert "Example of an edit (another domain" in first and "class Router(RoutingFunctions)" in first
+
+
+def test_a_small_models_prompt_holds_the_last_exchange_and_the_findings_once(run):
+    _, m, _ = run
+    first, second = m["researcher"].calls[:2]
+    assert not any(getattr(x, "name", None) in ("analyst", "harness") for x in first + second)
+    assert "[result of run_simulation]" in "\n".join(text(x) for x in first)   # the starter's figures stay
+    assert "Newest findings:" in text(second[-1]) and "queues are long" in text(second[-1])
+    assert text(second[-1]).endswith(prompts.NEXT_FUNCTIONS)
+    assert "Idea: send the nearest car, because" in prompts.NEXT_FUNCTIONS   # an example to follow, not a template
+    assert "Keep room for the requests already there" in "\n".join(text(x) for x in second)  # its last reply
+    # its reply ends where a small model would go on to echo the workbench with results it invented
+    assert all("\nExperiments (" in (stop or ()) for stop in m["researcher"].stops[:6])
+    # system, task, the last reply with its results (or what answered it), the supervisor's word, the workbench
+    assert all(len(call) <= 7 for call in m["researcher"].calls[:6])   # the 7th: class form
 
 
 def test_a_bad_signature_is_sent_back_before_it_runs(run):
@@ -191,13 +296,25 @@ def test_a_bad_signature_is_sent_back_before_it_runs(run):
         text(x) for x in m["researcher"].calls[2])
 
 
+def test_a_name_another_function_has_is_sent_back_before_it_runs_with_the_fix(run):
+    out, m, _ = run
+    said = "\n".join(text(x) for x in m["researcher"].calls[3])
+    assert ("Not run, not charged: choose(request, replicas) reads replica, which it does not have (`if "
+            "replica.num_pending_requests + replica.num_active_requests == 0:`): replica is an argument of "
+            "admit(request, replica) only") in said
+    assert "for replica in replicas" in said
+    assert not any("NameError" in str(e.get("error")) for e in out.state["ledger"])
+
+
 def test_a_repeated_error_gets_the_fix_and_a_third_switches_the_form(run):
     out, m, _ = run
     ledger = sorted(out.state["ledger"], key=lambda e: e["seq"])
     assert [bool(e.get("error")) for e in ledger] == [False, False, True, True, True]
-    fourth = "\n".join(text(x) for x in m["researcher"].calls[4])
+    third = "\n".join(text(x) for x in m["researcher"].calls[4])
+    assert "c1-e003 failed; the fix: requests and replicas are objects, not tuples" in third
+    fourth = "\n".join(text(x) for x in m["researcher"].calls[5])
     assert "The same error twice (c1-e004): requests and replicas are objects, not tuples" in fourth
-    last = "\n".join(text(x) for x in m["researcher"].calls[5])
+    last = "\n".join(text(x) for x in m["researcher"].calls[6])
     assert "3 designs in a row failed in the functions form" in last
     assert "class Router(BaseGlobalScheduler)" in last.split("Design file policy.py now:")[1]
 

@@ -18,6 +18,7 @@ class ScriptedChatModel(GenericFakeChatModel):
     model_name: str = "gpt-4.1-mini"
     calls: list = Field(default_factory=list, exclude=True)
     bound: list = Field(default_factory=list, exclude=True)   # {"tools": names, "tool_choice": ...} per bind
+    stops: list = Field(default_factory=list, exclude=True)   # the stop sequences of each call
 
     def bind_tools(self, tools: Any, **kwargs: Any) -> ScriptedChatModel:
         names = [getattr(t, "name", None) or (t.get("function", {}).get("name") if isinstance(t, dict) else t)
@@ -27,6 +28,7 @@ class ScriptedChatModel(GenericFakeChatModel):
 
     def _generate(self, messages, stop=None, run_manager=None, **kwargs):
         self.calls.append(list(messages))
+        self.stops.append(stop)
         return super()._generate(messages, stop=stop, run_manager=run_manager, **kwargs)
 
 
