@@ -445,7 +445,31 @@ def test_glia_compare_runs_every_method_on_a_program_task_through_the_one_ledger
     assert summary["baselines"]["starter"]["heldout"] is not None
     assert summary["methods"]["best_shot"]["search"]["mean"] > 1.3627
     report = (tmp_path / "compares" / "cmp-prog" / "report.md").read_text()
-    assert "by the evaluator's variants heldout, shifted" in report and "baseline starter" in report
+    assert "baseline starter" in report
+    # the report speaks of the program task's evaluations and variants, not of a simulator's seeds
+    assert "by the evaluator's variants heldout (`--split heldout`), shifted (`--split shifted`)" in report
+    assert "as the shinka evaluator `evaluate.py` reports it on its own cases (the search), valid only with " \
+           "`correct` >= 1. Budget: 1 evaluations per run" in report
+    assert "Timeout per evaluation: 60 s of wall time (the evaluator and the program together)" in report
+    assert "| method | runs | evaluations used | search | held-out variant | shifted variant |" in report
+    assert "## Best design so far against evaluations" in report and "| run | status | evaluations |" in report
+    assert "- Hardened: each run's best program evaluated again in a fresh copy of the working directory" in report
+    for simulator_term in ("over seeds", "seed", "simulations used", "simulation time", "shifted workload"):
+        assert simulator_term not in report.lower(), simulator_term
+
+
+def test_compare_progress_lines_on_a_program_task_count_evaluations(capsys):
+    from glia.graph.experiments.compare.commands import progress
+
+    say = progress(quiet=False)
+    say({"event": "timeout", "seconds": 60, "cpu_s": None, "basis": "", "program": True})
+    say({"event": "unit_start", "unit": "glia-r1", "budget": 2, "used": 0})
+    say({"event": "evaluation", "unit": "glia-r1", "used": 1, "budget": 2, "label": "swf", "value": 1.5})
+    say({"event": "heldout", "what": "baselines"})
+    err = capsys.readouterr().err
+    assert "timeout per evaluation of a program: 60 s of wall time" in err and "seed" not in err
+    assert "(0 of 2 evaluations used)" in err and "glia-r1: evaluation 1/2 swf -> 1.500" in err
+    assert "re-measuring the baselines with the evaluator's held-out and shifted variants" in err
 
 
 # the speed-aware, shortest-work-first function as EoH and FunSearch ask for it (a thought, then the function)

@@ -42,6 +42,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
 def progress(quiet: bool):
     started = time.monotonic()
+    noun = ["simulation"]  # "evaluation" once the comparison says it is on a program task
 
     def say(text: str) -> None:
         if not quiet:
@@ -53,24 +54,30 @@ def progress(quiet: bool):
             say(f"baseline {e['policy']}: " + (f"error {e['error']['kind']}" if e.get("error") else
                                                f"{e['value']:.3f}"))
         elif kind == "timeout":
-            if e.get("cpu_s") is None:
+            if e.get("program"):
+                noun[0] = "evaluation"
+                say(f"timeout per evaluation of a program: {e['seconds']:g} s of wall time (the evaluator and the "
+                    "program together)")
+            elif e.get("cpu_s") is None:
                 say(f"timeout per seed of a candidate: {e['seconds']:g} s of wall time (no CPU budget)")
             else:
                 say(f"CPU budget per seed of a candidate: {e['cpu_s']:g} s ({e['basis']}), enforced by the kernel; "
                     f"wall-clock cap {e['seconds']:g} s")
         elif kind == "unit_start":
-            say(f"{e['unit']}: starting ({e['used']} of {e['budget']} simulations used)")
+            say(f"{e['unit']}: starting ({e['used']} of {e['budget']} {noun[0]}s used)")
         elif kind == "evaluation":
             res = (f"error {e['error']['kind']}" if e.get("error") else
                    f"{e['value']:.3f}" if e.get("value") is not None else e.get("status"))
-            say(f"{e['unit']}: simulation {e['used']}/{e['budget']} {str(e.get('label') or '')[:60]} -> {res}")
+            say(f"{e['unit']}: {noun[0]} {e['used']}/{e['budget']} {str(e.get('label') or '')[:60]} -> {res}")
         elif kind == "no_program":
-            say(f"{e['unit']}: the reply held no program (no simulation charged)")
+            say(f"{e['unit']}: the reply held no program (no {noun[0]} charged)")
         elif kind == "unit_end":
             best = f"{e['value']:.3f}" if e.get("value") is not None else "no valid design"
-            say(f"{e['unit']}: done, {e['sims_used']} simulations, best {best}")
+            say(f"{e['unit']}: done, {e['sims_used']} {noun[0]}s, best {best}")
         elif kind == "heldout":
-            say(f"re-measuring the {e['what']} on held-out seeds and the shifted workload")
+            say(f"re-measuring the {e['what']} " + ("with the evaluator's held-out and shifted variants"
+                                                    if noun[0] == "evaluation" else
+                                                    "on held-out seeds and the shifted workload"))
         elif kind == "paused":
             say(f"{e['unit']}: paused: {e['message']}")
     return on_event

@@ -152,15 +152,20 @@ def _vs(s: dict, ref: float | None) -> str:
 def write_report(config, task: dict, summary: dict, status: str, message: str) -> Path:
     metric, goal = summary["metric"], summary["goal"]
     ref_name, ref = next(((p, b) for p, b in summary["baselines"].items() if not b.get("error")), (None, {}))
-    png = _plot(config, summary)
     program = task["design"].get("layer") == "program"
+    png = _plot(config, summary, "evaluations" if program else "simulations")
     held = {"seeds": []} if program else heldout.plan(task)
     shifted = "" if program else heldout.shifted_workload(task["benchmark"]["workload"], held["shifted"])[0]
+    clock = task["budget"]["wall_clock_s"]
+    runs = (f"{config.runs} run(s) per method, "
+            + (f"each within {clock:g} s of wall clock. " if math.isfinite(clock) else "with no wall-clock limit. ")
+            + f"Model: {summary['model'] or 'none'}. Executor: {config.executor}. ")
     lines = [f"# Comparison {config.compare_id}: task `{task['name']}`", "",
+             (_program_objective(task, summary, config.budget) + runs +
+              f"Timeout per evaluation: {summary['timeout_s']:g} s of wall time (the evaluator and the program "
+              "together).") if program else
              f"Objective: {goal} `{metric}` on `{task['benchmark']['workload']}` over seeds "
-             f"{task['benchmark']['seeds']} (the search seeds). Budget: {config.budget} simulations per run, "
-             f"{config.runs} run(s) per method, each within {task['budget']['wall_clock_s']:g} s of wall clock. "
-             f"Model: {summary['model'] or 'none'}. Executor: {config.executor}. "
+             f"{task['benchmark']['seeds']} (the search seeds). Budget: {config.budget} simulations per run, " + runs
              + (f"CPU budget per seed of a candidate: {summary['cpu_budget']['seconds']:g} s "
                 f"({summary['cpu_budget']['basis']}), enforced by the kernel, with a wall-clock cap of "
                 f"{summary['timeout_s']:g} s." if summary.get("cpu_budget") else
@@ -168,15 +173,17 @@ def write_report(config, task: dict, summary: dict, status: str, message: str) -
     if status != "finished":
         ran = ", ".join(f"{m['name']} {m['runs']} of {config.runs}" for m in summary["methods"].values())
         lines += [f"> **Incomplete** (runs finished: {ran or 'none'}): {message}", ""]
-    where = ((f"by the evaluator's variants {', '.join(task['evaluator']['variants'])}" if task["evaluator"]["variants"]
+    where = ((f"by the evaluator's variants {_variants(task)}" if task["evaluator"]["variants"]
               else "nowhere: **there is no held-out check** (the task gives no held-out variant of its evaluator)")
              if program else f"on {len(held['seeds'])} held-out seeds ({held['seeds'][0]}-{held['seeds'][-1]}) and "
              f"on `{shifted}`")
     lines += ["## Results", "",
               "The best design of each run (the best score in its ledger), as measured during the search, then "
               f"re-measured {where}; mean and 90 % CI over runs.", "",
-              f"| method | runs | simulations used | search seeds | held-out seeds | shifted workload | held-out vs "
-              f"{ref_name or 'baseline'} | errors per run |",
+              ("| method | runs | evaluations used | search | held-out variant | shifted variant | held-out vs "
+               if program else
+               "| method | runs | simulations used | search seeds | held-out seeds | shifted workload | held-out vs ")
+              + f"{ref_name or 'baseline'} | errors per run |",
               "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for m in summary["methods"].values():
         lines.append(f"| {m['name']} | {m['runs']} | {m['sims_used']:.1f} | {_ci(m['search'])} | {_ci(m['heldout'])} "
@@ -199,22 +206,23 @@ def write_report(config, task: dict, summary: dict, status: str, message: str) -
     for name, b in summary["baselines"].items():
         lines.append(f"| baseline {name} | - | - | {fmt(b['value'])} | {fmt(b['heldout'])} | {fmt(b['shifted'])} "
                      "| - | - |")
-    lines += ["", "## Best design so far against simulations", ""]
+    noun = "evaluations" if program else "simulations"
+    lines += ["", f"## Best design so far against {noun}", ""]
     lines += [f"![curves]({png.name})", ""] if png else [
         "(no plot: matplotlib is not installed; `pip install 'glia[plots]'`)", ""]
     header = " | ".join(m["name"] for m in summary["methods"].values())
-    lines += [f"| simulations | {header} |", "| ---: |" + " ---: |" * len(summary["methods"])]
+    lines += [f"| {noun} | {header} |", "| ---: |" + " ---: |" * len(summary["methods"])]
     for k in range(config.budget):
         cells = [_ci(m["curve"][k] | {"of": m["curve"][k]["runs"], "n": m["curve"][k]["valid_runs"],
                                       "deterministic": m.get("deterministic", False)})
                  for m in summary["methods"].values()]
         lines.append(f"| {k + 1} | " + " | ".join(cells) + " |")
-    lines += ["", "## Cost per run (means)", "", "| method | wall clock (s) | simulation time (s) | model calls | "
+    lines += ["", "## Cost per run (means)", "", f"| method | wall clock (s) | {noun[:-1]} time (s) | model calls | "
               "tokens | USD |", "| --- | ---: | ---: | ---: | ---: | ---: |"]
     for m in summary["methods"].values():
         lines.append(f"| {m['name']} | {m['wall_s']:.0f} | {m['sim_s']:.0f} | {m['calls']:.0f} | {m['tokens']:.0f} | "
                      f"{m['usd']:.4f} |")
-    lines += ["", "## Runs", "", "| run | status | simulations | errors | best (search) | hardened | held-out | "
+    lines += ["", "## Runs", "", f"| run | status | {noun} | errors | best (search) | hardened | held-out | "
               "shifted | wall clock (s) | tokens |",
               "| --- | --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: |"]
     for m in summary["methods"].values():
@@ -227,27 +235,70 @@ def write_report(config, task: dict, summary: dict, status: str, message: str) -
                          f"{fmt((u['best'] or {}).get('value'))} | {check} | "
                          f"{fmt((held.get('heldout') or {}).get('value'))} | "
                          f"{fmt((held.get('shifted') or {}).get('value'))} | {u['wall_s']:.0f} | {u['tokens']} |")
-    lines += ["", "## Definitions", "",
-              "- Best so far at k simulations: the best objective among a run's first k evaluations; failed or "
-              "infeasible candidates are never best; a run that stopped early keeps its best.",
-              "- MCG-Par4: every 4-subset of the single-context Glia runs, the best of the subset, averaged over "
-              "subsets; on the curve, the point at 4k simulations uses the first k of each run. Held out: the mean "
-              "over subsets of the held-out figure of each subset's winner.",
-              "- MCG-Seq: the Glia runs concatenated in every order (each as long as it ran, in simulations and in "
-              "time), the running best of the concatenation, averaged over orders. Held out: its final winner (the "
-              "best of all runs) re-measured.",
-              "- Deterministic: a method whose runs evaluated the same programs with the same results is one run "
-              "repeated; it is shown as that run's figure, \"deterministic: one distinct run\", with no CI.",
-              "- Hardened: each run's best design re-measured with its policies in a process of their own; a best "
-              "whose figures it does not reproduce is rejected (no best for that run).",
-              "- Held-out: the best design of a run re-measured on seeds the search never saw, and on the task's "
-              "workload with its load shifted; not charged to the budget.", ""]
+    lines += ["", "## Definitions", ""] + (_PROGRAM_DEFINITIONS if program else _DEFINITIONS) + [""]
     path = config.dir / "report.md"
     path.write_text("\n".join(lines))
     return path
 
 
-def _plot(config, summary: dict) -> Path | None:
+_DEFINITIONS = [
+    "- Best so far at k simulations: the best objective among a run's first k evaluations; failed or "
+    "infeasible candidates are never best; a run that stopped early keeps its best.",
+    "- MCG-Par4: every 4-subset of the single-context Glia runs, the best of the subset, averaged over "
+    "subsets; on the curve, the point at 4k simulations uses the first k of each run. Held out: the mean "
+    "over subsets of the held-out figure of each subset's winner.",
+    "- MCG-Seq: the Glia runs concatenated in every order (each as long as it ran, in simulations and in "
+    "time), the running best of the concatenation, averaged over orders. Held out: its final winner (the "
+    "best of all runs) re-measured.",
+    "- Deterministic: a method whose runs evaluated the same programs with the same results is one run "
+    "repeated; it is shown as that run's figure, \"deterministic: one distinct run\", with no CI.",
+    "- Hardened: each run's best design re-measured with its policies in a process of their own; a best "
+    "whose figures it does not reproduce is rejected (no best for that run).",
+    "- Held-out: the best design of a run re-measured on seeds the search never saw, and on the task's "
+    "workload with its load shifted; not charged to the budget."]
+_PROGRAM_DEFINITIONS = [
+    "- An evaluation: one run of the task's evaluator on one program, in a fresh copy of its working directory; "
+    "the budget counts evaluations (a program evaluated before is not charged again).",
+    "- Best so far at k evaluations: the best objective among a run's first k evaluations; a program that failed "
+    "or broke the task's validity constraint is never best; a run that stopped early keeps its best.",
+    "- Baseline starter: the task's starting program, evaluated several times; the spread of its objective is the "
+    "noise band, and a gain inside it is not a gain.",
+    "- Deterministic: a method whose runs evaluated the same programs with the same results is one run repeated; "
+    "it is shown as that run's figure, \"deterministic: one distinct run\", with no CI.",
+    "- MCG-Par4 and MCG-Seq: as for simulator tasks, with evaluations in place of simulations: every 4-subset of "
+    "the single-context Glia runs (the best of the subset, averaged over subsets), and the runs concatenated in "
+    "every order (the running best, averaged over orders); their held-out figures are the winners' held-out figures.",
+    "- Hardened: each run's best program evaluated again in a fresh copy of the working directory; a best whose "
+    "objective differs from the one measured by more than the starter's noise band, or that is invalid there, is "
+    "rejected (no best for that run).",
+    "- Held-out and shifted: the best program of a run evaluated by the evaluator's held-out and shifted variants "
+    "(the arguments or environment the task gives in [evaluator.heldout] and [evaluator.shifted]); where the task "
+    "gives none, there is no held-out check. Not charged to the budget."]
+
+
+def _variants(task: dict) -> str:
+    """The evaluator's variants as the task sets them, e.g. ``heldout (`--split heldout`), shifted (...)``."""
+    out = []
+    for name, v in sorted(task["evaluator"]["variants"].items()):
+        how = [" ".join(v.get("args") or [])] + [f"{k}={x}" for k, x in (v.get("env") or {}).items()] + [
+            f"{k}={x!r}" for k, x in (v.get("kwargs") or {}).items()]
+        how = [h for h in how if h]
+        out.append(f"{name} (`{'`, `'.join(how)}`)" if how else name)
+    return ", ".join(out)
+
+
+def _program_objective(task: dict, summary: dict, budget: int) -> str:
+    """A program task's objective and budget in its own terms: the evaluator judges, the budget is evaluations."""
+    ev = task["evaluator"]
+    entry = ev.get("entry") or " ".join(ev.get("command") or [])
+    con = task["objective"].get("constraint") or {}
+    bound = (f">= {con['min']:g}" if con.get("min") is not None else f"<= {con['max']:g}") if con.get("metric") else ""
+    valid = f", valid only with `{con['metric']}` {bound}" if bound else ""
+    return (f"Objective: {summary['goal']} `{summary['metric']}` as the {ev['format']} evaluator `{entry}` reports "
+            f"it on its own cases (the search){valid}. Budget: {budget} evaluations per run, ")
+
+
+def _plot(config, summary: dict, noun: str = "simulations") -> Path | None:
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -276,7 +327,7 @@ def _plot(config, summary: dict) -> Path | None:
             ax.annotate(name, (0.99, b["value"]), xycoords=("axes fraction", "data"), ha="right", va="bottom",
                         fontsize=8, color="grey")
     ax.xaxis.get_major_locator().set_params(integer=True)
-    ax.set_xlabel("simulations used")
+    ax.set_xlabel(f"{noun} used")
     ax.set_ylabel(f"best {summary['metric']} so far ({summary['goal']})")
     ax.set_title(f"{summary['task']}: best design so far, mean and 90 % CI over runs")
     ax.grid(alpha=0.3)

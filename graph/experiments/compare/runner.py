@@ -170,7 +170,7 @@ def _execute(config: CompareConfig, on_event: Callable[[dict], None], factory: C
     evaluator.calibrate(baselines.values())
     cpu = getattr(evaluator, "cpu", None)  # None: no CPU budget (a program task), only the wall-clock timeout
     on_event({"event": "timeout", "seconds": evaluator.timeout_s, "cpu_s": cpu.seconds if cpu else None,
-              "basis": cpu.basis if cpu else ""})
+              "basis": cpu.basis if cpu else "", "program": task["design"].get("layer") == "program"})
     first = next(iter(baselines.values()), {})
     shared = methods.Shared(config.compare_id, config.task, task, config.workspace, evaluator, ledger,
                             first.get("value") if not first.get("error") else None, config.model, factory,
