@@ -114,7 +114,9 @@ def _finish(outcome, as_json: bool) -> int:
     else:
         print(f"run {data['thread_id']}: {data['status']}" + (f": {data['message']}" if data["message"] else ""))
         print(f"implementations: {', '.join(f'{k}={v}' for k, v in data['implementations'].items())}")
-        print(f"simulations used: {data['simulations_used']} of {data['simulations_budget']}")
+        program = outcome.state.get("task", {}).get("design", {}).get("layer") == "program"
+        print(f"{'evaluations' if program else 'simulations'} used: {data['simulations_used']} of "
+              f"{data['simulations_budget']}")
         metric = data.get("objective", "mean_e2e_s")
         for name, b in data["baselines"].items():
             print(f"baseline {name}: {objective_text(metric, b.get(metric))}" + ("" if b.get("feasible", True) else
@@ -169,7 +171,8 @@ def cmd_run(args) -> int:
             print("no model configured (--model or GLIA_MODEL): running every node's offline implementation",
                   file=sys.stderr)
         contexts = f"{config.contexts} contexts ({config.mode})" if config.contexts > 1 else "1 context"
-        say(f"[run] run {config.thread_id}: task {task['name']}, {config.budget_sims} simulations, {contexts}, in "
+        noun = "evaluations" if task["design"].get("layer") == "program" else "simulations"
+        say(f"[run] run {config.thread_id}: task {task['name']}, {config.budget_sims} {noun}, {contexts}, in "
             f"{config.run_dir}; if it stops, `glia resume {config.thread_id}` continues it")
     return _carry(lambda progress: start_run(config, on_event=progress), config.thread_id, args,
                   task["objective"]["metric"])

@@ -97,7 +97,7 @@ def _experiment(d: dict, metric: str, eta: Eta) -> str:
     line = f"[{d['context']}] experiment {d['id']}: {d['label'][:80]} -> {res}"
     if d.get("left") is None:
         return line
-    line += f" · {d['budget'] - d['left']} of {d['budget']} simulations used"
+    line += f" · {d['budget'] - d['left']} of {d['budget']} {d.get('unit', 'simulations')} used"
     left_s = eta.finished(d["context"], d["left"])
     return line + (f", about {duration(left_s)} left in the search" if left_s is not None else "")
 

@@ -27,7 +27,8 @@ def budget_exhausted(state: GliaState) -> str | None:
     b = state.get("budget", {})
     usage = state.get("usage", {})
     if sims_left(state) <= 0:
-        return "simulation budget used"
+        program = (state.get("task") or {}).get("design", {}).get("layer") == "program"
+        return f"{'evaluation' if program else 'simulation'} budget used"
     if usage.get("usd", 0.0) >= b.get("usd", float("inf")):
         return "USD budget used"
     if b.get("tokens") and usage.get("tokens", 0) >= b["tokens"]:

@@ -148,7 +148,9 @@ def run_tools(state: GliaState, runtime: Runtime[GliaContext]) -> GliaState:
                                    "label": e.get("label", ""), "metrics": e["metrics"], "error": entry.get("error"),
                                    "verdict": entry["verdict"], "feasible": entry["feasible"],
                                    "violation": entry["violation"], "left": left,
-                                   "budget": state["budget"]["simulations"], "reused": bool(e.get("reused"))})
+                                   "budget": state["budget"]["simulations"], "reused": bool(e.get("reused")),
+                                   "unit": "evaluations" if task["design"].get("layer") == "program" else
+                                   "simulations"})
         messages.append(ToolMessage(content=res.text, tool_call_id=tc["id"], name=tc["name"],
                                     status="error" if res.error else "success"))
     update: GliaState = {"researcher_messages": messages, "ledger": entries,

@@ -120,9 +120,12 @@ def test_init_from_openevolve_then_run_offline_finishes_and_reports_no_held_out_
     shutil.copytree(EXAMPLES / "cache-eviction", problem)
     assert main(["init", "--from-openevolve", str(problem), "--out", str(tmp_path / "cache.toml")]) == 0
     assert main(["run", "--task", str(tmp_path / "cache.toml"), "--offline", "--budget-sims", "1", "--workspace",
-                 str(tmp_path / "ws"), "--quiet"]) == 0
-    out = capsys.readouterr().out
-    assert "finished" in out and "simulations used: 1 of 1" in out and "baseline starter: combined_score 0.216" in out
+                 str(tmp_path / "ws")]) == 0
+    out, err = capsys.readouterr()
+    # a program task's budget is evaluations, in every line the user sees
+    assert "task cache, 1 evaluations, 1 context" in err and "· 1 of 1 evaluations used" in err
+    assert "simulation" not in err and "simulation" not in out
+    assert "finished" in out and "evaluations used: 1 of 1" in out and "baseline starter: combined_score 0.216" in out
     report = next((tmp_path / "ws" / "runs").glob("*/report.md")).read_text()
     assert "offline program-constants search" in report and "`PROTECTED_FRACTION`" in report
     assert "There is no held-out check" in report
