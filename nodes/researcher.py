@@ -72,7 +72,7 @@ def llm_researcher(state: GliaState, runtime: Runtime[GliaContext]) -> GliaState
                  form)
     design = state["task"]["design"]["file"]
     parsed = (design_form.functions_reply(reply, _design_source(state), layer_of(state["task"]), design)
-              if form == "functions" else parse_reply(reply))
+              if form == "functions" else parse_reply(reply, program=layer_of(state["task"]) == "program"))
     problem = parsed.error() or _design_problem(parsed, design, state) or _repeat(state, parsed, design)
     # each reply is counted once: run as a native call, run after reading it from text, or sent back
     count(usage, "researcher", replies=1, repairs=int(bool(problem)),

@@ -35,6 +35,12 @@ EXPECTED = """Reply with exactly one of:
   to the design file and run);
 - <tool_call>{{"name": "finish", "arguments": {{"summary": "..."}}}}</tool_call> to propose your best design."""
 
+# a program task's: the design is the whole program the evaluator runs, not a policy class
+EXPECTED_PROGRAM = """Reply with exactly one of:
+- a tool call: <tool_call>{{"name": "TOOL", "arguments": {{...}}}}</tool_call>, with TOOL one of {tools};
+- a new program: the whole file in one ```python block (it is written to the design file and run by the evaluator);
+- <tool_call>{{"name": "finish", "arguments": {{"summary": "..."}}}}</tool_call> to propose your best design."""
+
 FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL)
 TOOL_CALL_TAG = re.compile(r"<tool_call>\s*(.*?)\s*(?:</tool_call>|\Z)", re.DOTALL)
 FUNCTIONS_PREFIX = re.compile(r"functions\.([A-Za-z_][A-Za-z0-9_]*)\s*:")
@@ -86,12 +92,15 @@ class ParsedReply:
 
 
 def parse_reply(message: AIMessage, specs: Mapping[str, type[BaseModel]] | None = None,
-                code: bool = True) -> ParsedReply:
+                code: bool = True, program: bool = False) -> ParsedReply:
     """The actions in ``message``: native tool calls if any, else calls written as text, plus (when ``code``) a
     fenced Python block that defines a scheduler class. ``specs`` maps tool names to argument schemas (default: the
-    researcher's tools)."""
+    researcher's tools). ``program``: the design is a program task's whole program, so any Python block that parses
+    is the new design (there is no policy class to look for)."""
     specs = specs if specs is not None else {n: SPECS[n][0] for n in RESEARCHER_TOOLS}
     out = ParsedReply(truncated=(message.response_metadata or {}).get("finish_reason") == "length")
+    if program:
+        out.expected = EXPECTED_PROGRAM
     for i, tc in enumerate(message.tool_calls or []):
         _add(out, specs, tc["name"], tc.get("args") or {}, "native", tc.get("id") or f"native{i}")
     for bad in message.invalid_tool_calls or []:
@@ -101,7 +110,7 @@ def parse_reply(message: AIMessage, specs: Mapping[str, type[BaseModel]] | None 
     if not message.tool_calls:
         _text_calls(out, specs, text)
     if code and not any(a.name == "write_file" for a in out.actions):
-        _code_block(out, text, bool(out.actions or out.problems))
+        _code_block(out, text, bool(out.actions or out.problems), program)
     if not out.actions and not out.problems:
         _explain_nothing(out, specs, text)
     if out.truncated and not out.ok:
@@ -411,7 +420,7 @@ def _json_error(text: str) -> str:
     return "not an object"
 
 
-def _code_block(out: ParsedReply, text: str, have_other: bool) -> None:
+def _code_block(out: ParsedReply, text: str, have_other: bool, program: bool = False) -> None:
     """The last fenced Python block (or a bare program) that defines a policy class (``schedule``, ``next_index``
     or ``desired_replicas``)."""
     text = unescape(text)
@@ -429,8 +438,8 @@ def _code_block(out: ParsedReply, text: str, have_other: bool) -> None:
                 out.problems.append(f"Your Python block does not parse{cut}: line {exc.lineno}: {exc.msg}. Send "
                                     "the whole file again in one ```python block.")
             return
-        cls = _scheduler_class(tree)
-        if cls:
+        cls = "" if program else _scheduler_class(tree)
+        if program or cls:
             out.actions.insert(0, Action(POLICY, {"code": code, "class_name": cls}, "code_block",
                                          "code" + hashlib.sha256(code.encode()).hexdigest()[:8]))
             return

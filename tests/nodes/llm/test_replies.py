@@ -223,3 +223,17 @@ def test_an_experiment_is_labelled_by_the_hypothesis_its_reply_states_not_by_the
              "one idea: H3, cut the growth reserve from 128 to 48 tokens.\n\n```python\nclass Router: ...\n```")
     assert idea_of(reply) == "H3, cut the growth reserve from 128 to 48 tokens"
     assert idea_of("Route by KV blocks in use. Then more.") == "Route by KV blocks in use"
+
+
+def test_a_program_tasks_python_block_is_the_new_design_and_the_menu_says_program():
+    """A program task's design is the whole program the evaluator runs: a Python block with no policy class is the new
+    design (the 1.5B model's program was refused as "defines no scheduler" on the text protocol), and a reply with no
+    action is told to send "a new program", never "a class with a schedule(self) method"."""
+    from glia.nodes.llm.replies import POLICY, parse_reply
+    program = "Idea: weigh work more.\n```python\nWORK_WEIGHT = 3.2\n\ndef place(job, machines):\n    return 0\n```"
+    parsed = parse_reply(AIMessage(content=program), program=True)
+    assert parsed.ok and [a.name for a in parsed.actions] == [POLICY]
+    assert "WORK_WEIGHT = 3.2" in parsed.actions[0].args["code"]
+    assert not parse_reply(AIMessage(content=program)).ok        # a policy task still wants its class
+    nothing = parse_reply(AIMessage(content="a new design"), program=True).error()
+    assert "a new program: the whole file in one ```python block" in nothing and "schedule(self)" not in nothing
