@@ -66,8 +66,10 @@ def llm_researcher(state: GliaState, runtime: Runtime[GliaContext]) -> GliaState
     if switch:
         return switch
     usage: dict = {}
-    retrying = _failures_in_a_row(state.get("researcher_messages", [])) > 0
-    modes = _modes(state, configured, _unusable_form(state.get("researcher_messages", [])), usage)
+    corrections = _corrections(state.get("researcher_messages", []))
+    retrying = bool(corrections)
+    # a reply the harness could not read (not a refused design) is a matter of the tool-call format
+    modes = _modes(state, configured, retrying and bool(corrections[0].additional_kwargs.get("unusable", True)), usage)
     reply = _ask(ctx, modes, _conversation(state, modes, form), usage, RETRY_TEMPERATURE if retrying else None,
                  form)
     design = state["task"]["design"]["file"]
@@ -401,7 +403,7 @@ def _repair(state: GliaState, reply: AIMessage, problem: str, usage: dict, form_
         problem += (f"\nNo experiment measured {', '.join(claimed)}: only run_simulation results count. The "
                     f"experiments so far:\n{prompts.ledger_table(own_ledger(state), metric)}")
     said = AIMessage(content=reply.content or _calls_text(reply) or "(empty reply)", name="researcher", id=reply.id)
-    failures = _failures_in_a_row(state.get("researcher_messages", [])) + 1
+    failures = len(_corrections(state.get("researcher_messages", []))) + 1
     if failures >= MAX_REPAIRS:
         note = AIMessage(content=f"I gave no usable action in {failures} replies in a row; proposing the best "
                                  "design measured so far.", name="researcher")
@@ -417,22 +419,13 @@ def _calls_text(reply: AIMessage) -> str:
                                                 and c["args"].get("path") else "") + "]" for c in calls)
 
 
-def _unusable_form(messages: list[AnyMessage]) -> bool:
-    """Whether the harness's last correction (in the current run of failures) was of a reply it could not read."""
-    for m in reversed(messages):
-        if isinstance(m, ToolMessage) or getattr(m, "name", None) in ("analyst", "supervisor"):
-            return False
-        if isinstance(m, HumanMessage) and getattr(m, "name", None) == "harness":
-            return bool(m.additional_kwargs.get("unusable", True))
-    return False
-
-
-def _failures_in_a_row(messages: list[AnyMessage]) -> int:
-    """Harness corrections since the researcher last ran something or heard from another agent."""
-    n = 0
+def _corrections(messages: list[AnyMessage]) -> list[AnyMessage]:
+    """The harness's corrections since the researcher last ran something or heard from another agent, newest first
+    (each says in ``additional_kwargs["unusable"]`` whether the reply could not be read at all)."""
+    out = []
     for m in reversed(messages):
         if isinstance(m, ToolMessage) or getattr(m, "name", None) in ("analyst", "supervisor"):
             break
         if isinstance(m, HumanMessage) and getattr(m, "name", None) == "harness":
-            n += 1
-    return n
+            out.append(m)
+    return out
