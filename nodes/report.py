@@ -146,6 +146,14 @@ def implementations(state: GliaState) -> dict[str, set[str]]:
     return impls
 
 
+def finding_lines(findings: list, measured) -> list[str]:
+    """The analyst's findings as report lines: the heuristic analyst's are SQL results and stand as they are; a
+    model's words are checked, every figure nothing measured marked (``measured``: ``known_figures``)."""
+    return [f"- `{f['experiment']}` {f['topic']}: "
+            + (f["text"] if f.get("topic") != "llm" else mark_unsupported(
+                f["text"], measured.with_extra(f.get("figures", [])), [f["experiment"]])) for f in findings]
+
+
 def write_report(state: GliaState, path: Path) -> str:
     """The report, section by section (each a function below), written to ``path`` and returned."""
     if state["task"].get("design", {}).get("layer") == "program":  # a program judged by the user's evaluator
@@ -258,13 +266,7 @@ def _why(state: GliaState, ledger: list) -> list[str]:
     measured = known_figures(state)
     findings = [f for f in state.get("findings", []) if f.get("flagged")]
     if findings:
-        lines += ["Analyst findings (flagged):", ""]
-        for f in findings:
-            # the heuristic analyst's findings are SQL results; a model's words are checked
-            text = f["text"] if f.get("topic") != "llm" else mark_unsupported(
-                f["text"], measured.with_extra(f.get("figures", [])), [f["experiment"]])
-            lines.append(f"- `{f['experiment']}` {f['topic']}: {text}")
-        lines.append("")
+        lines += ["Analyst findings (flagged):", "", *finding_lines(findings, measured), ""]
     ints = state.get("interventions", [])
     if ints:
         lines += ["Supervisor interventions:", ""]

@@ -8,7 +8,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from glia.nodes.claims import known_figures, mark_unsupported
+from glia.nodes.claims import known_figures
+from glia.nodes.report import finding_lines
 from glia.simulator.metrics import fmt
 from glia.state import GliaState
 from glia.state.tasks.task import constraint_text
@@ -99,13 +100,7 @@ def write_program_report(state: GliaState, path: Path, delivered) -> str:
     measured = known_figures(state)
     findings = [f for f in state.get("findings", []) if f.get("flagged")][-8:]
     if findings:
-        lines += ["## Analyst findings (flagged, newest)", ""]
-        for f in findings:
-            # the heuristic analyst's findings are SQL results; a model's words are checked
-            text = f["text"] if f.get("topic") != "llm" else mark_unsupported(
-                f["text"], measured.with_extra(f.get("figures", [])), [f["experiment"]])
-            lines.append(f"- `{f['experiment']}` {f['topic']}: {text}")
-        lines.append("")
+        lines += ["## Analyst findings (flagged, newest)", "", *finding_lines(findings, measured), ""]
     cm = (task["objective"].get("constraint") or {}).get("metric")
     lines += ["## Experiments", "", f"| context | id | design | {metric} |" + (f" {cm} |" if cm else "")
               + " status | verdict |", "| --- | --- | --- | ---: |" + (" ---: |" if cm else "") + " --- | --- |"]
