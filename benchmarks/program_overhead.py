@@ -186,13 +186,8 @@ def executors(args) -> None:
         else:
             os.environ.setdefault("RAY_AUTH_MODE", "disabled")
             t0 = time.perf_counter()
-            if args.ray_address:
-                ray.init(address=args.ray_address, include_dashboard=False, log_to_driver=False)
-            else:
-                ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False,
-                         _temp_dir=tempfile.mkdtemp(prefix="glia-ray-bench-"))
+            runs["ray"] = RayExecutor(args.ray_address)  # starts (or connects to) Ray as glia run --executor ray does
             started = time.perf_counter() - t0
-            runs["ray"] = RayExecutor()
             cold = runs["ray"].run_program(placement_spec(), (PLACEMENT / "initial.py").read_text())
             print(f"Ray: started in {started:.2f} s; a first evaluation (a cold worker: imports, the isolation "
                   f"probe) {cold.wall_s:.3f} s ({cold.status})")
