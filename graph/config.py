@@ -21,6 +21,7 @@ from glia.nodes.registry import ROLES, choose_implementations
 # noqa: F401  (the workspace's name and layout, read from here too)
 from glia.simulator.harness.workspace import DEFAULT_WORKSPACE, Paths
 from glia.state import AgentSettings, EvaluationSettings, GliaContext, ModelSpec, load_task
+from glia.state.tasks.task import layer_of
 
 ChatFactory = Callable[[str | None, str], Any]   # (base URL, model) -> a chat model
 
@@ -124,9 +125,12 @@ class RunConfig:
         """Probe each role's endpoint (cached per endpoint in the workspace) and choose how the role talks to it,
         overrides applied; returns what to tell the user."""
         notes = []
+        program = layer_of(load_task(self.task)) == "program"
         for role, spec in self.models.items():
             profile, cached = profile_for(self.workspace, spec.base_url, spec.model, factory, refresh)
             self.modes[role] = choose_modes(profile, role, self.endpoint).model_dump()
+            if program and self.modes[role].get("design_form"):  # a program is written whole: no form to choose
+                self.modes[role]["design_form"] = None
             notes.append(f"{role}: {mode_summary(self.modes[role])} ({spec.model} at {profile.base_url}, "
                          f"{'cached profile' if cached else 'probed'})")
         return notes

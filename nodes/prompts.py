@@ -80,6 +80,16 @@ PROTOCOL_TEXT = """Reply with exactly one action:
 - a tool call: <tool_call>{{"name": "TOOL", "arguments": {{...}}}}</tool_call>, TOOL one of {tools};
 - <tool_call>{{"name": "finish", "arguments": {{"summary": "..."}}}}</tool_call> to propose your best design."""
 
+# a program task's, on the text protocol: no menu to end on (a 1.5B model echoed "a new design: the whole file ..."
+# and "a tool call:" as its reply), the program first and the idea before it, as the functions form asks
+PROTOCOL_PROGRAM_TEXT = """To try a change, reply with one line starting 'Idea:' (the one change you make and why), then
+the whole new program in one ```python block: it is written to {design} and the evaluator runs it. To use a tool
+instead, reply <tool_call>{{"name": "TOOL", "arguments": {{...}}}}</tool_call> with TOOL one of {tools}; to stop,
+<tool_call>{{"name": "finish", "arguments": {{"summary": "..."}}}}</tool_call> proposes your best program."""
+NEXT_PROGRAM = ("Your next action: one line starting 'Idea:' with the one change you make to the program and the "
+                "finding it answers, then the whole new program in one ```python block (real code, every function "
+                "the evaluator calls kept). Or a tool call.")
+
 # the functions form (nodes/design_form.py): what a reply is, and one worked edit from another domain (an example
 # of the form only: nothing in it is an idea for any task's design)
 PROTOCOL_FUNCTIONS = """To change the design, reply with one ```python block holding only the function(s) you change,

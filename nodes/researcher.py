@@ -162,7 +162,8 @@ def _conversation(state: GliaState, modes: RoleModes, form: str = "class") -> li
     task = state["task"]
     design = task["design"]["file"]
     layer = layer_of(task)
-    protocol = (prompts.PROTOCOL_TEXT.format(design=design, tools=", ".join(RESEARCHER_TOOLS))
+    text = prompts.PROTOCOL_PROGRAM_TEXT if layer == "program" else prompts.PROTOCOL_TEXT
+    protocol = (text.format(design=design, tools=", ".join(RESEARCHER_TOOLS))
                 if modes.tools == "text" else prompts.PROTOCOL_TOOLS)
     system = prompts.program_system(task) if layer == "program" else prompts.researcher_system(layer)
     if form == "functions" and layer != "program":
@@ -181,8 +182,17 @@ def _conversation(state: GliaState, modes: RoleModes, form: str = "class") -> li
         recent = [m for m in recent if getattr(m, "name", None) != "analyst"
                   and not (isinstance(m, AIMessage) and getattr(m, "name", None) == "harness")]
     return head + adapt_messages(recent, flat) + [
-        HumanMessage(content=_workbench(state, form) + "\n" + (
-            prompts.NEXT_FUNCTIONS if form == "functions" and modes.tools == "text" else "What is your next action?"))]
+        HumanMessage(content=_workbench(state, form) + "\n" + _next_action(layer, form, modes))]
+
+
+def _next_action(layer: str, form: str, modes: RoleModes) -> str:
+    """The workbench's last line: on the text protocol, the shape of the reply wanted (a small model answers the
+    last thing it read; a menu there came back as the reply)."""
+    if modes.tools != "text":
+        return "What is your next action?"
+    if layer == "program":
+        return prompts.NEXT_PROGRAM
+    return prompts.NEXT_FUNCTIONS if form == "functions" else "What is your next action?"
 
 
 def _recent(messages: list[AnyMessage], keep: int = HISTORY) -> list[AnyMessage]:

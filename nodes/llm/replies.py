@@ -36,10 +36,10 @@ EXPECTED = """Reply with exactly one of:
 - <tool_call>{{"name": "finish", "arguments": {{"summary": "..."}}}}</tool_call> to propose your best design."""
 
 # a program task's: the design is the whole program the evaluator runs, not a policy class
-EXPECTED_PROGRAM = """Reply with exactly one of:
-- a tool call: <tool_call>{{"name": "TOOL", "arguments": {{...}}}}</tool_call>, with TOOL one of {tools};
-- a new program: the whole file in one ```python block (it is written to the design file and run by the evaluator);
-- <tool_call>{{"name": "finish", "arguments": {{"summary": "..."}}}}</tool_call> to propose your best design."""
+EXPECTED_PROGRAM = """Reply with one line starting 'Idea:' (the change you make), then the whole new program in one
+```python block (it is written to the design file and run by the evaluator). Or a tool call
+<tool_call>{{"name": "TOOL", "arguments": {{...}}}}</tool_call> with TOOL one of {tools}, or
+<tool_call>{{"name": "finish", "arguments": {{"summary": "..."}}}}</tool_call> to propose your best program."""
 
 FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL)
 TOOL_CALL_TAG = re.compile(r"<tool_call>\s*(.*?)\s*(?:</tool_call>|\Z)", re.DOTALL)
@@ -158,7 +158,7 @@ def idea_of(text: str) -> str:
     marked = next((m for s in sentences if (m := HYPOTHESIS.search(s))), None)
     if marked and not HYPOTHESIS.search(first):
         first = marked.string[marked.start():]
-    first = " ".join(first.split()).rstrip(".:")
+    first = re.sub(r"^(?:Idea|IDEA|idea)\s*:\s*", "", " ".join(first.split())).rstrip(".:")  # the protocol's word
     if len(first) <= LABEL_CHARS:
         return first
     return first[:LABEL_CHARS].rsplit(" ", 1)[0].rstrip(",;:(") + "..."

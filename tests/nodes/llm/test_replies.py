@@ -236,4 +236,4 @@ def test_a_program_tasks_python_block_is_the_new_design_and_the_menu_says_progra
     assert "WORK_WEIGHT = 3.2" in parsed.actions[0].args["code"]
     assert not parse_reply(AIMessage(content=program)).ok        # a policy task still wants its class
     nothing = parse_reply(AIMessage(content="a new design"), program=True).error()
-    assert "a new program: the whole file in one ```python block" in nothing and "schedule(self)" not in nothing
+    assert "then the whole new program in one" in nothing and "schedule(self)" not in nothing
