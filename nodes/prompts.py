@@ -89,6 +89,10 @@ instead, reply <tool_call>{{"name": "TOOL", "arguments": {{...}}}}</tool_call> w
 NEXT_PROGRAM = ("Your next action: one line starting 'Idea:' with the one change you make to the program and the "
                 "finding it answers, then the whole new program in one ```python block (real code, every function "
                 "the evaluator calls kept). Or a tool call.")
+NEXT_PROGRAM_BLOCK = ("Your next action: one line starting 'Idea:' with the one change you make to the program and "
+                      "the finding it answers, then, in one ```python block, the code between EVOLVE-BLOCK-START and "
+                      "EVOLVE-BLOCK-END with that change made (only that code: it replaces the block; or the whole "
+                      "file). Or a tool call.")
 
 # the functions form (nodes/design_form.py): what a reply is, and one worked edit from another domain (an example
 # of the form only: nothing in it is an idea for any task's design)

@@ -11,6 +11,7 @@ in its comments) is refused; results claimed in prose that nothing measured are 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from pathlib import Path
 
@@ -75,6 +76,8 @@ def llm_researcher(state: GliaState, runtime: Runtime[GliaContext]) -> GliaState
     design = state["task"]["design"]["file"]
     parsed = (design_form.functions_reply(reply, _design_source(state), layer_of(state["task"]), design)
               if form == "functions" else parse_reply(reply, program=layer_of(state["task"]) == "program"))
+    if layer_of(state["task"]) == "program":
+        parsed = _block_only(parsed, state)
     problem = parsed.error() or _design_problem(parsed, design, state) or _repeat(state, parsed, design)
     # each reply is counted once: run as a native call, run after reading it from text, or sent back
     count(usage, "researcher", replies=1, repairs=int(bool(problem)),
@@ -182,16 +185,27 @@ def _conversation(state: GliaState, modes: RoleModes, form: str = "class") -> li
         recent = [m for m in recent if getattr(m, "name", None) != "analyst"
                   and not (isinstance(m, AIMessage) and getattr(m, "name", None) == "harness")]
     return head + adapt_messages(recent, flat) + [
-        HumanMessage(content=_workbench(state, form) + "\n" + _next_action(layer, form, modes))]
+        HumanMessage(content=_workbench(state, form) + "\n" + _next_action(layer, form, modes, _one_block(state)))]
 
 
-def _next_action(layer: str, form: str, modes: RoleModes) -> str:
+def _one_block(state: GliaState) -> int:
+    """How many EVOLVE-BLOCK regions a program task's design file has (0: none, or not a program task)."""
+    from glia.tools.programs import blocks
+    if layer_of(state["task"]) != "program" or not state["task"]["design"].get("blocks"):
+        return 0
+    try:
+        return len(blocks.regions(_design_source(state) or state["task"]["design"]["starter_source"])[1])
+    except blocks.BlockError:
+        return 0
+
+
+def _next_action(layer: str, form: str, modes: RoleModes, state_blocks: int = 0) -> str:
     """The workbench's last line: on the text protocol, the shape of the reply wanted (a small model answers the
     last thing it read; a menu there came back as the reply)."""
     if modes.tools != "text":
         return "What is your next action?"
     if layer == "program":
-        return prompts.NEXT_PROGRAM
+        return prompts.NEXT_PROGRAM_BLOCK if state_blocks == 1 else prompts.NEXT_PROGRAM
     return prompts.NEXT_FUNCTIONS if form == "functions" else "What is your next action?"
 
 
@@ -310,6 +324,24 @@ def _design_problem(parsed: ParsedReply, design: str, state: GliaState | None = 
     return None
 
 
+def _block_only(parsed: ParsedReply, state: GliaState) -> ParsedReply:
+    """A program whose starter has one EVOLVE-BLOCK: a Python block without the markers is that block's new code
+    (a small model asked for the code it changes writes only that), spliced into the design file as it is."""
+    from glia.tools.programs import blocks
+    if not state["task"]["design"].get("blocks"):
+        return parsed
+    current = _design_source(state) or state["task"]["design"]["starter_source"]
+    try:
+        if len(blocks.regions(current)[1]) != 1:
+            return parsed
+    except blocks.BlockError:
+        return parsed
+    actions = [dataclasses.replace(a, args={**a.args, "code": blocks.splice(current, ["\n" + a.args["code"].strip("\n")
+                                                                                        + "\n"])})
+               if a.name == POLICY and blocks.START not in a.args["code"] else a for a in parsed.actions]
+    return dataclasses.replace(parsed, actions=actions)
+
+
 def _program_problem(parsed: ParsedReply, design: str, state: GliaState) -> str | None:
     from glia.tools.programs import blocks
     task = state["task"]
@@ -396,6 +428,10 @@ def _repeat(state: GliaState, parsed: ParsedReply, design: str) -> str | None:
     metric = state["task"]["objective"]["metric"]
     what = (f"identical to experiment {same['id']}" if same.get("hash") == digest else
             f"experiment {same['id']} with only its comments, docstrings or layout changed: it does the same")
+    if same.get("hash") == digest and "workspace" in state and source == _design_source(state):
+        return (f"[harness] Not run, not charged: this design is identical to experiment {same['id']}, the design "
+                "file as it is; unchanged, it cannot test a change. Write the code again with your change made in it: "
+                "edit the lines that decide what you want to change (a constant's value, a sort key, a condition).")
     if same.get("error"):
         return (f"[harness] This design is {what}, which failed: {same['error']['kind']}: "
                 f"{same['error']['message'][:400]}. Fix that and send the whole file again.")

@@ -294,29 +294,36 @@ def test_a_scripted_model_designs_a_placement_program_end_to_end(tmp_path):
     assert "researcher: llm" in report and "| **best design** |" in report
 
 
-def test_a_small_model_on_the_text_protocol_is_asked_for_an_idea_and_a_program_not_shown_a_menu(tmp_path):
+def test_a_small_model_on_the_text_protocol_is_asked_for_an_idea_and_the_blocks_code_not_shown_a_menu(tmp_path):
     """The 1.5B model echoed the menu that ended its prompt ("a new design: the whole file ...", "a tool call:") and
-    wrote no program: on the text protocol a program task's prompt ends on the reply wanted (an 'Idea:' line, then
-    the program), its system prompt has no bulleted menu, and an 'Idea:' line with a program runs it, labelled by
-    the idea. Nor is a "design form" (the simulator's class/functions choice) named for a program."""
+    wrote no program; told of it, it sent the starter back unchanged under an idea. On the text protocol a program
+    task's prompt ends on the reply wanted (an 'Idea:' line, then the code of its one EVOLVE-BLOCK), its system prompt
+    has no bulleted menu; a copy of the design file is sent back free, saying the change is not in the code; the
+    block's code alone is spliced into the file and run, labelled by the idea. No "design form" is named."""
     from glia.nodes import prompts
     starter = load_task("job-placement")["design"]["starter_source"]
-    head, rest = starter.split("# EVOLVE-BLOCK-START\n")
-    tail = rest.split("# EVOLVE-BLOCK-END\n")[1]
-    new = head + "# EVOLVE-BLOCK-START\n" + SWF.strip() + "\n# EVOLVE-BLOCK-END\n" + tail
-    models = scripted([reply(f"Idea: place each job where it finishes first, shortest work first\n```python\n{new}```"),
-                       reply('<tool_call>{"name": "finish", "arguments": {"summary": "estimated finish time"}}'
-                             '</tool_call>')])
+    models = scripted([
+        reply(f"Idea: shortest work first\n```python\n{starter}```"),                     # the starter, unchanged
+        reply(f"Idea: place each job where it finishes first, shortest work first\n```python\n{SWF.strip()}\n```"),
+        reply('<tool_call>{"name": "finish", "arguments": {"summary": "estimated finish time"}}</tool_call>')])
     config = RunConfig.build("job-placement", budget_sims=3, llm=True, workspace=tmp_path,
                              settings={"retry_base_s": 0.0})
     config.modes = {"researcher": {"tools": "text"}}
     out = start_run(config, models=models)
     ledger = sorted(out.state["ledger"], key=lambda e: e["seq"])
-    assert [e["label"] for e in ledger] == ["starter", "place each job where it finishes first, shortest work first"]
-    first = models["researcher"].calls[0]
-    assert str(first[-1].content).endswith(prompts.NEXT_PROGRAM)
+    assert [e["label"] for e in ledger] == ["starter",
+                                            "place each job where it finishes first, shortest work first"]
+    score = [e["metrics"]["combined_score"] for e in ledger]
+    assert not ledger[1].get("error") and score[1] > score[0]
+    first, second = models["researcher"].calls[:2]
+    assert str(first[-1].content).endswith(prompts.NEXT_PROGRAM_BLOCK)
     assert "- a new design" not in str(first[0].content) and "- a tool call" not in str(first[0].content)
     assert "reply with one line starting 'Idea:'" in str(first[0].content)
+    assert "identical to experiment c1-e001, the design file as it is; unchanged" in "\n".join(
+        str(m.content) for m in second)
+    written = (tmp_path / "runs" / out.thread_id).glob("**/c1-e002*")
+    assert any("EVOLVE-BLOCK-END" in p.read_text() and "SPEED_EXPONENT = 1.0" in p.read_text()
+               for p in written if p.is_file())
 
 
 def test_contained_failures_go_through_the_run_with_clear_errors_and_nothing_lost(tmp_path):
