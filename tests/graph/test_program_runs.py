@@ -493,6 +493,36 @@ def test_glia_compare_runs_every_method_on_a_program_task_through_the_one_ledger
         assert simulator_term not in report.lower(), simulator_term
 
 
+def test_glia_compare_takes_glias_role_implementations_and_endpoint_modes_and_says_so(tmp_path):
+    """A user with a slow or small model compares Glia with its analyst, supervisor and summarizer offline and the
+    researcher on the text protocol (as `glia run --impl/--endpoint` allow): the unit runs that way, a resume keeps
+    it, and the report says which Glia it was."""
+    from glia.graph.experiments.compare import CompareConfig, start_compare
+    from glia.graph.experiments.compare.runner import CompareConfig as Loaded
+    from tests.support.servers import Model, OpenAIServer, Say, View
+
+    def turn(view: View):
+        return Say('<tool_call>{"name": "finish", "arguments": {"summary": "the starter"}}</tool_call>')
+
+    server = OpenAIServer(Model(turn))
+    impl = {"analyst": "offline", "supervisor": "offline", "summarizer": "offline"}
+    with pytest.raises(ValueError, match="analyst"):
+        CompareConfig.build("job-placement", methods_=["glia"], runs=1, budget=1, model="m",
+                            base_url="http://openai.emulated/v1", workspace=tmp_path, glia_impl={"analyst": "nope"})
+    config = CompareConfig.build("job-placement", methods_=["glia"], runs=1, budget=1, model="emulated",
+                                 base_url="http://openai.emulated/v1", workspace=tmp_path, compare_id="cmp-impl",
+                                 glia_impl=impl, endpoint=["researcher.tools=text"], heldout=False)
+    out = start_compare(config, factory=server.factory)
+    assert out.status == "finished", out.message
+    run = json.loads(next((tmp_path / "compares" / "cmp-impl" / "units").glob("glia-r1/runs/*/run.json")).read_text())
+    assert run["implementations"] == {"researcher": "llm", **impl}
+    assert run["modes"]["researcher"]["tools"] == "text" and set(run["modes"]) == {"researcher"}
+    assert Loaded.load("cmp-impl", tmp_path).glia_impl == impl      # a resume runs the same Glia
+    report = (tmp_path / "compares" / "cmp-impl" / "report.md").read_text()
+    assert ("Glia's roles: researcher=llm, analyst=offline, supervisor=offline, summarizer=offline; endpoint modes "
+            "researcher.tools=text.") in report
+
+
 def test_compare_progress_lines_on_a_program_task_count_evaluations(capsys):
     from glia.graph.experiments.compare.commands import progress
 

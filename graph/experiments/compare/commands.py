@@ -9,7 +9,7 @@ import os
 import sys
 import time
 
-from glia.graph.commands import add_executor_options
+from glia.graph.commands import _impls, add_executor_options
 from glia.graph.experiments.compare.names import METHODS
 from glia.graph.stopping import EXIT_CODE, drive
 from glia.simulator.harness.workspace import DEFAULT_WORKSPACE
@@ -26,6 +26,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--budget-sims", type=int, default=10, help="simulations per run")
     c.add_argument("--model", default=None, help="chat model name (default: $GLIA_MODEL)")
     c.add_argument("--base-url", default=None, help="OpenAI-compatible endpoint (default: $OPENAI_BASE_URL)")
+    c.add_argument("--impl", action="append", default=[], metavar="ROLE=NAME",
+                   help="Glia's runs: one role's implementation (e.g. analyst=offline; default: every role on the "
+                        "model); the report lists what ran")
+    c.add_argument("--endpoint", action="append", default=[], metavar="ROLE.KEY=VALUE",
+                   help="Glia's runs: how a role talks to the endpoint (as in glia run, e.g. researcher.tools=text)")
     c.add_argument("--no-heldout", action="store_true", help="skip the re-measurement on held-out seeds")
     c.add_argument("--wall-clock-s", type=float, default=None,
                    help="wall-clock budget of each run, every method alike (default: the task's)")
@@ -97,7 +102,8 @@ def cmd_compare(args) -> int:
                                      model=model, base_url=args.base_url or os.environ.get("OPENAI_BASE_URL"),
                                      workspace=args.workspace, compare_id=args.id, executor=args.executor,
                                      ray_address=args.ray_address, heldout=not args.no_heldout,
-                                     wall_clock_s=args.wall_clock_s)
+                                     wall_clock_s=args.wall_clock_s, glia_impl=_impls(args.impl),
+                                     endpoint=args.endpoint)
         outcome = _stoppable(config.compare_id, lambda: start_compare(config, on_event=on_event))
     if outcome is None:
         return EXIT_CODE

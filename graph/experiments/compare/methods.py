@@ -69,6 +69,8 @@ class Shared:
     evaluation: EvaluationSettings = field(default_factory=EvaluationSettings)  # where the units' seeds run
     on_event: Callable[[dict], None] = lambda event: None
     baselines: dict = field(default_factory=dict)   # name -> measurement: what every method is told
+    glia_impl: dict = field(default_factory=dict)   # role -> implementation for Glia's runs (default: all llm)
+    endpoint: list = field(default_factory=list)    # ROLE.KEY=VALUE mode overrides for Glia's runs
 
 
 @dataclass
@@ -183,6 +185,8 @@ def _glia(shared: Shared, unit: Unit) -> dict:
     else:
         offline = unit.method == "offline"
         config = RunConfig.build(shared.task_ref, budget_sims=unit.budget, offline=offline,
+                                 implementations=None if offline else shared.glia_impl,
+                                 endpoint=() if offline else shared.endpoint,
                                  model=None if offline else shared.model.model,
                                  base_url=None if offline else shared.model.base_url, llm=not offline,
                                  workspace=unit.dir, thread_id=thread, evaluation=evaluation,

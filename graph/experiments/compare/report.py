@@ -149,6 +149,16 @@ def _vs(s: dict, ref: float | None) -> str:
     return f"{100 * (s['mean'] / ref - 1):+.1f} %"
 
 
+def _glia_roles(config) -> str:
+    """What Glia's runs were given, where the user chose (``--impl``, ``--endpoint``): a Glia with an offline
+    analyst is not the Glia of a run with every role on the model, and the reader must know which it was."""
+    impl, endpoint = getattr(config, "glia_impl", None) or {}, getattr(config, "endpoint", None) or []
+    if "glia" not in config.methods or not (impl or endpoint):
+        return ""
+    roles = ", ".join(f"{r}={impl.get(r, 'llm')}" for r in ("researcher", "analyst", "supervisor", "summarizer"))
+    return (f"Glia's roles: {roles}" + (f"; endpoint modes {', '.join(endpoint)}" if endpoint else "") + ". ")
+
+
 def write_report(config, task: dict, summary: dict, status: str, message: str) -> Path:
     metric, goal = summary["metric"], summary["goal"]
     ref_name, ref = next(((p, b) for p, b in summary["baselines"].items() if not b.get("error")), (None, {}))
@@ -159,7 +169,7 @@ def write_report(config, task: dict, summary: dict, status: str, message: str) -
     clock = task["budget"]["wall_clock_s"]
     runs = (f"{config.runs} run(s) per method, "
             + (f"each within {clock:g} s of wall clock. " if math.isfinite(clock) else "with no wall-clock limit. ")
-            + f"Model: {summary['model'] or 'none'}. Executor: {config.executor}. ")
+            + f"Model: {summary['model'] or 'none'}. Executor: {config.executor}. " + _glia_roles(config))
     lines = [f"# Comparison {config.compare_id}: task `{task['name']}`", "",
              (_program_objective(task, summary, config.budget) + runs +
               f"Timeout per evaluation: {summary['timeout_s']:g} s of wall time (the evaluator and the program "

@@ -28,7 +28,9 @@ from glia.graph.experiments.compare import methods
 from glia.graph.experiments.compare.names import METHODS
 from glia.graph.experiments.compare.report import summarise, write_report
 from glia.nodes.common import evaluator_for
+from glia.nodes.llm.modes import parse_overrides
 from glia.nodes.programs import harness as program_harness
+from glia.nodes.registry import choose_implementations
 from glia.simulator.harness.telemetry import append_rows
 from glia.simulator.metrics import jsonable
 from glia.state import AgentSettings, EvaluationSettings, ModelSpec, load_task
@@ -65,13 +67,16 @@ class CompareConfig:
     wall_clock_s: float | None = None    # per run (default: the task's budget)
     settings: AgentSettings = field(default_factory=AgentSettings)
     created_at: str = ""
+    glia_impl: dict = field(default_factory=dict)   # Glia's roles: role -> implementation (--impl; default llm)
+    endpoint: list = field(default_factory=list)    # Glia's roles: ROLE.KEY=VALUE mode overrides (--endpoint)
 
     @classmethod
     def build(cls, task: str = "routing", *, methods_: list[str] | None = None, runs: int = 3, budget: int = 10,
               model: str | None = None, base_url: str | None = None, workspace: str | Path = DEFAULT_WORKSPACE,
               compare_id: str | None = None, executor: str = "local", ray_address: str | None = None,
               heldout: bool = True, wall_clock_s: float | None = None,
-              settings: dict | None = None) -> CompareConfig:
+              settings: dict | None = None, glia_impl: dict | None = None,
+              endpoint: list[str] | tuple[str, ...] = ()) -> CompareConfig:
         chosen = list(methods_ or (["glia", "best_shot", "openevolve", "offline"] if model else ["offline"]))
         for m in chosen:
             methods.check_available(m)
@@ -85,11 +90,14 @@ class CompareConfig:
             methods.function_template(loaded)
         if executor not in ("local", "ray"):
             raise ValueError(f"unknown executor {executor!r}; one of local, ray")
+        choose_implementations(dict(glia_impl or {}))   # an unknown role or implementation: its error, now
+        parse_overrides(endpoint, loaded.get("endpoint"))
         return cls(compare_id=compare_id or datetime.now(UTC).strftime("cmp-%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:4],
                    task=task, methods=chosen, runs=runs, budget=budget, workspace=Path(workspace).resolve(),
                    model=ModelSpec(model, base_url) if model else None, executor=executor, ray_address=ray_address,
                    heldout=heldout, wall_clock_s=wall_clock_s, settings=AgentSettings.from_dict(settings),
-                   created_at=datetime.now(UTC).isoformat(timespec="seconds"))
+                   created_at=datetime.now(UTC).isoformat(timespec="seconds"), glia_impl=dict(glia_impl or {}),
+                   endpoint=list(endpoint))
 
     @property
     def dir(self) -> Path:
@@ -100,7 +108,8 @@ class CompareConfig:
                 "budget": self.budget, "model": asdict(self.model) if self.model else None,
                 "executor": self.executor, "ray_address": self.ray_address, "heldout": self.heldout,
                 "wall_clock_s": self.wall_clock_s,
-                "settings": asdict(self.settings), "created_at": self.created_at}
+                "settings": asdict(self.settings), "created_at": self.created_at, "glia_impl": self.glia_impl,
+                "endpoint": self.endpoint}
 
     @classmethod
     def load(cls, compare_id: str, workspace: str | Path = DEFAULT_WORKSPACE) -> CompareConfig:
@@ -113,7 +122,8 @@ class CompareConfig:
                    model=ModelSpec(**d["model"]) if d.get("model") else None, executor=d.get("executor", "local"),
                    ray_address=d.get("ray_address"), heldout=d.get("heldout", True),
                    wall_clock_s=d.get("wall_clock_s"),
-                   settings=AgentSettings.from_dict(d.get("settings")), created_at=d.get("created_at", ""))
+                   settings=AgentSettings.from_dict(d.get("settings")), created_at=d.get("created_at", ""),
+                   glia_impl=d.get("glia_impl") or {}, endpoint=d.get("endpoint") or [])
 
 
 @dataclass
@@ -175,7 +185,7 @@ def _execute(config: CompareConfig, on_event: Callable[[dict], None], factory: C
     shared = methods.Shared(config.compare_id, config.task, task, config.workspace, evaluator, ledger,
                             first.get("value") if not first.get("error") else None, config.model, factory,
                             config.settings, EvaluationSettings(config.executor, config.ray_address),
-                            on_event, baselines)
+                            on_event, baselines, config.glia_impl, config.endpoint)
     status, message = "finished", ""
     for run in range(1, config.runs + 1):
         for method in config.methods:
