@@ -19,7 +19,10 @@ def figures(m: dict, metric: str) -> str:
 
 
 def infeasible(d: dict) -> str:
-    return "" if d.get("feasible", True) else f", INFEASIBLE (+{100 * d.get('violation', float('inf')):.1f} %)"
+    """A design that breaks the task's constraint, and by how much (a bare "+100.0 %" beside a score of 0 read as a
+    gain)."""
+    return "" if d.get("feasible", True) else (f", INFEASIBLE (its constraint broken by "
+                                               f"{100 * d.get('violation', float('inf')):.1f} %)")
 
 
 def objective_text(metric: str, v) -> str:

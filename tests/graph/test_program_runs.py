@@ -610,3 +610,11 @@ def test_eoh_and_funsearch_evolve_a_program_tasks_function_through_the_one_evalu
         assert "+ 1.0 * job[\"work\"]" in code and best["value"] > starter, (method, best)
     # FunSearch measures the task's own function first (the starter): the same program, the same figure
     assert min(r["value"] for r in ledger.rows("funsearch-r1")) == pytest.approx(starter)
+
+
+def test_a_design_that_breaks_the_constraint_is_said_to_break_it_not_shown_a_bare_gain():
+    """A model-written placement scored 0 with correct 0: its progress line said "INFEASIBLE (+100.0 %)", which read
+    as a gain; it says the constraint is broken, and by how much."""
+    from glia.graph.progress import infeasible
+    assert infeasible({"feasible": False, "violation": 1.0}) == ", INFEASIBLE (its constraint broken by 100.0 %)"
+    assert infeasible({"feasible": True}) == ""
