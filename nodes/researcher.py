@@ -362,6 +362,38 @@ def _program_problem(parsed: ParsedReply, design: str, state: GliaState) -> str 
                 blocks.check(task["design"]["starter_source"], code)
             except blocks.BlockError as exc:
                 return f"[harness] Not run, not charged: {exc}."
+            if broken := _called_signature(task["design"]["starter_source"], code):
+                return f"[harness] Not run, not charged: {broken}"
+    return None
+
+
+def _called_signature(starter: str, code: str) -> str | None:
+    """A function of the starter's EVOLVE-BLOCKs that the code outside them calls (the harness's entry point calls
+    ``place(jobs, machines)``) must still take those calls: the same leading arguments, any new one with a default.
+    The 1.5B model added an argument to ``place`` and the evaluation was spent on a TypeError."""
+    import ast
+    import re
+
+    from glia.tools.programs import blocks
+    try:
+        outside, inside = blocks.regions(starter)
+        old, new = ast.parse(starter), ast.parse(code)
+    except (SyntaxError, blocks.BlockError):
+        return None
+    outside_text = "\n".join(outside)
+    defs = {n.name: n for n in new.body if isinstance(n, ast.FunctionDef)}
+    for f in old.body:
+        if not (isinstance(f, ast.FunctionDef) and f.name in defs and re.search(rf"\b{f.name}\s*\(", outside_text)
+                and any(f"def {f.name}(" in block for block in inside)):
+            continue
+        want = [a.arg for a in f.args.posonlyargs + f.args.args]
+        g = defs[f.name].args
+        got = g.posonlyargs + g.args
+        required = len(got) - len(g.defaults)
+        if (len(got) < len(want) and not g.vararg) or required > len(want) or None in g.kw_defaults:
+            return (f"{f.name} must keep its arguments: def {f.name}({', '.join(want)}), as the code outside the "
+                    f"EVOLVE-BLOCK calls it (yours takes {', '.join(a.arg for a in got) or 'none'}; a new argument "
+                    "needs a default value).")
     return None
 
 

@@ -618,3 +618,21 @@ def test_a_design_that_breaks_the_constraint_is_said_to_break_it_not_shown_a_bar
     from glia.graph.progress import infeasible
     assert infeasible({"feasible": False, "violation": 1.0}) == ", INFEASIBLE (its constraint broken by 100.0 %)"
     assert infeasible({"feasible": True}) == ""
+
+
+def test_a_function_the_harness_calls_must_keep_its_arguments_or_it_is_sent_back_free():
+    """The 1.5B model gave ``place`` a third argument; the harness (outside the EVOLVE-BLOCK) calls place(jobs,
+    machines), so the evaluation was spent on a TypeError. Such a program is sent back before it runs; a new argument
+    with a default, or another function's arguments, are the model's to choose."""
+    from glia.nodes.researcher import _called_signature
+    starter = load_task("job-placement")["design"]["starter_source"]
+    third = starter.replace("def place(jobs: list, machines: list) -> list:",
+                            "def place(jobs: list, machines: list, estimated_finish_time) -> list:")
+    assert third != starter
+    said = _called_signature(starter, third)
+    assert said.startswith("place must keep its arguments: def place(jobs, machines), as the code outside the "
+                           "EVOLVE-BLOCK calls it (yours takes jobs, machines, estimated_finish_time")
+    assert _called_signature(starter, third.replace("estimated_finish_time)", "estimated_finish_time=None)")) is None
+    assert _called_signature(starter, starter.replace("def place(jobs: list, machines: list)",
+                                                      "def place(jobs: list)")) is not None
+    assert _called_signature(starter, starter) is None
