@@ -41,7 +41,9 @@ EXPECTED_PROGRAM = """Reply with one line starting 'Idea:' (the change you make)
 <tool_call>{{"name": "TOOL", "arguments": {{...}}}}</tool_call> with TOOL one of {tools}, or
 <tool_call>{{"name": "finish", "arguments": {{"summary": "..."}}}}</tool_call> to propose your best program."""
 
-FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL)
+# an opening fence has nothing after its language but the line's end: the 1.5B model wrote "New program in one
+# ```python block:" (the prompt's own words) before its block, which read as an empty block and then the prose after
+FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[ \t]*\r?\n(.*?)(?:```|\Z)", re.DOTALL)
 TOOL_CALL_TAG = re.compile(r"<tool_call>\s*(.*?)\s*(?:</tool_call>|\Z)", re.DOTALL)
 FUNCTIONS_PREFIX = re.compile(r"functions\.([A-Za-z_][A-Za-z0-9_]*)\s*:")
 CURLY_QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"'})

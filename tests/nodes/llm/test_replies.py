@@ -237,3 +237,15 @@ def test_a_program_tasks_python_block_is_the_new_design_and_the_menu_says_progra
     assert not parse_reply(AIMessage(content=program)).ok        # a policy task still wants its class
     nothing = parse_reply(AIMessage(content="a new design"), program=True).error()
     assert "then the whole new program in one" in nothing and "schedule(self)" not in nothing
+
+
+def test_a_fence_named_in_the_prose_before_the_block_is_not_the_block():
+    """The 1.5B model wrote the prompt's own words "New program in one ```python block:" before its block; that
+    read as an empty block followed by the prose after the real one, and 380 characters of it were written as the
+    program. An opening fence has nothing after its language but the line's end."""
+    from glia.nodes.llm.replies import POLICY, parse_reply
+    text = ("Idea: keep a probation segment.\n\nNew program in one ```python block:\n```python\nSIZE = 100\n\n"
+            "class EvictionPolicy:\n    pass\n```\nThat is all.")
+    parsed = parse_reply(AIMessage(content=text), program=True)
+    assert parsed.ok and [a.name for a in parsed.actions] == [POLICY]
+    assert parsed.actions[0].args["code"].strip() == "SIZE = 100\n\nclass EvictionPolicy:\n    pass"
