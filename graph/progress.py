@@ -91,6 +91,9 @@ def describe(d: dict, metric: str, eta: Eta) -> str | None:
         return f"[run] {'held-out' if d['part'] == 'heldout' else 'shifted'} {d['design']}: {value} ({where})"
     elif kind == "modes":
         return f"[run] {d['text']}"
+    elif kind == "wall_clock":
+        return (f"[{d.get('context') or 'run'}] {d['text']} while the {d['role']} waited on its model: the call is "
+                "abandoned, the step answered without it, and the run ends with what it measured")
     return None
 
 
