@@ -476,7 +476,7 @@ def test_glia_compare_runs_every_method_on_a_program_task_through_the_one_ledger
         rows = ledger.rows(f"{method}-r1")
         assert len(rows) == 1 and rows[0]["key"].startswith("prog-"), (method, rows)
     summary = out.summary
-    assert summary["baselines"]["starter"]["value"] == pytest.approx(1.3627, abs=1e-3)
+    assert summary["baselines"]["starter"]["value"] == pytest.approx(1.3627, abs=1e-3) and summary["program"]
     assert summary["baselines"]["starter"]["heldout"] is not None
     assert summary["methods"]["best_shot"]["search"]["mean"] > 1.3627
     report = (tmp_path / "compares" / "cmp-prog" / "report.md").read_text()
@@ -535,6 +535,17 @@ def test_compare_progress_lines_on_a_program_task_count_evaluations(capsys):
     assert "timeout per evaluation of a program: 60 s of wall time" in err and "seed" not in err
     assert "(0 of 2 evaluations used)" in err and "glia-r1: evaluation 1/2 swf -> 1.500" in err
     assert "re-measuring the baselines with the evaluator's held-out and shifted variants" in err
+
+
+def test_compare_summary_lines_on_a_program_task_count_evaluations():
+    from glia.graph.experiments.compare.commands import summary_lines
+
+    method = {"name": "Glia", "search": {"mean": 1.4, "n": 1}, "heldout": {"mean": 1.5, "n": 1}, "runs": 1,
+              "sims_used": 2.0, "wall_s": 30.0, "tokens": 0.0}
+    data = {"compare_id": "c", "status": "finished", "message": "", "methods": {"glia": method}, "report": None}
+    assert summary_lines({**data, "program": True})[1].endswith("(1 runs, 2.0 evaluations, 30 s, 0 tokens per run)")
+    assert "sims" not in "\n".join(summary_lines({**data, "program": True}))
+    assert summary_lines(data)[1].endswith("(1 runs, 2.0 sims, 30 s, 0 tokens per run)")
 
 
 # the speed-aware, shortest-work-first function as EoH and FunSearch ask for it (a thought, then the function)

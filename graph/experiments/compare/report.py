@@ -91,7 +91,8 @@ def summarise(config, task: dict, results: list[dict], rows: dict[str, list[dict
     sign = 1.0 if task["objective"]["goal"] == "minimize" else -1.0
     budget = config.budget
     out: dict = {"task": task["name"], "metric": task["objective"]["metric"], "goal": task["objective"]["goal"],
-                 "budget": budget, "runs": config.runs, "timeout_s": timeout_s,
+                 "program": task["design"].get("layer") == "program", "budget": budget, "runs": config.runs,
+                 "timeout_s": timeout_s,
                  "cpu_budget": {"seconds": cpu.seconds, "basis": cpu.basis} if cpu else None,
                  "model": config.model.model if config.model else None, "executor": config.executor,
                  "baselines": {}, "methods": {}, "mcg": {}}
