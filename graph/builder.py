@@ -30,7 +30,7 @@ from langgraph.runtime import Runtime
 from langgraph.types import Send
 
 from glia.nodes.llm.client import WallClockUsed, model_deadline
-from glia.nodes.progress import milestone, needs_summary
+from glia.nodes.progress import charged_entries, milestone, needs_summary
 from glia.nodes.registry import IMPLEMENTATIONS, choose_implementations
 from glia.nodes.roles import ROLES
 from glia.nodes.steps import collect, finalize_context, measure_baselines, run_tools, setup_context
@@ -199,7 +199,7 @@ def build_graph(implementations: dict[str, str] | None = None, contexts: int = 1
     else:
         def next_context(state: GliaState) -> Send | str:
             done = len(state.get("contexts", []))
-            left = state["budget"]["simulations"] - len(state.get("ledger", []))
+            left = state["budget"]["simulations"] - len(charged_entries(state.get("ledger", [])))
             if left <= 0 or done >= contexts:
                 return "collect"
             return Send("context", _context_input(state, done, left // (contexts - done) or left))

@@ -104,7 +104,8 @@ def describe(d: dict, metric: str, eta: Eta) -> str | None:
 
 def _experiment(d: dict, metric: str, eta: Eta) -> str:
     m = d.get("metrics", {})
-    res = f"error {d['error']['kind']}" if d.get("error") else f"{figures(m, metric)}{infeasible(d)} ({d['verdict']})"
+    verdict = "the starter's baseline, read back: not charged" if d.get("verdict") == "baseline" else d["verdict"]
+    res = f"error {d['error']['kind']}" if d.get("error") else f"{figures(m, metric)}{infeasible(d)} ({verdict})"
     line = f"[{d['context']}] experiment {d['id']}: {d['label'][:80]} -> {res}"
     if d.get("left") is None:
         return line

@@ -52,7 +52,7 @@ from glia.simulator.harness import interrupt
 from glia.simulator.harness.workspace import Paths
 from glia.state import AgentSettings, EvaluationSettings, ModelSpec
 from glia.tools.evaluator import Evaluator
-from glia.tools.ledger import BudgetLedger
+from glia.tools.ledger import BudgetLedger, charged
 
 STOP_GRACE_S = 10.0
 # model calls (samples) a method may make per simulation of its budget: replies without a program, and programs
@@ -363,7 +363,7 @@ def _watch(shared: Shared, unit: Unit, proc: subprocess.Popen, bridge: Bridge) -
             return {"status": "paused", "message": str(bridge.failure)}
         if unit.seconds_left(shared.task, started) <= 0:
             return {"status": "finished", "message": "wall-clock budget used"}
-        rows = shared.ledger.rows(unit.key)
+        rows = charged(shared.ledger.rows(unit.key))
         if len(rows) >= unit.budget and all(r["status"] != "running" for r in rows):
             return {"status": "finished", "message": "budget used"}
         time.sleep(0.2)

@@ -37,7 +37,7 @@ from glia.state import AgentSettings, EvaluationSettings, ModelSpec, load_task
 from glia.tools.evaluator import Evaluator, feasible_row
 from glia.tools.executors import make_executor
 from glia.tools.heldout import measure_heldout
-from glia.tools.ledger import BudgetLedger
+from glia.tools.ledger import BudgetLedger, charged
 from glia.tools.simulation import confirm_hardened, describe_check
 
 UNITS_TABLE = """CREATE TABLE IF NOT EXISTS compare_units (
@@ -282,11 +282,11 @@ def _finish_unit(config: CompareConfig, task: dict, evaluator: Evaluator, ledger
     u = ledger.unit(unit.key) or {}
     result = {"unit": unit.key, "method": unit.method, "run": unit.run, "status": outcome["status"],
               "message": outcome.get("message", ""), "thread": outcome.get("thread"), "budget": unit.budget,
-              "sims_used": len(rows), "errors": sum(1 for r in rows if r["error_kind"]),
+              "sims_used": len(charged(rows)), "errors": sum(1 for r in rows if r["error_kind"]),
               "best": {**{k: best[k] for k in ("key", "seq", "value", "score", "snapshot", "label", "code_hash")},
                        "hardened": describe_check(hardened) if hardened else None} if best else None,
               "rejected": rejected,
-              "best_brief": {"value": best["value"] if best else None, "sims_used": len(rows)},
+              "best_brief": {"value": best["value"] if best else None, "sims_used": len(charged(rows))},
               "heldout": heldout, "wall_s": float((unit.dir / "wall_s").read_text()),
               "sim_s": sum(r["sim_s"] or 0.0 for r in rows), "tokens": u.get("tokens", 0),
               "calls": u.get("calls", 0), "usd": u.get("usd", 0.0)}
