@@ -72,6 +72,10 @@ class RunConfig:
             raise ValueError(f"--budget-sims must be >= 1, got {budget_sims}")
         evaluation = EvaluationSettings.from_dict(evaluation)
         t = load_task(task)
+        if evaluation.executor == "ray" and layer_of(t) == "program":  # refused before anything is shipped
+            from glia.tools.executors import check_shippable
+            from glia.tools.programs import spec_for_task
+            check_shippable(spec_for_task(t))
         model = None if offline else (model or env.get("GLIA_MODEL") or None)
         base_url = base_url or env.get("OPENAI_BASE_URL") or None
         chosen = dict(implementations or {})

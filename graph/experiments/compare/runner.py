@@ -92,6 +92,10 @@ class CompareConfig:
             raise ValueError(f"unknown executor {executor!r}; one of local, ray")
         choose_implementations(dict(glia_impl or {}))   # an unknown role or implementation: its error, now
         parse_overrides(endpoint, loaded.get("endpoint"))
+        if executor == "ray" and loaded["design"].get("layer") == "program":  # before anything is shipped
+            from glia.tools.executors import check_shippable
+            from glia.tools.programs import spec_for_task
+            check_shippable(spec_for_task(loaded))
         return cls(compare_id=compare_id or datetime.now(UTC).strftime("cmp-%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:4],
                    task=task, methods=chosen, runs=runs, budget=budget, workspace=Path(workspace).resolve(),
                    model=ModelSpec(model, base_url) if model else None, executor=executor, ray_address=ray_address,
