@@ -107,3 +107,27 @@ def test_without_a_limit_a_model_call_is_not_cut(monkeypatch):
             assert str(exc) == "wall-clock budget used (450 s)"
         else:
             raise AssertionError("the budget passed and nothing said so")
+
+
+def test_best_shot_stops_waiting_for_a_reply_when_its_unit_has_no_time_left(tmp_path, monkeypatch):
+    from glia.graph.experiments.compare import methods
+    from glia.nodes.common import evaluator_for
+    from glia.state import ModelSpec, load_task
+    from glia.tools.ledger import BudgetLedger
+
+    clock = fake_clock(monkeypatch)
+    slow = SlowModel(messages=iter([reply("too late")]), clock=clock)
+    task = load_task(str(small_task(tmp_path)))
+    task["budget"]["wall_clock_s"] = 450
+    ledger = BudgetLedger(tmp_path / "ledger.sqlite")
+    shared = methods.Shared("cmp", "triple", task, tmp_path, evaluator_for(task, None, None), ledger, None,
+                            ModelSpec("m", "http://127.0.0.1:9/v1"), factory=lambda base_url, model: slow)
+    unit = methods.Unit("best_shot", 1, 2, tmp_path / "units" / "best_shot-r1")
+    try:
+        out = methods.run_unit(shared, unit)
+        assert slow.entered.is_set() and not slow.release.is_set()  # the reply was not waited for
+    finally:
+        slow.release.set()
+    assert out == {"status": "finished", "message": "wall-clock budget used after 0 model calls (the reply in flight "
+                                                    "was abandoned)"}
+    assert ledger.used(unit.key) == 0
