@@ -29,7 +29,8 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import Send
 
-from glia.nodes.progress import milestone, needs_summary
+from glia.nodes.llm.client import WallClockUsed, model_deadline
+from glia.nodes.progress import charged_entries, milestone, needs_summary
 from glia.nodes.registry import IMPLEMENTATIONS, choose_implementations
 from glia.nodes.roles import ROLES
 from glia.nodes.steps import collect, finalize_context, measure_baselines, run_tools, setup_context
@@ -80,12 +81,27 @@ def after_supervisor(state: GliaState, runtime: Runtime[GliaContext]) -> Literal
 
 
 def _agent(role: str, name: str) -> Callable:
-    """A role's chosen implementation as a node that also records which implementation ran."""
+    """A role's chosen implementation as a node that also records which implementation ran. Its model calls wait no
+    longer than the run's wall-clock budget: when it passes during one, the call is abandoned and the step is
+    answered without a model, by the implementation again (a researcher checks its budget before asking) or else by
+    the role's offline implementation (the heuristic supervisor approves the best design measured, the heuristic
+    analyst's findings are SQL on the telemetry); the run then ends as any run whose budget is used."""
     fn = IMPLEMENTATIONS[role][name]
 
     def node(state: GliaState, runtime: Runtime[GliaContext]) -> GliaState:
         interrupt.check()
-        return {**fn(state, runtime), "implementations": {role: name}}
+        budget = state.get("budget") or {}
+        said = False
+        for impl in (fn, fn, IMPLEMENTATIONS[role]["offline"]):
+            try:
+                with model_deadline(state.get("started_at"), budget.get("wall_clock_s")):
+                    return {**impl(state, runtime), "implementations": {role: name}}
+            except WallClockUsed as exc:
+                if exc.waited and not said:
+                    said = True
+                    runtime.stream_writer({"event": "wall_clock", "context": state.get("context_id"),
+                                           "role": role, "text": str(exc)})
+        raise AssertionError(f"the offline {role} waited on a model")
 
     node.__name__ = node.__qualname__ = f"{name}_{role}"
     node.__doc__ = fn.__doc__
@@ -183,7 +199,7 @@ def build_graph(implementations: dict[str, str] | None = None, contexts: int = 1
     else:
         def next_context(state: GliaState) -> Send | str:
             done = len(state.get("contexts", []))
-            left = state["budget"]["simulations"] - len(state.get("ledger", []))
+            left = state["budget"]["simulations"] - len(charged_entries(state.get("ledger", [])))
             if left <= 0 or done >= contexts:
                 return "collect"
             return Send("context", _context_input(state, done, left // (contexts - done) or left))

@@ -261,14 +261,16 @@ def cmd_doctor(args) -> int:
         print("\n".join(isolation["lines"]))
     overrides = parse_overrides(args.endpoint)
     try:
-        profile, cached = profile_for(args.workspace, args.base_url or os.environ.get("OPENAI_BASE_URL"), model,
+        profile, source = profile_for(args.workspace, args.base_url or os.environ.get("OPENAI_BASE_URL"), model,
                                       refresh=args.refresh)
     except EndpointUnreachable as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    cached = source != "probed"
     if args.json:
         modes = {role: choose_modes(profile, role, overrides).model_dump() for role in NEEDS}
-        print(json.dumps({"profile": profile.model_dump(), "cached": cached, "modes": modes, "isolation": isolation}))
+        print(json.dumps({"profile": profile.model_dump(), "cached": cached, "source": source, "modes": modes,
+                          "isolation": isolation}))
     else:
         print("\n".join(endpoint_lines(profile, overrides, cached)))
     return 0 if confined else 1

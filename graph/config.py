@@ -23,6 +23,9 @@ from glia.simulator.harness.workspace import DEFAULT_WORKSPACE, Paths
 from glia.state import AgentSettings, EvaluationSettings, GliaContext, ModelSpec, load_task
 from glia.state.tasks.task import layer_of
 
+# where a role's endpoint profile came from, as the run's start line says it
+PROFILE_SOURCES = {"workspace": "cached profile", "user cache": "cached profile (user cache)", "probed": "probed"}
+
 ChatFactory = Callable[[str | None, str], Any]   # (base URL, model) -> a chat model
 
 MODES = ("parallel", "sequential")
@@ -69,6 +72,10 @@ class RunConfig:
             raise ValueError(f"--budget-sims must be >= 1, got {budget_sims}")
         evaluation = EvaluationSettings.from_dict(evaluation)
         t = load_task(task)
+        if evaluation.executor == "ray" and layer_of(t) == "program":  # refused before anything is shipped
+            from glia.tools.executors import check_shippable
+            from glia.tools.programs import spec_for_task
+            check_shippable(spec_for_task(t))
         model = None if offline else (model or env.get("GLIA_MODEL") or None)
         base_url = base_url or env.get("OPENAI_BASE_URL") or None
         chosen = dict(implementations or {})
@@ -122,17 +129,17 @@ class RunConfig:
         return int(chosen or override or MAX_TOKENS.get(role, 1500))
 
     def choose_modes(self, factory: ChatFactory | None = None, refresh: bool = False) -> list[str]:
-        """Probe each role's endpoint (cached per endpoint in the workspace) and choose how the role talks to it,
-        overrides applied; returns what to tell the user."""
+        """Probe each role's endpoint (cached per endpoint in the workspace and the user's cache) and choose how the
+        role talks to it, overrides applied; returns what to tell the user."""
         notes = []
         program = layer_of(load_task(self.task)) == "program"
         for role, spec in self.models.items():
-            profile, cached = profile_for(self.workspace, spec.base_url, spec.model, factory, refresh)
+            profile, source = profile_for(self.workspace, spec.base_url, spec.model, factory, refresh)
             self.modes[role] = choose_modes(profile, role, self.endpoint).model_dump()
             if program and self.modes[role].get("design_form"):  # a program is written whole: no form to choose
                 self.modes[role]["design_form"] = None
             notes.append(f"{role}: {mode_summary(self.modes[role])} ({spec.model} at {profile.base_url}, "
-                         f"{'cached profile' if cached else 'probed'})")
+                         f"{PROFILE_SOURCES[source]})")
         return notes
 
     def to_json(self) -> dict:

@@ -46,22 +46,27 @@ def say(text: str) -> None:
 
 
 class Eta:
-    """The time left in a context's search, from the experiments it finished while this process watched."""
+    """The time left in a context's search, from the time between the experiments it finished while this process
+    watched: each interval holds a whole step (the researcher's turn, a model's reply that may take minutes, the
+    evaluation, the analyst's), so no estimate is made before a second experiment has finished (the first one, the
+    starter measured by the harness, says nothing of how long a model takes to write a design)."""
 
     def __init__(self):
-        self.started = time.monotonic()
-        self.since: dict[str, float] = {}      # context -> when this process first saw it searching
-        self.done: dict[str, int] = {}         # context -> experiments finished since
+        self.first: dict[str, float] = {}      # context -> when this process saw its first experiment finish
+        self.done: dict[str, int] = {}         # context -> experiments finished since (that one included)
         self.last: float | None = None         # the latest estimate (seconds)
 
     def start(self, context: str) -> None:
-        self.since.setdefault(context, time.monotonic())
+        """A context started searching (nothing to measure yet)."""
 
     def finished(self, context: str, left: int) -> float | None:
-        """One more experiment of ``context`` finished, ``left`` to go: the seconds they should take."""
-        since = self.since.setdefault(context, self.started)
+        """One more experiment of ``context`` finished, ``left`` to go: the seconds they should take (None before
+        one interval between experiments was seen, or when none is left)."""
+        now = time.monotonic()
+        first = self.first.setdefault(context, now)
         self.done[context] = self.done.get(context, 0) + 1
-        self.last = (time.monotonic() - since) / self.done[context] * left if left > 0 else None
+        intervals = self.done[context] - 1
+        self.last = (now - first) / intervals * left if left > 0 and intervals > 0 else None
         return self.last
 
 
@@ -91,12 +96,16 @@ def describe(d: dict, metric: str, eta: Eta) -> str | None:
         return f"[run] {'held-out' if d['part'] == 'heldout' else 'shifted'} {d['design']}: {value} ({where})"
     elif kind == "modes":
         return f"[run] {d['text']}"
+    elif kind == "wall_clock":
+        return (f"[{d.get('context') or 'run'}] {d['text']} while the {d['role']} waited on its model: the call is "
+                "abandoned, the step answered without it, and the run ends with what it measured")
     return None
 
 
 def _experiment(d: dict, metric: str, eta: Eta) -> str:
     m = d.get("metrics", {})
-    res = f"error {d['error']['kind']}" if d.get("error") else f"{figures(m, metric)}{infeasible(d)} ({d['verdict']})"
+    verdict = "the starter's baseline, read back: not charged" if d.get("verdict") == "baseline" else d["verdict"]
+    res = f"error {d['error']['kind']}" if d.get("error") else f"{figures(m, metric)}{infeasible(d)} ({verdict})"
     line = f"[{d['context']}] experiment {d['id']}: {d['label'][:80]} -> {res}"
     if d.get("left") is None:
         return line

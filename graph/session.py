@@ -18,6 +18,7 @@ from langgraph.checkpoint.sqlite import SqliteSaver
 from glia.graph.builder import build_graph
 from glia.graph.config import ChatFactory, RunConfig
 from glia.nodes.llm.client import EndpointDown
+from glia.nodes.progress import charged_entries
 from glia.nodes.report import run_isolation
 
 
@@ -50,7 +51,7 @@ class RunOutcome:
             "thread_id": self.thread_id, "status": self.status, "message": self.message,
             "interrupted": self.interrupted, "endpoint_failed": self.endpoint_failed,
             "resume": f"glia resume {self.thread_id}",
-            "simulations_used": len(s.get("ledger", [])),
+            "simulations_used": len(charged_entries(s.get("ledger", []))),
             "simulations_budget": s.get("budget", {}).get("simulations"),
             "best": ({"path": str(Path(self.run_dir) / f"best_{Path(design).name}"), "experiment": best["id"],
                       "label": best.get("label", ""), metric: best["value"],

@@ -18,8 +18,14 @@ def own_ledger(state: GliaState) -> list[LedgerEntry]:
     return sorted((e for e in state.get("ledger", []) if e.get("context") == cid), key=lambda e: e["seq"])
 
 
+def charged_entries(ledger: list[LedgerEntry]) -> list[LedgerEntry]:
+    """The experiments charged to the budget: all but a program task's unchanged starter, answered by its baseline
+    measurement (``baseline``: read back, not run again)."""
+    return [e for e in ledger if not e.get("baseline")]
+
+
 def sims_left(state: GliaState) -> int:
-    return state.get("budget", {}).get("simulations", 0) - len(own_ledger(state))
+    return state.get("budget", {}).get("simulations", 0) - len(charged_entries(own_ledger(state)))
 
 
 def budget_exhausted(state: GliaState) -> str | None:
@@ -49,7 +55,7 @@ def stagnant(ledger: list[LedgerEntry], window: int) -> bool:
 def marks_crossed(state: GliaState) -> list[float]:
     """Budget marks passed that the supervisor has not answered yet."""
     total = state.get("budget", {}).get("simulations", 0)
-    used = len(own_ledger(state))
+    used = len(charged_entries(own_ledger(state)))
     seen = {i.get("mark") for i in state.get("interventions", []) if i.get("context") == state.get("context_id")}
     return [m for m in BUDGET_MARKS if total and used >= m * total and m not in seen]
 

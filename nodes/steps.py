@@ -13,7 +13,7 @@ from langgraph.runtime import Runtime
 
 from glia.nodes.common import task_evaluator, tool_context
 from glia.nodes.programs import harness as program_harness
-from glia.nodes.progress import own_ledger, sims_left
+from glia.nodes.progress import charged_entries, own_ledger, sims_left
 from glia.nodes.report import write_report
 from glia.nodes.roles import ROLES
 from glia.simulator.harness import interrupt
@@ -109,19 +109,22 @@ def run_tools(state: GliaState, runtime: Runtime[GliaContext]) -> GliaState:
                       tc["id"], left)
         interrupt.check()  # stopped meanwhile: this step is discarded and runs again on resume (nothing is lost)
         if res.experiment is not None:
-            left -= 1
             e = res.experiment
+            left -= 0 if e.get("baseline") else 1  # the unchanged starter, its baseline read back: not charged
             judged = _judged(task, e)
             sc = judged["score"]
             verdict = ("error" if e.get("error") else "improved" if improves(sc, best_score, 0.99) else
                        "worse" if worse(sc, best_score, 1.05) else "no gain")
             if is_program(task):  # against the starter's noise band, in the objective's units
-                verdict = program_harness.verdict(e, sc, best_score, ctx.evaluator.noise)
+                verdict = ("baseline" if e.get("baseline") else
+                           program_harness.verdict(e, sc, best_score, ctx.evaluator.noise))
                 res.text += program_harness.noise_note(verdict, ctx.evaluator.noise)
             entry = {**e, **judged, "context": state["context_id"], "seq": seq,
                      "verdict": verdict, "workspace": str(ctx.workspace)}
             if judged["feasible"] and sc < best_feasible:  # reported best once a hardened re-measurement agrees
-                if is_program(task):  # re-measured in a fresh copy of the working directory
+                if is_program(task) and e.get("baseline"):  # measured in fresh copies already, for the baseline
+                    check, line = program_harness.baseline_check(e)
+                elif is_program(task):  # re-measured in a fresh copy of the working directory
                     check, line = program_harness.confirm(e, ctx.evaluator)
                 else:
                     check = confirm_hardened(ctx.workspace, e, ctx.evaluator)
@@ -168,7 +171,8 @@ def finalize_context(state: GliaState, runtime: Runtime[GliaContext]) -> GliaSta
     write_inside(ws, "transcript.jsonl", "".join(lines).encode())  # whatever the shell left at that name is replaced
     ledger = own_ledger(state)
     mine = [b for b in [state.get("best")] if b and b.get("context") == state["context_id"]]
-    outcome: ContextOutcome = {"id": state["context_id"], "workspace": str(ws), "simulations_used": len(ledger),
+    outcome: ContextOutcome = {"id": state["context_id"], "workspace": str(ws),
+                               "simulations_used": len(charged_entries(ledger)),
                "stop_reason": state.get("stop_reason") or "finished", "best": mine[0] if mine else None,
                "implementations": state.get("implementations", {}), "summary": state.get("summary", "")}
     runtime.stream_writer({"event": "context_end", "context": state["context_id"], "outcome": outcome})

@@ -47,3 +47,12 @@ def no_network(monkeypatch, request):
         return _create_connection(address, *args, **kwargs)
     monkeypatch.setattr(socket.socket, "connect", guarded)
     monkeypatch.setattr(socket, "create_connection", create_connection)
+
+
+@pytest.fixture(autouse=True)
+def user_cache(monkeypatch, tmp_path_factory):
+    """Each test's own per-user cache directory (endpoint profiles): no test reads or writes the real ~/.cache,
+    and no test sees another's cached profiles."""
+    path = tmp_path_factory.mktemp("user-cache")
+    monkeypatch.setenv("GLIA_CACHE_DIR", str(path))
+    return path

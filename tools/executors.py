@@ -119,9 +119,46 @@ def ray_seed(config: SimulationConfig, policy: str, sources: dict[str, tuple[str
     return out
 
 
+SHIP_LIMIT_MB = 100.0   # the largest working directory the Ray executor ships (GLIA_RAY_WORKDIR_MB overrides)
+
+
+class WorkdirTooLarge(ValueError):
+    """A program task's working directory is larger than the Ray executor ships to its workers."""
+
+
+def ship_limit_mb(env=os.environ) -> float:
+    raw = env.get("GLIA_RAY_WORKDIR_MB")
+    if not raw:
+        return SHIP_LIMIT_MB
+    try:
+        limit = float(raw)
+    except ValueError:
+        raise ValueError(f"GLIA_RAY_WORKDIR_MB={raw!r} is not a number of megabytes") from None
+    if limit <= 0:
+        raise ValueError(f"GLIA_RAY_WORKDIR_MB={raw!r} must be a positive number of megabytes")
+    return limit
+
+
+def check_shippable(spec: EvaluatorSpec, limit_mb: float | None = None) -> int:
+    """The size in bytes of what an evaluation copies of the working directory, or ``WorkdirTooLarge`` when it is
+    over ``limit_mb`` (default ``ship_limit_mb()``): the Ray executor puts it all in the object store and each
+    worker writes it out again, so a directory with a data set or a virtualenv in it is refused before anything is
+    shipped, naming its largest files."""
+    limit = ship_limit_mb() if limit_mb is None else limit_mb
+    sizes = [(path.stat().st_size, rel) for rel, path in spec.copied_files()]
+    total = sum(n for n, _ in sizes)
+    if total > limit * 1e6:
+        largest = ", ".join(f"{rel} ({n / 1e6:.1f} MB)" for n, rel in sorted(sizes, reverse=True)[:3])
+        raise WorkdirTooLarge(
+            f"the evaluator's working directory {spec.workdir} holds {total / 1e6:.1f} MB to copy, over the "
+            f"{limit:g} MB the Ray executor ships to its workers (largest: {largest}); move what the evaluator does "
+            "not need out of it, run with --executor local, or raise the limit with GLIA_RAY_WORKDIR_MB=N")
+    return total
+
+
 def workdir_files(spec: EvaluatorSpec) -> dict[str, bytes]:
     """The files of a program task's working directory that an evaluation copies, by relative path: what a worker
-    on another node needs."""
+    on another node needs (``check_shippable`` first)."""
     return {rel: path.read_bytes() for rel, path in spec.copied_files()}
 
 
@@ -217,6 +254,7 @@ class RayExecutor:
         started = time.perf_counter()
         key = (str(spec.workdir), spec.identity())
         if key not in self._workdirs:
+            check_shippable(spec)  # refused before anything is shipped
             self._workdirs = {key: ray.put(workdir_files(spec))}  # one benchmark at a time: the last one kept
         ref = self.program_task.remote(spec, self._workdirs[key], source, variant)
         limit = spec.timeout_s + RUNNER_GRACE_S + RAY_GRACE_S

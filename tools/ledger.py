@@ -2,7 +2,9 @@
 
 A search (a *unit*: one method's run on a task) has a cap in simulations. ``reserve`` charges an evaluation by its
 key before it runs: a key already charged is not charged again (a retried tool step, a library that evaluates the
-same program twice), and a unit at its cap gets nothing (the evaluation is refused, not run). Libraries count
+same program twice), and a unit at its cap gets nothing (the evaluation is refused, not run). The unchanged
+starter of a program task, already measured for the baseline, is a row of its unit that is never charged
+(``note_baseline``). Libraries count
 their own way (OpenEvolve's checkpoints, llm4ad's sample counters); this ledger is the count that is reported.
 Rows hold what each evaluation measured and when, so curves of the best design so far are read from here, and
 what it was a measurement of (``program`` and ``benchmark`` digests, ``identity.py``): a key is read back as a
@@ -30,6 +32,15 @@ CREATE TABLE IF NOT EXISTS evaluations (
 """
 # columns older ledger files lack
 ADDED_COLUMNS = {"feasible": "INTEGER", "violation": "REAL", "program": "TEXT", "benchmark": "TEXT"}
+
+
+# the rows that were charged: all but the unchanged starter answered by its baseline measurement (``note_baseline``)
+CHARGED = "status != 'baseline'"
+
+
+def charged(rows: list[dict]) -> list[dict]:
+    """The charged ones of a unit's rows."""
+    return [r for r in rows if r.get("status") != "baseline"]
 
 
 @dataclass(frozen=True)
@@ -95,7 +106,7 @@ class BudgetLedger:
             cap = con.execute("SELECT cap FROM units WHERE unit = ?", (unit,)).fetchone()
             if cap is None:
                 raise KeyError(f"unknown ledger unit {unit!r}")
-            used = con.execute("SELECT count(*) FROM evaluations WHERE unit = ?", (unit,)).fetchone()[0]
+            used = con.execute(f"SELECT count(*) FROM evaluations WHERE unit = ? AND {CHARGED}", (unit,)).fetchone()[0]
             if used >= cap[0]:
                 return None
             tokens = con.execute("SELECT tokens FROM units WHERE unit = ?", (unit,)).fetchone()[0]
@@ -129,8 +140,18 @@ class BudgetLedger:
                         (tokens, calls, usd, unit))
 
     def used(self, unit: str) -> int:
+        """The unit's charged evaluations."""
         with self._tx() as con:
-            return con.execute("SELECT count(*) FROM evaluations WHERE unit = ?", (unit,)).fetchone()[0]
+            return con.execute(f"SELECT count(*) FROM evaluations WHERE unit = ? AND {CHARGED}",
+                               (unit,)).fetchone()[0]
+
+    def note_baseline(self, unit: str, key: str, label: str, result: dict) -> None:
+        """An evaluation of the unchanged starter answered by its baseline measurement: a row of the unit (its
+        search's best may be the starter), in first place, never charged nor counted."""
+        with self._tx() as con:
+            con.execute("INSERT OR IGNORE INTO evaluations (unit, key, seq, status, label, charged_at) "
+                        "VALUES (?, ?, 0, 'baseline', ?, ?)", (unit, key, label, time.time()))
+        self.record(unit, key, {**result, "status": "baseline"})
 
     def unit(self, unit: str) -> dict | None:
         with self._tx() as con:

@@ -131,7 +131,8 @@ def execute(ctx: ToolContext, name: str, args: dict, call_id: str, sims_left: in
                 res = run_program(ws, ctx.evaluator, task, parsed.candidate or task["design"]["file"], exp_id,
                                   context=ctx.context_id, run_id=f"{ctx.run}/{exp_id}" if ctx.run else exp_id)
                 res.update(label=parsed.label, hypothesis=parsed.hypothesis)
-                return ToolResult(program_text(res, sims_left - 1, task), bool(res.get("error")), res)
+                left = sims_left if res.get("baseline") else sims_left - 1  # the starter's baseline: not charged
+                return ToolResult(program_text(res, left, task), bool(res.get("error")), res)
             res = run_simulation(ws, ctx.evaluator, parsed.candidate or task["design"]["file"], exp_id,
                                  context=ctx.context_id, run_id=f"{ctx.run}/{exp_id}" if ctx.run else exp_id)
             res.update(label=parsed.label, hypothesis=parsed.hypothesis)

@@ -7,6 +7,8 @@ import contextvars
 import os
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from langchain_core.messages import AIMessage
 
@@ -19,6 +21,43 @@ PRICES = {
     "gpt-4o": (2.50, 10.00), "gpt-4o-mini": (0.15, 0.60), "o4-mini": (1.10, 4.40), "o3": (2.00, 8.00),
     "gpt-5": (1.25, 10.00), "gpt-5-mini": (0.25, 2.00), "gpt-5-nano": (0.05, 0.40),
 }
+
+
+class WallClockUsed(BaseException):
+    """The run's wall-clock budget passed while a model's reply was awaited: the call is abandoned (its reply, when it
+    comes, is dropped) and the step answers without the model (``graph/builder.py``). Not an ``Exception``, so that
+    nothing which handles one (a structured-output fallback, a retry) asks the model again. ``waited``: a reply was
+    being awaited when it passed (else it had passed before the call, which was not made)."""
+
+    def __init__(self, message: str, waited: bool = False):
+        super().__init__(message)
+        self.waited = waited
+
+
+# when the run's wall-clock budget ends (seconds since the epoch, as ``GliaState.started_at``), for the model calls
+# of the step in flight; None: no limit
+_DEADLINE: contextvars.ContextVar[tuple[float, float] | None] = contextvars.ContextVar("glia_model_deadline",
+                                                                                    default=None)
+
+
+@contextmanager
+def model_deadline(started_at: float | None, wall_clock_s: float | None) -> Iterator[None]:
+    """Model calls made inside wait no longer than the wall-clock budget that started at ``started_at`` allows
+    (``WallClockUsed`` when it passes); no limit when either is missing or the budget is infinite."""
+    limited = started_at is not None and wall_clock_s is not None and wall_clock_s != float("inf")
+    token = _DEADLINE.set((float(started_at), float(wall_clock_s)) if limited else None)
+    try:
+        yield
+    finally:
+        _DEADLINE.reset(token)
+
+
+def check_deadline(waited: bool = False) -> None:
+    """Raise ``WallClockUsed`` if the wall-clock budget of the step in flight has passed (``waited``: while a reply
+    was awaited)."""
+    limit = _DEADLINE.get()
+    if limit is not None and time.time() - limit[0] >= limit[1]:
+        raise WallClockUsed(f"wall-clock budget used ({limit[1]:g} s)", waited)
 
 
 class EndpointDown(RuntimeError):
@@ -141,8 +180,11 @@ def abandonable(call):
     """``call()`` (a model's reply) in a thread of its own, so that a stop by the user (``interrupt.request``:
     Ctrl-C, the TUI's stop) is obeyed at once rather than after the reply, which takes minutes on a small local
     server: the call is abandoned (its reply, when it comes, is dropped, as the rest of the step in flight is) and
-    ``Interrupted`` raised; the run rests at its last checkpoint and the step runs again on resume."""
+    ``Interrupted`` raised; the run rests at its last checkpoint and the step runs again on resume. The run's
+    wall-clock budget (``model_deadline``) is kept the same way: once it passes, the call is abandoned and
+    ``WallClockUsed`` raised, however long the model would still take."""
     interrupt.check()
+    check_deadline()
     box: dict = {}
     done = threading.Event()
     context = contextvars.copy_context()  # LangGraph's and LangChain's context (config, callbacks) go along
@@ -158,6 +200,7 @@ def abandonable(call):
     threading.Thread(target=target, name="glia-model-call", daemon=True).start()
     while not done.wait(0.1):
         interrupt.check()
+        check_deadline(waited=True)
     if "error" in box:
         raise box["error"]
     return box["value"]
@@ -168,6 +211,7 @@ def _sleep(seconds: float) -> None:
     end = time.monotonic() + seconds
     while (left := end - time.monotonic()) > 0:
         interrupt.check()
+        check_deadline()
         time.sleep(min(left, 0.1))
     interrupt.check()
 

@@ -5,7 +5,8 @@ ignored by Ollama and llama.cpp's server, ``"required"`` crashes llama-cpp-pytho
 ``auto`` may come back as prose or as ``<tool_call>`` text, tool results may never reach the model, and a JSON
 schema may be rejected or go unenforced. ``probe`` asks the endpoint once, through the same ``ChatOpenAI`` client
 the agents use, at temperature 0 (where the model allows one) with small token limits; ``profile_for`` caches the
-answer per (base URL, model) in ``WORKSPACE/endpoints.json``. ``glia.nodes.llm.modes`` turns a profile into the mode
+answer per (base URL, model) in ``WORKSPACE/endpoints.json`` and in the user's cache (``user_cache``), which every
+new workspace reads. ``glia.nodes.llm.modes`` turns a profile into the mode
 each role uses."""
 
 from __future__ import annotations
@@ -169,27 +170,58 @@ def context_window(chat, model: str) -> int | None:
     return None
 
 
+def user_cache() -> Path:
+    """The per-user cache of endpoint profiles, shared by every workspace: ``$GLIA_CACHE_DIR/endpoints.json``, else
+    ``$XDG_CACHE_HOME/glia/endpoints.json``, else ``~/.cache/glia/endpoints.json``."""
+    root = os.environ.get("GLIA_CACHE_DIR") or str(Path(os.environ.get("XDG_CACHE_HOME") or
+                                                         Path.home() / ".cache") / "glia")
+    return Path(root).expanduser() / CACHE_FILE
+
+
+ProfileSource = Literal["workspace", "user cache", "probed"]
+
+
 def profile_for(workspace: str | Path, base_url: str | None, model: str, factory: ChatFactory | None = None,
-                refresh: bool = False) -> tuple[EndpointProfile, bool]:
-    """The cached profile of (base URL, model) in the workspace, probed when missing, stale or ``refresh``;
-    returns it and whether it came from the cache."""
+                refresh: bool = False) -> tuple[EndpointProfile, ProfileSource]:
+    """The profile of (base URL, model): the workspace's cached one, else the user's (``user_cache``: a new
+    workspace does not probe an endpoint again, minutes on a slow local server), else probed (and written to both);
+    a profile of another ``PROBE_VERSION`` is stale; ``refresh`` probes again. Returns it and where it came from."""
     path = Paths(Path(workspace)).endpoints
     key = cache_key(base_url, model)  # CACHE: endpoint profiles in WORKSPACE/endpoints.json, by (base URL, model)
-    cached = _read_cache(path)
-    if not refresh and key in cached:
-        try:
-            profile = EndpointProfile.model_validate(cached[key])
-            if profile.probe_version == PROBE_VERSION:
-                return profile, True
-        except ValueError:
-            pass  # an unreadable entry is probed again
+    # CACHE: and in the user's cache directory (user_cache()), by the same key, read after the workspace's
+    for source, where in (("workspace", path), ("user cache", user_cache())):
+        profile = None if refresh else _cached(where, key)
+        if profile is not None:
+            if source == "user cache":  # the workspace keeps the profile its runs used
+                _store(path, key, profile)
+            return profile, source
     profile = probe(base_url, model, factory)
+    _store(path, key, profile)
+    try:
+        _store(user_cache(), key, profile)
+    except OSError:  # a cache that cannot be written (a read-only home) costs a probe next time, nothing else
+        pass
+    return profile, "probed"
+
+
+def _cached(path: Path, key: str) -> EndpointProfile | None:
+    entry = _read_cache(path).get(key)
+    if entry is None:
+        return None
+    try:
+        profile = EndpointProfile.model_validate(entry)
+    except ValueError:
+        return None  # an unreadable entry is probed again
+    return profile if profile.probe_version == PROBE_VERSION else None
+
+
+def _store(path: Path, key: str, profile: EndpointProfile) -> None:
+    cached = _read_cache(path)
     cached[key] = profile.model_dump()
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(cached, indent=1, sort_keys=True))
     os.replace(tmp, path)
-    return profile, False
 
 
 def cache_key(base_url: str | None, model: str) -> str:

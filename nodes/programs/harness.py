@@ -61,6 +61,15 @@ def confirm(entry: dict, evaluator: ProgramEvaluator) -> tuple[dict, str]:
     return check, describe_confirm(check)
 
 
+def baseline_check(entry: dict) -> tuple[dict, str]:
+    """The unchanged starter as a new best: its baseline runs, each in a fresh copy, are its re-measurement (the
+    check, its line)."""
+    runs = entry.get("baseline_runs") or "several"
+    check = {"agree": True, "differences": {}, "wall_s": 0.0, "error": None, "fresh_copy": True,
+             "value": entry.get("value"), "baseline": True}
+    return check, f"the starter's baseline: measured {runs} times, each in a fresh copy (not measured again)"
+
+
 def heldout(state: GliaState, evaluator: ProgramEvaluator, on_figure=None) -> dict:
     """The best design and the starter on each of the evaluator's variants (held-out, shifted), uncharged and never
     recorded in the telemetry the agents query; {} when the task gives no variant (the report says there is no

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from glia.nodes.claims import known_figures
+from glia.nodes.progress import charged_entries
 from glia.nodes.report import finding_lines
 from glia.simulator.metrics import fmt
 from glia.state import GliaState
@@ -111,7 +112,8 @@ def write_program_report(state: GliaState, path: Path, delivered) -> str:
         elif e.get("valid") is False or not e.get("feasible", True):
             status = f"invalid: {_cell(e.get('invalid_reason') or 'constraint broken')}"
         else:
-            status = "ok" + (" (read back: same program)" if e.get("reused") else "")
+            status = "ok" + (" (the starter's baseline, read back: not charged)" if e.get("baseline") else
+                             " (read back: same program)" if e.get("reused") else "")
         lines.append(f"| {e['context']} | `{e['id']}` | {_cell(e.get('label', ''), 80)} | {fmt(m.get(metric), 4)} |"
                      + (f" {fmt(m.get(cm), 3)} |" if cm else "") + f" {status} | {e.get('verdict', '')} |")
     lines += ["", "## Held-out evaluation", ""]
@@ -138,7 +140,8 @@ def write_program_report(state: GliaState, path: Path, delivered) -> str:
         lines.append("")
     usage = state.get("usage", {})
     wall = time.time() - state.get("started_at", time.time())
-    lines += ["## Cost", "", f"- evaluations: {len(ledger)} (of {task['budget']['simulations']} budgeted), plus "
+    lines += ["## Cost", "", f"- evaluations: {len(charged_entries(ledger))} (of {task['budget']['simulations']} "
+              "budgeted), plus "
               f"{starter.get('runs', 0) if starter else 0} uncharged runs of the starter",
               f"- model tokens: {usage.get('tokens', 0)}, USD {usage.get('usd', 0.0):.4f}, calls "
               f"{usage.get('calls', 0)}", f"- wall clock: {wall:.0f} s", f"- stop: {state.get('stop_reason', '')}",

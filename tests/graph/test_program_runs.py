@@ -18,12 +18,13 @@ import pytest
 
 from glia.graph.cli import main
 from glia.graph.config import RunConfig
+from glia.graph.progress import Eta, describe
 from glia.graph.runs import resume_run, start_run
 from glia.nodes.heuristic.program_constants import apply, parse_label, tunable
 from glia.nodes.programs.harness import verdict
 from glia.state import load_task
 from glia.state.tasks.task import TASKS_DIR, TaskError
-from glia.tools.ledger import BudgetLedger
+from glia.tools.ledger import BudgetLedger, charged
 from glia.tools.programs import spec_for_task
 from glia.tools.programs.evaluator import ProgramEvaluator, evaluation_key
 from tests.support.fakes import ScriptedChatModel, reply
@@ -146,7 +147,10 @@ def test_the_offline_search_tunes_the_starters_constants_and_says_that_is_all(pl
     out, ws = placement
     assert out.status == "finished"
     ledger = sorted(out.state["ledger"], key=lambda e: e["seq"])
-    assert len(ledger) == 3 and ledger[0]["label"] == "baseline: constants: WORK_WEIGHT=0.0, SPEED_EXPONENT=0.0"
+    assert len(ledger) == 4 and ledger[0]["label"] == "baseline: constants: WORK_WEIGHT=0.0, SPEED_EXPONENT=0.0"
+    # the unchanged starter is its baseline measurement read back, not run again and not charged: 3 evaluations
+    assert ledger[0]["baseline"] and ledger[0]["verdict"] == "baseline" and not any(e["baseline"] for e in ledger[1:])
+    assert out.to_json()["simulations_used"] == 3
     assert all(parse_label(e["label"]) for e in ledger)
     assert ledger[1]["label"] == "constants: WORK_WEIGHT=0.1, SPEED_EXPONENT=0.0"   # the first move from 0.0
     starter = out.state["baselines"][0]
@@ -278,12 +282,26 @@ def test_a_scripted_model_designs_a_placement_program_end_to_end(tmp_path):
               ("run_simulation", {"label": "outside"})),
         reply("", ("finish", {"summary": "speed-aware placement with shortest work first"})),
     ])
-    config = RunConfig.build("job-placement", budget_sims=4, llm=True, workspace=tmp_path,
+    # the starter is not charged: at 1 of 2 evaluations the supervisor looks in (and says "continue")
+    config = RunConfig.build("job-placement", budget_sims=2, llm=True, workspace=tmp_path,
                              settings={"retry_base_s": 0.0})
-    out = start_run(config, models=models)
+    events: list = []
+    out = start_run(config, models=models, on_event=events.append)
     assert out.status == "finished"
     ledger = sorted(out.state["ledger"], key=lambda e: e["seq"])
     assert [e["label"] for e in ledger] == ["starter", "swf"]        # the block-breaking one was never charged
+    # the unchanged starter, measured 3 times for the baseline, is read back: not run again, not charged, and not
+    # called an improvement over itself
+    assert ledger[0]["baseline"] and ledger[0]["verdict"] == "baseline" and ledger[1]["verdict"] == "improved"
+    assert ledger[0]["metrics"] == out.state["baselines"][0]["metrics"] and out.to_json()["simulations_used"] == 1
+    lines = [describe(e["data"], "combined_score", Eta()) for e in events
+             if e["mode"] == "custom" and e["data"].get("event") == "experiment"]
+    assert lines[0].startswith("[c1] experiment c1-e001: starter -> combined_score 1.363")
+    assert lines[0].endswith("(the starter's baseline, read back: not charged) · 0 of 2 evaluations used")
+    assert lines[1].endswith("(improved) · 1 of 2 evaluations used")
+    told = "\n".join(str(m.content) for m in models["researcher"].calls[0])
+    assert "the unchanged starter: its baseline measurement, the mean of 3 runs, read back" in told
+    assert "Evaluations left: 2." in told
     assert out.state["best"]["label"] == "swf" and out.state["best"]["hardened"]["agree"]
     first = "\n".join(str(m.content) for m in models["researcher"].calls[0])
     assert "EVOLVE-BLOCK-START" in first and "The starter, measured 3 times" in first
@@ -302,11 +320,12 @@ def test_a_small_model_on_the_text_protocol_is_asked_for_an_idea_and_the_blocks_
     block's code alone is spliced into the file and run, labelled by the idea. No "design form" is named."""
     from glia.nodes import prompts
     starter = load_task("job-placement")["design"]["starter_source"]
+    # the starter is not charged: at 1 of 2 evaluations the supervisor looks in (and says "continue")
     models = scripted([
         reply(f"Idea: shortest work first\n```python\n{starter}```"),                     # the starter, unchanged
         reply(f"Idea: place each job where it finishes first, shortest work first\n```python\n{SWF.strip()}\n```"),
         reply('<tool_call>{"name": "finish", "arguments": {"summary": "estimated finish time"}}</tool_call>')])
-    config = RunConfig.build("job-placement", budget_sims=3, llm=True, workspace=tmp_path,
+    config = RunConfig.build("job-placement", budget_sims=2, llm=True, workspace=tmp_path,
                              settings={"retry_base_s": 0.0})
     config.modes = {"researcher": {"tools": "text"}}
     out = start_run(config, models=models)
@@ -389,7 +408,8 @@ def test_a_resumed_program_run_reads_back_what_it_measured(tmp_path):
     out = start_run(config)
     assert out.status == "finished"
     again = resume_run(out.thread_id, tmp_path / "ws")
-    assert again.status == "finished" and len(again.state["ledger"]) == 2
+    assert again.status == "finished" and len(again.state["ledger"]) == 3  # the starter's baseline, 2 evaluations
+    assert again.to_json()["simulations_used"] == 2
 
 
 def test_the_researchers_shell_runs_the_problems_pieces_but_never_sees_the_evaluators_files(tmp_path):
@@ -427,7 +447,7 @@ def test_repeated_offline_compare_runs_are_distinct_runs_and_a_run_repeated_is_t
                 for r in range(1, runs + 1)}
 
     first = programs("cmp-a", 2)
-    assert len(first["r1"]) == len(first["r2"]) == 2
+    assert len(first["r1"]) == len(first["r2"]) == 3  # the starter's baseline (not charged), 2 evaluations
     starter = evaluation_key(STARTER, spec_for_task(load_task(str(path))))
     assert first["r1"][0] == first["r2"][0] == starter  # both start from the starter
     assert first["r1"] != first["r2"]                  # run 2 walks the constants search with a seed of its own
@@ -473,10 +493,12 @@ def test_glia_compare_runs_every_method_on_a_program_task_through_the_one_ledger
     assert out.status == "finished", out.message
     ledger = BudgetLedger(tmp_path / "compares" / "cmp-prog" / "ledger.sqlite")
     for method in ("glia", "best_shot", "openevolve"):
-        rows = ledger.rows(f"{method}-r1")
+        rows = charged(ledger.rows(f"{method}-r1"))
         assert len(rows) == 1 and rows[0]["key"].startswith("prog-"), (method, rows)
+    # Glia's first experiment, the unchanged starter, is its baseline: a row of the unit, never charged
+    assert [r["status"] for r in ledger.rows("glia-r1")][0] == "baseline" and ledger.used("glia-r1") == 1
     summary = out.summary
-    assert summary["baselines"]["starter"]["value"] == pytest.approx(1.3627, abs=1e-3)
+    assert summary["baselines"]["starter"]["value"] == pytest.approx(1.3627, abs=1e-3) and summary["program"]
     assert summary["baselines"]["starter"]["heldout"] is not None
     assert summary["methods"]["best_shot"]["search"]["mean"] > 1.3627
     report = (tmp_path / "compares" / "cmp-prog" / "report.md").read_text()
@@ -535,6 +557,17 @@ def test_compare_progress_lines_on_a_program_task_count_evaluations(capsys):
     assert "timeout per evaluation of a program: 60 s of wall time" in err and "seed" not in err
     assert "(0 of 2 evaluations used)" in err and "glia-r1: evaluation 1/2 swf -> 1.500" in err
     assert "re-measuring the baselines with the evaluator's held-out and shifted variants" in err
+
+
+def test_compare_summary_lines_on_a_program_task_count_evaluations():
+    from glia.graph.experiments.compare.commands import summary_lines
+
+    method = {"name": "Glia", "search": {"mean": 1.4, "n": 1}, "heldout": {"mean": 1.5, "n": 1}, "runs": 1,
+              "sims_used": 2.0, "wall_s": 30.0, "tokens": 0.0}
+    data = {"compare_id": "c", "status": "finished", "message": "", "methods": {"glia": method}, "report": None}
+    assert summary_lines({**data, "program": True})[1].endswith("(1 runs, 2.0 evaluations, 30 s, 0 tokens per run)")
+    assert "sims" not in "\n".join(summary_lines({**data, "program": True}))
+    assert summary_lines(data)[1].endswith("(1 runs, 2.0 sims, 30 s, 0 tokens per run)")
 
 
 # the speed-aware, shortest-work-first function as EoH and FunSearch ask for it (a thought, then the function)
@@ -602,8 +635,8 @@ def test_eoh_and_funsearch_evolve_a_program_tasks_function_through_the_one_evalu
     ledger = BudgetLedger(out.dir / "ledger.sqlite")
     for method in ("eoh", "funsearch"):
         rows = ledger.rows(f"{method}-r1")
-        assert 1 <= len(rows) <= 2 and all(r["key"].startswith("prog-") for r in rows), (method, rows)
-        assert all(r["status"] in ("ok", "reused") for r in rows), (method, rows)
+        assert 1 <= len(charged(rows)) <= 2 and all(r["key"].startswith("prog-") for r in rows), (method, rows)
+        assert all(r["status"] in ("ok", "reused", "baseline") for r in rows), (method, rows)
         best = out.summary["methods"][method]["units"][0]["best"]
         code = Path(best["snapshot"]).read_text()
         assert "def run_placement(jobs: list, machines: list) -> list:" in code   # a whole program, harness kept

@@ -12,7 +12,9 @@ task's evaluator, charged to the same budget ledger, with the same rules as a si
   an invalid program (its validity metric below the bound, ``correct.json`` false) is measured but infeasible, never
   the best;
 - the starter is measured several times uncharged (``measure_starter``): the spread of its objective is the noise
-  band within which a difference is not called a gain; a timeout given as "auto" is derived from those runs;
+  band within which a difference is not called a gain; a timeout given as "auto" is derived from those runs; the
+  unchanged starter evaluated again (a search's first experiment, a library's initial program) is that measurement,
+  read back, not charged;
 - ``confirm`` re-measures a new best in a fresh copy (uncharged, unrecorded) before it counts.
 """
 
@@ -63,6 +65,7 @@ class ProgramEvaluator:
     executor: object | None = None        # tools.executors.Executor (None: this machine's, LocalExecutor)
     kind: str = "program"
     cpu: None = None  # no CPU budget: a program task's evaluator keeps its wall-clock timeout (``timeout_s``)
+    starter: dict | None = None           # the starter's baseline (``measure_starter``), once calibrated
 
     @property
     def workload(self) -> str:
@@ -74,9 +77,10 @@ class ProgramEvaluator:
 
     def calibrate(self, baselines) -> float:
         """The timeout from the starter's measured runs (when the task said "auto") and the noise band (a
-        ``Baseline`` of the starter carries both)."""
+        ``Baseline`` of the starter carries both); the starter's measurement is kept for ``evaluate``."""
         starter = next((b for b in baselines if b.get("policy") == "starter"), None)
         if starter:
+            self.starter = starter
             self.noise = float(starter.get("noise") or 0.0)
             if self.timeout_auto and starter.get("runs_s"):
                 self.spec = dataclasses.replace(self.spec, timeout_s=derive_timeout(list(starter["runs_s"])))
@@ -128,6 +132,11 @@ class ProgramEvaluator:
         its key, with ``run_id`` (the experiment) beside it; ``status`` ok, error, reused or budget."""
         source = Path(program).read_text(errors="replace")
         key = self.key(source)
+        if self.starter is not None and self.starter.get("id") == f"{key}-starter" and not self.starter.get("error"):
+            out = self._as_measured(key, program, source)
+            if self.ledger is not None:
+                self.ledger.note_baseline(self.unit, key, label, out)
+            return out
         charge = None
         if self.ledger is not None:
             charge = self.ledger.reserve(self.unit, key, label)
@@ -158,6 +167,16 @@ class ProgramEvaluator:
         if self.ledger is not None:
             self.ledger.record(self.unit, key, out)
         return out
+
+    def _as_measured(self, key: str, program: str, source: str) -> dict:
+        """The unchanged starter, already measured ``STARTER_RUNS`` times for the baseline: that measurement, read
+        back, not run again and not charged (``baseline``); its telemetry is that of the starter's first run."""
+        from glia.tools.simulation import digest
+        b = self.starter or {}
+        return {**{k: v for k, v in b.items() if k not in ("policy", "spec", "runs_s", "values", "seeds")},
+                "id": key, "key": key, "status": "baseline", "reused": True, "baseline": True, "charged": False,
+                "seq": None, "telemetry_run": f"{key}-starter-1", "baseline_runs": b.get("runs"),
+                "snapshot": str(Path(program).resolve()), "hash": digest(source.encode())[:16], "wall_s": 0.0}
 
     def evaluate_source(self, source: str, workdir: Path, *, key: str | None = None, label: str = "",
                         context: str = "", starter: str | None = None) -> dict:
@@ -212,7 +231,8 @@ class ProgramEvaluator:
         private = {k: statistics.fmean(m["private"][k] for m in ok if k in m["private"]) for k in hidden}
         base = self.result(ProgramEvaluation("ok" if ok[0]["valid"] is not False else "invalid", metrics,
                                              Artifacts(), "", self.spec.format, valid=ok[0]["valid"],
-                                             private=private), f"{prefix}-starter")
+                                             private=private, isolation=ok[0].get("isolation") or ""),
+                           f"{prefix}-starter")
         return {**base, "artifacts": ok[0]["artifacts"], "policy": "starter", "runs": len(measured),
                 "runs_ok": len(ok), "values": values, "noise": (max(values) - min(values)) if values else 0.0,
                 "runs_s": [m["wall_s"] for m in ok], "reused": all(m.get("reused") for m in measured),

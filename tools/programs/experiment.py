@@ -12,7 +12,8 @@ from glia.tools.programs.evaluator import ProgramEvaluator
 from glia.tools.simulation import digest, freeze_candidate
 
 KEPT = ("metrics", "error", "score", "value", "violation", "feasible", "valid", "program_status", "wall_s", "sim_s",
-        "program_s", "private", "artifacts", "invalid_reason", "key", "mean_e2e_ci90", "ci90", "isolation")
+        "program_s", "private", "artifacts", "invalid_reason", "key", "mean_e2e_ci90", "ci90", "isolation", "baseline",
+        "baseline_runs")
 
 
 def run_program(workspace: Path, evaluator: ProgramEvaluator, task: dict, candidate: str, experiment_id: str,
@@ -35,7 +36,8 @@ def run_program(workspace: Path, evaluator: ProgramEvaluator, task: dict, candid
     if res["status"] == "budget":
         raise ValueError("the evaluation budget is used up; call finish with your best design")
     from glia.tools.evaluator import program_key
-    return {**{k: res.get(k) for k in KEPT}, "id": experiment_id, "run_id": res["key"], "experiment_run": run_id,
+    return {**{k: res.get(k) for k in KEPT}, "id": experiment_id,
+            "run_id": res.get("telemetry_run") or res["key"], "experiment_run": run_id,
             "candidate": candidate, "snapshot": shown, "frozen": str(frozen), "sha256": sha, "hash": sha[:16],
             "program": program_key(code.decode(errors="replace")), "workload": evaluator.workload, "seeds": [],
             "reused": bool(res.get("reused"))}
@@ -66,7 +68,11 @@ def experiment_text(res: dict, sims_left: int, task: dict) -> str:
         from glia.tools.programs.telemetry import table_name
         body += "\nPer-case tables (query_telemetry, WHERE run_id = '" + str(res.get("run_id")) + "'): " + ", ".join(
             f"{table_name(n)} ({rows} rows)" for n, rows in art["tables"].items())
-    if res.get("reused"):
+    if res.get("baseline"):
+        runs = res.get("baseline_runs") or "its"
+        body += (f"\n(the unchanged starter: its baseline measurement, the mean of {runs} runs, read back, not run "
+                 "again and not charged)")
+    elif res.get("reused"):
         body += "\n(the same program was measured before on this benchmark: its figures are read back, not charged "\
                 "again)"
     return f"{head}: {body}\nEvaluations left: {sims_left}."

@@ -73,6 +73,10 @@ class Bridge:
             if type(exc).__name__ == "EndpointDown":
                 self.failure = exc
             return {"error": f"{type(exc).__name__}: {exc}"}
+        except KeyboardInterrupt:  # the user stopped the comparison (Ctrl-C): the unit stops, this thread says so
+            # to the library instead of dying with a traceback on the user's terminal; the evaluation in flight was
+            # given back (not charged), and the comparison's own line says how to resume
+            return {"error": "interrupted: the comparison was stopped by the user"}
 
     def close(self) -> None:
         self._closed.set()

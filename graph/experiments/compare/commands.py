@@ -111,18 +111,25 @@ def cmd_compare(args) -> int:
     if args.json:
         print(json.dumps(data, default=str))
     else:
-        print(f"comparison {data['compare_id']}: {data['status']} {data['message']}".rstrip())
-        for m in data["methods"].values():
-            s, h = m["search"], m["heldout"]
-            print(f"{m['name']:<40} search {s['mean'] if s['n'] else float('nan'):8.3f}  held-out "
-                  f"{h['mean'] if h['n'] else float('nan'):8.3f}  ({m['runs']} runs, {m['sims_used']:.1f} sims, "
-                  f"{m['wall_s']:.0f} s, {m['tokens']:.0f} tokens per run)")
-        if data["report"]:
-            print(f"report: {data['report']}")
+        print("\n".join(summary_lines(data)))
     from glia.simulator.harness import interrupt
     if interrupt.requested():
         return EXIT_CODE
     return 0 if outcome.status in ("finished", "partial") else 1
+
+
+def summary_lines(data: dict) -> list[str]:
+    """What a comparison prints on stdout at its end: its status, a line per method, the report's path."""
+    noun = "evaluations" if data.get("program") else "sims"
+    lines = [f"comparison {data['compare_id']}: {data['status']} {data['message']}".rstrip()]
+    for m in data["methods"].values():
+        s, h = m["search"], m["heldout"]
+        lines.append(f"{m['name']:<40} search {s['mean'] if s['n'] else float('nan'):8.3f}  held-out "
+                     f"{h['mean'] if h['n'] else float('nan'):8.3f}  ({m['runs']} runs, {m['sims_used']:.1f} {noun}, "
+                     f"{m['wall_s']:.0f} s, {m['tokens']:.0f} tokens per run)")
+    if data.get("report"):
+        lines.append(f"report: {data['report']}")
+    return lines
 
 
 def _stoppable(compare_id: str, go):

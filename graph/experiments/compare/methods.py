@@ -38,13 +38,21 @@ from glia.graph.experiments.compare import prompts
 from glia.graph.experiments.compare.bridge import Bridge
 from glia.graph.experiments.compare.names import METHODS, RunKind
 from glia.graph.runs import resume_run, start_run
-from glia.nodes.llm.client import EndpointDown, account, invoke_with_retries, make_chat_model, with_token_limit
+from glia.nodes.llm.client import (
+    EndpointDown,
+    WallClockUsed,
+    account,
+    invoke_with_retries,
+    make_chat_model,
+    model_deadline,
+    with_token_limit,
+)
 from glia.nodes.llm.replies import POLICY, clean_code, parse_reply, unescape
 from glia.simulator.harness import interrupt
 from glia.simulator.harness.workspace import Paths
 from glia.state import AgentSettings, EvaluationSettings, ModelSpec
 from glia.tools.evaluator import Evaluator
-from glia.tools.ledger import BudgetLedger
+from glia.tools.ledger import BudgetLedger, charged
 
 STOP_GRACE_S = 10.0
 # model calls (samples) a method may make per simulation of its budget: replies without a program, and programs
@@ -216,10 +224,14 @@ def _best_shot(shared: Shared, unit: Unit) -> dict:
         if unit.seconds_left(shared.task, started) <= 0:
             return {"status": "finished", "message": f"wall-clock budget used after {calls} model calls"}
         calls += 1
-        try:
-            text = ask(messages)
+        try:  # the reply is awaited no longer than the unit's wall-clock budget allows
+            with model_deadline(time.time(), unit.seconds_left(shared.task, started)):
+                text = ask(messages)
         except EndpointDown as exc:
             return {"status": "paused", "message": str(exc)}
+        except WallClockUsed:
+            return {"status": "finished", "message": f"wall-clock budget used after {calls - 1} model calls (the "
+                                                     "reply in flight was abandoned)"}
         code = _program(text, shared.task)
         if code is None:
             shared.on_event({"event": "no_program", "unit": unit.key, "method": unit.method})
@@ -351,7 +363,7 @@ def _watch(shared: Shared, unit: Unit, proc: subprocess.Popen, bridge: Bridge) -
             return {"status": "paused", "message": str(bridge.failure)}
         if unit.seconds_left(shared.task, started) <= 0:
             return {"status": "finished", "message": "wall-clock budget used"}
-        rows = shared.ledger.rows(unit.key)
+        rows = charged(shared.ledger.rows(unit.key))
         if len(rows) >= unit.budget and all(r["status"] != "running" for r in rows):
             return {"status": "finished", "message": "budget used"}
         time.sleep(0.2)

@@ -13,18 +13,25 @@ from glia.graph.experiments.compare.names import METHODS
 from glia.simulator.metrics import fmt
 from glia.tools import heldout
 from glia.tools.evaluator import feasible_row
+from glia.tools.ledger import charged
 
 MCG_CONTEXTS = 4
 NAMES = {name: method.title for name, method in METHODS.items()}
 
 
 def _scores(rows: list[dict]) -> list[float]:
-    """A unit's evaluations as scores in charge order (inf: failed, infeasible, or still running: never best)."""
-    return [r["score"] if feasible_row(r) else math.inf for r in rows]
+    """A unit's charged evaluations as scores in charge order (inf: failed, infeasible, or still running: never
+    best); the unchanged starter answered by its baseline measurement (not charged) counts from the first on."""
+    scores = [r["score"] if feasible_row(r) else math.inf for r in charged(rows)]
+    free = [r["score"] for r in rows if r.get("status") == "baseline" and feasible_row(r)]
+    if scores and free:
+        scores[0] = min(scores[0], *free)
+    return scores
 
 
 def _timed(rows: list[dict], started: float) -> list[tuple[float, float]]:
-    return [((r["finished_at"] or r["charged_at"]) - started, s) for r, s in zip(rows, _scores(rows), strict=True)]
+    return [((r["finished_at"] or r["charged_at"]) - started, s)
+            for r, s in zip(charged(rows), _scores(rows), strict=True)]
 
 
 def _as_values(points: list[dict] | None, sign: float) -> list[dict] | None:
@@ -91,7 +98,8 @@ def summarise(config, task: dict, results: list[dict], rows: dict[str, list[dict
     sign = 1.0 if task["objective"]["goal"] == "minimize" else -1.0
     budget = config.budget
     out: dict = {"task": task["name"], "metric": task["objective"]["metric"], "goal": task["objective"]["goal"],
-                 "budget": budget, "runs": config.runs, "timeout_s": timeout_s,
+                 "program": task["design"].get("layer") == "program", "budget": budget, "runs": config.runs,
+                 "timeout_s": timeout_s,
                  "cpu_budget": {"seconds": cpu.seconds, "basis": cpu.basis} if cpu else None,
                  "model": config.model.model if config.model else None, "executor": config.executor,
                  "baselines": {}, "methods": {}, "mcg": {}}

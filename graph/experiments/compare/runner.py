@@ -37,7 +37,7 @@ from glia.state import AgentSettings, EvaluationSettings, ModelSpec, load_task
 from glia.tools.evaluator import Evaluator, feasible_row
 from glia.tools.executors import make_executor
 from glia.tools.heldout import measure_heldout
-from glia.tools.ledger import BudgetLedger
+from glia.tools.ledger import BudgetLedger, charged
 from glia.tools.simulation import confirm_hardened, describe_check
 
 UNITS_TABLE = """CREATE TABLE IF NOT EXISTS compare_units (
@@ -92,6 +92,10 @@ class CompareConfig:
             raise ValueError(f"unknown executor {executor!r}; one of local, ray")
         choose_implementations(dict(glia_impl or {}))   # an unknown role or implementation: its error, now
         parse_overrides(endpoint, loaded.get("endpoint"))
+        if executor == "ray" and loaded["design"].get("layer") == "program":  # before anything is shipped
+            from glia.tools.executors import check_shippable
+            from glia.tools.programs import spec_for_task
+            check_shippable(spec_for_task(loaded))
         return cls(compare_id=compare_id or datetime.now(UTC).strftime("cmp-%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:4],
                    task=task, methods=chosen, runs=runs, budget=budget, workspace=Path(workspace).resolve(),
                    model=ModelSpec(model, base_url) if model else None, executor=executor, ray_address=ray_address,
@@ -282,11 +286,11 @@ def _finish_unit(config: CompareConfig, task: dict, evaluator: Evaluator, ledger
     u = ledger.unit(unit.key) or {}
     result = {"unit": unit.key, "method": unit.method, "run": unit.run, "status": outcome["status"],
               "message": outcome.get("message", ""), "thread": outcome.get("thread"), "budget": unit.budget,
-              "sims_used": len(rows), "errors": sum(1 for r in rows if r["error_kind"]),
+              "sims_used": len(charged(rows)), "errors": sum(1 for r in rows if r["error_kind"]),
               "best": {**{k: best[k] for k in ("key", "seq", "value", "score", "snapshot", "label", "code_hash")},
                        "hardened": describe_check(hardened) if hardened else None} if best else None,
               "rejected": rejected,
-              "best_brief": {"value": best["value"] if best else None, "sims_used": len(rows)},
+              "best_brief": {"value": best["value"] if best else None, "sims_used": len(charged(rows))},
               "heldout": heldout, "wall_s": float((unit.dir / "wall_s").read_text()),
               "sim_s": sum(r["sim_s"] or 0.0 for r in rows), "tokens": u.get("tokens", 0),
               "calls": u.get("calls", 0), "usd": u.get("usd", 0.0)}

@@ -10,6 +10,7 @@ import pytest
 from langchain_openai import ChatOpenAI
 
 from glia.graph.cli import main
+from glia.graph.config import RunConfig
 from glia.nodes.llm import endpoint
 from glia.nodes.llm.endpoint import CACHE_FILE, EndpointUnreachable, probe, profile_for
 from glia.nodes.llm.modes import choose_modes
@@ -117,22 +118,57 @@ def test_an_endpoint_that_is_not_there_raises_and_nothing_is_cached(tmp_path):
     assert not (tmp_path / CACHE_FILE).exists()
 
 
-def test_profiles_are_cached_per_endpoint_and_model_and_probed_again_when_asked_or_stale(tmp_path):
+def test_profiles_are_cached_per_endpoint_and_model_and_probed_again_when_asked_or_stale(tmp_path, user_cache):
     server = SERVERS["ollama"](typical_model())
-    first, cached = profile_for(tmp_path, "http://a/v1", "m", server.factory)
-    assert not cached and len(server.requests) == len(endpoint.CHECKS)
-    again, cached = profile_for(tmp_path, "http://a/v1/", "m", server.factory)
-    assert cached and again == first and len(server.requests) == len(endpoint.CHECKS)
+    first, source = profile_for(tmp_path, "http://a/v1", "m", server.factory)
+    assert source == "probed" and len(server.requests) == len(endpoint.CHECKS)
+    again, source = profile_for(tmp_path, "http://a/v1/", "m", server.factory)
+    assert source == "workspace" and again == first and len(server.requests) == len(endpoint.CHECKS)
     profile_for(tmp_path, "http://a/v1", "other", server.factory)
     profile_for(tmp_path, "http://a/v1", "m", server.factory, refresh=True)
     assert len(server.requests) == 3 * len(endpoint.CHECKS)
-    stored = json.loads((tmp_path / CACHE_FILE).read_text())
-    assert sorted(stored) == ["http://a/v1 m", "http://a/v1 other"]
-    stored["http://a/v1 m"]["probe_version"] = 0
-    (tmp_path / CACHE_FILE).write_text(json.dumps(stored))
-    assert profile_for(tmp_path, "http://a/v1", "m", server.factory)[1] is False
-    (tmp_path / CACHE_FILE).write_text("{not json")
-    assert profile_for(tmp_path, "http://a/v1", "m", server.factory)[1] is False
+    for where in (tmp_path / CACHE_FILE, user_cache / CACHE_FILE):  # the workspace's and the user's, alike
+        stored = json.loads(where.read_text())
+        assert sorted(stored) == ["http://a/v1 m", "http://a/v1 other"]
+        stored["http://a/v1 m"]["probe_version"] = 0
+        where.write_text(json.dumps(stored))
+    assert profile_for(tmp_path, "http://a/v1", "m", server.factory)[1] == "probed"  # stale in both
+    for where in (tmp_path / CACHE_FILE, user_cache / CACHE_FILE):
+        where.write_text("{not json")
+    assert profile_for(tmp_path, "http://a/v1", "m", server.factory)[1] == "probed"
+
+
+def test_a_new_workspace_reads_the_users_cached_profile_instead_of_probing_again(tmp_path, user_cache, monkeypatch):
+    """A slow local server took 8 calls and about 9 minutes to probe, again in every new workspace: the profile is
+    kept per user too (``GLIA_CACHE_DIR``, else ``$XDG_CACHE_HOME/glia``, else ``~/.cache/glia``), read after the
+    workspace's, and copied into the new workspace; ``refresh`` still probes."""
+    server = SERVERS["ollama"](typical_model())
+    first, source = profile_for(tmp_path / "ws1", "http://a/v1", "m", server.factory)
+    assert source == "probed" and (user_cache / CACHE_FILE).is_file()
+    again, source = profile_for(tmp_path / "ws2", "http://a/v1", "m", server.factory)
+    assert source == "user cache" and again == first and len(server.requests) == len(endpoint.CHECKS)
+    assert json.loads((tmp_path / "ws2" / CACHE_FILE).read_text()) == {"http://a/v1 m": first.model_dump()}
+    assert profile_for(tmp_path / "ws2", "http://a/v1", "m", server.factory)[1] == "workspace"
+    assert profile_for(tmp_path / "ws3", "http://a/v1", "m", server.factory, refresh=True)[1] == "probed"
+    assert len(server.requests) == 2 * len(endpoint.CHECKS)
+    monkeypatch.delenv("GLIA_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert endpoint.user_cache() == tmp_path / "xdg" / "glia" / CACHE_FILE
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert endpoint.user_cache() == tmp_path / "home" / ".cache" / "glia" / CACHE_FILE
+
+
+def test_the_run_says_its_endpoint_profile_came_from_the_users_cache(tmp_path):
+    server = SERVERS["ollama"](typical_model())
+    profile_for(tmp_path / "elsewhere", "http://a/v1", "m", server.factory)
+    config = RunConfig.build("job-placement", budget_sims=1, model="m", base_url="http://a/v1", llm=True,
+                             workspace=tmp_path / "new")
+    notes = config.choose_modes(server.factory)
+    # the first role's profile comes from the user's cache into the workspace, where the other roles find it
+    assert notes[0].endswith("(m at http://a/v1, cached profile (user cache))")
+    assert len(notes) == 4 and all(n.endswith("(m at http://a/v1, cached profile)") for n in notes[1:])
+    assert len(server.requests) == len(endpoint.CHECKS)  # probed once, in the other workspace
 
 
 @pytest.fixture
