@@ -26,6 +26,11 @@ T = TypeVar("T", bound=BaseModel)
 SCHEMA_PROMPT = "Answer with one JSON object and nothing else. It must match this JSON schema:\n{schema}"
 REPAIR_PROMPT = ("[harness] Your answer could not be used: {error}\nAnswer again with only one JSON object matching "
                  "the schema:\n{schema}")
+# a reply in prose where the endpoint was asked for JSON (the client library could not parse it): asked again in plain
+# text with the schema in the system message, and told why, with the shape wanted (not the whole schema again)
+PROSE_PROMPT = ("[harness] Your answer came back as prose, not the JSON object this step needs ({error}), so the "
+                "harness could not read it. Send the same content again as only one JSON object of this shape: "
+                "{shape}")
 
 
 class SupervisorDecision(BaseModel):
@@ -75,6 +80,12 @@ def structured_answer(model, schema: type[T], messages: list[AnyMessage], method
                 break
             method = answer.method = "text"
             asked = _with_schema(messages, schema_text)
+            unparsed = _unparsed_reply(exc)
+            if unparsed is not None:  # not a rejection: the model answered, in prose; it hears why it is asked again
+                said, why = unparsed
+                answer.raws.append(AIMessage(content=said))
+                asked = [*asked, AIMessage(content=said), HumanMessage(content=PROSE_PROMPT.format(
+                    error=why, shape=json.dumps(_shape(schema.model_json_schema()))))]
             continue
         answer.raws.append(raw)
         if value is not None:
@@ -147,6 +158,32 @@ def _lenient(schema: type[T], text: str) -> T | None:
             except ValidationError:
                 continue
     return None
+
+
+def _unparsed_reply(exc: Exception) -> tuple[str, str] | None:
+    """The reply's text and why it is no JSON, when ``exc`` is the client library failing to parse a reply as the
+    schema's JSON (the openai SDK validates a ``json_schema`` answer itself, so a prose reply raises before LangChain
+    sees it); else None (the endpoint rejected the request)."""
+    if isinstance(exc, ValidationError):
+        for e in exc.errors():
+            if e["type"] == "json_invalid" and isinstance(e.get("input"), str):
+                return e["input"], e["msg"]
+    return None
+
+
+def _shape(schema: dict, defs: dict | None = None):
+    """A short example of what a JSON schema wants: ``{"findings": [{"text": "..."}]}``; an enum shows its values."""
+    defs = defs if defs is not None else schema.get("$defs", {})
+    if "$ref" in schema:
+        return _shape(defs.get(schema["$ref"].rsplit("/", 1)[-1], {}), defs)
+    if "enum" in schema:
+        return " | ".join(map(str, schema["enum"]))
+    kind = schema.get("type")
+    if kind == "object" or "properties" in schema:
+        return {k: _shape(v, defs) for k, v in schema.get("properties", {}).items()}
+    if kind == "array":
+        return [_shape(schema.get("items", {}), defs)]
+    return "..." if kind in (None, "string") else kind
 
 
 def _json_text(text: str) -> str:

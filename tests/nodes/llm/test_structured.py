@@ -4,6 +4,7 @@ with the validation error, and a plain-text fallback that never approves by acci
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
@@ -17,6 +18,8 @@ from glia.nodes.llm.structured import (
     structured_answer,
 )
 from tests.support.servers import SERVERS, Call, Json, Model, Say
+
+DATA = Path(__file__).parents[2] / "data"
 
 ASK = [SystemMessage(content="You are the Supervisor."), HumanMessage(content="The best design beats llq by 30 %.")]
 APPROVE = {"decision": "approve", "message": "Ship it."}
@@ -116,3 +119,32 @@ def test_an_endpoint_that_rejects_every_request_still_yields_a_valid_default_and
     assert answer.value == SupervisorDecision(decision="continue", message="Continue.")
     assert answer.method == "text_fallback" and len(answer.errors) == 2 and not answer.raws
     assert all("messages.2.content: Input should be a valid string" in e for e in answer.errors)
+
+
+class HandServer(SERVERS["openai"]):
+    """The hand-answered endpoint the frontier runs went through: it takes a json_schema response_format and
+    enforces nothing (the reply is what its player wrote)."""
+
+    kind = "hand"
+    json_schema = False
+
+
+def test_prose_findings_asked_again_as_json_are_told_why_and_the_shape_wanted():
+    """routing-4 requests 12-13: the analyst's findings came back as prose under a json_schema response_format; the
+    harness asked again with the schema in the system message and no word on why (the player: "unclear whether
+    req12 was rejected or this is a planned structured pass")."""
+    replies = [r for r in json.loads((DATA / "frontier-routing-4" / "replay.json").read_text())["replies"]
+               if r["n"] in (12, 13)]
+    prose, again = replies[0]["content"], replies[1]["content"]
+    assert prose.startswith("1. Preemption is the dominant cost") and again.startswith('{"findings"')
+    server = HandServer(Model(Say(prose), Say(again)))
+    asked = [SystemMessage(content="You are the Analyst of Glia."), HumanMessage(content="Write your findings.")]
+    answer = structured_answer(server.chat_model(), AnalystFindings, asked, "json_schema", findings_from_text)
+    assert len(answer.value.findings) == 5 and answer.value.findings[0].text.startswith("Preemption is the dominant")
+    first, second = server.requests
+    assert first["response_format"]["type"] == "json_schema"
+    said, why = second["messages"][-2:]
+    assert said == {"role": "assistant", "content": prose}   # its own answer, which it is asked to re-send
+    assert why["content"].startswith("[harness] Your answer came back as prose, not the JSON object this step needs")
+    assert "Invalid JSON" in why["content"] and why["content"].endswith('{"findings": [{"text": "..."}]}')
+    assert "JSON schema" in second["messages"][0]["content"] and "response_format" not in second
