@@ -29,6 +29,7 @@ from glia.nodes.llm.replies import (
     ParsedReply,
     as_tool_calls,
     change_summary,
+    clipped_idea,
     idea_of,
     parse_reply,
     policy_problem,
@@ -417,8 +418,9 @@ def _patched(state: GliaState, design: str, args: dict) -> str | None:
 
 def _label(state: GliaState, parsed: ParsedReply, reply: AIMessage) -> str:
     """What an experiment changes, for a run the model did not name: the hypothesis or idea its reply states
-    (its first sentence), else (or beside a few words such as "A new design") a summary of the code's changes
-    against the last experiment that ran."""
+    (a whole sentence, ``idea_of``), else (or beside a few words such as "A new design" or the name the reply gives
+    it, "E3 reserve 192") a summary of the code's changes against the last experiment that ran; a sentence cut
+    short only when neither exists."""
     idea = idea_of(str(reply.content or ""))
     if len(idea.split()) >= 4:
         return idea
@@ -428,10 +430,9 @@ def _label(state: GliaState, parsed: ParsedReply, reply: AIMessage) -> str:
                 if a.name == "write_file" and a.args.get("path") == design), new)
     ledger = own_ledger(state)
     last = Path(state["workspace"]) / ledger[-1]["snapshot"] if ledger and ledger[-1].get("snapshot") else None
-    if new is None or last is None or not last.is_file():
-        return idea
-    change = change_summary(last.read_text(errors="replace"), new)
-    return f"{idea}: {change}" if idea and change else idea or change
+    change = change_summary(last.read_text(errors="replace"), new) if new is not None and last is not None and \
+        last.is_file() else ""
+    return f"{idea}: {change}" if idea and change else idea or change or clipped_idea(str(reply.content or ""))
 
 
 def _proposal(summary) -> str:

@@ -141,29 +141,64 @@ def as_tool_calls(actions: Iterable[Action], design_file: str, label: str = "") 
 
 
 CLASS_NAMES = ("Router", "Batch", "Autoscaler", "Policy", "Scheduler")  # the starters' class names: no label
-LABEL_CHARS = 100
+LABEL_CHARS = 160
 
 
 HYPOTHESIS = re.compile(r"\b(?:H\d+\b|[Hh]ypothesis\b)")
 
 
 def idea_of(text: str) -> str:
-    """The first sentence of a reply's prose (code left out): the hypothesis or idea an experiment tests, as its
-    label; at most ``LABEL_CHARS`` characters, cut at a word."""
+    """The hypothesis or idea a reply's prose states (code left out), as its experiment's label: its first sentence,
+    or the first that states a hypothesis when the first does not, without its bracketed asides (figures, examples).
+    Always whole, never cut short: a sentence longer than ``LABEL_CHARS`` gives its leading clause (up to "; ",
+    " - ", ", so ", ...), else the short name the reply gives the experiment before a colon ("E3 reserve 192: halve
+    ..."), else nothing (the caller falls back to a summary of the code's changes)."""
     prose = FENCE.sub(" ", unescape(_content_text(text)))
     prose = TOOL_CALL_TAG.sub(" ", prose).replace("**", "").replace("`", "")
     prose = re.sub(r"^\s*\[(?:harness|researcher)\]\s*", "", prose)  # a small model imitating the harness's voice
-    sentences = [s.strip() for s in re.split(r"(?<=[.!?])\s+|\n\s*\n", prose) if len(s.strip()) > 3]
+    if _is_code(prose):
+        return ""  # an unfenced program: its docstring or comments are not an idea
+    sentences = [_unprefixed(s) for s in re.split(r"(?<=[.!?])\s+|\n\s*\n", prose) if len(s.strip()) > 3]
     first = next(iter(sentences), "")
     # a reply that opens on the last result ("c1-e003 failed because ...") and then states its hypothesis: the
     # hypothesis says what this experiment changes
-    marked = next((m for s in sentences if (m := HYPOTHESIS.search(s))), None)
-    if marked and not HYPOTHESIS.search(first):
-        first = marked.string[marked.start():]
-    first = re.sub(r"^(?:Idea|IDEA|idea)\s*:\s*", "", " ".join(first.split())).rstrip(".:")  # the protocol's word
-    if len(first) <= LABEL_CHARS:
-        return first
-    return first[:LABEL_CHARS].rsplit(" ", 1)[0].rstrip(",;:(") + "..."
+    marked = next((m.string[m.start():] for s in sentences if (m := HYPOTHESIS.search(s))), None)
+    chosen = marked if marked and not HYPOTHESIS.search(first) else first
+    bare = _without_asides(chosen)
+    clause = re.split(r"; | - | \u2014 | \u2013 |, (?:so|which|because|yet|but|while) ", bare, maxsplit=1)[0]
+    for candidate in (bare, chosen, clause if len(clause.split()) >= 4 else ""):
+        if candidate and len(candidate) <= LABEL_CHARS:
+            return candidate
+    heading = first.split(": ", 1)[0] if ": " in first else ""
+    if 1 < len(heading.split()) <= 8 and not re.fullmatch(r"(?:Hypothesis\s*)?H\d+\w*", heading):
+        return heading
+    return ""
+
+
+def clipped_idea(text: str) -> str:
+    """The reply's first sentence cut at a word, for a label when nothing whole is left (no summary of the change
+    either: the code does not parse, or there is no earlier design)."""
+    sentence = _unprefixed(next((s for s in re.split(r"(?<=[.!?])\s+|\n\s*\n", FENCE.sub(
+        " ", unescape(_content_text(text)))) if len(s.strip()) > 3), ""))
+    if _is_code(sentence) or len(sentence) <= LABEL_CHARS:
+        return "" if _is_code(sentence) else sentence
+    return sentence[:LABEL_CHARS].rsplit(" ", 1)[0].rstrip(",;:(") + "..."
+
+
+def _unprefixed(sentence: str) -> str:
+    """A sentence on one line, without the text protocol's 'Idea:' word and its closing full stop."""
+    return re.sub(r"^(?:Idea|IDEA|idea)\s*:\s*", "", " ".join(sentence.split())).rstrip(".:")
+
+
+def _without_asides(sentence: str) -> str:
+    """A sentence without its bracketed asides: "(2,318 preemptions per seed, 21 % restarted)"."""
+    return " ".join(re.sub(r"\s*\([^()]*\)", "", sentence).split()).replace(" ,", ",")
+
+
+def _is_code(text: str) -> bool:
+    """Whether a text with no fence is a Python program (a docstring, imports, a class), not prose."""
+    return bool(re.match(r'(?:"""|\'\'\'|#|import\s|from\s+[\w.]+\s+import\s|class\s+\w+|def\s+\w+\s*\()',
+                         text.strip()))
 
 
 def change_summary(old: str, new: str) -> str:

@@ -252,6 +252,20 @@ def test_experiments_are_labelled_by_what_they_change_never_by_a_class_name(repl
     assert "Router ->" not in table and "Batch ->" not in table
 
 
+def test_labels_are_whole_ideas_never_a_sentence_cut_short(replay):
+    """routing-4 request 19: the label of c1-e002 was the reply's first sentence cut at 100 characters ("Hypothesis
+    H1: the starter loses most of its time to over-admission (2,318 preemptions per seed, 21..."), and so were the
+    next six. A label is the whole hypothesis (its bracketed figures left out), or the name the reply gives the
+    experiment with what its code changes, or that summary alone."""
+    labels = {e["id"]: e.get("label", "") for e in replay["out"].state["ledger"]}
+    assert not any(label.endswith("...") for label in labels.values()), labels
+    if replay["name"] == "frontier-routing-4":
+        assert labels["c1-e002"] == ("Hypothesis H1: the starter loses most of its time to over-admission and to "
+                                     "FCFS queueing inside replicas")
+        assert labels["c1-e003"] == "E3 reserve 192: RESERVE_TOKENS 384 -> 192; MEM_FRACTION 0.97 -> 0.98"
+        assert labels["c1-e006"].startswith("H5: in c1-e004 starving long prompts block the whole queue, which is why")
+
+
 def test_the_analyst_sees_the_ledger_and_the_previous_experiment(replay):
     """routing request 27: each analyst conversation started without the previous experiment's diagnostics."""
     firsts = [c for c in replay["models"]["analyst"].calls if len(c) == 3]  # system, request, the question

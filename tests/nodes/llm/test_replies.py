@@ -225,6 +225,25 @@ def test_an_experiment_is_labelled_by_the_hypothesis_its_reply_states_not_by_the
     assert idea_of("Route by KV blocks in use. Then more.") == "Route by KV blocks in use"
 
 
+def test_a_label_is_a_whole_idea_never_a_docstring_or_a_sentence_cut_short():
+    """routing-4 request 15: the label was the first sentence cut at 100 characters, mid-aside ("(2,318 preemptions
+    per seed, 21..."); an unfenced program's docstring is no idea at all."""
+    from glia.nodes.llm.replies import LABEL_CHARS, clipped_idea, idea_of
+    reply = ("Hypothesis H1: the starter loses most of its time to over-admission (2,318 preemptions per seed, 21 % of "
+             "requests restarted) and to FCFS queueing inside replicas. I hold requests in the router.\n\n"
+             "```python\nclass Router: ...\n```")
+    assert idea_of(reply) == ("Hypothesis H1: the starter loses most of its time to over-admission and to FCFS "
+                              "queueing inside replicas")
+    named = "E3 reserve 192: halve the reserve (384 -> 192 tokens) and plan to 98 % of blocks, testing H2: " + \
+        "the gate is too conservative and admitting more will cut queueing more than the extra preemptions cost " * 2
+    assert idea_of(named) == "E3 reserve 192"   # the researcher adds what the code changes
+    docstring = '"""Headroom-gated, shortest-prompt-first router.\n\nRequests wait in the router\'s own queue. A ' \
+        'request is sent to a replica only when"""\nimport math\n'
+    assert idea_of(docstring) == "" and clipped_idea(docstring) == ""
+    long = "Route " + "by blocks and by queue length " * 10 + "always."
+    assert idea_of(long) == "" and clipped_idea(long).endswith("...") and len(clipped_idea(long)) <= LABEL_CHARS + 3
+
+
 def test_a_program_tasks_python_block_is_the_new_design_and_the_menu_says_program():
     """A program task's design is the whole program the evaluator runs: a Python block with no policy class is the new
     design (the 1.5B model's program was refused as "defines no scheduler" on the text protocol), and a reply with no
