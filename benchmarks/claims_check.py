@@ -5,7 +5,8 @@ quoted from the ledger, the baselines or a query result shown, rounded, and diff
 sentence names): how many it flags. Then the recorded frontier-model sessions (``../shared/data/frontier-*-1`` and
 ``benchmarks/recordings/frontier-*``: each request ``q/NNNN.json`` is what the model was shown, each reply
 ``a/NNNN.json`` what it wrote) as genuine prose: every number a frontier-class model wrote in its replies, checked
-against what its request showed it.
+against what its request showed it, as a run's state holds it: the ledger and baselines of its tables, the task's
+text, and the code of the designs it wrote so far (with the reply's own new design: its settings are no invention).
 
     python -m benchmarks.claims_check                          # the check as it is
     python -m benchmarks.claims_check --claims OLD_claims.py   # another version of nodes/claims.py (before/after)
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import inspect
 import json
 import os
 import random
@@ -93,6 +95,10 @@ def build(rng: random.Random, n: int) -> tuple[dict, list[str], dict]:
     return state, texts, table
 
 
+# invented forms added with issue 17 (they probe what it accepts); shown by form, not in the table by size
+SINCE_17 = ("level, approximate", "range, named")
+
+
 def _pct(x: float, decimals: int) -> str:
     return f"{x:.{decimals}f} %"
 
@@ -113,7 +119,11 @@ def invented(rng: random.Random, state: dict) -> list[tuple[str, str, str]]:
             ("level, named", f"{e} reduced mean latency to {x} s.", x),
             ("level, unnamed", f"Mean latency is now {x} s.", x),
             ("small integer", f"Mean latency dropped to {k} s.", f"{k} s".split()[0]),
-            ("share, unnamed", f"Restarts fell to {rng.randint(1, 35)} %.", None)]
+            ("share, unnamed", f"Restarts fell to {rng.randint(1, 35)} %.", None),
+            # what issue 17 accepts (roundings written as approximate, ranges quoting per-seed figures) is no
+            # licence: an invented figure written so is still flagged
+            ("level, approximate", f"Mean latency is now about {round(float(x))} s.", f"{round(float(x))}"),
+            ("range, named", f"{e} kept mean latency at {n1}-{float(n1) + float(r):.1f} s across seeds.", n1)]
 
 
 def genuine(rng: random.Random, state: dict, table: dict) -> list[tuple[str, str]]:
@@ -179,8 +189,9 @@ def synthetic(claims, trials: int, seed: int) -> tuple[dict, dict, dict, dict]:
                     number = re.search(r"\d+ %", sentence).group(0)
                 flagged = claims.unsupported(sentence, figures)
                 ok = number.strip() not in [f.strip() for f in flagged]
-                inv[n][0] += ok
-                inv[n][1] += 1
+                if form not in SINCE_17:  # the table by size stays comparable with issue 16's target
+                    inv[n][0] += ok
+                    inv[n][1] += 1
                 inv_form[form][0] += ok
                 inv_form[form][1] += 1
             for form, sentence in genuine(rng, state, table):
@@ -195,7 +206,27 @@ def synthetic(claims, trials: int, seed: int) -> tuple[dict, dict, dict, dict]:
 # -- the recorded sessions -------------------------------------------------------------------------------------------
 EXPERIMENT_LINE = re.compile(r"(c\d+-e\d{3})(?: \(([^)]*)\))?: (?:(\S+) -> )?((?:[a-z_0-9]+ -?[\d.]+(?:, )?)+)")
 METRIC_PAIR = re.compile(r"([a-z_0-9]+) (-?[\d.]+)")
-BASELINE_LINE = re.compile(r"Baselines: (.*)")
+# "Baselines: llq mean_e2e_s 49.148; ..." (the first recordings) or "Baselines (built-in designs ...): llq (what it
+# does) mean_e2e_s 49.148; ..." (since issue 17)
+BASELINE_LINE = re.compile(r"Baselines(?: \([^)]*\))?: (.*)")
+BASELINE = re.compile(r"([a-z_]+)(?: \((?:[^()]|\([^()]*\))*\))? ([a-z_0-9]+) (-?[\d.]+)")
+TASK_TEXT = re.compile(r"^Task [\w-]+: (.*?)(?:\nObjective:|\Z)", re.DOTALL | re.MULTILINE)
+FENCED = re.compile(r"```[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL)
+
+
+def _code(reply: dict) -> list[str]:
+    """The code a reply writes: its Python blocks and the files its calls write (the designs it runs)."""
+    out = [body for body in FENCED.findall(reply.get("content") or "")]
+    for call in reply.get("tool_calls") or []:
+        args = call.get("arguments") or {}
+        if isinstance(args, str):
+            try:
+                args = json.loads(args)
+            except ValueError:
+                args = {}
+        if isinstance(args, dict) and call.get("name") in ("write_file", "patch_file"):
+            out.append(str(args.get("content") or args.get("new") or ""))
+    return out
 
 
 def _prose(reply: dict) -> list[str]:
@@ -234,9 +265,11 @@ def _state(shown: str) -> dict:
                     if re.fullmatch(r"-?\d+(\.\d+)?", v)}
         ledger.setdefault(eid, {"id": eid, "label": label or "", "metrics": {}})["metrics"].update(metrics_)
     for m in BASELINE_LINE.finditer(shown):
-        for name, metric, v in re.findall(r"([a-z_]+) ([a-z_0-9]+) (-?[\d.]+)", m.group(1)):
+        for name, metric, v in BASELINE.findall(m.group(1)):
             baselines.append({"policy": name, "metrics": {metric: float(v)}})
-    return {"task": {"objective": {"metric": "mean_e2e_s"}}, "ledger": list(ledger.values()), "baselines": baselines}
+    task = TASK_TEXT.search(shown)  # the task's own text, as a run's state holds it
+    return {"task": {"objective": {"metric": "mean_e2e_s"}, "description": task.group(1) if task else ""},
+            "ledger": list(ledger.values()), "baselines": baselines}
 
 
 def _anywhere(number: str, shown_values: list[float]) -> bool:
@@ -259,6 +292,7 @@ def recorded(claims, verbose: bool) -> dict[str, tuple[int, int, int]]:
             continue
         total = flagged = quoted = 0
         seen: list[str] = []   # the relayed model saw every request before this one too, as a run's state keeps it
+        designs: list[str] = []  # the code it wrote so far: a run's state keeps each experiment's design
         for q in sorted((root / "q").glob("*.json")):
             a = root / "a" / q.name
             if int(q.stem) <= 8 or not a.is_file():  # 1-8: the endpoint probe
@@ -268,7 +302,12 @@ def recorded(claims, verbose: bool) -> dict[str, tuple[int, int, int]]:
                                    if m.get("role") != "assistant"))
             shown = "\n".join(seen)
             state = _state(shown)
-            figures = claims.known_figures(state, [shown]) if new_api else before(claims, state, [shown])
+            code = [*designs, *_code(reply)]  # its own new design is a setting it may name, as the harness reads it
+            if new_api and "designs" in inspect.signature(claims.known_figures).parameters:
+                figures = claims.known_figures(state, [shown], code)
+            else:
+                figures = claims.known_figures(state, [shown]) if new_api else before(claims, state, [shown])
+            designs += _code(reply)
             for text in _prose(reply):
                 numbers = claims.claims_in(text, figures.owners) if new_api else claims.claims_in(text)
                 bad = claims.unsupported(text, figures)

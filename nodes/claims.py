@@ -5,9 +5,15 @@ result is flagged, and a real one (quoted from a query result, rounded, or the c
 A number stating a result is *supported* when
 
 - it is a *level* ("mean e2e 22.13 s", "restarts fell to 5.4 %", "dropped to 9 s") and matches, at the precision it is
-  written with (rounding allowed), a figure the run showed the agent: a metric of an experiment or a baseline (of the
-  one the sentence names, when it names one), a CI, the task's own numbers, or a number of a tool result, a
-  diagnostic, an error or an earlier finding (a query table's cell typed by its column); or
+  written with (rounding allowed; "~3,600", "about 3,600": to two significant digits), a figure the run showed the
+  agent: a metric of an experiment or a baseline (of the one the sentence names, when it names one), a CI, the task's
+  own numbers, or a number of a tool result, a diagnostic, an error or an earlier finding (a query table's cell typed
+  by its column); a number of a range ("3,600-4,096", "77-256") may be one seed's or one bucket's figure, and a
+  range's lower end may be the bucket edge after a figure (77 after "up to 76"); or
+- it is a *setting* the agents wrote themselves: a number of an experiment's code or the design file ("a 384-token
+  reserve", "the 300 s starvation guard"), in a clause that names no measured metric; or
+- it is the *product or ratio* of a number its sentence writes and another written there or one of the task's settings
+  ("2,240 blocks = 35,840 tokens", from the task's 16 tokens per block), at the precision written; or
 - it is a *change* ("cut latency by 55 %", "2.2x faster", "4.1 s lower", "-8.5 %") and is the difference or ratio
   of two figures the sentence itself names: numbers written in it, or the metrics of the experiments and baselines it
   names (``c1-e004``, ``e004``, ``llq``, ``the best design``). A change between two figures no sentence names (any
@@ -18,6 +24,7 @@ small integers are checked where they carry a unit ("9 s", "3 %"), not as counts
 
 from __future__ import annotations
 
+import ast
 import math
 import re
 from collections.abc import Iterable
@@ -64,6 +71,10 @@ TIME_TOPICS = frozenset({"e2e", "ttft", "tpot", "queueing"})
 FINDINGS_ON = re.compile(r"^(?:\[\w+\]\s*)?findings on ([\w\-/, ]+):", re.IGNORECASE)
 EXPERIMENT_ID = re.compile(r"\b(?:c\d+-)?e\d{3}\b", re.IGNORECASE)
 MINUS = "\u2212"
+APPROX_BEFORE = re.compile(r"(?:~|\u2248|\babout|\baround|\broughly|\bapproximately|\bnearly|\balmost)\s*$",
+                           re.IGNORECASE)
+RANGE_AFTER = re.compile(r"^\s*[-\u2013]\s*\d")
+CODE = "code"  # the metric of a design's own numbers
 RANGE_UNIT = re.compile(r"^[-\u2013]\d+(?:\.\d+)?\s*(%)")
 
 
@@ -79,6 +90,8 @@ class Claim:
     operands: tuple[tuple[float, str], ...] = ()  # the other numbers its sentence writes (levels), as written
     names: frozenset[str] = frozenset()        # the experiments and baselines its sentence names (normalised)
     detail: bool = False                       # its sentence speaks of seeds or CIs (their figures may be quoted)
+    approx: bool = False                       # written as approximate ("~3,600", "about 40 %")
+    range_start: bool = False                  # the lower end of a range ("77" of "77-256")
 
 
 @dataclass(frozen=True)
@@ -92,6 +105,7 @@ class Figure:
     bound: bool = False       # a CI bound or one seed's figure: quoted as such, never a side of a change
     soft: bool = False        # of a tool result or a finding: its metric is a column's or prose's words, a hint
     ratio: bool = False       # written as a multiple where it was shown ("ran 13.1x slower than alone")
+    setting: bool = False     # a number the agents or the task set, not measured: the task's text, a design's code
 
 
 @dataclass
@@ -120,7 +134,18 @@ class Figures:
                 out.add(x)
         return out
 
-    def add_text(self, text: str, owner: str = "", soft: bool = True) -> None:
+    def add_code(self, source: str) -> None:
+        """The numbers a design's code sets (its constants and literals): settings, no measurement."""
+        try:
+            tree = ast.parse(source)
+        except (SyntaxError, ValueError):
+            return
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and \
+                    not isinstance(node.value, bool):
+                self.add(abs(node.value), CODE, soft=True, setting=True)
+
+    def add_text(self, text: str, owner: str = "", soft: bool = True, setting: bool = False) -> None:
         """The numbers of a text the agent was shown: a table's cells typed by their column and owned by the row's
         name; prose numbers typed by the metric words before them."""
         # a number another check marked unmeasured was never shown as a measurement
@@ -131,9 +156,11 @@ class Figures:
             if about:  # "[analyst] Findings on c1-e004:": what the lines below are about
                 owner = self._owner(about.group(1)) if "," not in about.group(1) else ""
             cells = [c.strip() for c in line.strip().strip("|").split("|")] if "|" in line else None
+            if cells is not None and header is not None and len(line.split("|")) == len(header):
+                cells = [c.strip() for c in line.split("|")]  # a row whose first cell is empty (" | True | 216")
             if cells is None or len(cells) < 2:
                 header = None
-                self._add_prose(line, owner, soft)
+                self._add_prose(line, owner, soft, setting)
                 continue
             if set("".join(cells)) <= set("-: "):  # a Markdown rule
                 continue
@@ -147,14 +174,14 @@ class Figures:
                         self._owner(c)), "")
             for i, (c, n) in enumerate(zip(cells, numeric, strict=True)):
                 if n is None:
-                    self._add_prose(c, row or owner, soft)
+                    self._add_prose(c, row or owner, soft, setting)
                     continue
                 metric = header[i] if header and i < len(header) else ""
                 column = self._owner(metric.split("_")[0]) if "_" in metric else ""  # e004_mean: e004's
                 self.add(n[0], metric, column or row or owner, percent=n[1], decimals=_decimals(c), soft=soft,
-                         bound=bool(header) and "seed" in header)
+                         bound=bool(header) and "seed" in header, setting=setting)
 
-    def _add_prose(self, text: str, owner: str = "", soft: bool = True) -> None:
+    def _add_prose(self, text: str, owner: str = "", soft: bool = True, setting: bool = False) -> None:
         for sentence in _sentences(text):
             for m in NUMBER.finditer(sentence):
                 raw, unit = m.group(1), (m.group(2) or "").strip()
@@ -166,7 +193,7 @@ class Figures:
                 named = self._owner_near(before) or owner
                 self.add(value, metric, named, percent=unit == "%",
                          change=signed or bool(CHANGE_BEFORE.search(sentence[:m.start()])),
-                         decimals=_decimals(raw), soft=soft, ratio=unit in ("x", "\u00d7"))
+                         decimals=_decimals(raw), soft=soft, ratio=unit in ("x", "\u00d7"), setting=setting)
                 if signed:
                     self.add(abs(value), metric, named, percent=unit == "%", change=True, decimals=_decimals(raw),
                              soft=soft)
@@ -279,7 +306,7 @@ def claims_in(text: str, owners: dict[str, str] | None = None, about: Iterable[s
                 unit = span.group(1)  # "97-98.5 %": both ends of a range are in its unit
             if start > 0 and sentence[start - 1] in "_/:#=":
                 continue  # part of an id, a path or a setting (growth=0.3), not a result
-            ranged = start > 1 and sentence[start - 1] == "-" and sentence[start - 2].isdigit()
+            ranged = start > 1 and sentence[start - 1] in "-\u2013" and sentence[start - 2].isdigit()
             if start > 0 and sentence[start - 1] == "-" and not ranged:
                 continue  # c1-e003, H-2: an id
             if NOT_RESULT_BEFORE.search(before) or (not unit and COUNT_AFTER.match(after)):
@@ -297,10 +324,13 @@ def claims_in(text: str, owners: dict[str, str] | None = None, about: Iterable[s
                 topics_here = topics
             change = (unit == "x" or unit == "\u00d7" or signed or bool(CHANGE_BEFORE.search(before))
                       or bool(CHANGE_AFTER.match(after)) or bool(re.match(r"^\s*times\b", after)))
-            found.append((m.group(0).strip(), value, unit == "%", unit in ("x", "\u00d7"), change, topics_here, quals))
-        for text_, value, percent, ratio, change, topics_here, quals in found:
-            operands = tuple((v, t) for t, v, p, r, c, _, _ in found if t != text_ and not c)
-            out.append(Claim(text_, value, percent, ratio, topics_here, change, quals, operands, names, detail))
+            starts = bool(RANGE_AFTER.match(after)) and not ranged
+            found.append((m.group(0).strip(), value, unit == "%", unit in ("x", "\u00d7"), change, topics_here, quals,
+                          bool(APPROX_BEFORE.search(before)), starts, ranged or starts))
+        for text_, value, percent, ratio, change, topics_here, quals, approx, starts, in_range in found:
+            operands = tuple((v, t) for t, v, p, r, c, *_ in found if t != text_ and not c)
+            out.append(Claim(text_, value, percent, ratio, topics_here, change, quals, operands, names,
+                             detail or in_range, approx, starts))
     return out
 
 
@@ -325,11 +355,12 @@ def _record(out: Figures, r: LedgerEntry | Baseline, owner: str, objective: str)
         out.add(v, "", owner, change=True)
 
 
-def known_figures(state: GliaState, extra: Iterable[float | str] = ()) -> Figures:
+def known_figures(state: GliaState, extra: Iterable[float | str] = (), designs: Iterable[str] = ()) -> Figures:
     """Every figure the run showed its agents: experiments' and baselines' metrics (owned by their ids and names),
     their CIs and how far each broke the task's constraint, the task's own numbers, and what the researcher was
     shown in its conversation (tool results: query tables, diagnostics, errors; the analyst's and supervisor's
-    words) and the findings; plus ``extra`` (figures or texts the agent was shown, such as its query results)."""
+    words) and the findings; plus ``extra`` (figures or texts the agent was shown, such as its query results) and
+    the numbers of ``designs`` (the code of the experiments and of the design file: settings the agents chose)."""
     task = state.get("task") or {}
     out = Figures(objective=((task.get("objective") or {}).get("metric")) or "mean_e2e_s")
     ledger: list[LedgerEntry] = list(state.get("ledger", []))
@@ -366,7 +397,7 @@ def known_figures(state: GliaState, extra: Iterable[float | str] = ()) -> Figure
         out.add(constraint.get(k), constraint.get("metric", ""))
     for part in (task.get("background"), task.get("description")):
         if isinstance(part, str):  # the task's settings: figures for a sentence naming no metric
-            out.add_text(part, soft=False)
+            out.add_text(part, soft=False, setting=True)
     for f in state.get("findings", []):
         about = out.owners.get(str(f.get("experiment", "")).lower(), "")
         out.add_text(str(f.get("text", "")), about)
@@ -374,18 +405,21 @@ def known_figures(state: GliaState, extra: Iterable[float | str] = ()) -> Figure
     for m in state.get("researcher_messages", []):
         if not isinstance(m, AIMessage):  # tool results and the other agents' words; never its own
             out.add_text(str(m.content))
+    for source in designs:
+        out.add_code(source)
     return out.with_extra(extra)
 
 
-def _matches(value: float, figure: float, written: str, shown: int | None = None) -> bool:
+def _matches(value: float, figure: float, written: str, shown: int | None = None, approx: bool = False) -> bool:
     """``value`` is ``figure`` rounded to the precision it is written with (an integer written with trailing zeros,
-    ``2,290``, to its last non-zero digit); a figure shown with fewer decimals than written does not match."""
+    ``2,290``, to its last non-zero digit; ``approx``, written "~3,600", to two significant digits); a figure shown
+    with fewer decimals than written does not match."""
     decimals = _decimals(written)
     step = 10.0 ** -decimals
     if decimals == 0:
         digits = written.replace(",", "").strip().lstrip("+-" + MINUS).rstrip("%x\u00d7 ")
         zeros = len(digits) - len(digits.rstrip("0")) if digits.strip("0") else 0
-        step = 10.0 ** min(zeros, 1) if abs(value) >= 100 else 1.0
+        step = 10.0 ** min(zeros, max(1, len(digits) - 2) if approx else 1) if abs(value) >= 100 else 1.0
     if shown is not None and shown < decimals:
         digits = written.replace(",", "").strip().rstrip("%x\u00d7 ")
         if digits.split(".")[1][shown:].strip("0"):
@@ -420,6 +454,8 @@ def _level(claim: Claim, shown: Figures, anyone: bool = False, owned: bool = Fal
             continue
         if f.bound and not claim.detail:
             continue  # a CI bound or one seed's figure, quoted where the sentence does not speak of either
+        if f.metric == CODE and (claim.topics or claim.change):
+            continue  # a design's setting is no measured figure of a metric
         if claim.names and f.owner and f.owner not in claim.names and not anyone:
             continue  # a figure of another experiment than the one the sentence names
         if not claim.names and f.owner and shown.recent and f.owner not in shown.recent and not anyone:
@@ -429,7 +465,8 @@ def _level(claim: Claim, shown: Figures, anyone: bool = False, owned: bool = Fal
             candidates.append(100.0 * f.value)      # a share stored as a fraction, written in percent
         if not claim.percent and f.percent:
             candidates = [f.value]
-        if any(_matches(claim.value, c, claim.text, f.decimals if c == f.value else None) for c in candidates):
+        if any(_matches(claim.value, c, claim.text, f.decimals if c == f.value else None, claim.approx)
+               for c in candidates):
             return True
     return False
 
@@ -503,7 +540,7 @@ def supported(claim: Claim, figures: Figures) -> bool:
         return _change(claim, figures) or (claim.ratio and bool(claim.topics) and _level(claim, figures)) or (
             claim.ratio and any(f.ratio and _matches(claim.value, f.value, claim.text, f.decimals)
                                 for f in figures.figures))
-    if _level(claim, figures) or _change(claim, figures):
+    if _level(claim, figures) or _change(claim, figures) or _derived(claim, figures):
         return True
     if claim.names and claim.topics and _level(Claim(claim.text, claim.value, claim.percent, False, frozenset(),
                                                      False, frozenset(), (), claim.names), figures, owned=True):
@@ -513,6 +550,23 @@ def supported(claim: Claim, figures: Figures) -> bool:
     return bool(claim.names) and _level(claim, figures, anyone=True) and any(
         _level(Claim(t, v, "%" in t, False, claim.topics, False, claim.qualifiers, (), claim.names), figures)
         for v, t in claim.operands)
+
+
+def _derived(claim: Claim, shown: Figures) -> bool:
+    """A level its sentence derives: the product or ratio of a number it writes and another it writes or a setting
+    of the task ("2,240 blocks = 35,840 tokens": 16 tokens a block), or the lower end of a range that is the bucket
+    edge after a figure shown or written ("77-256" after "up to 76")."""
+    if claim.range_start and _decimals(claim.text) == 0 and not claim.percent:
+        edge = claim.value - 1
+        if any(v == edge for v, _ in claim.operands) or any(not f.change and f.value == edge for f in shown.figures):
+            return True
+    written = [v for v, _ in claim.operands if v]
+    settings = {f.value for f in shown.figures if f.setting and f.metric != CODE and f.value}
+    for i, a in enumerate(written):
+        for b in [*written[:i], *written[i + 1:], *settings]:
+            if any(_matches(claim.value, c, claim.text) for c in (a * b, a / b, b / a)):
+                return True
+    return False
 
 
 def unsupported(text: str, figures: Figures, about: Iterable[str] = ()) -> list[str]:

@@ -83,11 +83,23 @@ def clip(text: str, limit: int) -> str:
     return text[:cut].rstrip() + f" (... {len(text) - cut} more characters)"
 
 
-def shown_figures(state: GliaState, paired: list[float | str] | None = None) -> Figures:
+def shown_figures(state: GliaState, paired: list[float | str] | None = None, code: list[str] | None = None) -> Figures:
     """Every figure the harness recorded and every figure the agents were shown (``claims.known_figures``: the
     task's text, the query results and diagnostics behind the findings, the results of the researcher's own tool
     calls, typed by their columns and words), plus ``paired`` (figures or texts a role was shown: the analyst's own
-    query results) and the figures each finding rests on. A number quoted from any of these is not an invention, so
+    query results) and the figures each finding rests on; and the numbers of the designs' code (``designs_of``,
+    plus ``code``: a reply's own new design). A number quoted from any of these is not an invention, so
     no role sees it marked [unmeasured]; a change counts only between figures its sentence names."""
     rests = [float(x) for f in state.get("findings", []) for x in f.get("figures") or [] if isinstance(x, (int, float))]
-    return known_figures(state, [*(paired or []), *rests])
+    return known_figures(state, [*(paired or []), *rests], [*designs_of(state), *(code or [])])
+
+
+def designs_of(state: GliaState) -> list[str]:
+    """The code of the experiments this context ran and of its design file now: the numbers an agent set there (a
+    reserve of 384 tokens, a 300 s guard) are settings it may name, not results it invented."""
+    workspace = Path(state.get("workspace") or ".")
+    paths = [workspace / e["snapshot"] for e in state.get("ledger", []) if e.get("snapshot")]
+    design = ((state.get("task") or {}).get("design") or {}).get("file")
+    if design and state.get("workspace"):
+        paths.append(workspace / design)
+    return [p.read_text(errors="replace") for p in dict.fromkeys(paths) if p.suffix == ".py" and p.is_file()]

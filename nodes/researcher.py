@@ -24,6 +24,7 @@ from glia.nodes.common import shown_figures
 from glia.nodes.llm.client import account, count, invoke_with_retries
 from glia.nodes.llm.modes import RoleModes, adapt_messages, choose_action_tool, role_modes
 from glia.nodes.llm.replies import (
+    FENCE,
     MAX_REPAIRS,
     POLICY,
     ParsedReply,
@@ -476,7 +477,7 @@ def _repair(state: GliaState, reply: AIMessage, problem: str, usage: dict, form_
     """The reply goes back with what was wrong; after ``MAX_REPAIRS`` failures in a row the researcher stops. The
     model's own reply stays in its conversation as it was sent (its tool calls named when it wrote no text), and the
     harness's answer says whether the reply could not be read (``form_problem``) or its design was refused."""
-    claimed = unsupported(str(reply.content), shown_figures(state))
+    claimed = unsupported(str(reply.content), shown_figures(state, code=reply_code(reply)))
     if claimed:
         metric = state["task"]["objective"]["metric"]
         problem += (f"\nNo experiment measured {', '.join(claimed)}: only run_simulation results count. The "
@@ -489,6 +490,13 @@ def _repair(state: GliaState, reply: AIMessage, problem: str, usage: dict, form_
         return {"researcher_messages": [said, note], "usage": usage, "phase": "done"}
     answer = HumanMessage(content=problem, name="harness", additional_kwargs={"unusable": form_problem})
     return {"researcher_messages": [said, answer], "usage": usage, "phase": "nudged"}
+
+
+def reply_code(reply: AIMessage) -> list[str]:
+    """The code a reply writes (its Python blocks, the files its calls write): its own numbers are settings."""
+    blocks = [body for _, body in FENCE.findall(str(reply.content or ""))]
+    return blocks + [str(c["args"].get("content") or c["args"].get("code") or "")
+                     for c in getattr(reply, "tool_calls", None) or [] if isinstance(c.get("args"), dict)]
 
 
 def _calls_text(reply: AIMessage) -> str:

@@ -266,6 +266,19 @@ def test_labels_are_whole_ideas_never_a_sentence_cut_short(replay):
         assert labels["c1-e006"].startswith("H5: in c1-e004 starving long prompts block the whole queue, which is why")
 
 
+def test_numbers_the_model_derived_or_set_itself_are_not_marked_unmeasured(replay):
+    """routing-4 requests 14 and 19 (the player's notes): "35,840" (2,240 blocks x 16 tokens, the task's) and "384"
+    (a constant of its own design) were marked [unmeasured] in the findings every role read. (Its "~3,600" and "77"
+    came from query results, which the replay's empty telemetry does not give: tests/nodes/test_claims.py checks them
+    on the recorded tables.)"""
+    if replay["name"] != "frontier-routing-4":
+        return
+    findings = "\n".join(f["text"] for f in replay["out"].state["findings"])
+    for number in ("35,840", "384"):
+        assert f"{number} tokens" in findings, number
+        assert f"{number} [unmeasured]" not in findings, number
+
+
 def test_the_analyst_sees_the_ledger_and_the_previous_experiment(replay):
     """routing request 27: each analyst conversation started without the previous experiment's diagnostics."""
     firsts = [c for c in replay["models"]["analyst"].calls if len(c) == 3]  # system, request, the question

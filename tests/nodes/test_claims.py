@@ -119,3 +119,56 @@ def test_a_multiple_quoted_as_it_was_shown_is_measured():
                              "30.70 s) and ran 13.1x slower than alone"])
     assert unsupported("Short prompts ran 13.1x slower than alone, so FCFS gives them nothing.", figures) == []
     assert unsupported("Short prompts ran 12.4x slower than alone.", figures) == ["12.4x"]
+
+
+# -- issue 17, routing-4: numbers the model derived or set itself ---------------------------------------------------
+ROUTING_TASK = ("A cluster of 4 replicas, each an NVIDIA A10 serving Llama-3-8B with vLLM-style paged KV cache (2,240 "
+                "blocks of 16 tokens per replica), chunked prefill and a batch-size cap of 128.")
+DECODE = """seed | requests | mean | p50 | p90 | p99 | max
+0 | 8241 | 369.1 | 247 | 633 | 4096 | 4096
+3 | 7259 | 362.9 | 247 | 639 | 3821 | 4096
+4 | 8004 | 362.2 | 247 | 627 | 3619 | 4096"""
+BUCKETS = "ntile_bucket | n | prompt | queue_s\na<=76 | 19196 | 56.96 | 30.18\nb<=256 | 10425 | 134.7 | 29.6"
+DESIGN = "RESERVE_TOKENS = 384\nSTARVE_S = 300.0\nMEM_FRACTION = 0.97\n"
+
+
+def _routing4(designs=(DESIGN,)):
+    state = {"ledger": [{"id": "c1-e001", "metrics": {"mean_e2e_s": 49.148}},
+                        {"id": "c1-e002", "metrics": {"mean_e2e_s": 37.098, "p99_e2e_s": 272.643}}],
+             "baselines": [{"policy": "hra", "metrics": {"mean_e2e_s": 23.575}}],
+             "task": {"objective": {"metric": "mean_e2e_s"}, "description": ROUTING_TASK}}
+    return known_figures(state, [DECODE, BUCKETS], designs)
+
+
+def test_what_the_model_derived_or_set_itself_is_not_marked_unmeasured():
+    """routing-4 requests 14 and 19 (the player's notes): "~3,600" (p99 decode 3,619, rounded), "77" (its own bucket
+    edge after "up to 76"), "35,840" (2,240 blocks x 16 tokens, the task's), "384" (a constant of its own code)."""
+    figures = _routing4()
+    for text in ("The cache cannot absorb output growth (p99 decode ~3,600-4,096 tokens).",
+                 "Prompts of 77-256 tokens queue 29.6 s on average.",
+                 "Set the KV threshold from the block budget (2,240 blocks = 35,840 tokens per replica).",
+                 "The gate is too conservative, so the per-request decode reserve (384 tokens) should be reduced.",
+                 "The 300 s starvation guard should be lowered if p99 matters.",
+                 "It fills 97 % of the blocks."):
+        assert unsupported(text, figures) == [], text
+
+
+def test_invented_figures_beside_derived_ones_are_still_flagged():
+    figures = _routing4()
+    # rounding goes no further than written: ~3,600 is 3,619; ~3,900 is nothing shown
+    assert unsupported("p99 decode is ~3,900 tokens.", figures) == ["3,900"]
+    assert unsupported("p99 decode is 3,600 tokens.", figures) == ["3,600"]      # not written as approximate
+    # a product of the sentence's own number and a task setting, exactly; not a near miss, not a lone figure
+    assert unsupported("A replica can reach 2,240 blocks = 36,000 tokens.", figures) == ["36,000"]
+    assert unsupported("A replica can reach 2,240 blocks = 35,840 tokens.", figures) == []
+    assert unsupported("A replica can reach 35,840 tokens.", figures) == ["35,840"]
+    # a bucket edge only right after a figure shown
+    assert unsupported("Prompts of 90-256 tokens queue 29.6 s on average.", figures) == ["90"]
+    # a constant of the code is a setting, never a measured latency, nor a change
+    assert unsupported("c1-e002 brought mean latency down to 384 s.", figures) == ["384"]
+    assert unsupported("c1-e002 cut mean latency by 300 s against hra.", figures) == ["300"]
+    # without the design, its settings are not known
+    assert unsupported("The per-request decode reserve (384 tokens) should be reduced.",
+                       _routing4(designs=())) == ["384"]
+    # a per-seed figure is quoted as such only in a range or where the sentence speaks of seeds
+    assert unsupported("Decode lengths reach a p99 of 3,821 tokens.", figures) == ["3,821"]
