@@ -11,7 +11,7 @@ from pathlib import Path
 from glia.nodes.claims import known_figures, mark_unsupported
 from glia.nodes.design_form import is_functions_file
 from glia.nodes.heuristic.spaces import SEEDS, Seed
-from glia.simulator.metrics import KEY_METRICS, fmt
+from glia.simulator.metrics import KEY_METRICS, OVER_SEEDS, fmt
 from glia.state import GliaState
 from glia.state.tasks.task import constraint_text, layer_of, objective_ci, policy_name
 from glia.tools.simulation import SnapshotChanged, best_code, describe_check
@@ -253,6 +253,10 @@ def _why(state: GliaState, ledger: list) -> list[str]:
             cm = (task["objective"].get("constraint") or {}).get("metric")
             for m in dict.fromkeys([metric, *([cm] if cm else []), *KEY_METRICS]):
                 lines.append(f"| {m} | {fmt(first['metrics'].get(m), 3)} | {fmt(bm.get(m), 3)} |")
+            seeds = (task.get("benchmark") or {}).get("seeds") or []
+            if len(seeds) > 1:
+                lines += ["", f"Over the {len(seeds)} seeds, {OVER_SEEDS} (the analyst's "
+                          "diagnostics also give percentiles over the requests of all seeds pooled, said as such)."]
             lines.append("")
     hyps = state.get("hypotheses", [])
     if hyps:

@@ -32,6 +32,9 @@ RUNS_TABLE_METRICS = ("p90_e2e_s", "mean_ttft_s", "p90_ttft_s", "restart_fractio
 KEY_METRICS = ("mean_e2e_s", "p90_e2e_s", "p99_e2e_s", "mean_ttft_s", "mean_queueing_s", "restart_fraction",
                "kv_utilisation")
 
+# what an experiment's figure over several seeds is, said wherever one is shown beside figures pooled over requests
+OVER_SEEDS = "each the mean of the seeds' own figures: p99_e2e_s is the mean of the per-seed p99s"
+
 BOOTSTRAP_RESAMPLES = 2000
 CI_LEVEL = 0.90
 

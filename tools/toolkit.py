@@ -10,7 +10,7 @@ from langchain_core.tools import StructuredTool
 from pydantic import BaseModel, Field, ValidationError
 
 import glia.simulator as simulator_package
-from glia.simulator.metrics import KEY_METRICS, fmt
+from glia.simulator.metrics import KEY_METRICS, OVER_SEEDS, fmt
 from glia.tools.evaluator import Evaluator
 from glia.tools.simulation import run_simulation
 from glia.tools.telemetry_query import query_telemetry
@@ -166,6 +166,8 @@ def experiment_text(res: dict, sims_left: int, task: dict | None = None) -> str:
         m = res["metrics"]
         keys = dict.fromkeys([metric, *([c["metric"]] if c else []), *KEY_METRICS])
         body = ", ".join(f"{k} {fmt(m.get(k), 3)}" for k in keys if k in m)
+        if len(res.get("seeds") or []) > 1:  # what a percentile over several seeds is (the diagnostics pool them)
+            body += f" ({OVER_SEEDS})"
         ci = res.get("mean_e2e_ci90") if metric == "mean_e2e_s" else (res.get("ci90") or {}).get(metric)
         if ci:
             body += f"; 90 % CI of {metric} [{fmt(ci[0])}, {fmt(ci[1])}] over seeds {res['seeds']}"

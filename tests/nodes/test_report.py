@@ -38,3 +38,14 @@ def test_the_report_reads_the_record_not_the_machine(tmp_path, monkeypatch):
 def test_each_section_is_short(section):
     import inspect
     assert len(inspect.getsource(getattr(report, section)).splitlines()) <= 50
+
+
+def test_the_report_says_what_a_percentile_over_seeds_is(tmp_path):
+    """routing-4 request 19: a pooled p99 (the diagnostics) and the mean of the per-seed p99s (the tool) met
+    unlabelled; the report's figures say which they are."""
+    ledger = [measured(1, 26.0, 1.0), measured(2, 24.0, 1.2)]
+    task = {**CONSTRAINED, "benchmark": {**CONSTRAINED.get("benchmark", {}), "seeds": [0, 1, 2]}}
+    text = write_report({"task": task, "thread_id": "t1", "ledger": ledger, "baselines": [], "contexts": [],
+                         "best": {**ledger[1], "value": 24.0}}, tmp_path / "report.md")
+    assert "Over the 3 seeds, each the mean of the seeds' own figures: p99_e2e_s is the mean of the per-seed p99s" \
+        in text
