@@ -15,7 +15,7 @@ from typing import Any
 
 from glia.nodes.llm.client import make_chat_model, with_token_limit
 from glia.nodes.llm.endpoint import profile_for
-from glia.nodes.llm.modes import MAX_TOKENS, choose_modes, mode_summary, parse_overrides
+from glia.nodes.llm.modes import MAX_TOKENS, choose_modes, mode_summary, parse_overrides, weak_notes
 from glia.nodes.registry import ROLES, choose_implementations
 
 # noqa: F401  (the workspace's name and layout, read from here too)
@@ -140,7 +140,7 @@ class RunConfig:
                 self.modes[role]["design_form"] = None
             notes.append(f"{role}: {mode_summary(self.modes[role])} ({spec.model} at {profile.base_url}, "
                          f"{PROFILE_SOURCES[source]})")
-        return notes
+        return notes + weak_notes(self.modes, self.implementations)
 
     def to_json(self) -> dict:
         return {"thread_id": self.thread_id, "task": self.task, "contexts": self.contexts, "mode": self.mode,

@@ -26,9 +26,9 @@ class Role:
 
 
 # the researcher's reply holds its reasoning and a whole policy file (a frontier model's ran past 1,500); a weak
-# model's researcher writes small functions
+# model's researcher writes an Idea line and a few small functions (600 tokens: the cap its runs worked with)
 ROLES: dict[RoleName, Role] = {
-    "researcher": Role("researcher", ("tools",), 4096, keeps_messages=True, weak_reply_tokens=1500),
+    "researcher": Role("researcher", ("tools",), 4096, keeps_messages=True, weak_reply_tokens=600),
     "analyst": Role("analyst", ("tools", "structured"), 1500, keeps_messages=True),
     "supervisor": Role("supervisor", ("structured",), 1000, keeps_messages=True),
     "summarizer": Role("summarizer", (), 1500, keeps_messages=False),

@@ -13,11 +13,14 @@ parsed leniently, with a fallback that always yields a valid object, ``glia.node
 
 Reply limits (``max_tokens``, per role): what a reply of the role needs (the researcher's: reasoning plus a whole
 policy file), within the model's context window where the endpoint reports one (``EndpointProfile.context_window``);
-a weak model (no native tool calls) gets the researcher's smaller limit, enough for a few small functions.
+a weak model (no native tool calls) writing the functions form gets the researcher's smaller limit (600 tokens:
+an Idea line and a few small functions).
 
 Design form (``design_form``, the researcher's): ``class`` (the whole policy class, for strong models) or
 ``functions`` (a few small functions called by a fixed driver, ``simulator/policy/forms.py``), by default ``functions``
-where the endpoint takes no native tool calls (the small local models).
+where the endpoint takes no native tool calls (the small local models). There the researcher also uses the ``text``
+protocol rather than ``named_router`` (what the small-model runs worked with), and the run's start says so
+(``weak_notes``), with a recommendation (never applied silently) to run the analyst offline.
 
 Overrides (keys ``ROLE.KEY``, ``ROLE`` one of the roles or ``all``; a role's own key wins over ``all``):
 ``tools`` (a tool mode), ``structured`` (a method), ``tool_results`` (``tool_messages`` or ``user_messages``),
@@ -110,20 +113,48 @@ def choose_modes(profile: EndpointProfile, role: str = "researcher", overrides: 
                          f"JSON mode {out('json_mode')}",
            "tool_results": f"tool results {out('tool_results')}",
            "tool_call_text": f"tool-call turn without text {out('tool_history')}"}
+    if role == "researcher" and modes["tools"] not in ("native_auto", "required"):
+        # a weak endpoint (no native calls, no forced "required"): the researcher's action is read from its text,
+        # as the small-model runs worked (benchmarks/real_model.py); named_router stays an override
+        why["tools"] += f"; no reliable native or forced tool calls: the text protocol (not {modes['tools']})"
+        modes["tools"] = "text"
     for scope in ("all", role):
         for key, value in ((overrides or {}).get(scope) or {}).items():
             modes[key] = value == "true" if key == "tool_call_text" else int(value) if key == "max_tokens" else value
             why[key] = "override"
     weak = modes["tools"] not in ("native_auto", "required")
-    if "max_tokens" not in modes:
-        modes["max_tokens"], why["max_tokens"] = reply_limit(role, profile.context_window, weak)
     if role == "researcher" and "design_form" not in modes:
         modes["design_form"] = "functions" if weak else "class"
         why["design_form"] = f"tools {modes['tools']}: " + ("a weak model writes small functions" if weak else
                                                              "the whole class")
+    if "max_tokens" not in modes:  # a weak researcher's smaller limit is for the functions form only
+        modes["max_tokens"], why["max_tokens"] = reply_limit(role, profile.context_window, weak and (
+            role != "researcher" or modes.get("design_form") == "functions"))
     if role == "researcher" and modes["tools"] in ("native_auto", "required"):  # the one role that falls back
         modes["fallback"] = next(m for m, ok in tools[2:] if ok)
     return RoleModes(**modes, why=why)
+
+
+def weak_notes(modes: Mapping[str, Mapping], implementations: Mapping[str, str]) -> list[str]:
+    """What a run's start says when a role's endpoint is weak (no native tool calls): the defaults it got and why,
+    how to override them, and (never applied silently) that the analyst is better left to its offline
+    implementation there."""
+    notes = []
+    r = modes.get("researcher")
+    if r and implementations.get("researcher") == "llm" and r.get("tools") not in ("native_auto", "required"):
+        why = r.get("why") or {}
+        weak_default = {"tools": "text protocol", "design_form": "a weak model", "max_tokens": "without native"}
+        chosen = [f"{key} {r.get(key)} ({why[key]})" for key, mark in weak_default.items() if mark in why.get(key, "")]
+        if chosen:
+            notes.append("researcher on a weak endpoint, with the defaults the small-model runs worked with: "
+                         + "; ".join(chosen) + ". Override with --endpoint researcher.tools=named_router, "
+                         "researcher.design_form=class or researcher.max_tokens=N.")
+    a = modes.get("analyst")
+    if a and implementations.get("analyst") == "llm" and a.get("tools") not in ("native_auto", "required"):
+        notes.append("analyst on a weak endpoint: recommended --impl analyst=offline (a small model's findings add "
+                     "little to the harness's standard diagnostics, which the offline analyst reports, and each "
+                     "costs model time); it stays on the model, as configured.")
+    return notes
 
 
 def reply_limit(role: str, context_window: int | None = None, weak: bool = False) -> tuple[int, str]:

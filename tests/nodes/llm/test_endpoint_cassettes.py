@@ -62,7 +62,7 @@ def researcher_turn(request: str) -> list:
 
 
 @pytest.mark.vcr
-def test_the_template_server_honours_only_named_choices_so_the_researcher_uses_the_two_stage_router():
+def test_the_template_server_honours_only_named_choices_so_the_researcher_writes_text_and_the_analyst_is_forced():
     profile = probe(TEMPLATE, "qwen-coder", factory, nonce=NONCE)
     assert {k: c.outcome for k, c in profile.checks.items()} == {
         "named": "honoured", "required": "ignored", "auto": "json", "tool_history": "error", "tool_results": "seen",
@@ -71,9 +71,11 @@ def test_the_template_server_honours_only_named_choices_so_the_researcher_uses_t
     assert profile.checks["tool_results"].detail == f"'{NONCE}'"
     assert profile.checks["json_object_schema"].detail == """'{"color": "amber"}'"""  # the sky is not amber
     researcher, analyst = choose_modes(profile, "researcher"), choose_modes(profile, "analyst")
-    assert (researcher.tools, researcher.tool_results, researcher.tool_call_text) == ("named_router",
-                                                                                       "tool_messages", True)
-    assert analyst.structured == "json_object_schema"
+    # no native or forced calls: the researcher on the text protocol (its small-model runs), the analyst's queries
+    # through the two-stage forced choice
+    assert (researcher.tools, researcher.tool_results, researcher.tool_call_text) == ("text", "tool_messages", True)
+    assert (researcher.design_form, researcher.max_tokens) == ("functions", 600)
+    assert (analyst.tools, analyst.structured) == ("named_router", "json_object_schema")
 
 
 @pytest.mark.vcr

@@ -35,7 +35,9 @@ def profile(**outcomes) -> EndpointProfile:
     ({"auto": "tool_call_tag", "required": "ignored", "named": "ignored"}, "text"),
 ])
 def test_the_best_tool_mode_the_endpoint_supports_is_chosen(outcomes, tools):
-    assert choose_modes(profile(**outcomes)).tools == tools
+    assert choose_modes(profile(**outcomes), "analyst").tools == tools
+    # the researcher, on an endpoint with no native or forced calls, writes its action as text
+    assert choose_modes(profile(**outcomes)).tools == (tools if tools in ("native_auto", "required") else "text")
 
 
 @pytest.mark.parametrize(("outcomes", "method"), [
@@ -134,7 +136,8 @@ def test_the_doctor_table_lists_every_check_and_role():
                         "again)")
     assert lines[2].split() == ["check", "result", "ok", "latency", "detail"]
     assert lines[5] == 'tool_choice "auto"       json           no     0.00s'
-    assert "researcher  named_router  tool_messages  -" in lines
+    assert "researcher  text          tool_messages  -" in lines
+    assert "analyst     named_router  tool_messages  json_schema" in lines
     assert "  tools named_router: auto json, required ignored, named honoured" in lines
     assert all(len(line) <= 120 for line in lines)
 
@@ -146,3 +149,33 @@ def test_a_long_error_wraps_under_its_detail_column():
     at = next(i for i, line in enumerate(lines) if line.startswith("json_schema enforced"))
     assert lines[at].endswith("HTTP 500: request rejected: response_format.type: Input should be")
     assert lines[at + 1] == " " * 54 + "'text' or 'json_object'"
+
+
+def test_a_weak_endpoint_gives_the_researcher_the_defaults_the_small_model_runs_found_and_says_why():
+    """The local 1.5B model's profile (llama.cpp: calls come back as JSON text, "required" ignored, a named choice
+    honoured): its runs worked with the text protocol, the functions form and 600-token replies, passed as flags
+    (benchmarks/real_model.py); they are the defaults now, said at the run's start, and overridable."""
+    from glia.nodes.llm.modes import weak_notes
+    small = profile(auto="json", required="ignored", json_schema="error", tool_history="error")
+    modes = {role: choose_modes(small, role).model_dump() for role in ("researcher", "analyst")}
+    r = modes["researcher"]
+    assert (r["tools"], r["design_form"], r["max_tokens"]) == ("text", "functions", 600)
+    assert r["why"]["tools"].endswith("no reliable native or forced tool calls: the text protocol (not named_router)")
+    notes = weak_notes(modes, {"researcher": "llm", "analyst": "llm"})
+    assert notes[0].startswith("researcher on a weak endpoint, with the defaults the small-model runs worked with: "
+                               "tools text (auto json, required ignored, named honoured; no reliable native")
+    assert "design_form functions (" in notes[0] and "max_tokens 600 (" in notes[0]
+    assert notes[0].endswith("Override with --endpoint researcher.tools=named_router, researcher.design_form=class "
+                             "or researcher.max_tokens=N.")
+    # the analyst is not made offline behind the user's back: it is recommended, and stays on the model
+    assert notes[1].startswith("analyst on a weak endpoint: recommended --impl analyst=offline")
+    assert modes["analyst"]["tools"] == "named_router"
+    assert weak_notes(modes, {"researcher": "llm", "analyst": "offline"}) == notes[:1]
+    # every default gives way to an override, and the note names only what was not overridden
+    over = choose_modes(small, "researcher", parse_overrides(["researcher.tools=named_router",
+                                                               "researcher.design_form=class"]))
+    assert (over.tools, over.design_form, over.max_tokens) == ("named_router", "class", 4096)
+    assert weak_notes({"researcher": over.model_dump()}, {"researcher": "llm"}) == []
+    # a strong endpoint: nothing to say
+    strong = {role: choose_modes(profile(), role).model_dump() for role in ("researcher", "analyst")}
+    assert weak_notes(strong, {"researcher": "llm", "analyst": "llm"}) == []

@@ -143,3 +143,20 @@ def test_a_refused_design_keeps_the_native_tool_mode_and_shows_the_call_it_refus
     assert all("choose_action" not in str(r.get("tools")) for r in researcher)
     seen = "\n".join(str(m.get("content")) for m in researcher[-1]["messages"])
     assert "[called write_file on policy.py]" in seen and "(empty reply)" not in seen
+
+
+def test_a_run_on_a_weak_endpoint_says_at_its_start_which_defaults_it_took_and_recommends_an_offline_analyst(
+        tmp_path):
+    """llama-cpp-python with the model's own template (calls stay text, "required" ignored): the researcher takes
+    the text protocol, the functions form and short replies by default, and the start lines say so and why; the
+    analyst stays on the model, with a recommendation, never made offline silently."""
+    server = SERVERS["llama-cpp-python"](research_model())
+    config = RunConfig.build(TASK, budget_sims=3, model="emulated", base_url="http://weak.emulated/v1",
+                             workspace=tmp_path)
+    notes = config.choose_modes(server.factory)
+    assert config.modes["researcher"]["tools"] == "text" and config.modes["researcher"]["design_form"] == "functions"
+    assert config.modes["researcher"]["max_tokens"] == 600 and config.implementations["analyst"] == "llm"
+    assert notes[0].startswith("researcher: tools text, ")
+    assert any(n.startswith("researcher on a weak endpoint, with the defaults the small-model runs worked with: tools "
+                            "text (") for n in notes)
+    assert any(n.startswith("analyst on a weak endpoint: recommended --impl analyst=offline") for n in notes)
