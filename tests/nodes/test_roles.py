@@ -22,7 +22,7 @@ def test_the_endpoint_library_reads_each_roles_needs_and_reply_limit():
     assert modes.NEEDS == {"researcher": ("tools",), "analyst": ("tools", "structured"),
                            "supervisor": ("structured",), "summarizer": ()}
     assert modes.MAX_TOKENS == {"researcher": 4096, "analyst": 1500, "supervisor": 1000, "summarizer": 1500}
-    assert modes.WEAK_MAX_TOKENS == {"researcher": 1500}
+    assert modes.WEAK_MAX_TOKENS == {"researcher": 600}
 
 
 def test_the_state_keeps_the_conversation_of_exactly_the_roles_that_keep_one():
