@@ -73,3 +73,16 @@ def columns(rows: Sequence, width: int) -> list[np.ndarray]:
     if not rows:
         return [np.array([]) for _ in range(width)]
     return [np.array(col) for col in list(zip(*rows, strict=True))[:width]]
+
+
+
+def coded_columns(rows: Sequence, width: int, i: int) -> tuple[list[np.ndarray], tuple[str, ...]]:
+    """The first ``width`` columns of ``rows`` as ``columns`` gives them, but column ``i`` (names: an event's kind)
+    as small integer codes, with the names they stand for: no string per row where the rows came as codes
+    (``Rows``)."""
+    if isinstance(rows, Rows) and i in rows._labels:
+        return [rows._cols[j] for j in range(width)], rows._labels[i]
+    cols = columns(rows, width)
+    names, codes = np.unique(cols[i].astype(str), return_inverse=True)
+    cols[i] = codes.reshape(-1)
+    return cols, tuple(names.tolist())
