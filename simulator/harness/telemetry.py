@@ -43,6 +43,7 @@ import queue
 import threading
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -249,9 +250,17 @@ def flush() -> None:
         raise error
 
 
-# file -> what it was (``_identity``) when this process last closed it with the schema in place: a file unchanged
-# since needs no schema statements (a writer that changed it in between changed its size, times or inode)
-_MIGRATED: dict[str, tuple] = {}
+@dataclass
+class _Known:
+    """What this process knows of a file it last closed with the schema in place, while the file stays as it left
+    it (``identity``; a writer that changed it in between changed its size, times or inode): it needs no schema
+    statements, and, when ``run_ids`` is known, which runs it holds."""
+
+    identity: tuple
+    run_ids: set[str] | None = None
+
+
+_KNOWN: dict[str, _Known] = {}
 
 
 def _identity(path: Path) -> tuple | None:
@@ -267,26 +276,51 @@ def _identity(path: Path) -> tuple | None:
 
 
 @contextmanager
-def writing(path: str | Path):
-    """A read-write connection with the schema in place, held under the writers' lock (others wait); in this
-    process, after the runs the background writer holds."""
+def _writing(path: str | Path):
+    """``writing``, yielding also what is known of the file (``_Known``: its ``run_ids`` kept up to date by the
+    caller, or set to None)."""
     flush()
     path = Path(path)
     key = str(path.resolve())
     with _locked(path):
-        ready = _MIGRATED.pop(key, None)
-        ready = ready is not None and ready == _identity(path)
+        known = _KNOWN.pop(key, None)
+        if known is not None and known.identity != _identity(path):
+            known = None
         con = _connect_rw(path)
+        ready = known is not None
+        state = known or _Known(())
         try:
             if not ready:
                 con.execute(SCHEMA)
                 _migrate(con)
-            ready = True
-            yield con
+                ready = True
+            yield con, state
+        except BaseException:
+            state.run_ids = None
+            raise
         finally:
             con.close()
             if ready and (now := _identity(path)) is not None:
-                _MIGRATED[key] = now
+                state.identity = now
+                _KNOWN[key] = state
+
+
+@contextmanager
+def writing(path: str | Path):
+    """A read-write connection with the schema in place, held under the writers' lock (others wait); in this
+    process, after the runs the background writer holds."""
+    with _writing(path) as (con, state):
+        state.run_ids = None  # what the caller writes is not followed
+        yield con
+
+
+def known_absent(path: str | Path, run_id: str) -> bool:
+    """Whether the file is known not to hold the run ``run_id``: this process wrote it last, and knows its runs
+    (else False: read it). Call after ``flush``."""
+    path = Path(path)
+    known = _KNOWN.get(str(path.resolve()))
+    return known is not None and known.run_ids is not None and run_id not in known.run_ids and \
+        known.identity == _identity(path)
 
 
 # A run's rows are appended as row groups of their own and stay so: the checkpoint at the connection's close then
@@ -301,7 +335,7 @@ EVENT_COLUMNS = ("t", "kind", "request_id", "replica_id", "value")
 def write_run(path: str | Path, run: dict, seeds: list) -> None:
     """Store one benchmark run (``run``: the runs row) and its seeds' outcomes (``SeedOutcome``): one insert per
     table for all the seeds, the run id passed once (not a string per row), an event's kind as a code."""
-    with writing(path) as con:
+    with _writing(path) as (con, known):
         con.execute(BULK_SETTINGS)
         con.execute("BEGIN")
         cols = list(run)
@@ -334,6 +368,9 @@ def write_run(path: str | Path, run: dict, seeds: list) -> None:
                      for _, c, labels in events])
             insert_frame(con, "scheduling_events", frame, run_id=rid, labels={"kind": names})
         con.execute("COMMIT")
+        if known.run_ids is None:
+            known.run_ids = {r for (r,) in con.execute("SELECT run_id FROM runs").fetchall()}
+        known.run_ids.add(rid)
 
 
 def _seed_column(counts: list[tuple[int, int]]) -> np.ndarray:

@@ -123,3 +123,21 @@ def test_a_file_changed_by_another_writer_gets_its_schema_checked_again(tmp_path
     with telemetry.reading(path) as con:
         assert con.execute("SELECT run_id, count(*) FROM requests GROUP BY run_id ORDER BY run_id").fetchall() == [
             ("a", 40), ("b", 40)]
+
+
+def test_a_run_this_process_wrote_last_is_known_and_another_writer_makes_it_read_again(tmp_path):
+    path = tmp_path / "t.duckdb"
+    [o] = run_seeds(CONFIG, "llq", [0], isolate=False)
+    telemetry.write_run(path, {"run_id": "a"}, [o])
+    assert telemetry.known_absent(path, "b") and not telemetry.known_absent(path, "a")
+    telemetry.write_run(path, {"run_id": "b"}, [o])
+    assert not telemetry.known_absent(path, "b") and telemetry.known_absent(path, "c")
+    con = duckdb.connect(str(path))  # another program adds a run: this process no longer knows the file's runs
+    con.execute("INSERT INTO runs (run_id) VALUES ('c')")
+    con.close()
+    assert not telemetry.known_absent(path, "c") and not telemetry.known_absent(path, "d")
+    telemetry.write_run(path, {"run_id": "d"}, [o])  # read again by the next write
+    assert not telemetry.known_absent(path, "c") and telemetry.known_absent(path, "e")
+    with telemetry.writing(path) as con:  # a write this process does not follow (a prune, a table of results)
+        con.execute("CREATE TABLE IF NOT EXISTS notes (x INTEGER)")
+    assert not telemetry.known_absent(path, "e")
