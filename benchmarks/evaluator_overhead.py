@@ -29,7 +29,7 @@ from pathlib import Path
 
 from glia.simulator import Simulation, load_policy
 from glia.simulator.harness.runner import run_benchmark
-from glia.simulator.harness.sandbox import simulate_seed
+from glia.simulator.harness.sandbox import run_seeds
 from glia.simulator.harness.telemetry import flush, write_run
 from glia.simulator.metrics import aggregate
 from glia.simulator.policy.loader import read_policy
@@ -112,7 +112,9 @@ def main() -> None:
              for k in ("one", "later", "bare", "all", "inproc")}
     cpu_ratio = {k: statistics.median(x / y for x, y in zip(cpu[k], cpu["sim"], strict=True))
                  for k in ("one", "bare", "all")}
-    outcomes = [simulate_seed(config, read_policy(args.policy), s) for s in seeds]
+    # the seeds' outcomes as an evaluation has them (the records the seed processes sent, checked and measured)
+    outcomes = run_seeds(config, read_policy(args.policy), seeds)
+    assert not any(o.error for o in outcomes), [o.error for o in outcomes if o.error]
     agg = statistics.median(timed(lambda: aggregate([o.summary for o in outcomes], [o.requests for o in outcomes]))
                             for _ in range(args.repeats))
     # into a file that already holds runs, as a search's workspace does (a fresh file is cheaper to append to)
