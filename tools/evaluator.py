@@ -34,7 +34,7 @@ from pathlib import Path
 from glia.simulator.config import SimulationConfig
 from glia.simulator.harness.runner import DEFAULT_TIMEOUT_S, TRUSTED_WALL_S, derive_budget, run_benchmark, wall_cap
 from glia.simulator.harness.sandbox import CpuBudget
-from glia.simulator.harness.telemetry import flush, known_absent, reading
+from glia.simulator.harness.telemetry import flush, reading
 from glia.simulator.metrics import SUMMARY_METRICS
 from glia.simulator.policy.loader import is_builtin
 from glia.tools.executors import Executor, LocalExecutor
@@ -260,7 +260,7 @@ def feasible_row(row: dict) -> bool:
 def _stored(db: Path, run_id: str) -> dict | None:
     """An evaluation recorded in the telemetry database, read back (None if it never finished)."""
     flush()  # this process's runs still being written (the file may not even exist before they are)
-    if not Path(db).exists() or known_absent(db, run_id):  # this process wrote the file last: no need to read it
+    if not Path(db).exists():
         return None
     with reading(db) as con:
         row = None
