@@ -29,7 +29,7 @@ from pathlib import Path
 
 from glia.simulator import Simulation, load_policy
 from glia.simulator.harness.runner import run_benchmark
-from glia.simulator.harness.sandbox import simulate_seed
+from glia.simulator.harness.sandbox import run_seeds
 from glia.simulator.harness.telemetry import flush, write_run
 from glia.simulator.metrics import aggregate
 from glia.simulator.policy.loader import read_policy
@@ -112,11 +112,21 @@ def main() -> None:
              for k in ("one", "later", "bare", "all", "inproc")}
     cpu_ratio = {k: statistics.median(x / y for x, y in zip(cpu[k], cpu["sim"], strict=True))
                  for k in ("one", "bare", "all")}
-    outcomes = [simulate_seed(config, read_policy(args.policy), s) for s in seeds]
+    # the seeds' outcomes as an evaluation has them (the records the seed processes sent, checked and measured)
+    outcomes = run_seeds(config, read_policy(args.policy), seeds)
+    assert not any(o.error for o in outcomes), [o.error for o in outcomes if o.error]
     agg = statistics.median(timed(lambda: aggregate([o.summary for o in outcomes], [o.requests for o in outcomes]))
                             for _ in range(args.repeats))
-    tel = statistics.median(timed(lambda: write_run(tmp / f"w{next(counter)}.duckdb", {"run_id": "x"}, outcomes))
-                            for _ in range(args.repeats))
+    # into a file that already holds runs, as a search's workspace does (a fresh file is cheaper to append to)
+    alone = tmp / "alone.duckdb"
+    for i in range(2):
+        write_run(alone, {"run_id": f"earlier-{i}"}, outcomes)
+    tels = []
+    for _ in range(args.repeats):
+        c = own_cpu()
+        tels.append((timed(lambda: write_run(alone, {"run_id": f"w{next(counter)}"}, outcomes)), own_cpu() - c))
+    tel, tel_cpu = statistics.median(w for w, _ in tels), statistics.median(c for _, c in tels)
+    rows = sum(len(o.requests["request_id"]) + len(o.events) + len(o.samples) for o in outcomes)
     n, sim = len(seeds), med["sim"]
     print(f"task {args.task}: {Path(args.policy).name} on {workload}, {n} seeds; medians of {args.repeats} rounds "
           f"(load average {os.getloadavg()[0]:.1f} on {cores} cores; overheads are the medians of each round's ratio)")
@@ -136,7 +146,7 @@ def main() -> None:
     print(f"parts: records checked and measured, aggregated (in this process) {med['inproc'] - sim:+.2f} s, of which "
           f"the aggregation with bootstrap CIs {agg:.3f} s; a confined process per seed and the records' trip "
           f"{med['bare'] - med['inproc']:+.2f} s; the telemetry write {med['one'] - med['bare']:+.2f} s (alone: "
-          f"{tel:.2f} s)")
+          f"{tel:.2f} s, {tel_cpu:.2f} s CPU, {rows:,} rows)")
     ev = Evaluator(workload, seeds, functools.partial(score, task), task["objective"]["metric"], tmp / "t.duckdb")
     ev.calibrate([ev.measure(p, f"baseline-{p}") for p in task["benchmark"]["baselines"]])
     for name in ("loops_forever.py", "raises_on_seed_0.py"):

@@ -45,9 +45,9 @@ def main() -> None:
     real = telemetry.insert_frame
     frames: list[tuple[str, dict]] = []
 
-    def capture(con, table, frame):
-        frames.append((table, {k: v.copy() for k, v in frame.items()}))
-        real(con, table, frame)
+    def capture(con, table, frame, run_id=None, labels=None):
+        frames.append((table, {k: v.copy() for k, v in telemetry.plain_frame(frame, run_id, labels).items()}))
+        real(con, table, frame, run_id, labels)
 
     telemetry.insert_frame = capture
     try:

@@ -73,3 +73,22 @@ def columns(rows: Sequence, width: int) -> list[np.ndarray]:
     if not rows:
         return [np.array([]) for _ in range(width)]
     return [np.array(col) for col in list(zip(*rows, strict=True))[:width]]
+
+
+
+def coded_columns(rows: Sequence, width: int, i: int) -> tuple[list[np.ndarray], tuple[str, ...]]:
+    """The first ``width`` columns of ``rows`` as ``columns`` gives them, but column ``i`` (names: an event's kind)
+    as small integer codes, with the names they stand for: no string per row where the rows came as codes
+    (``Rows``)."""
+    if isinstance(rows, Rows) and i in rows._labels:
+        return [rows._cols[j] for j in range(width)], rows._labels[i]
+    if isinstance(rows, Rows) or not rows:
+        cols = columns(rows, width)
+        names, codes = np.unique(cols[i].astype(str), return_inverse=True)
+        cols[i] = codes.reshape(-1)
+        return cols, tuple(names.tolist())
+    transposed = list(zip(*rows, strict=True))[:width]  # one tuple per column, built in C
+    index = {name: k for k, name in enumerate(dict.fromkeys(transposed[i]))}
+    cols = [np.fromiter(map(index.__getitem__, col), np.int64, len(col)) if j == i else np.array(col)
+            for j, col in enumerate(transposed)]
+    return cols, tuple(str(name) for name in index)

@@ -31,7 +31,10 @@ instead of being stored. DuckDB bit-packs such integers (doubles of simulated ti
 the file from 8 bytes per stored double to a few bytes per time. Precision: every time is exact to +-0.5 us (a
 duration to +-1 us), ``isolated_s`` is float32 (relative 6e-8); what a query reads is DOUBLE seconds as before. A
 database written before this layout keeps its tables as ``_requests_v1`` / ``_scheduling_events_v1`` (renamed, not
-rewritten), which the views read too; ``compact`` converts them.
+rewritten), which the views read too; ``compact`` converts them. A run's rows are written as row groups of their own
+(DuckDB's vacuum, which merged them into the groups before at every write, is off for runs: it was more than half
+of a write's CPU): the file is about 8 % larger (20 five-seed paper-routing runs: 64 MB against 59 MB) until
+``compact`` (``glia gc``) rewrites it into full groups.
 """
 
 from __future__ import annotations
@@ -43,13 +46,14 @@ import queue
 import threading
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 import numpy as np
 
 from glia.simulator.metrics import RUN_METRICS, clean
-from glia.simulator.rows import columns
+from glia.simulator.rows import coded_columns, columns
 
 REQUEST_COLUMNS = ("request_id", "arrived_at", "num_prefill_tokens", "num_decode_tokens", "routed_at", "replica_id",
                    "scheduled_at", "first_token_at", "completed_at", "num_restarts", "wasted_tokens", "e2e_s",
@@ -249,74 +253,181 @@ def flush() -> None:
         raise error
 
 
+@dataclass
+class _Known:
+    """What this process knows of a file it last closed with the schema in place, while the file stays as it left
+    it (``identity``; a writer that changed it in between changed its size, times or inode): it needs no schema
+    statements, and, when ``run_ids`` is known, which runs it holds."""
+
+    identity: tuple
+    run_ids: set[str] | None = None
+
+
+_KNOWN: dict[str, _Known] = {}
+
+
+def _identity(path: Path) -> tuple | None:
+    """The file as it is on disk (device, inode, size, modification and change times); None while it has a WAL (a
+    write not yet checkpointed into it) or does not exist."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    if Path(str(path) + ".wal").exists():
+        return None
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+@contextmanager
+def _writing(path: str | Path):
+    """``writing``, yielding also what is known of the file (``_Known``: its ``run_ids`` kept up to date by the
+    caller, or set to None)."""
+    flush()
+    path = Path(path)
+    key = str(path.resolve())
+    with _locked(path):
+        known = _KNOWN.pop(key, None)
+        if known is not None and known.identity != _identity(path):
+            known = None
+        con = _connect_rw(path)
+        ready = known is not None
+        state = known or _Known(())
+        try:
+            if not ready:
+                con.execute(SCHEMA)
+                _migrate(con)
+                ready = True
+            yield con, state
+        except BaseException:
+            state.run_ids = None
+            raise
+        finally:
+            con.close()
+            if ready and (now := _identity(path)) is not None:
+                state.identity = now
+                _KNOWN[key] = state
+
+
 @contextmanager
 def writing(path: str | Path):
     """A read-write connection with the schema in place, held under the writers' lock (others wait); in this
     process, after the runs the background writer holds."""
-    flush()
+    with _writing(path) as (con, state):
+        state.run_ids = None  # what the caller writes is not followed
+        yield con
+
+
+def known_absent(path: str | Path, run_id: str) -> bool:
+    """Whether the file is known not to hold the run ``run_id``: this process wrote it last, and knows its runs
+    (else False: read it). Call after ``flush``."""
     path = Path(path)
-    with _locked(path):
-        con = _connect_rw(path)
-        try:
-            con.execute(SCHEMA)
-            _migrate(con)
-            yield con
-        finally:
-            con.close()
+    known = _KNOWN.get(str(path.resolve()))
+    return known is not None and known.run_ids is not None and run_id not in known.run_ids and \
+        known.identity == _identity(path)
+
+
+# A run's rows are appended as row groups of their own and stay so: the checkpoint at the connection's close then
+# writes them once, instead of merging them into the groups before (DuckDB's vacuum rewrote up to a full row group
+# of every table at every run, more than half of the write's cost); ``compact`` (``glia gc``) rewrites the file
+# into full groups. One thread: on a machine whose cores run the seeds, DuckDB's parallel append cost twice the CPU.
+BULK_SETTINGS = "SET max_vacuum_tasks = 0; SET threads = 1"
+SAMPLE_COLUMNS = ("t", "replica_id", "num_pending", "num_active", "allocated_blocks", "num_blocks", "global_queue")
+EVENT_COLUMNS = ("t", "kind", "request_id", "replica_id", "value")
 
 
 def write_run(path: str | Path, run: dict, seeds: list) -> None:
-    """Store one benchmark run (``run``: the runs row) and its seeds' outcomes (``SeedOutcome``)."""
-    with writing(path) as con:
+    """Store one benchmark run (``run``: the runs row) and its seeds' outcomes (``SeedOutcome``): one insert per
+    table for all the seeds, the run id passed once (not a string per row), an event's kind as a code."""
+    with _writing(path) as (con, known):
+        con.execute(BULK_SETTINGS)
         con.execute("BEGIN")
         cols = list(run)
         con.execute(f"INSERT INTO runs ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
                     [run[c] for c in cols])
         rid = run["run_id"]
-        for o in seeds:
-            s = o.summary or {}
-            err = o.error or {}
-            con.execute(f"INSERT INTO run_seeds ({', '.join(SEED_COLUMNS)}) "
-                        f"VALUES ({', '.join('?' * len(SEED_COLUMNS))})",
-                        [rid, o.seed, o.wall_s, err.get("kind"), err.get("message")]
-                        + [clean(s.get(m), None) for m in RUN_METRICS])
-            if o.requests is not None and len(o.requests["request_id"]):
-                n = len(o.requests["request_id"])
-                frame = {"run_id": np.full(n, rid, dtype=object), "seed": np.full(n, o.seed)}
-                frame.update({c: o.requests[c] for c in REQUEST_COLUMNS})
-                insert_frame(con, "requests", frame)
-            if o.samples:
-                _insert_rows(con, "replica_samples", rid, o.seed, o.samples,
-                             ("t", "replica_id", "num_pending", "num_active", "allocated_blocks", "num_blocks",
-                              "global_queue"))
-            names = ("t", "kind", "request_id", "replica_id", "value")
-            if len(o.events):
-                _insert_rows(con, "scheduling_events", rid, o.seed, o.events, names)
-            if len(o.scaling):
-                scaling = [(t, kind, -1, rep, 0) for t, kind, rep in o.scaling]
-                _insert_rows(con, "scheduling_events", rid, o.seed, scaling, names)
+        if seeds:
+            con.executemany(f"INSERT INTO run_seeds ({', '.join(SEED_COLUMNS)}) "
+                            f"VALUES ({', '.join('?' * len(SEED_COLUMNS))})",
+                            [[rid, o.seed, o.wall_s, (o.error or {}).get("kind"), (o.error or {}).get("message")]
+                             + [clean((o.summary or {}).get(m), None) for m in RUN_METRICS] for o in seeds])
+        requests = [o for o in seeds if o.requests is not None and len(o.requests["request_id"])]
+        if requests:
+            frame = {"seed": _seed_column([(o.seed, len(o.requests["request_id"])) for o in requests])}
+            frame.update({c: np.concatenate([o.requests[c] for o in requests]) for c in REQUEST_COLUMNS})
+            insert_frame(con, "requests", frame, run_id=rid)
+        samples = [(o.seed, columns(o.samples, len(SAMPLE_COLUMNS))) for o in seeds if o.samples]
+        if samples:
+            frame = {"seed": _seed_column([(seed, len(c[0])) for seed, c in samples])}
+            frame.update({name: np.concatenate([c[i] for _, c in samples]) for i, name in enumerate(SAMPLE_COLUMNS)})
+            insert_frame(con, "replica_samples", frame, run_id=rid)
+        events = [chunk for o in seeds for chunk in _event_chunks(o)]
+        if events:
+            names = tuple(dict.fromkeys(name for _, _, labels in events for name in labels))
+            index = {name: k for k, name in enumerate(names)}
+            frame = {"seed": _seed_column([(seed, len(c[0])) for seed, c, _ in events])}
+            for i, name in enumerate(EVENT_COLUMNS):
+                frame[name] = np.concatenate(
+                    [np.array([index[n] for n in labels], dtype=np.int16)[c[1]] if name == "kind" else c[i]
+                     for _, c, labels in events])
+            insert_frame(con, "scheduling_events", frame, run_id=rid, labels={"kind": names})
         con.execute("COMMIT")
+        if known.run_ids is None:
+            known.run_ids = {r for (r,) in con.execute("SELECT run_id FROM runs").fetchall()}
+        known.run_ids.add(rid)
 
 
-def insert_frame(con: duckdb.DuckDBPyConnection, table: str, frame: dict) -> None:
+def _seed_column(counts: list[tuple[int, int]]) -> np.ndarray:
+    """The seed of every row of seeds' rows put one after the other: (seed, its rows) in order."""
+    return np.repeat(np.array([s for s, _ in counts], dtype=np.int32), [n for _, n in counts])
+
+
+def _event_chunks(o) -> list[tuple[int, list[np.ndarray], tuple[str, ...]]]:
+    """A seed's scheduling events, then its scaling actions (events of request -1, value 0), as (seed, the columns
+    with the kind as codes, the names the codes stand for)."""
+    chunks = []
+    if len(o.events):
+        cols, labels = coded_columns(o.events, len(EVENT_COLUMNS), 1)
+        chunks.append((o.seed, cols, labels))
+    if len(o.scaling):
+        (t, action, replica), labels = coded_columns(o.scaling, 3, 1)
+        n = len(t)
+        chunks.append((o.seed, [t, action, np.full(n, -1, dtype=np.int64), replica, np.zeros(n, dtype=np.int64)],
+                       labels))
+    return chunks
+
+
+def insert_frame(con: duckdb.DuckDBPyConnection, table: str, frame: dict, run_id: str | None = None,
+                 labels: dict[str, tuple[str, ...]] | None = None) -> None:
     """Append the columns of ``frame`` (name -> array, all of one length) to ``table``; for ``requests`` and
-    ``scheduling_events`` (views), to their compact tables, converted (the frame has the views' columns)."""
+    ``scheduling_events`` (views), to their compact tables, converted (the frame has the views' columns).
+    ``run_id``: every row's run id, when the frame has no such column (one parameter instead of a string per row);
+    ``labels``: column -> the names its integer codes (0, 1, ...) stand for, for a column of names given as codes."""
+    labels = labels or {}
+    names = (["run_id"] if run_id is not None else []) + list(frame)
+    select = (["? AS run_id"] if run_id is not None else []) + [
+        f"CAST(? AS VARCHAR[])[{name} + 1] AS {name}" if name in labels else name for name in frame]
+    params = ([run_id] if run_id is not None else []) + [list(labels[name]) for name in frame if name in labels]
+    source = f"(SELECT {', '.join(select)} FROM _frame)"
     con.register("_frame", frame)
-    if table in _STORE:
-        target, exprs = _STORE[table]
-        con.execute(f"INSERT INTO {target} ({', '.join(exprs)}) SELECT {', '.join(exprs.values())} FROM _frame")
-    else:
-        con.execute(f"INSERT INTO {table} ({', '.join(frame)}) SELECT * FROM _frame")
-    con.unregister("_frame")
+    try:
+        if table in _STORE:
+            target, exprs = _STORE[table]
+            con.execute(f"INSERT INTO {target} ({', '.join(exprs)}) SELECT {', '.join(exprs.values())} FROM {source}",
+                        params)
+        else:
+            con.execute(f"INSERT INTO {table} ({', '.join(names)}) SELECT * FROM {source}", params)
+    finally:
+        con.unregister("_frame")
 
 
-def _insert_rows(con, table: str, run_id: str, seed: int, rows, names: tuple[str, ...]) -> None:
-    """``rows``: a list of tuples, or the columns a seed process sent (``rows.Rows``), taken as they are."""
-    n = len(rows)
-    frame = {"run_id": np.full(n, run_id, dtype=object), "seed": np.full(n, seed)}
-    for name, col in zip(names, columns(rows, len(names)), strict=True):
-        frame[name] = col.astype(object) if col.dtype.kind == "U" else col
-    insert_frame(con, table, frame)
+def plain_frame(frame: dict, run_id: str | None = None, labels: dict[str, tuple[str, ...]] | None = None) -> dict:
+    """``insert_frame``'s arguments as the one frame of the views' columns they stand for (the run id and the
+    names as a string per row), as tests and benchmarks that copy what was written want it."""
+    n = len(next(iter(frame.values())))
+    out = {"run_id": np.full(n, run_id, dtype=object)} if run_id is not None else {}
+    for name, col in frame.items():
+        out[name] = np.array(labels[name], dtype=object)[col] if labels and name in labels else col
+    return out
 
 
 @contextmanager

@@ -190,11 +190,12 @@ def _check_samples(config: SimulationConfig, run: RunResult) -> None:
     times, reps = columns(run.samples, 2)
     t, rep = times.astype(float), reps.astype(float)
     outside = ~((rep >= 0) & (rep < replicas) & (t >= 0) & (t <= horizon))
-    keys = np.empty(len(t), dtype=[("rep", "<f8"), ("t", "<f8")])
-    keys["rep"], keys["t"] = rep, t + 0.0  # + 0.0: -0.0 is 0.0, as in a set of pairs
-    _, first = np.unique(keys, return_index=True)
-    repeats = np.ones(len(t), bool)
-    repeats[first] = False  # each pair's first sample; any later one repeats it
+    # sorted by (replica, time), stably: each pair's first sample first, any later one repeats it (== takes -0.0 for
+    # 0.0, as a set of pairs does; a NaN time repeats nothing, and lies outside)
+    order = np.lexsort((t, rep))
+    rs, ts = rep[order], t[order]
+    repeats = np.zeros(len(t), bool)
+    repeats[order[1:][(rs[1:] == rs[:-1]) & (ts[1:] == ts[:-1])]] = True
     bad = outside | repeats
     if bad.any():
         i = _first(bad)

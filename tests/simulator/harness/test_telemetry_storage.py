@@ -44,9 +44,9 @@ def twin(tmp_path, monkeypatch):
     frames: list[tuple[str, dict]] = []
     real = telemetry.insert_frame
 
-    def capture(con, table, frame):
-        frames.append((table, {k: v.copy() for k, v in frame.items()}))
-        real(con, table, frame)
+    def capture(con, table, frame, run_id=None, labels=None):
+        frames.append((table, {k: v.copy() for k, v in telemetry.plain_frame(frame, run_id, labels).items()}))
+        real(con, table, frame, run_id, labels)
 
     monkeypatch.setattr(telemetry, "insert_frame", capture)
     compact = tmp_path / "compact.duckdb"
