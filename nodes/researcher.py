@@ -462,13 +462,13 @@ def _repeat(state: GliaState, parsed: ParsedReply, design: str) -> str | None:
     metric = state["task"]["objective"]["metric"]
     what = (f"identical to experiment {same['id']}" if same.get("hash") == digest else
             f"experiment {same['id']} with only its comments, docstrings or layout changed: it does the same")
+    if same.get("error"):
+        return (f"[harness] This design is {what}, which failed: {same['error']['kind']}: "
+                f"{same['error']['message'][:400]}. Fix that and send the whole file again.")
     if same.get("hash") == digest and "workspace" in state and source == _design_source(state):
         return (f"[harness] Not run, not charged: this design is identical to experiment {same['id']}, the design "
                 "file as it is; unchanged, it cannot test a change. Write the code again with your change made in it: "
                 "edit the lines that decide what you want to change (a constant's value, a sort key, a condition).")
-    if same.get("error"):
-        return (f"[harness] This design is {what}, which failed: {same['error']['kind']}: "
-                f"{same['error']['message'][:400]}. Fix that and send the whole file again.")
     return (f"[harness] This design is {what} ({metric} {same['metrics'].get(metric, float('nan')):.3f}); running "
             "it again would measure nothing new and cost a simulation. Change what the code does, or finish.")
 
