@@ -214,9 +214,9 @@ TASK_TEXT = re.compile(r"^Task [\w-]+: (.*?)(?:\nObjective:|\Z)", re.DOTALL | re
 FENCED = re.compile(r"```[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL)
 
 
-def _code(reply: dict) -> list[str]:
-    """The code a reply writes: its Python blocks and the files its calls write (the designs it runs)."""
-    out = [body for body in FENCED.findall(reply.get("content") or "")]
+def _calls(reply: dict) -> list[tuple[str, dict]]:
+    """A recorded reply's tool calls: (name, arguments), arguments decoded from JSON (unreadable ones: empty)."""
+    out = []
     for call in reply.get("tool_calls") or []:
         args = call.get("arguments") or {}
         if isinstance(args, str):
@@ -224,7 +224,15 @@ def _code(reply: dict) -> list[str]:
                 args = json.loads(args)
             except ValueError:
                 args = {}
-        if isinstance(args, dict) and call.get("name") in ("write_file", "patch_file"):
+        out.append((call.get("name"), args if isinstance(args, dict) else {}))
+    return out
+
+
+def _code(reply: dict) -> list[str]:
+    """The code a reply writes: its Python blocks and the files its calls write (the designs it runs)."""
+    out = [body for body in FENCED.findall(reply.get("content") or "")]
+    for name, args in _calls(reply):
+        if name in ("write_file", "patch_file"):
             out.append(str(args.get("content") or args.get("new") or ""))
     return out
 
@@ -245,14 +253,8 @@ def _prose(reply: dict) -> list[str]:
             texts.append(str(data["message"]))
     elif content:
         texts.append(re.sub(r"```.*?(?:```|\Z)", "", content, flags=re.DOTALL))
-    for call in reply.get("tool_calls") or []:
-        args = call.get("arguments") or {}
-        if isinstance(args, str):
-            try:
-                args = json.loads(args)
-            except ValueError:
-                args = {}
-        if call.get("name") == "finish" and args.get("summary"):
+    for name, args in _calls(reply):
+        if name == "finish" and args.get("summary"):
             texts.append(str(args["summary"]))
     return texts
 
