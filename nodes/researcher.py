@@ -11,8 +11,10 @@ in its comments) is refused; results claimed in prose that nothing measured are 
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import hashlib
+import re
 from pathlib import Path
 
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, SystemMessage, ToolMessage
@@ -201,13 +203,13 @@ def _one_block(state: GliaState) -> int:
         return 0
 
 
-def _next_action(layer: str, form: str, modes: RoleModes, state_blocks: int = 0) -> str:
+def _next_action(layer: str, form: str, modes: RoleModes, blocks: int = 0) -> str:
     """The workbench's last line: on the text protocol, the shape of the reply wanted (a small model answers the
     last thing it read; a menu there came back as the reply)."""
     if modes.tools != "text":
         return "What is your next action?"
     if layer == "program":
-        return prompts.NEXT_PROGRAM_BLOCK if state_blocks == 1 else prompts.NEXT_PROGRAM
+        return prompts.NEXT_PROGRAM_BLOCK if blocks == 1 else prompts.NEXT_PROGRAM
     return prompts.NEXT_FUNCTIONS if form == "functions" else "What is your next action?"
 
 
@@ -330,14 +332,9 @@ def _block_only(parsed: ParsedReply, state: GliaState) -> ParsedReply:
     """A program whose starter has one EVOLVE-BLOCK: a Python block without the markers is that block's new code
     (a small model asked for the code it changes writes only that), spliced into the design file as it is."""
     from glia.tools.programs import blocks
-    if not state["task"]["design"].get("blocks"):
+    if _one_block(state) != 1:
         return parsed
     current = _design_source(state) or state["task"]["design"]["starter_source"]
-    try:
-        if len(blocks.regions(current)[1]) != 1:
-            return parsed
-    except blocks.BlockError:
-        return parsed
     actions = [dataclasses.replace(a, args={**a.args, "code": blocks.splice(current, ["\n" + a.args["code"].strip("\n")
                                                                                         + "\n"])})
                if a.name == POLICY and blocks.START not in a.args["code"] else a for a in parsed.actions]
@@ -373,9 +370,6 @@ def _called_signature(starter: str, code: str) -> str | None:
     """A function of the starter's EVOLVE-BLOCKs that the code outside them calls (the harness's entry point calls
     ``place(jobs, machines)``) must still take those calls: the same leading arguments, any new one with a default.
     The 1.5B model added an argument to ``place`` and the evaluation was spent on a TypeError."""
-    import ast
-    import re
-
     from glia.tools.programs import blocks
     try:
         outside, inside = blocks.regions(starter)
